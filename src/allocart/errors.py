@@ -1,0 +1,51 @@
+"""Error types raised by allocart.
+
+Every error raised on user input is an :class:`AllocartError` whose message names the
+offending field, shows its value and says what to do. The command line prints such errors as
+one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AllocartError",
+    "ModelError",
+    "ParameterError",
+    "ProductError",
+    "DatasetError",
+    "ScoringError",
+    "DesignError",
+    "SolverError",
+]
+
+
+class AllocartError(ValueError):
+    """Base class of every error allocart raises about its input."""
+
+
+class ModelError(AllocartError):
+    """The model definition or a scenario built on it is inconsistent."""
+
+
+class ParameterError(ModelError):
+    """A parameter is unknown, has the wrong unit, or lies outside its allowed range."""
+
+
+class ProductError(ModelError):
+    """A CAR-T product, dose or lymphodepletion regimen is unknown or malformed."""
+
+
+class DatasetError(AllocartError):
+    """A patient data file (NONMEM, SDTM, JSON records) is malformed."""
+
+
+class ScoringError(AllocartError):
+    """Clinical records cannot be scored as given."""
+
+
+class DesignError(AllocartError):
+    """A dose-finding design or trial protocol is malformed."""
+
+
+class SolverError(AllocartError):
+    """The ODE solver was configured wrongly (failures of single patients are reported, not raised)."""
