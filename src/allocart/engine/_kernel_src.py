@@ -1,0 +1,636 @@
+"""Solver kernel source, compiled together with one model's right-hand side.
+
+This file is never imported on its own. :func:`allocart.engine.compile.build_kernel` appends
+its text to a model's generated source, which defines ``rhs(t, y, p, dydt)``, ``N_STATES`` and
+``N_PARAMS`` at module level, writes the result to the kernel cache and imports it. Every
+function here therefore refers to the module-global ``rhs`` and to ``N_STATES``; numba
+treats both as compile-time constants, so the per-state loops are fully unrolled for the
+model at hand and the right-hand side is inlined into the stepper.
+
+Methods
+-------
+``dopri5`` (code 0)
+    Dormand-Prince 5(4) with FSAL, the PI step-size controller and the fourth-order dense
+    output of Hairer, Norsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed.
+    (1993), Sec. II.4-II.6 and their code DOPRI5. Six right-hand side evaluations per step.
+``rodas`` (code 1)
+    Linearly implicit Rosenbrock method RODAS4 (Hairer & Wanner, *Solving Ordinary
+    Differential Equations II*, 2nd ed. (1996), Sec. VI.4) with a one-sided finite-difference
+    Jacobian and a dense LU factorisation per step. Six stages, L-stable, for patients whose
+    step is capped by stability rather than accuracy.
+
+Each patient is integrated independently with its own time, step size and event pointer,
+so results do not depend on how patients are batched or scheduled on threads.
+"""
+
+# ruff: noqa: F821  (rhs, N_STATES and N_PARAMS come from the generated model source above)
+
+import math
+
+import numba
+import numpy as np
+
+_rhs = numba.njit(cache=True, error_model="numpy")(rhs)
+
+# Status codes; kept in sync with allocart.engine.solve.
+_OK = 0
+_MAX_STEPS = 1
+_NON_FINITE = 2
+_STEP_UNDERFLOW = 3
+
+# ---------------------------------------------------------------------------------------------
+# Dormand-Prince 5(4) tableau (Hairer-Norsett-Wanner I, Table II.5.5).
+_C2 = 1.0 / 5.0
+_C3 = 3.0 / 10.0
+_C4 = 4.0 / 5.0
+_C5 = 8.0 / 9.0
+_A21 = 1.0 / 5.0
+_A31 = 3.0 / 40.0
+_A32 = 9.0 / 40.0
+_A41 = 44.0 / 45.0
+_A42 = -56.0 / 15.0
+_A43 = 32.0 / 9.0
+_A51 = 19372.0 / 6561.0
+_A52 = -25360.0 / 2187.0
+_A53 = 64448.0 / 6561.0
+_A54 = -212.0 / 729.0
+_A61 = 9017.0 / 3168.0
+_A62 = -355.0 / 33.0
+_A63 = 46732.0 / 5247.0
+_A64 = 49.0 / 176.0
+_A65 = -5103.0 / 18656.0
+_A71 = 35.0 / 384.0
+_A73 = 500.0 / 1113.0
+_A74 = 125.0 / 192.0
+_A75 = -2187.0 / 6784.0
+_A76 = 11.0 / 84.0
+# Difference between the 5th- and 4th-order weights: the local error estimate.
+_E1 = 71.0 / 57600.0
+_E3 = -71.0 / 16695.0
+_E4 = 71.0 / 1920.0
+_E5 = -17253.0 / 339200.0
+_E6 = 22.0 / 525.0
+_E7 = -1.0 / 40.0
+# Dense output of order 4 (Hairer's CONTD5).
+_D1 = -12715105075.0 / 11282082432.0
+_D3 = 87487479700.0 / 32700410799.0
+_D4 = -10690763975.0 / 1880347072.0
+_D5 = 701980252875.0 / 199316789632.0
+_D6 = -1453857185.0 / 822651844.0
+_D7 = 69997945.0 / 29380423.0
+
+# PI controller of DOPRI5: beta = 0.04 damps the step-size oscillation that a pure
+# I controller shows when the step is limited by stability (our quiet phases).
+_BETA = 0.04
+_EXPO1 = 0.2 - _BETA * 0.75
+_SAFE = 0.9
+_FAC_MIN = 0.2  # the step may shrink at most 5x after one step
+_FAC_MAX = 10.0  # and grow at most 10x
+
+# ---------------------------------------------------------------------------------------------
+# RODAS4 coefficients (Hairer-Wanner II, Sec. VI.4; the "a", "c" form of their code RODAS).
+_RG = 0.25
+_RA21 = 1.544
+_RA31 = 0.9466785280815826
+_RA32 = 0.2557011698983284
+_RA41 = 3.314825187068521
+_RA42 = 2.896124015972201
+_RA43 = 0.9986419139977817
+_RA51 = 1.221224509226641
+_RA52 = 6.019134481288629
+_RA53 = 12.53708332932087
+_RA54 = -0.687886036105895
+_RC21 = -5.6688
+_RC31 = -2.430093356833875
+_RC32 = -0.2063599157091915
+_RC41 = -0.1073529058151375
+_RC42 = -9.594562251023355
+_RC43 = -20.47028614809616
+_RC51 = 7.496443313967647
+_RC52 = -10.24680431464352
+_RC53 = -33.99990352819905
+_RC54 = 11.70890893206160
+_RC61 = 8.083246795921522
+_RC62 = -7.981132988064893
+_RC63 = -31.52159432874371
+_RC64 = 16.31930543123136
+_RC65 = -6.058818238834054
+_RALPHA2 = 0.386
+_RALPHA3 = 0.21
+_RALPHA4 = 0.63
+# Dense output coefficients of RODAS4 (order 3 interpolant).
+_RD21 = 10.12623508344586
+_RD22 = -7.487995877610167
+_RD23 = -34.80091861555747
+_RD24 = -7.992771707568823
+_RD25 = 1.025137723295662
+_RD31 = -0.6762803392801253
+_RD32 = 6.087714651680015
+_RD33 = 16.43084320892478
+_RD34 = 24.76722511418386
+_RD35 = -6.594389125716872
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _err_norm(err, y, ynew, rtol, atol):
+    """RMS of the error estimate scaled by ``atol + rtol * max(|y|, |ynew|)``."""
+    acc = 0.0
+    for i in range(N_STATES):
+        sk = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
+        r = err[i] / sk
+        acc += r * r
+    return math.sqrt(acc / N_STATES)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _all_finite(v):
+    for i in range(N_STATES):
+        if not math.isfinite(v[i]):
+            return False
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _initial_step(t, y, f0, p, rtol, atol, order, h_max, y1, f1):
+    """Starting step size of Hairer-Norsett-Wanner I, Sec. II.4 (their routine HINIT).
+
+    Costs one right-hand side evaluation, which is counted by the caller.
+    """
+    dnf = 0.0
+    dny = 0.0
+    for i in range(N_STATES):
+        sk = atol[i] + rtol * abs(y[i])
+        dnf += (f0[i] / sk) ** 2
+        dny += (y[i] / sk) ** 2
+    if dnf <= 1e-10 or dny <= 1e-10:
+        h = 1e-6
+    else:
+        h = 0.01 * math.sqrt(dny / dnf)
+    h = min(h, h_max)
+    for i in range(N_STATES):
+        y1[i] = y[i] + h * f0[i]
+    _rhs(t + h, y1, p, f1)
+    der2 = 0.0
+    for i in range(N_STATES):
+        sk = atol[i] + rtol * abs(y[i])
+        der2 += ((f1[i] - f0[i]) / sk) ** 2
+    der2 = math.sqrt(der2) / h
+    der12 = max(abs(der2), math.sqrt(dnf))
+    if not math.isfinite(der12):
+        return 1e-6 * h
+    if der12 <= 1e-15:
+        h1 = max(1e-6, h * 1e-3)
+    else:
+        h1 = (0.01 / der12) ** (1.0 / order)
+    return min(100.0 * h, h1, h_max)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _apply_event(y, state, op, value):
+    if op == 0:
+        y[state] += value
+    elif op == 1:
+        y[state] *= value
+    else:
+        y[state] = value
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lu_factor(a, piv):
+    """In-place LU with partial pivoting; returns False if the matrix is singular."""
+    n = N_STATES
+    for k in range(n):
+        m = k
+        big = abs(a[k, k])
+        for i in range(k + 1, n):
+            v = abs(a[i, k])
+            if v > big:
+                big = v
+                m = i
+        piv[k] = m
+        if big == 0.0 or not math.isfinite(big):
+            return False
+        if m != k:
+            for j in range(n):
+                tmp = a[k, j]
+                a[k, j] = a[m, j]
+                a[m, j] = tmp
+        inv = 1.0 / a[k, k]
+        for i in range(k + 1, n):
+            a[i, k] *= inv
+        for i in range(k + 1, n):
+            lik = a[i, k]
+            if lik != 0.0:
+                for j in range(k + 1, n):
+                    a[i, j] -= lik * a[k, j]
+    return True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lu_solve(a, piv, b):
+    n = N_STATES
+    for k in range(n):
+        m = piv[k]
+        if m != k:
+            tmp = b[k]
+            b[k] = b[m]
+            b[m] = tmp
+    for i in range(1, n):
+        s = b[i]
+        for j in range(i):
+            s -= a[i, j] * b[j]
+        b[i] = s
+    for i in range(n - 1, -1, -1):
+        s = b[i]
+        for j in range(i + 1, n):
+            s -= a[i, j] * b[j]
+        b[i] = s / a[i, i]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _integrate_patient(
+    y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, method, out
+):
+    """Integrate one patient over ``t_out`` with events; fills ``out`` (n_times, N_STATES).
+
+    Returns ``(status, n_accepted, n_rejected, n_rhs, t_fail)``.
+    """
+    n = N_STATES
+    n_out = t_out.shape[0]
+    n_ev = ev_t.shape[0]
+    t_end = t_out[n_out - 1]
+
+    y = np.empty(n)
+    ynew = np.empty(n)
+    ytmp = np.empty(n)
+    err = np.empty(n)
+    k1 = np.empty(n)
+    k2 = np.empty(n)
+    k3 = np.empty(n)
+    k4 = np.empty(n)
+    k5 = np.empty(n)
+    k6 = np.empty(n)
+    k7 = np.empty(n)
+    r5 = np.empty(n)
+    if method == 1:
+        jac = np.empty((n, n))
+        piv = np.empty(n, dtype=np.int64)
+        fdt = np.empty(n)
+    else:
+        jac = np.empty((1, 1))
+        piv = np.empty(1, dtype=np.int64)
+        fdt = np.empty(1)
+
+    for i in range(n):
+        y[i] = y0[i]
+    t = t0
+    e = 0
+    # Events at or before t0 act at t0, in table order.
+    while e < n_ev and ev_t[e] <= t0:
+        _apply_event(y, ev_s[e], ev_o[e], ev_v[e])
+        e += 1
+    j = 0
+    while j < n_out and t_out[j] <= t:
+        for i in range(n):
+            out[j, i] = y[i]
+        j += 1
+
+    n_acc = 0
+    n_rej = 0
+    n_rhs = 0
+    status = _OK
+    h_prop = -1.0  # step size proposal carried across segments; <0 means "estimate one"
+    order = 5.0 if method == 0 else 4.0
+    eps = 2.220446049250313e-16
+
+    while j < n_out and status == _OK:
+        # The segment ends at the next event that matters or at the last output time.
+        if e < n_ev and ev_t[e] <= t_end:
+            t_seg = ev_t[e]
+        else:
+            t_seg = t_end
+        if not _all_finite(y):
+            status = _NON_FINITE
+            break
+        _rhs(t, y, p, k1)
+        n_rhs += 1
+        if not _all_finite(k1):
+            status = _NON_FINITE
+            break
+        if h_prop <= 0.0:
+            h = _initial_step(t, y, k1, p, rtol, atol, order, h_max, ynew, k2)
+            n_rhs += 1
+        else:
+            h = h_prop
+        fac_old = 1e-4
+        reject = False
+
+        while t < t_seg:
+            if n_acc + n_rej >= max_steps:
+                status = _MAX_STEPS
+                break
+            if h < 16.0 * eps * max(abs(t), 1.0):
+                status = _STEP_UNDERFLOW
+                break
+            # Land on the segment end exactly rather than leaving a sliver of a step.
+            last = False
+            if t + 1.01 * h >= t_seg:
+                h = t_seg - t
+                last = True
+
+            if method == 0:
+                # ---------------- Dormand-Prince 5(4) step ----------------
+                for i in range(n):
+                    ytmp[i] = y[i] + h * _A21 * k1[i]
+                _rhs(t + _C2 * h, ytmp, p, k2)
+                for i in range(n):
+                    ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
+                _rhs(t + _C3 * h, ytmp, p, k3)
+                for i in range(n):
+                    ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
+                _rhs(t + _C4 * h, ytmp, p, k4)
+                for i in range(n):
+                    ytmp[i] = y[i] + h * (
+                        _A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i]
+                    )
+                _rhs(t + _C5 * h, ytmp, p, k5)
+                for i in range(n):
+                    ytmp[i] = y[i] + h * (
+                        _A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i]
+                    )
+                t_new = t + h
+                if last:
+                    t_new = t_seg
+                _rhs(t_new, ytmp, p, k6)
+                for i in range(n):
+                    ynew[i] = y[i] + h * (
+                        _A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i]
+                    )
+                _rhs(t_new, ynew, p, k7)
+                n_rhs += 6
+                for i in range(n):
+                    err[i] = h * (
+                        _E1 * k1[i]
+                        + _E3 * k3[i]
+                        + _E4 * k4[i]
+                        + _E5 * k5[i]
+                        + _E6 * k6[i]
+                        + _E7 * k7[i]
+                    )
+            else:
+                # ---------------- RODAS4 step ----------------
+                # Finite-difference Jacobian J = df/dy (one column per state) and df/dt.
+                for i in range(n):
+                    ytmp[i] = y[i]
+                for c in range(n):
+                    delt = math.sqrt(eps * max(1e-5, abs(y[c])))
+                    ytmp[c] = y[c] + delt
+                    _rhs(t, ytmp, p, k7)
+                    ytmp[c] = y[c]
+                    for i in range(n):
+                        jac[i, c] = -(k7[i] - k1[i]) / delt
+                delt = math.sqrt(eps * max(1e-5, abs(t)))
+                _rhs(t + delt, y, p, k7)
+                for i in range(n):
+                    fdt[i] = (k7[i] - k1[i]) / delt
+                n_rhs += n + 1
+                # W = I/(gamma h) - J, factorised once per step.
+                fac = 1.0 / (h * _RG)
+                for i in range(n):
+                    jac[i, i] += fac
+                if not _lu_factor(jac, piv):
+                    n_rej += 1
+                    h *= 0.25
+                    reject = True
+                    continue
+                hd1 = h * _RG  # gamma_i for the time derivative term: d_i = h*gamma_i
+                # Stage 1
+                for i in range(n):
+                    k2[i] = k1[i] + hd1 * fdt[i]
+                _lu_solve(jac, piv, k2)
+                # Stage 2
+                for i in range(n):
+                    ytmp[i] = y[i] + _RA21 * k2[i]
+                _rhs(t + _RALPHA2 * h, ytmp, p, err)
+                for i in range(n):
+                    k3[i] = err[i] + h * (-0.1043) * fdt[i] + _RC21 * k2[i] / h
+                _lu_solve(jac, piv, k3)
+                # Stage 3
+                for i in range(n):
+                    ytmp[i] = y[i] + _RA31 * k2[i] + _RA32 * k3[i]
+                _rhs(t + _RALPHA3 * h, ytmp, p, err)
+                for i in range(n):
+                    k4[i] = err[i] + h * 0.1035 * fdt[i] + (_RC31 * k2[i] + _RC32 * k3[i]) / h
+                _lu_solve(jac, piv, k4)
+                # Stage 4
+                for i in range(n):
+                    ytmp[i] = y[i] + _RA41 * k2[i] + _RA42 * k3[i] + _RA43 * k4[i]
+                _rhs(t + _RALPHA4 * h, ytmp, p, err)
+                for i in range(n):
+                    k5[i] = (
+                        err[i]
+                        + h * (-0.0362) * fdt[i]
+                        + (_RC41 * k2[i] + _RC42 * k3[i] + _RC43 * k4[i]) / h
+                    )
+                _lu_solve(jac, piv, k5)
+                # Stage 5
+                for i in range(n):
+                    ytmp[i] = y[i] + _RA51 * k2[i] + _RA52 * k3[i] + _RA53 * k4[i] + _RA54 * k5[i]
+                t_new = t + h
+                if last:
+                    t_new = t_seg
+                _rhs(t_new, ytmp, p, err)
+                for i in range(n):
+                    k6[i] = err[i] + (
+                        _RC51 * k2[i] + _RC52 * k3[i] + _RC53 * k4[i] + _RC54 * k5[i]
+                    ) / h
+                _lu_solve(jac, piv, k6)
+                # Stage 6 gives the embedded error estimate.
+                for i in range(n):
+                    ytmp[i] += k6[i]
+                _rhs(t_new, ytmp, p, err)
+                for i in range(n):
+                    r5[i] = err[i] + (
+                        _RC61 * k2[i]
+                        + _RC62 * k3[i]
+                        + _RC63 * k4[i]
+                        + _RC64 * k5[i]
+                        + _RC65 * k6[i]
+                    ) / h
+                _lu_solve(jac, piv, r5)
+                n_rhs += 5
+                for i in range(n):
+                    ynew[i] = ytmp[i] + r5[i]
+                    err[i] = r5[i]
+
+            if not _all_finite(ynew) or not _all_finite(err):
+                # A stage left the domain of the model (overflow, log of a negative number):
+                # retry with a much smaller step; the current state itself is fine.
+                n_rej += 1
+                h *= 0.25
+                reject = True
+                continue
+            en = _err_norm(err, y, ynew, rtol, atol)
+            if en <= 1.0:
+                # ---------------- accepted ----------------
+                n_acc += 1
+                if method == 0:
+                    fac11 = en**_EXPO1
+                    fac = fac11 / fac_old**_BETA
+                    fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
+                    h_next = h / fac
+                    fac_old = max(en, 1e-4)
+                else:
+                    fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, (en**0.25) / _SAFE))
+                    h_next = h / fac
+                if reject:
+                    h_next = min(h_next, h)
+                reject = False
+                h_next = min(h_next, h_max)
+
+                # Dense output for output times strictly inside (t, t_new); an output at
+                # the segment end is written after that time's events.
+                if j < n_out and t_out[j] < t_new:
+                    if method == 0:
+                        for i in range(n):
+                            ydiff = ynew[i] - y[i]
+                            bspl = h * k1[i] - ydiff
+                            ytmp[i] = bspl
+                            r5[i] = h * (
+                                _D1 * k1[i]
+                                + _D3 * k3[i]
+                                + _D4 * k4[i]
+                                + _D5 * k5[i]
+                                + _D6 * k6[i]
+                                + _D7 * k7[i]
+                            )
+                            err[i] = ydiff - h * k7[i] - bspl
+                        while j < n_out and t_out[j] < t_new:
+                            s = (t_out[j] - t) / h
+                            s1 = 1.0 - s
+                            for i in range(n):
+                                out[j, i] = y[i] + s * (
+                                    (ynew[i] - y[i])
+                                    + s1 * (ytmp[i] + s * (err[i] + s1 * r5[i]))
+                                )
+                            j += 1
+                    else:
+                        for i in range(n):
+                            k7[i] = _RD21 * k2[i] + _RD22 * k3[i] + _RD23 * k4[i]
+                            k7[i] += _RD24 * k5[i] + _RD25 * k6[i]
+                            r5[i] = _RD31 * k2[i] + _RD32 * k3[i] + _RD33 * k4[i]
+                            r5[i] += _RD34 * k5[i] + _RD35 * k6[i]
+                        while j < n_out and t_out[j] < t_new:
+                            s = (t_out[j] - t) / h
+                            s1 = 1.0 - s
+                            for i in range(n):
+                                out[j, i] = s1 * y[i] + s * (
+                                    ynew[i] + s1 * (k7[i] + s * r5[i])
+                                )
+                            j += 1
+
+                t = t_new
+                for i in range(n):
+                    y[i] = ynew[i]
+                if method == 0:
+                    # FSAL: the last stage is the first stage of the next step.
+                    for i in range(n):
+                        k1[i] = k7[i]
+                else:
+                    _rhs(t, y, p, k1)
+                    n_rhs += 1
+                if not _all_finite(y) or not _all_finite(k1):
+                    status = _NON_FINITE
+                    break
+                if not last:
+                    h = h_next
+                else:
+                    h_prop = h_next
+            else:
+                # ---------------- rejected ----------------
+                n_rej += 1
+                if method == 0:
+                    fac11 = en**_EXPO1
+                    h = h / min(1.0 / _FAC_MIN, fac11 / _SAFE)
+                else:
+                    h = h / min(1.0 / _FAC_MIN, (en**0.25) / _SAFE)
+                reject = True
+
+        if status != _OK:
+            break
+        # Segment end reached exactly: apply the events at this time, in table order,
+        # then record outputs at this time (right-continuous convention).
+        while e < n_ev and ev_t[e] <= t:
+            _apply_event(y, ev_s[e], ev_o[e], ev_v[e])
+            e += 1
+        while j < n_out and t_out[j] <= t:
+            for i in range(n):
+                out[j, i] = y[i]
+            j += 1
+        # After a discontinuity the old step size may be far too large; only reuse it if
+        # nothing changed the state here.
+        if e > 0 and ev_t[e - 1] == t:
+            h_prop = -1.0
+
+    t_fail = math.nan
+    if status != _OK:
+        t_fail = t
+        while j < n_out:
+            for i in range(n):
+                out[j, i] = math.nan
+            j += 1
+    return status, n_acc, n_rej, n_rhs, t_fail
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def solve_all(
+    y0,
+    params,
+    t0,
+    t_out,
+    ev_t,
+    ev_s,
+    ev_o,
+    ev_v,
+    rtol,
+    atol,
+    max_steps,
+    h_max,
+    method,
+    out,
+    status,
+    n_acc,
+    n_rej,
+    n_rhs,
+    t_fail,
+):
+    """Integrate every patient (rows of ``y0``/``params``) in parallel over patients."""
+    n_pat = y0.shape[0]
+    for k in numba.prange(n_pat):
+        st, na, nr, nf, tf = _integrate_patient(
+            y0[k],
+            params[k],
+            t0[k],
+            t_out,
+            ev_t[k],
+            ev_s[k],
+            ev_o[k],
+            ev_v[k],
+            rtol,
+            atol,
+            max_steps,
+            h_max,
+            method,
+            out[k],
+        )
+        status[k] = st
+        n_acc[k] = na
+        n_rej[k] = nr
+        n_rhs[k] = nf
+        t_fail[k] = tf
+
+
+@numba.njit(cache=True, error_model="numpy")
+def rhs_jit(t, y, p, dydt):
+    """Compiled right-hand side, exposed for testing and benchmarking."""
+    _rhs(t, y, p, dydt)
