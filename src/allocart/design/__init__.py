@@ -1,0 +1,1 @@
+"""Dose-finding designs and their operating characteristics."""
