@@ -1,0 +1,245 @@
+"""Generate executable forms of the model from its single symbolic definition.
+
+Everything here is derived from :data:`allocart.model.equations.MODEL`:
+
+* :func:`rhs_source` -- Python source of ``rhs(t, y, p, dydt)`` using only ``math`` and
+  arithmetic, with common subexpressions eliminated; compiled by numba inside the batched
+  solver (:mod:`allocart.engine`) and run as plain Python by the SciPy reference.
+* :func:`jax_rhs` -- a JAX vector field ``f(t, y, p) -> dy`` for the differentiable backend.
+* :func:`derived_function`, :func:`initial_function`, :func:`observables_function` --
+  vectorised NumPy functions for derived parameters, baseline states and assay read-outs.
+
+The SBML export (:mod:`allocart.model.sbml`) and the documentation listing
+(:mod:`allocart.model.listing`) use the same definition.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from allocart.model.equations import MODEL, ModelDefinition
+from allocart.model.parameters import load_default_parameters
+
+__all__ = [
+    "parameter_names",
+    "primary_parameter_names",
+    "derived_parameter_names",
+    "rhs_source",
+    "rhs_python",
+    "jax_rhs",
+    "derived_function",
+    "initial_function",
+    "observables_function",
+    "model_hash",
+]
+
+
+def primary_parameter_names() -> tuple[str, ...]:
+    """Names of the parameters of the table, in table order."""
+    return load_default_parameters().names
+
+
+def derived_parameter_names(model: ModelDefinition = MODEL) -> tuple[str, ...]:
+    return tuple(model.derived)
+
+
+def parameter_names(model: ModelDefinition = MODEL) -> tuple[str, ...]:
+    """Order of the solver's parameter vector: primary parameters, then derived ones."""
+    return primary_parameter_names() + derived_parameter_names(model)
+
+
+class _MathPrinter(PythonCodePrinter):
+    """Python printer emitting ``math.*`` calls and float literals only (numba-friendly)."""
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return repr(float(expr))
+
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        return repr(float(expr))
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exp = expr.as_base_exp()
+        if exp == sp.Rational(1, 2):
+            return f"math.sqrt({self._print(base)})"
+        if exp == -1:
+            return f"(1.0/{self.parenthesize(base, 1000)})"
+        if exp.is_Integer and 2 <= int(exp) <= 3:
+            b = self.parenthesize(base, 1000)
+            return "(" + "*".join([b] * int(exp)) + ")"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _printer() -> _MathPrinter:
+    return _MathPrinter({"fully_qualified_modules": True, "standard": "python3"})
+
+
+def _used_symbols(exprs: Sequence[sp.Expr]) -> set[str]:
+    out: set[str] = set()
+    for e in exprs:
+        out |= {s.name for s in e.free_symbols}
+    return out
+
+
+def inline_intermediates(expr: sp.Expr, model: ModelDefinition = MODEL) -> sp.Expr:
+    """``expr`` with every intermediate quantity replaced by its definition."""
+    return expr.xreplace(_intermediate_map(model))
+
+
+@functools.lru_cache(maxsize=4)
+def _intermediate_map(model: ModelDefinition) -> dict[sp.Symbol, sp.Expr]:
+    full: dict[sp.Symbol, sp.Expr] = {}
+    for name, expr in model.intermediates.items():
+        full[sp.Symbol(name)] = expr.xreplace(full)
+    return full
+
+
+def _inlined_odes(model: ModelDefinition) -> list[sp.Expr]:
+    """ODE right-hand sides with every intermediate substituted (for joint CSE)."""
+    return [inline_intermediates(model.odes[s], model) for s in model.state_names]
+
+
+@functools.lru_cache(maxsize=4)
+def rhs_source(model: ModelDefinition = MODEL) -> str:
+    """Python source of the right-hand side.
+
+    The source defines ``N_STATES``, ``N_PARAMS`` and ``rhs(t, y, p, dydt)``, where ``y`` holds
+    the states in :attr:`ModelDefinition.states` order and ``p`` the parameters in
+    :func:`parameter_names` order. Common subexpressions are eliminated so one evaluation
+    costs as few floating-point operations as the equations allow.
+    """
+    pr = _printer()
+    pnames = parameter_names(model)
+    snames = model.state_names
+    repl, reduced = sp.cse(_inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    used = _used_symbols([e for _, e in repl] + list(reduced))
+    lines = [
+        "import math",
+        "",
+        f"N_STATES = {len(snames)}",
+        f"N_PARAMS = {len(pnames)}",
+        "",
+        "",
+        "def rhs(t, y, p, dydt):",
+    ]
+    for i, n in enumerate(snames):
+        if n in used:
+            lines.append(f"    {n} = y[{i}]")
+    for i, n in enumerate(pnames):
+        if n in used:
+            lines.append(f"    {n} = p[{i}]")
+    for sym, e in repl:
+        lines.append(f"    {sym} = {pr.doprint(e)}")
+    for i, e in enumerate(reduced):
+        lines.append(f"    dydt[{i}] = {pr.doprint(e)}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def model_hash(model: ModelDefinition = MODEL) -> str:
+    """A short hash of the generated right-hand side (changes whenever the equations do)."""
+    return hashlib.sha256(rhs_source(model).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def rhs_python(model: ModelDefinition = MODEL) -> Callable[[float, np.ndarray, np.ndarray, np.ndarray], None]:
+    """The generated right-hand side as a plain Python function (for SciPy and tests)."""
+    namespace: dict[str, object] = {}
+    exec(compile(rhs_source(model), "<allocart-rhs>", "exec"), namespace)  # noqa: S102
+    return namespace["rhs"]  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4)
+def jax_rhs(model: ModelDefinition = MODEL) -> Callable:
+    """The right-hand side as a JAX function ``f(t, y, p) -> dy`` (differentiable)."""
+    import jax.numpy as jnp
+    from sympy.printing.numpy import JaxPrinter
+
+    pr = JaxPrinter({"fully_qualified_modules": True})
+    pnames = parameter_names(model)
+    snames = model.state_names
+    repl, reduced = sp.cse(_inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    used = _used_symbols([e for _, e in repl] + list(reduced))
+    lines = ["import jax", "import jax.numpy", "", "def rhs(t, y, p):"]
+    lines += [f"    {n} = y[{i}]" for i, n in enumerate(snames) if n in used]
+    lines += [f"    {n} = p[{i}]" for i, n in enumerate(pnames) if n in used]
+    lines += [f"    {s} = {pr.doprint(e)}" for s, e in repl]
+    outs = [pr.doprint(e) for e in reduced]
+    lines.append("    return jax.numpy.stack([" + ", ".join(outs) + "]).astype(y.dtype)")
+    namespace: dict[str, object] = {"jnp": jnp}
+    exec(compile("\n".join(lines) + "\n", "<allocart-rhs-jax>", "exec"), namespace)  # noqa: S102
+    return namespace["rhs"]  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4)
+def _derived_lambdas(model: ModelDefinition = MODEL) -> tuple[tuple[str, Callable, tuple[str, ...]], ...]:
+    out = []
+    for name, expr in model.derived.items():
+        args = tuple(sorted(s.name for s in expr.free_symbols))
+        fn = sp.lambdify([sp.Symbol(a) for a in args], expr, modules="numpy")
+        out.append((name, fn, args))
+    return tuple(out)
+
+
+def derived_function(model: ModelDefinition = MODEL) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Return ``f(primary) -> derived``, vectorised over arrays of patients."""
+    lambdas = _derived_lambdas(model)
+
+    def f(primary: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        env = dict(primary)
+        derived = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for name, fn, args in lambdas:
+                val = np.asarray(fn(*(env[a] for a in args)), dtype=float)
+                env[name] = derived[name] = val
+        return derived
+
+    return f
+
+
+@functools.lru_cache(maxsize=4)
+def initial_function(model: ModelDefinition = MODEL) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Return ``f(params) -> y0`` with shape (n, n_states), the pre-treatment steady state."""
+    fns = []
+    for s in model.state_names:
+        expr = model.initial[s]
+        args = tuple(sorted(x.name for x in expr.free_symbols))
+        fns.append((sp.lambdify([sp.Symbol(a) for a in args], expr, modules="numpy"), args))
+
+    def f(params: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(params.values())))
+        cols = [np.broadcast_to(np.asarray(fn(*(params[a] for a in args)), dtype=float), (n,)) for fn, args in fns]
+        return np.stack(cols, axis=1)
+
+    return f
+
+
+@functools.lru_cache(maxsize=4)
+def observables_function(model: ModelDefinition = MODEL) -> Callable[[np.ndarray, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Return ``f(y, params) -> {observable: array}``.
+
+    ``y`` has shape (n, n_times, n_states); each parameter array has shape (n,). Results have
+    shape (n, n_times).
+    """
+    snames = model.state_names
+    fns = []
+    for ob in model.observables:
+        expr = inline_intermediates(ob.expr, model)
+        args = tuple(sorted(x.name for x in expr.free_symbols))
+        fns.append((ob.name, sp.lambdify([sp.Symbol(a) for a in args], expr, modules="numpy"), args))
+
+    def f(y: np.ndarray, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        env: dict[str, np.ndarray] = {s: y[:, :, i] for i, s in enumerate(snames)}
+        env.update({k: np.asarray(v, dtype=float)[:, None] for k, v in params.items()})
+        out = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for name, fn, args in fns:
+                out[name] = np.broadcast_to(np.asarray(fn(*(env[a] for a in args)), dtype=float), y.shape[:2]).copy()
+        return out
+
+    return f

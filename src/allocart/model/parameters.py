@@ -1,0 +1,291 @@
+"""Parameters as table rows: name, value, unit, between-patient variability, range, source.
+
+The default table lives in ``data/parameters.yaml`` next to this module. Users override rows
+from a YAML file or a mapping; every override is validated (known parameter, known unit
+convertible to the internal one, finite value inside the allowed range) and converted to the
+internal unit here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from allocart.errors import ParameterError
+
+__all__ = [
+    "Parameter",
+    "ParameterTable",
+    "load_default_parameters",
+    "load_overrides",
+    "convert_unit",
+    "KNOWN_UNITS",
+]
+
+# Conversion factors from accepted input units to each internal unit. The internal unit is
+# the first entry's key; a user may give any unit listed for it.
+_CONVERSIONS: dict[str, dict[str, float]] = {
+    "1/day": {"1/day": 1.0, "1/d": 1.0, "/day": 1.0, "day-1": 1.0, "1/h": 24.0, "1/hour": 24.0,
+              "1/week": 1.0 / 7.0, "1/min": 1440.0},
+    "day": {"day": 1.0, "days": 1.0, "d": 1.0, "h": 1.0 / 24.0, "hour": 1.0 / 24.0,
+            "hours": 1.0 / 24.0, "week": 7.0, "weeks": 7.0},
+    "cells": {"cells": 1.0, "cell": 1.0, "1e9 cells": 1e9, "1e6 cells": 1e6},
+    "1": {"1": 1.0, "": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01},
+    "g/L": {"g/L": 1.0, "g/l": 1.0, "mg/dL": 0.01, "mg/dl": 0.01, "mg/L": 1e-3},
+    "IU/mL": {"IU/mL": 1.0, "IU/ml": 1.0, "U/mL": 1.0},
+    "pg/mL": {"pg/mL": 1.0, "pg/ml": 1.0, "ng/L": 1.0, "ng/mL": 1000.0},
+    "pg/mL/day": {"pg/mL/day": 1.0, "pg/mL/h": 24.0},
+    "mg/m2": {"mg/m2": 1.0, "mg/m^2": 1.0},
+    "1/(mg/m2)": {"1/(mg/m2)": 1.0, "m2/mg": 1.0},
+    "1e9/L": {"1e9/L": 1.0, "10^9/L": 1.0, "G/L": 1.0, "/uL": 1e-3, "cells/uL": 1e-3},
+    "uL": {"uL": 1.0, "mL": 1e3, "L": 1e6},
+    "copies/ug": {"copies/ug": 1.0},
+    "copies/ug per cells/L": {"copies/ug per cells/L": 1.0},
+}
+KNOWN_UNITS: frozenset[str] = frozenset(u for table in _CONVERSIONS.values() for u in table)
+
+
+def convert_unit(value: float, unit: str, internal_unit: str, *, name: str) -> float:
+    """Convert ``value`` given in ``unit`` to ``internal_unit``.
+
+    Raises
+    ------
+    ParameterError
+        If the unit is unknown or not convertible to the internal unit.
+    """
+    table = _CONVERSIONS.get(internal_unit)
+    if table is None:  # pragma: no cover - the default table only uses internal units
+        raise ParameterError(f"parameter `{name}` has an unsupported internal unit {internal_unit!r}")
+    if unit not in table:
+        if unit not in KNOWN_UNITS:
+            raise ParameterError(
+                f"parameter `{name}`: unknown unit {unit!r}; use one of {sorted(table)}"
+            )
+        raise ParameterError(
+            f"parameter `{name}`: unit {unit!r} cannot be converted to {internal_unit!r}; "
+            f"use one of {sorted(table)}"
+        )
+    return float(value) * table[unit]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One row of the parameter table.
+
+    Attributes
+    ----------
+    name : str
+        Symbol used in the equations.
+    value : float
+        Typical value, in ``unit``.
+    unit : str
+        Internal unit.
+    iiv : float
+        Between-patient variability as the coefficient of variation of a log-normal
+        distribution (0: none).
+    lower, upper : float
+        Allowed range (inclusive).
+    source : str
+        A reference, or ``assumption: <why>``.
+    description : str
+        What the parameter means.
+    group : str
+        Part of the model.
+    """
+
+    name: str
+    value: float
+    unit: str
+    iiv: float
+    lower: float
+    upper: float
+    source: str
+    description: str
+    group: str
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ParameterError(f"parameter `{self.name}` = {self.value!r} is not finite")
+        if not (self.lower <= self.value <= self.upper):
+            raise ParameterError(
+                f"parameter `{self.name}` = {self.value:g} {self.unit} is outside its allowed "
+                f"range [{self.lower:g}, {self.upper:g}]"
+            )
+        if not (math.isfinite(self.iiv) and self.iiv >= 0):
+            raise ParameterError(f"parameter `{self.name}`: iiv = {self.iiv!r} must be >= 0")
+        if self.unit not in _CONVERSIONS:
+            raise ParameterError(f"parameter `{self.name}`: unknown unit {self.unit!r}")
+        if not self.source.strip():
+            raise ParameterError(f"parameter `{self.name}` has no source")
+
+
+@dataclass(frozen=True)
+class ParameterTable:
+    """An immutable, ordered table of :class:`Parameter` rows."""
+
+    rows: tuple[Parameter, ...]
+
+    def __post_init__(self) -> None:
+        names = [r.name for r in self.rows]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ParameterError(f"duplicate parameters in table: {dup}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.rows)
+
+    def __getitem__(self, name: str) -> Parameter:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise ParameterError(f"unknown parameter `{name}`; see `allocart params` for the table")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def values(self) -> dict[str, float]:
+        """Typical values by name, in internal units."""
+        return {r.name: r.value for r in self.rows}
+
+    def vector(self) -> np.ndarray:
+        return np.array([r.value for r in self.rows], dtype=float)
+
+    def with_values(self, values: Mapping[str, float], *, source: str | None = None) -> ParameterTable:
+        """Return a copy with new values (internal units), validated."""
+        unknown = [k for k in values if k not in self.names]
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter `{unknown[0]}`; known parameters include "
+                f"{', '.join(self.names[:8])}, ... (see `allocart params`)"
+            )
+        rows = []
+        for r in self.rows:
+            if r.name in values:
+                changes: dict[str, Any] = {"value": float(values[r.name])}
+                if source is not None:
+                    changes["source"] = source
+                rows.append(dataclasses.replace(r, **changes))
+            else:
+                rows.append(r)
+        return ParameterTable(tuple(rows))
+
+    def with_overrides(self, overrides: Mapping[str, Any], *, origin: str = "override") -> ParameterTable:
+        """Apply user overrides (see :func:`load_overrides` for the accepted forms)."""
+        rows = {r.name: r for r in self.rows}
+        for name, spec in overrides.items():
+            if name not in rows:
+                raise ParameterError(
+                    f"{origin}: unknown parameter `{name}`; see `allocart params` for the table"
+                )
+            row = rows[name]
+            changes: dict[str, Any] = {}
+            if isinstance(spec, Mapping):
+                bad = set(spec) - {"value", "unit", "iiv", "source"}
+                if bad:
+                    raise ParameterError(
+                        f"{origin}: parameter `{name}` has unknown field(s) {sorted(bad)}; "
+                        "allowed: value, unit, iiv, source"
+                    )
+                unit = str(spec.get("unit", row.unit))
+                if "value" in spec:
+                    changes["value"] = convert_unit(
+                        _as_float(spec["value"], f"{origin}: `{name}.value`"), unit, row.unit, name=name
+                    )
+                if "iiv" in spec:
+                    changes["iiv"] = _as_float(spec["iiv"], f"{origin}: `{name}.iiv`")
+                changes["source"] = str(spec.get("source", f"{origin} (was: {row.source})"))
+            else:
+                changes["value"] = _as_float(spec, f"{origin}: `{name}`")
+                changes["source"] = f"{origin} (was: {row.source})"
+            rows[name] = dataclasses.replace(row, **changes)
+        return ParameterTable(tuple(rows[n] for n in self.names))
+
+
+def _as_float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ParameterError(f"{where} = {value!r} is not a number")
+    try:
+        out = float(value)
+    except ValueError:
+        raise ParameterError(f"{where} = {value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise ParameterError(f"{where} = {value!r} is not finite")
+    return out
+
+
+def _rows_from_mapping(data: Mapping[str, Any]) -> tuple[Parameter, ...]:
+    rows = []
+    for group, entries in data.items():
+        for name, spec in entries.items():
+            rows.append(
+                Parameter(
+                    name=name,
+                    value=float(spec["value"]),
+                    unit=str(spec["unit"]),
+                    iiv=float(spec.get("iiv", 0.0)),
+                    lower=float(spec.get("lower", -math.inf)),
+                    upper=float(spec.get("upper", math.inf)),
+                    source=str(spec["source"]),
+                    description=str(spec.get("description", "")),
+                    group=group,
+                )
+            )
+    return tuple(rows)
+
+
+_DEFAULT: ParameterTable | None = None
+
+
+def load_default_parameters() -> ParameterTable:
+    """The built-in parameter table (``data/parameters.yaml``)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        text = resources.files("allocart.model").joinpath("data/parameters.yaml").read_text()
+        _DEFAULT = ParameterTable(_rows_from_mapping(yaml.safe_load(text)))
+    return _DEFAULT
+
+
+def load_overrides(path: str | Path) -> dict[str, Any]:
+    """Read parameter overrides from a YAML file.
+
+    The file maps parameter names to a number (internal unit) or to a mapping with
+    ``value`` and optionally ``unit``, ``iiv`` and ``source``; an optional top-level key
+    ``parameters`` may hold that mapping::
+
+        parameters:
+          k_Trej: 0.3
+          delta_E: {value: 0.004, unit: 1/h, source: "my fit"}
+
+    Raises
+    ------
+    ParameterError
+        If the file is missing, is not valid YAML, or is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"--params: file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ParameterError(f"--params: {str(path)!r} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if isinstance(data, Mapping) and set(data) == {"parameters"}:
+        data = data["parameters"]
+    if not isinstance(data, Mapping):
+        raise ParameterError(
+            f"--params: {str(path)!r} must map parameter names to values, got {type(data).__name__}"
+        )
+    return dict(data)
