@@ -1,0 +1,1 @@
+"""Benchmarks of allocart components against peer tools."""
