@@ -27,6 +27,8 @@ app.add_typer(bench_app, name="bench")
 from allocart.cli import model_cmds  # noqa: E402
 
 model_cmds.register(app, bench_app)
+from allocart.cli import design_cmd  # noqa: E402
+design_cmd.register(app, bench_app)
 
 
 def _one_line(exc: BaseException) -> str:

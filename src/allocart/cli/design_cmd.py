@@ -1,0 +1,186 @@
+"""Commands ``allocart design table|next|oc`` and ``allocart bench design``.
+
+Parsing and printing only; the logic lives in :mod:`allocart.design` and
+:mod:`allocart.bench.design`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from allocart.errors import DesignError
+
+_DESIGN_HELP = "One of 3+3, boin, bf-boin, boin12, tite-boin, crm."
+
+
+def _floats(name: str, text: str | None) -> list[float] | None:
+    if text is None or text == "":
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise DesignError(f"`--{name}` must be comma-separated numbers, got {text!r}.") from None
+
+
+def _ints(name: str, text: str | None) -> list[int] | None:
+    vals = _floats(name, text)
+    if vals is None:
+        return None
+    if any(v != int(v) for v in vals):
+        raise DesignError(f"`--{name}` must be comma-separated integers, got {text!r}.")
+    return [int(v) for v in vals]
+
+
+def _options(**kw: Any) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the ``design`` commands to ``app`` and ``design`` to ``bench_app``."""
+    design_app = typer.Typer(help="Dose-finding designs: decision tables, next-dose advice, operating characteristics.",
+                             no_args_is_help=True)
+    app.add_typer(design_app, name="design")
+
+    @design_app.command("table")
+    def table(
+        design: str = typer.Option("boin", help=_DESIGN_HELP),
+        target: float = typer.Option(0.25, help="Target DLT probability."),
+        cohort_size: int = typer.Option(3, help="Patients per cohort."),
+        n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Print the escalate / stay / de-escalate / eliminate table by number treated."""
+        from allocart.design import decision_table, make_design
+
+        d = make_design(design, target=target, cohort_size=cohort_size, n_cohorts=n_cohorts)
+        rows = decision_table(d)
+        if as_json:
+            typer.echo(json.dumps({"design": d.name, "target": target, "rows": rows}, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"{d.name} decision table, target {target}")
+        for col in ("Number treated", "Escalate if DLTs <=", "Stay if DLTs", "De-escalate if DLTs >=",
+                    "Eliminate if DLTs >="):
+            t.add_column(col, justify="right")
+        for r in rows:
+            el = r["eliminate_if_dlts_at_least"]
+            t.add_row(str(r["n"]), str(r["escalate_if_dlts_at_most"]), str(r["stay"]),
+                      str(r["deescalate_if_dlts_at_least"]), "-" if el is None else str(el))
+        Console().print(t)
+
+    @design_app.command("next")
+    def next_dose(
+        design: str = typer.Option("boin", help=_DESIGN_HELP),
+        target: float = typer.Option(0.25, help="Target DLT probability."),
+        current_dose: int = typer.Option(..., help="Current dose level (1-based)."),
+        treated: str = typer.Option(..., help="Patients treated per dose, comma-separated."),
+        dlts: str = typer.Option(..., help="DLTs per dose, comma-separated."),
+        responses: str | None = typer.Option(None, help="Responses per dose (BOIN12)."),
+        pending: str | None = typer.Option(None, help="Patients with pending DLT data per dose (TITE-BOIN)."),
+        followup: str | None = typer.Option(None, help="Standardised follow-up of pending patients per dose (TITE-BOIN)."),
+        eff_lower: float | None = typer.Option(None, help="Lowest acceptable response rate (BOIN12)."),
+        n_earlystop: int | None = typer.Option(None, help="Stop at this many patients on the current dose."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Advise the dose for the next cohort from the data so far."""
+        from allocart.design import DoseData, make_design
+
+        d = make_design(design, **_options(target=target, eff_lower=eff_lower, n_earlystop=n_earlystop))
+        data = DoseData(
+            treated=tuple(_ints("treated", treated) or ()),
+            dlts=tuple(_ints("dlts", dlts) or ()),
+            responses=tuple(_ints("responses", responses) or ()),
+            pending=tuple(_ints("pending", pending) or ()),
+            followup=tuple(_floats("followup", followup) or ()),
+        )
+        if current_dose < 1:
+            raise DesignError(f"`--current-dose` is a dose level from 1, got {current_dose}.")
+        rec = d.recommend(data, current_dose - 1)
+        if as_json:
+            typer.echo(json.dumps(rec.to_dict(), indent=2))
+            return
+        nxt = "stop" if rec.next_dose is None else f"dose {rec.next_dose + 1}"
+        typer.echo(f"{rec.action.value}: next cohort at {nxt}. {rec.reason}")
+
+    @design_app.command("oc")
+    def oc(
+        design: str = typer.Option("boin", help=_DESIGN_HELP),
+        target: float = typer.Option(0.25, help="Target DLT probability."),
+        p_tox: str = typer.Option(..., help="True DLT probability per dose, comma-separated."),
+        p_eff: str | None = typer.Option(None, help="True response probability per dose."),
+        cohort_size: int = typer.Option(3, help="Patients per cohort."),
+        n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
+        n_earlystop: int | None = typer.Option(None, help="Stop at this many patients on the current dose."),
+        backfill_cap: int | None = typer.Option(None, help="BF-BOIN cap per dose."),
+        eff_lower: float | None = typer.Option(None, help="Lowest acceptable response rate (BOIN12)."),
+        no_expansion: bool = typer.Option(False, help="3+3 without expanding the MTD to 6."),
+        accrual_per_month: float | None = typer.Option(None, help="Accrual rate, patients per month."),
+        dlt_window_months: float = typer.Option(1.0, help="DLT assessment window, months."),
+        trials: int = typer.Option(10000, help="Number of simulated trials."),
+        seed: int = typer.Option(1, help="Seed of the common random numbers."),
+        exact: bool = typer.Option(False, "--exact", help="Exact enumeration (3+3 only)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Operating characteristics of a design under a scenario."""
+        from allocart.design import Accrual, ScenarioOutcomes, exact_oc_3plus3, make_design, simulate_oc
+
+        opts = _options(target=target, cohort_size=cohort_size, n_cohorts=n_cohorts, n_earlystop=n_earlystop,
+                        backfill_cap=backfill_cap, eff_lower=eff_lower)
+        if design == "3+3":
+            opts["expand_mtd"] = not no_expansion
+        d = make_design(design, **opts)
+        sc = ScenarioOutcomes(p_tox=tuple(_floats("p-tox", p_tox) or ()), p_eff=tuple(_floats("p-eff", p_eff) or ()))
+        if exact:
+            if design != "3+3":
+                raise DesignError(f"`--exact` is available for the 3+3 only, got design {design!r}.")
+            res = exact_oc_3plus3(d, sc)  # type: ignore[arg-type]
+        else:
+            acc = None if accrual_per_month is None else Accrual(accrual_per_month, dlt_window_months)
+            if as_json or trials < 20000:
+                res = simulate_oc(d, sc, trials, seed, accrual=acc)
+            else:
+                from rich.progress import Progress
+
+                with Progress(transient=True) as bar:
+                    task = bar.add_task(f"{d.name}", total=trials)
+                    res = simulate_oc(d, sc, trials, seed, accrual=acc,
+                                      progress=lambda done, tot: bar.update(task, completed=done))
+        out = res.to_dict()
+        if as_json:
+            typer.echo(json.dumps(out, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"{d.name}: {'exact' if res.exact else f'{res.n_trials} trials, seed {res.seed}'}")
+        t.add_column("Dose", justify="right")
+        for c in ("True P(DLT)", "Selected %", "Patients", "DLTs"):
+            t.add_column(c, justify="right")
+        for j in range(res.n_doses):
+            t.add_row(str(j + 1), f"{sc.p_tox[j]:.2f}", f"{res.selection_pct[j]:.1f}",
+                      f"{res.patients_per_dose[j]:.2f}", f"{res.dlts_per_dose[j]:.2f}")
+        con = Console()
+        con.print(t)
+        con.print(f"No selection: {res.no_selection_pct:.1f}%  Overdose selection: {res.overdose_selection_pct:.1f}%  "
+                  f"Mean N: {res.mean_n:.1f}  Mean per-trial DLT proportion: {res.mean_dlt_proportion:.3f}"
+                  + ("" if res.mean_duration_months is None else f"  Mean duration: {res.mean_duration_months:.1f} months"))
+
+    @bench_app.command("design")
+    def bench_design(
+        trials: int = typer.Option(10000, help="Trials per scenario and design."),
+        seed: int = typer.Option(1, help="Seed."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Time allocart's designs and the Python peers on the same scenarios, in one run."""
+        from allocart.bench.design import format_bench, run_design_bench
+
+        res = run_design_bench(trials=trials, seed=seed)
+        if as_json:
+            typer.echo(json.dumps(res, indent=2))
+        else:
+            format_bench(res)

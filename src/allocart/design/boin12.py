@@ -1,0 +1,318 @@
+"""BOIN12: optimal biological dose from toxicity and efficacy through a utility.
+
+Each patient's (DLT, response) outcome scores a utility: 100 for response without DLT,
+``u_resp_tox`` (default 60) for response with DLT, ``u_none`` (default 40) for neither, 0 for
+DLT without response. Dividing by 100 gives quasi-binomial data :math:`x_j` out of :math:`n_j`,
+and the posterior :math:`u_j \\sim \\mathrm{Beta}(1 + x_j, 1 + n_j - x_j)` gives the desirability
+score :math:`\\Pr(u_j > u_b \\mid \\text{data})` with benchmark
+:math:`u_b = \\bar u + (100 - \\bar u)/2`, :math:`\\bar u` being the utility of a dose with DLT
+probability :math:`\\phi_T` and response probability :math:`\\phi_E` (the highest undesirable one).
+
+Rules at the current dose ``j`` with observed DLT rate :math:`\\hat p_j` (BOIN boundaries for
+:math:`\\phi_T`): de-escalate if :math:`\\hat p_j \\ge \\lambda_d`; if more than ``n_explore`` (8)
+patients were treated, :math:`\\hat p_j < \\lambda_d` and ``j + 1`` is untried, escalate; if
+:math:`\\lambda_e < \\hat p_j < \\lambda_d` and :math:`n_j \\ge N^* = 6`, choose between ``j - 1``
+and ``j`` by desirability; otherwise choose the most desirable admissible dose among
+``j - 1, j, j + 1`` (ties to the higher dose). A dose is inadmissible when
+:math:`\\Pr(p_T > \\phi_T) > 0.95` (with every higher dose) or :math:`\\Pr(p_E < \\phi_E) > 0.9`,
+judged once 3 patients were treated; the trial stops when no dose is admissible. At the end the
+toxicity of tried doses is fitted by isotonic regression, the MTD is the dose closest to
+:math:`\\phi_T`, and the OBD is the admissible dose at or below the MTD with the highest posterior
+mean utility (response estimated by its observed proportion, DLT by the isotonic fit).
+
+References
+----------
+Lin R., Zhou Y., Yan F., Li D. and Yuan Y. (2020). BOIN12: Bayesian optimal interval phase I/II
+trial design for utility-based dose finding in immunotherapy and targeted therapies. *JCO
+Precision Oncology* 4:1393-1402. doi:10.1200/PO.20.00257
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numba
+import numpy as np
+from scipy import stats
+
+from allocart.design.base import (
+    AbstractDesign,
+    Action,
+    DoseData,
+    Recommendation,
+    check_int,
+    check_probability,
+)
+from allocart.design.boin import boin_lambdas
+from allocart.design.isotonic import _pava
+from allocart.errors import DesignError
+
+__all__ = ["BOIN12"]
+
+#: Utilities are scored in steps of 1/100, so pseudo-counts are tabulated on that grid.
+_GRID = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class BOIN12(AbstractDesign):
+    """BOIN12 design for the optimal biological dose.
+
+    Parameters
+    ----------
+    target : float
+        Highest acceptable DLT probability :math:`\\phi_T`.
+    eff_lower : float
+        Lowest acceptable response probability :math:`\\phi_E` (default 0.25).
+    u_resp_tox, u_none : int
+        Utilities (0-100) of response with DLT and of neither (defaults 60 and 40).
+    cohort_size, n_cohorts, n_earlystop, start_dose
+        As for BOIN (``n_earlystop`` default 100 disables the rule).
+    n_star : int
+        Sample size from which a dose in the stay region is compared only with the dose below (6).
+    n_explore : int
+        Above this many patients at the current dose, escalate to an untried next dose (8).
+    cutoff_tox, cutoff_eff : float
+        Posterior cut-offs of the admissibility rules (0.95 and 0.9).
+    """
+
+    target: float
+    eff_lower: float = 0.25
+    u_resp_tox: int = 60
+    u_none: int = 40
+    cohort_size: int = 3
+    n_cohorts: int = 10
+    n_earlystop: int = 100
+    start_dose: int = 0
+    n_star: int = 6
+    n_explore: int = 8
+    cutoff_tox: float = 0.95
+    cutoff_eff: float = 0.9
+
+    name = "boin12"
+
+    def __post_init__(self) -> None:
+        t = check_probability("target", self.target, open_interval=True)
+        if 1.4 * t >= 1:
+            raise DesignError(f"`target` must be below 1/1.4 for BOIN boundaries, got {t!r}.")
+        object.__setattr__(self, "target", t)
+        object.__setattr__(self, "eff_lower", check_probability("eff_lower", self.eff_lower, open_interval=True))
+        for name in ("u_resp_tox", "u_none"):
+            v = check_int(name, getattr(self, name), minimum=0)
+            if v > 100:
+                raise DesignError(f"`{name}` must lie in 0..100, got {v!r}.")
+            object.__setattr__(self, name, v)
+        for name in ("cohort_size", "n_cohorts", "n_earlystop", "n_star", "n_explore"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
+        object.__setattr__(self, "start_dose", check_int("start_dose", self.start_dose, minimum=0))
+        for name in ("cutoff_tox", "cutoff_eff"):
+            object.__setattr__(self, name, check_probability(name, getattr(self, name), open_interval=True))
+
+    def max_patients(self, n_doses: int) -> int:
+        return self.n_cohorts * self.cohort_size
+
+    @property
+    def benchmark_utility(self) -> float:
+        """:math:`u_b` on the 0-100 scale."""
+        pt, pe = self.target, self.eff_lower
+        ubar = 100 * pe * (1 - pt) + self.u_none * (1 - pt) * (1 - pe) + self.u_resp_tox * pt * pe
+        return ubar + (100 - ubar) / 2
+
+    def desirability(self, n: int, x: float) -> float:
+        """:math:`\\Pr(u > u_b)` with pseudo-count ``x`` (utility sum / 100) out of ``n``."""
+        return float(stats.beta.sf(self.benchmark_utility / 100, 1 + x, 1 + n - x))
+
+    def tables(self, n_max: int) -> dict[str, np.ndarray]:
+        """Pre-computed rules indexed by counts (used by the simulator)."""
+        le, ld = boin_lambdas(self.target, 0.6 * self.target, 1.4 * self.target)
+        n = np.arange(n_max + 1)
+        y = np.arange(n_max + 1)
+        tox_bad = np.zeros((n_max + 1, n_max + 1), dtype=np.bool_)
+        eff_bad = np.zeros((n_max + 1, n_max + 1), dtype=np.bool_)
+        for m in range(3, n_max + 1):
+            yy = y[: m + 1]
+            tox_bad[m, : m + 1] = stats.beta.sf(self.target, 1 + yy, 1 + m - yy) > self.cutoff_tox
+            eff_bad[m, : m + 1] = stats.beta.cdf(self.eff_lower, 1 + yy, 1 + m - yy) > self.cutoff_eff
+        ds = np.zeros((n_max + 1, _GRID * n_max + 1))
+        ub = self.benchmark_utility / 100
+        for m in range(n_max + 1):
+            x = np.arange(_GRID * m + 1) / _GRID
+            ds[m, : x.size] = stats.beta.sf(ub, 1 + x, 1 + m - x)
+        return {"lambda": np.array([le, ld]), "n": n, "tox_bad": tox_bad, "eff_bad": eff_bad, "ds": ds}
+
+    def recommend(self, data: DoseData, current_dose: int) -> Recommendation:
+        """Advice from ``treated``, ``dlts`` and ``responses``.
+
+        The utility needs the joint (DLT, response) counts; from marginal counts the design
+        assumes the DLTs fall first on non-responders, i.e. it scores the most conservative
+        utility compatible with the data.
+        """
+        d = self._check_current(data, current_dose)
+        n = np.asarray(data.treated, dtype=np.int64)
+        y = np.asarray(data.dlts, dtype=np.int64)
+        r = np.asarray(data.responses, dtype=np.int64)
+        k = n.size
+        n_max = max(int(n.max()), 3)
+        tb = self.tables(n_max)
+        # Most conservative pairing: DLT with response only when DLTs exceed non-responders.
+        both = np.maximum(0, y + r - n)
+        resp_only = r - both
+        neither = n - y - r + both
+        xk = resp_only * _GRID + both * self.u_resp_tox + neither * self.u_none
+        nxt, status, adm = _boin12_step(
+            d, k, n, y, r, xk, tb["lambda"][0], tb["lambda"][1], tb["tox_bad"], tb["eff_bad"], tb["ds"],
+            self.n_star, self.n_explore,
+        )
+        inadm = tuple(int(j) for j in range(k) if not adm[j])
+        if status == 1:
+            return Recommendation(Action.STOP, None, inadm, "No admissible dose: stop the trial.")
+        scores = ", ".join(f"{j + 1}: {tb['ds'][n[j], xk[j]]:.3f}" for j in range(max(0, d - 1), min(k, d + 2)))
+        action = Action.ESCALATE if nxt > d else Action.DEESCALATE if nxt < d else Action.STAY
+        return Recommendation(action, int(nxt), inadm, f"Desirability Pr(u > u_b) by dose: {scores}.")
+
+
+@numba.njit(cache=True)
+def _boin12_step(
+    d: int, k: int, n: np.ndarray, y: np.ndarray, r: np.ndarray, xk: np.ndarray, le: float, ld: float,
+    tox_bad: np.ndarray, eff_bad: np.ndarray, ds: np.ndarray, n_star: int, n_explore: int,
+) -> tuple[int, int, np.ndarray]:  # pragma: no cover - jitted
+    adm = np.ones(k, dtype=np.bool_)
+    for j in range(k):
+        if n[j] >= 3 and tox_bad[n[j], y[j]]:
+            for m in range(j, k):
+                adm[m] = False
+            break
+    for j in range(k):
+        if n[j] >= 3 and eff_bad[n[j], r[j]]:
+            adm[j] = False
+    rate = y[d] / n[d] if n[d] > 0 else 0.0
+    lo = max(d - 1, 0)
+    if not adm[0] and n[0] >= 3 and tox_bad[n[0], y[0]]:
+        return -1, 1, adm
+    if n[d] > n_explore and rate < ld and d != k - 1 and n[d + 1] == 0 and adm[d + 1]:
+        return d + 1, 0, adm
+    if rate >= ld - 1e-9:
+        return lo, 0, adm
+    if rate > le + 1e-9 and n[d] >= n_star:
+        best = -1
+        bv = -1.0
+        for j in range(lo, d + 1):
+            if adm[j] and ds[n[j], xk[j]] > bv:
+                bv = ds[n[j], xk[j]]
+                best = j
+        if best < 0:
+            return lo, 0, adm
+        return best, 0, adm
+    best = -1
+    bv = -1.0
+    for j in range(lo, min(d + 2, k)):
+        # >= sends ties to the higher dose.
+        if adm[j] and ds[n[j], xk[j]] >= bv:
+            bv = ds[n[j], xk[j]]
+            best = j
+    if best < 0:
+        any_adm = False
+        for j in range(k):
+            any_adm = any_adm or adm[j]
+        if not any_adm:
+            return -1, 1, adm
+        return lo, 0, adm
+    return best, 0, adm
+
+
+@numba.njit(cache=True)
+def _boin12_kernel(
+    dlt: np.ndarray, resp: np.ndarray, start: int, n_cohorts: int, cs: int, n_earlystop: int,
+    le: float, ld: float, tox_bad: np.ndarray, eff_bad: np.ndarray, ds: np.ndarray, n_star: int,
+    n_explore: int, u3: int, u2: int, target: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+    n_trials, _, k = dlt.shape
+    sel = np.empty(n_trials, dtype=np.int64)
+    N = np.zeros((n_trials, k), dtype=np.int64)
+    Y = np.zeros((n_trials, k), dtype=np.int64)
+    R = np.zeros(k, dtype=np.int64)
+    X = np.zeros(k, dtype=np.int64)
+    for t in range(n_trials):
+        R[:] = 0
+        X[:] = 0
+        d = start
+        p = 0
+        status = 0
+        for c in range(n_cohorts):
+            for _ in range(cs):
+                a = dlt[t, p, d]
+                b = resp[t, p, d]
+                Y[t, d] += a
+                R[d] += b
+                X[d] += (100 if b else u2) if not a else (u3 if b else 0)
+                p += 1
+            N[t, d] += cs
+            if N[t, d] >= n_earlystop:
+                break
+            if c == n_cohorts - 1:
+                break
+            d, status, adm = _boin12_step(d, k, N[t], Y[t], R, X, le, ld, tox_bad, eff_bad, ds, n_star, n_explore)
+            if status != 0:
+                break
+        if status == 1:
+            sel[t] = -1
+            continue
+        # OBD selection.
+        adm = np.ones(k, dtype=np.bool_)
+        for j in range(k):
+            if N[t, j] >= 3 and tox_bad[N[t, j], Y[t, j]]:
+                for m in range(j, k):
+                    adm[m] = False
+                break
+        for j in range(k):
+            if N[t, j] >= 3 and eff_bad[N[t, j], R[j]]:
+                adm[j] = False
+            if N[t, j] == 0:
+                adm[j] = False
+        m = 0
+        idx = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            if N[t, j] > 0:
+                idx[m] = j
+                m += 1
+        ph = np.empty(m)
+        w = np.empty(m)
+        for i in range(m):
+            j = idx[i]
+            ph[i] = (Y[t, j] + 0.05) / (N[t, j] + 0.1)
+            w[i] = N[t, j]
+        fit = _pava(ph, w)
+        mtd_i = 0
+        bd = np.inf
+        for i in range(m):
+            dist = abs(fit[i] + (i + 1) * 1e-10 - target)
+            if dist < bd:
+                bd = dist
+                mtd_i = i
+        best = -1
+        bu = -np.inf
+        for i in range(mtd_i + 1):
+            j = idx[i]
+            if not adm[j]:
+                continue
+            pe = R[j] / N[t, j]
+            pt = fit[i]
+            util = 100 * pe * (1 - pt) + u3 * pe * pt + u2 * (1 - pe) * (1 - pt)
+            if util > bu:
+                bu = util
+                best = j
+        sel[t] = best
+    return sel, N, Y
+
+
+def _simulate_block(self: BOIN12, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, None]:
+    tb = self.tables(self.max_patients(0))
+    sel, N, Y = _boin12_kernel(
+        po.dlt, po.response, self.start_dose, self.n_cohorts, self.cohort_size, self.n_earlystop,
+        float(tb["lambda"][0]), float(tb["lambda"][1]), tb["tox_bad"], tb["eff_bad"], tb["ds"],
+        self.n_star, self.n_explore, self.u_resp_tox, self.u_none, self.target,
+    )
+    return sel, N, Y, None
+
+
+BOIN12.simulate_block = _simulate_block  # type: ignore[attr-defined]
