@@ -1,13 +1,150 @@
-"""Commands of the mechanistic model: ``simulate``, ``export`` and ``bench engine``.
-
-(Filled in by the model package; registered from :mod:`allocart.cli.app`.)
-"""
+"""Commands of the mechanistic model: ``simulate``, ``export``, ``params``, ``products``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from allocart.errors import ModelError
+
+export_app = typer.Typer(help="Export the model: SBML for other tools, the equation listing.", no_args_is_help=True)
+
+
+def _parse_redose(items: list[str]) -> list[tuple[float, str]]:
+    out = []
+    for item in items:
+        day, sep, dose = item.partition(":")
+        if not sep:
+            raise ModelError(f"--redose: {item!r} must be DAY:DOSE, e.g. 90:3e8 or 90:1e6/kg")
+        try:
+            out.append((float(day), dose))
+        except ValueError:
+            raise ModelError(f"--redose: day {day!r} in {item!r} is not a number") from None
+    return out
+
+
+def simulate_cmd(
+    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
+    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "1e6/kg",
+    ld: Annotated[str, typer.Option(help="Lymphodepletion regimen or a regimen YAML file.")] = "flu-cy",
+    days: Annotated[float, typer.Option(help="Horizon in days after infusion.")] = 365.0,
+    dt: Annotated[float, typer.Option(help="Output grid step in days.")] = 1.0,
+    params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
+    n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of between-patient variability.")] = 0,
+    typical: Annotated[bool, typer.Option("--typical", help="Simulate the typical patient.")] = False,
+    states: Annotated[bool, typer.Option("--states", help="Add the raw states (SBML species ids).")] = False,
+    redose: Annotated[Optional[list[str]], typer.Option(help="Later infusion DAY:DOSE (repeatable).")] = None,
+    rtol: Annotated[float, typer.Option(help="Relative tolerance of the solver.")] = 1e-8,
+    out: Annotated[Optional[Path], typer.Option(help="Write the table to FILE (.csv or .parquet).")] = None,
+) -> None:
+    """Simulate virtual patients and write a long table (id, time, one column per read-out)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from allocart.model.simulate import simulate, write_table
+
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise ModelError(f"--out: {str(out)!r} must end in .csv or .parquet")
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=n < 1000 or typical) as bar:
+        task = bar.add_task("simulating", total=1 if typical else n)
+        sim = simulate(
+            product, dose, ld, days=days, dt=dt, n=n, seed=seed, typical=typical, params=params,
+            redose=_parse_redose(redose or []), rtol=rtol,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    for i, reason in sim.failures:
+        console.print(f"[yellow]warning: patient {i + 1} failed: {reason}[/yellow]")
+    frame = sim.to_frame(states=states)
+    if out is None:
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    path = write_table(frame, out)
+    console.print(f"wrote {len(frame)} rows ({sim.n} patients x {len(sim.time)} times) to {path}")
+
+
+def export_sbml_cmd(
+    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
+    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "1e6/kg",
+    ld: Annotated[str, typer.Option(help="Lymphodepletion regimen.")] = "flu-cy",
+    params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
+    redose: Annotated[Optional[list[str]], typer.Option(help="Later infusion DAY:DOSE (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Output SBML file.")] = Path("model.xml"),
+) -> None:
+    """Write the typical patient's complete scenario (events included) as SBML Level 3."""
+    import numpy as np
+
+    from allocart.model.parameters import load_default_parameters, load_overrides
+    from allocart.model.sbml import to_sbml
+    from allocart.model.scenario import TYPICAL_WEIGHT_KG, Scenario, build_batch, sample_parameters
+
+    scenario = Scenario.create(product, dose, ld, redose=_parse_redose(redose or []))
+    table = load_default_parameters()
+    if params is not None:
+        table = table.with_overrides(load_overrides(params), origin="--params")
+    batch = build_batch(scenario, sample_parameters(table, 1, 0, typical=True), np.array([TYPICAL_WEIGHT_KG]))
+    xml = to_sbml(scenario, batch)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_text(xml)
+    tmp.replace(out)
+    typer.echo(f"wrote {out} (simulate from t = {batch.t0:g} days)")
+
+
+def export_equations_cmd(
+    out: Annotated[Path, typer.Option(help="Output Markdown file.")] = Path("docs/equations.md"),
+) -> None:
+    """Write the equation listing (Markdown with LaTeX) generated from the model."""
+    from allocart.model.listing import equations_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(equations_markdown())
+    typer.echo(f"wrote {out}")
+
+
+def params_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the parameter table: name, value, unit, variability, range, source."""
+    from dataclasses import asdict
+
+    from allocart.model.parameters import load_default_parameters
+
+    rows = load_default_parameters().rows
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("name", "value", "unit", "iiv", "source", title="allocart parameters")
+    for r in rows:
+        t.add_row(r.name, f"{r.value:g}", r.unit, f"{r.iiv:g}", r.source)
+    Console().print(t)
+
+
+def products_cmd() -> None:
+    """List the built-in products and lymphodepletion regimens."""
+    from allocart.model.products import list_products, list_regimens, load_product, load_regimen
+
+    typer.echo("products:")
+    for name in list_products():
+        p = load_product(name)
+        typer.echo(f"  {name:28s} {p.origin:10s} targets={'+'.join(p.targets)} edits={','.join(p.edits) or '-'}")
+    typer.echo("lymphodepletion regimens:")
+    for name in list_regimens():
+        typer.echo(f"  {name:28s} {load_regimen(name).description}")
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the model's commands to the ``allocart`` application."""
-    return None
+    app.command("simulate")(simulate_cmd)
+    app.command("params")(params_cmd)
+    app.command("products")(products_cmd)
+    export_app.command("sbml")(export_sbml_cmd)
+    export_app.command("equations")(export_equations_cmd)
+    app.add_typer(export_app, name="export")

@@ -299,10 +299,11 @@ def _build() -> ModelDefinition:
     g_G = inter("g_graft", C / (C + K_G))
     # NK cells that can kill HLA-I-negative grafts: HLA-E inhibits the NKG2A+ subset.
     nk_active = inter("NK_active", (KA * (1 - p_HLAE * e_HLAE) + K0) / K_ss)
-    R_rej = inter(
-        "R_rej",
-        k_Trej * m_allo * H + k_Crej * imm_CAR * Hc + k_NKrej * (1 - p_HLAI) * nk_active,
-    )
+    # Rejection of donor cells (host T against allo-antigen, NK missing-self) is separate
+    # from anti-CAR immunity, which also acts on autologous cells (redosing).
+    R_allo = inter("R_allo", k_Trej * m_allo * H + k_NKrej * (1 - p_HLAI) * nk_active)
+    R_car = inter("R_car", k_Crej * imm_CAR * Hc)
+    R_rej = inter("R_rej", R_allo + R_car)
     ld_N = inter("ld_N", kf_N * Dflu + kc_N * Dcy)
     ld_K = inter("ld_K", kf_K * Dflu + kc_K * Dcy)
     ld_B = inter("ld_B", kf_B * Dflu + kc_B * Dcy)
