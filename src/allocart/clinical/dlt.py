@@ -1,0 +1,241 @@
+"""Configurable dose-limiting toxicity (DLT) rules, evaluated per patient.
+
+No single published DLT definition exists for autoimmune CAR-T; the default rule set is the
+template of elements that recur in CAR-T phase 1 protocols, every element switchable:
+
+====================== ==========================================================================
+Element                Default rule
+====================== ==========================================================================
+Window                 events *starting* on day 0 to 28 after infusion
+Attribution            at least possibly related (unspecified relatedness counts)
+CRS (ASTCT)            grade 4 any duration; grade >= 3 lasting more than 72 h
+ICANS (ASTCT)          grade >= 3 (optionally: grade 3 lasting more than N hours)
+IEC-HS                 grade >= 3
+Haematological         CTCAE grade 4 neutropenia or thrombocytopenia (from ANC/platelet values)
+                       starting in the window and persisting beyond day 28; lymphopenia and
+                       B-cell aplasia excluded (expected pharmacology)
+Other non-haematol.    grade >= 3 lasting more than 72 h, excluding fever, expected
+                       lymphodepletion toxicities, grade 3 infusion reactions resolving within
+                       24 h, and lab abnormalities without clinical significance resolving
+                       within 96 h
+Acute GvHD (MAGIC)     overall grade >= II (allogeneic products)
+Death                  any grade 5 event not clearly due to another cause
+====================== ==========================================================================
+
+Durations come from adverse-event records: a grade change is a new record, so the time at
+grade >= 3 is the union of touching grade >= 3 records of the same event. A duration
+equal to the limit is not "more than" it (a grade 3 CRS improving after exactly 72 h is not a
+DLT). An event still open has unbounded duration.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field
+
+from allocart.clinical.ctcae import ctcae_grade
+from allocart.clinical.gvhd import ROMAN, GvhdOptions, overall_grade, stage_organs
+from allocart.clinical.records import AdverseEvent, PatientRecords
+from allocart.clinical.results import Context, Options, ScoreResult
+from allocart.clinical.timing import interval
+from allocart.errors import ScoringError
+
+__all__ = ["DltOptions", "score_dlt"]
+
+_RELATEDNESS = {"not_related": 0, "unlikely": 1, "possible": 2, "probable": 3, "definite": 4}
+_OTHER_CAUSES = ("infection", "sle", "drug", "other", "damage")
+
+
+class DltOptions(Options):
+    """The DLT rule set (defaults: the template above)."""
+
+    window_start_day: int = Field(0, description="First day of the DLT window (day 0 = infusion).")
+    window_end_day: int = Field(28, ge=0, description="Last day of the window (28; some protocols 29).")
+    min_relatedness: Literal["unlikely", "possible", "probable", "definite"] = Field(
+        "possible", description="Least relatedness to study treatment that counts."
+    )
+    unspecified_relatedness: Literal["count", "exclude"] = Field("count", description="How events without relatedness count.")
+    crs: bool = Field(True, description="Apply the CRS rule.")
+    crs_grade3_max_hours: float | None = Field(72.0, ge=0, description="Grade >= 3 CRS lasting longer is a DLT; None: any grade 3.")
+    icans: bool = Field(True, description="Apply the ICANS rule.")
+    icans_min_grade: int = Field(3, ge=1, le=5)
+    icans_grade3_max_hours: float | None = Field(None, ge=0, description="If set, grade 3 ICANS counts only when lasting longer.")
+    iec_hs: bool = Field(True, description="Apply the IEC-HS rule.")
+    iec_hs_min_grade: int = Field(3, ge=1, le=5)
+    haematological: bool = Field(True, description="Apply the haematological rule (from laboratory values).")
+    haematological_terms: tuple[Literal["neutrophil_count_decreased", "platelet_count_decreased"], ...] = (
+        "neutrophil_count_decreased", "platelet_count_decreased",
+    )
+    haematological_persist_beyond_day: int = Field(28, ge=0, description="Grade 4 must persist beyond this day.")
+    gvhd: bool = Field(True, description="Apply the acute GvHD rule (allogeneic products).")
+    gvhd_min_grade: int = Field(2, ge=1, le=4, description="MAGIC overall grade (2 = II; some protocols 3 = III).")
+    other: bool = Field(True, description="Apply the other non-haematological rule.")
+    other_min_grade: int = Field(3, ge=1, le=5)
+    other_min_hours: float = Field(72.0, ge=0, description="Other events must last longer than this (72 h; some protocols 7 days).")
+    excluded_categories: tuple[str, ...] = Field(
+        ("fever", "lymphopenia", "b_cell_aplasia", "hypogammaglobulinaemia", "neutropenia", "thrombocytopenia", "leukopenia", "anaemia"),
+        description="Adverse-event categories never counted by the 'other' rule (cytopenias come from laboratory values).",
+    )
+    exclude_expected_ld_toxicity: bool = True
+    infusion_reaction_max_hours: float = Field(24.0, ge=0, description="Grade 3 infusion reactions resolving within this are excluded.")
+    lab_abnormality_max_hours: float = Field(96.0, ge=0, description="Non-significant lab abnormalities resolving within this are excluded.")
+    death: bool = Field(True, description="Apply the death rule.")
+
+
+def _related(ae: AdverseEvent, opts: DltOptions) -> bool:
+    if ae.relatedness == "unspecified":
+        return opts.unspecified_relatedness == "count"
+    return _RELATEDNESS[ae.relatedness] >= _RELATEDNESS[opts.min_relatedness]
+
+
+def _episodes(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int) -> list[dict[str, Any]]:
+    """Union of touching records at >= min_grade: start, end (days), worst grade, records."""
+    spans = sorted(
+        (interval(patient, ae.start, ae.end) + (ae.grade, i)) for i, ae in events if ae.grade >= min_grade
+    )
+    out: list[dict[str, Any]] = []
+    for lo, hi, grade, i in spans:
+        if out and lo <= out[-1]["end"]:
+            out[-1]["end"] = max(out[-1]["end"], hi)
+            out[-1]["grade"] = max(out[-1]["grade"], grade)
+            out[-1]["records"].append(f"adverse_events[{i}]")
+        else:
+            out.append({"start": lo, "end": hi, "grade": grade, "records": [f"adverse_events[{i}]"]})
+    for ep in out:
+        # Date-only records end at the next midnight; durations count whole days end - start.
+        ep["hours"] = (ep["end"] - ep["start"]) * 24.0
+        if all(_date_only(patient, events, r) for r in ep["records"]):
+            ep["hours"] -= 24.0
+    return out
+
+
+def _date_only(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], ref: str) -> bool:
+    from datetime import date, datetime
+
+    index = int(ref.split("[")[1].rstrip("]"))
+    ae = patient.adverse_events[index]
+    return ae.end is not None and isinstance(ae.end, date) and not isinstance(ae.end, datetime)
+
+
+def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
+    """Whether the patient had a DLT, with every qualifying and every considered event."""
+    opts: Any = ctx.options
+    if not patient.has_day_zero:
+        raise ScoringError(
+            f"patient {patient.patient_id!r}: the DLT window counts days from the CAR-T infusion; give `infusion` "
+            "(the date of day 0) or times as days after infusion"
+        )
+    lo, hi = opts.window_start_day, opts.window_end_day
+    in_window = lambda day: lo <= math.floor(day) <= hi  # noqa: E731
+    dlts: list[dict[str, Any]] = []
+    considered: list[dict[str, Any]] = []
+
+    def note(rule: str, day: float, detail: str, is_dlt: bool) -> None:
+        (dlts if is_dlt else considered).append({"rule": rule, "day": math.floor(day), "detail": detail})
+
+    by_cat: dict[str, list[tuple[int, AdverseEvent]]] = {}
+    for i, ae in enumerate(patient.adverse_events):
+        if not _related(ae, opts):
+            considered.append({"rule": "attribution", "day": patient.calendar_day(ae.start), "detail": f"adverse_events[{i}] ({ae.term}) {ae.relatedness}"})
+            continue
+        by_cat.setdefault(ae.category, []).append((i, ae))
+
+    if opts.crs:
+        for ep in _episodes(patient, by_cat.get("crs", []), 3):
+            if not in_window(ep["start"]):
+                continue
+            long = opts.crs_grade3_max_hours is None or ep["hours"] > opts.crs_grade3_max_hours
+            is_dlt = ep["grade"] >= 4 or long
+            note("crs", ep["start"], f"CRS grade {ep['grade']} for {ep['hours']:g} h ({', '.join(ep['records'])})", is_dlt)
+    if opts.icans:
+        for ep in _episodes(patient, by_cat.get("icans", []), opts.icans_min_grade):
+            if not in_window(ep["start"]):
+                continue
+            long = opts.icans_grade3_max_hours is None or ep["hours"] > opts.icans_grade3_max_hours
+            note("icans", ep["start"], f"ICANS grade {ep['grade']} for {ep['hours']:g} h", ep["grade"] >= 4 or long)
+    if opts.iec_hs:
+        for i, ae in by_cat.get("iec_hs", []):
+            if ae.grade >= opts.iec_hs_min_grade and in_window(patient.day_of(ae.start)):
+                note("iec_hs", patient.day_of(ae.start), f"IEC-HS grade {ae.grade} (adverse_events[{i}])", True)
+    if opts.haematological:
+        _haematological(patient, opts, in_window, note)
+    if opts.gvhd:
+        gopts = GvhdOptions()
+        for i, a in enumerate(patient.gvhd):
+            grade = overall_grade(stage_organs(patient, a, gopts))
+            if in_window(patient.day_of(a.time)) and grade >= 1:
+                note("gvhd", patient.day_of(a.time), f"acute GvHD grade {ROMAN[grade]} (gvhd[{i}])", grade >= opts.gvhd_min_grade)
+        for i, ae in by_cat.get("gvhd", []):
+            if in_window(patient.day_of(ae.start)):
+                note("gvhd", patient.day_of(ae.start), f"acute GvHD grade {ROMAN[min(ae.grade, 4)]} (adverse_events[{i}])", ae.grade >= opts.gvhd_min_grade)
+    if opts.other:
+        _other(patient, opts, by_cat, in_window, note)
+    if opts.death:
+        for i, ae in enumerate(patient.adverse_events):
+            if ae.grade == 5 and ae.relatedness != "not_related" and in_window(patient.day_of(ae.start)):
+                note("death", patient.day_of(ae.start), f"grade 5 {ae.term} (adverse_events[{i}])", True)
+        d = patient.death
+        if d is not None and in_window(patient.day_of(d.time)):
+            note("death", patient.day_of(d.time), f"death, cause {d.cause}", d.cause not in _OTHER_CAUSES)
+
+    flags = []
+    if patient.last_follow_up is not None and patient.calendar_day(patient.last_follow_up) < hi and not dlts:
+        flags.append(f"follow-up ends before day {hi}: DLT window not completed")
+    return [
+        ctx.result(
+            patient, item="patient", value=bool(dlts), label="DLT" if dlts else "no DLT",
+            components={"window_days": [lo, hi], "dlts": dlts, "considered": considered}, flags=flags,
+        )
+    ]
+
+
+def _haematological(patient: PatientRecords, opts: Any, in_window: Any, note: Any) -> None:
+    codes = {"neutrophil_count_decreased": "NEUT", "platelet_count_decreased": "PLAT"}
+    for term in opts.haematological_terms:
+        labs = sorted(
+            (lab for lab in patient.labs if lab.code == codes[term] and not lab.is_urine() and lab.attribution not in _OTHER_CAUSES),
+            key=lambda lab: patient.day_of(lab.time),
+        )
+        episode: list[float] = []
+        for lab in labs + [None]:  # type: ignore[list-item]
+            g4 = lab is not None and ctcae_grade(term, lab.std_value, lab.std_ref_low) == 4
+            if g4:
+                episode.append(patient.day_of(lab.time))
+                continue
+            if episode and in_window(episode[0]):
+                persists = math.floor(episode[-1]) > opts.haematological_persist_beyond_day
+                note(
+                    "haematological", episode[0],
+                    f"{term} grade 4 from day {math.floor(episode[0])} to day {math.floor(episode[-1])}"
+                    + ("" if persists else f" (not beyond day {opts.haematological_persist_beyond_day})"),
+                    persists,
+                )
+            episode = []
+
+
+def _other(patient: PatientRecords, opts: Any, by_cat: dict[str, list[tuple[int, AdverseEvent]]], in_window: Any, note: Any) -> None:
+    special = {"crs", "icans", "iec_hs", "gvhd"}
+    groups: dict[tuple[str, str], list[tuple[int, AdverseEvent]]] = {}
+    for cat, events in by_cat.items():
+        if cat in special:
+            continue
+        for i, ae in events:
+            groups.setdefault((cat, ae.term.strip().lower()), []).append((i, ae))
+    for (cat, term), events in groups.items():
+        for ep in _episodes(patient, events, opts.other_min_grade):
+            if not in_window(ep["start"]):
+                continue
+            first = patient.adverse_events[int(ep["records"][0].split("[")[1].rstrip("]"))]
+            detail = f"{term} grade {ep['grade']} for {ep['hours']:g} h"
+            if cat in opts.excluded_categories:
+                note("other", ep["start"], detail + f" (category {cat} excluded)", False)
+            elif opts.exclude_expected_ld_toxicity and first.expected_ld_toxicity:
+                note("other", ep["start"], detail + " (expected lymphodepletion toxicity)", False)
+            elif cat == "infusion_reaction" and ep["grade"] == 3 and ep["hours"] <= opts.infusion_reaction_max_hours:
+                note("other", ep["start"], detail + " (infusion reaction resolved quickly)", False)
+            elif cat == "lab_abnormality" and not first.clinically_significant and ep["hours"] <= opts.lab_abnormality_max_hours:
+                note("other", ep["start"], detail + " (lab abnormality without clinical significance)", False)
+            else:
+                note("other", ep["start"], detail, ep["hours"] > opts.other_min_hours or ep["grade"] >= 5)
