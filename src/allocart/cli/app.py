@@ -25,8 +25,10 @@ app.add_typer(bench_app, name="bench")
 
 # Command registration: each module adds its commands to `app` or `bench_app`.
 from allocart.cli import model_cmds  # noqa: E402
+from allocart.cli import score_cmd  # noqa: E402
 
 model_cmds.register(app, bench_app)
+score_cmd.register(app, bench_app)
 from allocart.cli import design_cmd  # noqa: E402
 design_cmd.register(app, bench_app)
 
