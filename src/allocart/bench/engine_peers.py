@@ -274,6 +274,7 @@ def time_roadrunner(
     # CVODE warns on every event restart ("t + h = t"); the warnings are harmless and
     # printing them would dominate the timing.
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+    roadrunner.Logger.disableConsoleLogging()
     rr = roadrunner.RoadRunner(sbml_str)
     integ = rr.getIntegrator()
     integ.setValue("relative_tolerance", float(rtol))
@@ -488,3 +489,90 @@ def measure_flop_peak(seconds: float = 1.0, n_threads: int | None = None) -> flo
     finally:
         numba.set_num_threads(old)
     return flops_per_iter * n_iter * nw / best
+
+
+# ---------------------------------------------------------------------------------------------
+def _rhs_flops(rhs_source: str) -> int:
+    """Arithmetic operators in the right-hand side body: a rough FLOP count per evaluation."""
+    import ast
+
+    tree = ast.parse(rhs_source)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "rhs")
+    count = 0
+    for node in ast.walk(fn):
+        if isinstance(node, ast.BinOp):
+            count += 1
+        elif isinstance(node, ast.Call):
+            count += 10  # exp/log: roughly ten flops each
+    return count
+
+
+def compare_on_test_model(
+    n_pat: int = 400, n_rr: int = 100, rtol: float = 1e-6, atol: float = 1e-9,
+    n_threads: int | None = None, repeats: int = 3, method: str = "auto",
+) -> dict:
+    """Engine vs libRoadRunner on :func:`test_model`, both checked against a tight reference.
+
+    Run as ``python -m allocart.bench.engine_peers``. Timings are the best of ``repeats``;
+    errors are the maximum over patients, outputs and states of ``|y - ref| / max_t |ref|``
+    against the engine at ``rtol=1e-10, atol=1e-12``.
+
+    Returns
+    -------
+    dict
+        ``engine_patients_per_s``, ``roadrunner_patients_per_s``, ``speedup``,
+        ``engine_max_err``, ``roadrunner_max_err``, ``rhs_per_patient``, ``steps_per_patient``,
+        ``fraction_of_flop_limit``, ``threads``.
+    """
+    import numba
+
+    from allocart.engine import build_kernel, solve_batch
+
+    m = test_model()
+    k = build_kernel(m.rhs_source, "bench_test_model")
+    P = m.sample_params(n_pat)
+    Y0 = np.tile(m.y0, (n_pat, 1))
+    ev = m.events(n_pat)
+    t_out = np.arange(0.0, 366.0)
+    solve_batch(k, Y0[:2], P[:2], t_out, t0=0.0, events=ev.rows(0, 2))  # compile / load
+    ref = solve_batch(k, Y0, P, t_out, t0=0.0, events=ev, rtol=1e-10, atol=1e-12)
+    scale = np.abs(ref.y).max(axis=1, keepdims=True) + 1e-6
+    best = math.inf
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        res = solve_batch(k, Y0, P, t_out, t0=0.0, events=ev, rtol=rtol, atol=atol,
+                          method=method, n_threads=n_threads)
+        best = min(best, time.perf_counter() - tic)
+    eng_err = float((np.abs(res.y - ref.y) / scale).max())
+    rr_pps = 0.0
+    rr_err = math.nan
+    for _ in range(repeats):
+        pps, tr = time_roadrunner(m.sbml, P[:n_rr], m.param_ids, Y0[:n_rr], t_out, rtol, atol,
+                                  state_ids=m.state_ids)
+        rr_pps = max(rr_pps, pps)
+    rr_err = float((np.abs(tr - ref.y[:n_rr]) / scale[:n_rr]).max())
+    threads = numba.get_num_threads() if n_threads is None else n_threads
+    eng_pps = n_pat / best
+    flops = eng_pps * float(res.n_rhs.mean()) * _rhs_flops(m.rhs_source)
+    return {
+        "engine_patients_per_s": eng_pps,
+        "roadrunner_patients_per_s": rr_pps,
+        "speedup": eng_pps / rr_pps,
+        "engine_max_err": eng_err,
+        "roadrunner_max_err": rr_err,
+        "rhs_per_patient": float(res.n_rhs.mean()),
+        "steps_per_patient": float(res.n_steps.mean() + res.n_rejected.mean()),
+        "fraction_of_flop_limit": flops / measure_flop_peak(0.5, threads),
+        "threads": threads,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover - manual benchmark
+    import json
+    import sys
+
+    kw = {}
+    for arg in sys.argv[1:]:
+        key, _, val = arg.partition("=")
+        kw[key] = val if key == "method" else float(val) if "tol" in key else int(val)
+    print(json.dumps(compare_on_test_model(**kw), indent=2))
