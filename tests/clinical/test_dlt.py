@@ -1,0 +1,89 @@
+"""Configurable DLT rules: worked examples T1-T8 and rule options."""
+
+import pytest
+
+from allocart import clinical
+from allocart.errors import ScoringError
+
+
+def ae(category, grade, start, end=None, term=None, **kw):
+    scale = {"crs": "astct-2019", "icans": "astct-2019", "iec_hs": "astct-2023", "gvhd": "magic"}.get(category, "ctcae-5.0")
+    return {"term": term or category, "category": category, "grade": grade, "scale": scale, "start": start, "end": end,
+            "relatedness": "probable", **kw}
+
+
+def dlt(**patient):
+    opts = patient.pop("opts", {})
+    row = clinical.score("dlt", {"patient_id": "P", **patient}, **opts)[0]
+    return row
+
+
+T1 = {"adverse_events": [ae("crs", 3, 5, 6), ae("crs", 1, 6, 8)]}
+T2 = {"adverse_events": [ae("crs", 3, 4, 8), ae("crs", 1, 8, 10)]}
+T4 = {"labs": [{"test": "NEUT", "value": 300, "unit": "/uL", "time": d} for d in range(2, 36, 3)]
+      + [{"test": "NEUT", "value": 300, "unit": "/uL", "time": 35}]}
+T5 = {"labs": [{"test": "LYM", "value": 0.1, "unit": "10^9/L", "time": d} for d in range(0, 61, 5)]}
+T7 = {"weight_kg": 70, "gvhd": [{"time": 22, "stool_ml_per_day": 1100}]}
+T8 = {"adverse_events": [ae("febrile_neutropenia", 3, 8, 10, term="Febrile neutropenia")]}
+
+
+@pytest.mark.parametrize(
+    "patient, expected",
+    [(T1, False), (T2, True), (T4, True), (T5, False), (T7, True), (T8, False)],
+    ids=["T1-crs3-24h", "T2-crs3-96h", "T4-anc-beyond-28", "T5-lymphopenia", "T7-gvhd-III", "T8-fn-48h"],
+)
+def test_worked_examples(patient, expected):
+    assert dlt(**patient).value is expected
+
+
+def test_t2_names_the_rule():
+    row = dlt(**T2)
+    assert row.components["dlts"][0]["rule"] == "crs" and "96 h" in row.components["dlts"][0]["detail"]
+
+
+@pytest.mark.parametrize("hours, expected", [(72, False), (73, True)], ids=["72h", "73h"])
+def test_crs_grade3_duration_boundary(hours, expected):
+    assert dlt(adverse_events=[ae("crs", 3, 5.0, 5.0 + hours / 24)]).value is expected
+
+
+def test_crs_grade4_any_duration_and_grade3_option():
+    assert dlt(adverse_events=[ae("crs", 4, 5.0, 5.5)]).value is True
+    assert dlt(adverse_events=[ae("crs", 3, 5.0, 5.5)], opts={"crs_grade3_max_hours": None}).value is True
+
+
+def test_icans_rules():
+    assert dlt(adverse_events=[ae("icans", 3, 7, 8)]).value is True
+    assert dlt(adverse_events=[ae("icans", 3, 7, 8)], opts={"icans_grade3_max_hours": 72}).value is False
+    assert dlt(adverse_events=[ae("icans", 2, 7, 12)]).value is False
+
+
+def test_window_attribution_and_iec_hs():
+    assert dlt(adverse_events=[ae("iec_hs", 3, 29, 35)]).value is False
+    assert dlt(adverse_events=[ae("iec_hs", 3, 29, 35)], opts={"window_end_day": 29}).value is True
+    assert dlt(adverse_events=[ae("crs", 4, 3, 5, relatedness="not_related")]).value is False
+
+
+def test_t4_needs_values_beyond_day_28():
+    labs = [{"test": "NEUT", "value": 300, "unit": "/uL", "time": d} for d in range(2, 29)]
+    row = dlt(labs=labs)
+    assert row.value is False and "not beyond day 28" in row.components["considered"][0]["detail"]
+
+
+def test_other_events_and_exclusions():
+    assert dlt(adverse_events=[ae("other", 3, 10, 15, term="Transaminitis")]).value is True
+    assert dlt(adverse_events=[ae("other", 3, 10, 15, term="Mucositis", expected_ld_toxicity=True)]).value is False
+    assert dlt(adverse_events=[ae("fever", 3, 10, 15)]).value is False
+    assert dlt(adverse_events=[ae("infusion_reaction", 3, 0, 0.5)]).value is False
+    assert dlt(adverse_events=[ae("other", 3, 10, 15, term="Transaminitis")], opts={"other_min_hours": 168}).value is False
+
+
+def test_gvhd_grade_option_and_death():
+    assert dlt(**T7, opts={"gvhd_min_grade": 4}).value is False
+    assert dlt(death={"time": 12, "cause": "crs"}).value is True
+    assert dlt(death={"time": 12, "cause": "infection"}).value is False
+
+
+def test_needs_day_zero():
+    with pytest.raises(ScoringError, match="infusion"):
+        dlt(adverse_events=[ae("crs", 4, "2024-01-05", "2024-01-06")])
+    assert dlt(infusion="2024-01-01", adverse_events=[ae("crs", 4, "2024-01-05", "2024-01-06")]).value is True
