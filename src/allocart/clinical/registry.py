@@ -152,7 +152,9 @@ def _describe(raw: Any, index: int, exc: ValidationError) -> str:
         if err["type"].startswith("value_error") or err["type"] == "assertion_error":
             shown = _lookup(raw, loc)
             msg = err["msg"].removeprefix("Value error, ")
-            if isinstance(shown, Mapping):
+            if not loc:
+                parts.append(msg)
+            elif isinstance(shown, Mapping):
                 parts.append(f"`{where}`: {msg}")
             else:
                 parts.append(f"`{where}` = {shown!r}: {msg}")
