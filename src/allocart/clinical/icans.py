@@ -68,7 +68,7 @@ class IcansOptions(Options):
     )
 
 
-def ice_grade(ice: int, *, unarousable: bool = False, aphasia: bool = False) -> int:
+def ice_grade(ice: int, *, unarousable: bool = False) -> int:
     """ICE-domain grade: 10 -> 0, 7-9 -> 1, 3-6 -> 2, 0-2 -> 3, 0 because unarousable -> 4."""
     if unarousable:
         return 4
@@ -150,7 +150,7 @@ def _grade(patient: PatientRecords, i: int, a: NeuroAssessment, use_capd: bool, 
             flags.append("unable to perform ICE while not unarousable")
         if ice is not None and opts.ice_relative_to_baseline and patient.baseline_ice is not None:
             ice = min(10, ice + (10 - patient.baseline_ice))
-        test_grade = ice_grade(ice or 0, unarousable=unarousable and (ice in (0, None)), aphasia=a.global_aphasia)
+        test_grade = ice_grade(ice or 0, unarousable=unarousable and (ice in (0, None)))
         if ice == 0 and not unarousable:
             test_grade = 3
         test = {"ice": a.ice, "ice_used": ice}
