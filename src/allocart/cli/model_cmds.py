@@ -175,6 +175,28 @@ def demo_cmd(
     typer.echo(f"plot:  {plot}")
 
 
+def bench_engine_cmd(
+    n: Annotated[int, typer.Option(help="Virtual patients.")] = 2000,
+    days: Annotated[float, typer.Option(help="Horizon in days.")] = 365.0,
+    seed: Annotated[int, typer.Option(help="Seed of the virtual patients.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """allocart vs libRoadRunner (exported SBML) vs SciPy LSODA on the same patients."""
+    import sys
+
+    from allocart.bench.engine import EngineBenchConfig, run_engine_bench
+
+    if n < 1:
+        raise ModelError(f"--n: {n!r} must be at least 1")
+    res = run_engine_bench(EngineBenchConfig(n=n, days=days, seed=seed),
+                           progress=lambda msg: print(msg, file=sys.stderr))
+    if as_json:
+        typer.echo(json.dumps(res, indent=1))
+        return
+    for k, v in res.items():
+        typer.echo(f"{k:28s} {v:,.4g}" if isinstance(v, float) else f"{k:28s} {v}")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the model's commands to the ``allocart`` application."""
     app.command("simulate")(simulate_cmd)
@@ -184,3 +206,4 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     export_app.command("sbml")(export_sbml_cmd)
     export_app.command("equations")(export_equations_cmd)
     app.add_typer(export_app, name="export")
+    bench_app.command("engine")(bench_engine_cmd)

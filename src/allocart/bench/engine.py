@@ -1,0 +1,185 @@
+"""``allocart bench engine``: allocart's batched solver against libRoadRunner and SciPy.
+
+All three simulate the same virtual patients of the default model (product
+``allogeneic-cd19cd20``, 3×10⁸ cells after ``flu-cy``, daily output) in one run, at the
+same tolerances, and each is checked against a tight independent reference (SciPy DOP853
+at rtol 1e-10) on a subset of patients. Throughput is whole-machine: allocart uses its
+threads, libRoadRunner runs one process per core (it is single-threaded), SciPy runs in
+one process (pure Python right-hand side as a user would write it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocart.model.codegen import parameter_names, rhs_python, rhs_source
+from allocart.model.equations import MODEL
+from allocart.model.parameters import load_default_parameters
+from allocart.model.reference import solve_reference
+from allocart.model.sbml import to_sbml
+from allocart.model.scenario import Scenario, build_batch, sample_parameters
+from allocart.model.simulate import get_kernel, solve, state_atol
+
+__all__ = ["EngineBenchConfig", "run_engine_bench"]
+
+BENCH_RTOL = 1e-6
+"""Relative tolerance given to every solver (a typical production setting)."""
+RR_ATOL = 1e-9
+"""libRoadRunner takes one absolute tolerance; this is allocart's smallest state atol scale."""
+REFERENCE_RTOL = 1e-10
+SIGNIFICANT = 1e-6
+"""Errors are measured where a state exceeds this fraction of its own maximum."""
+
+
+@dataclass(frozen=True)
+class EngineBenchConfig:
+    n: int = 2000
+    days: float = 365.0
+    seed: int = 1
+    n_scipy: int = 20
+    n_reference: int = 20
+    rr_processes: int | None = None
+
+
+def _errors(traj: np.ndarray, ref: np.ndarray) -> float:
+    """Max over patients, times and significant states of |y - ref| / |ref|."""
+    worst = 0.0
+    for i in range(ref.shape[0]):
+        for s in range(ref.shape[2]):
+            r = ref[i, :, s]
+            mx = np.abs(r).max()
+            if mx == 0:
+                continue
+            mask = np.abs(r) > SIGNIFICANT * mx
+            rel = np.abs(traj[i, mask, s] - r[mask]) / np.abs(r[mask])
+            if rel.size:
+                worst = max(worst, float(np.nanmax(rel)) if np.isfinite(rel).all() else np.inf)
+    return worst
+
+
+def _rr_worker(args):
+    """Simulate patients one after another in one libRoadRunner instance (CVODE)."""
+    xml, params, y0, times, rtol, atol, stiff = args
+    import roadrunner
+
+    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+    rr = roadrunner.RoadRunner(xml)
+    integ = rr.getIntegrator()
+    integ.setValue("relative_tolerance", float(rtol))
+    integ.setValue("absolute_tolerance", float(atol))
+    integ.setValue("stiff", bool(stiff))
+    model = rr.model
+    ids = list(model.getGlobalParameterIds())
+    pidx = np.array([ids.index(p) for p in parameter_names()], dtype=np.int32)
+    species = list(model.getFloatingSpeciesIds())
+    sidx = np.array([species.index(s) for s in MODEL.state_names], dtype=np.int32)
+    rr.timeCourseSelections = list(MODEL.state_names)
+    traj = np.full((params.shape[0], len(times), len(species)), np.nan)
+    tic = time.perf_counter()
+    for i in range(params.shape[0]):
+        rr.resetAll()
+        model.setGlobalParameterValues(pidx, params[i])
+        model.setFloatingSpeciesAmounts(sidx, y0[i])
+        try:
+            traj[i] = np.asarray(rr.simulate(times=times))
+        except RuntimeError:
+            pass  # counted as a failed patient (NaN trajectory)
+    return time.perf_counter() - tic, traj
+
+
+def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=print) -> dict:
+    """Run the benchmark and return the figures (see the command's help for the keys)."""
+    from allocart.bench.engine_peers import _rhs_flops, measure_flop_peak
+
+    table = load_default_parameters()
+    scenario = Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy", days=cfg.days)
+    primary = sample_parameters(table, cfg.n, np.random.default_rng(cfg.seed))
+    batch = build_batch(scenario, primary)
+    t_out = np.arange(0.0, cfg.days + 0.5)
+
+    progress("compiling the allocart kernel (cached after the first run)...")
+    get_kernel()
+    solve(batch, t_out[:2], rtol=BENCH_RTOL)  # warm-up
+    best = np.inf
+    for _ in range(3):
+        tic = time.perf_counter()
+        res = solve(batch, t_out, rtol=BENCH_RTOL)
+        best = min(best, time.perf_counter() - tic)
+    allocart_pps = cfg.n / best
+    progress(f"allocart: {allocart_pps:,.0f} patients/s")
+
+    # libRoadRunner on the exported SBML, one process per core. CVODE is tried with BDF
+    # (its default) and Adams on a pilot subset; the full run uses whichever is faster
+    # among those without failures, so the peer is measured at its best.
+    xml = to_sbml(scenario, batch)
+    times = np.concatenate([[batch.t0], t_out])
+    pilot = min(cfg.n, 50)
+    choice = None
+    for stiff in (True, False):
+        el, tr = _rr_worker((xml, batch.params[:pilot], batch.y0[:pilot], times, BENCH_RTOL, RR_ATOL, stiff))
+        ok = bool(np.isfinite(tr).all())
+        progress(f"libRoadRunner pilot ({'BDF' if stiff else 'Adams'}): {pilot / el:,.0f} patients/s, "
+                 f"{'no failures' if ok else 'failures'}")
+        if ok and (choice is None or pilot / el > choice[1]):
+            choice = (stiff, pilot / el)
+    rr_stiff = True if choice is None else choice[0]
+    n_proc = cfg.rr_processes or os.cpu_count() or 1
+    chunks = np.array_split(np.arange(cfg.n), n_proc)
+    jobs = [(xml, batch.params[c], batch.y0[c], times, BENCH_RTOL, RR_ATOL, rr_stiff) for c in chunks if len(c)]
+    progress(f"libRoadRunner: {cfg.n} patients on {len(jobs)} processes...")
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(len(jobs)) as pool:
+        # load (and compile) the model in every worker before timing
+        pool.map(_rr_worker, [(xml, j[1][:1], j[2][:1], times[:3], BENCH_RTOL, RR_ATOL, rr_stiff) for j in jobs])
+        tic = time.perf_counter()
+        out = pool.map(_rr_worker, jobs)
+        rr_wall = time.perf_counter() - tic
+    rr_traj = np.concatenate([o[1][:, 1:, :] for o in out])
+    rr_pps = cfg.n / rr_wall
+    progress(f"libRoadRunner: {rr_pps:,.0f} patients/s")
+
+    # SciPy LSODA on a subset, single process, plain-Python right-hand side
+    from allocart.bench.engine_peers import time_scipy
+
+    ns = min(cfg.n_scipy, cfg.n)
+    evs = [(float(batch.event_time[0, j]), int(batch.event_state[0, j]), float(batch.event_value[0, j]))
+           for j in range(batch.event_time.shape[1]) if np.isfinite(batch.event_time[0, j])]
+    scipy_pps, _ = time_scipy(rhs_python(), batch.params[:ns], batch.y0[:ns], times, rtol=BENCH_RTOL,
+                              atol=RR_ATOL, events=evs, method="LSODA")
+    progress(f"SciPy LSODA: {scipy_pps:,.1f} patients/s")
+
+    nref = min(cfg.n_reference, cfg.n)
+    progress(f"tight reference (SciPy DOP853, rtol {REFERENCE_RTOL:g}) for {nref} patients...")
+    ref = solve_reference(batch, t_out, method="DOP853", rtol=REFERENCE_RTOL,
+                          atol=state_atol(1e-3), patients=range(nref))
+    flops = _rhs_flops(rhs_source())
+    rhs_evals = float(np.mean(res.n_rhs))
+    peak = measure_flop_peak(1.0)
+    achieved = allocart_pps * rhs_evals * flops
+    return {
+        "n": cfg.n,
+        "days": cfg.days,
+        "product": scenario.product.name,
+        "rtol": BENCH_RTOL,
+        "threads": int(__import__("numba").get_num_threads()),
+        "roadrunner_processes": len(jobs),
+        "roadrunner_method": "CVODE BDF" if rr_stiff else "CVODE Adams",
+        "allocart_patients_per_s": allocart_pps,
+        "roadrunner_patients_per_s": rr_pps,
+        "scipy_patients_per_s": scipy_pps,
+        "ratio_vs_roadrunner": allocart_pps / rr_pps,
+        "ratio_vs_scipy": allocart_pps / scipy_pps,
+        "allocart_max_rel_error": _errors(res.y[:nref], ref),
+        "roadrunner_max_rel_error": _errors(rr_traj[:nref], ref),
+        "allocart_failures": int(np.sum(res.status != 0)),
+        "roadrunner_failed_patients": int(np.sum(~np.isfinite(rr_traj).all(axis=(1, 2)))),
+        "flops_per_rhs": flops,
+        "rhs_evals_per_patient": rhs_evals,
+        "machine_flops_peak": peak,
+        "fraction_of_flop_limit": achieved / peak,
+    }
