@@ -126,3 +126,28 @@ def test_product_rules_follow_the_edits():
     assert 0 < edited["m_allo"] < intact["m_allo"] and edited["p_HLAI"] == 1
     assert b2m["p_HLAI"] == 0 and b2m["u_NKG2A"] == 1 and b2m["u20"] == 1
     assert load_product("autologous-cd19-bcma").model_parameters()["uB"] == 1
+
+
+def _redose_exposure(product):
+    from allocart.model.codegen import observables_function
+    from allocart.model.simulate import solve
+
+    sc = Scenario.create(product, "1e6/kg", "flu-cy", days=300, redose=[(150, "1e6/kg")], redose_ld="flu-cy")
+    batch = build_batch(sc, sample_parameters(load_default_parameters(), 1, 0, typical=True))
+    t = np.arange(0, 301.0)
+    car = observables_function()(solve(batch, t).y, batch.param_dict())["car_t_cells_per_ul"][0]
+    first, second = t < 150, t >= 150
+    return car[first].sum(), car[second].sum(), car[first].max(), car[second].max()
+
+
+def test_anti_car_immunity_lowers_exposure_after_redosing(tmp_path):
+    humanised = tmp_path / "h.yaml"
+    humanised.write_text("name: h\norigin: autologous\ntargets: [CD19]\nparameters: {imm_CAR: 0}\n")
+    auc_imm = _redose_exposure("autologous-cd19")[1]
+    auc_none = _redose_exposure(str(humanised))[1]
+    assert auc_imm < 0.9 * auc_none
+
+
+def test_alloimmune_memory_rejects_a_redose_faster():
+    auc1, auc2, peak1, peak2 = _redose_exposure("allogeneic-cd19")
+    assert peak2 < peak1 and auc2 < 0.5 * auc1

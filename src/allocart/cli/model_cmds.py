@@ -40,6 +40,7 @@ def simulate_cmd(
     typical: Annotated[bool, typer.Option("--typical", help="Simulate the typical patient.")] = False,
     states: Annotated[bool, typer.Option("--states", help="Add the raw states (SBML species ids).")] = False,
     redose: Annotated[Optional[list[str]], typer.Option(help="Later infusion DAY:DOSE (repeatable).")] = None,
+    redose_ld: Annotated[Optional[str], typer.Option(help="Lymphodepletion repeated before each redose.")] = None,
     rtol: Annotated[float, typer.Option(help="Relative tolerance of the solver.")] = 1e-8,
     out: Annotated[Optional[Path], typer.Option(help="Write the table to FILE (.csv or .parquet).")] = None,
 ) -> None:
@@ -56,7 +57,7 @@ def simulate_cmd(
         task = bar.add_task("simulating", total=1 if typical else n)
         sim = simulate(
             product, dose, ld, days=days, dt=dt, n=n, seed=seed, typical=typical, params=params,
-            redose=_parse_redose(redose or []), rtol=rtol,
+            redose=_parse_redose(redose or []), redose_ld=redose_ld, rtol=rtol,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     for i, reason in sim.failures:

@@ -128,6 +128,7 @@ def simulate(
     typical: bool = False,
     params: str | Path | Mapping[str, Any] | None = None,
     redose: Sequence[tuple[float, str | float]] = (),
+    redose_ld: str | None = None,
     weight_kg: float | None = None,
     rtol: float = DEFAULT_RTOL,
     table: ParameterTable | None = None,
@@ -155,6 +156,8 @@ def simulate(
         Parameter overrides (see :func:`allocart.model.parameters.load_overrides`).
     redose : sequence of (day, dose)
         Later infusions.
+    redose_ld : str, optional
+        Lymphodepletion regimen repeated before each redose (same days relative to it).
     weight_kg : float, optional
         Body weight of every patient; default 60 kg for the typical patient and
         log-normal (CV 20%) around 60 kg for virtual patients.
@@ -174,7 +177,7 @@ def simulate(
         raise ModelError(f"--dt: {dt!r} must be a positive number of days")
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ModelError(f"--n: {n!r} must be a positive whole number of patients")
-    scenario = Scenario.create(product, dose, ld, days=days, redose=redose)
+    scenario = Scenario.create(product, dose, ld, days=days, redose=redose, redose_ld=redose_ld)
     tab = table or load_default_parameters()
     if params is not None:
         overrides = load_overrides(params) if isinstance(params, (str, Path)) else dict(params)
