@@ -39,6 +39,9 @@ class DatasetError(AllocartError):
     """A patient data file (NONMEM, SDTM, JSON records) is malformed."""
 
 
+DataError = DatasetError  # the name ``allocart.data`` uses; one class, two spellings
+
+
 class ScoringError(AllocartError):
     """Clinical records cannot be scored as given."""
 
