@@ -1,0 +1,32 @@
+"""Patient data: the :class:`Dataset` and its readers and writers (NONMEM, CDISC SDTM).
+
+See ``docs/data.md`` for the formats and the column mappings.
+"""
+
+from allocart.data.dataset import (
+    DEFAULT_SAMPLE_DAYS,
+    DOSE_KINDS,
+    DOSE_UNITS,
+    OBSERVABLES,
+    DataValidationError,
+    Dataset,
+    Observable,
+    Problem,
+    dataset_from_simulation,
+    records_from_observations,
+)
+from allocart.errors import DataError
+
+__all__ = [
+    "Dataset",
+    "DataError",
+    "DataValidationError",
+    "Problem",
+    "Observable",
+    "OBSERVABLES",
+    "DOSE_KINDS",
+    "DOSE_UNITS",
+    "DEFAULT_SAMPLE_DAYS",
+    "dataset_from_simulation",
+    "records_from_observations",
+]
