@@ -290,7 +290,7 @@ class Dataset:
     --------
     >>> ds = Dataset(subjects=pd.DataFrame({"id": ["P1"]}),
     ...              observations=pd.DataFrame({"id": ["P1"], "time": [7.0],
-    ...                  "observable": ["b_cells_per_ul"], "value": [0.5], "lloq": [1.0], "censored": [True]}))
+    ...                  "observable": ["b_cells_per_ul"], "value": [1.0], "lloq": [1.0], "censored": [True]}))
     >>> ds.validate().ids
     ('P1',)
     """
