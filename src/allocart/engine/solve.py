@@ -202,6 +202,17 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
             h_max)
 
 
+def _lane_chunk(kernel, n_pat: int) -> int:
+    """Patients per lane group (one thread's unit of work); results do not depend on it.
+
+    A group idles partly while its last patients finish, so chunks should hold many patients
+    per lane; but there must also be enough chunks to keep every thread busy.
+    """
+    lanes = int(kernel.LANES)
+    per_thread = -(-n_pat // (8 * numba.get_num_threads()))
+    return int(min(64 * lanes, max(4 * lanes, per_thread)))
+
+
 def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, method, h_max,
                 n_threads, chunk_size, progress=None, done_offset=0, total=None):
     n_pat, n_states = y0.shape
@@ -221,15 +232,24 @@ def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, m
     try:
         if n_threads is not None:
             numba.set_num_threads(int(n_threads))
-        numba.set_parallel_chunksize(4)
+        lanes = method == METHODS["dopri5"] and hasattr(kernel, "solve_all_lanes")
+        numba.set_parallel_chunksize(1 if lanes else 4)
         for a in range(0, n_pat, chunk_size):
             b = min(n_pat, a + chunk_size)
-            kernel.solve_all(
-                y0[a:b], params[a:b], t0a[a:b], t_out,
-                events.time[a:b], events.state[a:b], events.op[a:b], events.value[a:b],
-                rtol, atol, max_steps, h_max, method,
-                y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b],
-            )
+            if lanes:
+                kernel.solve_all_lanes(
+                    y0[a:b], params[a:b], t0a[a:b], t_out,
+                    events.time[a:b], events.state[a:b], events.op[a:b], events.value[a:b],
+                    rtol, atol, max_steps, h_max, _lane_chunk(kernel, b - a),
+                    y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b],
+                )
+            else:
+                kernel.solve_all(
+                    y0[a:b], params[a:b], t0a[a:b], t_out,
+                    events.time[a:b], events.state[a:b], events.op[a:b], events.value[a:b],
+                    rtol, atol, max_steps, h_max, method,
+                    y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b],
+                )
             if progress is not None:
                 progress(done_offset + b, n_pat if total is None else total)
     finally:

@@ -31,6 +31,8 @@ __all__ = [
     "primary_parameter_names",
     "derived_parameter_names",
     "rhs_source",
+    "rhs_source_lanes",
+    "LANES",
     "rhs_python",
     "jax_rhs",
     "derived_function",
@@ -137,6 +139,87 @@ def rhs_source(model: ModelDefinition = MODEL) -> str:
         lines.append(f"    {sym} = {pr.doprint(e)}")
     for i, e in enumerate(reduced):
         lines.append(f"    dydt[{i}] = {pr.doprint(e)}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+LANES = 8
+"""Patients per SIMD lane group of :func:`rhs_source_lanes` (one AVX-512 register of doubles;
+on AVX2 machines LLVM splits each lane operation into two 4-wide instructions)."""
+
+_VEXP = sp.Function("_vexp")
+_VLOG = sp.Function("_vlog")
+
+
+def _vectorisable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with ``log`` and non-integer powers written with ``_vexp``/``_vlog``.
+
+    libm's ``log`` and ``pow`` are opaque calls that stop LLVM from vectorising a loop over
+    patients; ``_vexp``/``_vlog`` (defined in the solver's lane kernel) are branch-free
+    arithmetic that it vectorises. ``b**e = exp(e*log(b))`` for ``b > 0`` (every power in the
+    model has a positive base); a negative base gives NaN like ``pow`` does, which the solver
+    treats as a failed stage. Square roots and small integer powers are left alone (they are
+    native vector instructions or multiplications).
+    """
+
+    def is_general_pow(e: sp.Expr) -> bool:
+        if not e.is_Pow:
+            return False
+        x = e.exp
+        return not (x.is_Integer or x in (sp.S.Half, -sp.S.Half))
+
+    out = expr.replace(lambda e: isinstance(e, sp.log), lambda e: _VLOG(e.args[0]))
+    out = out.replace(is_general_pow, lambda e: _VEXP(e.exp * _VLOG(e.base)))
+    return out.replace(lambda e: isinstance(e, sp.exp), lambda e: _VEXP(e.args[0]))
+
+
+@functools.lru_cache(maxsize=4)
+def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
+    """Python source of the right-hand side for a group of ``lanes`` patients at once.
+
+    Defines ``LANES`` and ``rhs_lanes(t, y, p, dydt)`` with ``t`` of shape ``(LANES,)``, ``y``
+    and ``dydt`` of shape ``(N_STATES, LANES)`` and ``p`` of shape ``(N_PARAMS, LANES)``: column
+    ``l`` is one patient. The body is a single loop over lanes with no cross-lane terms, so a
+    patient's derivative never depends on the other patients of its group, and LLVM turns the
+    loop into vector instructions. ``log`` and general powers call ``_vexp``/``_vlog``, which
+    the lane kernel of :mod:`allocart.engine` provides (see :func:`_vectorisable`).
+    ``N_STATES`` and ``N_PARAMS`` come from :func:`rhs_source`, which is compiled alongside.
+    """
+    if int(lanes) != lanes or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, got {lanes!r}")
+    pr = _MathPrinter(
+        {"fully_qualified_modules": True, "standard": "python3", "allow_unknown_functions": True}
+    )
+    pnames = parameter_names(model)
+    snames = model.state_names
+    odes = [_vectorisable(e) for e in _inlined_odes(model)]
+    repl, reduced = sp.cse(odes, symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    used = _used_symbols([e for _, e in repl] + list(reduced))
+    body = []
+    for i, n in enumerate(snames):
+        if n in used:
+            body.append(f"{n} = y[{i}, l]")
+    for i, n in enumerate(pnames):
+        if n in used:
+            body.append(f"{n} = p[{i}, l]")
+    for sym, e in repl:
+        body.append(f"{sym} = {pr.doprint(e)}")
+    for i, e in enumerate(reduced):
+        body.append(f"dydt[{i}, l] = {pr.doprint(e)}")
+    text = "\n".join(body)
+    leftover = sorted({w for w in text.replace("(", " ").split() if w.startswith("math.")} - {"math.sqrt"})
+    if leftover or "**" in text:
+        # Anything else would be a scalar libm call in the middle of the vector loop.
+        raise ValueError(f"lane right-hand side has non-vectorisable operations: {leftover or '**'}")
+    lines = [
+        f"LANES = {int(lanes)}",
+        "",
+        "",
+        "def rhs_lanes(t, y, p, dydt):",
+        "    for l in range(LANES):",
+        "        t_l = t[l]  # noqa: F841 (autonomous model)",
+    ]
+    lines += ["        " + b for b in body]
     lines.append("")
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from allocart.errors import AllocartError, ModelError
-from allocart.model.codegen import model_hash, observables_function, rhs_source
+from allocart.model.codegen import model_hash, observables_function, rhs_source, rhs_source_lanes
 from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters, load_overrides
 from allocart.model.scenario import (
@@ -42,7 +42,7 @@ def get_kernel():
     """The batched solver compiled for the model (cached on disk across processes)."""
     from allocart.engine import build_kernel
 
-    return build_kernel(rhs_source(), f"allocart_model_{model_hash()}")
+    return build_kernel(rhs_source(), f"allocart_model_{model_hash()}", rhs_source_lanes())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,550 @@
+"""SIMD lane solver kernel: Dormand-Prince 5(4) for groups of ``LANES`` patients at once.
+
+Like ``_kernel_src.py`` this file is never imported on its own: ``build_kernel`` appends it
+after a model's lane right-hand side (``rhs_lanes(t, y, p, dydt)`` on arrays of shape
+``(N_STATES, LANES)``, see :func:`allocart.model.codegen.rhs_source_lanes`), which it calls.
+
+Every lane holds one patient with its own time, step size, controller memory, event pointer
+and output pointer; nothing is done in lockstep. Only the arithmetic is shared: each stage
+evaluates the right-hand side and the stage combinations for all lanes with one vector
+instruction per operation. Per-lane decisions (accept/reject, dense output, events, failure)
+are scalar. A lane whose patient finishes or fails takes the next patient of its chunk at
+once; lanes left without patients at the end of a chunk keep computing harmless values that
+are never read.
+
+Lanes never mix: no operation combines two lanes, so a patient's result is bitwise the same
+whichever lane it occupies and whoever shares its group, i.e. independent of batch size,
+chunking and threads. A batch of one patient runs through the same code.
+
+The method, controller, error norm, initial step, events and failure handling are those of
+``_integrate_patient`` in ``_kernel_src.py`` (method code 0); see ``docs/engine.md``.
+"""
+
+# ruff: noqa: F821  (rhs_lanes, LANES, N_STATES, N_PARAMS and the DOPRI5 constants come from
+# the sources compiled into the same module)
+
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types as _nbt
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _as_bits(typingctx, x):
+    """Reinterpret a float64 as int64 (a register move; vectorises)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return _nbt.int64(_nbt.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, x):
+    """Reinterpret an int64 as float64."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return _nbt.float64(_nbt.int64), codegen
+
+
+# exp and log of fdlibm (Sun Microsystems, 1993; e_exp.c and e_log.c), branch-free so that
+# LLVM can vectorise them; both are within 1 ulp (tests/engine/test_lanes.py). Compiled
+# without fastmath: reassociation would fold ``(x + _ROUND) - _ROUND`` to ``x`` and undo the
+# Cody-Waite range reduction. ``fastmath=False`` must be explicit: numba lets a callee
+# without its own setting inherit the flags of the first caller that compiles it (here the
+# fastmath right-hand side), which made exp(0.5) come out as 2.0 depending on compile order.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: x + _ROUND - _ROUND rounds x to an integer
+_EP1 = 1.66666666666666019037e-01
+_EP2 = -2.77777777770155933842e-03
+_EP3 = 6.61375632143793436117e-05
+_EP4 = -1.65339022054652515390e-06
+_EP5 = 4.13813679705723846039e-08
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_EXP_MAX = 709.782712893384  # log(DBL_MAX)
+_EXP_MIN = -708.0  # below this the result is subnormal; returned as 0
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def _vexp(x):
+    """``exp(x)`` within 1 ulp; 0 below ``exp(-708)`` (no subnormal results)."""
+    xc = min(max(x, _EXP_MIN), _EXP_MAX)
+    kd = xc * _INV_LN2 + _ROUND
+    k = _as_bits(kd) - _as_bits(_ROUND)
+    kd = kd - _ROUND
+    hi = xc - kd * _LN2_HI
+    lo = kd * _LN2_LO
+    r = hi - lo
+    t = r * r
+    c = r - t * (_EP1 + t * (_EP2 + t * (_EP3 + t * (_EP4 + t * _EP5))))
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    # 2**k in two factors so that k = 1024 (x close to _EXP_MAX) does not overflow the exponent
+    y = (y * _from_bits((k + 1022) << 52)) * 2.0
+    if x > _EXP_MAX:
+        y = math.inf
+    if x < _EXP_MIN:
+        y = 0.0
+    if x != x:
+        y = x
+    return y
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
+def _vlog(x):
+    """``log(x)`` within 1 ulp, with libm's special values (NaN below 0, -inf at 0)."""
+    tiny = x < 2.2250738585072014e-308
+    xs = x * 18014398509481984.0 if tiny else x  # subnormals: scale by 2**54
+    # Split x = 2**k * m with m in [sqrt(2)/2, sqrt(2)) using integer arithmetic on the bits.
+    ix = _as_bits(xs) - 0x3FE6A09E667F3BCD
+    k = ix >> 52
+    m = _from_bits((ix & 0x000FFFFFFFFFFFFF) + 0x3FE6A09E667F3BCD)
+    kd = float(k) - (54.0 if tiny else 0.0)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    r = t2 + t1
+    hfsq = 0.5 * f * f
+    y = kd * _LN2_HI - ((hfsq - (s * (hfsq + r) + kd * _LN2_LO)) - f)
+    if x == 0.0:
+        y = -math.inf
+    if x < 0.0:
+        y = math.nan
+    if x == math.inf:
+        y = x
+    if x != x:
+        y = x
+    return y
+
+
+_rhs_lanes = numba.njit(cache=True, error_model="numpy", fastmath=_RHS_FASTMATH)(rhs_lanes)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def vexp_jit(x):
+    """Compiled :func:`_vexp`, exposed for testing."""
+    return _vexp(x)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def vlog_jit(x):
+    """Compiled :func:`_vlog`, exposed for testing."""
+    return _vlog(x)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def rhs_lanes_jit(t, y, p, dydt):
+    """Compiled lane right-hand side, exposed for testing and benchmarking."""
+    _rhs_lanes(t, y, p, dydt)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lane_event(Y, l, state, op, value):
+    if op == 0:
+        Y[state, l] += value
+    elif op == 1:
+        Y[state, l] *= value
+    else:
+        Y[state, l] = value
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lanes_chunk(
+    lo, hi, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max,
+    out, status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o,
+):
+    """Integrate patients ``lo`` to ``hi - 1`` with one group of ``LANES`` lanes."""
+    n = N_STATES
+    L = LANES
+    n_out = t_out.shape[0]
+    n_ev = ev_t.shape[1]
+    t_end = t_out[n_out - 1]
+    eps = 2.220446049250313e-16
+
+    Y = np.zeros((n, L))
+    YN = np.zeros((n, L))
+    YT = np.zeros((n, L))
+    K1 = np.zeros((n, L))
+    K2 = np.zeros((n, L))
+    K3 = np.zeros((n, L))
+    K4 = np.zeros((n, L))
+    K5 = np.zeros((n, L))
+    K6 = np.zeros((n, L))
+    K7 = np.zeros((n, L))
+    P = np.zeros((N_PARAMS, L))
+    t = np.zeros(L)
+    h = np.zeros(L)
+    tt = np.zeros(L)
+    t_new = np.zeros(L)
+    t_seg = np.zeros(L)
+    h_prop = np.zeros(L)
+    fac_old = np.zeros(L)
+    en = np.zeros(L)
+    acc = np.zeros(L)
+    poison = np.zeros(L)
+    h0 = np.zeros(L)
+    dnf = np.zeros(L)
+    pid = np.full(L, -1, dtype=np.int64)
+    e = np.zeros(L, dtype=np.int64)
+    j = np.zeros(L, dtype=np.int64)
+    n_acc = np.zeros(L, dtype=np.int64)
+    n_rej = np.zeros(L, dtype=np.int64)
+    n_rhs = np.zeros(L, dtype=np.int64)
+    need_start = np.zeros(L, dtype=np.bool_)
+    need_hinit = np.zeros(L, dtype=np.bool_)
+    reject = np.zeros(L, dtype=np.bool_)
+    nonfinite_reject = np.zeros(L, dtype=np.bool_)
+    last = np.zeros(L, dtype=np.bool_)
+
+    nxt = lo
+    while True:
+        # ---- give every idle lane the next patient of the chunk ----
+        n_live = 0
+        for l in range(L):
+            while pid[l] < 0 and nxt < hi:
+                k = nxt
+                nxt += 1
+                for i in range(n):
+                    Y[i, l] = y0[k, i]
+                for q in range(N_PARAMS):
+                    P[q, l] = params[k, q]
+                t[l] = t0[k]
+                h[l] = 0.0
+                ee = 0
+                # Events at or before t0 act at t0, in table order.
+                while ee < n_ev and ev_t[k, ee] <= t[l]:
+                    _lane_event(Y, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
+                    ee += 1
+                jj = 0
+                while jj < n_out and t_out[jj] <= t[l]:
+                    for i in range(n):
+                        out[k, jj, i] = Y[i, l]
+                    jj += 1
+                e[l] = ee
+                j[l] = jj
+                n_acc[l] = 0
+                n_rej[l] = 0
+                n_rhs[l] = 0
+                h_prop[l] = -1.0
+                if jj >= n_out:
+                    status_o[k] = 0
+                    n_acc_o[k] = 0
+                    n_rej_o[k] = 0
+                    n_rhs_o[k] = 0
+                    t_fail_o[k] = math.nan
+                else:
+                    pid[l] = k
+                    need_start[l] = True
+            if pid[l] >= 0:
+                n_live += 1
+        if n_live == 0:
+            break
+
+        # ---- segment starts: f(t, y) and, after events, a fresh initial step ----
+        any_start = False
+        for l in range(L):
+            if pid[l] >= 0 and need_start[l]:
+                any_start = True
+        if any_start:
+            _rhs_lanes(t, Y, P, YT)
+            any_hinit = False
+            for l in range(L):
+                need_hinit[l] = False
+                if pid[l] < 0 or not need_start[l]:
+                    continue
+                k = pid[l]
+                n_rhs[l] += 1
+                fail = False
+                for i in range(n):
+                    if not (math.isfinite(Y[i, l]) and math.isfinite(YT[i, l])):
+                        fail = True
+                if fail:
+                    _lane_finish(l, k, 2, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
+                                 status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
+                    continue
+                for i in range(n):
+                    K1[i, l] = YT[i, l]
+                if e[l] < n_ev and ev_t[k, e[l]] <= t_end:
+                    t_seg[l] = ev_t[k, e[l]]
+                else:
+                    t_seg[l] = t_end
+                fac_old[l] = 1e-4
+                reject[l] = False
+                nonfinite_reject[l] = False
+                need_start[l] = False
+                if h_prop[l] > 0.0:
+                    h[l] = h_prop[l]
+                else:
+                    # Hairer's HINIT, first half: explicit Euler probe.
+                    a = 0.0
+                    b = 0.0
+                    for i in range(n):
+                        sk = atol[i] + rtol * abs(Y[i, l])
+                        a += (K1[i, l] / sk) ** 2
+                        b += (Y[i, l] / sk) ** 2
+                    if a <= 1e-10 or b <= 1e-10:
+                        hh = 1e-6
+                    else:
+                        hh = 0.01 * math.sqrt(b / a)
+                    hh = min(hh, h_max)
+                    h0[l] = hh
+                    dnf[l] = a
+                    need_hinit[l] = True
+                    any_hinit = True
+            if any_hinit:
+                for i in range(n):
+                    for l in range(L):
+                        YN[i, l] = Y[i, l] + h0[l] * K1[i, l]
+                for l in range(L):
+                    tt[l] = t[l] + h0[l]
+                _rhs_lanes(tt, YN, P, YT)
+                for l in range(L):
+                    if not need_hinit[l]:
+                        continue
+                    n_rhs[l] += 1
+                    hh = h0[l]
+                    der2 = 0.0
+                    for i in range(n):
+                        sk = atol[i] + rtol * abs(Y[i, l])
+                        der2 += ((YT[i, l] - K1[i, l]) / sk) ** 2
+                    der2 = math.sqrt(der2) / hh
+                    der12 = max(abs(der2), math.sqrt(dnf[l]))
+                    if not math.isfinite(der12):
+                        h[l] = 1e-6 * hh
+                    else:
+                        if der12 <= 1e-15:
+                            h1 = max(1e-6, hh * 1e-3)
+                        else:
+                            h1 = (0.01 / der12) ** (1.0 / 5.0)
+                        h[l] = min(100.0 * hh, h1, h_max)
+            continue_outer = False
+            for l in range(L):
+                if pid[l] < 0 and nxt < hi:
+                    continue_outer = True
+            if continue_outer:
+                continue  # a lane failed at its start: refill it before stepping
+
+        # ---- guards and step-size clipping, per lane ----
+        refill = False
+        for l in range(L):
+            if pid[l] < 0:
+                h[l] = 0.0  # idle lane: keep its (finite) values still
+                last[l] = False
+                continue
+            if n_acc[l] + n_rej[l] >= max_steps:
+                _lane_finish(l, pid[l], 1, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
+                             status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
+                refill = True
+                continue
+            if h[l] < 16.0 * eps * max(abs(t[l]), 1.0):
+                # Shrinking because stages kept overflowing means the solution itself is
+                # blowing up; report that rather than a generic underflow.
+                _lane_finish(l, pid[l], 2 if nonfinite_reject[l] else 3, t, j, n_out, out,
+                             pid, n_acc, n_rej, n_rhs, status_o, n_acc_o, n_rej_o, n_rhs_o,
+                             t_fail_o)
+                refill = True
+                continue
+            last[l] = False
+            if t[l] + 1.01 * h[l] >= t_seg[l]:
+                h[l] = t_seg[l] - t[l]
+                last[l] = True
+        if refill:
+            continue
+
+        # ---- one Dormand-Prince step for all lanes (vector arithmetic) ----
+        for i in range(n):
+            for l in range(L):
+                YT[i, l] = Y[i, l] + h[l] * _A21 * K1[i, l]
+        for l in range(L):
+            tt[l] = t[l] + _C2 * h[l]
+        _rhs_lanes(tt, YT, P, K2)
+        for i in range(n):
+            for l in range(L):
+                YT[i, l] = Y[i, l] + h[l] * (_A31 * K1[i, l] + _A32 * K2[i, l])
+        for l in range(L):
+            tt[l] = t[l] + _C3 * h[l]
+        _rhs_lanes(tt, YT, P, K3)
+        for i in range(n):
+            for l in range(L):
+                YT[i, l] = Y[i, l] + h[l] * (_A41 * K1[i, l] + _A42 * K2[i, l] + _A43 * K3[i, l])
+        for l in range(L):
+            tt[l] = t[l] + _C4 * h[l]
+        _rhs_lanes(tt, YT, P, K4)
+        for i in range(n):
+            for l in range(L):
+                YT[i, l] = Y[i, l] + h[l] * (
+                    _A51 * K1[i, l] + _A52 * K2[i, l] + _A53 * K3[i, l] + _A54 * K4[i, l]
+                )
+        for l in range(L):
+            tt[l] = t[l] + _C5 * h[l]
+        _rhs_lanes(tt, YT, P, K5)
+        for i in range(n):
+            for l in range(L):
+                YT[i, l] = Y[i, l] + h[l] * (
+                    _A61 * K1[i, l] + _A62 * K2[i, l] + _A63 * K3[i, l] + _A64 * K4[i, l]
+                    + _A65 * K5[i, l]
+                )
+        for l in range(L):
+            t_new[l] = t_seg[l] if last[l] else t[l] + h[l]
+        _rhs_lanes(t_new, YT, P, K6)
+        for i in range(n):
+            for l in range(L):
+                YN[i, l] = Y[i, l] + h[l] * (
+                    _A71 * K1[i, l] + _A73 * K3[i, l] + _A74 * K4[i, l] + _A75 * K5[i, l]
+                    + _A76 * K6[i, l]
+                )
+        _rhs_lanes(t_new, YN, P, K7)
+        # Error norm of every lane (RMS of the scaled error, as _err_norm).
+        for l in range(L):
+            acc[l] = 0.0
+            poison[l] = 0.0
+        for i in range(n):
+            for l in range(L):
+                er = h[l] * (
+                    _E1 * K1[i, l] + _E3 * K3[i, l] + _E4 * K4[i, l] + _E5 * K5[i, l]
+                    + _E6 * K6[i, l] + _E7 * K7[i, l]
+                )
+                sk = atol[i] + rtol * max(abs(Y[i, l]), abs(YN[i, l]))
+                r = er / sk
+                acc[l] += r * r
+                # ynew * 0 is NaN only for a non-finite ynew: one test per lane at the end.
+                poison[l] += YN[i, l] * 0.0
+        for l in range(L):
+            en[l] = math.sqrt(acc[l] / n) + poison[l]
+
+        # ---- per-lane decisions ----
+        for l in range(L):
+            k = pid[l]
+            if k < 0:
+                continue
+            n_rhs[l] += 6
+            hl = h[l]
+            enl = en[l]
+            if not math.isfinite(enl):
+                # A stage left the model's domain: retry with a much smaller step.
+                n_rej[l] += 1
+                h[l] = hl * 0.25
+                reject[l] = True
+                nonfinite_reject[l] = True
+                continue
+            if enl > 1.0:
+                n_rej[l] += 1
+                nonfinite_reject[l] = False
+                fac11 = enl**_EXPO1
+                h[l] = hl / min(1.0 / _FAC_MIN, fac11 / _SAFE)
+                reject[l] = True
+                continue
+            # ---- accepted ----
+            n_acc[l] += 1
+            nonfinite_reject[l] = False
+            fac11 = enl**_EXPO1
+            fac = fac11 / fac_old[l] ** _BETA
+            fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
+            h_next = hl / fac
+            fac_old[l] = max(enl, 1e-4)
+            if reject[l]:
+                h_next = min(h_next, hl)
+            reject[l] = False
+            h_next = min(h_next, h_max)
+            tl = t[l]
+            tn = t_new[l]
+            # Dense output (Hairer's CONTD5) at output times strictly inside (t, t_new).
+            jj = j[l]
+            j_end = jj
+            while j_end < n_out and t_out[j_end] < tn:
+                j_end += 1
+            if j_end > jj:
+                for i in range(n):
+                    yi = Y[i, l]
+                    ydiff = YN[i, l] - yi
+                    bspl = hl * K1[i, l] - ydiff
+                    c4 = hl * (
+                        _D1 * K1[i, l] + _D3 * K3[i, l] + _D4 * K4[i, l] + _D5 * K5[i, l]
+                        + _D6 * K6[i, l] + _D7 * K7[i, l]
+                    )
+                    c3 = ydiff - hl * K7[i, l] - bspl
+                    for q in range(jj, j_end):
+                        s = (t_out[q] - tl) / hl
+                        s1 = 1.0 - s
+                        out[k, q, i] = yi + s * (ydiff + s1 * (bspl + s * (c3 + s1 * c4)))
+                j[l] = j_end
+            t[l] = tn
+            for i in range(n):
+                Y[i, l] = YN[i, l]
+                K1[i, l] = K7[i, l]  # FSAL
+            if not last[l]:
+                h[l] = h_next
+                continue
+            # ---- segment end reached exactly: events at this time, then outputs ----
+            h_prop[l] = h_next
+            ee = e[l]
+            while ee < n_ev and ev_t[k, ee] <= tn:
+                _lane_event(Y, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
+                ee += 1
+            jj = j[l]
+            while jj < n_out and t_out[jj] <= tn:
+                for i in range(n):
+                    out[k, jj, i] = Y[i, l]
+                jj += 1
+            j[l] = jj
+            # After a discontinuity the old step size may be far too large.
+            if ee > e[l] or (ee > 0 and ev_t[k, ee - 1] == tn):
+                h_prop[l] = -1.0
+            e[l] = ee
+            if jj >= n_out:
+                _lane_finish(l, k, 0, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
+                             status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
+            else:
+                need_start[l] = True
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lane_finish(l, k, st, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
+                 status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o):
+    """Write lane ``l``'s patient ``k`` back with status ``st`` and free the lane."""
+    status_o[k] = st
+    n_acc_o[k] = n_acc[l]
+    n_rej_o[k] = n_rej[l]
+    n_rhs_o[k] = n_rhs[l]
+    if st == 0:
+        t_fail_o[k] = math.nan
+    else:
+        t_fail_o[k] = t[l]
+        for q in range(j[l], n_out):
+            for i in range(out.shape[2]):
+                out[k, q, i] = math.nan
+    pid[l] = -1
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def solve_all_lanes(
+    y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, chunk,
+    out, status, n_acc, n_rej, n_rhs, t_fail,
+):
+    """Integrate every patient with DOPRI5, ``LANES`` patients per SIMD group.
+
+    Patients are split into chunks of ``chunk`` consecutive patients; each chunk is one lane
+    group on one thread. Results do not depend on ``chunk``.
+    """
+    n_pat = y0.shape[0]
+    n_chunks = (n_pat + chunk - 1) // chunk
+    for c in numba.prange(n_chunks):
+        lo = c * chunk
+        hi = min(n_pat, lo + chunk)
+        _lanes_chunk(lo, hi, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol,
+                     max_steps, h_max, out, status, n_acc, n_rej, n_rhs, t_fail)
