@@ -15,6 +15,7 @@ from allocart.data.dataset import (
     dataset_from_simulation,
     records_from_observations,
 )
+from allocart.data.nonmem import NonmemSpec, read_nonmem, write_nonmem
 from allocart.errors import DataError
 
 __all__ = [
@@ -29,4 +30,7 @@ __all__ = [
     "DEFAULT_SAMPLE_DAYS",
     "dataset_from_simulation",
     "records_from_observations",
+    "NonmemSpec",
+    "read_nonmem",
+    "write_nonmem",
 ]

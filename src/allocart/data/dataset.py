@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from allocart.clinical import units
-from allocart.clinical.records import LabResult, PatientRecords
+from allocart.clinical.records import LabResult, PatientRecords, VitalSign
 from allocart.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +61,11 @@ __all__ = [
     "DEFAULT_SAMPLE_DAYS",
     "dataset_from_simulation",
     "records_from_observations",
+    "make_patient_records",
+    "record_day",
+    "parse_iso",
+    "format_iso",
+    "shift_days",
     "raise_problems",
 ]
 
@@ -571,17 +576,20 @@ def shift_days(origin: datetime, days: float) -> datetime:
 def records_from_observations(
     observations: pd.DataFrame, subjects: pd.DataFrame
 ) -> dict[str, PatientRecords]:
-    """Laboratory records mirroring the LB read-outs of ``observations``.
+    """Clinical records mirroring a dataset's LB read-outs and body weight.
 
     Each quantified (not censored) LB-domain observation becomes a
-    :class:`~allocart.clinical.records.LabResult` in the analyte's internal unit, at the
-    record time of the same instant (days after the infusion; ``infusion`` set from
-    ``subjects.infusion_date``), so clinical scorers see the labs a reader would see.
+    :class:`~allocart.clinical.records.LabResult` in the analyte's internal unit, and a known
+    weight a ``WEIGHT`` :class:`~allocart.clinical.records.VitalSign` at day 0, so that the
+    clinical scorers see what an SDTM reader of the same data would see. Record times are
+    days after the infusion (records convention, see :mod:`allocart.clinical.records`), with
+    ``infusion`` from ``subjects.infusion_date``. Every subject gets a record.
     """
     obs = _canonical_observations(observations)
     subj = _canonical_subjects(subjects)
     out: dict[str, PatientRecords] = {}
-    for sid, info in zip(subj["id"], subj.itertuples(index=False)):
+    for info in subj.itertuples(index=False):
+        sid = info.id
         origin = None if info.infusion_date is None else parse_iso(info.infusion_date)
         rows = obs[(obs["id"] == sid) & ~obs["censored"]]
         labs = []
@@ -590,20 +598,57 @@ def records_from_observations(
             if spec is None or spec.domain != "LB":
                 continue
             analyte = units.ANALYTES[units.analyte_key(spec.code, None)]
-            t = r.time
-            if origin is not None:
-                # records count day 0 from midnight of the infusion day
-                t = (shift_days(origin, r.time) - datetime(origin.year, origin.month, origin.day)).total_seconds() / 86400.0
-            labs.append(LabResult(test=spec.code, value=float(r.value) / spec.lab_factor, unit=analyte.unit, time=t))
-        if labs:
-            out[sid] = PatientRecords(
-                patient_id=sid,
-                infusion=None if origin is None else (origin.date() if origin.time() == datetime.min.time() else origin),
-                age_years=None if math.isnan(info.age_years) else info.age_years,
-                weight_kg=None if math.isnan(info.weight_kg) else info.weight_kg,
-                labs=tuple(labs),
-            )
+            labs.append(LabResult(test=spec.code, value=float(r.value) / spec.lab_factor, unit=analyte.unit,
+                                  time=record_day(origin, r.time)))
+        vitals = []
+        if not math.isnan(info.weight_kg):
+            vitals.append(VitalSign(test="WEIGHT", value=float(info.weight_kg), unit="kg", time=record_day(origin, 0.0)))
+        out[sid] = make_patient_records(sid, origin, info.age_years, info.weight_kg, labs=labs, vitals=vitals)
     return out
+
+
+def record_day(origin: datetime | None, days_after_infusion: float) -> float:
+    """Record time (day 0 = the whole infusion day) of an instant ``days_after_infusion``."""
+    if origin is None:
+        return float(days_after_infusion)
+    instant = shift_days(origin, days_after_infusion)
+    return (instant - datetime(origin.year, origin.month, origin.day)).total_seconds() / 86400.0
+
+
+def _time_key(t: Any) -> Any:
+    if isinstance(t, datetime):
+        return (1, t.isoformat())
+    if isinstance(t, date):
+        return (1, datetime(t.year, t.month, t.day).isoformat())
+    return (0, float(t))
+
+
+def make_patient_records(
+    sid: str,
+    origin: datetime | None,
+    age_years: float | None,
+    weight_kg: float | None,
+    **lists: Sequence[Any],
+) -> PatientRecords:
+    """A :class:`PatientRecords` with its lists in canonical order (time, then code or term),
+    so that records built from different sources of the same data compare equal."""
+    def nan_none(v: float | None) -> float | None:
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    keyed = {}
+    for name, items in lists.items():
+        def key(r: Any) -> Any:
+            t = getattr(r, "time", None)
+            if t is None:
+                t = getattr(r, "start")
+            label = getattr(r, "test", None) or getattr(r, "descriptor", None) or getattr(r, "term", None) or ""
+            return (_time_key(t), label)
+        keyed[name] = tuple(sorted(items, key=key))
+    infusion = None
+    if origin is not None:
+        infusion = origin.date() if origin.time() == datetime.min.time() else origin
+    return PatientRecords(patient_id=sid, infusion=infusion, age_years=nan_none(age_years),
+                          weight_kg=nan_none(weight_kg), **keyed)
 
 
 # ----------------------------------------------------------------------------- from a simulation
