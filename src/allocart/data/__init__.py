@@ -16,6 +16,7 @@ from allocart.data.dataset import (
     records_from_observations,
 )
 from allocart.data.nonmem import NonmemSpec, read_nonmem, write_nonmem
+from allocart.data.sdtm import SdtmOptions, SdtmStudy, load_sdtm, read_sdtm, write_sdtm
 from allocart.errors import DataError
 
 __all__ = [
@@ -33,4 +34,9 @@ __all__ = [
     "NonmemSpec",
     "read_nonmem",
     "write_nonmem",
+    "SdtmOptions",
+    "SdtmStudy",
+    "load_sdtm",
+    "read_sdtm",
+    "write_sdtm",
 ]

@@ -1,0 +1,988 @@
+"""CDISC SDTM tables (DM, EX, LB, PC or CP, AE, VS, QS) to and from a Dataset.
+
+A study folder holds one table per domain, ``dm.xpt`` (SAS XPORT) or ``dm.csv`` (any case).
+:func:`load_sdtm` reads what it can and reports, separately, the *problems* that stop a
+CAR-T dataset from being built (each naming file, row and column) and *notes* on what was
+left out; :func:`read_sdtm` returns the :class:`~allocart.data.Dataset` or raises the
+problems. Row numbers count the header as row 1 (the first record is row 2).
+
+Mapping
+-------
+DM   ``USUBJID`` -> subject; ``AGE``/``AGEU`` -> age (years); ``SEX`` F/M -> ``female``.
+EX   Reference day: day 0 is each subject's first CAR-T administration (``EXSTDTC``). A row
+     is CAR-T when ``EXTRT`` equals ``car_t_treatment`` (case-insensitive), or, without it,
+     when ``EXCAT`` or ``EXTRT`` says CAR-T (``CAR-T``, ``CAR T``, ``CART``, names ending in
+     ``-CEL``/``LEUCEL``) or ``EXDOSU`` is a cell count. Dose units: ``cells``, ``cells/kg``,
+     optionally scaled (``10^6 cells/kg``). Fludarabine and cyclophosphamide rows are the
+     lymphodepletion (mg/m2; mg with a known BSA is divided by it); ``EXSCAT`` of those rows
+     names the regimen. A study without any CAR-T administration is refused with the
+     treatments it does have. Subjects without one (screen failures, other arms) are left
+     out, with a note.
+LB   Tests of :data:`allocart.clinical.units.ANALYTES` (aliases: ANC -> NEUT, PLT -> PLAT,
+     LYMPH -> LYM, DSDNA -> DSDNAAB, BCELL -> CD19, ...) become lab records in their internal
+     unit (``LBSTRESN``/``LBSTRESU``, else ``LBORRES``/``LBORRESU``; reference range
+     ``LBSTNRLO``/``LBSTNRHI``); those that are model read-outs (NEUT, LYM, PLAT, CD19, IGG,
+     C3, C4, DSDNAAB, IL6) also become observations. ``<x`` results, or ``LBSTRESN`` below
+     ``LBLLOQ``, are censored at the LLOQ.
+PC/CP CAR-T kinetics: test codes :data:`KINETIC_CODES` (``CARTCELL`` cells/uL, ``CARTPCT``
+     % of T cells, ``TRANSGEN`` transgene copies/ug DNA) with ``--LLOQ`` and ``<x`` censoring.
+AE   ``AEDECOD`` (else ``AETERM``), grade ``AETOXGR`` (CTCAE, or ASTCT for CRS/ICANS/IEC-HS,
+     MAGIC for GvHD by category); without ``AETOXGR`` the grade comes from ``AESEV`` (MILD 1,
+     MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5; scale "other"), with a note.
+     Onset ``AESTDTC``, resolution ``AEENDTC``; ``AESER``, ``AEREL``; the category from
+     ``AECAT`` when it is one of the record categories, else from the term.
+VS   Vital signs of :data:`allocart.clinical.units.VITALS`; baseline (last on or before day 0,
+     else first) ``WEIGHT``, ``HEIGHT`` and ``BSA`` are the subject's covariates.
+QS   ``QSCAT`` containing SLEDAI: items named by SLEDAI-2K descriptor (``QSTESTCD`` or
+     ``QSTEST``), present when ``QSORRES`` is Y/1/PRESENT (arthritis: ``QSSTRESN`` joints);
+     SLEDAI form items count as attributed to SLE. ``QSTESTCD`` PGA: physician global
+     assessment (``QSSTRESU`` mm -> 0-100 mm scale, else 0-3).
+
+Dates may be partial in SDTM (``2014-03``); rows whose date a time axis needs but which is
+partial are left out and listed in the notes, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from allocart.clinical import units
+from allocart.clinical.records import (
+    SLEDAI_DESCRIPTORS,
+    AdverseEvent,
+    LabResult,
+    PatientRecords,
+    PgaAssessment,
+    SledaiFinding,
+    VitalSign,
+)
+from allocart.data.dataset import (
+    OBSERVABLES,
+    DataValidationError,
+    Dataset,
+    Problem,
+    format_iso,
+    make_patient_records,
+    parse_iso,
+    shift_days,
+)
+from allocart.data.tables import FIRST_DATA_ROW, MISSING, number, read_text_table
+from allocart.errors import DataError
+
+__all__ = [
+    "SdtmOptions",
+    "SdtmStudy",
+    "load_sdtm",
+    "read_sdtm",
+    "write_sdtm",
+    "DOMAINS",
+    "LAB_ALIASES",
+    "KINETIC_CODES",
+]
+
+#: Domains read, in reading order.
+DOMAINS = ("DM", "EX", "LB", "PC", "CP", "VS", "AE", "QS")
+
+#: Site test codes -> :data:`allocart.clinical.units.ANALYTES` codes.
+LAB_ALIASES = {
+    "ANC": "NEUT", "NEUTRO": "NEUT", "NEUTROPHILS": "NEUT", "PLT": "PLAT", "PLATELETS": "PLAT",
+    "LYMPH": "LYM", "LYMPHS": "LYM", "ALC": "LYM", "DSDNA": "DSDNAAB", "ADSDNA": "DSDNAAB", "ANTIDSDNA": "DSDNAAB",
+    "BCELL": "CD19", "BCELLS": "CD19", "CD19B": "CD19", "IL-6": "IL6", "IGGT": "IGG",
+}
+
+#: PC/CP test codes -> read-outs.
+KINETIC_CODES = {
+    "CARTCELL": "car_t_cells_per_ul", "CARTCNT": "car_t_cells_per_ul", "CARTPCT": "car_pct_of_t", "CARPCT": "car_pct_of_t",
+    "TRANSGEN": "transgene_copies_per_ug", "CARTDNA": "transgene_copies_per_ug", "CARDNA": "transgene_copies_per_ug",
+    "CD19": "b_cells_per_ul",
+}
+
+#: Accepted units of PC/CP read-outs (spelling of :func:`units.canonical_unit_spelling`) ->
+#: factor to the read-out's unit.
+_KINETIC_UNITS: dict[str, dict[str, float]] = {
+    "car_t_cells_per_ul": {"/ul": 1.0, "/mm3": 1.0, "/ml": 1e-3, "10^9/l": 1000.0, "10^3/ul": 1000.0, "10^6/l": 1.0},
+    "b_cells_per_ul": {"/ul": 1.0, "/mm3": 1.0, "/ml": 1e-3, "10^9/l": 1000.0, "10^3/ul": 1000.0, "10^6/l": 1.0},
+    "car_pct_of_t": {"%": 1.0, "%oft": 1.0, "%oftcells": 1.0, "fraction": 100.0},
+    "transgene_copies_per_ug": {"copies/ug": 1.0, "copies/ugdna": 1.0, "copies/uggdna": 1.0, "copies/ng": 1000.0,
+                                "copies/ngdna": 1000.0},
+}
+_PC_WRITE = {"car_t_cells_per_ul": ("CARTCELL", "CAR-T cells", "cells/uL"), "car_pct_of_t": ("CARTPCT", "CAR-T cells of T cells", "%"),
+             "transgene_copies_per_ug": ("TRANSGEN", "CAR transgene", "copies/ug")}
+
+_LD_DRUGS = {"FLUDARABINE": "fludarabine", "CYCLOPHOSPHAMIDE": "cyclophosphamide"}
+_CAR_T_TEXT = re.compile(r"CAR[- ]?T\b|\bCART\b|-CEL\b|LEUCEL\b|AUTOLEUCEL|CAR T-CELL", re.IGNORECASE)
+_CELL_UNIT = re.compile(r"^(?:X?\s*10\^?(?P<exp>\d+)\s*)?(?:CELLS?|VIABLE CELLS|CAR\+? ?T? ?CELLS)(?P<kg>/KG)?$", re.IGNORECASE)
+_SEV_GRADE = {"MILD": 1, "MODERATE": 2, "SEVERE": 3, "LIFE THREATENING": 4, "LIFE-THREATENING": 4, "FATAL": 5, "DEATH": 5}
+_REL = {
+    "NOT RELATED": "not_related", "NONE": "not_related", "N": "not_related", "NO": "not_related",
+    "UNLIKELY": "unlikely", "UNLIKELY RELATED": "unlikely", "REMOTE": "unlikely",
+    "POSSIBLE": "possible", "POSSIBLY RELATED": "possible",
+    "PROBABLE": "probable", "PROBABLY RELATED": "probable", "RELATED": "probable", "Y": "probable", "YES": "probable",
+    "DEFINITE": "definite", "DEFINITELY RELATED": "definite",
+}
+_REL_WRITE = {"not_related": "NOT RELATED", "unlikely": "UNLIKELY", "possible": "POSSIBLE", "probable": "PROBABLE",
+              "definite": "DEFINITE", "unspecified": ""}
+_AE_CATEGORIES = (
+    ("crs", ("CYTOKINE RELEASE",)),
+    ("icans", ("IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY", "ICANS")),
+    ("iec_hs", ("HAEMOPHAGOCYTIC", "HEMOPHAGOCYTIC", "IEC-HS", "MACROPHAGE ACTIVATION")),
+    ("gvhd", ("GRAFT VERSUS HOST", "GRAFT-VERSUS-HOST")),
+    ("febrile_neutropenia", ("FEBRILE NEUTROPENIA",)),
+    ("neutropenia", ("NEUTROPENIA", "NEUTROPHIL COUNT DECREASED")),
+    ("thrombocytopenia", ("THROMBOCYTOPENIA", "PLATELET COUNT DECREASED")),
+    ("anaemia", ("ANAEMIA", "ANEMIA")),
+    ("leukopenia", ("LEUKOPENIA", "WHITE BLOOD CELL COUNT DECREASED")),
+    ("lymphopenia", ("LYMPHOPENIA", "LYMPHOCYTE COUNT DECREASED")),
+    ("b_cell_aplasia", ("B-CELL APLASIA", "B CELL APLASIA")),
+    ("hypogammaglobulinaemia", ("HYPOGAMMAGLOBULINAEMIA", "HYPOGAMMAGLOBULINEMIA")),
+    ("infusion_reaction", ("INFUSION RELATED REACTION", "INFUSION-RELATED REACTION")),
+    ("sle_flare", ("LUPUS FLARE", "SYSTEMIC LUPUS ERYTHEMATOSUS")),
+    ("infection", ("INFECTION", "PNEUMONIA", "SEPSIS")),
+    ("fever", ("PYREXIA", "FEVER")),
+)
+_AE_KNOWN = {c for c, _ in _AE_CATEGORIES} | {"licats", "lab_abnormality", "other"}
+_AE_SCALE = {"crs": "astct-2019", "icans": "astct-2019", "iec_hs": "astct-2023", "gvhd": "magic"}
+_SLEDAI_ALIASES = {"cerebrovascular_accident": "cva", "anti_dsdna": "increased_dna_binding", "increased_dna": "increased_dna_binding",
+                   "mucosal_ulcer": "mucosal_ulcers", "urinary_cast": "urinary_casts", "pleuritis": "pleurisy",
+                   "organic_brain": "organic_brain_syndrome", "headache": "lupus_headache"}
+
+
+@dataclass(frozen=True)
+class SdtmOptions:
+    """How to read a study whose coding differs from the defaults.
+
+    Attributes
+    ----------
+    car_t_treatment : str or None
+        ``EXTRT`` of the CAR-T product (case-insensitive); None = recognise CAR-T by name,
+        category or cell-count unit.
+    product : str or None
+        Model product name for every subject (else the ``EXTRT`` of the CAR-T row).
+    lab_aliases : mapping
+        Extra site LB test codes -> analyte codes (added to :data:`LAB_ALIASES`).
+    kinetic_codes : mapping
+        Extra PC/CP test codes -> read-outs (added to :data:`KINETIC_CODES`).
+    """
+
+    car_t_treatment: str | None = None
+    product: str | None = None
+    lab_aliases: Mapping[str, str] = field(default_factory=dict)
+    kinetic_codes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for code, name in self.kinetic_codes.items():
+            if name not in _KINETIC_UNITS:
+                raise DataError(f"--pc-code {code}={name}: {name!r} is not a PC/CP read-out; use one of {', '.join(_KINETIC_UNITS)}")
+        for code, name in self.lab_aliases.items():
+            if (name.upper(), "blood") not in units.ANALYTES and (name.upper(), "urine") not in units.ANALYTES:
+                raise DataError(f"--lab-code {code}={name}: {name!r} is not a known test code")
+
+
+@dataclass(frozen=True)
+class SdtmStudy:
+    """What :func:`load_sdtm` found.
+
+    Attributes
+    ----------
+    folder : str
+    files : dict of str to str
+        Domain -> file read.
+    rows : dict of str to int
+        Domain -> number of rows.
+    records : dict of str to PatientRecords
+        Clinical records of every DM subject that could be read (calendar times when the
+        subject has no CAR-T infusion to count days from).
+    dataset : Dataset or None
+        The CAR-T dataset, when there are no problems.
+    problems : tuple of Problem
+        What stops the dataset from being built, each with file, row and column.
+    notes : tuple of str
+        What was read but left out, and why.
+    """
+
+    folder: str
+    files: dict[str, str]
+    rows: dict[str, int]
+    records: dict[str, PatientRecords]
+    dataset: Dataset | None
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...]
+
+
+class _Domain:
+    """One SDTM table with its file name and row numbers."""
+
+    def __init__(self, name: str, path: Path, frame: pd.DataFrame) -> None:
+        self.name, self.path, self.frame = name, path, frame
+        self.file = str(path)
+
+    def rows(self) -> list[tuple[int, dict[str, str]]]:
+        return [(i + FIRST_DATA_ROW, r) for i, r in enumerate(self.frame.to_dict("records"))]
+
+    def has(self, col: str) -> bool:
+        return col in self.frame.columns
+
+
+def _find_tables(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        stem, suffix = p.stem.upper(), p.suffix.lower()
+        if suffix in (".xpt", ".csv") and stem in DOMAINS:
+            if stem in found and found[stem].suffix.lower() == ".xpt":
+                continue  # XPORT is the submission format; prefer it over a CSV copy
+            found[stem] = p
+    return found
+
+
+def _dtc(text: str) -> datetime | None | str:
+    """Parse an SDTM ``--DTC``: a datetime, None when empty, or ``"partial"`` for a partial date.
+
+    Raises
+    ------
+    ValueError
+        If the text is not an ISO 8601 date or date-time at all.
+    """
+    s = (text or "").strip()
+    if s in MISSING:
+        return None
+    if re.fullmatch(r"\d{4}(-\d{2})?", s) or re.fullmatch(r"\d{4}-[\d-]*", s) and "--" in s:
+        return "partial"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}", s):
+        s += ":00"  # hours only
+    return parse_iso(s)
+
+
+def _upper(r: dict[str, str], col: str) -> str:
+    return str(r.get(col, "") or "").strip().upper()
+
+
+def _pydantic_problem(exc: ValidationError, file: str, row: int, columns: Mapping[str, str]) -> Problem:
+    err = exc.errors()[0]
+    loc = str(err["loc"][0]) if err["loc"] else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    return Problem(file, row, columns.get(loc), msg)
+
+
+def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: Any) -> SdtmStudy:
+    """Read an SDTM study folder: records of every subject, and the dataset if it can be built.
+
+    Parameters
+    ----------
+    folder : path
+        Folder with ``dm.xpt``/``dm.csv``, ``ex``, ``lb``, ``pc`` or ``cp``, ``ae``, ``vs``, ``qs``.
+    options : SdtmOptions, optional
+        Or its fields as keyword arguments (``car_t_treatment="..."``).
+
+    Returns
+    -------
+    SdtmStudy
+
+    Raises
+    ------
+    DataError
+        Only when the folder does not exist or a table cannot be read at all.
+    """
+    opts = options or SdtmOptions(**kwargs)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; give the folder holding the SDTM tables (dm.xpt, ex.xpt, ...)")
+    paths = _find_tables(folder)
+    doms = {k: _Domain(k, p, read_text_table(p)) for k, p in paths.items()}
+    probs: list[Problem] = []
+    notes: list[str] = []
+    lab_alias = {**LAB_ALIASES, **{k.upper(): v.upper() for k, v in opts.lab_aliases.items()}}
+    kinetic = {**KINETIC_CODES, **{k.upper(): v for k, v in opts.kinetic_codes.items()}}
+    if not paths:
+        present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        raise DataError(f"{folder}: no SDTM tables (dm.xpt or dm.csv, ex, lb, ...); the folder holds {present}")
+
+    # -- DM
+    subjects: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    if "DM" not in doms:
+        probs.append(Problem(str(folder / "dm.xpt"), None, None,
+                             f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(paths))}"))
+    else:
+        dm = doms["DM"]
+        if not dm.has("USUBJID"):
+            probs.append(Problem(dm.file, 1, "USUBJID", "required column USUBJID is missing"))
+        else:
+            for row, r in dm.rows():
+                sid = r.get("USUBJID", "")
+                if sid in MISSING:
+                    probs.append(Problem(dm.file, row, "USUBJID", "missing subject id"))
+                    continue
+                if sid in subjects:
+                    probs.append(Problem(dm.file, row, "USUBJID", f"subject {sid!r} appears twice in DM"))
+                    continue
+                age = number(r.get("AGE", ""), dm.file, row, "AGE", probs, required=False)
+                ageu = _upper(r, "AGEU") or "YEARS"
+                if not math.isnan(age):
+                    factor = {"YEARS": 1.0, "MONTHS": 1 / 12, "WEEKS": 7 / 365.25, "DAYS": 1 / 365.25}.get(ageu)
+                    if factor is None:
+                        probs.append(Problem(dm.file, row, "AGEU", f"{ageu!r} is not an age unit (YEARS, MONTHS, WEEKS, DAYS)"))
+                        age = math.nan
+                    else:
+                        age *= factor
+                sex = _upper(r, "SEX")
+                female = True if sex in ("F", "FEMALE") else False if sex in ("M", "MALE") else None
+                subjects[sid] = {"id": sid, "age_years": age, "female": female, "arm": r.get("ARM", "")}
+                order.append(sid)
+
+    # -- EX: reference day and doses
+    reference: dict[str, datetime] = {}
+    doses: list[tuple[str, datetime, str, float, str, int, str]] = []  # id, when, kind, amount, unit, row, raw unit
+    product: dict[str, str | None] = {}
+    ld_name: dict[str, str] = {}
+    other_treatments: set[str] = set()
+    if "EX" not in doms:
+        probs.append(Problem(str(folder / "ex.xpt"), None, None,
+                             "no EX table (ex.xpt or ex.csv): day 0 is the CAR-T infusion recorded in EX, and the doses come from it"))
+    else:
+        ex = doms["EX"]
+        for col in ("USUBJID", "EXTRT", "EXSTDTC"):
+            if not ex.has(col):
+                probs.append(Problem(ex.file, 1, col, f"required column {col} is missing; columns are {', '.join(ex.frame.columns)}"))
+        if all(ex.has(c) for c in ("USUBJID", "EXTRT", "EXSTDTC")):
+            want = None if opts.car_t_treatment is None else opts.car_t_treatment.strip().upper()
+            car_rows = []
+            for row, r in ex.rows():
+                trt = _upper(r, "EXTRT")
+                if want is not None:
+                    is_car = trt == want
+                else:
+                    is_car = bool(_CAR_T_TEXT.search(trt) or _CAR_T_TEXT.search(_upper(r, "EXCAT"))
+                                  or _CELL_UNIT.match(_upper(r, "EXDOSU").replace(" ", "") or "-"))
+                if is_car:
+                    car_rows.append((row, r))
+                    continue
+                kind = next((k for name, k in _LD_DRUGS.items() if name in trt), None)
+                if kind is None:
+                    other_treatments.add(trt or "(empty)")
+                    continue
+                _ex_dose(ex, row, r, kind, doses, probs, notes)
+                if _upper(r, "EXCAT") == "LYMPHODEPLETION" and r.get("EXSCAT", "") not in MISSING:
+                    ld_name[r["USUBJID"]] = r["EXSCAT"]
+            if not car_rows:
+                values = sorted(set(ex.frame["EXTRT"].map(lambda v: str(v).strip().upper())) - {""})
+                shown = ", ".join(values[:20]) + (" ..." if len(values) > 20 else "")
+                how = (f"no EXTRT equals {opts.car_t_treatment!r}" if want is not None else
+                       "no row names a CAR-T product (EXTRT or EXCAT with CAR-T, -CEL or LEUCEL) or gives a dose in cells")
+                probs.append(Problem(ex.file, None, "EXTRT",
+                                     f"EX has no CAR-T administration ({how}): EXTRT values are {shown}; "
+                                     "day 0 of a CAR-T dataset is the infusion; pass --car-t-treatment NAME to name the CAR-T product"))
+            for row, r in car_rows:
+                sid = r["USUBJID"]
+                try:
+                    when = _dtc(r["EXSTDTC"])
+                except ValueError:
+                    probs.append(Problem(ex.file, row, "EXSTDTC", f"{r['EXSTDTC']!r} is not an ISO 8601 date or date-time"))
+                    continue
+                if when is None or when == "partial":
+                    probs.append(Problem(ex.file, row, "EXSTDTC",
+                                         f"the CAR-T infusion date {r['EXSTDTC']!r} is {'missing' if when is None else 'partial'}; "
+                                         "day 0 needs a complete date"))
+                    continue
+                _ex_dose(ex, row, r, "car_t", doses, probs, notes)
+                if sid not in reference or when < reference[sid]:
+                    reference[sid] = when
+                    trt = r.get("EXTRT", "").strip()
+                    product[sid] = opts.product or (None if trt.upper() in ("CAR-T", "CAR T") else trt)
+            if other_treatments:
+                notes.append(f"{ex.file}: treatments that are neither CAR-T nor lymphodepletion are not modelled: "
+                             + ", ".join(sorted(other_treatments)))
+    for sid in list(reference):
+        if sid not in subjects and "DM" in doms:
+            probs.append(Problem(doms["EX"].file, None, "USUBJID", f"subject {sid!r} has EX rows but is not in DM"))
+    untreated = [s for s in order if s not in reference]
+    if reference and untreated:
+        notes.append(f"{len(untreated)} DM subject(s) have no CAR-T administration in EX and are left out of the dataset: "
+                     + ", ".join(untreated[:10]) + (" ..." if len(untreated) > 10 else ""))
+
+    # -- helpers for times
+    def obs_time(sid: str, when: datetime) -> float:
+        return (when - reference[sid]).total_seconds() / 86400.0
+
+    def rec_time(sid: str, when: datetime) -> float | date | datetime:
+        ref = reference.get(sid)
+        if ref is None:
+            return when.date() if when.time() == datetime.min.time() else when
+        return (when - datetime(ref.year, ref.month, ref.day)).total_seconds() / 86400.0
+
+    rec: dict[str, dict[str, list[Any]]] = {s: {"labs": [], "vitals": [], "adverse_events": [], "sledai_findings": [], "pga": []}
+                                            for s in order}
+    observations: list[tuple[str, float, str, float, float, bool]] = []
+    partial: dict[str, list[int]] = {}
+    unknown_subject: dict[str, list[int]] = {}
+
+    def when_of(dom: _Domain, row: int, r: dict[str, str], col: str, sid: str) -> datetime | None:
+        if sid not in rec:
+            unknown_subject.setdefault(dom.file, []).append(row)
+            return None
+        try:
+            when = _dtc(r.get(col, ""))
+        except ValueError:
+            probs.append(Problem(dom.file, row, col, f"{r.get(col)!r} is not an ISO 8601 date or date-time"))
+            return None
+        if when is None or when == "partial":
+            partial.setdefault(f"{dom.file} {col}", []).append(row)
+            return None
+        return when
+
+    # -- LB
+    unused_tests: set[str] = set()
+    if "LB" in doms:
+        lb = doms["LB"]
+        for row, r in lb.rows():
+            if _upper(r, "LBSTAT") == "NOT DONE":
+                continue
+            code = _upper(r, "LBTESTCD")
+            code = lab_alias.get(code, code)
+            spec = r.get("LBSPEC", "") or None
+            key = units.analyte_key(code, spec)
+            if key not in units.ANALYTES:
+                unused_tests.add(code)
+                continue
+            sid = r.get("USUBJID", "")
+            when = when_of(lb, row, r, "LBDTC", sid)
+            if when is None:
+                continue
+            _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, obs_time, rec_time, reference)
+        if unused_tests:
+            notes.append(f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}")
+
+    # -- PC / CP
+    for dname in ("PC", "CP"):
+        if dname not in doms:
+            continue
+        dom = doms[dname]
+        unused: set[str] = set()
+        for row, r in dom.rows():
+            if _upper(r, f"{dname}STAT") == "NOT DONE":
+                continue
+            code = _upper(r, f"{dname}TESTCD")
+            observable = kinetic.get(code)
+            if observable is None:
+                unused.add(code)
+                continue
+            sid = r.get("USUBJID", "")
+            when = when_of(dom, row, r, f"{dname}DTC", sid)
+            if when is None or sid not in reference:
+                continue
+            _kinetic_row(dom, dname, row, r, sid, observable, obs_time(sid, when), observations, probs)
+        if unused:
+            notes.append(f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
+                         "(map one with --pc-code CODE=READOUT)")
+
+    # -- VS
+    baseline: dict[str, dict[str, tuple[float, float]]] = {}  # sid -> code -> (time key, value)
+    if "VS" in doms:
+        vs = doms["VS"]
+        unused = set()
+        for row, r in vs.rows():
+            if _upper(r, "VSSTAT") == "NOT DONE":
+                continue
+            code = _upper(r, "VSTESTCD")
+            if code not in units.VITALS and code != "BSA":
+                unused.add(code)
+                continue
+            sid = r.get("USUBJID", "")
+            when = when_of(vs, row, r, "VSDTC", sid)
+            if when is None:
+                continue
+            use_std = r.get("VSSTRESN", "") not in MISSING
+            vcol, ucol = ("VSSTRESN", "VSSTRESU") if use_std else ("VSORRES", "VSORRESU")
+            value = number(r.get(vcol, ""), vs.file, row, vcol, probs)
+            if math.isnan(value):
+                continue
+            unit = r.get(ucol, "")
+            if code == "BSA":
+                if units.canonical_unit_spelling(unit or "m2") not in ("m2", "m^2"):
+                    probs.append(Problem(vs.file, row, ucol, f"BSA unit {unit!r} must be m2"))
+                    continue
+                std = value
+            else:
+                try:
+                    v = VitalSign(test=code, value=value, unit=unit, time=rec_time(sid, when),
+                                  location=r.get("VSLOC", "") or None)
+                except ValidationError as exc:
+                    probs.append(_pydantic_problem(exc, vs.file, row, {"value": vcol, "unit": ucol, "test": "VSTESTCD"}))
+                    continue
+                rec[sid]["vitals"].append(v)
+                std = v.std_value
+            if code in ("WEIGHT", "HEIGHT", "BSA"):
+                t = obs_time(sid, when) if sid in reference else 0.0
+                prev = baseline.setdefault(sid, {}).get(code)
+                # baseline: the last value on or before day 0, else the first after it
+                score = (0, t) if t <= 1e-9 else (1, -t)
+                if prev is None or score > prev[0]:
+                    baseline[sid][code] = (score, std)
+        if unused:
+            notes.append(f"{vs.file}: vital signs not used: {', '.join(sorted(unused))}")
+
+    # -- AE
+    if "AE" in doms:
+        ae = doms["AE"]
+        sev_rows = 0
+        for row, r in ae.rows():
+            sid = r.get("USUBJID", "")
+            start = when_of(ae, row, r, "AESTDTC", sid)
+            if start is None:
+                continue
+            end_text = r.get("AEENDTC", "")
+            try:
+                end = _dtc(end_text)
+            except ValueError:
+                probs.append(Problem(ae.file, row, "AEENDTC", f"{end_text!r} is not an ISO 8601 date or date-time"))
+                continue
+            if end == "partial":
+                partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
+                end = None
+                notes.append(f"{ae.file} row {row}: partial AEENDTC {end_text!r} read as ongoing")
+            term = (r.get("AEDECOD", "") or r.get("AETERM", "")).strip()
+            if not term:
+                probs.append(Problem(ae.file, row, "AEDECOD", "neither AEDECOD nor AETERM names the event"))
+                continue
+            cat = (r.get("AECAT", "") or "").strip().lower()
+            if cat not in _AE_KNOWN:
+                text = term.upper() + " " + _upper(r, "AETERM")
+                cat = next((c for c, words in _AE_CATEGORIES if any(w in text for w in words)), None)
+                if cat is None:
+                    cat = "infection" if "INFECTIONS AND INFESTATIONS" in _upper(r, "AESOC") else "other"
+            grade_text = r.get("AETOXGR", "")
+            if grade_text not in MISSING:
+                g = number(grade_text, ae.file, row, "AETOXGR", probs)
+                if math.isnan(g):
+                    continue
+                if g not in (1, 2, 3, 4, 5):
+                    probs.append(Problem(ae.file, row, "AETOXGR", f"{grade_text!r} is not a grade 1-5"))
+                    continue
+                grade, scale = int(g), _AE_SCALE.get(cat, "ctcae-5.0")
+            else:
+                sev = _upper(r, "AESEV")
+                if sev not in _SEV_GRADE:
+                    probs.append(Problem(ae.file, row, "AETOXGR", "no grade: AETOXGR is empty and AESEV "
+                                         + (f"{sev!r} is not MILD, MODERATE or SEVERE" if sev else "is empty")))
+                    continue
+                grade, scale = _SEV_GRADE[sev], "other"
+                sev_rows += 1
+            try:
+                rec[sid]["adverse_events"].append(AdverseEvent(
+                    term=term, category=cat, grade=grade, scale=scale, start=rec_time(sid, start),
+                    end=None if end is None else rec_time(sid, end),
+                    relatedness=_REL.get(_upper(r, "AEREL"), "unspecified"), serious=_upper(r, "AESER") == "Y",
+                ))
+            except ValidationError as exc:
+                probs.append(_pydantic_problem(exc, ae.file, row, {"end": "AEENDTC", "start": "AESTDTC", "term": "AEDECOD"}))
+        if sev_rows:
+            notes.append(f"{ae.file}: {sev_rows} adverse event(s) have no AETOXGR; their grade is taken from AESEV "
+                         "(MILD 1, MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5) with scale 'other'")
+
+    # -- QS
+    if "QS" in doms:
+        qs = doms["QS"]
+        unused = set()
+        for row, r in qs.rows():
+            code = _upper(r, "QSTESTCD")
+            sid = r.get("USUBJID", "")
+            if code in ("PGA", "PHGA", "PHYSGA"):
+                when = when_of(qs, row, r, "QSDTC", sid)
+                if when is None:
+                    continue
+                value = number(r.get("QSSTRESN", "") or r.get("QSORRES", ""), qs.file, row, "QSSTRESN", probs)
+                if math.isnan(value):
+                    continue
+                scale = "0-100mm" if "MM" in _upper(r, "QSSTRESU") else "0-3"
+                try:
+                    rec[sid]["pga"].append(PgaAssessment(time=rec_time(sid, when), value=value, scale=scale))
+                except ValidationError as exc:
+                    probs.append(_pydantic_problem(exc, qs.file, row, {"value": "QSSTRESN"}))
+                continue
+            if "SLEDAI" not in _upper(r, "QSCAT"):
+                unused.add(_upper(r, "QSCAT") or "(no QSCAT)")
+                continue
+            desc = _sledai_descriptor(code, r.get("QSTEST", ""))
+            if desc is None:
+                probs.append(Problem(qs.file, row, "QSTESTCD", f"{code!r} ({r.get('QSTEST', '')!r}) is not a SLEDAI-2K descriptor; "
+                                     f"use one of {', '.join(SLEDAI_DESCRIPTORS)}"))
+                continue
+            when = when_of(qs, row, r, "QSDTC", sid)
+            if when is None:
+                continue
+            res = _upper(r, "QSORRES") or _upper(r, "QSSTRESC")
+            present = res in ("Y", "YES", "1", "PRESENT", "TRUE") or (desc == "arthritis" and res not in ("N", "NO", "0", "ABSENT", "FALSE", ""))
+            if res not in ("Y", "YES", "1", "PRESENT", "TRUE", "N", "NO", "0", "ABSENT", "FALSE") and not present:
+                probs.append(Problem(qs.file, row, "QSORRES", f"{res!r} must be Y or N (present or absent)"))
+                continue
+            joints = None
+            if desc == "arthritis" and present:
+                j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", probs)
+                if math.isnan(j):
+                    continue
+                joints = int(j)
+            try:
+                rec[sid]["sledai_findings"].append(SledaiFinding(descriptor=desc, start=rec_time(sid, when), present=present,
+                                                                 attribution="sle", joints=joints))
+            except ValidationError as exc:
+                probs.append(_pydantic_problem(exc, qs.file, row, {"joints": "QSSTRESN"}))
+        if unused:
+            notes.append(f"{qs.file}: questionnaires not used: {', '.join(sorted(unused))}")
+
+    wanted = {"LB": "labs (B cells, anti-dsDNA, complement, IgG, blood counts)", "PC": "CAR-T kinetics (PC or CP)",
+              "VS": "vital signs and body weight", "AE": "adverse events", "QS": "SLEDAI-2K and PGA"}
+    absent = [f"{d} ({what})" for d, what in wanted.items() if d not in doms and not (d == "PC" and "CP" in doms)]
+    if absent:
+        notes.append(f"{folder}: domains absent: {'; '.join(absent)}")
+    for key, rows in partial.items():
+        shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
+        notes.append(f"{key}: {len(rows)} row(s) with a partial or missing date are left out (rows {shown}); "
+                     "complete the dates to use them")
+    for file, rows in unknown_subject.items():
+        shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
+        probs.append(Problem(file, rows[0], "USUBJID", f"{len(rows)} row(s) belong to subjects not in DM (rows {shown})"))
+
+    # -- subjects' covariates and records
+    for sid in order:
+        b = baseline.get(sid, {})
+        subjects[sid]["weight_kg"] = b.get("WEIGHT", (None, math.nan))[1]
+        subjects[sid]["height_cm"] = b.get("HEIGHT", (None, math.nan))[1]
+        subjects[sid]["bsa_m2"] = b.get("BSA", (None, math.nan))[1]
+    records: dict[str, PatientRecords] = {}
+    for sid in order:
+        try:
+            records[sid] = make_patient_records(
+                sid, reference.get(sid), subjects[sid]["age_years"], subjects[sid]["weight_kg"], **rec[sid])
+        except ValidationError as exc:
+            probs.append(Problem(str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}"))
+
+    # -- the dataset
+    dataset = None
+    dose_rows = []
+    for sid, when, kind, amount, unit, row, _ in doses:
+        if sid not in reference:
+            continue
+        if unit == "mg":  # lymphodepletion in mg: per m2 of body surface
+            bsa = subjects.get(sid, {}).get("bsa_m2", math.nan)
+            if math.isnan(bsa):
+                probs.append(Problem(doms["EX"].file, row, "EXDOSU", f"{kind} dose in mg but subject {sid!r} has no BSA "
+                                     "(VS BSA); give the dose in mg/m2"))
+                continue
+            amount, unit = amount / bsa, "mg/m2"
+        dose_rows.append((sid, obs_time(sid, when), kind, amount, unit))
+    if not probs:
+        ids = [s for s in order if s in reference]
+        subj = pd.DataFrame([{
+            **{k: v for k, v in subjects[s].items() if k != "arm"},
+            "product": product.get(s),
+            "ld": ld_name.get(s) or _infer_ld({k for (i, _, k, *_r) in doses if i == s}),
+            "infusion_date": format_iso(reference[s]),
+        } for s in ids], columns=["id", "product", "ld", "weight_kg", "height_cm", "bsa_m2", "age_years", "female", "infusion_date"])
+        dataset = Dataset(
+            subjects=subj,
+            doses=pd.DataFrame(dose_rows, columns=["id", "time", "kind", "amount", "unit"]),
+            observations=pd.DataFrame(observations, columns=["id", "time", "observable", "value", "lloq", "censored"]),
+            records={s: records[s] for s in ids if s in records},
+            source=str(folder),
+        )
+        probs += dataset.problems()
+        if probs:
+            dataset = None
+    return SdtmStudy(
+        folder=str(folder), files={k: str(p) for k, p in paths.items()}, rows={k: len(d.frame) for k, d in doms.items()},
+        records=records, dataset=dataset, problems=tuple(probs), notes=tuple(notes),
+    )
+
+
+def _infer_ld(kinds: set[str]) -> str | None:
+    if {"fludarabine", "cyclophosphamide"} <= kinds:
+        return "flu-cy"
+    if kinds == {"cyclophosphamide"}:
+        return "cy-only"
+    return None
+
+
+def _sledai_descriptor(code: str, test: str) -> str | None:
+    for text in (code, test):
+        key = re.sub(r"[^a-z0-9]+", "_", str(text).strip().lower()).strip("_")
+        key = _SLEDAI_ALIASES.get(key, key)
+        if key in SLEDAI_DESCRIPTORS:
+            return key
+    return None
+
+
+def _ex_dose(ex: _Domain, row: int, r: dict[str, str], kind: str, doses: list, probs: list[Problem], notes: list[str]) -> None:
+    sid = r["USUBJID"]
+    try:
+        when = _dtc(r.get("EXSTDTC", ""))
+    except ValueError:
+        probs.append(Problem(ex.file, row, "EXSTDTC", f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time"))
+        return
+    if when is None or when == "partial":
+        probs.append(Problem(ex.file, row, "EXSTDTC", f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial"))
+        return
+    amount = number(r.get("EXDOSE", ""), ex.file, row, "EXDOSE", probs)
+    if math.isnan(amount):
+        return
+    unit_raw = r.get("EXDOSU", "")
+    text = unit_raw.strip().upper().replace(" ", "").replace("X10", "10").replace("10E", "10^").replace("10*", "10^")
+    if kind == "car_t":
+        m = _CELL_UNIT.match(text)
+        if not m:
+            probs.append(Problem(ex.file, row, "EXDOSU", f"{unit_raw!r} is not a CAR-T dose unit; use cells, cells/kg, "
+                                 "10^6 cells or 10^6 cells/kg"))
+            return
+        amount *= 10.0 ** int(m.group("exp") or 0)
+        unit = "cells/kg" if m.group("kg") else "cells"
+    else:
+        spelled = units.canonical_unit_spelling(unit_raw)
+        if spelled in ("mg/m2", "mg/m^2"):
+            unit = "mg/m2"
+        elif spelled == "mg":
+            unit = "mg"
+        else:
+            probs.append(Problem(ex.file, row, "EXDOSU", f"{unit_raw!r} is not a unit of a {kind} dose; use mg/m2 (or mg with VS BSA)"))
+            return
+    if not amount > 0:
+        probs.append(Problem(ex.file, row, "EXDOSE", f"{kind} dose {amount:g} must be positive"))
+        return
+    doses.append((sid, when, kind, amount, unit, row, unit_raw))
+
+
+def _censor_text(text: str) -> float | None:
+    m = re.fullmatch(r"\s*(?:<|BLQ\s*<?|<\s*LLOQ\s*)\s*([0-9.eE+-]+)\s*", text or "")
+    return float(m.group(1)) if m else None
+
+
+def _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, obs_time, rec_time, reference) -> None:
+    use_std = r.get("LBSTRESN", "") not in MISSING or r.get("LBSTRESC", "") not in MISSING
+    num_col, text_col, ucol = ("LBSTRESN", "LBSTRESC", "LBSTRESU") if use_std else ("LBORRES", "LBORRES", "LBORRESU")
+    unit = r.get(ucol, "")
+    censored_at = None
+    value = math.nan
+    num_text = r.get(num_col, "")
+    try:
+        value = float(num_text) if num_text not in MISSING else math.nan
+    except ValueError:
+        if use_std:  # LBSTRESN is numeric by definition
+            probs.append(Problem(lb.file, row, num_col, f"{num_text!r} is not a number"))
+            return
+    if math.isnan(value):
+        txt = r.get(text_col, "")
+        censored_at = _censor_text(txt)
+        if censored_at is None:
+            if txt not in MISSING:
+                notes.append(f"{lb.file} row {row}: {code} result {txt!r} is not a number and is not used")
+            return
+    try:
+        units.convert(code, spec, 1.0, unit)
+    except ValueError as exc:
+        probs.append(Problem(lb.file, row, ucol, str(exc)))
+        return
+    lloq_text = r.get("LBLLOQ", "")
+    lloq = number(lloq_text, lb.file, row, "LBLLOQ", probs, required=False) if lloq_text not in MISSING else math.nan
+    if censored_at is not None:
+        lloq = censored_at
+    elif not math.isnan(lloq) and value < lloq:
+        censored_at = lloq
+    if censored_at is None:
+        ref_low = number(r.get("LBSTNRLO", ""), lb.file, row, "LBSTNRLO", probs, required=False) if use_std else math.nan
+        ref_high = number(r.get("LBSTNRHI", ""), lb.file, row, "LBSTNRHI", probs, required=False) if use_std else math.nan
+        try:
+            lab = LabResult(test=code, value=value, unit=unit, time=rec_time(sid, when), specimen=spec,
+                            ref_low=None if math.isnan(ref_low) else ref_low, ref_high=None if math.isnan(ref_high) else ref_high,
+                            method=r.get("LBMETHOD", "") or None)
+        except ValidationError as exc:
+            probs.append(_pydantic_problem(exc, lb.file, row, {"value": num_col, "unit": ucol, "ref_low": "LBSTNRLO",
+                                                               "ref_high": "LBSTNRHI"}))
+            return
+        rec[sid]["labs"].append(lab)
+    key = units.analyte_key(code, spec)
+    observable = next((o.name for o in OBSERVABLES.values() if o.domain == "LB" and (o.code, "blood") == key), None)
+    if observable is None or sid not in reference:
+        return
+    factor = OBSERVABLES[observable].lab_factor
+    t = obs_time(sid, when)
+
+    def conv(v: float) -> float:
+        return units.convert(code, spec, v, unit) * factor
+
+    if censored_at is not None:
+        observations.append((sid, t, observable, conv(censored_at), conv(censored_at), True))
+    else:
+        observations.append((sid, t, observable, conv(value), math.nan if math.isnan(lloq) else conv(lloq), False))
+
+
+def _kinetic_row(dom, dname, row, r, sid, observable, t, observations, probs) -> None:
+    use_std = r.get(f"{dname}STRESN", "") not in MISSING or r.get(f"{dname}STRESC", "") not in MISSING
+    vcol, ucol, ccol = ((f"{dname}STRESN", f"{dname}STRESU", f"{dname}STRESC") if use_std
+                        else (f"{dname}ORRES", f"{dname}ORRESU", f"{dname}ORRES"))
+    unit = r.get(ucol, "")
+    factor = _KINETIC_UNITS[observable].get(units.canonical_unit_spelling(unit))
+    if factor is None:
+        probs.append(Problem(dom.file, row, ucol, f"{unit!r} is not a unit of {observable}; use one of "
+                             f"{', '.join(_KINETIC_UNITS[observable])}"))
+        return
+    lloq_text = r.get(f"{dname}LLOQ", "")
+    lloq = number(lloq_text, dom.file, row, f"{dname}LLOQ", probs, required=False) if lloq_text not in MISSING else math.nan
+    text = r.get(vcol, "")
+    cens = _censor_text(r.get(ccol, "")) if text in MISSING or vcol.endswith("ORRES") else None
+    if cens is None and text in MISSING and _upper(r, ccol) in ("BLQ", "<LLOQ", "BQL", "NQ"):
+        if math.isnan(lloq):
+            probs.append(Problem(dom.file, row, f"{dname}LLOQ", f"result {r.get(ccol)!r} is below the LLOQ but {dname}LLOQ is empty"))
+            return
+        cens = lloq
+    if cens is not None:
+        observations.append((sid, t, observable, cens * factor, cens * factor, True))
+        return
+    if text in MISSING:
+        return
+    value = number(text, dom.file, row, vcol, probs)
+    if math.isnan(value):
+        return
+    if value < 0:
+        probs.append(Problem(dom.file, row, vcol, f"{value:g} is negative"))
+        return
+    if not math.isnan(lloq) and value < lloq:
+        observations.append((sid, t, observable, lloq * factor, lloq * factor, True))
+        return
+    observations.append((sid, t, observable, value * factor, lloq * factor, False))
+
+
+def read_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: Any) -> Dataset:
+    """Read an SDTM study folder into a validated CAR-T :class:`Dataset`.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every problem (file, row, column), e.g. a study without a CAR-T
+        administration in EX.
+    """
+    study = load_sdtm(folder, options, **kwargs)
+    if study.problems:
+        raise DataValidationError(study.problems)
+    assert study.dataset is not None  # no problems means a dataset was built
+    return study.dataset
+
+
+# ----------------------------------------------------------------------------- writer
+
+
+def _num(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return repr(float(v)) if not float(v).is_integer() or abs(v) >= 1e15 else str(int(v))
+
+
+def write_sdtm(ds: Dataset, folder: str | Path, *, study_id: str = "ALLOCART", default_infusion: str = "2025-01-01") -> Path:
+    """Write a Dataset as SDTM CSV tables (dm, ex, lb, pc, vs, ae, qs) that :func:`read_sdtm` reads back.
+
+    Dates are the infusion date plus the dataset's days (to the second); a subject without an
+    ``infusion_date`` is given ``default_infusion``. Lab read-outs go to LB (in the analyte's
+    internal unit), CAR-T kinetics to PC, censored rows as ``<LLOQ`` with ``--LLOQ``. Lab
+    records that mirror no observation, vital signs, adverse events (``AECAT`` = category),
+    SLEDAI findings and PGA of ``records`` are written too; SLEDAI finding end times and
+    attributions are not SDTM QS variables and are not written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dm, ex, lb, pc, vs, ae, qs = ([] for _ in range(7))
+    subj = ds.subjects.set_index("id")
+    for sid in ds.ids:
+        s = subj.loc[sid]
+        origin = parse_iso(s["infusion_date"] or default_infusion)
+        midnight = datetime(origin.year, origin.month, origin.day)
+        rec = ds.records.get(sid)
+        base = {"STUDYID": study_id, "USUBJID": sid}
+
+        def at(days: float) -> str:
+            return format_iso(shift_days(origin, days))
+
+        def rec_at(t: Any) -> str:
+            if isinstance(t, float):
+                return format_iso(shift_days(midnight, t))
+            return format_iso(t if isinstance(t, datetime) else datetime(t.year, t.month, t.day))
+
+        female = s["female"]
+        dm.append({**base, "DOMAIN": "DM", "SUBJID": sid, "RFXSTDTC": format_iso(origin), "AGE": _num(s["age_years"]),
+                   "AGEU": "YEARS" if not math.isnan(s["age_years"]) else "",
+                   "SEX": "" if pd.isna(female) else ("F" if female else "M"), "ARM": s["product"] or "CAR-T"})
+        for k, d in enumerate(ds.doses[ds.doses["id"] == sid].itertuples(index=False), start=1):
+            is_car = d.kind == "car_t"
+            ex.append({**base, "DOMAIN": "EX", "EXSEQ": k, "EXTRT": (s["product"] or "CAR-T") if is_car else d.kind.upper(),
+                       "EXCAT": "CAR-T" if is_car else "LYMPHODEPLETION", "EXSCAT": "" if is_car else (s["ld"] or ""),
+                       "EXDOSE": _num(d.amount), "EXDOSU": d.unit, "EXSTDTC": at(d.time)})
+        written_labs: set[tuple[str, float]] = set()
+        for o in ds.observations[ds.observations["id"] == sid].itertuples(index=False):
+            spec = OBSERVABLES[o.observable]
+            if spec.domain == "LB":
+                analyte = units.ANALYTES[units.analyte_key(spec.code, None)]
+                v, q = o.value / spec.lab_factor, o.lloq / spec.lab_factor
+                res = f"<{_num(q)}" if o.censored else _num(v)
+                lb.append({**base, "DOMAIN": "LB", "LBTESTCD": spec.code, "LBTEST": analyte.name, "LBORRES": res,
+                           "LBORRESU": analyte.unit, "LBSTRESC": res, "LBSTRESN": "" if o.censored else _num(v),
+                           "LBSTRESU": analyte.unit, "LBSTNRLO": "", "LBSTNRHI": "", "LBSPEC": "", "LBMETHOD": "",
+                           "LBLLOQ": _num(q), "LBDTC": at(o.time)})
+                if not o.censored:
+                    written_labs.add((spec.code, round(o.time * 86400)))
+            else:
+                code, name, unit = _PC_WRITE[o.observable]
+                res = f"<{_num(o.lloq)}" if o.censored else _num(o.value)
+                pc.append({**base, "DOMAIN": "PC", "PCTESTCD": code, "PCTEST": name, "PCORRES": res, "PCORRESU": unit,
+                           "PCSTRESC": res, "PCSTRESN": "" if o.censored else _num(o.value), "PCSTRESU": unit,
+                           "PCLLOQ": _num(o.lloq), "PCDTC": at(o.time)})
+        if rec is not None:
+            for lab in rec.labs:
+                t_obs = (parse_iso(rec_at(lab.time)) - origin).total_seconds()
+                if (lab.code, round(t_obs)) in written_labs and lab.specimen is None and lab.ref_low is None and lab.ref_high is None:
+                    continue  # the observation row above already carries this lab
+                lb.append({**base, "DOMAIN": "LB", "LBTESTCD": lab.test, "LBTEST": lab.analyte.name, "LBORRES": _num(lab.value),
+                           "LBORRESU": lab.unit, "LBSTRESC": _num(lab.value), "LBSTRESN": _num(lab.value), "LBSTRESU": lab.unit,
+                           "LBSTNRLO": _num(lab.ref_low), "LBSTNRHI": _num(lab.ref_high), "LBSPEC": lab.specimen or "",
+                           "LBMETHOD": lab.method or "", "LBLLOQ": "", "LBDTC": rec_at(lab.time)})
+            for v in rec.vitals:
+                vs.append({**base, "DOMAIN": "VS", "VSTESTCD": v.test, "VSORRES": _num(v.value), "VSORRESU": v.unit,
+                           "VSSTRESN": _num(v.value), "VSSTRESU": v.unit, "VSLOC": v.location or "", "VSDTC": rec_at(v.time)})
+            for a in rec.adverse_events:
+                ae.append({**base, "DOMAIN": "AE", "AETERM": a.term, "AEDECOD": a.term, "AECAT": a.category,
+                           "AETOXGR": str(a.grade), "AESER": "Y" if a.serious else "N", "AEREL": _REL_WRITE[a.relatedness],
+                           "AESTDTC": rec_at(a.start), "AEENDTC": "" if a.end is None else rec_at(a.end)})
+            for f in rec.sledai_findings:
+                qs.append({**base, "DOMAIN": "QS", "QSCAT": "SLEDAI-2K", "QSTESTCD": f.descriptor.upper()[:8],
+                           "QSTEST": f.descriptor, "QSORRES": "Y" if f.present else "N", "QSSTRESC": "Y" if f.present else "N",
+                           "QSSTRESN": "" if f.joints is None else str(f.joints), "QSSTRESU": "", "QSDTC": rec_at(f.start)})
+            for g in rec.pga:
+                qs.append({**base, "DOMAIN": "QS", "QSCAT": "PGA", "QSTESTCD": "PGA", "QSTEST": "Physician global assessment",
+                           "QSORRES": _num(g.value), "QSSTRESC": _num(g.value), "QSSTRESN": _num(g.value),
+                           "QSSTRESU": "mm" if g.scale == "0-100mm" else "", "QSDTC": rec_at(g.time)})
+        if not math.isnan(s["height_cm"]) and not (rec and any(v.code == "HEIGHT" for v in rec.vitals)):
+            vs.append({**base, "DOMAIN": "VS", "VSTESTCD": "HEIGHT", "VSORRES": _num(s["height_cm"]), "VSORRESU": "cm",
+                       "VSSTRESN": _num(s["height_cm"]), "VSSTRESU": "cm", "VSLOC": "", "VSDTC": format_iso(midnight)})
+        if not math.isnan(s["weight_kg"]) and not (rec and any(v.code == "WEIGHT" for v in rec.vitals)):
+            vs.append({**base, "DOMAIN": "VS", "VSTESTCD": "WEIGHT", "VSORRES": _num(s["weight_kg"]), "VSORRESU": "kg",
+                       "VSSTRESN": _num(s["weight_kg"]), "VSSTRESU": "kg", "VSLOC": "", "VSDTC": format_iso(midnight)})
+        if not math.isnan(s["bsa_m2"]):
+            vs.append({**base, "DOMAIN": "VS", "VSTESTCD": "BSA", "VSORRES": _num(s["bsa_m2"]), "VSORRESU": "m2",
+                       "VSSTRESN": _num(s["bsa_m2"]), "VSSTRESU": "m2", "VSLOC": "", "VSDTC": format_iso(midnight)})
+    for name, rows in (("dm", dm), ("ex", ex), ("lb", lb), ("pc", pc), ("vs", vs), ("ae", ae), ("qs", qs)):
+        path = folder / f"{name}.csv"
+        if rows or name in ("dm", "ex"):
+            frame = pd.DataFrame(rows)
+            for i, col in enumerate(("STUDYID", "DOMAIN", "USUBJID")):
+                if col in frame.columns:
+                    frame.insert(i, col, frame.pop(col))
+            seq = f"{name.upper()}SEQ"
+            if rows and seq not in frame.columns:
+                frame.insert(3, seq, frame.groupby("USUBJID").cumcount() + 1)
+            frame.to_csv(path, index=False)
+        elif path.exists():
+            path.unlink()  # a stale table from an earlier export would be read back
+    return folder
