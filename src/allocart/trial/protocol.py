@@ -1,0 +1,419 @@
+"""The protocol of a virtual trial: a YAML file validated into a frozen object.
+
+A protocol says what an investigator-initiated dose-finding trial would write down: the
+product and lymphodepletion regimen, the dose levels, cohort size and maximum sample size, the
+dose-finding design and its targets, the DLT definition and window, the schedule of
+assessments, the endpoints and their time points, the accrual rate, and, for the simulation,
+the number of replicate trials and the seed. Every error names the field and its value and is
+raised as :class:`~allocart.errors.DesignError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from allocart.errors import AllocartError, DesignError
+
+__all__ = [
+    "Protocol",
+    "DesignSpec",
+    "DltSpec",
+    "Endpoint",
+    "Comparator",
+    "load_protocol",
+    "protocol_from_dict",
+    "SUPPORTED_DESIGNS",
+    "ENDPOINTS",
+    "SCORE_ENDPOINTS",
+    "DAYS_PER_MONTH",
+]
+
+#: Days in one month of follow-up (365.25 / 12): month 3 is day 91, month 6 day 183.
+DAYS_PER_MONTH = 365.25 / 12
+
+#: Designs whose dose-escalation path the runner can reconstruct patient by patient. Designs
+#: that treat patients off the escalation sequence (backfill, time-to-event) are not supported.
+SUPPORTED_DESIGNS = ("boin12", "boin", "crm")
+
+#: Endpoints the virtual patients report, with the months at which they are assessed.
+ENDPOINTS: dict[str, str] = {
+    "sri4": "SLE Responder Index 4 (response yes/no)",
+    "doris": "DORIS remission (yes/no)",
+    "lldas": "Lupus Low Disease Activity State (yes/no)",
+    "sledai2k": "SLEDAI-2K score (points)",
+    "b_cell_aplasia": "B cells below the aplasia threshold (yes/no)",
+    "anti_dsdna_negative": "anti-dsDNA below the assay cut-off (yes/no)",
+    "c3_normal": "C3 within the normal range (yes/no)",
+    "flare": "SLE flare (yes/no)",
+}
+
+#: Endpoints that are scores rather than yes/no outcomes (reported as means, never as rates).
+SCORE_ENDPOINTS = ("sledai2k",)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Utility(_Frozen):
+    """BOIN12 utilities (0-100) of the four (response, DLT) outcomes."""
+
+    response_no_dlt: int = Field(100, description="Fixed at 100 by BOIN12.")
+    response_dlt: int = Field(60, ge=0, le=100)
+    no_response_no_dlt: int = Field(40, ge=0, le=100)
+    no_response_dlt: int = Field(0, description="Fixed at 0 by BOIN12.")
+
+    @model_validator(mode="after")
+    def _fixed_ends(self) -> "Utility":
+        if self.response_no_dlt != 100:
+            raise ValueError(f"response_no_dlt is fixed at 100 by BOIN12, got {self.response_no_dlt!r}")
+        if self.no_response_dlt != 0:
+            raise ValueError(f"no_response_dlt is fixed at 0 by BOIN12, got {self.no_response_dlt!r}")
+        return self
+
+
+class DesignSpec(_Frozen):
+    """The dose-finding design and its targets."""
+
+    name: str = Field(..., description="One of boin12, boin, crm.")
+    target: float = Field(..., gt=0, lt=0.7, description="Target (highest acceptable) DLT probability.")
+    efficacy_target: float | None = Field(
+        None, gt=0, lt=1, description="BOIN12: lowest acceptable response probability (phi_E)."
+    )
+    efficacy_endpoint: str | None = Field(
+        None, description="BOIN12: the response used for dosing decisions, e.g. sri4_m3."
+    )
+    utility: Utility | None = Field(None, description="BOIN12 utilities.")
+    n_earlystop: int | None = Field(None, ge=1, description="BOIN/BOIN12: stop once this many are treated at a dose.")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        key = str(v).lower()
+        if key not in SUPPORTED_DESIGNS:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_DESIGNS)}, got {v!r}")
+        return key
+
+
+class DltSpec(_Frozen):
+    """DLT definition: the window and the clinical DLT rules (``allocart.clinical`` ``dlt`` options)."""
+
+    window_days: int = Field(28, ge=1, le=180)
+    rules: dict[str, Any] = Field(default_factory=dict, description="Options of the clinical `dlt` standard.")
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from allocart.clinical.dlt import DltOptions
+
+        try:
+            DltOptions(**v)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise ValueError(f"rule {loc!r}: {err['msg']} (got {err.get('input')!r})") from None
+        return dict(v)
+
+    def options(self) -> dict[str, Any]:
+        """The clinical DLT options: the rules, with the window's last day set."""
+        return {**self.rules, "window_end_day": self.window_days}
+
+
+class Endpoint(_Frozen):
+    """An endpoint and the months at which it is assessed."""
+
+    name: str
+    months: tuple[int, ...] = (3, 6)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in ENDPOINTS:
+            raise ValueError(f"must be one of {', '.join(ENDPOINTS)}, got {v!r}")
+        return v
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v:
+            raise ValueError("give at least one month")
+        bad = [m for m in v if m not in (3, 6)]
+        if bad:
+            raise ValueError(f"assessment months must be 3 or 6, got {bad[0]!r}")
+        return tuple(sorted(set(v)))
+
+    def columns(self) -> list[str]:
+        """Column names ``<name>_m<month>`` in the patient outcomes."""
+        return [f"{self.name}_m{m}" for m in self.months]
+
+
+def _check_doses(v: Any) -> Any:
+    from allocart.model import parse_dose
+
+    if not isinstance(v, (list, tuple)):
+        raise ValueError(f"must be a list of doses such as ['3e8', '4.5e8'], got {v!r}")
+    out = []
+    for x in v:
+        try:
+            parse_dose(x)
+        except AllocartError as exc:
+            raise ValueError(f"dose {x!r} cannot be read: {exc}") from None
+        out.append(str(x))
+    return tuple(out)
+
+
+def _check_product(v: str) -> str:
+    from allocart.model import list_products
+
+    if v not in list_products() and not Path(v).is_file():
+        raise ValueError(f"unknown product {v!r}; built-in products: {', '.join(list_products())}")
+    return v
+
+
+def _check_regimen(v: str) -> str:
+    from allocart.model import list_regimens
+
+    if v not in list_regimens() and not Path(v).is_file():
+        raise ValueError(f"unknown regimen {v!r}; built-in regimens: {', '.join(list_regimens())}")
+    return v
+
+
+class Comparator(_Frozen):
+    """Another product or regimen, run under the same design on the same virtual patients."""
+
+    label: str = Field(..., min_length=1, max_length=80)
+    product: str
+    lymphodepletion: str
+    dose_levels: tuple[str, ...] | None = Field(None, description="Default: the protocol's dose levels.")
+
+    _doses = field_validator("dose_levels", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _check_doses(v))
+    )
+    _product = field_validator("product")(classmethod(lambda cls, v: _check_product(v)))
+    _regimen = field_validator("lymphodepletion")(classmethod(lambda cls, v: _check_regimen(v)))
+
+
+class Accrual(_Frozen):
+    per_month: float = Field(..., gt=0, le=100, description="Mean accrual rate, patients per month.")
+
+
+class Simulation(_Frozen):
+    """How the virtual trial is simulated (not part of a clinical protocol)."""
+
+    replicates: int = Field(1000, ge=1, le=1_000_000, description="Number of replicate trials.")
+    seed: int = Field(..., ge=0, description="Seed of everything random.")
+    pool_size: int = Field(400, ge=20, le=100_000, description="Virtual patients simulated per dose level.")
+    chunk_size: int = Field(250, ge=1, description="Replicate trials per checkpoint.")
+    timecourse_patients: int = Field(8, ge=0, le=200, description="Patients per dose level with stored time courses.")
+
+
+class Protocol(_Frozen):
+    """A virtual investigator-initiated trial, validated.
+
+    Attributes mirror the YAML keys; see ``docs/trial.md`` for an annotated example.
+    """
+
+    name: str = Field(..., min_length=1, max_length=80)
+    title: str = ""
+    product: str
+    lymphodepletion: str
+    dose_levels: tuple[str, ...] = Field(..., min_length=1, max_length=10)
+    start_dose: int = Field(1, ge=1, description="1-based starting dose level.")
+    cohort_size: int = Field(3, ge=1, le=12)
+    max_sample_size: int = Field(..., ge=1, le=300)
+    design: DesignSpec
+    dlt: DltSpec = DltSpec()
+    schedule_days: tuple[int, ...] = Field(
+        (0, 7, 14, 21, 28, 56, 91, 122, 152, 183), description="Days after infusion of the assessments."
+    )
+    endpoints: tuple[Endpoint, ...] = (Endpoint(name="sri4"), Endpoint(name="doris"))
+    accrual: Accrual = Accrual(per_month=1.0)
+    simulation: Simulation
+    comparators: tuple[Comparator, ...] = ()
+
+    @field_validator("dose_levels", mode="before")
+    @classmethod
+    def _doses(cls, v: Any) -> Any:
+        return _check_doses(v)
+
+    @field_validator("product")
+    @classmethod
+    def _product(cls, v: str) -> str:
+        return _check_product(v)
+
+    @field_validator("lymphodepletion")
+    @classmethod
+    def _regimen(cls, v: str) -> str:
+        return _check_regimen(v)
+
+    @field_validator("schedule_days")
+    @classmethod
+    def _schedule(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(d < 0 or d > 365 for d in v):
+            raise ValueError(f"days must lie in 0..365, got {list(v)!r}")
+        if list(v) != sorted(set(v)):
+            raise ValueError(f"days must increase strictly, got {list(v)!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Protocol":
+        k = len(self.dose_levels)
+        if self.start_dose > k:
+            raise ValueError(f"start_dose: level {self.start_dose} but only {k} dose levels are given")
+        if self.max_sample_size % self.cohort_size:
+            raise ValueError(
+                f"max_sample_size: {self.max_sample_size} is not a multiple of cohort_size {self.cohort_size}"
+            )
+        if self.max_sample_size < self.cohort_size:
+            raise ValueError(f"max_sample_size: {self.max_sample_size} is below cohort_size {self.cohort_size}")
+        for ep in self.endpoints:
+            for m in ep.months:
+                day = round(m * DAYS_PER_MONTH)
+                if day not in self.schedule_days:
+                    raise ValueError(
+                        f"endpoints: {ep.name} at month {m} needs an assessment on day {day}, "
+                        f"which schedule_days {list(self.schedule_days)} lacks"
+                    )
+        if 0 not in self.schedule_days:
+            raise ValueError(f"schedule_days: the baseline day 0 is required, got {list(self.schedule_days)!r}")
+        d = self.design
+        if d.name == "boin12":
+            if d.efficacy_target is None:
+                raise ValueError("design.efficacy_target: BOIN12 needs the lowest acceptable response rate")
+            cols = [c for ep in self.endpoints for c in ep.columns()]
+            if d.efficacy_endpoint is None:
+                raise ValueError(f"design.efficacy_endpoint: BOIN12 needs one of {cols}")
+            yes_no = [c for ep in self.endpoints if ep.name not in SCORE_ENDPOINTS for c in ep.columns()]
+            if d.efficacy_endpoint not in yes_no:
+                raise ValueError(
+                    f"design.efficacy_endpoint: {d.efficacy_endpoint!r} is not a yes/no endpoint of this "
+                    f"protocol; choose one of {yes_no}"
+                )
+        elif d.efficacy_target is not None or d.utility is not None:
+            raise ValueError(f"design.efficacy_target/utility: only BOIN12 uses them, the design is {d.name!r}")
+        if d.target * 1.4 >= 1 and d.name != "crm":
+            raise ValueError(f"design.target: {d.target!r} must be below 1/1.4 for BOIN boundaries")
+        return self
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def n_doses(self) -> int:
+        return len(self.dose_levels)
+
+    @property
+    def n_cohorts(self) -> int:
+        return self.max_sample_size // self.cohort_size
+
+    @property
+    def dlt_window_months(self) -> float:
+        return self.dlt.window_days / DAYS_PER_MONTH
+
+    @property
+    def response_column(self) -> str | None:
+        return self.design.efficacy_endpoint
+
+    @property
+    def followup_months(self) -> int:
+        """Months of follow-up of each patient (the last endpoint)."""
+        return max((m for ep in self.endpoints for m in ep.months), default=0)
+
+    def make_design(self):  # noqa: ANN201 - returns an AbstractDesign
+        """The design object of :mod:`allocart.design` this protocol describes."""
+        from allocart.design import BOIN, BOIN12, CRM
+
+        d = self.design
+        common = {"target": d.target, "cohort_size": self.cohort_size, "n_cohorts": self.n_cohorts,
+                  "start_dose": self.start_dose - 1}
+        try:
+            if d.name == "boin12":
+                u = d.utility or Utility()
+                extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
+                return BOIN12(eff_lower=d.efficacy_target, u_resp_tox=u.response_dlt, u_none=u.no_response_no_dlt,
+                              **common, **extra)
+            if d.name == "boin":
+                extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
+                return BOIN(**common, **extra)
+            return CRM(**common)
+        except DesignError as exc:
+            raise DesignError(f"design: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of the protocol (what a run folder is keyed on)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _format_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a cross-field rule: its message starts with the field it names
+            parts.append(msg)
+            continue
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        if err["type"] == "missing":
+            parts.append(f"{loc}: required field is missing")
+            continue
+        value = err.get("input")
+        if isinstance(value, dict) and err["type"] != "extra_forbidden":
+            parts.append(f"{loc}: {msg}")
+        else:
+            parts.append(f"{loc}: {msg} (got {value!r})")
+    return "invalid protocol: " + "; ".join(parts)
+
+
+def protocol_from_dict(data: Any, *, source: str = "protocol") -> Protocol:
+    """Validate a parsed YAML mapping into a :class:`Protocol`.
+
+    Raises
+    ------
+    DesignError
+        Naming the first invalid fields and their values.
+    """
+    if not isinstance(data, dict):
+        raise DesignError(f"{source}: a protocol must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Protocol(**data)
+    except ValidationError as exc:
+        raise DesignError(f"{source}: {_format_error(exc)}") from None
+
+
+def load_protocol(path: str | Path, *, overrides: dict[str, Any] | None = None) -> Protocol:
+    """Read and validate a protocol YAML file.
+
+    Parameters
+    ----------
+    path : path
+        YAML file.
+    overrides : dict, optional
+        Values replacing those of the file's ``simulation`` section (e.g. ``replicates``).
+
+    Raises
+    ------
+    DesignError
+        If the file is missing, not YAML, or fails validation.
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise DesignError(f"protocol: file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise DesignError(f"protocol: {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if overrides and isinstance(data, dict):
+        sim = dict(data.get("simulation") or {})
+        sim.update({k: v for k, v in overrides.items() if v is not None})
+        data["simulation"] = sim
+    return protocol_from_dict(data, source=str(p))

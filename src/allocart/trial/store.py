@@ -1,0 +1,217 @@
+"""The run folder: checkpoints, ``manifest.json``, ``results.duckdb`` and ``report.html``.
+
+Layout::
+
+    OUT/
+      manifest.json          scenario, its hash, seed, package versions, timings, status
+      results.duckdb         tables trials, patients, cohorts, endpoints, timecourses,
+                             operating_characteristics
+      report.html            self-contained report (figures embedded)
+      checkpoint/
+        protocol.json        the validated protocol the checkpoints belong to
+        pools/<pool>.patients.parquet, <pool>.timecourses.parquet
+        chunks/trials_<first>_<stop>.npz
+
+Nothing is ever half-written: every file is written to a temporary name in the same folder,
+flushed to disk and moved into place with :func:`os.replace` (atomic on POSIX), so an
+interruption at any moment (Ctrl-C, ``kill -9``, power loss) leaves either the old file or the new
+one. A rerun finds the completed pools and chunks and computes only the rest; since each is a
+pure function of the protocol and the seed, the results are identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from allocart.errors import DesignError
+from allocart.trial.pools import PoolKey
+from allocart.trial.protocol import Protocol
+from allocart.trial.replicates import ChunkResult
+
+__all__ = ["RunFolder", "atomic_write_bytes", "atomic_write_text", "package_versions"]
+
+_CHUNK_RE = re.compile(r"^trials_(\d+)_(\d+)\.npz$")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, :func:`os.replace`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages whose behaviour the results depend on."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("allocart", "numpy", "scipy", "pandas", "numba", "pydantic", "duckdb", "matplotlib", "pyarrow"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[name] = "not installed"
+    return out
+
+
+class RunFolder:
+    """A run folder and its checkpoints.
+
+    Parameters
+    ----------
+    root : path
+        The folder (created if missing).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.checkpoint = self.root / "checkpoint"
+        self.pools_dir = self.checkpoint / "pools"
+        self.chunks_dir = self.checkpoint / "chunks"
+
+    # ------------------------------------------------------------------ files
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / "results.duckdb"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "report.html"
+
+    # ------------------------------------------------------------------ ownership
+    def claim(self, protocol: Protocol, *, fresh: bool = False) -> bool:
+        """Make the folder hold this protocol's run; return whether earlier work was found.
+
+        Raises
+        ------
+        DesignError
+            If the folder holds another protocol's run and ``fresh`` is false, or is a file.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise DesignError(f"--out: {str(self.root)!r} is a file, not a folder")
+        saved = self.checkpoint / "protocol.json"
+        found = False
+        if saved.is_file():
+            old = json.loads(saved.read_text())
+            if old.get("hash") != protocol.hash():
+                if not fresh:
+                    raise DesignError(
+                        f"--out: {str(self.root)!r} holds a run of scenario {old.get('name')!r} with other "
+                        f"settings (hash {str(old.get('hash'))[:12]}, this one {protocol.hash()[:12]}); give "
+                        "another --out, or --fresh to replace it"
+                    )
+                self.clear()
+            elif fresh:
+                self.clear()
+            else:
+                found = True
+        elif fresh or (self.root.is_dir() and any(self.root.iterdir())):
+            # A folder without our checkpoint: only our own outputs may be replaced.
+            foreign = [p.name for p in self.root.iterdir() if p.name not in
+                       ("manifest.json", "results.duckdb", "report.html", "checkpoint") and not p.name.startswith(".")]
+            if foreign:
+                raise DesignError(
+                    f"--out: {str(self.root)!r} is not empty and holds no run ({', '.join(sorted(foreign)[:3])}); "
+                    "give an empty or new folder"
+                )
+            self.clear()
+        self.pools_dir.mkdir(parents=True, exist_ok=True)
+        self.chunks_dir.mkdir(parents=True, exist_ok=True)
+        record = {"name": protocol.name, "hash": protocol.hash(), "protocol": protocol.to_dict()}
+        atomic_write_text(saved, json.dumps(record, indent=1, sort_keys=True))
+        return found
+
+    def clear(self) -> None:
+        """Remove this run's files (never anything else)."""
+        for name in ("manifest.json", "results.duckdb", "report.html"):
+            (self.root / name).unlink(missing_ok=True)
+        if self.checkpoint.is_dir():
+            shutil.rmtree(self.checkpoint)
+
+    # ------------------------------------------------------------------ pools
+    def _pool_paths(self, key: PoolKey) -> tuple[Path, Path]:
+        return (self.pools_dir / f"{key.name}.patients.parquet", self.pools_dir / f"{key.name}.timecourses.parquet")
+
+    def has_pool(self, key: PoolKey) -> bool:
+        return all(p.is_file() for p in self._pool_paths(key))
+
+    def save_pool(self, key: PoolKey, patients: pd.DataFrame, timecourses: pd.DataFrame) -> None:
+        """Store a pool; the time courses first, so that the patients file marks completion."""
+        p_pat, p_tc = self._pool_paths(key)
+        for df, path in ((timecourses, p_tc), (patients, p_pat)):
+            buf = io.BytesIO()
+            df.to_parquet(buf, index=False)
+            atomic_write_bytes(path, buf.getvalue())
+
+    def load_pool(self, key: PoolKey) -> tuple[pd.DataFrame, pd.DataFrame]:
+        p_pat, p_tc = self._pool_paths(key)
+        return pd.read_parquet(p_pat), pd.read_parquet(p_tc)
+
+    # ------------------------------------------------------------------ chunks
+    def _chunk_path(self, first: int, stop: int) -> Path:
+        return self.chunks_dir / f"trials_{first:08d}_{stop:08d}.npz"
+
+    def done_chunks(self) -> set[tuple[int, int]]:
+        out = set()
+        for p in self.chunks_dir.glob("trials_*.npz"):
+            m = _CHUNK_RE.match(p.name)
+            if m:
+                out.add((int(m.group(1)), int(m.group(2))))
+        return out
+
+    def save_chunk(self, chunk: ChunkResult) -> None:
+        atomic_write_bytes(self._chunk_path(chunk.first, chunk.stop), chunk.to_bytes())
+
+    def load_chunk(self, first: int, stop: int) -> ChunkResult:
+        return ChunkResult.from_bytes(self._chunk_path(first, stop).read_bytes())
+
+    # ------------------------------------------------------------------ outputs
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, default=str))
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.is_file():
+            return None
+        return json.loads(self.manifest_path.read_text())
+
+    def write_results(self, tables: list[tuple[str, pd.DataFrame]]) -> Path:
+        """Write ``results.duckdb`` under a temporary name, then move it into place."""
+        import duckdb
+
+        tmp = self.root / f".results.duckdb.tmp{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        con = duckdb.connect(str(tmp))
+        try:
+            for name, df in tables:
+                con.register("frame", df)
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')
+                con.unregister("frame")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.results_path)
+        return self.results_path
