@@ -1,0 +1,183 @@
+"""The ``data`` commands: check, convert and simulate patient datasets (NONMEM CSV, SDTM folder).
+
+``allocart data check PATH`` lists what a dataset holds and every problem (file, row, column);
+``allocart data convert SRC DEST`` reads one format and writes the other;
+``allocart data simulate OUT`` exports virtual patients as data, with residual error and LLOQ.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from allocart.errors import DataError
+
+data_app = typer.Typer(help="Patient datasets: check, convert, simulate (NONMEM CSV or SDTM folder).", no_args_is_help=True)
+
+_FORMAT_HELP = "nonmem (a .csv file) or sdtm (a folder of tables); default: from the path."
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for text in items:
+        if "=" not in text:
+            raise DataError(f"{option}: {text!r} must be CODE=NAME, e.g. {option} 4=b_cells_per_ul")
+        code, name = text.split("=", 1)
+        out[code.strip()] = name.strip()
+    return out
+
+
+def _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, obs_code, dose_cmt, sex_female_code):
+    from allocart.data import NonmemSpec, SdtmOptions
+
+    kw: dict[str, Any] = {"obs_column": obs_column, "time_unit": time_unit, "log_dv": log_dv,
+                          "sex_female_code": sex_female_code}
+    if obs_code:
+        kw["observable_codes"] = _pairs(obs_code, "--obs-code")
+    if dose_cmt:
+        kw["dose_cmt"] = _pairs(dose_cmt, "--dose-cmt")
+    return NonmemSpec(**kw), SdtmOptions(car_t_treatment=car_t_treatment, product=product)
+
+
+_OPT = {
+    "fmt": typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
+    "car_t_treatment": typer.Option(None, "--car-t-treatment", help="SDTM: EXTRT of the CAR-T product (day 0)."),
+    "product": typer.Option(None, "--product", help="SDTM: model product name for every subject."),
+    "obs_column": typer.Option("DVID", "--obs-column", help="NONMEM: column of the observation type (DVID, CMT...)."),
+    "time_unit": typer.Option("day", "--time-unit", help="NONMEM: unit of TIME (day, hour, week)."),
+    "log_dv": typer.Option(False, "--log-dv", help="NONMEM: DV and LLOQ are natural logarithms."),
+    "obs_code": typer.Option([], "--obs-code", help="NONMEM: CODE=READOUT observation-type mapping; repeatable."),
+    "dose_cmt": typer.Option([], "--dose-cmt", help="NONMEM: CODE=KIND dose compartment (car_t, fludarabine, cyclophosphamide)."),
+    "sex_female_code": typer.Option(None, "--sex-female-code", help="NONMEM: value of a numeric SEX column meaning female."),
+}
+
+
+@data_app.command("check")
+def check_cmd(
+    path: Path = typer.Argument(..., help="NONMEM .csv file or SDTM folder."),
+    fmt: str = _OPT["fmt"],
+    car_t_treatment: str = _OPT["car_t_treatment"],
+    product: str = _OPT["product"],
+    obs_column: str = _OPT["obs_column"],
+    time_unit: str = _OPT["time_unit"],
+    log_dv: bool = _OPT["log_dv"],
+    obs_code: list[str] = _OPT["obs_code"],
+    dose_cmt: list[str] = _OPT["dose_cmt"],
+    sex_female_code: str = _OPT["sex_female_code"],
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Validate a dataset: print what it holds, the notes, and every problem (exit 2 if any)."""
+    from allocart.data import DataValidationError, detect_format, load_sdtm, read_nonmem
+
+    kind = detect_format(path, fmt)
+    spec, opts = _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, obs_code, dose_cmt, sex_female_code)
+    report: dict[str, Any] = {"path": str(path), "format": kind, "notes": [], "problems": []}
+    if kind == "sdtm":
+        study = load_sdtm(path, opts)
+        report["tables"] = {d: {"file": study.files[d], "rows": study.rows[d]} for d in study.files}
+        report["records"] = {
+            "subjects": len(study.records),
+            **{k: sum(len(getattr(r, k)) for r in study.records.values())
+               for k in ("labs", "vitals", "adverse_events", "sledai_findings", "pga")},
+        }
+        report["notes"] = list(study.notes)
+        report["problems"] = [str(p) for p in study.problems]
+        if study.dataset is not None:
+            report["dataset"] = study.dataset.summary()
+    else:
+        try:
+            ds = read_nonmem(path, spec)
+            report["dataset"] = ds.summary()
+        except DataValidationError as exc:
+            report["problems"] = [str(p) for p in exc.problems]
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    if report["problems"]:
+        # one line on stderr and exit status 2, as for every user error
+        raise DataError(f"{path}: {len(report['problems'])} problem(s), listed above")
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"{report['path']} ({report['format']})")
+    for d, t in report.get("tables", {}).items():
+        print(f"  table {d}: {t['rows']} rows ({t['file']})")
+    if "records" in report:
+        r = report["records"]
+        print(f"  records: {r['subjects']} subjects, " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "subjects"))
+    ds = report.get("dataset")
+    if ds:
+        print(f"  dataset: {ds['subjects']} subjects; doses " + ", ".join(f"{k} {v}" for k, v in ds["doses"].items()))
+        for name, c in ds["observations"].items():
+            print(f"    {name}: {c['n']} observations ({c['censored']} below LLOQ)")
+    for n in report["notes"]:
+        print(f"  note: {n}")
+    for p in report["problems"]:
+        print(f"  problem: {p}")
+    if not report["problems"]:
+        print("ok: no problems")
+
+
+@data_app.command("convert")
+def convert_cmd(
+    source: Path = typer.Argument(..., help="Input: NONMEM .csv file or SDTM folder."),
+    dest: Path = typer.Argument(..., help="Output: .csv file (NONMEM) or folder (SDTM)."),
+    fmt: str = _OPT["fmt"],
+    to: str = typer.Option(None, "--to", help="Output format (default: from DEST)."),
+    car_t_treatment: str = _OPT["car_t_treatment"],
+    product: str = _OPT["product"],
+    obs_column: str = _OPT["obs_column"],
+    time_unit: str = _OPT["time_unit"],
+    log_dv: bool = _OPT["log_dv"],
+    obs_code: list[str] = _OPT["obs_code"],
+    dose_cmt: list[str] = _OPT["dose_cmt"],
+    sex_female_code: str = _OPT["sex_female_code"],
+) -> None:
+    """Read a dataset in one format and write it in the other (or the same, normalised)."""
+    from allocart.data import read_dataset, write_dataset
+
+    spec, opts = _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, obs_code, dose_cmt, sex_female_code)
+    ds = read_dataset(source, fmt, nonmem=spec, sdtm=opts)
+    out = write_dataset(ds, dest, to)
+    s = ds.summary()
+    print(f"wrote {out}: {s['subjects']} subjects, {len(ds.doses)} doses, {len(ds.observations)} observations")
+
+
+@data_app.command("simulate")
+def simulate_cmd(
+    out: Path = typer.Argument(..., help="Output: .csv file (NONMEM) or folder (SDTM)."),
+    to: str = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
+    product: str = typer.Option("allogeneic-cd19cd20", "--product", help="Product name or YAML."),
+    dose: str = typer.Option("1e6/kg", "--dose", help="CAR-T dose: 1e6/kg or 3e8."),
+    ld: str = typer.Option("flu-cy", "--ld", help="Lymphodepletion regimen."),
+    n: int = typer.Option(6, "--n", help="Number of virtual patients."),
+    days: float = typer.Option(365.0, "--days", help="Follow-up, days after infusion."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the between-patient variability."),
+    noise_seed: int = typer.Option(1, "--noise-seed", help="Seed of the residual error."),
+    sample_days: str = typer.Option(None, "--sample-days", help="Comma-separated sampling days (default: typical schedule)."),
+) -> None:
+    """Simulate virtual patients and export them as data (sparse samples, residual error, LLOQ)."""
+    from allocart.data import DEFAULT_SAMPLE_DAYS, dataset_from_simulation, write_dataset
+    from allocart.model.simulate import simulate
+
+    if sample_days is None:
+        days_list = DEFAULT_SAMPLE_DAYS
+    else:
+        try:
+            days_list = tuple(float(x) for x in sample_days.split(","))
+        except ValueError:
+            raise DataError(f"--sample-days: {sample_days!r} must be numbers separated by commas, e.g. 0,7,28") from None
+    sim = simulate(product, dose, ld, days=days, n=n, seed=seed)
+    ds = dataset_from_simulation(sim, sample_days=days_list, seed=noise_seed)
+    path = write_dataset(ds, out, to)
+    print(f"wrote {path}: {len(ds)} subjects, {len(ds.observations)} observations "
+          f"({int(ds.observations['censored'].sum())} below LLOQ)")
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the ``data`` command group to the ``allocart`` application."""
+    app.add_typer(data_app, name="data")
