@@ -15,6 +15,7 @@ from allocart.data.dataset import (
     dataset_from_simulation,
     records_from_observations,
 )
+from allocart.data.formats import FORMATS, detect_format, read_dataset, write_dataset
 from allocart.data.nonmem import NonmemSpec, read_nonmem, write_nonmem
 from allocart.data.sdtm import SdtmOptions, SdtmStudy, load_sdtm, read_sdtm, write_sdtm
 from allocart.errors import DataError
@@ -39,4 +40,8 @@ __all__ = [
     "load_sdtm",
     "read_sdtm",
     "write_sdtm",
+    "FORMATS",
+    "detect_format",
+    "read_dataset",
+    "write_dataset",
 ]
