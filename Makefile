@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The default virtual trial; prints where results.duckdb and report.html are.
 demo: $(STAMP)
-	$(BIN)/allocart demo --out runs/demo
+	$(BIN)/allocart run default --out runs/demo
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -m "not slow and not gpu" -q; rc=$$?; \

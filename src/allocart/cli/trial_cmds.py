@@ -1,0 +1,139 @@
+"""Commands ``allocart run``, ``allocart scenarios`` and ``allocart bench run``.
+
+Parsing and printing only; the logic lives in :mod:`allocart.trial`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from allocart.errors import DesignError
+
+
+def _fmt(v: Any, scale: float = 1.0, dec: int = 1) -> str:
+    try:
+        x = float(v) * scale
+    except (TypeError, ValueError):
+        return str(v)
+    return "-" if not math.isfinite(x) else f"{x:.{dec}f}"
+
+
+#: Columns of the per-dose table printed after a run: (metric, header, scale, decimals).
+_COLUMNS = (
+    ("selected_pct", "selected %", 1, 1), ("patients_mean", "patients", 1, 2), ("dlts_mean", "DLTs", 1, 2),
+    ("crs_rate", "CRS %", 100, 1), ("icans_rate", "ICANS %", 100, 1),
+    ("sri4_m3_rate", "SRI-4 m3 %", 100, 1), ("sri4_m6_rate", "SRI-4 m6 %", 100, 1),
+    ("doris_m3_rate", "DORIS m3 %", 100, 1), ("doris_m6_rate", "DORIS m6 %", 100, 1),
+)
+
+
+def _print_summary(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    oc = result.tables.operating_characteristics
+    console = Console()
+    for arm, g in oc.groupby("arm", sort=True):
+        label = str(g["arm_label"].iloc[0])
+        per = g[g["dose_level"].notna()]
+        table = Table(title=label if arm == 0 else f"comparator: {label}", title_justify="left")
+        table.add_column("level", justify="right")
+        table.add_column("dose")
+        cols = [c for c in _COLUMNS if c[0] in set(per["metric"])]
+        for _, head, _, _ in cols:
+            table.add_column(head, justify="right")
+        for (lv, dose), d in per.groupby(["dose_level", "dose"], sort=True):
+            val = d.set_index("metric")["value"]
+            table.add_row(str(int(lv)), str(dose), *(_fmt(val.get(m), s, k) for m, _, s, k in cols))
+        console.print(table)
+        t = g[g["dose_level"].isna()].set_index("metric")["value"]
+        console.print(
+            f"  no dose selected {_fmt(t.get('no_selection_pct'))}%, mean sample size "
+            f"{_fmt(t.get('sample_size_mean'), dec=2)}, mean duration {_fmt(t.get('duration_months_mean'))} months "
+            f"to the last decision, {_fmt(t.get('duration_followup_months_mean'))} months to the last endpoint"
+        )
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add ``run`` and ``scenarios`` to ``app`` and ``run`` to ``bench_app``."""
+
+    @app.command("run")
+    def run_cmd(
+        scenario: Annotated[str | None, typer.Argument(
+            help="Protocol YAML file or built-in scenario name (see `allocart scenarios`); default: default.")] = None,
+        out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<scenario name>).")] = None,
+        replicates: Annotated[int | None, typer.Option(help="Replicate trials (overrides the protocol).")] = None,
+        scheduler: Annotated[str | None, typer.Option(
+            help="Address of a Dask scheduler to run on (e.g. tcp://127.0.0.1:8786); default: in-process.")] = None,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Discard earlier work in the run folder.")] = False,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bars.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", help="Print only where the results are.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    ) -> None:
+        """Simulate a virtual trial many times and write results.duckdb, report.html and manifest.json.
+
+        Interrupted runs resume: run the same command again.
+        """
+        import sys
+
+        from allocart.trial import resolve_protocol, run_trial
+
+        if replicates is not None and replicates < 1:
+            raise DesignError(f"--replicates: {replicates!r} must be at least 1")
+        protocol = resolve_protocol(scenario, overrides={"replicates": replicates})
+        folder = out if out is not None else Path("runs") / protocol.name
+        try:
+            result = run_trial(
+                protocol, folder, scheduler=scheduler, fresh=fresh, progress=not (no_progress or quiet or as_json),
+                log=None if (quiet or as_json) else (lambda msg: print(msg, file=sys.stderr)),
+            )
+        except KeyboardInterrupt:
+            print(f"interrupted; run the same command again to resume from {folder}", file=sys.stderr)
+            raise typer.Exit(130) from None
+        if as_json:
+            typer.echo(json.dumps(result.manifest, indent=1, default=str))
+            return
+        if not quiet:
+            _print_summary(result)
+        typer.echo(f"results: {result.results}")
+        typer.echo(f"report:  {result.report}")
+
+    @app.command("scenarios")
+    def scenarios_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        """List the built-in trial scenarios (`allocart run NAME`)."""
+        from allocart.trial import list_scenarios
+
+        items = list_scenarios()
+        if as_json:
+            typer.echo(json.dumps(items, indent=1))
+            return
+        width = max(len(k) for k in items)
+        for name, title in items.items():
+            typer.echo(f"{name:<{width}}  {title}")
+
+    @bench_app.command("run")
+    def bench_run_cmd(
+        scenario: Annotated[str, typer.Argument(help="Scenario to time.")] = "default",
+        repeats: Annotated[int, typer.Option(help="Timed runs, each in a fresh folder.")] = 1,
+        replicates: Annotated[int | None, typer.Option(help="Replicate trials (default: the protocol's).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Time `allocart run` on the default scenario (target: 60 s on 2 cores)."""
+        from allocart.trial.bench import run_bench
+
+        res = run_bench(scenario, repeats=repeats, replicates=replicates)
+        if as_json:
+            typer.echo(json.dumps(res, indent=1))
+            return
+        typer.echo(f"allocart run {res['scenario']}: {res['replicates']} replicate trials, {res['pools']} pools of "
+                   f"{res['pool_size']} virtual patients ({res['virtual_patients']} simulated and scored), "
+                   f"{res['cpu_count']} CPUs")
+        typer.echo(f"wall time (s), each run in a fresh folder: {', '.join(f'{w:.1f}' for w in res['wall_s'])}")
+        typer.echo("stages of the best run (s): " + ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in res["stages_s"].items()))
+        verdict = "meets" if res["meets_target"] else "MISSES"
+        typer.echo(f"best {res['best_s']:.1f} s: {verdict} the target of {res['target_s']:.0f} s")
