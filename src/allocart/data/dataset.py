@@ -576,11 +576,12 @@ def shift_days(origin: datetime, days: float) -> datetime:
 def records_from_observations(
     observations: pd.DataFrame, subjects: pd.DataFrame
 ) -> dict[str, PatientRecords]:
-    """Clinical records mirroring a dataset's LB read-outs and body weight.
+    """Clinical records mirroring a dataset's LB read-outs, body weight and height.
 
     Each quantified (not censored) LB-domain observation becomes a
     :class:`~allocart.clinical.records.LabResult` in the analyte's internal unit, and a known
-    weight a ``WEIGHT`` :class:`~allocart.clinical.records.VitalSign` at day 0, so that the
+    weight or height a ``WEIGHT`` or ``HEIGHT`` :class:`~allocart.clinical.records.VitalSign`
+    at day 0, so that the
     clinical scorers see what an SDTM reader of the same data would see. Record times are
     days after the infusion (records convention, see :mod:`allocart.clinical.records`), with
     ``infusion`` from ``subjects.infusion_date``. Every subject gets a record.
@@ -603,6 +604,8 @@ def records_from_observations(
         vitals = []
         if not math.isnan(info.weight_kg):
             vitals.append(VitalSign(test="WEIGHT", value=float(info.weight_kg), unit="kg", time=record_day(origin, 0.0)))
+        if not math.isnan(info.height_cm):
+            vitals.append(VitalSign(test="HEIGHT", value=float(info.height_cm), unit="cm", time=record_day(origin, 0.0)))
         out[sid] = make_patient_records(sid, origin, info.age_years, info.weight_kg, labs=labs, vitals=vitals)
     return out
 

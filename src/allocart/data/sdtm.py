@@ -920,19 +920,31 @@ def write_sdtm(ds: Dataset, folder: str | Path, *, study_id: str = "ALLOCART", d
             ex.append({**base, "DOMAIN": "EX", "EXSEQ": k, "EXTRT": (s["product"] or "CAR-T") if is_car else d.kind.upper(),
                        "EXCAT": "CAR-T" if is_car else "LYMPHODEPLETION", "EXSCAT": "" if is_car else (s["ld"] or ""),
                        "EXDOSE": _num(d.amount), "EXDOSU": d.unit, "EXSTDTC": at(d.time)})
-        written_labs: set[tuple[str, float]] = set()
+        # A lab record at the instant of a quantified LB observation is the same measurement:
+        # its reference range and method go on the observation's LB row, written once.
+        lab_at: dict[tuple[str, int], Any] = {}
+        for lab in (rec.labs if rec is not None else ()):
+            if lab.specimen is None or lab.analyte.specimen == "blood":
+                t_obs = (parse_iso(rec_at(lab.time)) - origin).total_seconds()
+                lab_at.setdefault((lab.code, round(t_obs)), lab)
+        used: set[int] = set()
         for o in ds.observations[ds.observations["id"] == sid].itertuples(index=False):
             spec = OBSERVABLES[o.observable]
             if spec.domain == "LB":
                 analyte = units.ANALYTES[units.analyte_key(spec.code, None)]
                 v, q = o.value / spec.lab_factor, o.lloq / spec.lab_factor
                 res = f"<{_num(q)}" if o.censored else _num(v)
+                twin = None if o.censored else lab_at.get((spec.code, round(o.time * 86400)))
+                if twin is not None and twin.unit == analyte.unit and math.isclose(twin.value, v, rel_tol=1e-9):
+                    used.add(id(twin))
+                    res = _num(twin.value)
+                else:
+                    twin = None
                 lb.append({**base, "DOMAIN": "LB", "LBTESTCD": spec.code, "LBTEST": analyte.name, "LBORRES": res,
-                           "LBORRESU": analyte.unit, "LBSTRESC": res, "LBSTRESN": "" if o.censored else _num(v),
-                           "LBSTRESU": analyte.unit, "LBSTNRLO": "", "LBSTNRHI": "", "LBSPEC": "", "LBMETHOD": "",
-                           "LBLLOQ": _num(q), "LBDTC": at(o.time)})
-                if not o.censored:
-                    written_labs.add((spec.code, round(o.time * 86400)))
+                           "LBORRESU": analyte.unit, "LBSTRESC": res, "LBSTRESN": "" if o.censored else res,
+                           "LBSTRESU": analyte.unit, "LBSTNRLO": _num(twin.ref_low) if twin else "",
+                           "LBSTNRHI": _num(twin.ref_high) if twin else "", "LBSPEC": (twin.specimen or "") if twin else "",
+                           "LBMETHOD": (twin.method or "") if twin else "", "LBLLOQ": _num(q), "LBDTC": at(o.time)})
             else:
                 code, name, unit = _PC_WRITE[o.observable]
                 res = f"<{_num(o.lloq)}" if o.censored else _num(o.value)
@@ -941,9 +953,8 @@ def write_sdtm(ds: Dataset, folder: str | Path, *, study_id: str = "ALLOCART", d
                            "PCLLOQ": _num(o.lloq), "PCDTC": at(o.time)})
         if rec is not None:
             for lab in rec.labs:
-                t_obs = (parse_iso(rec_at(lab.time)) - origin).total_seconds()
-                if (lab.code, round(t_obs)) in written_labs and lab.specimen is None and lab.ref_low is None and lab.ref_high is None:
-                    continue  # the observation row above already carries this lab
+                if id(lab) in used:
+                    continue  # the observation's LB row above carries this lab
                 lb.append({**base, "DOMAIN": "LB", "LBTESTCD": lab.test, "LBTEST": lab.analyte.name, "LBORRES": _num(lab.value),
                            "LBORRESU": lab.unit, "LBSTRESC": _num(lab.value), "LBSTRESN": _num(lab.value), "LBSTRESU": lab.unit,
                            "LBSTNRLO": _num(lab.ref_low), "LBSTNRHI": _num(lab.ref_high), "LBSPEC": lab.specimen or "",
