@@ -37,7 +37,7 @@ def _print_summary(result: Any) -> None:
     from rich.table import Table
 
     oc = result.tables.operating_characteristics
-    console = Console()
+    console = Console(width=max(Console().width, 132))
     for arm, g in oc.groupby("arm", sort=True):
         label = str(g["arm_label"].iloc[0])
         per = g[g["dose_level"].notna()]
@@ -71,6 +71,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         scheduler: Annotated[str | None, typer.Option(
             help="Address of a Dask scheduler to run on (e.g. tcp://127.0.0.1:8786); default: in-process.")] = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Discard earlier work in the run folder.")] = False,
+        workers: Annotated[int | None, typer.Option(
+            help="Processes simulating virtual patients at once without --scheduler (default: CPUs).")] = None,
         no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bars.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", help="Print only where the results are.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
@@ -89,7 +91,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         folder = out if out is not None else Path("runs") / protocol.name
         try:
             result = run_trial(
-                protocol, folder, scheduler=scheduler, fresh=fresh, progress=not (no_progress or quiet or as_json),
+                protocol, folder, scheduler=scheduler, fresh=fresh, workers=workers, progress=not (no_progress or quiet or as_json),
                 log=None if (quiet or as_json) else (lambda msg: print(msg, file=sys.stderr)),
             )
         except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,6 +120,7 @@ def run_trial(
     *,
     scheduler: str | None = None,
     fresh: bool = False,
+    workers: int | None = None,
     progress: bool = True,
     report: bool = True,
     log: Callable[[str], None] | None = None,
@@ -135,6 +137,9 @@ def run_trial(
         default: in this process.
     fresh : bool
         Discard earlier work in ``out`` (including another protocol's run).
+    workers : int, optional
+        Without ``scheduler``: processes simulating pools at once (default: the number of CPUs;
+        1 keeps everything in this process).
     progress : bool
         Show progress bars on standard error.
     report : bool
@@ -152,6 +157,9 @@ def run_trial(
         If ``out`` holds another run, or the scheduler cannot be reached.
     """
     say = log or (lambda msg: None)
+    n_workers = int(workers) if workers is not None else (os.cpu_count() or 1)
+    if n_workers < 1:
+        raise DesignError(f"--workers: {workers!r} must be at least 1")
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     folder = RunFolder(Path(out))
@@ -171,7 +179,8 @@ def run_trial(
     base = {
         "scenario": protocol.to_dict(), "scenario_name": protocol.name, "scenario_hash": protocol.hash(),
         "seed": protocol.simulation.seed, "replicates": protocol.simulation.replicates,
-        "versions": package_versions(), "scheduler": scheduler or "in-process", "started_utc": started,
+        "versions": package_versions(), "scheduler": scheduler or f"in-process ({n_workers} pool processes)",
+        "started_utc": started,
         "resumed_from": {"pools": pools_before, "chunks": chunks_before},
     }
     folder.write_manifest({**base, "status": "running"})
@@ -180,7 +189,7 @@ def run_trial(
     try:
         with _progress(progress) as prog:
             t0 = time.perf_counter()
-            pools, tcs = _run_pools(protocol, folder, keys, client, prog)
+            pools, tcs = _run_pools(protocol, folder, keys, client, prog, n_workers)
             timings["pools_s"] = time.perf_counter() - t0
             eligible = eligible_people(pools)
             sources = pool_outcomes(protocol, pools, eligible)
@@ -227,7 +236,9 @@ def _connect(address: str) -> Any:
         raise DesignError(f"--scheduler: cannot reach the Dask scheduler at {address!r} ({exc})") from None
 
 
-def _run_pools(protocol: Protocol, folder: RunFolder, keys: tuple[PoolKey, ...], client: Any, prog: Any):
+def _run_pools(
+    protocol: Protocol, folder: RunFolder, keys: tuple[PoolKey, ...], client: Any, prog: Any, workers: int
+) -> tuple[dict[PoolKey, Any], dict[PoolKey, Any]]:
     n = protocol.simulation.pool_size
     task = prog.add_task("virtual patients", total=len(keys) * n)
     pools, tcs = {}, {}
@@ -238,7 +249,20 @@ def _run_pools(protocol: Protocol, folder: RunFolder, keys: tuple[PoolKey, ...],
             prog.advance(task, n)
         else:
             todo.append(key)
-    if client is None:
+    if client is None and workers > 1 and len(todo) > 1:
+        # Scoring is Python code, one patient at a time: separate processes use every core.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as ex:
+            futs = [ex.submit(pool_task, protocol, k.arm, k.level) for k in todo]
+            for fut in as_completed(futs):
+                key, patients, tc = fut.result()
+                folder.save_pool(key, patients, tc)
+                pools[key], tcs[key] = patients, tc
+                prog.advance(task, n)
+    elif client is None:
         for key in todo:
             seen = [0]
 

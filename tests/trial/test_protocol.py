@@ -1,0 +1,118 @@
+"""Protocol validation: every built-in scenario loads; every error names the field and the value."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from allocart.errors import AllocartError, DesignError
+from allocart.trial.builtin import list_scenarios, resolve_protocol, scenario_path
+from allocart.trial.protocol import load_protocol, protocol_from_dict
+
+from tests.trial.conftest import default_dict
+
+
+def test_builtin_scenarios_load_and_default_is_the_trial_of_the_issue():
+    names = list(list_scenarios())
+    assert names[0] == "default"
+    assert {"autologous-cd19", "reduced-ld", "no-ld", "boin"} <= set(names)
+    for name in names:
+        p = resolve_protocol(name)
+        assert p.name == name
+    p = resolve_protocol(None)
+    assert p.product == "allogeneic-cd19cd20"
+    assert p.dose_levels == ("3.0e8", "4.5e8", "6.0e8")
+    assert p.lymphodepletion == "flu-cy"
+    assert p.cohort_size == 3 and p.dlt.window_days == 28
+    assert p.design.name == "boin12"
+    assert {m for ep in p.endpoints for m in ep.months} == {3, 6}
+
+
+def test_hash_is_stable_and_changes_with_any_setting():
+    a = protocol_from_dict(default_dict())
+    b = protocol_from_dict(default_dict())
+    assert a.hash() == b.hash() and len(a.hash()) == 64
+    d = default_dict()
+    d["simulation"]["seed"] += 1
+    assert protocol_from_dict(d).hash() != a.hash()
+
+
+def test_overrides_replace_simulation_values():
+    p = load_protocol(scenario_path("default"), overrides={"replicates": 17, "seed": None})
+    assert p.simulation.replicates == 17
+    assert p.simulation.seed == resolve_protocol("default").simulation.seed
+
+
+def _error(mutate) -> str:
+    d = copy.deepcopy(default_dict())
+    mutate(d)
+    with pytest.raises(DesignError) as exc:
+        protocol_from_dict(d)
+    assert isinstance(exc.value, AllocartError)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "value"),
+    [
+        (lambda d: d.update(cohort_size=0), "cohort_size", "0"),
+        (lambda d: d.update(product="car-x"), "product", "'car-x'"),
+        (lambda d: d.update(lymphodepletion="benda"), "lymphodepletion", "'benda'"),
+        (lambda d: d.update(dose_levels=["3e8", "lots"]), "dose_levels", "'lots'"),
+        (lambda d: d["design"].update(name="up-and-down"), "design.name", "'up-and-down'"),
+        (lambda d: d["design"].update(target=0.9), "design.target", "0.9"),
+        (lambda d: d["design"].update(efficacy_endpoint="sledai2k_m3"), "design.efficacy_endpoint", "'sledai2k_m3'"),
+        (lambda d: d["dlt"].update(window_days=0), "dlt.window_days", "0"),
+        (lambda d: d["dlt"].update(rules={"icans_min_grade": 9}), "dlt.rules", "9"),
+        (lambda d: d["simulation"].update(replicates=0), "simulation.replicates", "0"),
+        (lambda d: d["simulation"].update(pool_size="many"), "simulation.pool_size", "'many'"),
+        (lambda d: d["accrual"].update(per_month=-1), "accrual.per_month", "-1"),
+        (lambda d: d.update(start_dose=5), "start_dose", "5"),
+        (lambda d: d.update(max_sample_size=20), "max_sample_size", "20"),
+        (lambda d: d.update(schedule_days=[0, 7, 28, 183]), "endpoints", "month 3"),
+        (lambda d: d["endpoints"].append({"name": "qol", "months": [3]}), "endpoints.5.name", "'qol'"),
+        (lambda d: d["comparators"][0].update(product="car-y"), "comparators.0.product", "'car-y'"),
+        (lambda d: d.update(colour="blue"), "colour", "unknown field"),
+    ],
+)
+def test_errors_name_the_field_and_the_value(mutate, field, value):
+    msg = _error(mutate)
+    assert field in msg, msg
+    assert value in msg, msg
+    assert "\n" not in msg.strip()
+
+
+def test_missing_required_field_is_named():
+    msg = _error(lambda d: d.pop("max_sample_size"))
+    assert "max_sample_size: required field is missing" in msg
+
+
+def test_boin12_needs_an_efficacy_target():
+    msg = _error(lambda d: d["design"].pop("efficacy_target"))
+    assert "design.efficacy_target" in msg
+
+
+def test_files_missing_or_not_yaml(tmp_path):
+    with pytest.raises(DesignError, match="does not exist"):
+        load_protocol(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(DesignError, match="not valid YAML"):
+        load_protocol(bad)
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(DesignError, match="must be a YAML mapping"):
+        load_protocol(lst)
+
+
+def test_unknown_scenario_lists_the_builtins():
+    with pytest.raises(DesignError, match="built-in: default"):
+        resolve_protocol("no-such-scenario")
+
+
+def test_design_objects_follow_the_protocol():
+    p = resolve_protocol("default")
+    d = p.make_design()
+    assert d.name == "boin12" and d.n_cohorts == 6 and d.cohort_size == 3 and d.eff_lower == 0.3
+    assert resolve_protocol("boin").make_design().name == "boin"
