@@ -269,6 +269,9 @@ def _pydantic_problem(exc: ValidationError, file: str, row: int, columns: Mappin
     err = exc.errors()[0]
     loc = str(err["loc"][0]) if err["loc"] else ""
     msg = err["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across fields: the message names the field in backticks
+        named = re.findall(r"`(\w+)`", msg)
+        loc = next((n for n in named if n in columns), "")
     return Problem(file, row, columns.get(loc), msg)
 
 
