@@ -1,0 +1,73 @@
+"""The ``allocart data`` commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from allocart.cli.app import main
+from allocart.data import read_nonmem, read_sdtm, write_nonmem
+
+PILOT = Path(__file__).parents[2] / ".." / "shared" / "data" / "sdtm-cdiscpilot01"
+
+
+@pytest.fixture
+def nonmem_file(tmp_path):
+    from tests.data.conftest import hand_dataset
+
+    return write_nonmem(hand_dataset(with_clinical=False), tmp_path / "trial.csv")
+
+
+def test_check_ok(capsys, nonmem_file):
+    assert main(["data", "check", str(nonmem_file)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset: 2 subjects" in out and "b_cells_per_ul: 2 observations (1 below LLOQ)" in out and "ok: no problems" in out
+    assert main(["data", "check", str(nonmem_file), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "nonmem" and report["problems"] == [] and report["dataset"]["subjects"] == 2
+
+
+def test_check_lists_problems_and_exits_2(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ID,TIME,EVID,AMT,CMT,DV,MDV,DVID\n1,0,1,1e6,1,.,1,.\n1,zero,0,.,.,4,0,4\n")
+    assert main(["data", "check", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert f"problem: {bad}, row 3, column TIME: 'zero' is not a number" in captured.out
+    assert captured.err.strip() == f"error: {bad}: 1 problem(s), listed above"
+
+
+def test_convert_both_ways(capsys, tmp_path, nonmem_file):
+    sdtm = tmp_path / "sdtm"
+    assert main(["data", "convert", str(nonmem_file), str(sdtm)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert read_sdtm(sdtm) == read_nonmem(nonmem_file)
+    back = tmp_path / "back.csv"
+    assert main(["data", "convert", str(sdtm), str(back)]) == 0
+    assert read_nonmem(back) == read_nonmem(nonmem_file)
+    assert main(["data", "convert", str(nonmem_file), str(tmp_path / "x.txt"), "--to", "nonmem"]) == 2
+    assert "must end in .csv" in capsys.readouterr().err
+
+
+def test_simulate_exports_data(capsys, tmp_path):
+    out = tmp_path / "sim.csv"
+    assert main(["data", "simulate", str(out), "--n", "2", "--days", "28", "--sample-days", "0,7,14,28"]) == 0
+    ds = read_nonmem(out)
+    assert ds.ids == ("SIM-001", "SIM-002") and sorted(set(ds.observations["time"])) == [0, 7, 14, 28]
+    assert main(["data", "simulate", str(out), "--sample-days", "a,b"]) == 2
+    assert "--sample-days" in capsys.readouterr().err
+
+
+def test_pilot_study_one_line_error_no_traceback(tmp_path):
+    if not (PILOT / "dm.xpt").is_file():
+        pytest.skip(f"the CDISC pilot SDTM tables are not at {PILOT.resolve()} (shared/ beside the repository)")
+    res = subprocess.run([sys.executable, "-m", "allocart.cli.app", "data", "convert", str(PILOT), str(tmp_path / "p.csv")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "EX has no CAR-T administration" in res.stderr and "--car-t-treatment" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "allocart.cli.app", "data", "check", str(PILOT)], capture_output=True, text=True)
+    assert res.returncode == 2 and "records: 306 subjects" in res.stdout and "adverse_events 1165" in res.stdout
