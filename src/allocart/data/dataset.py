@@ -161,8 +161,9 @@ DEFAULT_SAMPLE_DAYS = (0.0, 1.0, 3.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 56.0, 9
 class Problem:
     """One problem of a data file: where it is and what is wrong.
 
-    ``row`` is the 1-based data row of the file (the header is row 0) or, for tables in
-    memory, the 0-based row index; None when the problem concerns the whole file or column.
+    ``row`` is the file line for files read from disk (the header is row 1, the first data
+    row is row 2) or, for tables in memory (:meth:`Dataset.validate`), the 0-based row index;
+    None when the problem concerns a whole file, table or column.
     """
 
     file: str
