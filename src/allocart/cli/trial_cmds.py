@@ -95,8 +95,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 log=None if (quiet or as_json) else (lambda msg: print(msg, file=sys.stderr)),
             )
         except KeyboardInterrupt:
+            # Completed pools and chunks are on disk; the command line reports the interruption (exit 130).
             print(f"interrupted; run the same command again to resume from {folder}", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise SystemExit(130) from None
         if as_json:
             typer.echo(json.dumps(result.manifest, indent=1, default=str))
             return

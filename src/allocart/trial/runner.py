@@ -44,6 +44,9 @@ from allocart.trial.summary import TrialTables, build_tables
 
 __all__ = ["RunResult", "run_trial", "pool_task", "chunk_task"]
 
+#: How long to wait for a Dask scheduler to answer.
+CONNECT_TIMEOUT = "10s"
+
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
@@ -231,7 +234,7 @@ def _connect(address: str) -> Any:
     except ImportError:  # pragma: no cover - dask is an optional extra
         raise DesignError("--scheduler: needs dask.distributed; install allocart[dask]") from None
     try:
-        return Client(address, timeout="10s")
+        return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise DesignError(f"--scheduler: cannot reach the Dask scheduler at {address!r} ({exc})") from None
 

@@ -127,7 +127,7 @@ class RunFolder:
                 self.clear()
             else:
                 found = True
-        elif fresh or (self.root.is_dir() and any(self.root.iterdir())):
+        elif self.root.is_dir() and any(self.root.iterdir()):
             # A folder without our checkpoint: only our own outputs may be replaced.
             foreign = [p.name for p in self.root.iterdir() if p.name not in
                        ("manifest.json", "results.duckdb", "report.html", "checkpoint") and not p.name.startswith(".")]

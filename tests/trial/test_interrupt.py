@@ -1,0 +1,103 @@
+"""Interrupting ``allocart run`` (kill -9, Ctrl-C) and running it again gives identical results.
+
+Real processes, the real model, a small protocol: each run is a separate ``allocart run``, the
+interrupted one is killed at a random moment of its work (the moment is reported on failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+from tests.trial.conftest import small_dict
+
+
+def _protocol_file(tmp: Path) -> Path:
+    d = small_dict(pool_size=20, replicates=600, chunk_size=20, timecourse_patients=2)
+    d["comparators"] = d["comparators"][:1]  # one comparator: several pools, still quick
+    path = tmp / "small.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def _cmd(protocol: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "allocart.cli.app", "run", str(protocol), "--out", str(out), "--no-progress",
+            "--quiet", "--workers", "1"]
+
+
+def _oc(out: Path) -> pd.DataFrame:
+    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT * FROM operating_characteristics ORDER BY arm, dose_level NULLS LAST, metric").df()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("interrupt")
+    protocol = _protocol_file(tmp)
+    out = tmp / "uninterrupted"
+    t0 = time.perf_counter()
+    proc = subprocess.run(_cmd(protocol, out), capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    return protocol, _oc(out), wall
+
+
+def test_kill_9_at_a_random_moment_then_rerun_gives_identical_results(reference, tmp_path):
+    protocol, expected, wall = reference
+    out = tmp_path / "killed"
+    rng = random.SystemRandom()
+    moments = []
+    for _ in range(3):  # a kill that came too late (run already complete) is retried earlier
+        moment = rng.uniform(0.15, 0.85) * wall * (0.5 ** len(moments))
+        moments.append(round(moment, 2))
+        proc = subprocess.Popen(_cmd(protocol, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(moment)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            break
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+    assert proc.returncode == -signal.SIGKILL, f"never interrupted (moments {moments} s of {wall:.1f} s)"
+    man = out / "manifest.json"
+    assert not man.exists() or json.loads(man.read_text())["status"] != "complete"
+    rerun = subprocess.run(_cmd(protocol, out), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    pd.testing.assert_frame_equal(expected, _oc(out), obj=f"OC after kill -9 at {moments[-1]} s")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(reference, tmp_path):
+    protocol, expected, wall = reference
+    out = tmp_path / "interrupted"
+    # As from a terminal: SIGINT delivered, even when the tests themselves run with it ignored.
+    proc = subprocess.Popen(_cmd(protocol, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    pools = out / "checkpoint" / "pools"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not list(pools.glob("*.patients.parquet")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.fail(f"the run finished before Ctrl-C could reach it ({wall:.1f} s)")
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err
+    rerun = subprocess.run(_cmd(protocol, out), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    pd.testing.assert_frame_equal(expected, _oc(out))

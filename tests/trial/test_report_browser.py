@@ -1,0 +1,83 @@
+"""The report in a real headless browser (Debian's chromium through Playwright).
+
+It must render, log no console error, load nothing from outside, and show every figure with a
+non-zero size. Where chromium is missing the test is skipped, except on CI (``CI=true``), where it
+fails: CI installs chromium in ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from allocart.report.figures import FIGURES
+from allocart.trial.runner import run_trial
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _browser_available() -> None:
+    missing = []
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        missing.append("chromium (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install allocart[test])")
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the browser test needs {' and '.join(missing)}; .ci/run installs chromium")
+        pytest.skip(f"needs {' and '.join(missing)}")
+
+
+@pytest.fixture
+def report(fake_cohort, small_protocol, tmp_path):
+    res = run_trial(small_protocol, tmp_path / "run", workers=1, progress=False)
+    return res.report
+
+
+def test_report_renders_without_errors_and_every_figure_is_visible(report):
+    _browser_available()
+    from playwright.sync_api import sync_playwright
+
+    errors, failed, external = [], [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+                                     args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+            page.goto(report.as_uri(), wait_until="load")
+            assert page.title().startswith("Allogeneic CD19/CD20")
+            assert page.locator("h1").inner_text().strip()
+            assert page.locator("table").count() >= 3
+            imgs = page.locator("img.figure")
+            assert imgs.count() == len(FIGURES)
+            for fid in FIGURES:
+                img = page.locator(f"#fig-{fid} img")
+                img.scroll_into_view_if_needed()
+                assert img.is_visible(), fid
+                loaded = img.evaluate("e => e.complete && e.naturalWidth > 0 && e.naturalHeight > 0")
+                assert loaded, f"figure {fid} did not load"
+                box = img.bounding_box()
+                assert box is not None and box["width"] > 100 and box["height"] > 100, (fid, box)
+        finally:
+            browser.close()
+    assert errors == [], errors
+    assert failed == [], failed
+    assert external == [], external
+
+
+def test_report_is_one_self_contained_file(report):
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert text.count('src="data:image/png;base64,') == len(FIGURES)
+    assert "<script" not in text  # nothing to fail in a browser console
+    assert "http://" not in text and "https://" not in text
