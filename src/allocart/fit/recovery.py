@@ -1,0 +1,150 @@
+"""Simulation-estimation study: can the population fit recover known parameters?
+
+Each replicate simulates a trial of ``n`` patients from known population parameters (the
+parameter table: typical values and IIV of the estimated parameters; every other parameter at
+its typical value, so the fitted model is the true one), samples them sparsely with assay
+error and LLOQ censoring (:func:`allocart.data.dataset_from_simulation`), fits the population
+model and records each estimated population parameter's estimate and 90% interval. Over the
+replicates it reports the relative bias of the estimates and the coverage of the intervals.
+
+Relative bias of a typical value: ``mean(estimate) / true - 1``; of an omega (between-patient
+SD on the log or logit scale): the same on omega. Coverage: the share of replicates whose
+interval contains the true value. With 20 replicates the Monte-Carlo SE of a 90% coverage is
+about 7 percentage points (``sqrt(0.9 * 0.1 / 20)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from allocart.fit.problem import DEFAULT_PARAMS, build_problem
+from allocart.fit.residual import FitError
+
+__all__ = ["RecoveryConfig", "RecoveryReport", "run_recovery", "simulate_trial_dataset", "truth_table",
+           "RECOVERY_OBSERVABLES", "RECOVERY_DAYS"]
+
+RECOVERY_OBSERVABLES = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml")
+"""Read-outs of the simulated trials: CAR-T by flow, B cells, anti-dsDNA."""
+
+RECOVERY_DAYS = (0.0, 1.0, 3.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 56.0, 90.0, 120.0, 180.0, 270.0, 365.0)
+"""Sampling days (the data module's default CAR-T schedule)."""
+
+
+@dataclass(frozen=True)
+class RecoveryConfig:
+    """What each replicate simulates and fits."""
+
+    replicates: int = 20
+    patients: int = 15
+    product: str = "allogeneic-cd19"
+    dose: str = "1e6/kg"
+    ld: str = "flu-cy"
+    params: tuple[str, ...] = DEFAULT_PARAMS
+    observables: tuple[str, ...] = RECOVERY_OBSERVABLES
+    days: tuple[float, ...] = RECOVERY_DAYS
+    seed: int = 2024
+
+    def __post_init__(self) -> None:
+        if self.replicates < 1:
+            raise FitError(f"--replicates: {self.replicates!r} must be at least 1")
+        if self.patients < 2:
+            raise FitError(f"--patients: {self.patients!r} must be at least 2 for a population fit")
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """Bias and coverage per estimated population parameter."""
+
+    config: RecoveryConfig
+    params: dict[str, dict[str, float]]
+    variability: dict[str, dict[str, float]]
+    replicates: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def passed(self, bias: float = 0.15, coverage: tuple[float, float] = (0.80, 0.97)) -> bool:
+        """Whether every typical value meets the targets."""
+        return all(abs(v["bias"]) <= bias and coverage[0] <= v["coverage"] <= coverage[1] for v in self.params.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "variability": self.variability,
+            "targets": {"abs_bias_max": 0.15, "coverage": [0.80, 0.97], "interval": 0.90},
+            "passed": self.passed(),
+            "replicates": len(self.replicates),
+            "patients": self.config.patients,
+            "product": self.config.product,
+            "observables": list(self.config.observables),
+            "seed": self.config.seed,
+            "seconds": self.seconds,
+            "per_replicate": self.replicates,
+        }
+
+
+def truth_table(params: Sequence[str]):
+    """The parameter table with between-patient variability only in ``params``."""
+    from allocart.model.parameters import load_default_parameters
+
+    tab = load_default_parameters()
+    off = {r.name: {"iiv": 0.0, "source": r.source} for r in tab.rows if r.iiv > 0 and r.name not in params}
+    return tab.with_overrides(off, origin="recovery study")
+
+
+def simulate_trial_dataset(config: RecoveryConfig, seed: int, table=None):
+    """One simulated trial as a :class:`allocart.data.Dataset` (and the simulation behind it)."""
+    from allocart.data import dataset_from_simulation
+    from allocart.model.simulate import simulate
+
+    tab = table or truth_table(config.params)
+    sim = simulate(config.product, config.dose, config.ld, days=max(config.days), n=config.patients,
+                   seed=seed, table=tab)
+    ds = dataset_from_simulation(sim, sample_days=config.days, observables=config.observables, seed=seed + 1,
+                                 with_records=False)
+    return ds, sim
+
+
+def run_recovery(config: RecoveryConfig = RecoveryConfig(), *,
+                 progress: Callable[[int, int], None] | None = None) -> RecoveryReport:
+    """Run the study with the population point estimate (:func:`fit_population_its`)."""
+    from allocart.fit.population import fit_population_its
+
+    t_start = time.perf_counter()
+    tab = truth_table(config.params)
+    est_all, lo_all, hi_all, om_all, omlo_all, omhi_all, reps = [], [], [], [], [], [], []
+    truth = None
+    for r in range(config.replicates):
+        ds, _ = simulate_trial_dataset(config, config.seed + 1000 * r, table=tab)
+        pb = build_problem(ds, config.params, observables=config.observables, table=tab)
+        if truth is None:
+            truth = {p.name: (p.typical, p.prior_sd) for p in pb.params}
+        est = fit_population_its(pb)
+        iv = est.intervals()
+        est_all.append([iv[p]["typical"] for p in config.params])
+        lo_all.append([iv[p]["typical_lo"] for p in config.params])
+        hi_all.append([iv[p]["typical_hi"] for p in config.params])
+        om_all.append([iv[p]["omega"] for p in config.params])
+        omlo_all.append([iv[p]["omega_lo"] for p in config.params])
+        omhi_all.append([iv[p]["omega_hi"] for p in config.params])
+        reps.append({"replicate": r, "iterations": est.iterations, "converged": bool(est.converged),
+                     "seconds": est.seconds, "estimates": iv})
+        if progress is not None:
+            progress(r + 1, config.replicates)
+    est_a, lo_a, hi_a = np.array(est_all), np.array(lo_all), np.array(hi_all)
+    om_a, omlo_a, omhi_a = np.array(om_all), np.array(omlo_all), np.array(omhi_all)
+    params, variability = {}, {}
+    for j, p in enumerate(config.params):
+        tv, tom = truth[p]
+        params[p] = {"bias": float(est_a[:, j].mean() / tv - 1.0),
+                     "coverage": float(np.mean((lo_a[:, j] <= tv) & (tv <= hi_a[:, j]))),
+                     "true": tv, "mean_estimate": float(est_a[:, j].mean()),
+                     "rmse_relative": float(np.sqrt(np.mean((est_a[:, j] / tv - 1.0) ** 2)))}
+        variability[p] = {"bias": float(om_a[:, j].mean() / tom - 1.0),
+                          "coverage": float(np.mean((omlo_a[:, j] <= tom) & (tom <= omhi_a[:, j]))),
+                          "true": tom, "mean_estimate": float(om_a[:, j].mean())}
+    return RecoveryReport(config=config, params=params, variability=variability, replicates=reps,
+                          seconds=time.perf_counter() - t_start)
