@@ -92,6 +92,8 @@ def test_missing_columns_and_no_car_t(tmp_path):
         read_nonmem(_write(tmp_path, "1,0\n", header="ID,TIME\n"))
     with pytest.raises(DataValidationError, match=r"observation-type column DVID is missing; pass --obs-column CMT"):
         read_nonmem(_write(tmp_path, "1,0,1,5,1,.\n", header="ID,TIME,EVID,AMT,CMT,DV\n"))
+    with pytest.raises(DataValidationError, match="a header but no data rows"):
+        read_nonmem(_write(tmp_path, ""))
     # a study of another drug: doses exist, but none is CAR-T
     path = _write(tmp_path, "1,0,1,25,2,.,1,.,.,.,70,F\n1,1,0,.,.,3,0,10,0,.,70,F\n")
     with pytest.raises(DataValidationError, match=r"subject '1' has no CAR-T dose .* its doses are: fludarabine"):

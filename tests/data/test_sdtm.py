@@ -83,6 +83,8 @@ def test_site_units_are_normalised(tmp_path):
     c3 = next(lab for lab in r.labs if lab.test == "C3")
     assert c3.std_ref_low == pytest.approx(0.9)
     assert any("ALB" in n for n in study.notes)
+    assert any("'OBE-CEL' are not model products" in n and "--product" in n for n in study.notes)
+    assert load_sdtm(folder, product="autologous-cd19").dataset.subjects["product"].item() == "autologous-cd19"
 
 
 def test_ae_grades_dates_and_partial_dates(tmp_path):
@@ -107,7 +109,10 @@ def test_problems_name_file_row_and_column(tmp_path):
         {"USUBJID": "S1", "LBTESTCD": "PLAT", "LBORRES": "88", "LBORRESU": "furlongs", "LBDTC": "2024-05-09"},
         {"USUBJID": "S9", "LBTESTCD": "PLAT", "LBORRES": "88", "LBORRESU": "10^9/L", "LBDTC": "2024-05-09"},
     ], AE=[{"USUBJID": "S1", "AEDECOD": "Rash", "AETOXGR": "7", "AESTDTC": "2024-05-09"},
-           {"USUBJID": "S1", "AEDECOD": "Rash", "AETOXGR": "1", "AESTDTC": "2024-05-09", "AEENDTC": "2024-05-01"}])
+           {"USUBJID": "S1", "AEDECOD": "Rash", "AETOXGR": "1", "AESTDTC": "2024-05-09", "AEENDTC": "2024-05-01"}],
+        VS=[{"USUBJID": "S1", "VSTESTCD": "TEMP", "VSORRES": "80", "VSORRESU": "C", "VSDTC": "2024-05-07"}],
+        QS=[{"USUBJID": "S1", "QSCAT": "SLEDAI-2K", "QSTESTCD": "ARTHRITIS", "QSORRES": "Y", "QSDTC": "2024-05-01"},
+            {"USUBJID": "S1", "QSCAT": "SLEDAI-2K", "QSTESTCD": "SLEEPY", "QSORRES": "Y", "QSDTC": "2024-05-01"}])
     with pytest.raises(DataValidationError) as err:
         read_sdtm(folder)
     where = {(p.file.rsplit("/", 1)[-1], p.row, p.column) for p in err.value.problems}
@@ -115,6 +120,9 @@ def test_problems_name_file_row_and_column(tmp_path):
     assert ("lb.csv", 3, "USUBJID") in where  # subject not in DM
     assert ("ae.csv", 2, "AETOXGR") in where
     assert ("ae.csv", 3, "AEENDTC") in where  # resolution before onset
+    assert ("vs.csv", 2, "VSORRES") in where  # 80 degC is impossible
+    assert ("qs.csv", 2, "QSSTRESN") in where  # arthritis without a joint count
+    assert ("qs.csv", 3, "QSTESTCD") in where  # not a SLEDAI-2K descriptor
     assert "unknown unit 'furlongs'" in str(err.value)
 
 

@@ -169,6 +169,10 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
                              + (f"; pass --obs-column {alt[0]}" if alt else "")))
     raise_problems(probs)
 
+    if raw.empty:
+        probs.append(Problem(name, None, None, "the file has a header but no data rows"))
+    raise_problems(probs)
+
     tf = _TIME_FACTORS[spec.time_unit]
     get = (lambda r, c: r.get(c, ""))
     id_col = "USUBJID" if "USUBJID" in cols else "ID"

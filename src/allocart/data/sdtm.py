@@ -271,7 +271,7 @@ def _pydantic_problem(exc: ValidationError, file: str, row: int, columns: Mappin
     msg = err["msg"].removeprefix("Value error, ")
     if not loc:  # a check across fields: the message names the field in backticks
         named = re.findall(r"`(\w+)`", msg)
-        loc = next((n for n in named if n in columns), "")
+        loc = next((n for n in named if n in columns), "value")
     return Problem(file, row, columns.get(loc), msg)
 
 
@@ -628,6 +628,10 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 continue
             joints = None
             if desc == "arthritis" and present:
+                if r.get("QSSTRESN", "") in MISSING:
+                    probs.append(Problem(qs.file, row, "QSSTRESN", "a present arthritis item needs the number of "
+                                         "inflamed joints in QSSTRESN"))
+                    continue
                 j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", probs)
                 if math.isnan(j):
                     continue
@@ -666,6 +670,14 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 sid, reference.get(sid), subjects[sid]["age_years"], subjects[sid]["weight_kg"], **rec[sid])
         except ValidationError as exc:
             probs.append(Problem(str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}"))
+
+    from allocart.model.products import list_products
+
+    known_products = {str(getattr(p, "name", p)) for p in list_products()}
+    unknown = sorted({p for s, p in product.items() if p is not None and p not in known_products})
+    if unknown and opts.product is None:
+        notes.append(f"CAR-T product(s) {', '.join(map(repr, unknown))} are not model products "
+                     f"({', '.join(sorted(known_products))}); a fit needs one: pass --product NAME")
 
     # -- the dataset
     dataset = None

@@ -54,7 +54,7 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read it as a {suffix[1:].upper()} table: {' '.join(str(exc).split())}") from None
+        raise DataError(f"{path}: cannot read it as {'a CSV' if suffix == '.csv' else 'a SAS XPORT'} table: {' '.join(str(exc).split())}") from None
     frame.columns = [str(c).strip().upper() for c in frame.columns]
     return frame.map(lambda v: v.strip() if isinstance(v, str) else v).astype(object)
 
