@@ -31,6 +31,8 @@ model_cmds.register(app, bench_app)
 score_cmd.register(app, bench_app)
 from allocart.cli import design_cmd  # noqa: E402
 design_cmd.register(app, bench_app)
+from allocart.cli import population_cmds  # noqa: E402
+population_cmds.register(app, bench_app)
 from allocart.cli import trial_cmds; trial_cmds.register(app, bench_app)  # noqa: E402, E702
 from allocart.cli import data_cmds; data_cmds.register(app, bench_app)  # noqa: E402, E702
 

@@ -1,0 +1,108 @@
+"""Commands of the virtual population: ``cohort`` and ``calibrate``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from allocart.errors import AllocartError
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe values (NaN -> null)."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def cohort_cmd(
+    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
+    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "3e8",
+    ld: Annotated[str, typer.Option(help="Lymphodepletion: flu-cy, cy-only, reduced, none or a YAML file.")] = "flu-cy",
+    n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the virtual patients.")] = 0,
+    params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the patient table (.csv or .parquet).")] = None,
+) -> None:
+    """Simulate a single-arm cohort of virtual SLE patients and summarise it."""
+    from allocart.model.simulate import write_table
+    from allocart.population.cohort import SUMMARY_KEYS, simulate_cohort
+
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise AllocartError(f"--out: {str(out)!r} must end in .csv or .parquet")
+    res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params)
+    summary = res.summary()
+    if out is not None:
+        write_table(res.patients, out)
+    if as_json:
+        typer.echo(json.dumps(_clean({k: summary[k] for k in SUMMARY_KEYS} | {
+            "n": summary["n"], "n_failed": summary["n_failed"]}), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{product} {dose} after {ld}: {summary['n']} virtual patients ({summary['n_failed']} failed)")
+    table.add_column("endpoint")
+    table.add_column("value", justify="right")
+    table.add_column("p05-p95", justify="right")
+    for k in SUMMARY_KEYS:
+        v = summary[k]
+        if isinstance(v, dict):
+            if v["median"] is None:
+                table.add_row(k, "-", "-")
+            else:
+                table.add_row(k, f"median {v['median']:.3g}", f"{v['p05']:.3g}-{v['p95']:.3g}")
+        else:
+            table.add_row(k, "-" if v is None else f"{100 * v:.1f}%", "")
+    Console().print(table)
+
+
+def calibrate_cmd(
+    check: Annotated[bool, typer.Option("--check", help="Check the committed calibration instead of fitting.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder of the report (calibration.html, calibration.json).")] = Path("runs/calibration"),
+    n: Annotated[Optional[int], typer.Option(help="Virtual patients per target cohort.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the target cohorts.")] = None,
+) -> None:
+    """Fit the population to the published targets (or --check the fit) and write the report."""
+    from rich.console import Console
+
+    from allocart.population import calibrate as cal
+
+    console = Console(stderr=True)
+    n_ = cal.DEFAULT_N if n is None else n
+    seed_ = cal.DEFAULT_SEED if seed is None else seed
+    if n_ < 20:
+        raise AllocartError(f"--n: {n_!r} is too few virtual patients per cohort for Monte-Carlo intervals; use 20 or more")
+    targets = cal.load_targets()
+    if not check:
+        fitted = cal.fit(targets, n=n_, seed=seed_, progress=lambda s: console.print(s))
+        cal.write_calibrated(fitted, target_ids=[t.id for t in targets.targets], n=n_, seed=seed_,
+                             model=cal.load_calibrated_model())
+        console.print("fitted: " + ", ".join(f"{k}={v:g}" for k, v in fitted.items()))
+    report = cal.evaluate(targets, n=n_, seed=seed_, progress=lambda s: console.print(f"evaluating {s}"))
+    jpath, hpath = cal.write_report(report, out)
+    for r in report.results:
+        mark = "pass" if r.passed else "FAIL"
+        sim = "-" if r.simulated is None else f"{r.simulated:.3g}"
+        typer.echo(f"{mark:4s}  {r.target.id:24s} published {r.target.describe():>12s}  simulated {sim:>7s}"
+                   + ("" if r.passed else f"  ({r.reason})"))
+    typer.echo(f"{report.passed}/{len(report.results)} targets met; report: {hpath} and {jpath}")
+    bad = report.unexplained
+    if check and bad:
+        raise AllocartError(
+            f"calibration check failed: {len(bad)} target(s) unmet without a recorded reason: "
+            + ", ".join(r.target.id for r in bad) + "; run `allocart calibrate` to refit"
+        )
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the population commands to the ``allocart`` application."""
+    app.command("cohort")(cohort_cmd)
+    app.command("calibrate")(calibrate_cmd)

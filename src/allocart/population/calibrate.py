@@ -1,0 +1,528 @@
+"""Calibration of the population to published summary targets, and its report.
+
+The targets (``data/targets.yaml``) are the numbers of the reference's developer set
+(``shared/reference/calibration-targets.md``), each tied to the cohort of its series: product,
+dose, lymphodepletion and a selection of virtual patients that matches the series' enrolment.
+
+:func:`fit` adjusts the link parameters marked ``calibrate: true`` in ``data/links.yaml`` (CRS
+and ICANS intercepts, the SLEDAI-2K remission threshold) so that the simulated statistics
+approach the targets. Each cohort is simulated once; the search re-derives events from the
+stored trajectories with common random numbers (the same uniforms for every trial value), so
+the objective changes smoothly and costs no ODE solves. The fitted values are written to
+``data/calibrated.yaml``, which every cohort applies by default.
+
+:func:`evaluate` (``allocart calibrate --check``) simulates every target cohort through the
+full path (records scored by the clinical library) and compares each statistic with its
+target. A target passes when the published value, or the reported range, lies inside the 95%
+interval of the statistic in simulated studies of the published size (exact binomial for
+rates; resampling of the virtual cohort otherwise). The report lists every target, its
+source, the simulated value with its Monte-Carlo 95% interval and the study interval, pass or
+fail, and for an unmet target the reason recorded in ``targets.yaml``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import binom
+
+from allocart.population.covariates import PopulationError
+
+__all__ = [
+    "CohortSpec", "Target", "TargetSet", "load_targets", "evaluate", "fit", "write_calibrated",
+    "write_report", "TargetResult", "CalibrationReport", "DEFAULT_N", "DEFAULT_SEED", "load_calibrated_model",
+]
+
+DEFAULT_N = 400
+"""Virtual patients simulated per target cohort (before selection)."""
+DEFAULT_SEED = 20260
+"""Seed of the calibration cohorts (fixed so the committed report is reproducible)."""
+_BOOT = 1000
+
+#: Boolean quantities derived from grade columns.
+_DERIVED: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "crs_any": lambda p: p["crs_grade"] >= 1,
+    "crs_ge2": lambda p: p["crs_grade"] >= 2,
+    "crs_ge3": lambda p: p["crs_grade"] >= 3,
+    "icans_any": lambda p: p["icans_grade"] >= 1,
+    "gvhd_any": lambda p: p["gvhd_grade"] >= 1,
+    "neutropenia_ge3": lambda p: p["neutropenia_grade_max"] >= 3,
+}
+#: Covariate names of `select:` and the patient-table column they read.
+_SELECT_COLUMNS = {"lupus_nephritis": "nephritis", "female": "female"}
+_STATISTICS = ("rate", "median", "mean", "sd")
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """The scenario of a published series and the selection matching its enrolment."""
+
+    name: str
+    title: str
+    product: str
+    dose: str
+    ld: str
+    months: tuple[int, ...] = (3, 6)
+    select: dict[str, Any] = field(default_factory=dict)
+    select_source: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One published summary number (see ``data/targets.yaml``)."""
+
+    id: str
+    cohort: str
+    quantity: str
+    statistic: str
+    n: int
+    source: str
+    tag: str
+    value: float | None = None
+    range: tuple[float, float] | None = None
+    unmet_reason: str = ""
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The published value as an interval (the reported range where there is one)."""
+        if self.range is not None:
+            return (float(self.range[0]), float(self.range[1]))
+        return (float(self.value), float(self.value))  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        if self.value is not None and self.range is not None:
+            return f"{self.value:g} ({self.range[0]:g}-{self.range[1]:g})"
+        if self.value is not None:
+            return f"{self.value:g}"
+        return f"{self.range[0]:g}-{self.range[1]:g}"  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class TargetSet:
+    cohorts: dict[str, CohortSpec]
+    targets: tuple[Target, ...]
+    not_simulated: tuple[dict[str, str], ...]
+
+
+def load_targets(path: str | Path | None = None) -> TargetSet:
+    """Read and validate a target file (default: the package's ``data/targets.yaml``).
+
+    Raises
+    ------
+    PopulationError
+        On a missing field, an unknown cohort, statistic or quantity, or a target without a
+        value or range.
+    """
+    if path is None:
+        text = resources.files("allocart.population").joinpath("data/targets.yaml").read_text()
+        origin = "targets.yaml"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise PopulationError(f"--targets: file {str(p)!r} does not exist")
+        text, origin = p.read_text(), str(p)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise PopulationError(f"{origin}: not valid YAML: {exc}") from None
+    cohorts: dict[str, CohortSpec] = {}
+    for name, c in (data.get("cohorts") or {}).items():
+        for key in ("product", "dose", "ld"):
+            if key not in c:
+                raise PopulationError(f"{origin}: cohort `{name}` has no `{key}`")
+        sel = dict(c.get("select") or {})
+        for k in sel:
+            if k not in _SELECT_COLUMNS:
+                raise PopulationError(f"{origin}: cohort `{name}`: select `{k}` is unknown; use {', '.join(_SELECT_COLUMNS)}")
+        cohorts[name] = CohortSpec(
+            name=name, title=str(c.get("title", name)), product=str(c["product"]), dose=str(c["dose"]), ld=str(c["ld"]),
+            months=tuple(int(m) for m in c.get("months", (3, 6))), select=sel,
+            select_source=str(c.get("select_source", "")), source=str(c.get("source", "")),
+        )
+    targets = []
+    seen: set[str] = set()
+    for i, t in enumerate(data.get("targets") or []):
+        where = f"{origin}: targets[{i}]"
+        for key in ("id", "cohort", "quantity", "statistic", "n", "source"):
+            if key not in t:
+                raise PopulationError(f"{where}: field `{key}` is missing")
+        if t["id"] in seen:
+            raise PopulationError(f"{where}: id {t['id']!r} repeats an earlier target")
+        seen.add(t["id"])
+        if t["cohort"] not in cohorts:
+            raise PopulationError(f"{where} ({t['id']}): cohort {t['cohort']!r} is not defined under `cohorts`")
+        if t["statistic"] not in _STATISTICS:
+            raise PopulationError(f"{where} ({t['id']}): statistic {t['statistic']!r}; use {', '.join(_STATISTICS)}")
+        if t.get("value") is None and t.get("range") is None:
+            raise PopulationError(f"{where} ({t['id']}): give the published `value`, a `range`, or both")
+        if int(t["n"]) < 1:
+            raise PopulationError(f"{where} ({t['id']}): `n` = {t['n']!r} must be at least 1")
+        rng = t.get("range")
+        targets.append(Target(
+            id=str(t["id"]), cohort=str(t["cohort"]), quantity=str(t["quantity"]), statistic=str(t["statistic"]),
+            n=int(t["n"]), source=str(t["source"]), tag=str(t.get("tag", "")),
+            value=None if t.get("value") is None else float(t["value"]),
+            range=None if rng is None else (float(rng[0]), float(rng[1])),
+            unmet_reason=str(t.get("unmet_reason", "")),
+        ))
+    return TargetSet(cohorts, tuple(targets), tuple(dict(x) for x in (data.get("not_simulated") or [])))
+
+
+# ---- statistics -----------------------------------------------------------------------------
+
+def select_patients(patients: pd.DataFrame, spec: CohortSpec) -> pd.DataFrame:
+    """Patients matching the cohort's enrolment (and not failed)."""
+    mask = ~patients["failed"].astype(bool)
+    for k, v in spec.select.items():
+        mask &= patients[_SELECT_COLUMNS[k]].astype(bool) == bool(v)
+    return patients[mask]
+
+
+def quantity(patients: pd.DataFrame, name: str) -> np.ndarray:
+    """Values of a target quantity (a patient column or a derived boolean), finite only."""
+    if name in _DERIVED:
+        return _DERIVED[name](patients).to_numpy(dtype=float)
+    if name not in patients.columns:
+        raise PopulationError(f"target quantity {name!r} is neither a patient column nor one of {', '.join(_DERIVED)}")
+    v = patients[name].to_numpy(dtype=float)
+    return v[np.isfinite(v)]
+
+
+def _stat(statistic: str, v: np.ndarray, axis: int | None = None) -> Any:
+    if statistic in ("rate", "mean"):
+        return np.mean(v, axis=axis)
+    if statistic == "median":
+        return np.median(v, axis=axis)
+    return np.std(v, axis=axis, ddof=1)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """Outcome of one target."""
+
+    target: Target
+    cohort: CohortSpec
+    n_sim: int
+    simulated: float | None
+    mc_interval: tuple[float, float] | None
+    study_interval: tuple[float, float] | None
+    passed: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.target
+        return {
+            "id": t.id, "cohort": t.cohort, "scenario": f"{self.cohort.product} {self.cohort.dose} {self.cohort.ld}",
+            "selection": self.cohort.select, "quantity": t.quantity, "statistic": t.statistic,
+            "published": t.describe(), "published_interval": list(t.interval), "n_published": t.n, "tag": t.tag,
+            "source": t.source, "n_simulated": self.n_sim, "simulated": self.simulated,
+            "mc_interval_95": None if self.mc_interval is None else list(self.mc_interval),
+            "study_interval_95": None if self.study_interval is None else list(self.study_interval),
+            "passed": self.passed, "reason": self.reason,
+        }
+
+
+def compare(target: Target, spec: CohortSpec, values: np.ndarray, rng: np.random.Generator) -> TargetResult:
+    """Compare simulated per-patient values with one target (see the module docstring)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return TargetResult(target, spec, int(v.size), None, None, None, False,
+                            target.unmet_reason or "fewer than two simulated patients have a value")
+    sim = float(_stat(target.statistic, v))
+    boot = _stat(target.statistic, v[rng.integers(0, v.size, (_BOOT, v.size))], axis=1)
+    mc = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)))
+    n = target.n
+    if target.statistic == "rate":
+        study = (float(binom.ppf(0.025, n, sim) / n), float(binom.ppf(0.975, n, sim) / n))
+    elif target.statistic == "sd" and n < 2:
+        study = (0.0, 0.0)
+    else:
+        sub = _stat(target.statistic, v[rng.integers(0, v.size, (_BOOT * 2, n))], axis=1)
+        study = (float(np.percentile(sub, 2.5)), float(np.percentile(sub, 97.5)))
+    lo, hi = target.interval
+    ok = lo <= study[1] + 1e-12 and hi >= study[0] - 1e-12
+    reason = "" if ok else (target.unmet_reason or "unexplained: no reason recorded in targets.yaml")
+    return TargetResult(target, spec, int(v.size), sim, mc, study, ok, reason)
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """All target results of one evaluation."""
+
+    results: tuple[TargetResult, ...]
+    not_simulated: tuple[dict[str, str], ...]
+    links: dict[str, float]
+    model: dict[str, float]
+    n: int
+    seed: int
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def unexplained(self) -> list[TargetResult]:
+        """Failed targets without a recorded reason (these make ``--check`` fail)."""
+        return [r for r in self.results if not r.passed and not r.target.unmet_reason]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_per_cohort": self.n, "seed": self.seed, "passed": self.passed, "total": len(self.results),
+            "unexplained_failures": [r.target.id for r in self.unexplained],
+            "calibrated_links": self.links, "calibrated_model": self.model,
+            "targets": [r.to_dict() for r in self.results],
+            "unmet": [{"id": r.target.id, "reason": r.reason} for r in self.results if not r.passed],
+            "not_simulated": list(self.not_simulated), "cohort_summaries": self.summaries,
+        }
+
+
+def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
+             links: Any = None, model_overrides: Mapping[str, float] | None = None,
+             progress: Callable[[str], None] | None = None) -> CalibrationReport:
+    """Simulate every target cohort through the full path and compare it with its targets.
+
+    Parameters
+    ----------
+    targets : TargetSet, optional
+        Default: the package's targets.
+    n : int
+        Virtual patients per cohort (before selection).
+    seed : int
+        Seed of the cohorts (each cohort gets ``seed`` plus its position).
+    links : LinkTable, optional
+        Default: the calibrated link table.
+    """
+    from allocart.population.cohort import simulate_cohort
+    from allocart.population.links import load_calibrated, load_links
+
+    ts = targets or load_targets()
+    lk = links or load_links()
+    rng = np.random.default_rng(seed)
+    results: list[TargetResult] = []
+    summaries: dict[str, dict[str, Any]] = {}
+    for k, (name, spec) in enumerate(ts.cohorts.items()):
+        mine = [t for t in ts.targets if t.cohort == name]
+        if not mine:
+            continue
+        if progress:
+            progress(f"{name}: {spec.product} {spec.dose} {spec.ld}")
+        res = simulate_cohort(spec.product, spec.dose, spec.ld, n=n, seed=seed + k, months=spec.months,
+                              links=lk, model_overrides=model_overrides)
+        sel = select_patients(res.patients, spec)
+        summaries[name] = {"n_selected": int(len(sel)), **_brief(res.summary())}
+        for t in mine:
+            results.append(compare(t, spec, quantity(sel, t.quantity), rng))
+    model = {k: float(v["value"]) for k, v in (load_calibrated().get("model") or {}).items()}
+    if model_overrides:
+        model.update({k: float(v) for k, v in model_overrides.items()})
+    calibrated = {r.name: r.value for r in lk.rows if r.calibrate}
+    return CalibrationReport(tuple(results), ts.not_simulated, calibrated, model, int(n), int(seed), summaries)
+
+
+def _brief(summary: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in summary.items():
+        out[k] = {"median": v["median"], "p05": v["p05"], "p95": v["p95"]} if isinstance(v, dict) else v
+    return out
+
+
+# ---- fitting --------------------------------------------------------------------------------
+
+def _fast_quantities(vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec) -> dict[str, np.ndarray]:
+    """Per-patient quantities of the selected patients from arrays (no records), for the search."""
+    from allocart.population.events import sledai2k_fast
+    from allocart.population.readout import clinical_score
+
+    ok = ~vc.failed
+    for k, v in spec.select.items():
+        ok &= vc.covariates[k].astype(bool) == bool(v)
+    days = list(ev.visit_days)
+    s = sledai2k_fast(vc, ev, lk)
+    clin = clinical_score(ev.active)
+    out = {
+        "crs_any": ev.crs_grade >= 1, "crs_ge2": ev.crs_grade >= 2, "crs_ge3": ev.crs_grade >= 3,
+        "icans_any": ev.icans_grade >= 1, "sledai2k_baseline": s[:, 0],
+    }
+    for m, d in vc.schedule.month_days.items():
+        k = days.index(d)
+        out[f"sledai2k_m{m}"] = s[:, k]
+        # DORIS 2021 on arrays: clinical SLEDAI 0, PGA < 0.5, prednisone <= 5 mg/day.
+        out[f"doris_m{m}"] = (clin[:, k] == 0) & (ev.pga[:, k] < 0.5) & (ev.prednisone[:, k] <= 5.0)
+    return {q: np.asarray(v, dtype=float)[ok] for q, v in out.items()}
+
+
+def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
+        progress: Callable[[str], None] | None = None, maxiter: int = 400) -> dict[str, float]:
+    """Fit the ``calibrate: true`` link parameters to the targets they drive.
+
+    Returns
+    -------
+    dict
+        Fitted value of each calibrated link parameter.
+    """
+    from scipy.optimize import minimize
+
+    from allocart.model.scenario import Scenario
+    from allocart.population.events import derive_events
+    from allocart.population.links import load_links
+    from allocart.population.schedule import schedule_for
+    from allocart.population.virtual import kinetics, population_table, simulate_virtual
+
+    ts = targets or load_targets()
+    base = load_links(calibrated=False)
+    names = [r.name for r in base.rows if r.calibrate]
+    start = load_links().values()
+    fixed = base.values()
+    sims = []
+    for k, (name, spec) in enumerate(ts.cohorts.items()):
+        mine = [t for t in ts.targets if t.cohort == name]
+        if not mine:
+            continue
+        if progress:
+            progress(f"simulating {name}")
+        sched = schedule_for(spec.months)
+        sc = Scenario.create(spec.product, spec.dose, spec.ld, days=float(sched.horizon_days))
+        vc = simulate_virtual(sc, n, seed + k, sched, table=population_table(),
+                              n_flare=int(fixed["sledai_flare_descriptors"]))
+        kin = kinetics(vc, aplasia_below=fixed["b_aplasia_below_per_ul"])
+        sims.append((spec, vc, kin, sc.product.gvhd_tcr_residual(), mine))
+
+    def values_of(x: np.ndarray) -> dict[str, float]:
+        lk = dict(fixed)
+        lk.update(dict(zip(names, (float(v) for v in x))))
+        lk["sledai_theta_min"] = float(np.clip(lk["sledai_theta_min"], 0.0, 0.95))
+        return lk
+
+    def loss(x: np.ndarray) -> float:
+        lk = values_of(x)
+        total = 0.0
+        for spec, vc, kin, tcr, mine in sims:
+            ev = derive_events(vc, lk, kin, tcr)
+            q = _fast_quantities(vc, ev, lk, spec)
+            for t in mine:
+                if t.quantity not in q:
+                    continue
+                v = q[t.quantity]
+                if v.size < 2:
+                    continue
+                sim = float(_stat(t.statistic, v))
+                lo, hi = t.interval
+                centre = 0.5 * (lo + hi)
+                if t.statistic == "rate":
+                    p = min(max(centre, 0.05), 0.95)
+                    scale = math.sqrt(p * (1 - p) / t.n)
+                else:
+                    scale = max(float(np.std(v)) / math.sqrt(t.n), 0.5)
+                dist = max(lo - sim, 0.0, sim - hi)
+                total += (dist / scale) ** 2
+        # weak pull to the start keeps unidentified directions where they were
+        total += 1e-3 * float(np.sum((np.asarray(x) - np.array([start[k] for k in names])) ** 2))
+        return total
+
+    x0 = np.array([start[k] for k in names], dtype=float)
+    best = minimize(loss, x0, method="Nelder-Mead", options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4,
+                                                              "initial_simplex": _simplex(x0)})
+    out = values_of(best.x)
+    return {k: round(float(out[k]), 4) for k in names}
+
+
+def _simplex(x0: np.ndarray) -> np.ndarray:
+    pts = [x0]
+    for i in range(len(x0)):
+        p = x0.copy()
+        p[i] += 0.5 if abs(x0[i]) > 0.2 else 0.1
+        pts.append(p)
+    return np.array(pts)
+
+
+def write_calibrated(fitted: Mapping[str, float], path: str | Path | None = None, *,
+                     target_ids: Sequence[str] = (), model: Mapping[str, Mapping[str, Any]] | None = None,
+                     n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Path:
+    """Write ``calibrated.yaml`` (default: the package's ``data/calibrated.yaml``)."""
+    from allocart.population.links import load_calibrated
+
+    p = Path(path) if path is not None else Path(str(resources.files("allocart.population").joinpath("data/calibrated.yaml")))
+    src = (f"calibrated by `allocart calibrate` (n={n} per cohort, seed {seed}) to targets.yaml: "
+           + ", ".join(target_ids))
+    doc = {
+        "description": "Population-level values fitted by allocart calibrate; applied on top of links.yaml and "
+                       "model/data/parameters.yaml by every cohort.",
+        "links": {k: {"value": float(v), "source": src} for k, v in fitted.items()},
+        "model": {k: dict(v) for k, v in (model or {}).items()},
+    }
+    tmp = p.with_name(p.name + ".partial")
+    tmp.write_text("# Written by `allocart calibrate`; check with `allocart calibrate --check`.\n"
+                   + yaml.safe_dump(doc, sort_keys=False, width=120))
+    tmp.replace(p)
+    load_calibrated.cache_clear()
+    return p
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``calibration.json`` and ``calibration.html`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath = out / "calibration.json"
+    jpath.write_text(json.dumps(report.to_dict(), indent=2, default=float))
+    rows = []
+    for r in report.results:
+        t = r.target
+        cls = "pass" if r.passed else "fail"
+        mc = "-" if r.mc_interval is None else f"{_fmt(r.mc_interval[0])}-{_fmt(r.mc_interval[1])}"
+        st = "-" if r.study_interval is None else f"{_fmt(r.study_interval[0])}-{_fmt(r.study_interval[1])}"
+        rows.append(
+            f"<tr class='{cls}'><td>{html.escape(t.id)}</td><td>{html.escape(r.cohort.product)} {html.escape(r.cohort.dose)} "
+            f"{html.escape(r.cohort.ld)}</td><td>{html.escape(t.statistic)} of {html.escape(t.quantity)}</td>"
+            f"<td>{html.escape(t.describe())} (n={t.n}, {html.escape(t.tag)})</td><td>{_fmt(r.simulated)}</td><td>{mc}</td>"
+            f"<td>{st}</td><td>{'pass' if r.passed else 'FAIL'}</td><td>{html.escape(t.source)}</td>"
+            f"<td>{html.escape(r.reason)}</td></tr>"
+        )
+    ns = "".join(f"<li><b>{html.escape(x.get('quantity', ''))}</b> ({html.escape(x.get('source', ''))}): "
+                 f"{html.escape(x.get('reason', ''))}</li>" for x in report.not_simulated)
+    params = "".join(f"<li><code>{html.escape(k)}</code> = {v:g}</li>" for k, v in {**report.links, **report.model}.items())
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>allocart calibration report</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}tr.pass td:nth-child(8){{background:#d8f5d8}}
+tr.fail td:nth-child(8){{background:#f8d0d0}}</style></head><body>
+<h1>Calibration report</h1>
+<p>{report.passed} of {len(report.results)} targets met; {report.n} virtual patients per cohort (before selection),
+seed {report.seed}. A target passes when the published value or range lies inside the 95% interval of the
+statistic in simulated studies of the published size (study interval). MC interval: 95% bootstrap interval of
+the simulated value.</p>
+<table><tr><th>target</th><th>scenario</th><th>statistic</th><th>published</th><th>simulated</th>
+<th>MC 95%</th><th>study 95%</th><th>result</th><th>source</th><th>reason if unmet</th></tr>
+{''.join(rows)}</table>
+<h2>Calibrated values</h2><ul>{params}</ul>
+<h2>Reference rows not simulated</h2><ul>{ns}</ul>
+</body></html>
+"""
+    hpath = out / "calibration.html"
+    hpath.write_text(doc)
+    return jpath, hpath
+
+
+def load_calibrated_model() -> dict[str, dict[str, Any]]:
+    """The model-parameter entries of the current ``calibrated.yaml`` (kept when refitting links)."""
+    from allocart.population.links import load_calibrated
+
+    return {k: dict(v) for k, v in (load_calibrated().get("model") or {}).items()}
