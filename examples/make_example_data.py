@@ -30,7 +30,9 @@ NOISE_SEED = 8
 
 
 def main() -> None:
-    sim = simulate("allogeneic-cd19cd20", "1e6/kg", "flu-cy", days=365.0, n=N_PATIENTS, seed=SIMULATION_SEED)
+    sim = simulate(
+        "allogeneic-cd19cd20", "1e6/kg", "flu-cy", days=365.0, n=N_PATIENTS, seed=SIMULATION_SEED
+    )
     ds = dataset_from_simulation(sim, seed=NOISE_SEED)
     OUT.mkdir(parents=True, exist_ok=True)
     nm = write_nonmem(ds, OUT / "example_nonmem.csv")
@@ -38,12 +40,16 @@ def main() -> None:
     # the primary parameters that vary between patients, as simulated
     varying = [r.name for r in load_default_parameters().rows if r.iiv > 0]
     params = sim.batch.param_dict()
-    truth = pd.DataFrame({"id": ds.ids, "weight_kg": sim.batch.weight_kg, **{k: params[k] for k in varying}})
+    truth = pd.DataFrame(
+        {"id": ds.ids, "weight_kg": sim.batch.weight_kg, **{k: params[k] for k in varying}}
+    )
     truth.to_csv(OUT / "example_truth.csv", index=False)
     # both files read back to the same data
     if not (read_nonmem(nm) == ds and read_sdtm(sd) == ds):
         raise SystemExit("the example files do not read back to the simulated dataset")
-    print(f"wrote {nm}, {sd}/ and {OUT / 'example_truth.csv'}: {len(ds)} patients, {len(ds.observations)} observations")
+    print(
+        f"wrote {nm}, {sd}/ and {OUT / 'example_truth.csv'}: {len(ds)} patients, {len(ds.observations)} observations"
+    )
 
 
 if __name__ == "__main__":

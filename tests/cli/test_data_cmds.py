@@ -25,10 +25,18 @@ def nonmem_file(tmp_path):
 def test_check_ok(capsys, nonmem_file):
     assert main(["data", "check", str(nonmem_file)]) == 0
     out = capsys.readouterr().out
-    assert "dataset: 2 subjects" in out and "b_cells_per_ul: 2 observations (1 below LLOQ)" in out and "ok: no problems" in out
+    assert (
+        "dataset: 2 subjects" in out
+        and "b_cells_per_ul: 2 observations (1 below LLOQ)" in out
+        and "ok: no problems" in out
+    )
     assert main(["data", "check", str(nonmem_file), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["format"] == "nonmem" and report["problems"] == [] and report["dataset"]["subjects"] == 2
+    assert (
+        report["format"] == "nonmem"
+        and report["problems"] == []
+        and report["dataset"]["subjects"] == 2
+    )
 
 
 def test_check_lists_problems_and_exits_2(capsys, tmp_path):
@@ -48,26 +56,61 @@ def test_convert_both_ways(capsys, tmp_path, nonmem_file):
     back = tmp_path / "back.csv"
     assert main(["data", "convert", str(sdtm), str(back)]) == 0
     assert read_nonmem(back) == read_nonmem(nonmem_file)
-    assert main(["data", "convert", str(nonmem_file), str(tmp_path / "x.txt"), "--to", "nonmem"]) == 2
+    assert (
+        main(["data", "convert", str(nonmem_file), str(tmp_path / "x.txt"), "--to", "nonmem"]) == 2
+    )
     assert "must end in .csv" in capsys.readouterr().err
 
 
 def test_simulate_exports_data(capsys, tmp_path):
     out = tmp_path / "sim.csv"
-    assert main(["data", "simulate", str(out), "--n", "2", "--days", "28", "--sample-days", "0,7,14,28"]) == 0
+    assert (
+        main(
+            ["data", "simulate", str(out), "--n", "2", "--days", "28", "--sample-days", "0,7,14,28"]
+        )
+        == 0
+    )
     ds = read_nonmem(out)
-    assert ds.ids == ("SIM-001", "SIM-002") and sorted(set(ds.observations["time"])) == [0, 7, 14, 28]
+    assert ds.ids == ("SIM-001", "SIM-002") and sorted(set(ds.observations["time"])) == [
+        0,
+        7,
+        14,
+        28,
+    ]
     assert main(["data", "simulate", str(out), "--sample-days", "a,b"]) == 2
     assert "--sample-days" in capsys.readouterr().err
 
 
 def test_pilot_study_one_line_error_no_traceback(tmp_path):
     if not (PILOT / "dm.xpt").is_file():
-        pytest.skip(f"the CDISC pilot SDTM tables are not at {PILOT.resolve()} (shared/ beside the repository)")
-    res = subprocess.run([sys.executable, "-m", "allocart.cli.app", "data", "convert", str(PILOT), str(tmp_path / "p.csv")],
-                         capture_output=True, text=True)
+        pytest.skip(
+            f"the CDISC pilot SDTM tables are not at {PILOT.resolve()} (shared/ beside the repository)"
+        )
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allocart.cli.app",
+            "data",
+            "convert",
+            str(PILOT),
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "EX has no CAR-T administration" in res.stderr and "--car-t-treatment" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "allocart.cli.app", "data", "check", str(PILOT)], capture_output=True, text=True)
-    assert res.returncode == 2 and "records: 306 subjects" in res.stdout and "adverse_events 1165" in res.stdout
+    res = subprocess.run(
+        [sys.executable, "-m", "allocart.cli.app", "data", "check", str(PILOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (
+        res.returncode == 2
+        and "records: 306 subjects" in res.stdout
+        and "adverse_events 1165" in res.stdout
+    )

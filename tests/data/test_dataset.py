@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocart.data import OBSERVABLES, DataError, Dataset, DataValidationError, dataset_from_simulation
+from allocart.data import (
+    OBSERVABLES,
+    DataError,
+    Dataset,
+    DataValidationError,
+    dataset_from_simulation,
+)
 from allocart.errors import AllocartError, DatasetError
 
 
@@ -31,9 +37,19 @@ def test_canonical_form_sorts_and_types(hand):
 def test_validate_names_table_row_and_column():
     ds = Dataset(
         subjects=pd.DataFrame({"id": ["A", "A"], "weight_kg": [60.0, 900.0]}),
-        doses=pd.DataFrame({"id": ["A"], "time": [2.0], "kind": ["car_t"], "amount": [1e6], "unit": ["mg"]}),
-        observations=pd.DataFrame({"id": ["B"], "time": [1.0], "observable": ["cd4"], "value": [-1.0],
-                                   "lloq": [float("nan")], "censored": [True]}),
+        doses=pd.DataFrame(
+            {"id": ["A"], "time": [2.0], "kind": ["car_t"], "amount": [1e6], "unit": ["mg"]}
+        ),
+        observations=pd.DataFrame(
+            {
+                "id": ["B"],
+                "time": [1.0],
+                "observable": ["cd4"],
+                "value": [-1.0],
+                "lloq": [float("nan")],
+                "censored": [True],
+            }
+        ),
         source="trial.csv",
     )
     with pytest.raises(DataValidationError) as err:
@@ -52,7 +68,11 @@ def test_validate_names_table_row_and_column():
 
 def test_subset_and_unknown_id(hand):
     sub = hand.subset(["P-02"])
-    assert sub.ids == ("P-02",) and set(sub.observations["id"]) == {"P-02"} and list(sub.records) == ["P-02"]
+    assert (
+        sub.ids == ("P-02",)
+        and set(sub.observations["id"]) == {"P-02"}
+        and list(sub.records) == ["P-02"]
+    )
     assert sub != hand
     with pytest.raises(DataError, match="'X-9' not in the dataset"):
         hand.subset(["X-9"])
@@ -84,27 +104,49 @@ def test_from_simulation_is_seeded_and_censored(simulated):
     assert np.allclose(tg["lloq"], sim.batch.param_dict()["LLOQ_transgene"][0])
     # doses: flu-cy on days -5..-3 and the CAR-T at day 0 per kg
     d = ds.doses[ds.doses["id"] == "SIM-001"]
-    assert list(d["kind"]) == ["fludarabine", "fludarabine", "cyclophosphamide", "fludarabine", "car_t"]
+    assert list(d["kind"]) == [
+        "fludarabine",
+        "fludarabine",
+        "cyclophosphamide",
+        "fludarabine",
+        "car_t",
+    ]
     assert d[d["kind"] == "car_t"]["unit"].item() == "cells/kg"
     assert np.allclose(ds.subjects["weight_kg"], sim.batch.weight_kg)
     # the records mirror the quantified lab read-outs
-    n_lab = int((~ds.observations["censored"] & ds.observations["observable"].map(lambda o: OBSERVABLES[o].domain == "LB")).sum())
+    n_lab = int(
+        (
+            ~ds.observations["censored"]
+            & ds.observations["observable"].map(lambda o: OBSERVABLES[o].domain == "LB")
+        ).sum()
+    )
     assert sum(len(r.labs) for r in ds.records.values()) == n_lab
 
 
 def test_from_simulation_residual_error_matches_its_cv(simulated):
     sim, _ = simulated
     # Without error and without LLOQ the data are the simulation itself.
-    exact = dataset_from_simulation(sim, observables=["c3_g_per_l"], error_cv={"c3_g_per_l": 0.0}, seed=1)
+    exact = dataset_from_simulation(
+        sim, observables=["c3_g_per_l"], error_cv={"c3_g_per_l": 0.0}, seed=1
+    )
     truth = sim.observables["c3_g_per_l"][0, [0, 1, 3, 7, 10, 14, 21, 28, 42, 56, 90, 120]]
-    assert np.array_equal(exact.observations_of("c3_g_per_l").query("id == 'SIM-001'")["value"].to_numpy(), truth)
+    assert np.array_equal(
+        exact.observations_of("c3_g_per_l").query("id == 'SIM-001'")["value"].to_numpy(), truth
+    )
     # With CV 0.3 the log-ratio has SD sqrt(log(1.09)) = 0.2936; 3 patients x 12 days x 40
     # seeds = 1440 draws, SE of the SD ~ 0.2936/sqrt(2*1440) = 0.0055; tolerance 4 SE.
     ratios = []
     for seed in range(40):
-        noisy = dataset_from_simulation(sim, observables=["c3_g_per_l"], error_cv={"c3_g_per_l": 0.3}, seed=seed,
-                                        with_records=False)
-        truth = sim.observables["c3_g_per_l"][:, [0, 1, 3, 7, 10, 14, 21, 28, 42, 56, 90, 120]].reshape(-1)
+        noisy = dataset_from_simulation(
+            sim,
+            observables=["c3_g_per_l"],
+            error_cv={"c3_g_per_l": 0.3},
+            seed=seed,
+            with_records=False,
+        )
+        truth = sim.observables["c3_g_per_l"][
+            :, [0, 1, 3, 7, 10, 14, 21, 28, 42, 56, 90, 120]
+        ].reshape(-1)
         ratios.append(np.log(noisy.observations["value"].to_numpy() / truth))
     r = np.concatenate(ratios)
     assert abs(r.std() - math.sqrt(math.log1p(0.09))) < 4 * 0.0055

@@ -31,14 +31,35 @@ def test_round_trip_simulated(tmp_path, simulated):
     assert read_nonmem(write_nonmem(ds, tmp_path / "sim.csv")) == ds
 
 
-@pytest.mark.parametrize("spec", [
-    NonmemSpec(time_unit="hour"),
-    NonmemSpec(log_dv=True),
-    NonmemSpec(obs_column="CMT", observable_codes={str(10 + i): o for i, o in enumerate(
-        ["car_t_cells_per_ul", "car_pct_of_t", "transgene_copies_per_ug", "b_cells_per_ul", "anti_dsdna_iu_per_ml",
-         "c3_g_per_l", "c4_g_per_l", "igg_g_per_l", "il6_pg_per_ml", "anc_1e9_per_l", "lymphocytes_1e9_per_l",
-         "platelets_1e9_per_l"])}),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        NonmemSpec(time_unit="hour"),
+        NonmemSpec(log_dv=True),
+        NonmemSpec(
+            obs_column="CMT",
+            observable_codes={
+                str(10 + i): o
+                for i, o in enumerate(
+                    [
+                        "car_t_cells_per_ul",
+                        "car_pct_of_t",
+                        "transgene_copies_per_ug",
+                        "b_cells_per_ul",
+                        "anti_dsdna_iu_per_ml",
+                        "c3_g_per_l",
+                        "c4_g_per_l",
+                        "igg_g_per_l",
+                        "il6_pg_per_ml",
+                        "anc_1e9_per_l",
+                        "lymphocytes_1e9_per_l",
+                        "platelets_1e9_per_l",
+                    ]
+                )
+            },
+        ),
+    ],
+)
 def test_round_trip_other_codings(tmp_path, spec):
     ds = hand_dataset(with_clinical=False)
     assert read_nonmem(write_nonmem(ds, tmp_path / "nm.csv", spec), spec) == ds
@@ -46,11 +67,14 @@ def test_round_trip_other_codings(tmp_path, spec):
 
 def test_hours_are_converted_and_times_shifted_to_the_infusion(tmp_path):
     # A dataset whose clock starts at lymphodepletion: CAR-T at 120 h.
-    path = _write(tmp_path, "1,0,1,25,2,.,1,.,.,.,70,F\n"
-                            "1,120,1,3e8,1,.,1,.,.,.,70,F\n"
-                            "1,288,0,.,.,0.5,0,4,1,1,70,F\n"
-                            "1,288,0,.,.,52,0,5,0,10,70,F\n"
-                            "1,300,0,.,.,.,1,5,.,.,70,F\n")
+    path = _write(
+        tmp_path,
+        "1,0,1,25,2,.,1,.,.,.,70,F\n"
+        "1,120,1,3e8,1,.,1,.,.,.,70,F\n"
+        "1,288,0,.,.,0.5,0,4,1,1,70,F\n"
+        "1,288,0,.,.,52,0,5,0,10,70,F\n"
+        "1,300,0,.,.,.,1,5,.,.,70,F\n",
+    )
     ds = read_nonmem(path, NonmemSpec(time_unit="hour"))
     assert list(ds.doses["time"]) == [-5.0, 0.0] and list(ds.doses["unit"]) == ["mg/m2", "cells"]
     obs = ds.observations
@@ -62,8 +86,11 @@ def test_hours_are_converted_and_times_shifted_to_the_infusion(tmp_path):
 
 def test_addl_is_expanded(tmp_path):
     # fludarabine on days -5, -4, -3 written as one row with two additional doses a day apart
-    path = _write(tmp_path, "1,-5,1,25,2,.,1,2,1\n1,0,1,1e6,1,.,1,.,.\n",
-                  header="ID,TIME,EVID,AMT,CMT,DV,MDV,ADDL,II\n")
+    path = _write(
+        tmp_path,
+        "1,-5,1,25,2,.,1,2,1\n1,0,1,1e6,1,.,1,.,.\n",
+        header="ID,TIME,EVID,AMT,CMT,DV,MDV,ADDL,II\n",
+    )
     units = {"car_t": "cells/kg", "fludarabine": "mg/m2", "cyclophosphamide": "mg/m2"}
     ds = read_nonmem(path, NonmemSpec(obs_column="CMT", dose_units=units))
     assert list(ds.doses["time"]) == [-5.0, -4.0, -3.0, 0.0]
@@ -71,12 +98,15 @@ def test_addl_is_expanded(tmp_path):
 
 
 def test_problems_name_file_row_and_column(tmp_path):
-    path = _write(tmp_path, "1,0,1,1e6,1,.,1,.,.,.,70,M\n"
-                            "1,x,0,.,.,3,0,4,0,1,70,M\n"      # row 3: TIME not a number
-                            "1,5,0,.,.,3,0,99,0,1,70,M\n"     # row 4: unknown DVID
-                            "1,6,3,.,.,.,.,.,.,.,70,M\n"      # row 5: EVID 3
-                            "1,7,0,.,.,.,0,4,1,.,70,M\n"      # row 6: BLQ without LLOQ
-                            "2,0,1,1e6,7,.,1,.,.,.,70,2\n")   # row 7: unmapped CMT and numeric SEX
+    path = _write(
+        tmp_path,
+        "1,0,1,1e6,1,.,1,.,.,.,70,M\n"
+        "1,x,0,.,.,3,0,4,0,1,70,M\n"  # row 3: TIME not a number
+        "1,5,0,.,.,3,0,99,0,1,70,M\n"  # row 4: unknown DVID
+        "1,6,3,.,.,.,.,.,.,.,70,M\n"  # row 5: EVID 3
+        "1,7,0,.,.,.,0,4,1,.,70,M\n"  # row 6: BLQ without LLOQ
+        "2,0,1,1e6,7,.,1,.,.,.,70,2\n",
+    )  # row 7: unmapped CMT and numeric SEX
     with pytest.raises(DataValidationError) as err:
         read_nonmem(path)
     where = {(p.row, p.column) for p in err.value.problems}
@@ -90,13 +120,17 @@ def test_problems_name_file_row_and_column(tmp_path):
 def test_missing_columns_and_no_car_t(tmp_path):
     with pytest.raises(DataValidationError, match="required column DV is missing"):
         read_nonmem(_write(tmp_path, "1,0\n", header="ID,TIME\n"))
-    with pytest.raises(DataValidationError, match=r"observation-type column DVID is missing; pass --obs-column CMT"):
+    with pytest.raises(
+        DataValidationError, match=r"observation-type column DVID is missing; pass --obs-column CMT"
+    ):
         read_nonmem(_write(tmp_path, "1,0,1,5,1,.\n", header="ID,TIME,EVID,AMT,CMT,DV\n"))
     with pytest.raises(DataValidationError, match="a header but no data rows"):
         read_nonmem(_write(tmp_path, ""))
     # a study of another drug: doses exist, but none is CAR-T
     path = _write(tmp_path, "1,0,1,25,2,.,1,.,.,.,70,F\n1,1,0,.,.,3,0,10,0,.,70,F\n")
-    with pytest.raises(DataValidationError, match=r"subject '1' has no CAR-T dose .* its doses are: fludarabine"):
+    with pytest.raises(
+        DataValidationError, match=r"subject '1' has no CAR-T dose .* its doses are: fludarabine"
+    ):
         read_nonmem(path)
 
 

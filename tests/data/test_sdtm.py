@@ -10,8 +10,6 @@ import pytest
 from allocart.data import DataValidationError, load_sdtm, read_sdtm, write_sdtm
 from allocart.errors import DataError
 
-from .conftest import hand_dataset
-
 
 def test_round_trip_hand_with_clinical_records(tmp_path, hand):
     back = read_sdtm(write_sdtm(hand, tmp_path / "study"))
@@ -19,7 +17,9 @@ def test_round_trip_hand_with_clinical_records(tmp_path, hand):
     r = back.records["P-01"]
     assert [a.category for a in r.adverse_events] == ["crs", "neutropenia"]
     assert r.adverse_events[0].scale == "astct-2019" and r.adverse_events[0].serious
-    assert {f.descriptor for f in r.sledai_findings} == {"arthritis", "rash"} and r.pga[0].value == 1.5
+    assert {f.descriptor for f in r.sledai_findings} == {"arthritis", "rash"} and r.pga[
+        0
+    ].value == 1.5
     c3 = next(lab for lab in r.labs if lab.test == "C3")
     assert (c3.ref_low, c3.ref_high) == (0.9, 1.8)
     # the infusion at 09:30 is day 0 of the observations, the infusion day is day 0 of the records
@@ -34,13 +34,55 @@ def test_round_trip_simulated(tmp_path, simulated):
 def _study(tmp_path, **tables: list[dict]) -> str:
     folder = tmp_path / "site"
     folder.mkdir(exist_ok=True)
-    base = {"DM": [{"USUBJID": "S1", "AGE": "45", "AGEU": "YEARS", "SEX": "F"}],
-            "EX": [{"USUBJID": "S1", "EXTRT": "FLUDARABINE", "EXDOSE": "30", "EXDOSU": "mg/m2", "EXSTDTC": "2024-05-01"},
-                   {"USUBJID": "S1", "EXTRT": "CYCLOPHOSPHAMIDE", "EXDOSE": "900", "EXDOSU": "mg", "EXSTDTC": "2024-05-03"},
-                   {"USUBJID": "S1", "EXTRT": "OBE-CEL", "EXDOSE": "1", "EXDOSU": "10^6 CELLS/KG", "EXSTDTC": "2024-05-06T10:00"}],
-            "VS": [{"USUBJID": "S1", "VSTESTCD": "WEIGHT", "VSORRES": "154", "VSORRESU": "LB", "VSDTC": "2024-04-20"},
-                   {"USUBJID": "S1", "VSTESTCD": "BSA", "VSORRES": "1.8", "VSORRESU": "m2", "VSDTC": "2024-04-20"},
-                   {"USUBJID": "S1", "VSTESTCD": "TEMP", "VSORRES": "101.3", "VSORRESU": "F", "VSDTC": "2024-05-07"}]}
+    base = {
+        "DM": [{"USUBJID": "S1", "AGE": "45", "AGEU": "YEARS", "SEX": "F"}],
+        "EX": [
+            {
+                "USUBJID": "S1",
+                "EXTRT": "FLUDARABINE",
+                "EXDOSE": "30",
+                "EXDOSU": "mg/m2",
+                "EXSTDTC": "2024-05-01",
+            },
+            {
+                "USUBJID": "S1",
+                "EXTRT": "CYCLOPHOSPHAMIDE",
+                "EXDOSE": "900",
+                "EXDOSU": "mg",
+                "EXSTDTC": "2024-05-03",
+            },
+            {
+                "USUBJID": "S1",
+                "EXTRT": "OBE-CEL",
+                "EXDOSE": "1",
+                "EXDOSU": "10^6 CELLS/KG",
+                "EXSTDTC": "2024-05-06T10:00",
+            },
+        ],
+        "VS": [
+            {
+                "USUBJID": "S1",
+                "VSTESTCD": "WEIGHT",
+                "VSORRES": "154",
+                "VSORRESU": "LB",
+                "VSDTC": "2024-04-20",
+            },
+            {
+                "USUBJID": "S1",
+                "VSTESTCD": "BSA",
+                "VSORRES": "1.8",
+                "VSORRESU": "m2",
+                "VSDTC": "2024-04-20",
+            },
+            {
+                "USUBJID": "S1",
+                "VSTESTCD": "TEMP",
+                "VSORRES": "101.3",
+                "VSORRESU": "F",
+                "VSDTC": "2024-05-07",
+            },
+        ],
+    }
     base.update({k.upper(): v for k, v in tables.items()})
     for name, rows in base.items():
         pd.DataFrame(rows).to_csv(folder / f"{name.lower()}.csv", index=False)
@@ -48,29 +90,81 @@ def _study(tmp_path, **tables: list[dict]) -> str:
 
 
 def test_site_units_are_normalised(tmp_path):
-    folder = _study(tmp_path, LB=[
-        {"USUBJID": "S1", "LBTESTCD": "ANC", "LBORRES": "400", "LBORRESU": "cells/uL", "LBDTC": "2024-05-09T10:00"},
-        {"USUBJID": "S1", "LBTESTCD": "C3", "LBSTRESN": "72", "LBSTRESU": "mg/dL", "LBSTNRLO": "90", "LBSTNRHI": "180",
-         "LBDTC": "2024-05-13"},
-        {"USUBJID": "S1", "LBTESTCD": "CD19", "LBORRES": "<0.001", "LBORRESU": "10^9/L", "LBDTC": "2024-05-20"},
-        {"USUBJID": "S1", "LBTESTCD": "ALB", "LBORRES": "40", "LBORRESU": "g/L", "LBDTC": "2024-05-20"},
-    ], PC=[
-        {"USUBJID": "S1", "PCTESTCD": "CARTCELL", "PCORRES": "25000", "PCORRESU": "cells/mL", "PCDTC": "2024-05-13T10:00"},
-        {"USUBJID": "S1", "PCTESTCD": "TRANSGEN", "PCSTRESC": "BLQ", "PCSTRESU": "copies/ug DNA", "PCLLOQ": "50",
-         "PCDTC": "2024-06-05"},
-    ])
+    folder = _study(
+        tmp_path,
+        LB=[
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "ANC",
+                "LBORRES": "400",
+                "LBORRESU": "cells/uL",
+                "LBDTC": "2024-05-09T10:00",
+            },
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "C3",
+                "LBSTRESN": "72",
+                "LBSTRESU": "mg/dL",
+                "LBSTNRLO": "90",
+                "LBSTNRHI": "180",
+                "LBDTC": "2024-05-13",
+            },
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "CD19",
+                "LBORRES": "<0.001",
+                "LBORRESU": "10^9/L",
+                "LBDTC": "2024-05-20",
+            },
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "ALB",
+                "LBORRES": "40",
+                "LBORRESU": "g/L",
+                "LBDTC": "2024-05-20",
+            },
+        ],
+        PC=[
+            {
+                "USUBJID": "S1",
+                "PCTESTCD": "CARTCELL",
+                "PCORRES": "25000",
+                "PCORRESU": "cells/mL",
+                "PCDTC": "2024-05-13T10:00",
+            },
+            {
+                "USUBJID": "S1",
+                "PCTESTCD": "TRANSGEN",
+                "PCSTRESC": "BLQ",
+                "PCSTRESU": "copies/ug DNA",
+                "PCLLOQ": "50",
+                "PCDTC": "2024-06-05",
+            },
+        ],
+    )
     study = load_sdtm(folder)
     assert not study.problems, study.problems
     ds = study.dataset
     obs = ds.observations.set_index("observable")
-    assert obs.loc["anc_1e9_per_l", "value"] == pytest.approx(0.4) and obs.loc["anc_1e9_per_l", "time"] == pytest.approx(3.0)
+    assert obs.loc["anc_1e9_per_l", "value"] == pytest.approx(0.4) and obs.loc[
+        "anc_1e9_per_l", "time"
+    ] == pytest.approx(3.0)
     assert obs.loc["c3_g_per_l", "value"] == pytest.approx(0.72)
-    assert obs.loc["car_t_cells_per_ul", "value"] == pytest.approx(25.0) and obs.loc["car_t_cells_per_ul", "time"] == 7.0
-    assert obs.loc["b_cells_per_ul", "censored"] and obs.loc["b_cells_per_ul", "lloq"] == pytest.approx(1.0)
+    assert (
+        obs.loc["car_t_cells_per_ul", "value"] == pytest.approx(25.0)
+        and obs.loc["car_t_cells_per_ul", "time"] == 7.0
+    )
+    assert obs.loc["b_cells_per_ul", "censored"] and obs.loc[
+        "b_cells_per_ul", "lloq"
+    ] == pytest.approx(1.0)
     tg = obs.loc["transgene_copies_per_ug"]
     assert tg["censored"] and tg["value"] == 50.0 and tg["time"] == pytest.approx(30 - 10 / 24)
     s = ds.subjects.iloc[0]
-    assert s["weight_kg"] == pytest.approx(154 * 0.45359237) and s["bsa_m2"] == 1.8 and s["age_years"] == 45
+    assert (
+        s["weight_kg"] == pytest.approx(154 * 0.45359237)
+        and s["bsa_m2"] == 1.8
+        and s["age_years"] == 45
+    )
     assert bool(s["female"]) and s["product"] == "OBE-CEL" and s["ld"] == "flu-cy"
     doses = ds.doses.set_index("kind")
     assert doses.loc["car_t", "amount"] == 1e6 and doses.loc["car_t", "unit"] == "cells/kg"
@@ -79,40 +173,123 @@ def test_site_units_are_normalised(tmp_path):
     r = ds.records["S1"]
     assert r.infusion.isoformat() == "2024-05-06T10:00:00"
     temp = next(v for v in r.vitals if v.code == "TEMP")
-    assert temp.std_value == pytest.approx(38.5) and temp.time == 1.0  # record days count from the infusion day
+    assert (
+        temp.std_value == pytest.approx(38.5) and temp.time == 1.0
+    )  # record days count from the infusion day
     c3 = next(lab for lab in r.labs if lab.test == "C3")
     assert c3.std_ref_low == pytest.approx(0.9)
     assert any("ALB" in n for n in study.notes)
     assert any("'OBE-CEL' are not model products" in n and "--product" in n for n in study.notes)
-    assert load_sdtm(folder, product="autologous-cd19").dataset.subjects["product"].item() == "autologous-cd19"
+    assert (
+        load_sdtm(folder, product="autologous-cd19").dataset.subjects["product"].item()
+        == "autologous-cd19"
+    )
 
 
 def test_ae_grades_dates_and_partial_dates(tmp_path):
-    folder = _study(tmp_path, AE=[
-        {"USUBJID": "S1", "AEDECOD": "Cytokine release syndrome", "AETOXGR": "2", "AESTDTC": "2024-05-07",
-         "AEENDTC": "2024-05-09", "AESER": "Y", "AEREL": "RELATED"},
-        {"USUBJID": "S1", "AEDECOD": "Pneumonia", "AESEV": "SEVERE", "AESTDTC": "2024-06-01", "AEENDTC": ""},
-        {"USUBJID": "S1", "AEDECOD": "Headache", "AETOXGR": "1", "AESTDTC": "2024-06", "AEENDTC": ""},
-    ])
+    folder = _study(
+        tmp_path,
+        AE=[
+            {
+                "USUBJID": "S1",
+                "AEDECOD": "Cytokine release syndrome",
+                "AETOXGR": "2",
+                "AESTDTC": "2024-05-07",
+                "AEENDTC": "2024-05-09",
+                "AESER": "Y",
+                "AEREL": "RELATED",
+            },
+            {
+                "USUBJID": "S1",
+                "AEDECOD": "Pneumonia",
+                "AESEV": "SEVERE",
+                "AESTDTC": "2024-06-01",
+                "AEENDTC": "",
+            },
+            {
+                "USUBJID": "S1",
+                "AEDECOD": "Headache",
+                "AETOXGR": "1",
+                "AESTDTC": "2024-06",
+                "AEENDTC": "",
+            },
+        ],
+    )
     study = load_sdtm(folder)
     assert not study.problems
     crs, pneu = study.dataset.records["S1"].adverse_events
-    assert (crs.category, crs.grade, crs.scale, crs.start, crs.end, crs.serious, crs.relatedness) == (
-        "crs", 2, "astct-2019", 1.0, 3.0, True, "probable")
+    assert (
+        crs.category,
+        crs.grade,
+        crs.scale,
+        crs.start,
+        crs.end,
+        crs.serious,
+        crs.relatedness,
+    ) == ("crs", 2, "astct-2019", 1.0, 3.0, True, "probable")
     assert (pneu.category, pneu.grade, pneu.scale, pneu.end) == ("infection", 3, "other", None)
-    assert any("AESTDTC: 1 row(s) with a partial or missing date" in n and "rows 4" in n for n in study.notes)
+    assert any(
+        "AESTDTC: 1 row(s) with a partial or missing date" in n and "rows 4" in n
+        for n in study.notes
+    )
     assert any("taken from AESEV" in n for n in study.notes)
 
 
 def test_problems_name_file_row_and_column(tmp_path):
-    folder = _study(tmp_path, LB=[
-        {"USUBJID": "S1", "LBTESTCD": "PLAT", "LBORRES": "88", "LBORRESU": "furlongs", "LBDTC": "2024-05-09"},
-        {"USUBJID": "S9", "LBTESTCD": "PLAT", "LBORRES": "88", "LBORRESU": "10^9/L", "LBDTC": "2024-05-09"},
-    ], AE=[{"USUBJID": "S1", "AEDECOD": "Rash", "AETOXGR": "7", "AESTDTC": "2024-05-09"},
-           {"USUBJID": "S1", "AEDECOD": "Rash", "AETOXGR": "1", "AESTDTC": "2024-05-09", "AEENDTC": "2024-05-01"}],
-        VS=[{"USUBJID": "S1", "VSTESTCD": "TEMP", "VSORRES": "80", "VSORRESU": "C", "VSDTC": "2024-05-07"}],
-        QS=[{"USUBJID": "S1", "QSCAT": "SLEDAI-2K", "QSTESTCD": "ARTHRITIS", "QSORRES": "Y", "QSDTC": "2024-05-01"},
-            {"USUBJID": "S1", "QSCAT": "SLEDAI-2K", "QSTESTCD": "SLEEPY", "QSORRES": "Y", "QSDTC": "2024-05-01"}])
+    folder = _study(
+        tmp_path,
+        LB=[
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "PLAT",
+                "LBORRES": "88",
+                "LBORRESU": "furlongs",
+                "LBDTC": "2024-05-09",
+            },
+            {
+                "USUBJID": "S9",
+                "LBTESTCD": "PLAT",
+                "LBORRES": "88",
+                "LBORRESU": "10^9/L",
+                "LBDTC": "2024-05-09",
+            },
+        ],
+        AE=[
+            {"USUBJID": "S1", "AEDECOD": "Rash", "AETOXGR": "7", "AESTDTC": "2024-05-09"},
+            {
+                "USUBJID": "S1",
+                "AEDECOD": "Rash",
+                "AETOXGR": "1",
+                "AESTDTC": "2024-05-09",
+                "AEENDTC": "2024-05-01",
+            },
+        ],
+        VS=[
+            {
+                "USUBJID": "S1",
+                "VSTESTCD": "TEMP",
+                "VSORRES": "80",
+                "VSORRESU": "C",
+                "VSDTC": "2024-05-07",
+            }
+        ],
+        QS=[
+            {
+                "USUBJID": "S1",
+                "QSCAT": "SLEDAI-2K",
+                "QSTESTCD": "ARTHRITIS",
+                "QSORRES": "Y",
+                "QSDTC": "2024-05-01",
+            },
+            {
+                "USUBJID": "S1",
+                "QSCAT": "SLEDAI-2K",
+                "QSTESTCD": "SLEEPY",
+                "QSORRES": "Y",
+                "QSDTC": "2024-05-01",
+            },
+        ],
+    )
     with pytest.raises(DataValidationError) as err:
         read_sdtm(folder)
     where = {(p.file.rsplit("/", 1)[-1], p.row, p.column) for p in err.value.problems}
@@ -129,7 +306,9 @@ def test_problems_name_file_row_and_column(tmp_path):
 def test_missing_domains_and_unreadable_input(tmp_path):
     folder = _study(tmp_path)
     (folder / "ex.csv").unlink()
-    with pytest.raises(DataValidationError, match=r"no EX table \(ex.xpt or ex.csv\): day 0 is the CAR-T infusion"):
+    with pytest.raises(
+        DataValidationError, match=r"no EX table \(ex.xpt or ex.csv\): day 0 is the CAR-T infusion"
+    ):
         read_sdtm(folder)
     (folder / "dm.csv").unlink()
     with pytest.raises(DataValidationError, match="no DM table"):

@@ -15,7 +15,10 @@ import typer
 
 from allocart.errors import DataError
 
-data_app = typer.Typer(help="Patient datasets: check, convert, simulate (NONMEM CSV or SDTM folder).", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Patient datasets: check, convert, simulate (NONMEM CSV or SDTM folder).",
+    no_args_is_help=True,
+)
 
 _FORMAT_HELP = "nonmem (a .csv file) or sdtm (a folder of tables); default: from the path."
 
@@ -30,11 +33,25 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, obs_code, dose_cmt, sex_female_code):
+def _read_options(
+    fmt,
+    car_t_treatment,
+    product,
+    obs_column,
+    time_unit,
+    log_dv,
+    obs_code,
+    dose_cmt,
+    sex_female_code,
+):
     from allocart.data import NonmemSpec, SdtmOptions
 
-    kw: dict[str, Any] = {"obs_column": obs_column, "time_unit": time_unit, "log_dv": log_dv,
-                          "sex_female_code": sex_female_code}
+    kw: dict[str, Any] = {
+        "obs_column": obs_column,
+        "time_unit": time_unit,
+        "log_dv": log_dv,
+        "sex_female_code": sex_female_code,
+    }
     if obs_code:
         kw["observable_codes"] = _pairs(obs_code, "--obs-code")
     if dose_cmt:
@@ -44,14 +61,26 @@ def _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, 
 
 _OPT = {
     "fmt": typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
-    "car_t_treatment": typer.Option(None, "--car-t-treatment", help="SDTM: EXTRT of the CAR-T product (day 0)."),
+    "car_t_treatment": typer.Option(
+        None, "--car-t-treatment", help="SDTM: EXTRT of the CAR-T product (day 0)."
+    ),
     "product": typer.Option(None, "--product", help="SDTM: model product name for every subject."),
-    "obs_column": typer.Option("DVID", "--obs-column", help="NONMEM: column of the observation type (DVID, CMT...)."),
+    "obs_column": typer.Option(
+        "DVID", "--obs-column", help="NONMEM: column of the observation type (DVID, CMT...)."
+    ),
     "time_unit": typer.Option("day", "--time-unit", help="NONMEM: unit of TIME (day, hour, week)."),
     "log_dv": typer.Option(False, "--log-dv", help="NONMEM: DV and LLOQ are natural logarithms."),
-    "obs_code": typer.Option([], "--obs-code", help="NONMEM: CODE=READOUT observation-type mapping; repeatable."),
-    "dose_cmt": typer.Option([], "--dose-cmt", help="NONMEM: CODE=KIND dose compartment (car_t, fludarabine, cyclophosphamide)."),
-    "sex_female_code": typer.Option(None, "--sex-female-code", help="NONMEM: value of a numeric SEX column meaning female."),
+    "obs_code": typer.Option(
+        [], "--obs-code", help="NONMEM: CODE=READOUT observation-type mapping; repeatable."
+    ),
+    "dose_cmt": typer.Option(
+        [],
+        "--dose-cmt",
+        help="NONMEM: CODE=KIND dose compartment (car_t, fludarabine, cyclophosphamide).",
+    ),
+    "sex_female_code": typer.Option(
+        None, "--sex-female-code", help="NONMEM: value of a numeric SEX column meaning female."
+    ),
 }
 
 
@@ -73,15 +102,27 @@ def check_cmd(
     from allocart.data import DataValidationError, detect_format, load_sdtm, read_nonmem
 
     kind = detect_format(path, fmt)
-    spec, opts = _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, obs_code, dose_cmt, sex_female_code)
+    spec, opts = _read_options(
+        fmt,
+        car_t_treatment,
+        product,
+        obs_column,
+        time_unit,
+        log_dv,
+        obs_code,
+        dose_cmt,
+        sex_female_code,
+    )
     report: dict[str, Any] = {"path": str(path), "format": kind, "notes": [], "problems": []}
     if kind == "sdtm":
         study = load_sdtm(path, opts)
         report["tables"] = {d: {"file": study.files[d], "rows": study.rows[d]} for d in study.files}
         report["records"] = {
             "subjects": len(study.records),
-            **{k: sum(len(getattr(r, k)) for r in study.records.values())
-               for k in ("labs", "vitals", "adverse_events", "sledai_findings", "pga")},
+            **{
+                k: sum(len(getattr(r, k)) for r in study.records.values())
+                for k in ("labs", "vitals", "adverse_events", "sledai_findings", "pga")
+            },
         }
         report["notes"] = list(study.notes)
         report["problems"] = [str(p) for p in study.problems]
@@ -108,10 +149,16 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  table {d}: {t['rows']} rows ({t['file']})")
     if "records" in report:
         r = report["records"]
-        print(f"  records: {r['subjects']} subjects, " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "subjects"))
+        print(
+            f"  records: {r['subjects']} subjects, "
+            + ", ".join(f"{k} {v}" for k, v in r.items() if k != "subjects")
+        )
     ds = report.get("dataset")
     if ds:
-        print(f"  dataset: {ds['subjects']} subjects; doses " + ", ".join(f"{k} {v}" for k, v in ds["doses"].items()))
+        print(
+            f"  dataset: {ds['subjects']} subjects; doses "
+            + ", ".join(f"{k} {v}" for k, v in ds["doses"].items())
+        )
         for name, c in ds["observations"].items():
             print(f"    {name}: {c['n']} observations ({c['censored']} below LLOQ)")
     for n in report["notes"]:
@@ -140,11 +187,23 @@ def convert_cmd(
     """Read a dataset in one format and write it in the other (or the same, normalised)."""
     from allocart.data import read_dataset, write_dataset
 
-    spec, opts = _read_options(fmt, car_t_treatment, product, obs_column, time_unit, log_dv, obs_code, dose_cmt, sex_female_code)
+    spec, opts = _read_options(
+        fmt,
+        car_t_treatment,
+        product,
+        obs_column,
+        time_unit,
+        log_dv,
+        obs_code,
+        dose_cmt,
+        sex_female_code,
+    )
     ds = read_dataset(source, fmt, nonmem=spec, sdtm=opts)
     out = write_dataset(ds, dest, to)
     s = ds.summary()
-    print(f"wrote {out}: {s['subjects']} subjects, {len(ds.doses)} doses, {len(ds.observations)} observations")
+    print(
+        f"wrote {out}: {s['subjects']} subjects, {len(ds.doses)} doses, {len(ds.observations)} observations"
+    )
 
 
 @data_app.command("simulate")
@@ -158,7 +217,9 @@ def simulate_cmd(
     days: float = typer.Option(365.0, "--days", help="Follow-up, days after infusion."),
     seed: int = typer.Option(0, "--seed", help="Seed of the between-patient variability."),
     noise_seed: int = typer.Option(1, "--noise-seed", help="Seed of the residual error."),
-    sample_days: str = typer.Option(None, "--sample-days", help="Comma-separated sampling days (default: typical schedule)."),
+    sample_days: str = typer.Option(
+        None, "--sample-days", help="Comma-separated sampling days (default: typical schedule)."
+    ),
 ) -> None:
     """Simulate virtual patients and export them as data (sparse samples, residual error, LLOQ)."""
     from allocart.data import DEFAULT_SAMPLE_DAYS, dataset_from_simulation, write_dataset
@@ -170,12 +231,16 @@ def simulate_cmd(
         try:
             days_list = tuple(float(x) for x in sample_days.split(","))
         except ValueError:
-            raise DataError(f"--sample-days: {sample_days!r} must be numbers separated by commas, e.g. 0,7,28") from None
+            raise DataError(
+                f"--sample-days: {sample_days!r} must be numbers separated by commas, e.g. 0,7,28"
+            ) from None
     sim = simulate(product, dose, ld, days=days, n=n, seed=seed)
     ds = dataset_from_simulation(sim, sample_days=days_list, seed=noise_seed)
     path = write_dataset(ds, out, to)
-    print(f"wrote {path}: {len(ds)} subjects, {len(ds.observations)} observations "
-          f"({int(ds.observations['censored'].sum())} below LLOQ)")
+    print(
+        f"wrote {path}: {len(ds)} subjects, {len(ds.observations)} observations "
+        f"({int(ds.observations['censored'].sum())} below LLOQ)"
+    )
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

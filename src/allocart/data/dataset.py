@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,35 +48,49 @@ if TYPE_CHECKING:  # pragma: no cover
     from allocart.model.simulate import Simulation
 
 __all__ = [
-    "Dataset",
-    "Problem",
-    "DataValidationError",
-    "Observable",
-    "OBSERVABLES",
+    "DEFAULT_SAMPLE_DAYS",
+    "DOSE_COLUMNS",
     "DOSE_KINDS",
     "DOSE_UNITS",
-    "SUBJECT_COLUMNS",
-    "DOSE_COLUMNS",
+    "OBSERVABLES",
     "OBSERVATION_COLUMNS",
-    "DEFAULT_SAMPLE_DAYS",
+    "SUBJECT_COLUMNS",
+    "DataValidationError",
+    "Dataset",
+    "Observable",
+    "Problem",
     "dataset_from_simulation",
-    "records_from_observations",
-    "make_patient_records",
-    "record_day",
-    "parse_iso",
     "format_iso",
-    "shift_days",
+    "make_patient_records",
+    "parse_iso",
     "raise_problems",
+    "record_day",
+    "records_from_observations",
+    "shift_days",
 ]
 
-SUBJECT_COLUMNS = ("id", "product", "ld", "weight_kg", "height_cm", "bsa_m2", "age_years", "female", "infusion_date")
+SUBJECT_COLUMNS = (
+    "id",
+    "product",
+    "ld",
+    "weight_kg",
+    "height_cm",
+    "bsa_m2",
+    "age_years",
+    "female",
+    "infusion_date",
+)
 DOSE_COLUMNS = ("id", "time", "kind", "amount", "unit")
 OBSERVATION_COLUMNS = ("id", "time", "observable", "value", "lloq", "censored")
 
 #: What a dose row may give: the CAR-T cells and the lymphodepleting drugs of the model.
 DOSE_KINDS = ("car_t", "fludarabine", "cyclophosphamide")
 #: Units of dose amounts: CAR-T in cells or cells/kg, lymphodepletion in mg/m2.
-DOSE_UNITS = {"car_t": ("cells", "cells/kg"), "fludarabine": ("mg/m2",), "cyclophosphamide": ("mg/m2",)}
+DOSE_UNITS = {
+    "car_t": ("cells", "cells/kg"),
+    "fludarabine": ("mg/m2",),
+    "cyclophosphamide": ("mg/m2",),
+}
 
 #: Tolerances of :meth:`Dataset.__eq__`: times to one second (SDTM date-times carry seconds),
 #: values to 1e-9 relative (text round trips of floats are exact; this only absorbs unit
@@ -124,34 +138,127 @@ class Observable:
 OBSERVABLES: dict[str, Observable] = {
     o.name: o
     for o in [
-        Observable("car_t_cells_per_ul", "cells/uL", "PC", "CARTCELL", error_cv=0.25, lloq=0.1,
-                   source="assumption: flow cytometry of CAR+ T cells, CV ~25%, LLOQ ~0.1 cells/uL"),
-        Observable("car_pct_of_t", "%", "PC", "CARTPCT", error_cv=0.25, lloq=0.01,
-                   source="assumption: flow cytometry, 0.01% of T cells is the usual event-count floor"),
-        Observable("transgene_copies_per_ug", "copies/ug", "PC", "TRANSGEN", error_cv=0.3, lloq=50.0,
-                   source="assumption: qPCR CV ~30%; LLOQ = model parameter LLOQ_transgene (50 copies/ug)"),
-        Observable("b_cells_per_ul", "cells/uL", "LB", "CD19", lab_factor=1000.0, error_cv=0.15, lloq=1.0,
-                   source="assumption: CD19+ flow count, CV ~15%; aplasia reported below 1 cell/uL"),
-        Observable("anti_dsdna_iu_per_ml", "IU/mL", "LB", "DSDNAAB", error_cv=0.15, lloq=10.0,
-                   source="assumption: anti-dsDNA immunoassay CV ~15%, LLOQ 10 IU/mL"),
-        Observable("c3_g_per_l", "g/L", "LB", "C3", error_cv=0.08, source="assumption: nephelometry CV ~8%"),
-        Observable("c4_g_per_l", "g/L", "LB", "C4", error_cv=0.08, lloq=0.02,
-                   source="assumption: nephelometry CV ~8%, LLOQ 0.02 g/L"),
-        Observable("igg_g_per_l", "g/L", "LB", "IGG", error_cv=0.08, source="assumption: nephelometry CV ~8%"),
-        Observable("il6_pg_per_ml", "pg/mL", "LB", "IL6", error_cv=0.2, lloq=1.5,
-                   source="assumption: IL-6 immunoassay CV ~20%, LLOQ 1.5 pg/mL"),
-        Observable("anc_1e9_per_l", "10^9/L", "LB", "NEUT", error_cv=0.1,
-                   source="assumption: haematology analyser CV ~10%"),
-        Observable("lymphocytes_1e9_per_l", "10^9/L", "LB", "LYM", error_cv=0.1,
-                   source="assumption: haematology analyser CV ~10%"),
-        Observable("platelets_1e9_per_l", "10^9/L", "LB", "PLAT", error_cv=0.1,
-                   source="assumption: haematology analyser CV ~10%"),
+        Observable(
+            "car_t_cells_per_ul",
+            "cells/uL",
+            "PC",
+            "CARTCELL",
+            error_cv=0.25,
+            lloq=0.1,
+            source="assumption: flow cytometry of CAR+ T cells, CV ~25%, LLOQ ~0.1 cells/uL",
+        ),
+        Observable(
+            "car_pct_of_t",
+            "%",
+            "PC",
+            "CARTPCT",
+            error_cv=0.25,
+            lloq=0.01,
+            source="assumption: flow cytometry, 0.01% of T cells is the usual event-count floor",
+        ),
+        Observable(
+            "transgene_copies_per_ug",
+            "copies/ug",
+            "PC",
+            "TRANSGEN",
+            error_cv=0.3,
+            lloq=50.0,
+            source="assumption: qPCR CV ~30%; LLOQ = model parameter LLOQ_transgene (50 copies/ug)",
+        ),
+        Observable(
+            "b_cells_per_ul",
+            "cells/uL",
+            "LB",
+            "CD19",
+            lab_factor=1000.0,
+            error_cv=0.15,
+            lloq=1.0,
+            source="assumption: CD19+ flow count, CV ~15%; aplasia reported below 1 cell/uL",
+        ),
+        Observable(
+            "anti_dsdna_iu_per_ml",
+            "IU/mL",
+            "LB",
+            "DSDNAAB",
+            error_cv=0.15,
+            lloq=10.0,
+            source="assumption: anti-dsDNA immunoassay CV ~15%, LLOQ 10 IU/mL",
+        ),
+        Observable(
+            "c3_g_per_l", "g/L", "LB", "C3", error_cv=0.08, source="assumption: nephelometry CV ~8%"
+        ),
+        Observable(
+            "c4_g_per_l",
+            "g/L",
+            "LB",
+            "C4",
+            error_cv=0.08,
+            lloq=0.02,
+            source="assumption: nephelometry CV ~8%, LLOQ 0.02 g/L",
+        ),
+        Observable(
+            "igg_g_per_l",
+            "g/L",
+            "LB",
+            "IGG",
+            error_cv=0.08,
+            source="assumption: nephelometry CV ~8%",
+        ),
+        Observable(
+            "il6_pg_per_ml",
+            "pg/mL",
+            "LB",
+            "IL6",
+            error_cv=0.2,
+            lloq=1.5,
+            source="assumption: IL-6 immunoassay CV ~20%, LLOQ 1.5 pg/mL",
+        ),
+        Observable(
+            "anc_1e9_per_l",
+            "10^9/L",
+            "LB",
+            "NEUT",
+            error_cv=0.1,
+            source="assumption: haematology analyser CV ~10%",
+        ),
+        Observable(
+            "lymphocytes_1e9_per_l",
+            "10^9/L",
+            "LB",
+            "LYM",
+            error_cv=0.1,
+            source="assumption: haematology analyser CV ~10%",
+        ),
+        Observable(
+            "platelets_1e9_per_l",
+            "10^9/L",
+            "LB",
+            "PLAT",
+            error_cv=0.1,
+            source="assumption: haematology analyser CV ~10%",
+        ),
     ]
 }
 
 #: Sampling days of :func:`dataset_from_simulation` (a typical CAR-T schedule; those beyond
 #: the simulated horizon are dropped).
-DEFAULT_SAMPLE_DAYS = (0.0, 1.0, 3.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 56.0, 90.0, 120.0, 180.0, 270.0, 365.0)
+DEFAULT_SAMPLE_DAYS = (
+    0.0,
+    1.0,
+    3.0,
+    7.0,
+    10.0,
+    14.0,
+    21.0,
+    28.0,
+    42.0,
+    56.0,
+    90.0,
+    120.0,
+    180.0,
+    270.0,
+    365.0,
+)
 
 
 # ----------------------------------------------------------------------------- problems
@@ -188,7 +295,9 @@ class DataValidationError(DataError):
         shown = "; ".join(str(p) for p in self.problems[:limit])
         more = len(self.problems) - limit
         if more > 0:
-            shown += f"; ... and {more} more problem(s) (run `allocart data check` to list them all)"
+            shown += (
+                f"; ... and {more} more problem(s) (run `allocart data check` to list them all)"
+            )
         super().__init__(shown)
 
 
@@ -216,15 +325,25 @@ def _canonical_subjects(frame: pd.DataFrame | None) -> pd.DataFrame:
             frame[col] = None
     out = pd.DataFrame(
         {
-            "id": frame["id"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
-            "product": frame["product"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
-            "ld": frame["ld"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
+            "id": frame["id"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
+            "product": frame["product"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
+            "ld": frame["ld"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
         }
     )
     for col in ("weight_kg", "height_cm", "bsa_m2", "age_years"):
         out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     out["female"] = frame["female"].map(_to_bool).astype("boolean")
-    out["infusion_date"] = frame["infusion_date"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object)
+    out["infusion_date"] = (
+        frame["infusion_date"]
+        .map(lambda v: None if _nan_none(v) is None else str(v))
+        .astype(object)
+    )
     return out.reset_index(drop=True)
 
 
@@ -251,11 +370,17 @@ def _canonical_doses(frame: pd.DataFrame | None) -> pd.DataFrame:
             frame[col] = None
     out = pd.DataFrame(
         {
-            "id": frame["id"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
+            "id": frame["id"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
             "time": pd.to_numeric(frame["time"], errors="coerce").astype(float),
-            "kind": frame["kind"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
+            "kind": frame["kind"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
             "amount": pd.to_numeric(frame["amount"], errors="coerce").astype(float),
-            "unit": frame["unit"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
+            "unit": frame["unit"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
         }
     )
     return out.sort_values(["id", "time", "kind"], kind="stable").reset_index(drop=True)
@@ -268,9 +393,13 @@ def _canonical_observations(frame: pd.DataFrame | None) -> pd.DataFrame:
             frame[col] = None if col != "censored" else False
     out = pd.DataFrame(
         {
-            "id": frame["id"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
+            "id": frame["id"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
             "time": pd.to_numeric(frame["time"], errors="coerce").astype(float),
-            "observable": frame["observable"].map(lambda v: None if _nan_none(v) is None else str(v)).astype(object),
+            "observable": frame["observable"]
+            .map(lambda v: None if _nan_none(v) is None else str(v))
+            .astype(object),
             "value": pd.to_numeric(frame["value"], errors="coerce").astype(float),
             "lloq": pd.to_numeric(frame["lloq"], errors="coerce").astype(float),
             "censored": frame["censored"].map(lambda v: bool(_to_bool(v) is True)).astype(bool),
@@ -356,7 +485,9 @@ class Dataset:
 
     def observations_of(self, observable: str) -> pd.DataFrame:
         """Rows of ``observations`` of one read-out."""
-        return self.observations[self.observations["observable"] == observable].reset_index(drop=True)
+        return self.observations[self.observations["observable"] == observable].reset_index(
+            drop=True
+        )
 
     def summary(self) -> dict[str, Any]:
         """Counts for reports: subjects, doses by kind, observations by read-out, records."""
@@ -364,9 +495,11 @@ class Dataset:
         return {
             "source": self.source,
             "subjects": len(self.subjects),
-            "doses": {str(k): int(v) for k, v in self.doses["kind"].value_counts().sort_index().items()},
+            "doses": {
+                str(k): int(v) for k, v in self.doses["kind"].value_counts().sort_index().items()
+            },
             "observations": {
-                str(k): {"n": int(len(g)), "censored": int(g["censored"].sum())}
+                str(k): {"n": len(g), "censored": int(g["censored"].sum())}
                 for k, g in obs.groupby("observable", sort=True)
             },
             "records": {
@@ -413,7 +546,9 @@ class Dataset:
             out.append(f"records: subjects {sorted(self.records)} vs {sorted(other.records)}")
             return out
         for k in self.records:
-            diff = _diff_values(self.records[k].model_dump(), other.records[k].model_dump(), f"records[{k!r}]")
+            diff = _diff_values(
+                self.records[k].model_dump(), other.records[k].model_dump(), f"records[{k!r}]"
+            )
             out += diff[: max(0, limit - len(out))]
             if len(out) >= limit:
                 break
@@ -449,11 +584,21 @@ class Dataset:
                 p("subjects", i, "id", f"subject {sid!r} appears twice (also row {seen[sid]})")
             else:
                 seen[sid] = i
-        limits = {"weight_kg": (0.2, 400.0), "height_cm": (20.0, 260.0), "bsa_m2": (0.05, 4.0), "age_years": (0.0, 130.0)}
+        limits = {
+            "weight_kg": (0.2, 400.0),
+            "height_cm": (20.0, 260.0),
+            "bsa_m2": (0.05, 4.0),
+            "age_years": (0.0, 130.0),
+        }
         for col, (lo, hi) in limits.items():
             for i, v in enumerate(subj[col]):
                 if not math.isnan(v) and not lo <= v <= hi:
-                    p("subjects", i, col, f"{v!r} is impossible; it must lie between {lo:g} and {hi:g}")
+                    p(
+                        "subjects",
+                        i,
+                        col,
+                        f"{v!r} is impossible; it must lie between {lo:g} and {hi:g}",
+                    )
         for i, v in enumerate(subj["infusion_date"]):
             if v is not None:
                 try:
@@ -469,17 +614,31 @@ class Dataset:
             if not math.isfinite(row.time):
                 p("doses", i, "time", "missing or non-numeric time (days after infusion)")
             if row.kind not in DOSE_KINDS:
-                p("doses", i, "kind", f"{row.kind!r} is not a dose kind; use one of {', '.join(DOSE_KINDS)}")
+                p(
+                    "doses",
+                    i,
+                    "kind",
+                    f"{row.kind!r} is not a dose kind; use one of {', '.join(DOSE_KINDS)}",
+                )
             elif row.unit not in DOSE_UNITS[row.kind]:
-                p("doses", i, "unit", f"{row.unit!r} is not a unit of a {row.kind} dose; use {' or '.join(DOSE_UNITS[row.kind])}")
+                p(
+                    "doses",
+                    i,
+                    "unit",
+                    f"{row.unit!r} is not a unit of a {row.kind} dose; use {' or '.join(DOSE_UNITS[row.kind])}",
+                )
             if not (math.isfinite(row.amount) and row.amount > 0):
                 p("doses", i, "amount", f"{row.amount!r} must be a positive number")
         car_t = doses[doses["kind"] == "car_t"]
         for sid in sorted(known & set(doses["id"])):
             t = car_t.loc[car_t["id"] == sid, "time"]
             if len(t) and not np.isclose(t.min(), 0.0, atol=TIME_ATOL_DAYS):
-                p("doses", int(car_t.index[car_t["id"] == sid][0]), "time",
-                  f"the first CAR-T infusion of {sid!r} is at day {t.min():g}; times must count from it (day 0)")
+                p(
+                    "doses",
+                    int(car_t.index[car_t["id"] == sid][0]),
+                    "time",
+                    f"the first CAR-T infusion of {sid!r} is at day {t.min():g}; times must count from it (day 0)",
+                )
 
         obs = self.observations
         for i, row in enumerate(obs.itertuples(index=False)):
@@ -488,17 +647,33 @@ class Dataset:
             if not math.isfinite(row.time):
                 p("observations", i, "time", "missing or non-numeric time (days after infusion)")
             if row.observable not in OBSERVABLES:
-                p("observations", i, "observable",
-                  f"{row.observable!r} is not a model read-out; use one of {', '.join(OBSERVABLES)}")
+                p(
+                    "observations",
+                    i,
+                    "observable",
+                    f"{row.observable!r} is not a model read-out; use one of {', '.join(OBSERVABLES)}",
+                )
             if not (math.isfinite(row.value) and row.value >= 0):
                 p("observations", i, "value", f"{row.value!r} must be a non-negative number")
             if not math.isnan(row.lloq) and not row.lloq > 0:
-                p("observations", i, "lloq", f"{row.lloq!r} must be positive (or empty when there is none)")
+                p(
+                    "observations",
+                    i,
+                    "lloq",
+                    f"{row.lloq!r} must be positive (or empty when there is none)",
+                )
             if row.censored:
                 if math.isnan(row.lloq):
                     p("observations", i, "lloq", "a censored (below-LLOQ) row needs its LLOQ")
-                elif math.isfinite(row.value) and not math.isclose(row.value, row.lloq, rel_tol=VALUE_RTOL):
-                    p("observations", i, "value", f"a censored row carries its LLOQ ({row.lloq:g}) as value, not {row.value!r}")
+                elif math.isfinite(row.value) and not math.isclose(
+                    row.value, row.lloq, rel_tol=VALUE_RTOL
+                ):
+                    p(
+                        "observations",
+                        i,
+                        "value",
+                        f"a censored row carries its LLOQ ({row.lloq:g}) as value, not {row.value!r}",
+                    )
         for sid in self.records:
             if sid not in known:
                 p("records", None, "id", f"records of subject {sid!r}, who is not in `subjects`")
@@ -553,9 +728,7 @@ def parse_iso(text: str) -> datetime:
         return datetime(d.year, d.month, d.day)
     value = datetime.fromisoformat(s)
     if value.tzinfo is not None:
-        from datetime import timezone
-
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -600,14 +773,36 @@ def records_from_observations(
             if spec is None or spec.domain != "LB":
                 continue
             analyte = units.ANALYTES[units.analyte_key(spec.code, None)]
-            labs.append(LabResult(test=spec.code, value=float(r.value) / spec.lab_factor, unit=analyte.unit,
-                                  time=record_day(origin, r.time)))
+            labs.append(
+                LabResult(
+                    test=spec.code,
+                    value=float(r.value) / spec.lab_factor,
+                    unit=analyte.unit,
+                    time=record_day(origin, r.time),
+                )
+            )
         vitals = []
         if not math.isnan(info.weight_kg):
-            vitals.append(VitalSign(test="WEIGHT", value=float(info.weight_kg), unit="kg", time=record_day(origin, 0.0)))
+            vitals.append(
+                VitalSign(
+                    test="WEIGHT",
+                    value=float(info.weight_kg),
+                    unit="kg",
+                    time=record_day(origin, 0.0),
+                )
+            )
         if not math.isnan(info.height_cm):
-            vitals.append(VitalSign(test="HEIGHT", value=float(info.height_cm), unit="cm", time=record_day(origin, 0.0)))
-        out[sid] = make_patient_records(sid, origin, info.age_years, info.weight_kg, labs=labs, vitals=vitals)
+            vitals.append(
+                VitalSign(
+                    test="HEIGHT",
+                    value=float(info.height_cm),
+                    unit="cm",
+                    time=record_day(origin, 0.0),
+                )
+            )
+        out[sid] = make_patient_records(
+            sid, origin, info.age_years, info.weight_kg, labs=labs, vitals=vitals
+        )
     return out
 
 
@@ -636,23 +831,36 @@ def make_patient_records(
 ) -> PatientRecords:
     """A :class:`PatientRecords` with its lists in canonical order (time, then code or term),
     so that records built from different sources of the same data compare equal."""
+
     def nan_none(v: float | None) -> float | None:
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
     keyed = {}
     for name, items in lists.items():
+
         def key(r: Any) -> Any:
             t = getattr(r, "time", None)
             if t is None:
-                t = getattr(r, "start")
-            label = getattr(r, "test", None) or getattr(r, "descriptor", None) or getattr(r, "term", None) or ""
+                t = r.start
+            label = (
+                getattr(r, "test", None)
+                or getattr(r, "descriptor", None)
+                or getattr(r, "term", None)
+                or ""
+            )
             return (_time_key(t), label)
+
         keyed[name] = tuple(sorted(items, key=key))
     infusion = None
     if origin is not None:
         infusion = origin.date() if origin.time() == datetime.min.time() else origin
-    return PatientRecords(patient_id=sid, infusion=infusion, age_years=nan_none(age_years),
-                          weight_kg=nan_none(weight_kg), **keyed)
+    return PatientRecords(
+        patient_id=sid,
+        infusion=infusion,
+        age_years=nan_none(age_years),
+        weight_kg=nan_none(weight_kg),
+        **keyed,
+    )
 
 
 # ----------------------------------------------------------------------------- from a simulation
@@ -714,7 +922,9 @@ def dataset_from_simulation(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     bad = [o for o in observables if o not in OBSERVABLES or o not in sim.observables]
     if bad:
-        raise DataError(f"observables: {', '.join(map(repr, bad))} not model read-outs; use {', '.join(OBSERVABLES)}")
+        raise DataError(
+            f"observables: {', '.join(map(repr, bad))} not model read-outs; use {', '.join(OBSERVABLES)}"
+        )
     cvs = {o: OBSERVABLES[o].error_cv for o in OBSERVABLES} | dict(error_cv or {})
     lloqs: dict[str, Any] = {o: OBSERVABLES[o].lloq for o in OBSERVABLES} | dict(lloq or {})
     for name, cv in cvs.items():
@@ -722,16 +932,22 @@ def dataset_from_simulation(
             raise DataError(f"error_cv[{name!r}] = {cv!r} must be a non-negative number")
     failed = [int(i) + 1 for i in np.flatnonzero(np.asarray(sim.status) != 0)]
     if failed:
-        raise DataError(f"simulation: patients {failed} failed to solve; simulate them again (other seed or tolerance)")
+        raise DataError(
+            f"simulation: patients {failed} failed to solve; simulate them again (other seed or tolerance)"
+        )
     days = [float(d) for d in sample_days if d <= sim.time[-1] + 1e-9]
     if not days:
-        raise DataError(f"sample_days: none lies within the simulated horizon (0..{sim.time[-1]:g} days)")
+        raise DataError(
+            f"sample_days: none lies within the simulated horizon (0..{sim.time[-1]:g} days)"
+        )
     cols = []
     for d in days:
         j = int(np.argmin(np.abs(sim.time - d)))
         if abs(sim.time[j] - d) > 1e-9:
-            raise DataError(f"sample_days: day {d:g} is not on the simulation grid (step {sim.time[1] - sim.time[0]:g} days); "
-                            "simulate with a dt that hits every sample day")
+            raise DataError(
+                f"sample_days: day {d:g} is not on the simulation grid (step {sim.time[1] - sim.time[0]:g} days); "
+                "simulate with a dt that hits every sample day"
+            )
         cols.append(j)
     n = sim.n
     ids = [f"SIM-{i + 1:03d}" for i in range(n)] if ids is None else [str(i) for i in ids]
@@ -745,7 +961,11 @@ def dataset_from_simulation(
         noisy = truth * np.exp(sigma * rng.standard_normal(truth.shape))
         for i in range(n):
             lim = lloqs.get(name)
-            if name == "transgene_copies_per_ug" and (lloq is None or name not in lloq) and lloq_tg is not None:
+            if (
+                name == "transgene_copies_per_ug"
+                and (lloq is None or name not in lloq)
+                and lloq_tg is not None
+            ):
                 lim = float(lloq_tg[i])
             for k, d in enumerate(days):
                 v = float(noisy[i, k])
@@ -759,14 +979,26 @@ def dataset_from_simulation(
     dose_rows: list[tuple[str, float, str, float, str]] = []
     for i in range(n):
         for day, dose in scen.infusions():
-            dose_rows.append((ids[i], float(day), "car_t", float(dose.value), "cells/kg" if dose.per_kg else "cells"))
+            dose_rows.append(
+                (
+                    ids[i],
+                    float(day),
+                    "car_t",
+                    float(dose.value),
+                    "cells/kg" if dose.per_kg else "cells",
+                )
+            )
         courses = [(0.0, scen.regimen)] + (
-            [(day, scen.redose_regimen) for day, _ in scen.redoses] if scen.redose_regimen is not None else []
+            [(day, scen.redose_regimen) for day, _ in scen.redoses]
+            if scen.redose_regimen is not None
+            else []
         )
         for offset, regimen in courses:
             for drug, course in regimen.drugs.items():
                 for dd in course.days:
-                    dose_rows.append((ids[i], offset + float(dd), drug, float(course.mg_per_m2_per_day), "mg/m2"))
+                    dose_rows.append(
+                        (ids[i], offset + float(dd), drug, float(course.mg_per_m2_per_day), "mg/m2")
+                    )
     doses = pd.DataFrame(dose_rows, columns=list(DOSE_COLUMNS))
 
     if start_date is None:
@@ -784,5 +1016,10 @@ def dataset_from_simulation(
         }
     )
     records = records_from_observations(observations, subjects) if with_records else {}
-    return Dataset(subjects=subjects, doses=doses, observations=observations, records=records,
-                   source=f"simulation of {scen.product.name} {scen.dose} {scen.regimen.name}").validate()
+    return Dataset(
+        subjects=subjects,
+        doses=doses,
+        observations=observations,
+        records=records,
+        source=f"simulation of {scen.product.name} {scen.dose} {scen.regimen.name}",
+    ).validate()

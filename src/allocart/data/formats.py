@@ -40,11 +40,18 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
         return "nonmem"
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    raise DataError(f"{path}: cannot tell the format; give a folder of SDTM tables or a NONMEM .csv, or pass --format")
+    raise DataError(
+        f"{path}: cannot tell the format; give a folder of SDTM tables or a NONMEM .csv, or pass --format"
+    )
 
 
-def read_dataset(path: str | Path, fmt: str | None = None, *, nonmem: NonmemSpec | None = None,
-                 sdtm: SdtmOptions | None = None) -> Dataset:
+def read_dataset(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    nonmem: NonmemSpec | None = None,
+    sdtm: SdtmOptions | None = None,
+) -> Dataset:
     """Read a NONMEM CSV or an SDTM folder (see :func:`detect_format`) into a validated Dataset."""
     kind = detect_format(path, fmt)
     if kind == "nonmem":

@@ -86,23 +86,39 @@ class NonmemSpec:
     time_unit: str = "day"
     obs_column: str = "DVID"
     observable_codes: Mapping[str, str] = field(default_factory=_default_codes)
-    dose_cmt: Mapping[str, str] = field(default_factory=lambda: {"1": "car_t", "2": "fludarabine", "3": "cyclophosphamide"})
-    dose_units: Mapping[str, str] = field(default_factory=lambda: {"car_t": "cells", "fludarabine": "mg/m2", "cyclophosphamide": "mg/m2"})
+    dose_cmt: Mapping[str, str] = field(
+        default_factory=lambda: {"1": "car_t", "2": "fludarabine", "3": "cyclophosphamide"}
+    )
+    dose_units: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "car_t": "cells",
+            "fludarabine": "mg/m2",
+            "cyclophosphamide": "mg/m2",
+        }
+    )
     log_dv: bool = False
     sex_female_code: str | None = None
 
     def __post_init__(self) -> None:
         if self.time_unit not in _TIME_FACTORS:
-            raise DataError(f"--time-unit: {self.time_unit!r} is not one of {', '.join(_TIME_FACTORS)}")
+            raise DataError(
+                f"--time-unit: {self.time_unit!r} is not one of {', '.join(_TIME_FACTORS)}"
+            )
         for code, name in self.observable_codes.items():
             if name not in OBSERVABLES:
-                raise DataError(f"observation code {code!r} maps to {name!r}, not a read-out; use one of {', '.join(OBSERVABLES)}")
+                raise DataError(
+                    f"observation code {code!r} maps to {name!r}, not a read-out; use one of {', '.join(OBSERVABLES)}"
+                )
         for code, kind in self.dose_cmt.items():
             if kind not in DOSE_KINDS:
-                raise DataError(f"dose compartment {code!r} maps to {kind!r}; use one of {', '.join(DOSE_KINDS)}")
+                raise DataError(
+                    f"dose compartment {code!r} maps to {kind!r}; use one of {', '.join(DOSE_KINDS)}"
+                )
         for kind, unit in self.dose_units.items():
             if kind not in DOSE_UNITS or unit not in DOSE_UNITS[kind]:
-                raise DataError(f"dose unit of {kind!r}: {unit!r} is not one of {DOSE_UNITS.get(kind, ())}")
+                raise DataError(
+                    f"dose unit of {kind!r}: {unit!r} is not one of {DOSE_UNITS.get(kind, ())}"
+                )
         object.__setattr__(self, "obs_column", self.obs_column.upper())
 
     def observable_of(self, code: str) -> str | None:
@@ -159,14 +175,35 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
     cols = set(raw.columns)
     for need in ("ID", "TIME", "DV"):
         if need not in cols:
-            probs.append(Problem(name, 1, need, f"required column {need} is missing; columns are {', '.join(raw.columns)}"))
+            probs.append(
+                Problem(
+                    name,
+                    1,
+                    need,
+                    f"required column {need} is missing; columns are {', '.join(raw.columns)}",
+                )
+            )
     if "EVID" not in cols and "AMT" not in cols:
-        probs.append(Problem(name, 1, "EVID", "neither EVID nor AMT is present, so doses cannot be told from observations"))
+        probs.append(
+            Problem(
+                name,
+                1,
+                "EVID",
+                "neither EVID nor AMT is present, so doses cannot be told from observations",
+            )
+        )
     obs_col = spec.obs_column
     if obs_col not in cols:
         alt = [c for c in ("DVID", "CMT", "TYPE", "OBSTYPE") if c in cols]
-        probs.append(Problem(name, 1, obs_col, f"observation-type column {obs_col} is missing"
-                             + (f"; pass --obs-column {alt[0]}" if alt else "")))
+        probs.append(
+            Problem(
+                name,
+                1,
+                obs_col,
+                f"observation-type column {obs_col} is missing"
+                + (f"; pass --obs-column {alt[0]}" if alt else ""),
+            )
+        )
     raise_problems(probs)
 
     if raw.empty:
@@ -174,7 +211,7 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
     raise_problems(probs)
 
     tf = _TIME_FACTORS[spec.time_unit]
-    get = (lambda r, c: r.get(c, ""))
+    get = lambda r, c: r.get(c, "")
     id_col = "USUBJID" if "USUBJID" in cols else "ID"
     doses: list[tuple[str, float, str, float, str, int]] = []
     observations: list[tuple[str, float, str, float, float, bool, int]] = []
@@ -203,12 +240,23 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
             e = number(evid_text, name, row, "EVID", probs)
             evid = -1 if math.isnan(e) else int(e)
         if evid in (3, 4):
-            probs.append(Problem(name, row, "EVID", f"EVID {evid} (reset) is not supported: a patient's history cannot be reset; split the subject instead"))
+            probs.append(
+                Problem(
+                    name,
+                    row,
+                    "EVID",
+                    f"EVID {evid} (reset) is not supported: a patient's history cannot be reset; split the subject instead",
+                )
+            )
             continue
         if evid == 2 or evid == -1:
             continue
         if evid not in (0, 1):
-            probs.append(Problem(name, row, "EVID", f"{evid} is not an event id; use 0 (observation) or 1 (dose)"))
+            probs.append(
+                Problem(
+                    name, row, "EVID", f"{evid} is not an event id; use 0 (observation) or 1 (dose)"
+                )
+            )
             continue
         if evid == 1:
             cmt = _code(get(r, "CMT"))
@@ -219,18 +267,52 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
             amt = number(get(r, "AMT"), name, row, "AMT", probs)
             if not math.isnan(amt) and amt <= 0:
                 probs.append(Problem(name, row, "AMT", f"dose amount {amt:g} must be positive"))
-            unit = get(r, "AMTU") if "AMTU" in cols and get(r, "AMTU") not in MISSING else spec.dose_units.get(kind, DOSE_UNITS[kind][0])
+            unit = (
+                get(r, "AMTU")
+                if "AMTU" in cols and get(r, "AMTU") not in MISSING
+                else spec.dose_units.get(kind, DOSE_UNITS[kind][0])
+            )
             if unit not in DOSE_UNITS[kind]:
-                probs.append(Problem(name, row, "AMTU", f"{unit!r} is not a unit of a {kind} dose; use {' or '.join(DOSE_UNITS[kind])}"))
+                probs.append(
+                    Problem(
+                        name,
+                        row,
+                        "AMTU",
+                        f"{unit!r} is not a unit of a {kind} dose; use {' or '.join(DOSE_UNITS[kind])}",
+                    )
+                )
             for c in ("SS", "RATE"):
-                if c in cols and get(r, c) not in MISSING and number(get(r, c), name, row, c, probs) != 0:
-                    probs.append(Problem(name, row, c, f"{c} = {get(r, c)} is not supported for cell or lymphodepletion doses (bolus doses only); set it to 0"))
-            addl = number(get(r, "ADDL"), name, row, "ADDL", probs, required=False) if "ADDL" in cols else math.nan
-            ii = number(get(r, "II"), name, row, "II", probs, required=False) if "II" in cols else math.nan
+                if (
+                    c in cols
+                    and get(r, c) not in MISSING
+                    and number(get(r, c), name, row, c, probs) != 0
+                ):
+                    probs.append(
+                        Problem(
+                            name,
+                            row,
+                            c,
+                            f"{c} = {get(r, c)} is not supported for cell or lymphodepletion doses (bolus doses only); set it to 0",
+                        )
+                    )
+            addl = (
+                number(get(r, "ADDL"), name, row, "ADDL", probs, required=False)
+                if "ADDL" in cols
+                else math.nan
+            )
+            ii = (
+                number(get(r, "II"), name, row, "II", probs, required=False)
+                if "II" in cols
+                else math.nan
+            )
             times = [t]
             if not math.isnan(addl) and addl > 0:
                 if math.isnan(ii) or ii <= 0:
-                    probs.append(Problem(name, row, "II", f"ADDL = {addl:g} needs a positive dosing interval II"))
+                    probs.append(
+                        Problem(
+                            name, row, "II", f"ADDL = {addl:g} needs a positive dosing interval II"
+                        )
+                    )
                 else:
                     times += [t + j * ii for j in range(1, int(addl) + 1)]
             for tt in times:
@@ -238,24 +320,45 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
             continue
         # observation
         blq_text = get(r, "BLQ") if "BLQ" in cols else ""
-        blq = number(blq_text, name, row, "BLQ", probs, required=False) if blq_text not in MISSING else 0.0
+        blq = (
+            number(blq_text, name, row, "BLQ", probs, required=False)
+            if blq_text not in MISSING
+            else 0.0
+        )
         mdv_text = get(r, "MDV") if "MDV" in cols else ""
-        mdv = number(mdv_text, name, row, "MDV", probs, required=False) if mdv_text not in MISSING else 0.0
+        mdv = (
+            number(mdv_text, name, row, "MDV", probs, required=False)
+            if mdv_text not in MISSING
+            else 0.0
+        )
         if mdv == 1 and blq != 1:
             continue
         code = get(r, obs_col)
         observable = spec.observable_of(code)
         if observable is None:
-            probs.append(Problem(name, row, obs_col, f"observation type {code!r} is not mapped to a read-out; known codes: "
-                                 + ", ".join(f"{c}={o}" for c, o in spec.observable_codes.items())
-                                 + " (pass --obs-code CODE=READOUT)"))
+            probs.append(
+                Problem(
+                    name,
+                    row,
+                    obs_col,
+                    f"observation type {code!r} is not mapped to a read-out; known codes: "
+                    + ", ".join(f"{c}={o}" for c, o in spec.observable_codes.items())
+                    + " (pass --obs-code CODE=READOUT)",
+                )
+            )
             continue
-        lloq = number(get(r, "LLOQ"), name, row, "LLOQ", probs, required=False) if "LLOQ" in cols else math.nan
+        lloq = (
+            number(get(r, "LLOQ"), name, row, "LLOQ", probs, required=False)
+            if "LLOQ" in cols
+            else math.nan
+        )
         if spec.log_dv and not math.isnan(lloq):
             lloq = math.exp(lloq)
         if blq == 1:
             if math.isnan(lloq):
-                probs.append(Problem(name, row, "LLOQ", "a below-LLOQ row (BLQ = 1) needs its LLOQ"))
+                probs.append(
+                    Problem(name, row, "LLOQ", "a below-LLOQ row (BLQ = 1) needs its LLOQ")
+                )
                 continue
             observations.append((sid, t * tf, observable, lloq, lloq, True, row))
             continue
@@ -276,23 +379,43 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
             continue
         observations.append((sid, t * tf, observable, dv, lloq, False, row))
     for cmt, rows in unmapped.items():
-        shown = ", ".join(map(str, rows[:5])) + (f" ... ({len(rows)} rows)" if len(rows) > 5 else "")
-        probs.append(Problem(name, rows[0], "CMT", f"dose compartment {cmt!r} (rows {shown}) is not mapped to a dose kind; "
-                             "mapped: " + ", ".join(f"{c}={k}" for c, k in spec.dose_cmt.items())
-                             + "; pass --dose-cmt CODE=KIND (KIND: " + ", ".join(DOSE_KINDS) + ")"))
+        shown = ", ".join(map(str, rows[:5])) + (
+            f" ... ({len(rows)} rows)" if len(rows) > 5 else ""
+        )
+        probs.append(
+            Problem(
+                name,
+                rows[0],
+                "CMT",
+                f"dose compartment {cmt!r} (rows {shown}) is not mapped to a dose kind; "
+                "mapped: "
+                + ", ".join(f"{c}={k}" for c, k in spec.dose_cmt.items())
+                + "; pass --dose-cmt CODE=KIND (KIND: "
+                + ", ".join(DOSE_KINDS)
+                + ")",
+            )
+        )
     raise_problems(probs)
 
     # shift each subject's times so that the first CAR-T infusion is day 0
     dose_frame = pd.DataFrame(doses, columns=["id", "time", "kind", "amount", "unit", "row"])
-    obs_frame = pd.DataFrame(observations, columns=["id", "time", "observable", "value", "lloq", "censored", "row"])
+    obs_frame = pd.DataFrame(
+        observations, columns=["id", "time", "observable", "value", "lloq", "censored", "row"]
+    )
     for sid in order:
         d = dose_frame[(dose_frame["id"] == sid) & (dose_frame["kind"] == "car_t")]
         if d.empty:
             kinds = sorted(set(dose_frame.loc[dose_frame["id"] == sid, "kind"]))
-            probs.append(Problem(name, None, id_col,
-                                 f"subject {sid!r} has no CAR-T dose (EVID 1 in CMT {spec.cmt_of('car_t')}); "
-                                 f"its doses are: {', '.join(kinds) or 'none'}; times count from the CAR-T infusion, so "
-                                 "add it or map its compartment with --dose-cmt CODE=car_t"))
+            probs.append(
+                Problem(
+                    name,
+                    None,
+                    id_col,
+                    f"subject {sid!r} has no CAR-T dose (EVID 1 in CMT {spec.cmt_of('car_t')}); "
+                    f"its doses are: {', '.join(kinds) or 'none'}; times count from the CAR-T infusion, so "
+                    "add it or map its compartment with --dose-cmt CODE=car_t",
+                )
+            )
             continue
         t0 = float(d["time"].min())
         if t0 != 0.0:
@@ -307,8 +430,13 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
         observations=obs_frame.drop(columns="row"),
         source=name,
     )
-    ds = Dataset(subjects=ds.subjects, doses=ds.doses, observations=ds.observations,
-                 records=records_from_observations(ds.observations, ds.subjects), source=name)
+    ds = Dataset(
+        subjects=ds.subjects,
+        doses=ds.doses,
+        observations=ds.observations,
+        records=records_from_observations(ds.observations, ds.subjects),
+        source=name,
+    )
     return ds.validate()
 
 
@@ -316,8 +444,15 @@ _COVARIATES = {"WT": "weight_kg", "HT": "height_cm", "BSA": "bsa_m2", "AGE": "ag
 _TEXT_COVARIATES = {"PRODUCT": "product", "LD": "ld", "INFDATE": "infusion_date"}
 
 
-def _covariates(r: dict, cols: set[str], out: dict[str, object], spec: NonmemSpec, file: str, row: int,
-                probs: list[Problem]) -> None:
+def _covariates(
+    r: dict,
+    cols: set[str],
+    out: dict[str, object],
+    spec: NonmemSpec,
+    file: str,
+    row: int,
+    probs: list[Problem],
+) -> None:
     for col, key in _COVARIATES.items():
         if col in cols and key not in out and r.get(col, "") not in MISSING:
             v = number(r[col], file, row, col, probs)
@@ -343,8 +478,15 @@ def _covariates(r: dict, cols: set[str], out: dict[str, object], spec: NonmemSpe
         elif v in ("M", "MALE"):
             out["female"] = False
         else:
-            probs.append(Problem(file, row, "SEX", f"{r['SEX']!r} is ambiguous; use F/M, a FEMALE 0/1 column, "
-                                 "or pass --sex-female-code CODE"))
+            probs.append(
+                Problem(
+                    file,
+                    row,
+                    "SEX",
+                    f"{r['SEX']!r} is ambiguous; use F/M, a FEMALE 0/1 column, "
+                    "or pass --sex-female-code CODE",
+                )
+            )
 
 
 def _fmt(v: float) -> str:
@@ -369,27 +511,84 @@ def write_nonmem(ds: Dataset, path: str | Path, spec: NonmemSpec | None = None) 
     for n, sid in enumerate(ds.ids, start=1):
         s = subj.loc[sid]
         cov = {
-            "WT": _fmt(s["weight_kg"]), "HT": _fmt(s["height_cm"]), "BSA": _fmt(s["bsa_m2"]), "AGE": _fmt(s["age_years"]),
+            "WT": _fmt(s["weight_kg"]),
+            "HT": _fmt(s["height_cm"]),
+            "BSA": _fmt(s["bsa_m2"]),
+            "AGE": _fmt(s["age_years"]),
             "FEMALE": "." if pd.isna(s["female"]) else str(int(bool(s["female"]))),
-            "PRODUCT": s["product"] or ".", "LD": s["ld"] or ".", "INFDATE": s["infusion_date"] or ".",
+            "PRODUCT": s["product"] or ".",
+            "LD": s["ld"] or ".",
+            "INFDATE": s["infusion_date"] or ".",
         }
         events: list[tuple[float, int, dict[str, object]]] = []
         for d in ds.doses[ds.doses["id"] == sid].itertuples(index=False):
-            events.append((d.time, 0, {"EVID": 1, "AMT": _fmt(d.amount), "AMTU": d.unit, "CMT": spec.cmt_of(d.kind),
-                                        "DV": ".", "MDV": 1, "DVID": ".", "BLQ": ".", "LLOQ": "."}))
+            events.append(
+                (
+                    d.time,
+                    0,
+                    {
+                        "EVID": 1,
+                        "AMT": _fmt(d.amount),
+                        "AMTU": d.unit,
+                        "CMT": spec.cmt_of(d.kind),
+                        "DV": ".",
+                        "MDV": 1,
+                        "DVID": ".",
+                        "BLQ": ".",
+                        "LLOQ": ".",
+                    },
+                )
+            )
         for o in ds.observations[ds.observations["id"] == sid].itertuples(index=False):
             value, lloq = o.value, o.lloq
             if spec.log_dv:
-                value, lloq = math.log(value) if value > 0 else math.nan, math.log(lloq) if lloq > 0 else math.nan
+                value, lloq = (
+                    math.log(value) if value > 0 else math.nan,
+                    math.log(lloq) if lloq > 0 else math.nan,
+                )
             code = spec.code_of(o.observable)
-            events.append((o.time, 1, {"EVID": 0, "AMT": ".", "AMTU": ".", "CMT": code if spec.obs_column == "CMT" else ".",
-                                       "DV": _fmt(value), "MDV": 0, "DVID": code if spec.obs_column != "CMT" else ".",
-                                       "BLQ": int(bool(o.censored)), "LLOQ": _fmt(lloq)}))
+            events.append(
+                (
+                    o.time,
+                    1,
+                    {
+                        "EVID": 0,
+                        "AMT": ".",
+                        "AMTU": ".",
+                        "CMT": code if spec.obs_column == "CMT" else ".",
+                        "DV": _fmt(value),
+                        "MDV": 0,
+                        "DVID": code if spec.obs_column != "CMT" else ".",
+                        "BLQ": int(bool(o.censored)),
+                        "LLOQ": _fmt(lloq),
+                    },
+                )
+            )
         events.sort(key=lambda e: (e[0], e[1]))
         for t, _, e in events:
             rows.append({"ID": n, "USUBJID": sid, "TIME": _fmt(t / tf), **e, **cov})
-    cols = ["ID", "USUBJID", "TIME", "EVID", "AMT", "AMTU", "CMT", "DV", "MDV", "DVID", "BLQ", "LLOQ",
-            "WT", "HT", "BSA", "AGE", "FEMALE", "PRODUCT", "LD", "INFDATE"]
+    cols = [
+        "ID",
+        "USUBJID",
+        "TIME",
+        "EVID",
+        "AMT",
+        "AMTU",
+        "CMT",
+        "DV",
+        "MDV",
+        "DVID",
+        "BLQ",
+        "LLOQ",
+        "WT",
+        "HT",
+        "BSA",
+        "AGE",
+        "FEMALE",
+        "PRODUCT",
+        "LD",
+        "INFDATE",
+    ]
     if spec.obs_column not in cols:
         cols.insert(cols.index("DVID"), spec.obs_column)
         for r in rows:

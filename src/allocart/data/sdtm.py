@@ -67,8 +67,8 @@ from allocart.clinical.records import (
 )
 from allocart.data.dataset import (
     OBSERVABLES,
-    DataValidationError,
     Dataset,
+    DataValidationError,
     Problem,
     format_iso,
     make_patient_records,
@@ -79,14 +79,14 @@ from allocart.data.tables import FIRST_DATA_ROW, MISSING, number, read_text_tabl
 from allocart.errors import DataError
 
 __all__ = [
+    "DOMAINS",
+    "KINETIC_CODES",
+    "LAB_ALIASES",
     "SdtmOptions",
     "SdtmStudy",
     "load_sdtm",
     "read_sdtm",
     "write_sdtm",
-    "DOMAINS",
-    "LAB_ALIASES",
-    "KINETIC_CODES",
 ]
 
 #: Domains read, in reading order.
@@ -94,43 +94,113 @@ DOMAINS = ("DM", "EX", "LB", "PC", "CP", "VS", "AE", "QS")
 
 #: Site test codes -> :data:`allocart.clinical.units.ANALYTES` codes.
 LAB_ALIASES = {
-    "ANC": "NEUT", "NEUTRO": "NEUT", "NEUTROPHILS": "NEUT", "PLT": "PLAT", "PLATELETS": "PLAT",
-    "LYMPH": "LYM", "LYMPHS": "LYM", "ALC": "LYM", "DSDNA": "DSDNAAB", "ADSDNA": "DSDNAAB", "ANTIDSDNA": "DSDNAAB",
-    "BCELL": "CD19", "BCELLS": "CD19", "CD19B": "CD19", "IL-6": "IL6", "IGGT": "IGG",
+    "ANC": "NEUT",
+    "NEUTRO": "NEUT",
+    "NEUTROPHILS": "NEUT",
+    "PLT": "PLAT",
+    "PLATELETS": "PLAT",
+    "LYMPH": "LYM",
+    "LYMPHS": "LYM",
+    "ALC": "LYM",
+    "DSDNA": "DSDNAAB",
+    "ADSDNA": "DSDNAAB",
+    "ANTIDSDNA": "DSDNAAB",
+    "BCELL": "CD19",
+    "BCELLS": "CD19",
+    "CD19B": "CD19",
+    "IL-6": "IL6",
+    "IGGT": "IGG",
 }
 
 #: PC/CP test codes -> read-outs.
 KINETIC_CODES = {
-    "CARTCELL": "car_t_cells_per_ul", "CARTCNT": "car_t_cells_per_ul", "CARTPCT": "car_pct_of_t", "CARPCT": "car_pct_of_t",
-    "TRANSGEN": "transgene_copies_per_ug", "CARTDNA": "transgene_copies_per_ug", "CARDNA": "transgene_copies_per_ug",
+    "CARTCELL": "car_t_cells_per_ul",
+    "CARTCNT": "car_t_cells_per_ul",
+    "CARTPCT": "car_pct_of_t",
+    "CARPCT": "car_pct_of_t",
+    "TRANSGEN": "transgene_copies_per_ug",
+    "CARTDNA": "transgene_copies_per_ug",
+    "CARDNA": "transgene_copies_per_ug",
     "CD19": "b_cells_per_ul",
 }
 
 #: Accepted units of PC/CP read-outs (spelling of :func:`units.canonical_unit_spelling`) ->
 #: factor to the read-out's unit.
 _KINETIC_UNITS: dict[str, dict[str, float]] = {
-    "car_t_cells_per_ul": {"/ul": 1.0, "/mm3": 1.0, "/ml": 1e-3, "10^9/l": 1000.0, "10^3/ul": 1000.0, "10^6/l": 1.0},
-    "b_cells_per_ul": {"/ul": 1.0, "/mm3": 1.0, "/ml": 1e-3, "10^9/l": 1000.0, "10^3/ul": 1000.0, "10^6/l": 1.0},
+    "car_t_cells_per_ul": {
+        "/ul": 1.0,
+        "/mm3": 1.0,
+        "/ml": 1e-3,
+        "10^9/l": 1000.0,
+        "10^3/ul": 1000.0,
+        "10^6/l": 1.0,
+    },
+    "b_cells_per_ul": {
+        "/ul": 1.0,
+        "/mm3": 1.0,
+        "/ml": 1e-3,
+        "10^9/l": 1000.0,
+        "10^3/ul": 1000.0,
+        "10^6/l": 1.0,
+    },
     "car_pct_of_t": {"%": 1.0, "%oft": 1.0, "%oftcells": 1.0, "fraction": 100.0},
-    "transgene_copies_per_ug": {"copies/ug": 1.0, "copies/ugdna": 1.0, "copies/uggdna": 1.0, "copies/ng": 1000.0,
-                                "copies/ngdna": 1000.0},
+    "transgene_copies_per_ug": {
+        "copies/ug": 1.0,
+        "copies/ugdna": 1.0,
+        "copies/uggdna": 1.0,
+        "copies/ng": 1000.0,
+        "copies/ngdna": 1000.0,
+    },
 }
-_PC_WRITE = {"car_t_cells_per_ul": ("CARTCELL", "CAR-T cells", "cells/uL"), "car_pct_of_t": ("CARTPCT", "CAR-T cells of T cells", "%"),
-             "transgene_copies_per_ug": ("TRANSGEN", "CAR transgene", "copies/ug")}
+_PC_WRITE = {
+    "car_t_cells_per_ul": ("CARTCELL", "CAR-T cells", "cells/uL"),
+    "car_pct_of_t": ("CARTPCT", "CAR-T cells of T cells", "%"),
+    "transgene_copies_per_ug": ("TRANSGEN", "CAR transgene", "copies/ug"),
+}
 
 _LD_DRUGS = {"FLUDARABINE": "fludarabine", "CYCLOPHOSPHAMIDE": "cyclophosphamide"}
-_CAR_T_TEXT = re.compile(r"CAR[- ]?T\b|\bCART\b|-CEL\b|LEUCEL\b|AUTOLEUCEL|CAR T-CELL", re.IGNORECASE)
-_CELL_UNIT = re.compile(r"^(?:X?\s*10\^?(?P<exp>\d+)\s*)?(?:CELLS?|VIABLE CELLS|CAR\+? ?T? ?CELLS)(?P<kg>/KG)?$", re.IGNORECASE)
-_SEV_GRADE = {"MILD": 1, "MODERATE": 2, "SEVERE": 3, "LIFE THREATENING": 4, "LIFE-THREATENING": 4, "FATAL": 5, "DEATH": 5}
-_REL = {
-    "NOT RELATED": "not_related", "NONE": "not_related", "N": "not_related", "NO": "not_related",
-    "UNLIKELY": "unlikely", "UNLIKELY RELATED": "unlikely", "REMOTE": "unlikely",
-    "POSSIBLE": "possible", "POSSIBLY RELATED": "possible",
-    "PROBABLE": "probable", "PROBABLY RELATED": "probable", "RELATED": "probable", "Y": "probable", "YES": "probable",
-    "DEFINITE": "definite", "DEFINITELY RELATED": "definite",
+_CAR_T_TEXT = re.compile(
+    r"CAR[- ]?T\b|\bCART\b|-CEL\b|LEUCEL\b|AUTOLEUCEL|CAR T-CELL", re.IGNORECASE
+)
+_CELL_UNIT = re.compile(
+    r"^(?:X?\s*10\^?(?P<exp>\d+)\s*)?(?:CELLS?|VIABLE CELLS|CAR\+? ?T? ?CELLS)(?P<kg>/KG)?$",
+    re.IGNORECASE,
+)
+_SEV_GRADE = {
+    "MILD": 1,
+    "MODERATE": 2,
+    "SEVERE": 3,
+    "LIFE THREATENING": 4,
+    "LIFE-THREATENING": 4,
+    "FATAL": 5,
+    "DEATH": 5,
 }
-_REL_WRITE = {"not_related": "NOT RELATED", "unlikely": "UNLIKELY", "possible": "POSSIBLE", "probable": "PROBABLE",
-              "definite": "DEFINITE", "unspecified": ""}
+_REL = {
+    "NOT RELATED": "not_related",
+    "NONE": "not_related",
+    "N": "not_related",
+    "NO": "not_related",
+    "UNLIKELY": "unlikely",
+    "UNLIKELY RELATED": "unlikely",
+    "REMOTE": "unlikely",
+    "POSSIBLE": "possible",
+    "POSSIBLY RELATED": "possible",
+    "PROBABLE": "probable",
+    "PROBABLY RELATED": "probable",
+    "RELATED": "probable",
+    "Y": "probable",
+    "YES": "probable",
+    "DEFINITE": "definite",
+    "DEFINITELY RELATED": "definite",
+}
+_REL_WRITE = {
+    "not_related": "NOT RELATED",
+    "unlikely": "UNLIKELY",
+    "possible": "POSSIBLE",
+    "probable": "PROBABLE",
+    "definite": "DEFINITE",
+    "unspecified": "",
+}
 _AE_CATEGORIES = (
     ("crs", ("CYTOKINE RELEASE",)),
     ("icans", ("IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY", "ICANS")),
@@ -151,9 +221,16 @@ _AE_CATEGORIES = (
 )
 _AE_KNOWN = {c for c, _ in _AE_CATEGORIES} | {"licats", "lab_abnormality", "other"}
 _AE_SCALE = {"crs": "astct-2019", "icans": "astct-2019", "iec_hs": "astct-2023", "gvhd": "magic"}
-_SLEDAI_ALIASES = {"cerebrovascular_accident": "cva", "anti_dsdna": "increased_dna_binding", "increased_dna": "increased_dna_binding",
-                   "mucosal_ulcer": "mucosal_ulcers", "urinary_cast": "urinary_casts", "pleuritis": "pleurisy",
-                   "organic_brain": "organic_brain_syndrome", "headache": "lupus_headache"}
+_SLEDAI_ALIASES = {
+    "cerebrovascular_accident": "cva",
+    "anti_dsdna": "increased_dna_binding",
+    "increased_dna": "increased_dna_binding",
+    "mucosal_ulcer": "mucosal_ulcers",
+    "urinary_cast": "urinary_casts",
+    "pleuritis": "pleurisy",
+    "organic_brain": "organic_brain_syndrome",
+    "headache": "lupus_headache",
+}
 
 
 @dataclass(frozen=True)
@@ -181,9 +258,14 @@ class SdtmOptions:
     def __post_init__(self) -> None:
         for code, name in self.kinetic_codes.items():
             if name not in _KINETIC_UNITS:
-                raise DataError(f"--pc-code {code}={name}: {name!r} is not a PC/CP read-out; use one of {', '.join(_KINETIC_UNITS)}")
+                raise DataError(
+                    f"--pc-code {code}={name}: {name!r} is not a PC/CP read-out; use one of {', '.join(_KINETIC_UNITS)}"
+                )
         for code, name in self.lab_aliases.items():
-            if (name.upper(), "blood") not in units.ANALYTES and (name.upper(), "urine") not in units.ANALYTES:
+            if (name.upper(), "blood") not in units.ANALYTES and (
+                name.upper(),
+                "urine",
+            ) not in units.ANALYTES:
                 raise DataError(f"--lab-code {code}={name}: {name!r} is not a known test code")
 
 
@@ -265,7 +347,9 @@ def _upper(r: dict[str, str], col: str) -> str:
     return str(r.get(col, "") or "").strip().upper()
 
 
-def _pydantic_problem(exc: ValidationError, file: str, row: int, columns: Mapping[str, str]) -> Problem:
+def _pydantic_problem(
+    exc: ValidationError, file: str, row: int, columns: Mapping[str, str]
+) -> Problem:
     err = exc.errors()[0]
     loc = str(err["loc"][0]) if err["loc"] else ""
     msg = err["msg"].removeprefix("Value error, ")
@@ -297,7 +381,9 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
     opts = options or SdtmOptions(**kwargs)
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder; give the folder holding the SDTM tables (dm.xpt, ex.xpt, ...)")
+        raise DataError(
+            f"{folder}: no such folder; give the folder holding the SDTM tables (dm.xpt, ex.xpt, ...)"
+        )
     paths = _find_tables(folder)
     doms = {k: _Domain(k, p, read_text_table(p)) for k, p in paths.items()}
     probs: list[Problem] = []
@@ -306,14 +392,22 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
     kinetic = {**KINETIC_CODES, **{k.upper(): v for k, v in opts.kinetic_codes.items()}}
     if not paths:
         present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
-        raise DataError(f"{folder}: no SDTM tables (dm.xpt or dm.csv, ex, lb, ...); the folder holds {present}")
+        raise DataError(
+            f"{folder}: no SDTM tables (dm.xpt or dm.csv, ex, lb, ...); the folder holds {present}"
+        )
 
     # -- DM
     subjects: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     if "DM" not in doms:
-        probs.append(Problem(str(folder / "dm.xpt"), None, None,
-                             f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(paths))}"))
+        probs.append(
+            Problem(
+                str(folder / "dm.xpt"),
+                None,
+                None,
+                f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(paths))}",
+            )
+        )
     else:
         dm = doms["DM"]
         if not dm.has("USUBJID"):
@@ -325,36 +419,70 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                     probs.append(Problem(dm.file, row, "USUBJID", "missing subject id"))
                     continue
                 if sid in subjects:
-                    probs.append(Problem(dm.file, row, "USUBJID", f"subject {sid!r} appears twice in DM"))
+                    probs.append(
+                        Problem(dm.file, row, "USUBJID", f"subject {sid!r} appears twice in DM")
+                    )
                     continue
                 age = number(r.get("AGE", ""), dm.file, row, "AGE", probs, required=False)
                 ageu = _upper(r, "AGEU") or "YEARS"
                 if not math.isnan(age):
-                    factor = {"YEARS": 1.0, "MONTHS": 1 / 12, "WEEKS": 7 / 365.25, "DAYS": 1 / 365.25}.get(ageu)
+                    factor = {
+                        "YEARS": 1.0,
+                        "MONTHS": 1 / 12,
+                        "WEEKS": 7 / 365.25,
+                        "DAYS": 1 / 365.25,
+                    }.get(ageu)
                     if factor is None:
-                        probs.append(Problem(dm.file, row, "AGEU", f"{ageu!r} is not an age unit (YEARS, MONTHS, WEEKS, DAYS)"))
+                        probs.append(
+                            Problem(
+                                dm.file,
+                                row,
+                                "AGEU",
+                                f"{ageu!r} is not an age unit (YEARS, MONTHS, WEEKS, DAYS)",
+                            )
+                        )
                         age = math.nan
                     else:
                         age *= factor
                 sex = _upper(r, "SEX")
                 female = True if sex in ("F", "FEMALE") else False if sex in ("M", "MALE") else None
-                subjects[sid] = {"id": sid, "age_years": age, "female": female, "arm": r.get("ARM", "")}
+                subjects[sid] = {
+                    "id": sid,
+                    "age_years": age,
+                    "female": female,
+                    "arm": r.get("ARM", ""),
+                }
                 order.append(sid)
 
     # -- EX: reference day and doses
     reference: dict[str, datetime] = {}
-    doses: list[tuple[str, datetime, str, float, str, int, str]] = []  # id, when, kind, amount, unit, row, raw unit
+    doses: list[
+        tuple[str, datetime, str, float, str, int, str]
+    ] = []  # id, when, kind, amount, unit, row, raw unit
     product: dict[str, str | None] = {}
     ld_name: dict[str, str] = {}
     other_treatments: set[str] = set()
     if "EX" not in doms:
-        probs.append(Problem(str(folder / "ex.xpt"), None, None,
-                             "no EX table (ex.xpt or ex.csv): day 0 is the CAR-T infusion recorded in EX, and the doses come from it"))
+        probs.append(
+            Problem(
+                str(folder / "ex.xpt"),
+                None,
+                None,
+                "no EX table (ex.xpt or ex.csv): day 0 is the CAR-T infusion recorded in EX, and the doses come from it",
+            )
+        )
     else:
         ex = doms["EX"]
         for col in ("USUBJID", "EXTRT", "EXSTDTC"):
             if not ex.has(col):
-                probs.append(Problem(ex.file, 1, col, f"required column {col} is missing; columns are {', '.join(ex.frame.columns)}"))
+                probs.append(
+                    Problem(
+                        ex.file,
+                        1,
+                        col,
+                        f"required column {col} is missing; columns are {', '.join(ex.frame.columns)}",
+                    )
+                )
         if all(ex.has(c) for c in ("USUBJID", "EXTRT", "EXSTDTC")):
             want = None if opts.car_t_treatment is None else opts.car_t_treatment.strip().upper()
             car_rows = []
@@ -363,8 +491,11 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 if want is not None:
                     is_car = trt == want
                 else:
-                    is_car = bool(_CAR_T_TEXT.search(trt) or _CAR_T_TEXT.search(_upper(r, "EXCAT"))
-                                  or _CELL_UNIT.match(_upper(r, "EXDOSU").replace(" ", "") or "-"))
+                    is_car = bool(
+                        _CAR_T_TEXT.search(trt)
+                        or _CAR_T_TEXT.search(_upper(r, "EXCAT"))
+                        or _CELL_UNIT.match(_upper(r, "EXDOSU").replace(" ", "") or "-")
+                    )
                 if is_car:
                     car_rows.append((row, r))
                     continue
@@ -378,38 +509,74 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
             if not car_rows:
                 values = sorted(set(ex.frame["EXTRT"].map(lambda v: str(v).strip().upper())) - {""})
                 shown = ", ".join(values[:20]) + (" ..." if len(values) > 20 else "")
-                how = (f"no EXTRT equals {opts.car_t_treatment!r}" if want is not None else
-                       "no row names a CAR-T product (EXTRT or EXCAT with CAR-T, -CEL or LEUCEL) or gives a dose in cells")
-                probs.append(Problem(ex.file, None, "EXTRT",
-                                     f"EX has no CAR-T administration ({how}): EXTRT values are {shown}; "
-                                     "day 0 of a CAR-T dataset is the infusion; pass --car-t-treatment NAME to name the CAR-T product"))
+                how = (
+                    f"no EXTRT equals {opts.car_t_treatment!r}"
+                    if want is not None
+                    else "no row names a CAR-T product (EXTRT or EXCAT with CAR-T, -CEL or LEUCEL) or gives a dose in cells"
+                )
+                probs.append(
+                    Problem(
+                        ex.file,
+                        None,
+                        "EXTRT",
+                        f"EX has no CAR-T administration ({how}): EXTRT values are {shown}; "
+                        "day 0 of a CAR-T dataset is the infusion; pass --car-t-treatment NAME to name the CAR-T product",
+                    )
+                )
             for row, r in car_rows:
                 sid = r["USUBJID"]
                 try:
                     when = _dtc(r["EXSTDTC"])
                 except ValueError:
-                    probs.append(Problem(ex.file, row, "EXSTDTC", f"{r['EXSTDTC']!r} is not an ISO 8601 date or date-time"))
+                    probs.append(
+                        Problem(
+                            ex.file,
+                            row,
+                            "EXSTDTC",
+                            f"{r['EXSTDTC']!r} is not an ISO 8601 date or date-time",
+                        )
+                    )
                     continue
                 if when is None or when == "partial":
-                    probs.append(Problem(ex.file, row, "EXSTDTC",
-                                         f"the CAR-T infusion date {r['EXSTDTC']!r} is {'missing' if when is None else 'partial'}; "
-                                         "day 0 needs a complete date"))
+                    probs.append(
+                        Problem(
+                            ex.file,
+                            row,
+                            "EXSTDTC",
+                            f"the CAR-T infusion date {r['EXSTDTC']!r} is {'missing' if when is None else 'partial'}; "
+                            "day 0 needs a complete date",
+                        )
+                    )
                     continue
                 _ex_dose(ex, row, r, "car_t", doses, probs, notes)
                 if sid not in reference or when < reference[sid]:
                     reference[sid] = when
                     trt = r.get("EXTRT", "").strip()
-                    product[sid] = opts.product or (None if trt.upper() in ("CAR-T", "CAR T") else trt)
+                    product[sid] = opts.product or (
+                        None if trt.upper() in ("CAR-T", "CAR T") else trt
+                    )
             if other_treatments:
-                notes.append(f"{ex.file}: treatments that are neither CAR-T nor lymphodepletion are not modelled: "
-                             + ", ".join(sorted(other_treatments)))
+                notes.append(
+                    f"{ex.file}: treatments that are neither CAR-T nor lymphodepletion are not modelled: "
+                    + ", ".join(sorted(other_treatments))
+                )
     for sid in list(reference):
         if sid not in subjects and "DM" in doms:
-            probs.append(Problem(doms["EX"].file, None, "USUBJID", f"subject {sid!r} has EX rows but is not in DM"))
+            probs.append(
+                Problem(
+                    doms["EX"].file,
+                    None,
+                    "USUBJID",
+                    f"subject {sid!r} has EX rows but is not in DM",
+                )
+            )
     untreated = [s for s in order if s not in reference]
     if reference and untreated:
-        notes.append(f"{len(untreated)} DM subject(s) have no CAR-T administration in EX and are left out of the dataset: "
-                     + ", ".join(untreated[:10]) + (" ..." if len(untreated) > 10 else ""))
+        notes.append(
+            f"{len(untreated)} DM subject(s) have no CAR-T administration in EX and are left out of the dataset: "
+            + ", ".join(untreated[:10])
+            + (" ..." if len(untreated) > 10 else "")
+        )
 
     # -- helpers for times
     def obs_time(sid: str, when: datetime) -> float:
@@ -421,8 +588,10 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
             return when.date() if when.time() == datetime.min.time() else when
         return (when - datetime(ref.year, ref.month, ref.day)).total_seconds() / 86400.0
 
-    rec: dict[str, dict[str, list[Any]]] = {s: {"labs": [], "vitals": [], "adverse_events": [], "sledai_findings": [], "pga": []}
-                                            for s in order}
+    rec: dict[str, dict[str, list[Any]]] = {
+        s: {"labs": [], "vitals": [], "adverse_events": [], "sledai_findings": [], "pga": []}
+        for s in order
+    }
     observations: list[tuple[str, float, str, float, float, bool]] = []
     partial: dict[str, list[int]] = {}
     unknown_subject: dict[str, list[int]] = {}
@@ -434,7 +603,9 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
         try:
             when = _dtc(r.get(col, ""))
         except ValueError:
-            probs.append(Problem(dom.file, row, col, f"{r.get(col)!r} is not an ISO 8601 date or date-time"))
+            probs.append(
+                Problem(dom.file, row, col, f"{r.get(col)!r} is not an ISO 8601 date or date-time")
+            )
             return None
         if when is None or when == "partial":
             partial.setdefault(f"{dom.file} {col}", []).append(row)
@@ -459,9 +630,26 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
             when = when_of(lb, row, r, "LBDTC", sid)
             if when is None:
                 continue
-            _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, obs_time, rec_time, reference)
+            _lb_row(
+                lb,
+                row,
+                r,
+                sid,
+                code,
+                spec,
+                when,
+                rec,
+                observations,
+                probs,
+                notes,
+                obs_time,
+                rec_time,
+                reference,
+            )
         if unused_tests:
-            notes.append(f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}")
+            notes.append(
+                f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}"
+            )
 
     # -- PC / CP
     for dname in ("PC", "CP"):
@@ -481,10 +669,14 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
             when = when_of(dom, row, r, f"{dname}DTC", sid)
             if when is None or sid not in reference:
                 continue
-            _kinetic_row(dom, dname, row, r, sid, observable, obs_time(sid, when), observations, probs)
+            _kinetic_row(
+                dom, dname, row, r, sid, observable, obs_time(sid, when), observations, probs
+            )
         if unused:
-            notes.append(f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
-                         "(map one with --pc-code CODE=READOUT)")
+            notes.append(
+                f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
+                "(map one with --pc-code CODE=READOUT)"
+            )
 
     # -- VS
     baseline: dict[str, dict[str, tuple[float, float]]] = {}  # sid -> code -> (time key, value)
@@ -515,10 +707,19 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 std = value
             else:
                 try:
-                    v = VitalSign(test=code, value=value, unit=unit, time=rec_time(sid, when),
-                                  location=r.get("VSLOC", "") or None)
+                    v = VitalSign(
+                        test=code,
+                        value=value,
+                        unit=unit,
+                        time=rec_time(sid, when),
+                        location=r.get("VSLOC", "") or None,
+                    )
                 except ValidationError as exc:
-                    probs.append(_pydantic_problem(exc, vs.file, row, {"value": vcol, "unit": ucol, "test": "VSTESTCD"}))
+                    probs.append(
+                        _pydantic_problem(
+                            exc, vs.file, row, {"value": vcol, "unit": ucol, "test": "VSTESTCD"}
+                        )
+                    )
                     continue
                 rec[sid]["vitals"].append(v)
                 std = v.std_value
@@ -545,7 +746,14 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
             try:
                 end = _dtc(end_text)
             except ValueError:
-                probs.append(Problem(ae.file, row, "AEENDTC", f"{end_text!r} is not an ISO 8601 date or date-time"))
+                probs.append(
+                    Problem(
+                        ae.file,
+                        row,
+                        "AEENDTC",
+                        f"{end_text!r} is not an ISO 8601 date or date-time",
+                    )
+                )
                 continue
             if end == "partial":
                 partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
@@ -553,42 +761,72 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 notes.append(f"{ae.file} row {row}: partial AEENDTC {end_text!r} read as ongoing")
             term = (r.get("AEDECOD", "") or r.get("AETERM", "")).strip()
             if not term:
-                probs.append(Problem(ae.file, row, "AEDECOD", "neither AEDECOD nor AETERM names the event"))
+                probs.append(
+                    Problem(ae.file, row, "AEDECOD", "neither AEDECOD nor AETERM names the event")
+                )
                 continue
             cat = (r.get("AECAT", "") or "").strip().lower()
             if cat not in _AE_KNOWN:
                 text = term.upper() + " " + _upper(r, "AETERM")
-                cat = next((c for c, words in _AE_CATEGORIES if any(w in text for w in words)), None)
+                cat = next(
+                    (c for c, words in _AE_CATEGORIES if any(w in text for w in words)), None
+                )
                 if cat is None:
-                    cat = "infection" if "INFECTIONS AND INFESTATIONS" in _upper(r, "AESOC") else "other"
+                    cat = (
+                        "infection"
+                        if "INFECTIONS AND INFESTATIONS" in _upper(r, "AESOC")
+                        else "other"
+                    )
             grade_text = r.get("AETOXGR", "")
             if grade_text not in MISSING:
                 g = number(grade_text, ae.file, row, "AETOXGR", probs)
                 if math.isnan(g):
                     continue
                 if g not in (1, 2, 3, 4, 5):
-                    probs.append(Problem(ae.file, row, "AETOXGR", f"{grade_text!r} is not a grade 1-5"))
+                    probs.append(
+                        Problem(ae.file, row, "AETOXGR", f"{grade_text!r} is not a grade 1-5")
+                    )
                     continue
                 grade, scale = int(g), _AE_SCALE.get(cat, "ctcae-5.0")
             else:
                 sev = _upper(r, "AESEV")
                 if sev not in _SEV_GRADE:
-                    probs.append(Problem(ae.file, row, "AETOXGR", "no grade: AETOXGR is empty and AESEV "
-                                         + (f"{sev!r} is not MILD, MODERATE or SEVERE" if sev else "is empty")))
+                    probs.append(
+                        Problem(
+                            ae.file,
+                            row,
+                            "AETOXGR",
+                            "no grade: AETOXGR is empty and AESEV "
+                            + (f"{sev!r} is not MILD, MODERATE or SEVERE" if sev else "is empty"),
+                        )
+                    )
                     continue
                 grade, scale = _SEV_GRADE[sev], "other"
                 sev_rows += 1
             try:
-                rec[sid]["adverse_events"].append(AdverseEvent(
-                    term=term, category=cat, grade=grade, scale=scale, start=rec_time(sid, start),
-                    end=None if end is None else rec_time(sid, end),
-                    relatedness=_REL.get(_upper(r, "AEREL"), "unspecified"), serious=_upper(r, "AESER") == "Y",
-                ))
+                rec[sid]["adverse_events"].append(
+                    AdverseEvent(
+                        term=term,
+                        category=cat,
+                        grade=grade,
+                        scale=scale,
+                        start=rec_time(sid, start),
+                        end=None if end is None else rec_time(sid, end),
+                        relatedness=_REL.get(_upper(r, "AEREL"), "unspecified"),
+                        serious=_upper(r, "AESER") == "Y",
+                    )
+                )
             except ValidationError as exc:
-                probs.append(_pydantic_problem(exc, ae.file, row, {"end": "AEENDTC", "start": "AESTDTC", "term": "AEDECOD"}))
+                probs.append(
+                    _pydantic_problem(
+                        exc, ae.file, row, {"end": "AEENDTC", "start": "AESTDTC", "term": "AEDECOD"}
+                    )
+                )
         if sev_rows:
-            notes.append(f"{ae.file}: {sev_rows} adverse event(s) have no AETOXGR; their grade is taken from AESEV "
-                         "(MILD 1, MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5) with scale 'other'")
+            notes.append(
+                f"{ae.file}: {sev_rows} adverse event(s) have no AETOXGR; their grade is taken from AESEV "
+                "(MILD 1, MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5) with scale 'other'"
+            )
 
     # -- QS
     if "QS" in doms:
@@ -601,12 +839,16 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 when = when_of(qs, row, r, "QSDTC", sid)
                 if when is None:
                     continue
-                value = number(r.get("QSSTRESN", "") or r.get("QSORRES", ""), qs.file, row, "QSSTRESN", probs)
+                value = number(
+                    r.get("QSSTRESN", "") or r.get("QSORRES", ""), qs.file, row, "QSSTRESN", probs
+                )
                 if math.isnan(value):
                     continue
                 scale = "0-100mm" if "MM" in _upper(r, "QSSTRESU") else "0-3"
                 try:
-                    rec[sid]["pga"].append(PgaAssessment(time=rec_time(sid, when), value=value, scale=scale))
+                    rec[sid]["pga"].append(
+                        PgaAssessment(time=rec_time(sid, when), value=value, scale=scale)
+                    )
                 except ValidationError as exc:
                     probs.append(_pydantic_problem(exc, qs.file, row, {"value": "QSSTRESN"}))
                 continue
@@ -615,47 +857,93 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
                 continue
             desc = _sledai_descriptor(code, r.get("QSTEST", ""))
             if desc is None:
-                probs.append(Problem(qs.file, row, "QSTESTCD", f"{code!r} ({r.get('QSTEST', '')!r}) is not a SLEDAI-2K descriptor; "
-                                     f"use one of {', '.join(SLEDAI_DESCRIPTORS)}"))
+                probs.append(
+                    Problem(
+                        qs.file,
+                        row,
+                        "QSTESTCD",
+                        f"{code!r} ({r.get('QSTEST', '')!r}) is not a SLEDAI-2K descriptor; "
+                        f"use one of {', '.join(SLEDAI_DESCRIPTORS)}",
+                    )
+                )
                 continue
             when = when_of(qs, row, r, "QSDTC", sid)
             if when is None:
                 continue
             res = _upper(r, "QSORRES") or _upper(r, "QSSTRESC")
-            present = res in ("Y", "YES", "1", "PRESENT", "TRUE") or (desc == "arthritis" and res not in ("N", "NO", "0", "ABSENT", "FALSE", ""))
-            if res not in ("Y", "YES", "1", "PRESENT", "TRUE", "N", "NO", "0", "ABSENT", "FALSE") and not present:
-                probs.append(Problem(qs.file, row, "QSORRES", f"{res!r} must be Y or N (present or absent)"))
+            present = res in ("Y", "YES", "1", "PRESENT", "TRUE") or (
+                desc == "arthritis" and res not in ("N", "NO", "0", "ABSENT", "FALSE", "")
+            )
+            if (
+                res not in ("Y", "YES", "1", "PRESENT", "TRUE", "N", "NO", "0", "ABSENT", "FALSE")
+                and not present
+            ):
+                probs.append(
+                    Problem(qs.file, row, "QSORRES", f"{res!r} must be Y or N (present or absent)")
+                )
                 continue
             joints = None
             if desc == "arthritis" and present:
                 if r.get("QSSTRESN", "") in MISSING:
-                    probs.append(Problem(qs.file, row, "QSSTRESN", "a present arthritis item needs the number of "
-                                         "inflamed joints in QSSTRESN"))
+                    probs.append(
+                        Problem(
+                            qs.file,
+                            row,
+                            "QSSTRESN",
+                            "a present arthritis item needs the number of "
+                            "inflamed joints in QSSTRESN",
+                        )
+                    )
                     continue
                 j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", probs)
                 if math.isnan(j):
                     continue
                 joints = int(j)
             try:
-                rec[sid]["sledai_findings"].append(SledaiFinding(descriptor=desc, start=rec_time(sid, when), present=present,
-                                                                 attribution="sle", joints=joints))
+                rec[sid]["sledai_findings"].append(
+                    SledaiFinding(
+                        descriptor=desc,
+                        start=rec_time(sid, when),
+                        present=present,
+                        attribution="sle",
+                        joints=joints,
+                    )
+                )
             except ValidationError as exc:
                 probs.append(_pydantic_problem(exc, qs.file, row, {"joints": "QSSTRESN"}))
         if unused:
             notes.append(f"{qs.file}: questionnaires not used: {', '.join(sorted(unused))}")
 
-    wanted = {"LB": "labs (B cells, anti-dsDNA, complement, IgG, blood counts)", "PC": "CAR-T kinetics (PC or CP)",
-              "VS": "vital signs and body weight", "AE": "adverse events", "QS": "SLEDAI-2K and PGA"}
-    absent = [f"{d} ({what})" for d, what in wanted.items() if d not in doms and not (d == "PC" and "CP" in doms)]
+    wanted = {
+        "LB": "labs (B cells, anti-dsDNA, complement, IgG, blood counts)",
+        "PC": "CAR-T kinetics (PC or CP)",
+        "VS": "vital signs and body weight",
+        "AE": "adverse events",
+        "QS": "SLEDAI-2K and PGA",
+    }
+    absent = [
+        f"{d} ({what})"
+        for d, what in wanted.items()
+        if d not in doms and not (d == "PC" and "CP" in doms)
+    ]
     if absent:
         notes.append(f"{folder}: domains absent: {'; '.join(absent)}")
     for key, rows in partial.items():
         shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
-        notes.append(f"{key}: {len(rows)} row(s) with a partial or missing date are left out (rows {shown}); "
-                     "complete the dates to use them")
+        notes.append(
+            f"{key}: {len(rows)} row(s) with a partial or missing date are left out (rows {shown}); "
+            "complete the dates to use them"
+        )
     for file, rows in unknown_subject.items():
         shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
-        probs.append(Problem(file, rows[0], "USUBJID", f"{len(rows)} row(s) belong to subjects not in DM (rows {shown})"))
+        probs.append(
+            Problem(
+                file,
+                rows[0],
+                "USUBJID",
+                f"{len(rows)} row(s) belong to subjects not in DM (rows {shown})",
+            )
+        )
 
     # -- subjects' covariates and records
     for sid in order:
@@ -667,17 +955,26 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
     for sid in order:
         try:
             records[sid] = make_patient_records(
-                sid, reference.get(sid), subjects[sid]["age_years"], subjects[sid]["weight_kg"], **rec[sid])
+                sid,
+                reference.get(sid),
+                subjects[sid]["age_years"],
+                subjects[sid]["weight_kg"],
+                **rec[sid],
+            )
         except ValidationError as exc:
-            probs.append(Problem(str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}"))
+            probs.append(
+                Problem(str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}")
+            )
 
     from allocart.model.products import list_products
 
     known_products = {str(getattr(p, "name", p)) for p in list_products()}
     unknown = sorted({p for s, p in product.items() if p is not None and p not in known_products})
     if unknown and opts.product is None:
-        notes.append(f"CAR-T product(s) {', '.join(map(repr, unknown))} are not model products "
-                     f"({', '.join(sorted(known_products))}); a fit needs one: pass --product NAME")
+        notes.append(
+            f"CAR-T product(s) {', '.join(map(repr, unknown))} are not model products "
+            f"({', '.join(sorted(known_products))}); a fit needs one: pass --product NAME"
+        )
 
     # -- the dataset
     dataset = None
@@ -688,23 +985,48 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
         if unit == "mg":  # lymphodepletion in mg: per m2 of body surface
             bsa = subjects.get(sid, {}).get("bsa_m2", math.nan)
             if math.isnan(bsa):
-                probs.append(Problem(doms["EX"].file, row, "EXDOSU", f"{kind} dose in mg but subject {sid!r} has no BSA "
-                                     "(VS BSA); give the dose in mg/m2"))
+                probs.append(
+                    Problem(
+                        doms["EX"].file,
+                        row,
+                        "EXDOSU",
+                        f"{kind} dose in mg but subject {sid!r} has no BSA "
+                        "(VS BSA); give the dose in mg/m2",
+                    )
+                )
                 continue
             amount, unit = amount / bsa, "mg/m2"
         dose_rows.append((sid, obs_time(sid, when), kind, amount, unit))
     if not probs:
         ids = [s for s in order if s in reference]
-        subj = pd.DataFrame([{
-            **{k: v for k, v in subjects[s].items() if k != "arm"},
-            "product": product.get(s),
-            "ld": ld_name.get(s) or _infer_ld({k for (i, _, k, *_r) in doses if i == s}),
-            "infusion_date": format_iso(reference[s]),
-        } for s in ids], columns=["id", "product", "ld", "weight_kg", "height_cm", "bsa_m2", "age_years", "female", "infusion_date"])
+        subj = pd.DataFrame(
+            [
+                {
+                    **{k: v for k, v in subjects[s].items() if k != "arm"},
+                    "product": product.get(s),
+                    "ld": ld_name.get(s) or _infer_ld({k for (i, _, k, *_r) in doses if i == s}),
+                    "infusion_date": format_iso(reference[s]),
+                }
+                for s in ids
+            ],
+            columns=[
+                "id",
+                "product",
+                "ld",
+                "weight_kg",
+                "height_cm",
+                "bsa_m2",
+                "age_years",
+                "female",
+                "infusion_date",
+            ],
+        )
         dataset = Dataset(
             subjects=subj,
             doses=pd.DataFrame(dose_rows, columns=["id", "time", "kind", "amount", "unit"]),
-            observations=pd.DataFrame(observations, columns=["id", "time", "observable", "value", "lloq", "censored"]),
+            observations=pd.DataFrame(
+                observations, columns=["id", "time", "observable", "value", "lloq", "censored"]
+            ),
             records={s: records[s] for s in ids if s in records},
             source=str(folder),
         )
@@ -712,8 +1034,13 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
         if probs:
             dataset = None
     return SdtmStudy(
-        folder=str(folder), files={k: str(p) for k, p in paths.items()}, rows={k: len(d.frame) for k, d in doms.items()},
-        records=records, dataset=dataset, problems=tuple(probs), notes=tuple(notes),
+        folder=str(folder),
+        files={k: str(p) for k, p in paths.items()},
+        rows={k: len(d.frame) for k, d in doms.items()},
+        records=records,
+        dataset=dataset,
+        problems=tuple(probs),
+        notes=tuple(notes),
     )
 
 
@@ -734,26 +1061,62 @@ def _sledai_descriptor(code: str, test: str) -> str | None:
     return None
 
 
-def _ex_dose(ex: _Domain, row: int, r: dict[str, str], kind: str, doses: list, probs: list[Problem], notes: list[str]) -> None:
+def _ex_dose(
+    ex: _Domain,
+    row: int,
+    r: dict[str, str],
+    kind: str,
+    doses: list,
+    probs: list[Problem],
+    notes: list[str],
+) -> None:
     sid = r["USUBJID"]
     try:
         when = _dtc(r.get("EXSTDTC", ""))
     except ValueError:
-        probs.append(Problem(ex.file, row, "EXSTDTC", f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time"))
+        probs.append(
+            Problem(
+                ex.file,
+                row,
+                "EXSTDTC",
+                f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time",
+            )
+        )
         return
     if when is None or when == "partial":
-        probs.append(Problem(ex.file, row, "EXSTDTC", f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial"))
+        probs.append(
+            Problem(
+                ex.file,
+                row,
+                "EXSTDTC",
+                f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial",
+            )
+        )
         return
     amount = number(r.get("EXDOSE", ""), ex.file, row, "EXDOSE", probs)
     if math.isnan(amount):
         return
     unit_raw = r.get("EXDOSU", "")
-    text = unit_raw.strip().upper().replace(" ", "").replace("X10", "10").replace("10E", "10^").replace("10*", "10^")
+    text = (
+        unit_raw.strip()
+        .upper()
+        .replace(" ", "")
+        .replace("X10", "10")
+        .replace("10E", "10^")
+        .replace("10*", "10^")
+    )
     if kind == "car_t":
         m = _CELL_UNIT.match(text)
         if not m:
-            probs.append(Problem(ex.file, row, "EXDOSU", f"{unit_raw!r} is not a CAR-T dose unit; use cells, cells/kg, "
-                                 "10^6 cells or 10^6 cells/kg"))
+            probs.append(
+                Problem(
+                    ex.file,
+                    row,
+                    "EXDOSU",
+                    f"{unit_raw!r} is not a CAR-T dose unit; use cells, cells/kg, "
+                    "10^6 cells or 10^6 cells/kg",
+                )
+            )
             return
         amount *= 10.0 ** int(m.group("exp") or 0)
         unit = "cells/kg" if m.group("kg") else "cells"
@@ -764,7 +1127,14 @@ def _ex_dose(ex: _Domain, row: int, r: dict[str, str], kind: str, doses: list, p
         elif spelled == "mg":
             unit = "mg"
         else:
-            probs.append(Problem(ex.file, row, "EXDOSU", f"{unit_raw!r} is not a unit of a {kind} dose; use mg/m2 (or mg with VS BSA)"))
+            probs.append(
+                Problem(
+                    ex.file,
+                    row,
+                    "EXDOSU",
+                    f"{unit_raw!r} is not a unit of a {kind} dose; use mg/m2 (or mg with VS BSA)",
+                )
+            )
             return
     if not amount > 0:
         probs.append(Problem(ex.file, row, "EXDOSE", f"{kind} dose {amount:g} must be positive"))
@@ -777,9 +1147,26 @@ def _censor_text(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, obs_time, rec_time, reference) -> None:
+def _lb_row(
+    lb,
+    row,
+    r,
+    sid,
+    code,
+    spec,
+    when,
+    rec,
+    observations,
+    probs,
+    notes,
+    obs_time,
+    rec_time,
+    reference,
+) -> None:
     use_std = r.get("LBSTRESN", "") not in MISSING or r.get("LBSTRESC", "") not in MISSING
-    num_col, text_col, ucol = ("LBSTRESN", "LBSTRESC", "LBSTRESU") if use_std else ("LBORRES", "LBORRES", "LBORRESU")
+    num_col, text_col, ucol = (
+        ("LBSTRESN", "LBSTRESC", "LBSTRESU") if use_std else ("LBORRES", "LBORRES", "LBORRESU")
+    )
     unit = r.get(ucol, "")
     censored_at = None
     value = math.nan
@@ -795,7 +1182,9 @@ def _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, 
         censored_at = _censor_text(txt)
         if censored_at is None:
             if txt not in MISSING:
-                notes.append(f"{lb.file} row {row}: {code} result {txt!r} is not a number and is not used")
+                notes.append(
+                    f"{lb.file} row {row}: {code} result {txt!r} is not a number and is not used"
+                )
             return
     try:
         units.convert(code, spec, 1.0, unit)
@@ -803,25 +1192,53 @@ def _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, 
         probs.append(Problem(lb.file, row, ucol, str(exc)))
         return
     lloq_text = r.get("LBLLOQ", "")
-    lloq = number(lloq_text, lb.file, row, "LBLLOQ", probs, required=False) if lloq_text not in MISSING else math.nan
+    lloq = (
+        number(lloq_text, lb.file, row, "LBLLOQ", probs, required=False)
+        if lloq_text not in MISSING
+        else math.nan
+    )
     if censored_at is not None:
         lloq = censored_at
     elif not math.isnan(lloq) and value < lloq:
         censored_at = lloq
     if censored_at is None:
-        ref_low = number(r.get("LBSTNRLO", ""), lb.file, row, "LBSTNRLO", probs, required=False) if use_std else math.nan
-        ref_high = number(r.get("LBSTNRHI", ""), lb.file, row, "LBSTNRHI", probs, required=False) if use_std else math.nan
+        ref_low = (
+            number(r.get("LBSTNRLO", ""), lb.file, row, "LBSTNRLO", probs, required=False)
+            if use_std
+            else math.nan
+        )
+        ref_high = (
+            number(r.get("LBSTNRHI", ""), lb.file, row, "LBSTNRHI", probs, required=False)
+            if use_std
+            else math.nan
+        )
         try:
-            lab = LabResult(test=code, value=value, unit=unit, time=rec_time(sid, when), specimen=spec,
-                            ref_low=None if math.isnan(ref_low) else ref_low, ref_high=None if math.isnan(ref_high) else ref_high,
-                            method=r.get("LBMETHOD", "") or None)
+            lab = LabResult(
+                test=code,
+                value=value,
+                unit=unit,
+                time=rec_time(sid, when),
+                specimen=spec,
+                ref_low=None if math.isnan(ref_low) else ref_low,
+                ref_high=None if math.isnan(ref_high) else ref_high,
+                method=r.get("LBMETHOD", "") or None,
+            )
         except ValidationError as exc:
-            probs.append(_pydantic_problem(exc, lb.file, row, {"value": num_col, "unit": ucol, "ref_low": "LBSTNRLO",
-                                                               "ref_high": "LBSTNRHI"}))
+            probs.append(
+                _pydantic_problem(
+                    exc,
+                    lb.file,
+                    row,
+                    {"value": num_col, "unit": ucol, "ref_low": "LBSTNRLO", "ref_high": "LBSTNRHI"},
+                )
+            )
             return
         rec[sid]["labs"].append(lab)
     key = units.analyte_key(code, spec)
-    observable = next((o.name for o in OBSERVABLES.values() if o.domain == "LB" and (o.code, "blood") == key), None)
+    observable = next(
+        (o.name for o in OBSERVABLES.values() if o.domain == "LB" and (o.code, "blood") == key),
+        None,
+    )
     if observable is None or sid not in reference:
         return
     factor = OBSERVABLES[observable].lab_factor
@@ -833,26 +1250,51 @@ def _lb_row(lb, row, r, sid, code, spec, when, rec, observations, probs, notes, 
     if censored_at is not None:
         observations.append((sid, t, observable, conv(censored_at), conv(censored_at), True))
     else:
-        observations.append((sid, t, observable, conv(value), math.nan if math.isnan(lloq) else conv(lloq), False))
+        observations.append(
+            (sid, t, observable, conv(value), math.nan if math.isnan(lloq) else conv(lloq), False)
+        )
 
 
 def _kinetic_row(dom, dname, row, r, sid, observable, t, observations, probs) -> None:
-    use_std = r.get(f"{dname}STRESN", "") not in MISSING or r.get(f"{dname}STRESC", "") not in MISSING
-    vcol, ucol, ccol = ((f"{dname}STRESN", f"{dname}STRESU", f"{dname}STRESC") if use_std
-                        else (f"{dname}ORRES", f"{dname}ORRESU", f"{dname}ORRES"))
+    use_std = (
+        r.get(f"{dname}STRESN", "") not in MISSING or r.get(f"{dname}STRESC", "") not in MISSING
+    )
+    vcol, ucol, ccol = (
+        (f"{dname}STRESN", f"{dname}STRESU", f"{dname}STRESC")
+        if use_std
+        else (f"{dname}ORRES", f"{dname}ORRESU", f"{dname}ORRES")
+    )
     unit = r.get(ucol, "")
     factor = _KINETIC_UNITS[observable].get(units.canonical_unit_spelling(unit))
     if factor is None:
-        probs.append(Problem(dom.file, row, ucol, f"{unit!r} is not a unit of {observable}; use one of "
-                             f"{', '.join(_KINETIC_UNITS[observable])}"))
+        probs.append(
+            Problem(
+                dom.file,
+                row,
+                ucol,
+                f"{unit!r} is not a unit of {observable}; use one of "
+                f"{', '.join(_KINETIC_UNITS[observable])}",
+            )
+        )
         return
     lloq_text = r.get(f"{dname}LLOQ", "")
-    lloq = number(lloq_text, dom.file, row, f"{dname}LLOQ", probs, required=False) if lloq_text not in MISSING else math.nan
+    lloq = (
+        number(lloq_text, dom.file, row, f"{dname}LLOQ", probs, required=False)
+        if lloq_text not in MISSING
+        else math.nan
+    )
     text = r.get(vcol, "")
     cens = _censor_text(r.get(ccol, "")) if text in MISSING or vcol.endswith("ORRES") else None
     if cens is None and text in MISSING and _upper(r, ccol) in ("BLQ", "<LLOQ", "BQL", "NQ"):
         if math.isnan(lloq):
-            probs.append(Problem(dom.file, row, f"{dname}LLOQ", f"result {r.get(ccol)!r} is below the LLOQ but {dname}LLOQ is empty"))
+            probs.append(
+                Problem(
+                    dom.file,
+                    row,
+                    f"{dname}LLOQ",
+                    f"result {r.get(ccol)!r} is below the LLOQ but {dname}LLOQ is empty",
+                )
+            )
             return
         cens = lloq
     if cens is not None:
@@ -897,7 +1339,13 @@ def _num(v: float) -> str:
     return repr(float(v)) if not float(v).is_integer() or abs(v) >= 1e15 else str(int(v))
 
 
-def write_sdtm(ds: Dataset, folder: str | Path, *, study_id: str = "ALLOCART", default_infusion: str = "2025-01-01") -> Path:
+def write_sdtm(
+    ds: Dataset,
+    folder: str | Path,
+    *,
+    study_id: str = "ALLOCART",
+    default_infusion: str = "2025-01-01",
+) -> Path:
     """Write a Dataset as SDTM CSV tables (dm, ex, lb, pc, vs, ae, qs) that :func:`read_sdtm` reads back.
 
     Dates are the infusion date plus the dataset's days (to the second); a subject without an
@@ -918,27 +1366,46 @@ def write_sdtm(ds: Dataset, folder: str | Path, *, study_id: str = "ALLOCART", d
         rec = ds.records.get(sid)
         base = {"STUDYID": study_id, "USUBJID": sid}
 
-        def at(days: float) -> str:
+        def at(days: float, origin: datetime = origin) -> str:
             return format_iso(shift_days(origin, days))
 
-        def rec_at(t: Any) -> str:
+        def rec_at(t: Any, midnight: datetime = midnight) -> str:
             if isinstance(t, float):
                 return format_iso(shift_days(midnight, t))
             return format_iso(t if isinstance(t, datetime) else datetime(t.year, t.month, t.day))
 
         female = s["female"]
-        dm.append({**base, "DOMAIN": "DM", "SUBJID": sid, "RFXSTDTC": format_iso(origin), "AGE": _num(s["age_years"]),
-                   "AGEU": "YEARS" if not math.isnan(s["age_years"]) else "",
-                   "SEX": "" if pd.isna(female) else ("F" if female else "M"), "ARM": s["product"] or "CAR-T"})
+        dm.append(
+            {
+                **base,
+                "DOMAIN": "DM",
+                "SUBJID": sid,
+                "RFXSTDTC": format_iso(origin),
+                "AGE": _num(s["age_years"]),
+                "AGEU": "YEARS" if not math.isnan(s["age_years"]) else "",
+                "SEX": "" if pd.isna(female) else ("F" if female else "M"),
+                "ARM": s["product"] or "CAR-T",
+            }
+        )
         for k, d in enumerate(ds.doses[ds.doses["id"] == sid].itertuples(index=False), start=1):
             is_car = d.kind == "car_t"
-            ex.append({**base, "DOMAIN": "EX", "EXSEQ": k, "EXTRT": (s["product"] or "CAR-T") if is_car else d.kind.upper(),
-                       "EXCAT": "CAR-T" if is_car else "LYMPHODEPLETION", "EXSCAT": "" if is_car else (s["ld"] or ""),
-                       "EXDOSE": _num(d.amount), "EXDOSU": d.unit, "EXSTDTC": at(d.time)})
+            ex.append(
+                {
+                    **base,
+                    "DOMAIN": "EX",
+                    "EXSEQ": k,
+                    "EXTRT": (s["product"] or "CAR-T") if is_car else d.kind.upper(),
+                    "EXCAT": "CAR-T" if is_car else "LYMPHODEPLETION",
+                    "EXSCAT": "" if is_car else (s["ld"] or ""),
+                    "EXDOSE": _num(d.amount),
+                    "EXDOSU": d.unit,
+                    "EXSTDTC": at(d.time),
+                }
+            )
         # A lab record at the instant of a quantified LB observation is the same measurement:
         # its reference range and method go on the observation's LB row, written once.
         lab_at: dict[tuple[str, int], Any] = {}
-        for lab in (rec.labs if rec is not None else ()):
+        for lab in rec.labs if rec is not None else ():
             if lab.specimen is None or lab.analyte.specimen == "blood":
                 t_obs = (parse_iso(rec_at(lab.time)) - origin).total_seconds()
                 lab_at.setdefault((lab.code, round(t_obs)), lab)
@@ -950,55 +1417,189 @@ def write_sdtm(ds: Dataset, folder: str | Path, *, study_id: str = "ALLOCART", d
                 v, q = o.value / spec.lab_factor, o.lloq / spec.lab_factor
                 res = f"<{_num(q)}" if o.censored else _num(v)
                 twin = None if o.censored else lab_at.get((spec.code, round(o.time * 86400)))
-                if twin is not None and twin.unit == analyte.unit and math.isclose(twin.value, v, rel_tol=1e-9):
+                if (
+                    twin is not None
+                    and twin.unit == analyte.unit
+                    and math.isclose(twin.value, v, rel_tol=1e-9)
+                ):
                     used.add(id(twin))
                     res = _num(twin.value)
                 else:
                     twin = None
-                lb.append({**base, "DOMAIN": "LB", "LBTESTCD": spec.code, "LBTEST": analyte.name, "LBORRES": res,
-                           "LBORRESU": analyte.unit, "LBSTRESC": res, "LBSTRESN": "" if o.censored else res,
-                           "LBSTRESU": analyte.unit, "LBSTNRLO": _num(twin.ref_low) if twin else "",
-                           "LBSTNRHI": _num(twin.ref_high) if twin else "", "LBSPEC": (twin.specimen or "") if twin else "",
-                           "LBMETHOD": (twin.method or "") if twin else "", "LBLLOQ": _num(q), "LBDTC": at(o.time)})
+                lb.append(
+                    {
+                        **base,
+                        "DOMAIN": "LB",
+                        "LBTESTCD": spec.code,
+                        "LBTEST": analyte.name,
+                        "LBORRES": res,
+                        "LBORRESU": analyte.unit,
+                        "LBSTRESC": res,
+                        "LBSTRESN": "" if o.censored else res,
+                        "LBSTRESU": analyte.unit,
+                        "LBSTNRLO": _num(twin.ref_low) if twin else "",
+                        "LBSTNRHI": _num(twin.ref_high) if twin else "",
+                        "LBSPEC": (twin.specimen or "") if twin else "",
+                        "LBMETHOD": (twin.method or "") if twin else "",
+                        "LBLLOQ": _num(q),
+                        "LBDTC": at(o.time),
+                    }
+                )
             else:
                 code, name, unit = _PC_WRITE[o.observable]
                 res = f"<{_num(o.lloq)}" if o.censored else _num(o.value)
-                pc.append({**base, "DOMAIN": "PC", "PCTESTCD": code, "PCTEST": name, "PCORRES": res, "PCORRESU": unit,
-                           "PCSTRESC": res, "PCSTRESN": "" if o.censored else _num(o.value), "PCSTRESU": unit,
-                           "PCLLOQ": _num(o.lloq), "PCDTC": at(o.time)})
+                pc.append(
+                    {
+                        **base,
+                        "DOMAIN": "PC",
+                        "PCTESTCD": code,
+                        "PCTEST": name,
+                        "PCORRES": res,
+                        "PCORRESU": unit,
+                        "PCSTRESC": res,
+                        "PCSTRESN": "" if o.censored else _num(o.value),
+                        "PCSTRESU": unit,
+                        "PCLLOQ": _num(o.lloq),
+                        "PCDTC": at(o.time),
+                    }
+                )
         if rec is not None:
             for lab in rec.labs:
                 if id(lab) in used:
                     continue  # the observation's LB row above carries this lab
-                lb.append({**base, "DOMAIN": "LB", "LBTESTCD": lab.test, "LBTEST": lab.analyte.name, "LBORRES": _num(lab.value),
-                           "LBORRESU": lab.unit, "LBSTRESC": _num(lab.value), "LBSTRESN": _num(lab.value), "LBSTRESU": lab.unit,
-                           "LBSTNRLO": _num(lab.ref_low), "LBSTNRHI": _num(lab.ref_high), "LBSPEC": lab.specimen or "",
-                           "LBMETHOD": lab.method or "", "LBLLOQ": "", "LBDTC": rec_at(lab.time)})
+                lb.append(
+                    {
+                        **base,
+                        "DOMAIN": "LB",
+                        "LBTESTCD": lab.test,
+                        "LBTEST": lab.analyte.name,
+                        "LBORRES": _num(lab.value),
+                        "LBORRESU": lab.unit,
+                        "LBSTRESC": _num(lab.value),
+                        "LBSTRESN": _num(lab.value),
+                        "LBSTRESU": lab.unit,
+                        "LBSTNRLO": _num(lab.ref_low),
+                        "LBSTNRHI": _num(lab.ref_high),
+                        "LBSPEC": lab.specimen or "",
+                        "LBMETHOD": lab.method or "",
+                        "LBLLOQ": "",
+                        "LBDTC": rec_at(lab.time),
+                    }
+                )
             for v in rec.vitals:
-                vs.append({**base, "DOMAIN": "VS", "VSTESTCD": v.test, "VSORRES": _num(v.value), "VSORRESU": v.unit,
-                           "VSSTRESN": _num(v.value), "VSSTRESU": v.unit, "VSLOC": v.location or "", "VSDTC": rec_at(v.time)})
+                vs.append(
+                    {
+                        **base,
+                        "DOMAIN": "VS",
+                        "VSTESTCD": v.test,
+                        "VSORRES": _num(v.value),
+                        "VSORRESU": v.unit,
+                        "VSSTRESN": _num(v.value),
+                        "VSSTRESU": v.unit,
+                        "VSLOC": v.location or "",
+                        "VSDTC": rec_at(v.time),
+                    }
+                )
             for a in rec.adverse_events:
-                ae.append({**base, "DOMAIN": "AE", "AETERM": a.term, "AEDECOD": a.term, "AECAT": a.category,
-                           "AETOXGR": str(a.grade), "AESER": "Y" if a.serious else "N", "AEREL": _REL_WRITE[a.relatedness],
-                           "AESTDTC": rec_at(a.start), "AEENDTC": "" if a.end is None else rec_at(a.end)})
+                ae.append(
+                    {
+                        **base,
+                        "DOMAIN": "AE",
+                        "AETERM": a.term,
+                        "AEDECOD": a.term,
+                        "AECAT": a.category,
+                        "AETOXGR": str(a.grade),
+                        "AESER": "Y" if a.serious else "N",
+                        "AEREL": _REL_WRITE[a.relatedness],
+                        "AESTDTC": rec_at(a.start),
+                        "AEENDTC": "" if a.end is None else rec_at(a.end),
+                    }
+                )
             for f in rec.sledai_findings:
-                qs.append({**base, "DOMAIN": "QS", "QSCAT": "SLEDAI-2K", "QSTESTCD": f.descriptor.upper()[:8],
-                           "QSTEST": f.descriptor, "QSORRES": "Y" if f.present else "N", "QSSTRESC": "Y" if f.present else "N",
-                           "QSSTRESN": "" if f.joints is None else str(f.joints), "QSSTRESU": "", "QSDTC": rec_at(f.start)})
+                qs.append(
+                    {
+                        **base,
+                        "DOMAIN": "QS",
+                        "QSCAT": "SLEDAI-2K",
+                        "QSTESTCD": f.descriptor.upper()[:8],
+                        "QSTEST": f.descriptor,
+                        "QSORRES": "Y" if f.present else "N",
+                        "QSSTRESC": "Y" if f.present else "N",
+                        "QSSTRESN": "" if f.joints is None else str(f.joints),
+                        "QSSTRESU": "",
+                        "QSDTC": rec_at(f.start),
+                    }
+                )
             for g in rec.pga:
-                qs.append({**base, "DOMAIN": "QS", "QSCAT": "PGA", "QSTESTCD": "PGA", "QSTEST": "Physician global assessment",
-                           "QSORRES": _num(g.value), "QSSTRESC": _num(g.value), "QSSTRESN": _num(g.value),
-                           "QSSTRESU": "mm" if g.scale == "0-100mm" else "", "QSDTC": rec_at(g.time)})
-        if not math.isnan(s["height_cm"]) and not (rec and any(v.code == "HEIGHT" for v in rec.vitals)):
-            vs.append({**base, "DOMAIN": "VS", "VSTESTCD": "HEIGHT", "VSORRES": _num(s["height_cm"]), "VSORRESU": "cm",
-                       "VSSTRESN": _num(s["height_cm"]), "VSSTRESU": "cm", "VSLOC": "", "VSDTC": format_iso(midnight)})
-        if not math.isnan(s["weight_kg"]) and not (rec and any(v.code == "WEIGHT" for v in rec.vitals)):
-            vs.append({**base, "DOMAIN": "VS", "VSTESTCD": "WEIGHT", "VSORRES": _num(s["weight_kg"]), "VSORRESU": "kg",
-                       "VSSTRESN": _num(s["weight_kg"]), "VSSTRESU": "kg", "VSLOC": "", "VSDTC": format_iso(midnight)})
+                qs.append(
+                    {
+                        **base,
+                        "DOMAIN": "QS",
+                        "QSCAT": "PGA",
+                        "QSTESTCD": "PGA",
+                        "QSTEST": "Physician global assessment",
+                        "QSORRES": _num(g.value),
+                        "QSSTRESC": _num(g.value),
+                        "QSSTRESN": _num(g.value),
+                        "QSSTRESU": "mm" if g.scale == "0-100mm" else "",
+                        "QSDTC": rec_at(g.time),
+                    }
+                )
+        if not math.isnan(s["height_cm"]) and not (
+            rec and any(v.code == "HEIGHT" for v in rec.vitals)
+        ):
+            vs.append(
+                {
+                    **base,
+                    "DOMAIN": "VS",
+                    "VSTESTCD": "HEIGHT",
+                    "VSORRES": _num(s["height_cm"]),
+                    "VSORRESU": "cm",
+                    "VSSTRESN": _num(s["height_cm"]),
+                    "VSSTRESU": "cm",
+                    "VSLOC": "",
+                    "VSDTC": format_iso(midnight),
+                }
+            )
+        if not math.isnan(s["weight_kg"]) and not (
+            rec and any(v.code == "WEIGHT" for v in rec.vitals)
+        ):
+            vs.append(
+                {
+                    **base,
+                    "DOMAIN": "VS",
+                    "VSTESTCD": "WEIGHT",
+                    "VSORRES": _num(s["weight_kg"]),
+                    "VSORRESU": "kg",
+                    "VSSTRESN": _num(s["weight_kg"]),
+                    "VSSTRESU": "kg",
+                    "VSLOC": "",
+                    "VSDTC": format_iso(midnight),
+                }
+            )
         if not math.isnan(s["bsa_m2"]):
-            vs.append({**base, "DOMAIN": "VS", "VSTESTCD": "BSA", "VSORRES": _num(s["bsa_m2"]), "VSORRESU": "m2",
-                       "VSSTRESN": _num(s["bsa_m2"]), "VSSTRESU": "m2", "VSLOC": "", "VSDTC": format_iso(midnight)})
-    for name, rows in (("dm", dm), ("ex", ex), ("lb", lb), ("pc", pc), ("vs", vs), ("ae", ae), ("qs", qs)):
+            vs.append(
+                {
+                    **base,
+                    "DOMAIN": "VS",
+                    "VSTESTCD": "BSA",
+                    "VSORRES": _num(s["bsa_m2"]),
+                    "VSORRESU": "m2",
+                    "VSSTRESN": _num(s["bsa_m2"]),
+                    "VSSTRESU": "m2",
+                    "VSLOC": "",
+                    "VSDTC": format_iso(midnight),
+                }
+            )
+    for name, rows in (
+        ("dm", dm),
+        ("ex", ex),
+        ("lb", lb),
+        ("pc", pc),
+        ("vs", vs),
+        ("ae", ae),
+        ("qs", qs),
+    ):
         path = folder / f"{name}.csv"
         if rows or name in ("dm", "ex"):
             frame = pd.DataFrame(rows)

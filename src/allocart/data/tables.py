@@ -16,7 +16,7 @@ import pandas as pd
 from allocart.data.dataset import Problem
 from allocart.errors import DataError
 
-__all__ = ["read_text_table", "number", "FIRST_DATA_ROW", "MISSING"]
+__all__ = ["FIRST_DATA_ROW", "MISSING", "number", "read_text_table"]
 
 #: Row number of the first data row (the header is row 1).
 FIRST_DATA_ROW = 2
@@ -50,11 +50,15 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
                 frame = pd.read_sas(path, format="xport", encoding="cp1252")
             frame = frame.map(_xpt_text)
         else:
-            raise DataError(f"{path}: unknown table format {suffix!r}; use .csv or .xpt (SAS XPORT)")
+            raise DataError(
+                f"{path}: unknown table format {suffix!r}; use .csv or .xpt (SAS XPORT)"
+            )
     except DataError:
         raise
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read it as {'a CSV' if suffix == '.csv' else 'a SAS XPORT'} table: {' '.join(str(exc).split())}") from None
+        raise DataError(
+            f"{path}: cannot read it as {'a CSV' if suffix == '.csv' else 'a SAS XPORT'} table: {' '.join(str(exc).split())}"
+        ) from None
     frame.columns = [str(c).strip().upper() for c in frame.columns]
     return frame.map(lambda v: v.strip() if isinstance(v, str) else v).astype(object)
 
@@ -69,13 +73,21 @@ def _xpt_text(value: object) -> str:
         # the smallest IBM magnitude, for a stored 0 (seen in the CDISC pilot's EXDOSE).
         if abs(value) < 1e-70:
             return "0"
-        return repr(value) if not value.is_integer() else str(int(value)) if abs(value) < 1e15 else repr(value)
+        return (
+            repr(value)
+            if not value.is_integer()
+            else str(int(value))
+            if abs(value) < 1e15
+            else repr(value)
+        )
     if isinstance(value, bytes):
         return value.decode("cp1252", errors="replace")
     return str(value)
 
 
-def number(text: str, file: str, row: int, column: str, problems: list[Problem], *, required: bool = True) -> float:
+def number(
+    text: str, file: str, row: int, column: str, problems: list[Problem], *, required: bool = True
+) -> float:
     """Parse a numeric cell; append a :class:`Problem` and return NaN when it is not a number.
 
     A missing cell (see :data:`MISSING`) gives NaN, and a problem only when ``required``.
