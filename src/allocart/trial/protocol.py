@@ -142,9 +142,9 @@ class Endpoint(_Frozen):
     def _months(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v:
             raise ValueError("give at least one month")
-        bad = [m for m in v if m not in (3, 6)]
+        bad = [m for m in v if not 1 <= m <= 12]
         if bad:
-            raise ValueError(f"assessment months must be 3 or 6, got {bad[0]!r}")
+            raise ValueError(f"assessment months must lie in 1..12, got {bad[0]!r}")
         return tuple(sorted(set(v)))
 
     def columns(self) -> list[str]:
@@ -365,7 +365,7 @@ def _format_error(exc: ValidationError) -> str:
             parts.append(f"{loc}: required field is missing")
             continue
         value = err.get("input")
-        if isinstance(value, dict) and err["type"] != "extra_forbidden":
+        if (isinstance(value, dict) and err["type"] != "extra_forbidden") or f"got {value!r}" in msg:
             parts.append(f"{loc}: {msg}")
         else:
             parts.append(f"{loc}: {msg} (got {value!r})")
