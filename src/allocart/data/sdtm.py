@@ -359,6 +359,846 @@ def _pydantic_problem(
     return Problem(file, row, columns.get(loc), msg)
 
 
+class _StudyReader:
+    """The state of one :func:`load_sdtm` run: tables, problems, notes, and what each domain adds."""
+
+    def __init__(self, folder: Path, opts: SdtmOptions) -> None:
+        self.folder, self.opts = folder, opts
+        self.paths = _find_tables(folder)
+        if not self.paths:
+            present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+            raise DataError(
+                f"{folder}: no SDTM tables (dm.xpt or dm.csv, ex, lb, ...); the folder holds {present}"
+            )
+        self.doms = {k: _Domain(k, p, read_text_table(p)) for k, p in self.paths.items()}
+        self.probs: list[Problem] = []
+        self.notes: list[str] = []
+        self.lab_alias = {
+            **LAB_ALIASES,
+            **{k.upper(): v.upper() for k, v in opts.lab_aliases.items()},
+        }
+        self.kinetic = {**KINETIC_CODES, **{k.upper(): v for k, v in opts.kinetic_codes.items()}}
+        self.subjects: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []
+        self.reference: dict[str, datetime] = {}  # subject -> CAR-T infusion (day 0)
+        # id, when, kind, amount, unit, row, unit as written
+        self.doses: list[tuple[str, datetime, str, float, str, int, str]] = []
+        self.product: dict[str, str | None] = {}
+        self.ld_name: dict[str, str] = {}
+        self.rec: dict[str, dict[str, list[Any]]] = {}
+        self.observations: list[tuple[str, float, str, float, float, bool]] = []
+        self.partial: dict[str, list[int]] = {}  # "file column" -> rows with partial dates
+        self.unknown_subject: dict[str, list[int]] = {}
+        self.baseline: dict[str, dict[str, tuple[Any, float]]] = {}  # sid -> code -> (rank, value)
+        self.records: dict[str, PatientRecords] = {}
+
+    def read_dm(self) -> None:
+        """DM: the subjects, their age and sex."""
+        doms, probs, folder, paths, subjects, order = (
+            self.doms,
+            self.probs,
+            self.folder,
+            self.paths,
+            self.subjects,
+            self.order,
+        )
+        if "DM" not in doms:
+            probs.append(
+                Problem(
+                    str(folder / "dm.xpt"),
+                    None,
+                    None,
+                    f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(paths))}",
+                )
+            )
+        else:
+            dm = doms["DM"]
+            if not dm.has("USUBJID"):
+                probs.append(Problem(dm.file, 1, "USUBJID", "required column USUBJID is missing"))
+            else:
+                for row, r in dm.rows():
+                    sid = r.get("USUBJID", "")
+                    if sid in MISSING:
+                        probs.append(Problem(dm.file, row, "USUBJID", "missing subject id"))
+                        continue
+                    if sid in subjects:
+                        probs.append(
+                            Problem(dm.file, row, "USUBJID", f"subject {sid!r} appears twice in DM")
+                        )
+                        continue
+                    age = number(r.get("AGE", ""), dm.file, row, "AGE", probs, required=False)
+                    ageu = _upper(r, "AGEU") or "YEARS"
+                    if not math.isnan(age):
+                        factor = {
+                            "YEARS": 1.0,
+                            "MONTHS": 1 / 12,
+                            "WEEKS": 7 / 365.25,
+                            "DAYS": 1 / 365.25,
+                        }.get(ageu)
+                        if factor is None:
+                            probs.append(
+                                Problem(
+                                    dm.file,
+                                    row,
+                                    "AGEU",
+                                    f"{ageu!r} is not an age unit (YEARS, MONTHS, WEEKS, DAYS)",
+                                )
+                            )
+                            age = math.nan
+                        else:
+                            age *= factor
+                    sex = _upper(r, "SEX")
+                    female = (
+                        True if sex in ("F", "FEMALE") else False if sex in ("M", "MALE") else None
+                    )
+                    subjects[sid] = {
+                        "id": sid,
+                        "age_years": age,
+                        "female": female,
+                        "arm": r.get("ARM", ""),
+                    }
+                    order.append(sid)
+
+        for sid in order:  # the record lists the other domains fill
+            self.rec[sid] = {
+                "labs": [],
+                "vitals": [],
+                "adverse_events": [],
+                "sledai_findings": [],
+                "pga": [],
+            }
+
+    def read_ex(self) -> None:
+        """EX: day 0 (the first CAR-T administration) and the doses."""
+        (
+            doms,
+            probs,
+            notes,
+            opts,
+            folder,
+            subjects,
+            order,
+            reference,
+            doses,
+            product,
+            ld_name,
+        ) = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.opts,
+            self.folder,
+            self.subjects,
+            self.order,
+            self.reference,
+            self.doses,
+            self.product,
+            self.ld_name,
+        )
+        other_treatments: set[str] = set()
+        if "EX" not in doms:
+            probs.append(
+                Problem(
+                    str(folder / "ex.xpt"),
+                    None,
+                    None,
+                    "no EX table (ex.xpt or ex.csv): day 0 is the CAR-T infusion recorded in EX, and the doses come from it",
+                )
+            )
+        else:
+            ex = doms["EX"]
+            for col in ("USUBJID", "EXTRT", "EXSTDTC"):
+                if not ex.has(col):
+                    probs.append(
+                        Problem(
+                            ex.file,
+                            1,
+                            col,
+                            f"required column {col} is missing; columns are {', '.join(ex.frame.columns)}",
+                        )
+                    )
+            if all(ex.has(c) for c in ("USUBJID", "EXTRT", "EXSTDTC")):
+                want = (
+                    None if opts.car_t_treatment is None else opts.car_t_treatment.strip().upper()
+                )
+                car_rows = []
+                for row, r in ex.rows():
+                    trt = _upper(r, "EXTRT")
+                    if want is not None:
+                        is_car = trt == want
+                    else:
+                        is_car = bool(
+                            _CAR_T_TEXT.search(trt)
+                            or _CAR_T_TEXT.search(_upper(r, "EXCAT"))
+                            or _CELL_UNIT.match(_upper(r, "EXDOSU").replace(" ", "") or "-")
+                        )
+                    if is_car:
+                        car_rows.append((row, r))
+                        continue
+                    kind = next((k for name, k in _LD_DRUGS.items() if name in trt), None)
+                    if kind is None:
+                        other_treatments.add(trt or "(empty)")
+                        continue
+                    _ex_dose(ex, row, r, kind, doses, probs, notes)
+                    if (
+                        _upper(r, "EXCAT") == "LYMPHODEPLETION"
+                        and r.get("EXSCAT", "") not in MISSING
+                    ):
+                        ld_name[r["USUBJID"]] = r["EXSCAT"]
+                if not car_rows:
+                    values = sorted(
+                        set(ex.frame["EXTRT"].map(lambda v: str(v).strip().upper())) - {""}
+                    )
+                    shown = ", ".join(values[:20]) + (" ..." if len(values) > 20 else "")
+                    how = (
+                        f"no EXTRT equals {opts.car_t_treatment!r}"
+                        if want is not None
+                        else "no row names a CAR-T product (EXTRT or EXCAT with CAR-T, -CEL or LEUCEL) or gives a dose in cells"
+                    )
+                    probs.append(
+                        Problem(
+                            ex.file,
+                            None,
+                            "EXTRT",
+                            f"EX has no CAR-T administration ({how}): EXTRT values are {shown}; "
+                            "day 0 of a CAR-T dataset is the infusion; pass --car-t-treatment NAME to name the CAR-T product",
+                        )
+                    )
+                for row, r in car_rows:
+                    sid = r["USUBJID"]
+                    try:
+                        when = _dtc(r["EXSTDTC"])
+                    except ValueError:
+                        probs.append(
+                            Problem(
+                                ex.file,
+                                row,
+                                "EXSTDTC",
+                                f"{r['EXSTDTC']!r} is not an ISO 8601 date or date-time",
+                            )
+                        )
+                        continue
+                    if when is None or when == "partial":
+                        probs.append(
+                            Problem(
+                                ex.file,
+                                row,
+                                "EXSTDTC",
+                                f"the CAR-T infusion date {r['EXSTDTC']!r} is {'missing' if when is None else 'partial'}; "
+                                "day 0 needs a complete date",
+                            )
+                        )
+                        continue
+                    _ex_dose(ex, row, r, "car_t", doses, probs, notes)
+                    if sid not in reference or when < reference[sid]:
+                        reference[sid] = when
+                        trt = r.get("EXTRT", "").strip()
+                        product[sid] = opts.product or (
+                            None if trt.upper() in ("CAR-T", "CAR T") else trt
+                        )
+                if other_treatments:
+                    notes.append(
+                        f"{ex.file}: treatments that are neither CAR-T nor lymphodepletion are not modelled: "
+                        + ", ".join(sorted(other_treatments))
+                    )
+        for sid in list(reference):
+            if sid not in subjects and "DM" in doms:
+                probs.append(
+                    Problem(
+                        doms["EX"].file,
+                        None,
+                        "USUBJID",
+                        f"subject {sid!r} has EX rows but is not in DM",
+                    )
+                )
+        untreated = [s for s in order if s not in reference]
+        if reference and untreated:
+            notes.append(
+                f"{len(untreated)} DM subject(s) have no CAR-T administration in EX and are left out of the dataset: "
+                + ", ".join(untreated[:10])
+                + (" ..." if len(untreated) > 10 else "")
+            )
+
+    def obs_time(self, sid: str, when: datetime) -> float:
+        """Days from the CAR-T infusion to ``when``."""
+        return (when - self.reference[sid]).total_seconds() / 86400.0
+
+    def rec_time(self, sid: str, when: datetime) -> float | date | datetime:
+        """Record time: days from the infusion day, or the calendar time without an infusion."""
+        ref = self.reference.get(sid)
+        if ref is None:
+            return when.date() if when.time() == datetime.min.time() else when
+        return (when - datetime(ref.year, ref.month, ref.day)).total_seconds() / 86400.0
+
+    def when_of(
+        self, dom: _Domain, row: int, r: dict[str, str], col: str, sid: str
+    ) -> datetime | None:
+        """The date-time of a row, or None (with a problem or a note) when it cannot be used."""
+        if sid not in self.rec:
+            self.unknown_subject.setdefault(dom.file, []).append(row)
+            return None
+        try:
+            when = _dtc(r.get(col, ""))
+        except ValueError:
+            self.probs.append(
+                Problem(dom.file, row, col, f"{r.get(col)!r} is not an ISO 8601 date or date-time")
+            )
+            return None
+        if when is None or when == "partial":
+            self.partial.setdefault(f"{dom.file} {col}", []).append(row)
+            return None
+        return when
+
+    def read_lb(self) -> None:
+        """LB: lab records and lab read-outs."""
+        doms, probs, notes, reference, rec, observations, lab_alias, when_of = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.reference,
+            self.rec,
+            self.observations,
+            self.lab_alias,
+            self.when_of,
+        )
+        unused_tests: set[str] = set()
+        if "LB" in doms:
+            lb = doms["LB"]
+            for row, r in lb.rows():
+                if _upper(r, "LBSTAT") == "NOT DONE":
+                    continue
+                code = _upper(r, "LBTESTCD")
+                code = lab_alias.get(code, code)
+                spec = r.get("LBSPEC", "") or None
+                key = units.analyte_key(code, spec)
+                if key not in units.ANALYTES:
+                    unused_tests.add(code)
+                    continue
+                sid = r.get("USUBJID", "")
+                when = when_of(lb, row, r, "LBDTC", sid)
+                if when is None:
+                    continue
+                _lb_row(
+                    lb,
+                    row,
+                    r,
+                    sid,
+                    code,
+                    spec,
+                    when,
+                    rec,
+                    observations,
+                    probs,
+                    notes,
+                    self.obs_time,
+                    self.rec_time,
+                    reference,
+                )
+            if unused_tests:
+                notes.append(
+                    f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}"
+                )
+
+    def read_kinetics(self) -> None:
+        """PC and CP: CAR-T kinetics."""
+        doms, probs, notes, reference, observations, kinetic, obs_time, when_of = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.reference,
+            self.observations,
+            self.kinetic,
+            self.obs_time,
+            self.when_of,
+        )
+        for dname in ("PC", "CP"):
+            if dname not in doms:
+                continue
+            dom = doms[dname]
+            unused: set[str] = set()
+            for row, r in dom.rows():
+                if _upper(r, f"{dname}STAT") == "NOT DONE":
+                    continue
+                code = _upper(r, f"{dname}TESTCD")
+                observable = kinetic.get(code)
+                if observable is None:
+                    unused.add(code)
+                    continue
+                sid = r.get("USUBJID", "")
+                when = when_of(dom, row, r, f"{dname}DTC", sid)
+                if when is None or sid not in reference:
+                    continue
+                _kinetic_row(
+                    dom, dname, row, r, sid, observable, obs_time(sid, when), observations, probs
+                )
+            if unused:
+                notes.append(
+                    f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
+                    "(map one with --pc-code CODE=READOUT)"
+                )
+
+    def read_vs(self) -> None:
+        """VS: vital signs and baseline weight, height and BSA."""
+        doms, probs, notes, reference, rec, baseline, obs_time, rec_time, when_of = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.reference,
+            self.rec,
+            self.baseline,
+            self.obs_time,
+            self.rec_time,
+            self.when_of,
+        )
+        if "VS" in doms:
+            vs = doms["VS"]
+            unused = set()
+            for row, r in vs.rows():
+                if _upper(r, "VSSTAT") == "NOT DONE":
+                    continue
+                code = _upper(r, "VSTESTCD")
+                if code not in units.VITALS and code != "BSA":
+                    unused.add(code)
+                    continue
+                sid = r.get("USUBJID", "")
+                when = when_of(vs, row, r, "VSDTC", sid)
+                if when is None:
+                    continue
+                use_std = r.get("VSSTRESN", "") not in MISSING
+                vcol, ucol = ("VSSTRESN", "VSSTRESU") if use_std else ("VSORRES", "VSORRESU")
+                value = number(r.get(vcol, ""), vs.file, row, vcol, probs)
+                if math.isnan(value):
+                    continue
+                unit = r.get(ucol, "")
+                if code == "BSA":
+                    if units.canonical_unit_spelling(unit or "m2") not in ("m2", "m^2"):
+                        probs.append(Problem(vs.file, row, ucol, f"BSA unit {unit!r} must be m2"))
+                        continue
+                    std = value
+                else:
+                    try:
+                        v = VitalSign(
+                            test=code,
+                            value=value,
+                            unit=unit,
+                            time=rec_time(sid, when),
+                            location=r.get("VSLOC", "") or None,
+                        )
+                    except ValidationError as exc:
+                        probs.append(
+                            _pydantic_problem(
+                                exc, vs.file, row, {"value": vcol, "unit": ucol, "test": "VSTESTCD"}
+                            )
+                        )
+                        continue
+                    rec[sid]["vitals"].append(v)
+                    std = v.std_value
+                if code in ("WEIGHT", "HEIGHT", "BSA"):
+                    t = obs_time(sid, when) if sid in reference else 0.0
+                    prev = baseline.setdefault(sid, {}).get(code)
+                    # baseline: the last value on or before day 0, else the first after it
+                    score = (0, t) if t <= 1e-9 else (1, -t)
+                    if prev is None or score > prev[0]:
+                        baseline[sid][code] = (score, std)
+            if unused:
+                notes.append(f"{vs.file}: vital signs not used: {', '.join(sorted(unused))}")
+
+    def read_ae(self) -> None:
+        """AE: adverse events with grade, onset and resolution."""
+        doms, probs, notes, rec, partial, rec_time, when_of = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.rec,
+            self.partial,
+            self.rec_time,
+            self.when_of,
+        )
+        if "AE" in doms:
+            ae = doms["AE"]
+            sev_rows = 0
+            for row, r in ae.rows():
+                sid = r.get("USUBJID", "")
+                start = when_of(ae, row, r, "AESTDTC", sid)
+                if start is None:
+                    continue
+                end_text = r.get("AEENDTC", "")
+                try:
+                    end = _dtc(end_text)
+                except ValueError:
+                    probs.append(
+                        Problem(
+                            ae.file,
+                            row,
+                            "AEENDTC",
+                            f"{end_text!r} is not an ISO 8601 date or date-time",
+                        )
+                    )
+                    continue
+                if end == "partial":
+                    partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
+                    end = None
+                    notes.append(
+                        f"{ae.file} row {row}: partial AEENDTC {end_text!r} read as ongoing"
+                    )
+                term = (r.get("AEDECOD", "") or r.get("AETERM", "")).strip()
+                if not term:
+                    probs.append(
+                        Problem(
+                            ae.file, row, "AEDECOD", "neither AEDECOD nor AETERM names the event"
+                        )
+                    )
+                    continue
+                cat = (r.get("AECAT", "") or "").strip().lower()
+                if cat not in _AE_KNOWN:
+                    text = term.upper() + " " + _upper(r, "AETERM")
+                    cat = next(
+                        (c for c, words in _AE_CATEGORIES if any(w in text for w in words)), None
+                    )
+                    if cat is None:
+                        cat = (
+                            "infection"
+                            if "INFECTIONS AND INFESTATIONS" in _upper(r, "AESOC")
+                            else "other"
+                        )
+                grade_text = r.get("AETOXGR", "")
+                if grade_text not in MISSING:
+                    g = number(grade_text, ae.file, row, "AETOXGR", probs)
+                    if math.isnan(g):
+                        continue
+                    if g not in (1, 2, 3, 4, 5):
+                        probs.append(
+                            Problem(ae.file, row, "AETOXGR", f"{grade_text!r} is not a grade 1-5")
+                        )
+                        continue
+                    grade, scale = int(g), _AE_SCALE.get(cat, "ctcae-5.0")
+                else:
+                    sev = _upper(r, "AESEV")
+                    if sev not in _SEV_GRADE:
+                        probs.append(
+                            Problem(
+                                ae.file,
+                                row,
+                                "AETOXGR",
+                                "no grade: AETOXGR is empty and AESEV "
+                                + (
+                                    f"{sev!r} is not MILD, MODERATE or SEVERE"
+                                    if sev
+                                    else "is empty"
+                                ),
+                            )
+                        )
+                        continue
+                    grade, scale = _SEV_GRADE[sev], "other"
+                    sev_rows += 1
+                try:
+                    rec[sid]["adverse_events"].append(
+                        AdverseEvent(
+                            term=term,
+                            category=cat,
+                            grade=grade,
+                            scale=scale,
+                            start=rec_time(sid, start),
+                            end=None if end is None else rec_time(sid, end),
+                            relatedness=_REL.get(_upper(r, "AEREL"), "unspecified"),
+                            serious=_upper(r, "AESER") == "Y",
+                        )
+                    )
+                except ValidationError as exc:
+                    probs.append(
+                        _pydantic_problem(
+                            exc,
+                            ae.file,
+                            row,
+                            {"end": "AEENDTC", "start": "AESTDTC", "term": "AEDECOD"},
+                        )
+                    )
+            if sev_rows:
+                notes.append(
+                    f"{ae.file}: {sev_rows} adverse event(s) have no AETOXGR; their grade is taken from AESEV "
+                    "(MILD 1, MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5) with scale 'other'"
+                )
+
+    def read_qs(self) -> None:
+        """QS: SLEDAI-2K items and the physician global assessment."""
+        doms, probs, notes, rec, rec_time, when_of = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.rec,
+            self.rec_time,
+            self.when_of,
+        )
+        if "QS" in doms:
+            qs = doms["QS"]
+            unused = set()
+            for row, r in qs.rows():
+                code = _upper(r, "QSTESTCD")
+                sid = r.get("USUBJID", "")
+                if code in ("PGA", "PHGA", "PHYSGA"):
+                    when = when_of(qs, row, r, "QSDTC", sid)
+                    if when is None:
+                        continue
+                    value = number(
+                        r.get("QSSTRESN", "") or r.get("QSORRES", ""),
+                        qs.file,
+                        row,
+                        "QSSTRESN",
+                        probs,
+                    )
+                    if math.isnan(value):
+                        continue
+                    scale = "0-100mm" if "MM" in _upper(r, "QSSTRESU") else "0-3"
+                    try:
+                        rec[sid]["pga"].append(
+                            PgaAssessment(time=rec_time(sid, when), value=value, scale=scale)
+                        )
+                    except ValidationError as exc:
+                        probs.append(_pydantic_problem(exc, qs.file, row, {"value": "QSSTRESN"}))
+                    continue
+                if "SLEDAI" not in _upper(r, "QSCAT"):
+                    unused.add(_upper(r, "QSCAT") or "(no QSCAT)")
+                    continue
+                desc = _sledai_descriptor(code, r.get("QSTEST", ""))
+                if desc is None:
+                    probs.append(
+                        Problem(
+                            qs.file,
+                            row,
+                            "QSTESTCD",
+                            f"{code!r} ({r.get('QSTEST', '')!r}) is not a SLEDAI-2K descriptor; "
+                            f"use one of {', '.join(SLEDAI_DESCRIPTORS)}",
+                        )
+                    )
+                    continue
+                when = when_of(qs, row, r, "QSDTC", sid)
+                if when is None:
+                    continue
+                res = _upper(r, "QSORRES") or _upper(r, "QSSTRESC")
+                present = res in ("Y", "YES", "1", "PRESENT", "TRUE") or (
+                    desc == "arthritis" and res not in ("N", "NO", "0", "ABSENT", "FALSE", "")
+                )
+                if (
+                    res
+                    not in ("Y", "YES", "1", "PRESENT", "TRUE", "N", "NO", "0", "ABSENT", "FALSE")
+                    and not present
+                ):
+                    probs.append(
+                        Problem(
+                            qs.file, row, "QSORRES", f"{res!r} must be Y or N (present or absent)"
+                        )
+                    )
+                    continue
+                joints = None
+                if desc == "arthritis" and present:
+                    if r.get("QSSTRESN", "") in MISSING:
+                        probs.append(
+                            Problem(
+                                qs.file,
+                                row,
+                                "QSSTRESN",
+                                "a present arthritis item needs the number of "
+                                "inflamed joints in QSSTRESN",
+                            )
+                        )
+                        continue
+                    j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", probs)
+                    if math.isnan(j):
+                        continue
+                    joints = int(j)
+                try:
+                    rec[sid]["sledai_findings"].append(
+                        SledaiFinding(
+                            descriptor=desc,
+                            start=rec_time(sid, when),
+                            present=present,
+                            attribution="sle",
+                            joints=joints,
+                        )
+                    )
+                except ValidationError as exc:
+                    probs.append(_pydantic_problem(exc, qs.file, row, {"joints": "QSSTRESN"}))
+            if unused:
+                notes.append(f"{qs.file}: questionnaires not used: {', '.join(sorted(unused))}")
+
+    def summarise(self) -> None:
+        """Notes on absent domains and partial dates; problems of rows of unknown subjects."""
+        doms, probs, notes, folder, partial, unknown_subject = (
+            self.doms,
+            self.probs,
+            self.notes,
+            self.folder,
+            self.partial,
+            self.unknown_subject,
+        )
+        wanted = {
+            "LB": "labs (B cells, anti-dsDNA, complement, IgG, blood counts)",
+            "PC": "CAR-T kinetics (PC or CP)",
+            "VS": "vital signs and body weight",
+            "AE": "adverse events",
+            "QS": "SLEDAI-2K and PGA",
+        }
+        absent = [
+            f"{d} ({what})"
+            for d, what in wanted.items()
+            if d not in doms and not (d == "PC" and "CP" in doms)
+        ]
+        if absent:
+            notes.append(f"{folder}: domains absent: {'; '.join(absent)}")
+        for key, rows in partial.items():
+            shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
+            notes.append(
+                f"{key}: {len(rows)} row(s) with a partial or missing date are left out (rows {shown}); "
+                "complete the dates to use them"
+            )
+        for file, rows in unknown_subject.items():
+            shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
+            probs.append(
+                Problem(
+                    file,
+                    rows[0],
+                    "USUBJID",
+                    f"{len(rows)} row(s) belong to subjects not in DM (rows {shown})",
+                )
+            )
+
+    def make_records(self) -> None:
+        """Subjects' covariates and clinical records."""
+        probs, notes, opts, folder, subjects, order, reference, product, rec, baseline, records = (
+            self.probs,
+            self.notes,
+            self.opts,
+            self.folder,
+            self.subjects,
+            self.order,
+            self.reference,
+            self.product,
+            self.rec,
+            self.baseline,
+            self.records,
+        )
+        for sid in order:
+            b = baseline.get(sid, {})
+            subjects[sid]["weight_kg"] = b.get("WEIGHT", (None, math.nan))[1]
+            subjects[sid]["height_cm"] = b.get("HEIGHT", (None, math.nan))[1]
+            subjects[sid]["bsa_m2"] = b.get("BSA", (None, math.nan))[1]
+        for sid in order:
+            try:
+                records[sid] = make_patient_records(
+                    sid,
+                    reference.get(sid),
+                    subjects[sid]["age_years"],
+                    subjects[sid]["weight_kg"],
+                    **rec[sid],
+                )
+            except ValidationError as exc:
+                probs.append(
+                    Problem(
+                        str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}"
+                    )
+                )
+
+        from allocart.model.products import list_products
+
+        known_products = {str(getattr(p, "name", p)) for p in list_products()}
+        unknown = sorted(
+            {p for s, p in product.items() if p is not None and p not in known_products}
+        )
+        if unknown and opts.product is None:
+            notes.append(
+                f"CAR-T product(s) {', '.join(map(repr, unknown))} are not model products "
+                f"({', '.join(sorted(known_products))}); a fit needs one: pass --product NAME"
+            )
+
+    def build(self) -> Dataset | None:
+        """The dataset, when nothing stops it."""
+        (
+            doms,
+            probs,
+            folder,
+            subjects,
+            order,
+            reference,
+            doses,
+            product,
+            ld_name,
+            observations,
+            records,
+            obs_time,
+        ) = (
+            self.doms,
+            self.probs,
+            self.folder,
+            self.subjects,
+            self.order,
+            self.reference,
+            self.doses,
+            self.product,
+            self.ld_name,
+            self.observations,
+            self.records,
+            self.obs_time,
+        )
+        dataset = None
+        dose_rows = []
+        for sid, when, kind, amount, unit, row, _ in doses:
+            if sid not in reference:
+                continue
+            if unit == "mg":  # lymphodepletion in mg: per m2 of body surface
+                bsa = subjects.get(sid, {}).get("bsa_m2", math.nan)
+                if math.isnan(bsa):
+                    probs.append(
+                        Problem(
+                            doms["EX"].file,
+                            row,
+                            "EXDOSU",
+                            f"{kind} dose in mg but subject {sid!r} has no BSA "
+                            "(VS BSA); give the dose in mg/m2",
+                        )
+                    )
+                    continue
+                amount, unit = amount / bsa, "mg/m2"
+            dose_rows.append((sid, obs_time(sid, when), kind, amount, unit))
+        if not probs:
+            ids = [s for s in order if s in reference]
+            subj = pd.DataFrame(
+                [
+                    {
+                        **{k: v for k, v in subjects[s].items() if k != "arm"},
+                        "product": product.get(s),
+                        "ld": ld_name.get(s)
+                        or _infer_ld({k for (i, _, k, *_r) in doses if i == s}),
+                        "infusion_date": format_iso(reference[s]),
+                    }
+                    for s in ids
+                ],
+                columns=[
+                    "id",
+                    "product",
+                    "ld",
+                    "weight_kg",
+                    "height_cm",
+                    "bsa_m2",
+                    "age_years",
+                    "female",
+                    "infusion_date",
+                ],
+            )
+            dataset = Dataset(
+                subjects=subj,
+                doses=pd.DataFrame(dose_rows, columns=["id", "time", "kind", "amount", "unit"]),
+                observations=pd.DataFrame(
+                    observations, columns=["id", "time", "observable", "value", "lloq", "censored"]
+                ),
+                records={s: records[s] for s in ids if s in records},
+                source=str(folder),
+            )
+            probs += dataset.problems()
+            if probs:
+                dataset = None
+        return dataset
+
+
 def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: Any) -> SdtmStudy:
     """Read an SDTM study folder: records of every subject, and the dataset if it can be built.
 
@@ -384,663 +1224,28 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
         raise DataError(
             f"{folder}: no such folder; give the folder holding the SDTM tables (dm.xpt, ex.xpt, ...)"
         )
-    paths = _find_tables(folder)
-    doms = {k: _Domain(k, p, read_text_table(p)) for k, p in paths.items()}
-    probs: list[Problem] = []
-    notes: list[str] = []
-    lab_alias = {**LAB_ALIASES, **{k.upper(): v.upper() for k, v in opts.lab_aliases.items()}}
-    kinetic = {**KINETIC_CODES, **{k.upper(): v for k, v in opts.kinetic_codes.items()}}
-    if not paths:
-        present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
-        raise DataError(
-            f"{folder}: no SDTM tables (dm.xpt or dm.csv, ex, lb, ...); the folder holds {present}"
-        )
-
-    # -- DM
-    subjects: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-    if "DM" not in doms:
-        probs.append(
-            Problem(
-                str(folder / "dm.xpt"),
-                None,
-                None,
-                f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(paths))}",
-            )
-        )
-    else:
-        dm = doms["DM"]
-        if not dm.has("USUBJID"):
-            probs.append(Problem(dm.file, 1, "USUBJID", "required column USUBJID is missing"))
-        else:
-            for row, r in dm.rows():
-                sid = r.get("USUBJID", "")
-                if sid in MISSING:
-                    probs.append(Problem(dm.file, row, "USUBJID", "missing subject id"))
-                    continue
-                if sid in subjects:
-                    probs.append(
-                        Problem(dm.file, row, "USUBJID", f"subject {sid!r} appears twice in DM")
-                    )
-                    continue
-                age = number(r.get("AGE", ""), dm.file, row, "AGE", probs, required=False)
-                ageu = _upper(r, "AGEU") or "YEARS"
-                if not math.isnan(age):
-                    factor = {
-                        "YEARS": 1.0,
-                        "MONTHS": 1 / 12,
-                        "WEEKS": 7 / 365.25,
-                        "DAYS": 1 / 365.25,
-                    }.get(ageu)
-                    if factor is None:
-                        probs.append(
-                            Problem(
-                                dm.file,
-                                row,
-                                "AGEU",
-                                f"{ageu!r} is not an age unit (YEARS, MONTHS, WEEKS, DAYS)",
-                            )
-                        )
-                        age = math.nan
-                    else:
-                        age *= factor
-                sex = _upper(r, "SEX")
-                female = True if sex in ("F", "FEMALE") else False if sex in ("M", "MALE") else None
-                subjects[sid] = {
-                    "id": sid,
-                    "age_years": age,
-                    "female": female,
-                    "arm": r.get("ARM", ""),
-                }
-                order.append(sid)
-
-    # -- EX: reference day and doses
-    reference: dict[str, datetime] = {}
-    doses: list[
-        tuple[str, datetime, str, float, str, int, str]
-    ] = []  # id, when, kind, amount, unit, row, raw unit
-    product: dict[str, str | None] = {}
-    ld_name: dict[str, str] = {}
-    other_treatments: set[str] = set()
-    if "EX" not in doms:
-        probs.append(
-            Problem(
-                str(folder / "ex.xpt"),
-                None,
-                None,
-                "no EX table (ex.xpt or ex.csv): day 0 is the CAR-T infusion recorded in EX, and the doses come from it",
-            )
-        )
-    else:
-        ex = doms["EX"]
-        for col in ("USUBJID", "EXTRT", "EXSTDTC"):
-            if not ex.has(col):
-                probs.append(
-                    Problem(
-                        ex.file,
-                        1,
-                        col,
-                        f"required column {col} is missing; columns are {', '.join(ex.frame.columns)}",
-                    )
-                )
-        if all(ex.has(c) for c in ("USUBJID", "EXTRT", "EXSTDTC")):
-            want = None if opts.car_t_treatment is None else opts.car_t_treatment.strip().upper()
-            car_rows = []
-            for row, r in ex.rows():
-                trt = _upper(r, "EXTRT")
-                if want is not None:
-                    is_car = trt == want
-                else:
-                    is_car = bool(
-                        _CAR_T_TEXT.search(trt)
-                        or _CAR_T_TEXT.search(_upper(r, "EXCAT"))
-                        or _CELL_UNIT.match(_upper(r, "EXDOSU").replace(" ", "") or "-")
-                    )
-                if is_car:
-                    car_rows.append((row, r))
-                    continue
-                kind = next((k for name, k in _LD_DRUGS.items() if name in trt), None)
-                if kind is None:
-                    other_treatments.add(trt or "(empty)")
-                    continue
-                _ex_dose(ex, row, r, kind, doses, probs, notes)
-                if _upper(r, "EXCAT") == "LYMPHODEPLETION" and r.get("EXSCAT", "") not in MISSING:
-                    ld_name[r["USUBJID"]] = r["EXSCAT"]
-            if not car_rows:
-                values = sorted(set(ex.frame["EXTRT"].map(lambda v: str(v).strip().upper())) - {""})
-                shown = ", ".join(values[:20]) + (" ..." if len(values) > 20 else "")
-                how = (
-                    f"no EXTRT equals {opts.car_t_treatment!r}"
-                    if want is not None
-                    else "no row names a CAR-T product (EXTRT or EXCAT with CAR-T, -CEL or LEUCEL) or gives a dose in cells"
-                )
-                probs.append(
-                    Problem(
-                        ex.file,
-                        None,
-                        "EXTRT",
-                        f"EX has no CAR-T administration ({how}): EXTRT values are {shown}; "
-                        "day 0 of a CAR-T dataset is the infusion; pass --car-t-treatment NAME to name the CAR-T product",
-                    )
-                )
-            for row, r in car_rows:
-                sid = r["USUBJID"]
-                try:
-                    when = _dtc(r["EXSTDTC"])
-                except ValueError:
-                    probs.append(
-                        Problem(
-                            ex.file,
-                            row,
-                            "EXSTDTC",
-                            f"{r['EXSTDTC']!r} is not an ISO 8601 date or date-time",
-                        )
-                    )
-                    continue
-                if when is None or when == "partial":
-                    probs.append(
-                        Problem(
-                            ex.file,
-                            row,
-                            "EXSTDTC",
-                            f"the CAR-T infusion date {r['EXSTDTC']!r} is {'missing' if when is None else 'partial'}; "
-                            "day 0 needs a complete date",
-                        )
-                    )
-                    continue
-                _ex_dose(ex, row, r, "car_t", doses, probs, notes)
-                if sid not in reference or when < reference[sid]:
-                    reference[sid] = when
-                    trt = r.get("EXTRT", "").strip()
-                    product[sid] = opts.product or (
-                        None if trt.upper() in ("CAR-T", "CAR T") else trt
-                    )
-            if other_treatments:
-                notes.append(
-                    f"{ex.file}: treatments that are neither CAR-T nor lymphodepletion are not modelled: "
-                    + ", ".join(sorted(other_treatments))
-                )
-    for sid in list(reference):
-        if sid not in subjects and "DM" in doms:
-            probs.append(
-                Problem(
-                    doms["EX"].file,
-                    None,
-                    "USUBJID",
-                    f"subject {sid!r} has EX rows but is not in DM",
-                )
-            )
-    untreated = [s for s in order if s not in reference]
-    if reference and untreated:
-        notes.append(
-            f"{len(untreated)} DM subject(s) have no CAR-T administration in EX and are left out of the dataset: "
-            + ", ".join(untreated[:10])
-            + (" ..." if len(untreated) > 10 else "")
-        )
-
-    # -- helpers for times
-    def obs_time(sid: str, when: datetime) -> float:
-        return (when - reference[sid]).total_seconds() / 86400.0
-
-    def rec_time(sid: str, when: datetime) -> float | date | datetime:
-        ref = reference.get(sid)
-        if ref is None:
-            return when.date() if when.time() == datetime.min.time() else when
-        return (when - datetime(ref.year, ref.month, ref.day)).total_seconds() / 86400.0
-
-    rec: dict[str, dict[str, list[Any]]] = {
-        s: {"labs": [], "vitals": [], "adverse_events": [], "sledai_findings": [], "pga": []}
-        for s in order
-    }
-    observations: list[tuple[str, float, str, float, float, bool]] = []
-    partial: dict[str, list[int]] = {}
-    unknown_subject: dict[str, list[int]] = {}
-
-    def when_of(dom: _Domain, row: int, r: dict[str, str], col: str, sid: str) -> datetime | None:
-        if sid not in rec:
-            unknown_subject.setdefault(dom.file, []).append(row)
-            return None
-        try:
-            when = _dtc(r.get(col, ""))
-        except ValueError:
-            probs.append(
-                Problem(dom.file, row, col, f"{r.get(col)!r} is not an ISO 8601 date or date-time")
-            )
-            return None
-        if when is None or when == "partial":
-            partial.setdefault(f"{dom.file} {col}", []).append(row)
-            return None
-        return when
-
-    # -- LB
-    unused_tests: set[str] = set()
-    if "LB" in doms:
-        lb = doms["LB"]
-        for row, r in lb.rows():
-            if _upper(r, "LBSTAT") == "NOT DONE":
-                continue
-            code = _upper(r, "LBTESTCD")
-            code = lab_alias.get(code, code)
-            spec = r.get("LBSPEC", "") or None
-            key = units.analyte_key(code, spec)
-            if key not in units.ANALYTES:
-                unused_tests.add(code)
-                continue
-            sid = r.get("USUBJID", "")
-            when = when_of(lb, row, r, "LBDTC", sid)
-            if when is None:
-                continue
-            _lb_row(
-                lb,
-                row,
-                r,
-                sid,
-                code,
-                spec,
-                when,
-                rec,
-                observations,
-                probs,
-                notes,
-                obs_time,
-                rec_time,
-                reference,
-            )
-        if unused_tests:
-            notes.append(
-                f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}"
-            )
-
-    # -- PC / CP
-    for dname in ("PC", "CP"):
-        if dname not in doms:
-            continue
-        dom = doms[dname]
-        unused: set[str] = set()
-        for row, r in dom.rows():
-            if _upper(r, f"{dname}STAT") == "NOT DONE":
-                continue
-            code = _upper(r, f"{dname}TESTCD")
-            observable = kinetic.get(code)
-            if observable is None:
-                unused.add(code)
-                continue
-            sid = r.get("USUBJID", "")
-            when = when_of(dom, row, r, f"{dname}DTC", sid)
-            if when is None or sid not in reference:
-                continue
-            _kinetic_row(
-                dom, dname, row, r, sid, observable, obs_time(sid, when), observations, probs
-            )
-        if unused:
-            notes.append(
-                f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
-                "(map one with --pc-code CODE=READOUT)"
-            )
-
-    # -- VS
-    baseline: dict[str, dict[str, tuple[float, float]]] = {}  # sid -> code -> (time key, value)
-    if "VS" in doms:
-        vs = doms["VS"]
-        unused = set()
-        for row, r in vs.rows():
-            if _upper(r, "VSSTAT") == "NOT DONE":
-                continue
-            code = _upper(r, "VSTESTCD")
-            if code not in units.VITALS and code != "BSA":
-                unused.add(code)
-                continue
-            sid = r.get("USUBJID", "")
-            when = when_of(vs, row, r, "VSDTC", sid)
-            if when is None:
-                continue
-            use_std = r.get("VSSTRESN", "") not in MISSING
-            vcol, ucol = ("VSSTRESN", "VSSTRESU") if use_std else ("VSORRES", "VSORRESU")
-            value = number(r.get(vcol, ""), vs.file, row, vcol, probs)
-            if math.isnan(value):
-                continue
-            unit = r.get(ucol, "")
-            if code == "BSA":
-                if units.canonical_unit_spelling(unit or "m2") not in ("m2", "m^2"):
-                    probs.append(Problem(vs.file, row, ucol, f"BSA unit {unit!r} must be m2"))
-                    continue
-                std = value
-            else:
-                try:
-                    v = VitalSign(
-                        test=code,
-                        value=value,
-                        unit=unit,
-                        time=rec_time(sid, when),
-                        location=r.get("VSLOC", "") or None,
-                    )
-                except ValidationError as exc:
-                    probs.append(
-                        _pydantic_problem(
-                            exc, vs.file, row, {"value": vcol, "unit": ucol, "test": "VSTESTCD"}
-                        )
-                    )
-                    continue
-                rec[sid]["vitals"].append(v)
-                std = v.std_value
-            if code in ("WEIGHT", "HEIGHT", "BSA"):
-                t = obs_time(sid, when) if sid in reference else 0.0
-                prev = baseline.setdefault(sid, {}).get(code)
-                # baseline: the last value on or before day 0, else the first after it
-                score = (0, t) if t <= 1e-9 else (1, -t)
-                if prev is None or score > prev[0]:
-                    baseline[sid][code] = (score, std)
-        if unused:
-            notes.append(f"{vs.file}: vital signs not used: {', '.join(sorted(unused))}")
-
-    # -- AE
-    if "AE" in doms:
-        ae = doms["AE"]
-        sev_rows = 0
-        for row, r in ae.rows():
-            sid = r.get("USUBJID", "")
-            start = when_of(ae, row, r, "AESTDTC", sid)
-            if start is None:
-                continue
-            end_text = r.get("AEENDTC", "")
-            try:
-                end = _dtc(end_text)
-            except ValueError:
-                probs.append(
-                    Problem(
-                        ae.file,
-                        row,
-                        "AEENDTC",
-                        f"{end_text!r} is not an ISO 8601 date or date-time",
-                    )
-                )
-                continue
-            if end == "partial":
-                partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
-                end = None
-                notes.append(f"{ae.file} row {row}: partial AEENDTC {end_text!r} read as ongoing")
-            term = (r.get("AEDECOD", "") or r.get("AETERM", "")).strip()
-            if not term:
-                probs.append(
-                    Problem(ae.file, row, "AEDECOD", "neither AEDECOD nor AETERM names the event")
-                )
-                continue
-            cat = (r.get("AECAT", "") or "").strip().lower()
-            if cat not in _AE_KNOWN:
-                text = term.upper() + " " + _upper(r, "AETERM")
-                cat = next(
-                    (c for c, words in _AE_CATEGORIES if any(w in text for w in words)), None
-                )
-                if cat is None:
-                    cat = (
-                        "infection"
-                        if "INFECTIONS AND INFESTATIONS" in _upper(r, "AESOC")
-                        else "other"
-                    )
-            grade_text = r.get("AETOXGR", "")
-            if grade_text not in MISSING:
-                g = number(grade_text, ae.file, row, "AETOXGR", probs)
-                if math.isnan(g):
-                    continue
-                if g not in (1, 2, 3, 4, 5):
-                    probs.append(
-                        Problem(ae.file, row, "AETOXGR", f"{grade_text!r} is not a grade 1-5")
-                    )
-                    continue
-                grade, scale = int(g), _AE_SCALE.get(cat, "ctcae-5.0")
-            else:
-                sev = _upper(r, "AESEV")
-                if sev not in _SEV_GRADE:
-                    probs.append(
-                        Problem(
-                            ae.file,
-                            row,
-                            "AETOXGR",
-                            "no grade: AETOXGR is empty and AESEV "
-                            + (f"{sev!r} is not MILD, MODERATE or SEVERE" if sev else "is empty"),
-                        )
-                    )
-                    continue
-                grade, scale = _SEV_GRADE[sev], "other"
-                sev_rows += 1
-            try:
-                rec[sid]["adverse_events"].append(
-                    AdverseEvent(
-                        term=term,
-                        category=cat,
-                        grade=grade,
-                        scale=scale,
-                        start=rec_time(sid, start),
-                        end=None if end is None else rec_time(sid, end),
-                        relatedness=_REL.get(_upper(r, "AEREL"), "unspecified"),
-                        serious=_upper(r, "AESER") == "Y",
-                    )
-                )
-            except ValidationError as exc:
-                probs.append(
-                    _pydantic_problem(
-                        exc, ae.file, row, {"end": "AEENDTC", "start": "AESTDTC", "term": "AEDECOD"}
-                    )
-                )
-        if sev_rows:
-            notes.append(
-                f"{ae.file}: {sev_rows} adverse event(s) have no AETOXGR; their grade is taken from AESEV "
-                "(MILD 1, MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5) with scale 'other'"
-            )
-
-    # -- QS
-    if "QS" in doms:
-        qs = doms["QS"]
-        unused = set()
-        for row, r in qs.rows():
-            code = _upper(r, "QSTESTCD")
-            sid = r.get("USUBJID", "")
-            if code in ("PGA", "PHGA", "PHYSGA"):
-                when = when_of(qs, row, r, "QSDTC", sid)
-                if when is None:
-                    continue
-                value = number(
-                    r.get("QSSTRESN", "") or r.get("QSORRES", ""), qs.file, row, "QSSTRESN", probs
-                )
-                if math.isnan(value):
-                    continue
-                scale = "0-100mm" if "MM" in _upper(r, "QSSTRESU") else "0-3"
-                try:
-                    rec[sid]["pga"].append(
-                        PgaAssessment(time=rec_time(sid, when), value=value, scale=scale)
-                    )
-                except ValidationError as exc:
-                    probs.append(_pydantic_problem(exc, qs.file, row, {"value": "QSSTRESN"}))
-                continue
-            if "SLEDAI" not in _upper(r, "QSCAT"):
-                unused.add(_upper(r, "QSCAT") or "(no QSCAT)")
-                continue
-            desc = _sledai_descriptor(code, r.get("QSTEST", ""))
-            if desc is None:
-                probs.append(
-                    Problem(
-                        qs.file,
-                        row,
-                        "QSTESTCD",
-                        f"{code!r} ({r.get('QSTEST', '')!r}) is not a SLEDAI-2K descriptor; "
-                        f"use one of {', '.join(SLEDAI_DESCRIPTORS)}",
-                    )
-                )
-                continue
-            when = when_of(qs, row, r, "QSDTC", sid)
-            if when is None:
-                continue
-            res = _upper(r, "QSORRES") or _upper(r, "QSSTRESC")
-            present = res in ("Y", "YES", "1", "PRESENT", "TRUE") or (
-                desc == "arthritis" and res not in ("N", "NO", "0", "ABSENT", "FALSE", "")
-            )
-            if (
-                res not in ("Y", "YES", "1", "PRESENT", "TRUE", "N", "NO", "0", "ABSENT", "FALSE")
-                and not present
-            ):
-                probs.append(
-                    Problem(qs.file, row, "QSORRES", f"{res!r} must be Y or N (present or absent)")
-                )
-                continue
-            joints = None
-            if desc == "arthritis" and present:
-                if r.get("QSSTRESN", "") in MISSING:
-                    probs.append(
-                        Problem(
-                            qs.file,
-                            row,
-                            "QSSTRESN",
-                            "a present arthritis item needs the number of "
-                            "inflamed joints in QSSTRESN",
-                        )
-                    )
-                    continue
-                j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", probs)
-                if math.isnan(j):
-                    continue
-                joints = int(j)
-            try:
-                rec[sid]["sledai_findings"].append(
-                    SledaiFinding(
-                        descriptor=desc,
-                        start=rec_time(sid, when),
-                        present=present,
-                        attribution="sle",
-                        joints=joints,
-                    )
-                )
-            except ValidationError as exc:
-                probs.append(_pydantic_problem(exc, qs.file, row, {"joints": "QSSTRESN"}))
-        if unused:
-            notes.append(f"{qs.file}: questionnaires not used: {', '.join(sorted(unused))}")
-
-    wanted = {
-        "LB": "labs (B cells, anti-dsDNA, complement, IgG, blood counts)",
-        "PC": "CAR-T kinetics (PC or CP)",
-        "VS": "vital signs and body weight",
-        "AE": "adverse events",
-        "QS": "SLEDAI-2K and PGA",
-    }
-    absent = [
-        f"{d} ({what})"
-        for d, what in wanted.items()
-        if d not in doms and not (d == "PC" and "CP" in doms)
-    ]
-    if absent:
-        notes.append(f"{folder}: domains absent: {'; '.join(absent)}")
-    for key, rows in partial.items():
-        shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
-        notes.append(
-            f"{key}: {len(rows)} row(s) with a partial or missing date are left out (rows {shown}); "
-            "complete the dates to use them"
-        )
-    for file, rows in unknown_subject.items():
-        shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
-        probs.append(
-            Problem(
-                file,
-                rows[0],
-                "USUBJID",
-                f"{len(rows)} row(s) belong to subjects not in DM (rows {shown})",
-            )
-        )
-
-    # -- subjects' covariates and records
-    for sid in order:
-        b = baseline.get(sid, {})
-        subjects[sid]["weight_kg"] = b.get("WEIGHT", (None, math.nan))[1]
-        subjects[sid]["height_cm"] = b.get("HEIGHT", (None, math.nan))[1]
-        subjects[sid]["bsa_m2"] = b.get("BSA", (None, math.nan))[1]
-    records: dict[str, PatientRecords] = {}
-    for sid in order:
-        try:
-            records[sid] = make_patient_records(
-                sid,
-                reference.get(sid),
-                subjects[sid]["age_years"],
-                subjects[sid]["weight_kg"],
-                **rec[sid],
-            )
-        except ValidationError as exc:
-            probs.append(
-                Problem(str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}")
-            )
-
-    from allocart.model.products import list_products
-
-    known_products = {str(getattr(p, "name", p)) for p in list_products()}
-    unknown = sorted({p for s, p in product.items() if p is not None and p not in known_products})
-    if unknown and opts.product is None:
-        notes.append(
-            f"CAR-T product(s) {', '.join(map(repr, unknown))} are not model products "
-            f"({', '.join(sorted(known_products))}); a fit needs one: pass --product NAME"
-        )
-
-    # -- the dataset
-    dataset = None
-    dose_rows = []
-    for sid, when, kind, amount, unit, row, _ in doses:
-        if sid not in reference:
-            continue
-        if unit == "mg":  # lymphodepletion in mg: per m2 of body surface
-            bsa = subjects.get(sid, {}).get("bsa_m2", math.nan)
-            if math.isnan(bsa):
-                probs.append(
-                    Problem(
-                        doms["EX"].file,
-                        row,
-                        "EXDOSU",
-                        f"{kind} dose in mg but subject {sid!r} has no BSA "
-                        "(VS BSA); give the dose in mg/m2",
-                    )
-                )
-                continue
-            amount, unit = amount / bsa, "mg/m2"
-        dose_rows.append((sid, obs_time(sid, when), kind, amount, unit))
-    if not probs:
-        ids = [s for s in order if s in reference]
-        subj = pd.DataFrame(
-            [
-                {
-                    **{k: v for k, v in subjects[s].items() if k != "arm"},
-                    "product": product.get(s),
-                    "ld": ld_name.get(s) or _infer_ld({k for (i, _, k, *_r) in doses if i == s}),
-                    "infusion_date": format_iso(reference[s]),
-                }
-                for s in ids
-            ],
-            columns=[
-                "id",
-                "product",
-                "ld",
-                "weight_kg",
-                "height_cm",
-                "bsa_m2",
-                "age_years",
-                "female",
-                "infusion_date",
-            ],
-        )
-        dataset = Dataset(
-            subjects=subj,
-            doses=pd.DataFrame(dose_rows, columns=["id", "time", "kind", "amount", "unit"]),
-            observations=pd.DataFrame(
-                observations, columns=["id", "time", "observable", "value", "lloq", "censored"]
-            ),
-            records={s: records[s] for s in ids if s in records},
-            source=str(folder),
-        )
-        probs += dataset.problems()
-        if probs:
-            dataset = None
+    reader = _StudyReader(folder, opts)
+    reader.read_dm()
+    reader.read_ex()
+    for step in (
+        reader.read_lb,
+        reader.read_kinetics,
+        reader.read_vs,
+        reader.read_ae,
+        reader.read_qs,
+    ):
+        step()
+    reader.summarise()
+    reader.make_records()
+    dataset = reader.build()
     return SdtmStudy(
         folder=str(folder),
-        files={k: str(p) for k, p in paths.items()},
-        rows={k: len(d.frame) for k, d in doms.items()},
-        records=records,
+        files={k: str(p) for k, p in reader.paths.items()},
+        rows={k: len(d.frame) for k, d in reader.doms.items()},
+        records=reader.records,
         dataset=dataset,
-        problems=tuple(probs),
-        notes=tuple(notes),
+        problems=tuple(reader.probs),
+        notes=tuple(reader.notes),
     )
 
 
