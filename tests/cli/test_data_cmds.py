@@ -114,3 +114,63 @@ def test_pilot_study_one_line_error_no_traceback(tmp_path):
         and "records: 306 subjects" in res.stdout
         and "adverse_events 1165" in res.stdout
     )
+
+
+def test_site_codes_from_the_command_line(capsys, tmp_path):
+    import pandas as pd
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    pd.DataFrame([{"USUBJID": "S1", "SEX": "M"}]).to_csv(folder / "dm.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "USUBJID": "S1",
+                "EXTRT": "KYV-101",
+                "EXDOSE": "1e8",
+                "EXDOSU": "cells",
+                "EXSTDTC": "2024-05-06",
+            }
+        ]
+    ).to_csv(folder / "ex.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "USUBJID": "S1",
+                "PCTESTCD": "VCNQPCR",
+                "PCORRES": "1200",
+                "PCORRESU": "copies/ug",
+                "PCDTC": "2024-05-13",
+            },
+            {
+                "USUBJID": "S1",
+                "PCTESTCD": "CD19CNT",
+                "PCORRES": "3",
+                "PCORRESU": "cells/uL",
+                "PCDTC": "2024-05-13",
+            },
+        ]
+    ).to_csv(folder / "pc.csv", index=False)
+    assert main(["data", "check", str(folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"]["observations"] == {}
+    assert any("VCNQPCR" in n for n in report["notes"])
+    out = tmp_path / "kyv.csv"
+    args = [
+        "data",
+        "convert",
+        str(folder),
+        str(out),
+        "--pc-code",
+        "VCNQPCR=transgene_copies_per_ug",
+        "--pc-code",
+        "CD19CNT=b_cells_per_ul",
+        "--product",
+        "autologous-cd19",
+    ]
+    assert main(args) == 0
+    ds = read_nonmem(out)
+    assert set(ds.observations["observable"]) == {"transgene_copies_per_ug", "b_cells_per_ul"}
+    assert ds.subjects["product"].item() == "autologous-cd19"
+    assert main(["data", "check", str(folder), "--pc-code", "X=cd4"]) == 2
+    assert "not a PC/CP read-out" in capsys.readouterr().err

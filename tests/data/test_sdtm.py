@@ -353,3 +353,78 @@ def test_cdisc_pilot_exact_error(pilot):
     assert first.column == "EXDOSU" and isinstance(first.row, int)
     assert "'mg' is not a CAR-T dose unit" in str(first)
     assert len(err.value.problems) == 365  # one per XANOMELINE row of EX
+
+
+def test_cp_domain_urine_tests_and_lloq_column(tmp_path):
+    folder = _study(
+        tmp_path,
+        CP=[
+            {
+                "USUBJID": "S1",
+                "CPTESTCD": "CD19",
+                "CPORRES": "0.004",
+                "CPORRESU": "10^9/L",
+                "CPLLOQ": "0.001",
+                "CPDTC": "2024-05-20T10:00",
+            },
+            {
+                "USUBJID": "S1",
+                "CPTESTCD": "CARTPCT",
+                "CPSTRESN": "12.5",
+                "CPSTRESU": "%",
+                "CPDTC": "2024-05-13T10:00",
+            },
+            {
+                "USUBJID": "S1",
+                "CPTESTCD": "CD3",
+                "CPORRES": "500",
+                "CPORRESU": "/uL",
+                "CPDTC": "2024-05-13",
+            },
+        ],
+        LB=[
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "PROT",
+                "LBSPEC": "URINE",
+                "LBORRES": "850",
+                "LBORRESU": "mg/24h",
+                "LBDTC": "2024-05-13",
+            },
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "IL6",
+                "LBSTRESN": "0.9",
+                "LBSTRESU": "ng/L",
+                "LBLLOQ": "1.5",
+                "LBDTC": "2024-05-07T10:00",
+            },
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "DSDNA",
+                "LBSTRESC": "<10",
+                "LBSTRESU": "IU/mL",
+                "LBDTC": "2024-06-05",
+            },
+        ],
+    )
+    study = load_sdtm(folder)
+    assert not study.problems, study.problems
+    obs = study.dataset.observations.set_index("observable")
+    assert obs.loc["b_cells_per_ul", "value"] == pytest.approx(4.0)  # 0.004 x 10^9/L = 4 cells/uL
+    assert (
+        obs.loc["b_cells_per_ul", "lloq"] == pytest.approx(1.0)
+        and not obs.loc["b_cells_per_ul", "censored"]
+    )
+    assert obs.loc["car_pct_of_t", "value"] == 12.5 and obs.loc["car_pct_of_t", "time"] == 7.0
+    # a value reported below its LBLLOQ is censored at the LLOQ
+    assert obs.loc["il6_pg_per_ml", "censored"] and obs.loc["il6_pg_per_ml", "value"] == 1.5
+    assert (
+        obs.loc["anti_dsdna_iu_per_ml", "censored"]
+        and obs.loc["anti_dsdna_iu_per_ml", "lloq"] == 10.0
+    )
+    labs = study.dataset.records["S1"].labs
+    prot = next(lab for lab in labs if lab.test == "PROT")
+    assert prot.is_urine() and prot.std_value == pytest.approx(0.85)
+    assert "proteinuria" not in set(obs.index)  # urine protein is a record, not a model read-out
+    assert any("CD3" in n and "--pc-code" in n for n in study.notes)

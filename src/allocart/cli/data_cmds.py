@@ -34,16 +34,19 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
 
 
 def _read_options(
-    fmt,
-    car_t_treatment,
-    product,
+    *,
     obs_column,
     time_unit,
     log_dv,
     obs_code,
     dose_cmt,
     sex_female_code,
+    car_t_treatment,
+    product,
+    pc_code,
+    lab_code,
 ):
+    """The reading options of the command line as a NonmemSpec and SdtmOptions."""
     from allocart.data import NonmemSpec, SdtmOptions
 
     kw: dict[str, Any] = {
@@ -56,7 +59,13 @@ def _read_options(
         kw["observable_codes"] = _pairs(obs_code, "--obs-code")
     if dose_cmt:
         kw["dose_cmt"] = _pairs(dose_cmt, "--dose-cmt")
-    return NonmemSpec(**kw), SdtmOptions(car_t_treatment=car_t_treatment, product=product)
+    opts = SdtmOptions(
+        car_t_treatment=car_t_treatment,
+        product=product,
+        kinetic_codes=_pairs(pc_code, "--pc-code"),
+        lab_aliases=_pairs(lab_code, "--lab-code"),
+    )
+    return NonmemSpec(**kw), opts
 
 
 _OPT = {
@@ -81,6 +90,14 @@ _OPT = {
     "sex_female_code": typer.Option(
         None, "--sex-female-code", help="NONMEM: value of a numeric SEX column meaning female."
     ),
+    "pc_code": typer.Option(
+        [], "--pc-code", help="SDTM: CODE=READOUT for a PC/CP test code; repeatable."
+    ),
+    "lab_code": typer.Option(
+        [],
+        "--lab-code",
+        help="SDTM: CODE=TEST maps a site LB test code to a known test; repeatable.",
+    ),
 }
 
 
@@ -96,6 +113,8 @@ def check_cmd(
     obs_code: list[str] = _OPT["obs_code"],
     dose_cmt: list[str] = _OPT["dose_cmt"],
     sex_female_code: str = _OPT["sex_female_code"],
+    pc_code: list[str] = _OPT["pc_code"],
+    lab_code: list[str] = _OPT["lab_code"],
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Validate a dataset: print what it holds, the notes, and every problem (exit 2 if any)."""
@@ -103,15 +122,16 @@ def check_cmd(
 
     kind = detect_format(path, fmt)
     spec, opts = _read_options(
-        fmt,
-        car_t_treatment,
-        product,
-        obs_column,
-        time_unit,
-        log_dv,
-        obs_code,
-        dose_cmt,
-        sex_female_code,
+        obs_column=obs_column,
+        time_unit=time_unit,
+        log_dv=log_dv,
+        obs_code=obs_code,
+        dose_cmt=dose_cmt,
+        sex_female_code=sex_female_code,
+        car_t_treatment=car_t_treatment,
+        product=product,
+        pc_code=pc_code,
+        lab_code=lab_code,
     )
     report: dict[str, Any] = {"path": str(path), "format": kind, "notes": [], "problems": []}
     if kind == "sdtm":
@@ -183,20 +203,23 @@ def convert_cmd(
     obs_code: list[str] = _OPT["obs_code"],
     dose_cmt: list[str] = _OPT["dose_cmt"],
     sex_female_code: str = _OPT["sex_female_code"],
+    pc_code: list[str] = _OPT["pc_code"],
+    lab_code: list[str] = _OPT["lab_code"],
 ) -> None:
     """Read a dataset in one format and write it in the other (or the same, normalised)."""
     from allocart.data import read_dataset, write_dataset
 
     spec, opts = _read_options(
-        fmt,
-        car_t_treatment,
-        product,
-        obs_column,
-        time_unit,
-        log_dv,
-        obs_code,
-        dose_cmt,
-        sex_female_code,
+        obs_column=obs_column,
+        time_unit=time_unit,
+        log_dv=log_dv,
+        obs_code=obs_code,
+        dose_cmt=dose_cmt,
+        sex_female_code=sex_female_code,
+        car_t_treatment=car_t_treatment,
+        product=product,
+        pc_code=pc_code,
+        lab_code=lab_code,
     )
     ds = read_dataset(source, fmt, nonmem=spec, sdtm=opts)
     out = write_dataset(ds, dest, to)
