@@ -250,7 +250,7 @@ def product_comparison(tables: Any, arm_labels: dict[int, str], panels: list[tup
         ax.set_xlabel("dose level")
         ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
         ax.set_ylabel("% of patients")
-        ax.set_ylim(0, 100)
+        ax.set_ylim(-2, 102)
     ax = axes.flat[len(panels)]
     width = 0.8 / max(len(arm_labels), 1)
     for a, label in arm_labels.items():
@@ -260,9 +260,14 @@ def product_comparison(tables: Any, arm_labels: dict[int, str], panels: list[tup
     ax.set_xlabel("dose level")
     ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
     ax.set_ylim(0, 100)
-    for extra in list(axes.flat)[n:]:
-        extra.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
+    spare = list(axes.flat)[n:]
+    for extra in spare:
+        extra.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if spare:
+        spare[0].legend(handles, names, fontsize=8, loc="center", title="arm")
+    else:
+        fig.legend(handles, names, fontsize=8, loc="outside lower center")
     return _png(fig)
 
 
