@@ -1,8 +1,8 @@
 """SIMD lane solver kernel: Dormand-Prince 5(4) for groups of ``LANES`` patients at once.
 
 Like ``_kernel_src.py`` this file is never imported on its own: ``build_kernel`` appends it
-after a model's lane right-hand side (``rhs_lanes(t, y, p, dydt)`` on arrays of shape
-``(N_STATES, LANES)``, see :func:`allocart.model.codegen.rhs_source_lanes`), which it calls.
+after a model's lane right-hand side ``rhs_lanes(w)`` (see
+:func:`allocart.model.codegen.rhs_source_lanes`), which it calls.
 
 Every lane holds one patient with its own time, step size, controller memory, event pointer
 and output pointer; nothing is done in lockstep. Only the arithmetic is shared: each stage
@@ -11,6 +11,12 @@ instruction per operation. Per-lane decisions (accept/reject, dense output, even
 are scalar. A lane whose patient finishes or fails takes the next patient of its chunk at
 once; lanes left without patients at the end of a chunk keep computing harmless values that
 are never read.
+
+Layout: everything the vector loops touch lives in one flat float64 workspace ``W`` per
+group, at compile-time constant offsets (state ``i`` of lane ``l`` at ``BASE + i * LANES + l``).
+LLVM vectorises a loop only if it can prove that its stores do not overlap its loads; with
+separate arrays it would need run-time overlap checks, which it refuses for loops as short as
+the 8 lanes, so the layout is what makes the arithmetic SIMD.
 
 Lanes never mix: no operation combines two lanes, so a patient's result is bitwise the same
 whichever lane it occupies and whoever shares its group, i.e. independent of batch size,
@@ -52,12 +58,12 @@ def _from_bits(typingctx, x):
     return _nbt.float64(_nbt.int64), codegen
 
 
-# exp and log of fdlibm (Sun Microsystems, 1993; e_exp.c and e_log.c), branch-free so that
-# LLVM can vectorise them; both are within 1 ulp (tests/engine/test_lanes.py). Compiled
-# without fastmath: reassociation would fold ``(x + _ROUND) - _ROUND`` to ``x`` and undo the
-# Cody-Waite range reduction. ``fastmath=False`` must be explicit: numba lets a callee
-# without its own setting inherit the flags of the first caller that compiles it (here the
-# fastmath right-hand side), which made exp(0.5) come out as 2.0 depending on compile order.
+# exp and log of fdlibm (Sun Microsystems, 1993; e_exp.c and e_log.c), written branch-free so
+# that LLVM vectorises them over lanes. They are inlined into their callers at numba's IR level
+# (``inline="always"``; a call would stop the vectoriser) and so take the caller's fastmath
+# flags: no caller may use ``reassoc``, which would fold ``(x + _ROUND) - _ROUND`` to ``x`` and
+# undo the Cody-Waite range reduction (exp(0.5) came out as 2.0 when this went wrong).
+# Accuracy is tested against numpy in tests/engine/test_lanes.py.
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
@@ -78,7 +84,7 @@ _EXP_MAX = 709.782712893384  # log(DBL_MAX)
 _EXP_MIN = -708.0  # below this the result is subnormal; returned as 0
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _vexp(x):
     """``exp(x)`` within 1 ulp; 0 below ``exp(-708)`` (no subnormal results)."""
     xc = min(max(x, _EXP_MIN), _EXP_MAX)
@@ -102,7 +108,7 @@ def _vexp(x):
     return y
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _vlog(x):
     """``log(x)`` within 1 ulp, with libm's special values (NaN below 0, -inf at 0)."""
     tiny = x < 2.2250738585072014e-308
@@ -132,35 +138,86 @@ def _vlog(x):
     return y
 
 
-_rhs_lanes = numba.njit(cache=True, error_model="numpy", fastmath=_RHS_FASTMATH)(rhs_lanes)
+# The lane right-hand side: contraction into FMAs and reciprocals, but no reassociation (see
+# the note on _vexp above); with the loop vectorised this matters far less than for _rhs.
+_LANE_FASTMATH = {"contract", "arcp", "nsz"}
+_rhs_lanes = numba.njit(cache=True, error_model="numpy", fastmath=_LANE_FASTMATH)(rhs_lanes)
+
+# ---- workspace layout (offsets in doubles); the right-hand side's block comes first ----
+_NL = N_STATES * LANES
+_WY = LANE_D + _NL  # state at the lane's current time
+_WYN = _WY + _NL  # 5th-order solution at the end of the step
+_WK1 = _WYN + _NL  # stage derivatives; the 7th (FSAL) stage stays in the LANE_D block
+_WK2 = _WK1 + _NL
+_WK3 = _WK2 + _NL
+_WK4 = _WK3 + _NL
+_WK5 = _WK4 + _NL
+_WK6 = _WK5 + _NL
+_WH = _WK6 + _NL  # step size of each lane, repeated for every state
+_WATOL = _WH + _NL  # absolute tolerance of each state, repeated for every lane
+_WERR = _WATOL + _NL  # squared scaled error, per state and lane
+_WEN = _WERR + _NL  # error norm per lane
+_WFO = _WEN + LANES  # controller memory per lane (err_old)
+_WPW1 = _WFO + LANES  # en ** _EXPO1 per lane
+_WPW2 = _WPW1 + LANES  # fac_old ** _BETA per lane
+_WSIZE = _WPW2 + LANES
 
 
 @numba.njit(cache=True, error_model="numpy")
 def vexp_jit(x):
-    """Compiled :func:`_vexp`, exposed for testing."""
-    return _vexp(x)
+    """:func:`_vexp` as the lane right-hand side sees it, for testing."""
+    return _vexp_rhs(x)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def vlog_jit(x):
-    """Compiled :func:`_vlog`, exposed for testing."""
+    """:func:`_vlog` as the lane right-hand side sees it, for testing."""
+    return _vlog_rhs(x)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_LANE_FASTMATH)
+def _vexp_rhs(x):
+    return _vexp(x)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_LANE_FASTMATH)
+def _vlog_rhs(x):
     return _vlog(x)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def rhs_lanes_jit(t, y, p, dydt):
-    """Compiled lane right-hand side, exposed for testing and benchmarking."""
-    _rhs_lanes(t, y, p, dydt)
+def rhs_lanes_jit(w):
+    """Compiled lane right-hand side on a workspace (see ``rhs_source_lanes``), for testing."""
+    _rhs_lanes(w)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _lane_event(Y, l, state, op, value):
-    if op == 0:
-        Y[state, l] += value
-    elif op == 1:
-        Y[state, l] *= value
+def _lane_finish(l, k, st, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
+                 status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o):
+    """Write lane ``l``'s patient ``k`` back with status ``st`` and free the lane."""
+    status_o[k] = st
+    n_acc_o[k] = n_acc[l]
+    n_rej_o[k] = n_rej[l]
+    n_rhs_o[k] = n_rhs[l]
+    if st == 0:
+        t_fail_o[k] = math.nan
     else:
-        Y[state, l] = value
+        t_fail_o[k] = t[l]
+        for q in range(j[l], n_out):
+            for i in range(out.shape[2]):
+                out[k, q, i] = math.nan
+    pid[l] = -1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lane_event(W, l, state, op, value):
+    q = _WY + state * LANES + l
+    if op == 0:
+        W[q] += value
+    elif op == 1:
+        W[q] *= value
+    else:
+        W[q] = value
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -176,27 +233,16 @@ def _lanes_chunk(
     t_end = t_out[n_out - 1]
     eps = 2.220446049250313e-16
 
-    Y = np.zeros((n, L))
-    YN = np.zeros((n, L))
-    YT = np.zeros((n, L))
-    K1 = np.zeros((n, L))
-    K2 = np.zeros((n, L))
-    K3 = np.zeros((n, L))
-    K4 = np.zeros((n, L))
-    K5 = np.zeros((n, L))
-    K6 = np.zeros((n, L))
-    K7 = np.zeros((n, L))
-    P = np.zeros((N_PARAMS, L))
+    W = np.zeros(_WSIZE)
+    for i in range(n):
+        for l in range(L):
+            W[_WATOL + i * L + l] = atol[i]
+            W[_WFO + l] = 1e-4
     t = np.zeros(L)
     h = np.zeros(L)
-    tt = np.zeros(L)
     t_new = np.zeros(L)
     t_seg = np.zeros(L)
     h_prop = np.zeros(L)
-    fac_old = np.zeros(L)
-    en = np.zeros(L)
-    acc = np.zeros(L)
-    poison = np.zeros(L)
     h0 = np.zeros(L)
     dnf = np.zeros(L)
     pid = np.full(L, -1, dtype=np.int64)
@@ -220,20 +266,20 @@ def _lanes_chunk(
                 k = nxt
                 nxt += 1
                 for i in range(n):
-                    Y[i, l] = y0[k, i]
+                    W[_WY + i * L + l] = y0[k, i]
                 for q in range(N_PARAMS):
-                    P[q, l] = params[k, q]
+                    W[LANE_P + q * L + l] = params[k, q]
                 t[l] = t0[k]
                 h[l] = 0.0
                 ee = 0
                 # Events at or before t0 act at t0, in table order.
                 while ee < n_ev and ev_t[k, ee] <= t[l]:
-                    _lane_event(Y, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
+                    _lane_event(W, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
                     ee += 1
                 jj = 0
                 while jj < n_out and t_out[jj] <= t[l]:
                     for i in range(n):
-                        out[k, jj, i] = Y[i, l]
+                        out[k, jj, i] = W[_WY + i * L + l]
                     jj += 1
                 e[l] = ee
                 j[l] = jj
@@ -261,7 +307,11 @@ def _lanes_chunk(
             if pid[l] >= 0 and need_start[l]:
                 any_start = True
         if any_start:
-            _rhs_lanes(t, Y, P, YT)
+            for q in range(_NL):
+                W[LANE_Y + q] = W[_WY + q]
+            for l in range(L):
+                W[LANE_T + l] = t[l]
+            _rhs_lanes(W)
             any_hinit = False
             for l in range(L):
                 need_hinit[l] = False
@@ -271,19 +321,20 @@ def _lanes_chunk(
                 n_rhs[l] += 1
                 fail = False
                 for i in range(n):
-                    if not (math.isfinite(Y[i, l]) and math.isfinite(YT[i, l])):
+                    if not (math.isfinite(W[_WY + i * L + l])
+                            and math.isfinite(W[LANE_D + i * L + l])):
                         fail = True
                 if fail:
                     _lane_finish(l, k, 2, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
                                  status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
                     continue
                 for i in range(n):
-                    K1[i, l] = YT[i, l]
+                    W[_WK1 + i * L + l] = W[LANE_D + i * L + l]
                 if e[l] < n_ev and ev_t[k, e[l]] <= t_end:
                     t_seg[l] = ev_t[k, e[l]]
                 else:
                     t_seg[l] = t_end
-                fac_old[l] = 1e-4
+                W[_WFO + l] = 1e-4
                 reject[l] = False
                 nonfinite_reject[l] = False
                 need_start[l] = False
@@ -294,9 +345,9 @@ def _lanes_chunk(
                     a = 0.0
                     b = 0.0
                     for i in range(n):
-                        sk = atol[i] + rtol * abs(Y[i, l])
-                        a += (K1[i, l] / sk) ** 2
-                        b += (Y[i, l] / sk) ** 2
+                        sk = atol[i] + rtol * abs(W[_WY + i * L + l])
+                        a += (W[_WK1 + i * L + l] / sk) ** 2
+                        b += (W[_WY + i * L + l] / sk) ** 2
                     if a <= 1e-10 or b <= 1e-10:
                         hh = 1e-6
                     else:
@@ -307,12 +358,14 @@ def _lanes_chunk(
                     need_hinit[l] = True
                     any_hinit = True
             if any_hinit:
-                for i in range(n):
-                    for l in range(L):
-                        YN[i, l] = Y[i, l] + h0[l] * K1[i, l]
+                # Second half for the lanes that need it; the others evaluate harmless values.
                 for l in range(L):
-                    tt[l] = t[l] + h0[l]
-                _rhs_lanes(tt, YN, P, YT)
+                    hh = h0[l] if need_hinit[l] else 0.0
+                    for i in range(n):
+                        q = i * L + l
+                        W[LANE_Y + q] = W[_WY + q] + hh * W[_WK1 + q]
+                    W[LANE_T + l] = t[l] + hh
+                _rhs_lanes(W)
                 for l in range(L):
                     if not need_hinit[l]:
                         continue
@@ -320,8 +373,9 @@ def _lanes_chunk(
                     hh = h0[l]
                     der2 = 0.0
                     for i in range(n):
-                        sk = atol[i] + rtol * abs(Y[i, l])
-                        der2 += ((YT[i, l] - K1[i, l]) / sk) ** 2
+                        q = i * L + l
+                        sk = atol[i] + rtol * abs(W[_WY + q])
+                        der2 += ((W[LANE_D + q] - W[_WK1 + q]) / sk) ** 2
                     der2 = math.sqrt(der2) / hh
                     der12 = max(abs(der2), math.sqrt(dnf[l]))
                     if not math.isfinite(der12):
@@ -365,67 +419,79 @@ def _lanes_chunk(
                 last[l] = True
         if refill:
             continue
+        for l in range(L):
+            hl = h[l]
+            for i in range(n):
+                W[_WH + i * L + l] = hl
 
         # ---- one Dormand-Prince step for all lanes (vector arithmetic) ----
-        for i in range(n):
-            for l in range(L):
-                YT[i, l] = Y[i, l] + h[l] * _A21 * K1[i, l]
+        for q in range(_NL):
+            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A21 * W[_WK1 + q])
         for l in range(L):
-            tt[l] = t[l] + _C2 * h[l]
-        _rhs_lanes(tt, YT, P, K2)
-        for i in range(n):
-            for l in range(L):
-                YT[i, l] = Y[i, l] + h[l] * (_A31 * K1[i, l] + _A32 * K2[i, l])
+            W[LANE_T + l] = t[l] + _C2 * h[l]
+        _rhs_lanes(W)
+        for q in range(_NL):
+            W[_WK2 + q] = W[LANE_D + q]
+            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+                _A31 * W[_WK1 + q] + _A32 * W[_WK2 + q]
+            )
         for l in range(L):
-            tt[l] = t[l] + _C3 * h[l]
-        _rhs_lanes(tt, YT, P, K3)
-        for i in range(n):
-            for l in range(L):
-                YT[i, l] = Y[i, l] + h[l] * (_A41 * K1[i, l] + _A42 * K2[i, l] + _A43 * K3[i, l])
+            W[LANE_T + l] = t[l] + _C3 * h[l]
+        _rhs_lanes(W)
+        for q in range(_NL):
+            W[_WK3 + q] = W[LANE_D + q]
+            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+                _A41 * W[_WK1 + q] + _A42 * W[_WK2 + q] + _A43 * W[_WK3 + q]
+            )
         for l in range(L):
-            tt[l] = t[l] + _C4 * h[l]
-        _rhs_lanes(tt, YT, P, K4)
-        for i in range(n):
-            for l in range(L):
-                YT[i, l] = Y[i, l] + h[l] * (
-                    _A51 * K1[i, l] + _A52 * K2[i, l] + _A53 * K3[i, l] + _A54 * K4[i, l]
-                )
+            W[LANE_T + l] = t[l] + _C4 * h[l]
+        _rhs_lanes(W)
+        for q in range(_NL):
+            W[_WK4 + q] = W[LANE_D + q]
+            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+                _A51 * W[_WK1 + q] + _A52 * W[_WK2 + q] + _A53 * W[_WK3 + q]
+                + _A54 * W[_WK4 + q]
+            )
         for l in range(L):
-            tt[l] = t[l] + _C5 * h[l]
-        _rhs_lanes(tt, YT, P, K5)
-        for i in range(n):
-            for l in range(L):
-                YT[i, l] = Y[i, l] + h[l] * (
-                    _A61 * K1[i, l] + _A62 * K2[i, l] + _A63 * K3[i, l] + _A64 * K4[i, l]
-                    + _A65 * K5[i, l]
-                )
+            W[LANE_T + l] = t[l] + _C5 * h[l]
+        _rhs_lanes(W)
+        for q in range(_NL):
+            W[_WK5 + q] = W[LANE_D + q]
+            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+                _A61 * W[_WK1 + q] + _A62 * W[_WK2 + q] + _A63 * W[_WK3 + q]
+                + _A64 * W[_WK4 + q] + _A65 * W[_WK5 + q]
+            )
         for l in range(L):
             t_new[l] = t_seg[l] if last[l] else t[l] + h[l]
-        _rhs_lanes(t_new, YT, P, K6)
-        for i in range(n):
-            for l in range(L):
-                YN[i, l] = Y[i, l] + h[l] * (
-                    _A71 * K1[i, l] + _A73 * K3[i, l] + _A74 * K4[i, l] + _A75 * K5[i, l]
-                    + _A76 * K6[i, l]
-                )
-        _rhs_lanes(t_new, YN, P, K7)
-        # Error norm of every lane (RMS of the scaled error, as _err_norm).
+            W[LANE_T + l] = t_new[l]
+        _rhs_lanes(W)
+        for q in range(_NL):
+            W[_WK6 + q] = W[LANE_D + q]
+            W[_WYN + q] = W[_WY + q] + W[_WH + q] * (
+                _A71 * W[_WK1 + q] + _A73 * W[_WK3 + q] + _A74 * W[_WK4 + q]
+                + _A75 * W[_WK5 + q] + _A76 * W[_WK6 + q]
+            )
+            W[LANE_Y + q] = W[_WYN + q]
+        _rhs_lanes(W)  # the FSAL stage k7, left in the LANE_D block
+        # Squared scaled error per state and lane; ynew * 0 is NaN only for a non-finite
+        # ynew, so one finiteness test of each lane's norm covers the new state too.
+        for q in range(_NL):
+            er = W[_WH + q] * (
+                _E1 * W[_WK1 + q] + _E3 * W[_WK3 + q] + _E4 * W[_WK4 + q]
+                + _E5 * W[_WK5 + q] + _E6 * W[_WK6 + q] + _E7 * W[LANE_D + q]
+            )
+            sk = W[_WATOL + q] + rtol * max(abs(W[_WY + q]), abs(W[_WYN + q]))
+            r = er / sk
+            W[_WERR + q] = r * r + W[_WYN + q] * 0.0
         for l in range(L):
-            acc[l] = 0.0
-            poison[l] = 0.0
-        for i in range(n):
-            for l in range(L):
-                er = h[l] * (
-                    _E1 * K1[i, l] + _E3 * K3[i, l] + _E4 * K4[i, l] + _E5 * K5[i, l]
-                    + _E6 * K6[i, l] + _E7 * K7[i, l]
-                )
-                sk = atol[i] + rtol * max(abs(Y[i, l]), abs(YN[i, l]))
-                r = er / sk
-                acc[l] += r * r
-                # ynew * 0 is NaN only for a non-finite ynew: one test per lane at the end.
-                poison[l] += YN[i, l] * 0.0
+            acc = 0.0
+            for i in range(n):
+                acc += W[_WERR + i * L + l]
+            W[_WEN + l] = math.sqrt(acc / n)
+        # The controller's powers for all lanes at once (vectorised exp/log).
         for l in range(L):
-            en[l] = math.sqrt(acc[l] / n) + poison[l]
+            W[_WPW1 + l] = _vexp(_EXPO1 * _vlog(W[_WEN + l]))
+            W[_WPW2 + l] = _vexp(_BETA * _vlog(W[_WFO + l]))
 
         # ---- per-lane decisions ----
         for l in range(L):
@@ -434,7 +500,7 @@ def _lanes_chunk(
                 continue
             n_rhs[l] += 6
             hl = h[l]
-            enl = en[l]
+            enl = W[_WEN + l]
             if not math.isfinite(enl):
                 # A stage left the model's domain: retry with a much smaller step.
                 n_rej[l] += 1
@@ -442,21 +508,20 @@ def _lanes_chunk(
                 reject[l] = True
                 nonfinite_reject[l] = True
                 continue
+            fac11 = W[_WPW1 + l]
             if enl > 1.0:
                 n_rej[l] += 1
                 nonfinite_reject[l] = False
-                fac11 = enl**_EXPO1
                 h[l] = hl / min(1.0 / _FAC_MIN, fac11 / _SAFE)
                 reject[l] = True
                 continue
             # ---- accepted ----
             n_acc[l] += 1
             nonfinite_reject[l] = False
-            fac11 = enl**_EXPO1
-            fac = fac11 / fac_old[l] ** _BETA
+            fac = fac11 / W[_WPW2 + l]
             fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
             h_next = hl / fac
-            fac_old[l] = max(enl, 1e-4)
+            W[_WFO + l] = max(enl, 1e-4)
             if reject[l]:
                 h_next = min(h_next, hl)
             reject[l] = False
@@ -470,23 +535,25 @@ def _lanes_chunk(
                 j_end += 1
             if j_end > jj:
                 for i in range(n):
-                    yi = Y[i, l]
-                    ydiff = YN[i, l] - yi
-                    bspl = hl * K1[i, l] - ydiff
+                    q = i * L + l
+                    yi = W[_WY + q]
+                    ydiff = W[_WYN + q] - yi
+                    bspl = hl * W[_WK1 + q] - ydiff
                     c4 = hl * (
-                        _D1 * K1[i, l] + _D3 * K3[i, l] + _D4 * K4[i, l] + _D5 * K5[i, l]
-                        + _D6 * K6[i, l] + _D7 * K7[i, l]
+                        _D1 * W[_WK1 + q] + _D3 * W[_WK3 + q] + _D4 * W[_WK4 + q]
+                        + _D5 * W[_WK5 + q] + _D6 * W[_WK6 + q] + _D7 * W[LANE_D + q]
                     )
-                    c3 = ydiff - hl * K7[i, l] - bspl
-                    for q in range(jj, j_end):
-                        s = (t_out[q] - tl) / hl
+                    c3 = ydiff - hl * W[LANE_D + q] - bspl
+                    for m in range(jj, j_end):
+                        s = (t_out[m] - tl) / hl
                         s1 = 1.0 - s
-                        out[k, q, i] = yi + s * (ydiff + s1 * (bspl + s * (c3 + s1 * c4)))
+                        out[k, m, i] = yi + s * (ydiff + s1 * (bspl + s * (c3 + s1 * c4)))
                 j[l] = j_end
             t[l] = tn
             for i in range(n):
-                Y[i, l] = YN[i, l]
-                K1[i, l] = K7[i, l]  # FSAL
+                q = i * L + l
+                W[_WY + q] = W[_WYN + q]
+                W[_WK1 + q] = W[LANE_D + q]  # FSAL
             if not last[l]:
                 h[l] = h_next
                 continue
@@ -494,12 +561,12 @@ def _lanes_chunk(
             h_prop[l] = h_next
             ee = e[l]
             while ee < n_ev and ev_t[k, ee] <= tn:
-                _lane_event(Y, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
+                _lane_event(W, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
                 ee += 1
             jj = j[l]
             while jj < n_out and t_out[jj] <= tn:
                 for i in range(n):
-                    out[k, jj, i] = Y[i, l]
+                    out[k, jj, i] = W[_WY + i * L + l]
                 jj += 1
             j[l] = jj
             # After a discontinuity the old step size may be far too large.
@@ -511,24 +578,6 @@ def _lanes_chunk(
                              status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
             else:
                 need_start[l] = True
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _lane_finish(l, k, st, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
-                 status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o):
-    """Write lane ``l``'s patient ``k`` back with status ``st`` and free the lane."""
-    status_o[k] = st
-    n_acc_o[k] = n_acc[l]
-    n_rej_o[k] = n_rej[l]
-    n_rhs_o[k] = n_rhs[l]
-    if st == 0:
-        t_fail_o[k] = math.nan
-    else:
-        t_fail_o[k] = t[l]
-        for q in range(j[l], n_out):
-            for i in range(out.shape[2]):
-                out[k, q, i] = math.nan
-    pid[l] = -1
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")

@@ -91,10 +91,11 @@ def _check_lanes_source(lanes_source: str, name: str) -> None:
     names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
               if isinstance(t, ast.Name)}
-    missing = [k for k in ("rhs_lanes", "LANES") if k not in names]
+    required = ("rhs_lanes", "LANES", "LANE_P", "LANE_T", "LANE_Y", "LANE_D")
+    missing = [k for k in required if k not in names]
     if missing:
         raise SolverError(
-            f"lanes_source for kernel {name!r} must define rhs_lanes and LANES at module "
+            f"lanes_source for kernel {name!r} must define {', '.join(required)} at module "
             f"level; missing: {', '.join(missing)}"
         )
 
@@ -114,12 +115,12 @@ def build_kernel(
     name : str
         Short label used in the file and module name (letters, digits, ``_``).
     lanes_source : str, optional
-        Source defining ``LANES`` and ``rhs_lanes(t, y, p, dydt)``, the same right-hand side
-        for ``LANES`` patients at once (``y``, ``dydt`` of shape ``(N_STATES, LANES)``, ``p``
-        of shape ``(N_PARAMS, LANES)``, ``t`` of shape ``(LANES,)``), e.g.
+        Source defining ``rhs_lanes(w)``, the same right-hand side for ``LANES`` patients at
+        once on a flat workspace ``w`` (parameters, times, states and derivatives at the
+        offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``, lane-minor), e.g.
         :func:`allocart.model.codegen.rhs_source_lanes`. With it the kernel also provides
         ``solve_all_lanes``, the SIMD DOPRI5 integrator that :func:`~allocart.engine.solve_batch`
-        then uses for every ``dopri5`` call (docs/engine.md, "SIMD lanes").
+        then uses for ``dopri5`` (docs/engine.md, "SIMD lanes").
 
     Returns
     -------

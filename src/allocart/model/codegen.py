@@ -177,47 +177,68 @@ def _vectorisable(expr: sp.Expr) -> sp.Expr:
 def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     """Python source of the right-hand side for a group of ``lanes`` patients at once.
 
-    Defines ``LANES`` and ``rhs_lanes(t, y, p, dydt)`` with ``t`` of shape ``(LANES,)``, ``y``
-    and ``dydt`` of shape ``(N_STATES, LANES)`` and ``p`` of shape ``(N_PARAMS, LANES)``: column
-    ``l`` is one patient. The body is a single loop over lanes with no cross-lane terms, so a
-    patient's derivative never depends on the other patients of its group, and LLVM turns the
-    loop into vector instructions. ``log`` and general powers call ``_vexp``/``_vlog``, which
-    the lane kernel of :mod:`allocart.engine` provides (see :func:`_vectorisable`).
-    ``N_STATES`` and ``N_PARAMS`` come from :func:`rhs_source`, which is compiled alongside.
+    Defines ``LANES``, the workspace offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``
+    and ``rhs_lanes(w)``. ``w`` is one flat float64 array holding, for the lane group,
+    parameter ``q`` of lane ``l`` at ``w[LANE_P + q * LANES + l]``, the time of lane ``l`` at
+    ``w[LANE_T + l]``, state ``i`` at ``w[LANE_Y + i * LANES + l]``, and receives
+    ``dy_i/dt`` at ``w[LANE_D + i * LANES + l]``.
+
+    Why one array at constant offsets: the body is a single loop over lanes with no
+    cross-lane terms, which LLVM turns into vector instructions only if it can prove that the
+    stores do not overlap the loads. With separate arrays (or rows with run-time strides) it
+    would need run-time overlap checks, and it refuses those for an 8-iteration loop; with
+    constant offsets into one array the independence is evident at compile time. The lane
+    solver of :mod:`allocart.engine` keeps its whole lane state in that array.
+
+    ``log`` and general powers call ``_vexp``/``_vlog``, which the lane kernel provides (see
+    :func:`_vectorisable`). ``N_STATES`` and ``N_PARAMS`` come from :func:`rhs_source`, which
+    is compiled alongside. Since lanes never mix, a patient's derivative never depends on the
+    other patients of its group.
     """
     if int(lanes) != lanes or lanes < 1:
         raise ValueError(f"lanes must be a positive integer, got {lanes!r}")
+    lanes = int(lanes)
     pr = _MathPrinter(
         {"fully_qualified_modules": True, "standard": "python3", "allow_unknown_functions": True}
     )
     pnames = parameter_names(model)
     snames = model.state_names
+    n_p, n_s = len(pnames), len(snames)
+    off_p = 0
+    off_t = n_p * lanes
+    off_y = off_t + lanes
+    off_d = off_y + n_s * lanes
     odes = [_vectorisable(e) for e in _inlined_odes(model)]
     repl, reduced = sp.cse(odes, symbols=sp.numbered_symbols("_c"), optimizations="basic")
     used = _used_symbols([e for _, e in repl] + list(reduced))
     body = []
+    if "t" in used:
+        body.append(f"t = w[{off_t} + l]")
     for i, n in enumerate(snames):
         if n in used:
-            body.append(f"{n} = y[{i}, l]")
+            body.append(f"{n} = w[{off_y + i * lanes} + l]")
     for i, n in enumerate(pnames):
         if n in used:
-            body.append(f"{n} = p[{i}, l]")
+            body.append(f"{n} = w[{off_p + i * lanes} + l]")
     for sym, e in repl:
         body.append(f"{sym} = {pr.doprint(e)}")
     for i, e in enumerate(reduced):
-        body.append(f"dydt[{i}, l] = {pr.doprint(e)}")
+        body.append(f"w[{off_d + i * lanes} + l] = {pr.doprint(e)}")
     text = "\n".join(body)
     leftover = sorted({w for w in text.replace("(", " ").split() if w.startswith("math.")} - {"math.sqrt"})
     if leftover or "**" in text:
         # Anything else would be a scalar libm call in the middle of the vector loop.
         raise ValueError(f"lane right-hand side has non-vectorisable operations: {leftover or '**'}")
     lines = [
-        f"LANES = {int(lanes)}",
+        f"LANES = {lanes}",
+        f"LANE_P = {off_p}",
+        f"LANE_T = {off_t}",
+        f"LANE_Y = {off_y}",
+        f"LANE_D = {off_d}",
         "",
         "",
-        "def rhs_lanes(t, y, p, dydt):",
+        "def rhs_lanes(w):",
         "    for l in range(LANES):",
-        "        t_l = t[l]  # noqa: F841 (autonomous model)",
     ]
     lines += ["        " + b for b in body]
     lines.append("")
