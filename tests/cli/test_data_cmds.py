@@ -81,7 +81,7 @@ def test_simulate_exports_data(capsys, tmp_path):
     assert "--sample-days" in capsys.readouterr().err
 
 
-def test_pilot_study_one_line_error_no_traceback(tmp_path):
+def test_pilot_study_one_line_error_no_traceback(capsys, tmp_path):
     if not (PILOT / "dm.xpt").is_file():
         pytest.skip(
             f"the CDISC pilot SDTM tables are not at {PILOT.resolve()} (shared/ beside the repository)"
@@ -103,17 +103,9 @@ def test_pilot_study_one_line_error_no_traceback(tmp_path):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "EX has no CAR-T administration" in res.stderr and "--car-t-treatment" in res.stderr
-    res = subprocess.run(
-        [sys.executable, "-m", "allocart.cli.app", "data", "check", str(PILOT)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (
-        res.returncode == 2
-        and "records: 306 subjects" in res.stdout
-        and "adverse_events 1165" in res.stdout
-    )
+    assert main(["data", "check", str(PILOT)]) == 2
+    out = capsys.readouterr().out
+    assert "records: 306 subjects" in out and "adverse_events 1165" in out
 
 
 def test_site_codes_from_the_command_line(capsys, tmp_path):
