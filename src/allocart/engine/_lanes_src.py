@@ -156,7 +156,12 @@ _WK6 = _WK5 + _NL
 _WH = _WK6 + _NL  # step size of each lane, repeated for every state
 _WATOL = _WH + _NL  # absolute tolerance of each state, repeated for every lane
 _WERR = _WATOL + _NL  # squared scaled error, per state and lane
-_WEN = _WERR + _NL  # error norm per lane
+_WMASK = _WERR + _NL  # 1.0 where the lane's step was accepted, repeated for every state
+_WDA = _WMASK + _NL  # dense output coefficients (Hairer's CONTD5): y1 - y0
+_WDB = _WDA + _NL  # h k1 - (y1 - y0)
+_WDC = _WDB + _NL  # (y1 - y0) - h k7 - bspl
+_WDD = _WDC + _NL  # h sum(d_i k_i)
+_WEN = _WDD + _NL  # error norm per lane
 _WFO = _WEN + LANES  # controller memory per lane (err_old)
 _WPW1 = _WFO + LANES  # en ** _EXPO1 per lane
 _WPW2 = _WPW1 + LANES  # fac_old ** _BETA per lane
@@ -419,10 +424,12 @@ def _lanes_chunk(
                 last[l] = True
         if refill:
             continue
+        # Repeat each lane's step size for every state: a copy with distance LANES, which
+        # LLVM vectorises.
         for l in range(L):
-            hl = h[l]
-            for i in range(n):
-                W[_WH + i * L + l] = hl
+            W[_WH + l] = h[l]
+        for q in range(L, _NL):
+            W[_WH + q] = W[_WH + q - L]
 
         # ---- one Dormand-Prince step for all lanes (vector arithmetic) ----
         for q in range(_NL):
@@ -483,18 +490,21 @@ def _lanes_chunk(
             sk = W[_WATOL + q] + rtol * max(abs(W[_WY + q]), abs(W[_WYN + q]))
             r = er / sk
             W[_WERR + q] = r * r + W[_WYN + q] * 0.0
+        # Sum over states for every lane at once: a running sum with distance LANES, in the
+        # same order (state 0 first) as the scalar kernel's loop.
+        for q in range(L, _NL):
+            W[_WERR + q] += W[_WERR + q - L]
         for l in range(L):
-            acc = 0.0
-            for i in range(n):
-                acc += W[_WERR + i * L + l]
-            W[_WEN + l] = math.sqrt(acc / n)
+            W[_WEN + l] = math.sqrt(W[_WERR + _NL - L + l] / n)
         # The controller's powers for all lanes at once (vectorised exp/log).
         for l in range(L):
             W[_WPW1 + l] = _vexp(_EXPO1 * _vlog(W[_WEN + l]))
             W[_WPW2 + l] = _vexp(_BETA * _vlog(W[_WFO + l]))
 
-        # ---- per-lane decisions ----
+        # ---- per-lane decisions: accept or reject, next step size ----
+        any_dense = False
         for l in range(L):
+            W[_WMASK + l] = 0.0
             k = pid[l]
             if k < 0:
                 continue
@@ -526,39 +536,63 @@ def _lanes_chunk(
                 h_next = min(h_next, hl)
             reject[l] = False
             h_next = min(h_next, h_max)
-            tl = t[l]
-            tn = t_new[l]
-            # Dense output (Hairer's CONTD5) at output times strictly inside (t, t_new).
-            jj = j[l]
-            j_end = jj
-            while j_end < n_out and t_out[j_end] < tn:
-                j_end += 1
-            if j_end > jj:
-                for i in range(n):
-                    q = i * L + l
-                    yi = W[_WY + q]
-                    ydiff = W[_WYN + q] - yi
-                    bspl = hl * W[_WK1 + q] - ydiff
-                    c4 = hl * (
-                        _D1 * W[_WK1 + q] + _D3 * W[_WK3 + q] + _D4 * W[_WK4 + q]
-                        + _D5 * W[_WK5 + q] + _D6 * W[_WK6 + q] + _D7 * W[LANE_D + q]
-                    )
-                    c3 = ydiff - hl * W[LANE_D + q] - bspl
-                    for m in range(jj, j_end):
-                        s = (t_out[m] - tl) / hl
-                        s1 = 1.0 - s
-                        out[k, m, i] = yi + s * (ydiff + s1 * (bspl + s * (c3 + s1 * c4)))
-                j[l] = j_end
-            t[l] = tn
-            for i in range(n):
-                q = i * L + l
-                W[_WY + q] = W[_WYN + q]
-                W[_WK1 + q] = W[LANE_D + q]  # FSAL
-            if not last[l]:
+            W[_WMASK + l] = 1.0
+            if j[l] < n_out and t_out[j[l]] < t_new[l]:
+                any_dense = True
+            if last[l]:
+                h_prop[l] = h_next
+            else:
                 h[l] = h_next
+
+        # ---- dense output (Hairer's CONTD5) at output times strictly inside (t, t_new) ----
+        if any_dense:
+            for q in range(_NL):
+                hq = W[_WH + q]
+                ydiff = W[_WYN + q] - W[_WY + q]
+                bspl = hq * W[_WK1 + q] - ydiff
+                W[_WDA + q] = ydiff
+                W[_WDB + q] = bspl
+                W[_WDC + q] = ydiff - hq * W[LANE_D + q] - bspl
+                W[_WDD + q] = hq * (
+                    _D1 * W[_WK1 + q] + _D3 * W[_WK3 + q] + _D4 * W[_WK4 + q]
+                    + _D5 * W[_WK5 + q] + _D6 * W[_WK6 + q] + _D7 * W[LANE_D + q]
+                )
+            for l in range(L):
+                k = pid[l]
+                if k < 0 or W[_WMASK + l] == 0.0:
+                    continue
+                tl = t[l]
+                tn = t_new[l]
+                hl = W[_WH + l]
+                jj = j[l]
+                while jj < n_out and t_out[jj] < tn:
+                    s = (t_out[jj] - tl) / hl
+                    s1 = 1.0 - s
+                    for i in range(n):
+                        q = i * L + l
+                        out[k, jj, i] = W[_WY + q] + s * (
+                            W[_WDA + q] + s1 * (W[_WDB + q] + s * (W[_WDC + q] + s1 * W[_WDD + q]))
+                        )
+                    jj += 1
+                j[l] = jj
+
+        # ---- accepted lanes move on: y <- y_new, k1 <- k7 (FSAL), as vector selects ----
+        for q in range(L, _NL):
+            W[_WMASK + q] = W[_WMASK + q - L]
+        for q in range(_NL):
+            take = W[_WMASK + q] != 0.0
+            W[_WY + q] = W[_WYN + q] if take else W[_WY + q]
+            W[_WK1 + q] = W[LANE_D + q] if take else W[_WK1 + q]
+
+        # ---- segment end reached exactly: events at this time, then outputs ----
+        for l in range(L):
+            k = pid[l]
+            if k < 0 or W[_WMASK + l] == 0.0:
                 continue
-            # ---- segment end reached exactly: events at this time, then outputs ----
-            h_prop[l] = h_next
+            tn = t_new[l]
+            t[l] = tn
+            if not last[l]:
+                continue
             ee = e[l]
             while ee < n_ev and ev_t[k, ee] <= tn:
                 _lane_event(W, l, ev_s[k, ee], ev_o[k, ee], ev_v[k, ee])
