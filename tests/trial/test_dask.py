@@ -6,6 +6,8 @@ the protocol and the seed.
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -24,15 +26,42 @@ def _protocol(**sim):
     return protocol_from_dict(d)
 
 
+def _cluster():
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+
+
+def _same(local, remote) -> None:
+    for name, frame in local.tables.items():
+        pd.testing.assert_frame_equal(frame, getattr(remote.tables, name), obj=name)
+
+
+@pytest.mark.slow
 def test_local_cluster_of_two_processes_gives_identical_results(tmp_path):
     protocol = _protocol()
     local = run_trial(protocol, tmp_path / "local", workers=1, progress=False, report=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with _cluster() as cluster:
         remote = run_trial(protocol, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False,
                            report=False)
     assert remote.manifest["scheduler"] == cluster.scheduler_address
-    for name, frame in local.tables.items():
-        pd.testing.assert_frame_equal(frame, getattr(remote.tables, name), obj=name)
+    _same(local, remote)
+
+
+def test_replicate_chunks_on_a_local_cluster_give_identical_results(tmp_path):
+    """The fast variant: pools from the in-process run (copied checkpoints), trials on 2 workers."""
+    protocol = _protocol()
+    local = run_trial(protocol, tmp_path / "local", workers=1, progress=False, report=False)
+    pools = tmp_path / "dask" / "checkpoint" / "pools"
+    shutil.copytree(tmp_path / "local" / "checkpoint" / "pools", pools)
+    (tmp_path / "dask" / "checkpoint" / "protocol.json").write_bytes(
+        (tmp_path / "local" / "checkpoint" / "protocol.json").read_bytes())
+    with _cluster() as cluster:
+        client = distributed.Client(cluster)
+        remote = run_trial(protocol, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False,
+                           report=False)
+        # Every chunk ran on the workers, none in this process.
+        assert remote.manifest["resumed_from"] == {"pools": 3 * 2, "chunks": 0}
+        client.close()
+    _same(local, remote)
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):

@@ -13,7 +13,11 @@ import shutil
 import pytest
 
 from allocart.report.figures import FIGURES
+from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
+
+from tests.trial.conftest import small_dict
+from tests.trial.fake_cohort import fake_simulate_cohort
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,9 +38,14 @@ def _browser_available() -> None:
         pytest.skip(f"needs {' and '.join(missing)}")
 
 
-@pytest.fixture
-def report(fake_cohort, small_protocol, tmp_path):
-    res = run_trial(small_protocol, tmp_path / "run", workers=1, progress=False)
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    import allocart.population.cohort as cohort
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cohort, "simulate_cohort", fake_simulate_cohort)
+        res = run_trial(protocol_from_dict(small_dict()), tmp_path_factory.mktemp("report") / "run", workers=1,
+                        progress=False)
     return res.report
 
 
