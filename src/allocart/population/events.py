@@ -2,7 +2,8 @@
 
 :func:`derive_events` turns a :class:`~allocart.population.virtual.VirtualCohort` and a link
 table into arrays over patients: CRS, ICANS and acute GvHD grades with onset days, the
-SLEDAI-2K descriptors present at each visit, the physician global assessment, BILAG-2004
+SLEDAI-2K descriptors present at each visit (renal ones lagging the latent activity by
+``sledai_renal_lag_days``), the physician global assessment, BILAG-2004
 domain grades (a proxy from the descriptors) and the glucocorticoid dose. These arrays are what
 the record emitter (:mod:`allocart.population.emit`) writes as clinical records; the clinical
 library then scores the records. The arrays are cheap to recompute for other link values
@@ -24,6 +25,8 @@ from allocart.population.virtual import VirtualCohort
 
 __all__ = ["ClinicalEvents", "derive_events", "bilag_grades", "serology_points"]
 
+#: SLEDAI-2K renal descriptors, which follow the activity with a lag.
+RENAL_DESCRIPTORS = ("urinary_casts", "haematuria", "proteinuria", "pyuria")
 _WEIGHTS = np.array([SLEDAI_DESCRIPTORS[d] for d in CLINICAL_DESCRIPTORS])
 
 
@@ -144,6 +147,15 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     activity = np.where(ok[:, None], activity, 1.0)
     theta = thresholds(vc.covariates, vc.draws, links["sledai_theta_min"])
     active = active_descriptors(activity, theta)
+    # Renal findings lag the latent activity (tissue healing); before the infusion the
+    # activity is the baseline, so a lag reaching back before day 0 reads I = 1.
+    lag = float(links["sledai_renal_lag_days"])
+    lagged_days = np.floor(post - lag).astype(int)
+    lagged = np.where(lagged_days[None, :] >= 0, vc.at("sle_activity", np.maximum(lagged_days, 0)), 1.0)
+    lagged = np.concatenate([np.ones((vc.n, 1)), lagged], axis=1)
+    lagged = np.where(ok[:, None], lagged, 1.0)
+    renal = np.array([d in RENAL_DESCRIPTORS for d in CLINICAL_DESCRIPTORS])
+    active[:, :, renal] = active_descriptors(lagged, theta[:, renal])
     # Baseline: exactly the enrolment descriptors (I = 1 lies above every baseline threshold).
     active[:, 0, :] = vc.covariates.descriptors
     pga = pga_at(vc.covariates, active, links["pga_per_unit_activity"])
