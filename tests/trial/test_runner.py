@@ -99,12 +99,14 @@ def test_resume_after_losing_work_gives_identical_results(fake_cohort, small_pro
         p.unlink()
     next(iter(sorted((root / "checkpoint" / "pools").glob("*.patients.parquet")))).unlink()
     (root / "results.duckdb").unlink()
+    (root / ".results.duckdb.tmp999").write_bytes(b"half-written")  # what a kill -9 can leave
     man = json.loads((root / "manifest.json").read_text())
     man["status"] = "running"
     (root / "manifest.json").write_text(json.dumps(man))
     res = _run(small_protocol, root)
     assert res.resumed
     assert res.manifest["resumed_from"]["chunks"] == 1
+    assert not (root / ".results.duckdb.tmp999").exists()
     pd.testing.assert_frame_equal(before, _oc(root))
 
 
@@ -144,3 +146,14 @@ def test_other_designs_run_through_the_same_runner(fake_cohort, tmp_path):
         res = _run(protocol_from_dict(d), tmp_path / design["name"])
         sel = oc_wide(res.tables.operating_characteristics)["selected_pct"]
         assert 0 < sel.sum() <= 100
+
+
+def test_two_runs_never_write_to_one_folder_at_once(small_protocol, tmp_path):
+    from allocart.trial.store import RunFolder
+
+    first = RunFolder(tmp_path / "run")
+    first.claim(small_protocol)
+    with pytest.raises(DesignError, match="another `allocart run` is writing to"):
+        RunFolder(tmp_path / "run").claim(small_protocol)
+    first.release()
+    RunFolder(tmp_path / "run").claim(small_protocol)

@@ -166,6 +166,16 @@ def run_trial(
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     folder = RunFolder(Path(out))
+    try:
+        return _run(protocol, folder, scheduler, fresh, n_workers, progress, report, say, t_start, started)
+    finally:
+        folder.release()
+
+
+def _run(
+    protocol: Protocol, folder: RunFolder, scheduler: str | None, fresh: bool, n_workers: int, progress: bool,
+    report: bool, say: Callable[[str], None], t_start: float, started: str,
+) -> RunResult:
     resumed = folder.claim(protocol, fresh=fresh)
     manifest = folder.read_manifest()
     if resumed and manifest and manifest.get("status") == "complete" and folder.results_path.is_file() and (

@@ -111,6 +111,7 @@ class RunFolder:
         """
         if self.root.exists() and not self.root.is_dir():
             raise DesignError(f"--out: {str(self.root)!r} is a file, not a folder")
+        self._lock()
         saved = self.checkpoint / "protocol.json"
         found = False
         if saved.is_file():
@@ -139,9 +140,40 @@ class RunFolder:
             self.clear()
         self.pools_dir.mkdir(parents=True, exist_ok=True)
         self.chunks_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_temporaries()
         record = {"name": protocol.name, "hash": protocol.hash(), "protocol": protocol.to_dict()}
         atomic_write_text(saved, json.dumps(record, indent=1, sort_keys=True))
         return found
+
+    def _lock(self) -> None:
+        """Hold an advisory lock on the folder for the life of this process (released even by kill -9)."""
+        import fcntl
+
+        if getattr(self, "_lock_fh", None) is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise DesignError(f"--out: another `allocart run` is writing to {str(self.root)!r}; wait for it "
+                              "or give another --out") from None
+        self._lock_fh = fh
+
+    def release(self) -> None:
+        """Release the folder lock."""
+        fh = getattr(self, "_lock_fh", None)
+        if fh is not None:
+            fh.close()
+            self._lock_fh = None
+
+    def _remove_temporaries(self) -> None:
+        """Temporary files an interrupted run left behind (never complete by construction)."""
+        for folder in (self.root, self.checkpoint, self.pools_dir, self.chunks_dir):
+            for p in folder.glob(".*.tmp*"):
+                if p.is_file():
+                    p.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove this run's files (never anything else)."""
