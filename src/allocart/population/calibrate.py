@@ -61,6 +61,14 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
 #: Covariate names of `select:` and the patient-table column they read.
 _SELECT_COLUMNS = {"lupus_nephritis": "nephritis", "female": "female"}
 _STATISTICS = ("rate", "median", "mean", "sd")
+#: Target-id endings each family of calibrated link parameters is fitted to (named in the
+#: calibrated values' sources).
+_DRIVES = {
+    "crs_beta0": ("_crs", "_crs_any", "_crs_ge2", "_crs_ge3"),
+    "icans_alpha0": ("_icans",),
+    "sledai_theta": ("_sledai_m3", "_sledai_m6", "_doris_m3"),
+    "sledai_renal_lag": ("_sledai_m3", "_sledai_m6", "_doris_m3"),
+}
 
 
 @dataclass(frozen=True)
@@ -527,12 +535,15 @@ def write_calibrated(fitted: Mapping[str, float], path: str | Path | None = None
     from allocart.population.links import load_calibrated
 
     p = Path(path) if path is not None else Path(str(resources.files("allocart.population").joinpath("data/calibrated.yaml")))
-    src = (f"calibrated by `allocart calibrate` (n={n} per cohort, seed {seed}) to targets.yaml: "
-           + ", ".join(target_ids))
+    def source(name: str) -> str:
+        drives = [t for t in target_ids if any(t.endswith(sfx) for sfx in _DRIVES.get(name.rsplit("_", 1)[0], ()))]
+        drives = drives or list(target_ids)
+        return f"calibrated by `allocart calibrate` (n={n} per cohort, seed {seed}) to targets.yaml: " + ", ".join(drives)
+
     doc = {
         "description": "Population-level values fitted by allocart calibrate; applied on top of links.yaml and "
                        "model/data/parameters.yaml by every cohort.",
-        "links": {k: {"value": float(v), "source": src} for k, v in fitted.items()},
+        "links": {k: {"value": float(v), "source": source(k)} for k, v in fitted.items()},
         "model": {k: dict(v) for k, v in (model or {}).items()},
     }
     tmp = p.with_name(p.name + ".partial")
