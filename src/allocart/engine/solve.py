@@ -213,8 +213,24 @@ def _lane_chunk(kernel, n_pat: int) -> int:
     return int(min(64 * lanes, max(4 * lanes, per_thread)))
 
 
+def _use_lanes(kernel, method: int, lanes) -> bool:
+    """Whether to run the SIMD lane kernel; validates an explicit request."""
+    has = hasattr(kernel, "solve_all_lanes")
+    if lanes is None:
+        return has and method == METHODS["dopri5"]
+    if not isinstance(lanes, (bool, np.bool_)):
+        raise SolverError(f"lanes must be True, False or None, got {lanes!r}")
+    if lanes and not has:
+        raise SolverError(
+            "lanes=True needs a kernel built with lanes_source (build_kernel(..., lanes_source=...))"
+        )
+    if lanes and method != METHODS["dopri5"]:
+        raise SolverError("lanes=True is only available with method 'dopri5' (or 'auto')")
+    return bool(lanes)
+
+
 def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, method, h_max,
-                n_threads, chunk_size, progress=None, done_offset=0, total=None):
+                n_threads, chunk_size, progress=None, done_offset=0, total=None, lanes=False):
     n_pat, n_states = y0.shape
     n_times = t_out.shape[0]
     y = np.empty((n_pat, n_times, n_states))
@@ -232,7 +248,6 @@ def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, m
     try:
         if n_threads is not None:
             numba.set_num_threads(int(n_threads))
-        lanes = method == METHODS["dopri5"] and hasattr(kernel, "solve_all_lanes")
         numba.set_parallel_chunksize(1 if lanes else 4)
         for a in range(0, n_pat, chunk_size):
             b = min(n_pat, a + chunk_size)
@@ -274,6 +289,7 @@ def solve_batch(
     chunk_size: int | None = None,
     h_max: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lanes: bool | None = None,
 ) -> BatchResult:
     """Simulate a batch of patients, each with its own adaptive step size.
 
@@ -310,6 +326,10 @@ def solve_batch(
         Largest step in days; default unbounded.
     progress : callable(done, total), optional
         Called after each chunk with the number of patients done.
+    lanes : bool, optional
+        Run DOPRI5 on SIMD lane groups of ``kernel.LANES`` patients (same method, controller
+        and events; docs/engine.md, "SIMD lanes"). Default: whenever the kernel was built with
+        a ``lanes_source`` and the method is DOPRI5. ``False`` forces the per-patient kernel.
 
     Returns
     -------
@@ -325,14 +345,16 @@ def solve_batch(
     Notes
     -----
     Each patient is integrated independently, so results are bitwise identical whatever the
-    batch size, chunk size or number of threads.
+    batch size, chunk size or number of threads (for a given ``lanes`` setting: the lane and
+    per-patient kernels round differently and agree to about 1e-9 relative).
     """
     prep = _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max)
+    use_lanes = _use_lanes(kernel, prep[8], lanes)
     if n_threads is not None and (int(n_threads) < 1 or int(n_threads) > numba.config.NUMBA_NUM_THREADS):
         raise SolverError(
             f"n_threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {n_threads}"
         )
-    return _run_kernel(kernel, *prep, n_threads, chunk_size, progress)
+    return _run_kernel(kernel, *prep, n_threads, chunk_size, progress, lanes=use_lanes)
 
 
 def reduce_batch(
@@ -366,7 +388,7 @@ def reduce_batch(
     progress : callable(done, total), optional
         Called after each chunk.
     **solve_kwargs
-        ``rtol``, ``atol``, ``max_steps``, ``method``, ``n_threads``, ``h_max``.
+        ``rtol``, ``atol``, ``max_steps``, ``method``, ``n_threads``, ``h_max``, ``lanes``.
 
     Returns
     -------
@@ -379,6 +401,7 @@ def reduce_batch(
         raise SolverError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     chunk_size = int(chunk_size)
     n_threads = solve_kwargs.pop("n_threads", None)
+    lanes = solve_kwargs.pop("lanes", None)
     unknown = set(solve_kwargs) - {"rtol", "atol", "max_steps", "method", "h_max"}
     if unknown:
         raise SolverError(f"reduce_batch got unexpected arguments: {sorted(unknown)}")
@@ -388,13 +411,14 @@ def reduce_batch(
         solve_kwargs.get("max_steps", 100_000), solve_kwargs.get("method", "auto"),
         solve_kwargs.get("h_max"),
     )
+    use_lanes = _use_lanes(kernel, method, lanes)
     n_pat = y0.shape[0]
     rows = []
     for a in range(0, n_pat, chunk_size):
         b = min(n_pat, a + chunk_size)
         res = _run_kernel(
             kernel, y0[a:b], params[a:b], t_out, t0a[a:b], events.rows(a, b), rtol, atol,
-            max_steps, method, h_max, n_threads, None,
+            max_steps, method, h_max, n_threads, None, lanes=use_lanes,
         )
         r = np.asarray(reducer(res))
         if r.ndim == 0 or r.shape[0] != b - a:
