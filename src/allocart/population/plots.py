@@ -66,14 +66,15 @@ def plot_calibration(report: Mapping[str, Any], path: str | Path, ids: Sequence[
     for y, t in enumerate(rows):
         lo, hi = t["study_interval_95"]
         plo, phi = t["published_interval"]
-        scale = max(abs(hi), abs(phi), 1e-9)
+        # rates on their own 0-1 scale; other statistics relative to the largest value shown
+        scale = 1.0 if t["statistic"] == "rate" else (max(abs(hi), abs(phi), abs(t["simulated"])) or 1.0)
         ax.plot([lo / scale, hi / scale], [y, y], color="C0" if t["passed"] else "C3", lw=4, alpha=0.5)
         ax.plot([plo / scale, phi / scale], [y, y], color="k", marker="|", ms=10, lw=1.5)
         ax.plot([t["simulated"] / scale], [y], "o", color="C0" if t["passed"] else "C3", ms=4)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([t["id"] for t in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("value / max(study upper bound, published upper bound)")
+    ax.set_xlabel("rate, or value / largest of study bound, published bound and simulated value")
     ax.set_title("published (black) vs simulated study interval (bar) and value (dot)", fontsize=9)
     fig.tight_layout()
     path = Path(path)
