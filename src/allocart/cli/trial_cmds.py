@@ -103,8 +103,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             return
         if not quiet:
             _print_summary(result)
-        typer.echo(f"results: {result.results}")
-        typer.echo(f"report:  {result.report}")
+        typer.echo(f"results: {result.results.resolve()}")
+        typer.echo(f"report:  {result.report.resolve()}")
 
     @app.command("scenarios")
     def scenarios_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
