@@ -36,3 +36,9 @@ def test_bad_input_is_one_line_exit_2(capsys):
     assert main(["cohort", "--n", "0"]) == 2
     assert main(["calibrate", "--check", "--n", "5"]) == 2
     assert "--n" in capsys.readouterr().err
+
+
+def test_bench_cohort_reports_a_measurement(capsys):
+    assert main(["bench", "cohort", "--n", "16", "--repeats", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n"] == 16 and data["seconds_best"] > 0 and data["patients_per_second"] > 0

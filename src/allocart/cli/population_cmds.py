@@ -102,7 +102,40 @@ def calibrate_cmd(
         )
 
 
+def bench_cohort_cmd(
+    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
+    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "3e8",
+    ld: Annotated[str, typer.Option(help="Lymphodepletion regimen.")] = "flu-cy",
+    n: Annotated[int, typer.Option(help="Virtual patients (a trial's pool per dose level is about 400).")] = 400,
+    repeats: Annotated[int, typer.Option(help="Timed repetitions (the best is reported).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measurement as JSON.")] = False,
+) -> None:
+    """Time simulate_cohort (solve, records and clinical scoring) for one pool of patients."""
+    import os
+    import time
+
+    from allocart.population.cohort import simulate_cohort
+
+    if repeats < 1:
+        raise AllocartError(f"--repeats: {repeats!r} must be at least 1")
+    simulate_cohort(product, dose, ld, n=8, seed=0)  # loads the compiled kernel
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        simulate_cohort(product, dose, ld, n=n, seed=r + 1)
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    result = {"product": product, "dose": dose, "ld": ld, "n": n, "seconds_best": best, "seconds_all": times,
+              "patients_per_second": n / best, "cpus": os.cpu_count()}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(f"simulate_cohort {product} {dose} {ld}, n={n}: best {best:.2f} s of {repeats} "
+                   f"({n / best:.0f} patients/s on {os.cpu_count()} CPUs)")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the population commands to the ``allocart`` application."""
     app.command("cohort")(cohort_cmd)
     app.command("calibrate")(calibrate_cmd)
+    bench_app.command("cohort")(bench_cohort_cmd)
