@@ -114,7 +114,7 @@ class Covariates:
         """One row per patient: every covariate, weight, BSA, baseline SLEDAI-2K and PGA."""
         import pandas as pd
 
-        cols: dict[str, Any] = {"id": np.arange(1, self.n + 1)}
+        cols: dict[str, Any] = {"id": np.arange(self.n)}
         cols.update(self.values)
         cols.update(weight_kg=self.weight_kg, bsa_m2=self.bsa_m2, clinical_sledai0=self.clinical_sledai0,
                     sledai2k0=self.sledai2k0, pga0=self.pga0)
