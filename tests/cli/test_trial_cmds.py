@@ -13,7 +13,16 @@ import yaml
 
 from allocart.cli.app import main
 
-from tests.trial.conftest import fake_cohort, small_dict  # noqa: F401 - fake_cohort is a fixture
+from tests.trial.conftest import small_dict
+from tests.trial.fake_cohort import fake_simulate_cohort
+
+
+@pytest.fixture
+def fake_cohort(monkeypatch):
+    """The test-only cohort stand-in in place of the model (command mechanics only)."""
+    import allocart.population.cohort as cohort
+
+    monkeypatch.setattr(cohort, "simulate_cohort", fake_simulate_cohort)
 
 
 def test_scenarios_lists_the_builtins(capsys):
@@ -31,8 +40,17 @@ def test_run_prints_the_per_dose_answers_and_where_the_report_is(fake_cohort, tm
     out = tmp_path / "run"
     assert main(["run", str(proto), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     text = capsys.readouterr().out
-    for head in ("selected %", "patients", "DLTs", "CRS %", "ICANS %", "SRI-4 m3 %", "DORIS m6 %", "mean sample size",
-                 "mean duration"):
+    for head in (
+        "selected %",
+        "patients",
+        "DLTs",
+        "CRS %",
+        "ICANS %",
+        "SRI-4 m3 %",
+        "DORIS m6 %",
+        "mean sample size",
+        "mean duration",
+    ):
         assert head in text, head
     assert f"report:  {out / 'report.html'}" in text
     assert (out / "report.html").is_file() and (out / "results.duckdb").is_file()

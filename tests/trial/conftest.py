@@ -20,7 +20,9 @@ def default_dict() -> dict:
 def small_dict(**simulation) -> dict:
     """The default scenario, shrunk: few virtual patients per pool and few replicate trials."""
     d = copy.deepcopy(default_dict())
-    d["simulation"].update({"pool_size": 40, "replicates": 120, "chunk_size": 50, "timecourse_patients": 3})
+    d["simulation"].update(
+        {"pool_size": 40, "replicates": 120, "chunk_size": 50, "timecourse_patients": 3}
+    )
     d["simulation"].update(simulation)
     return d
 

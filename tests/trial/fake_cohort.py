@@ -30,27 +30,58 @@ def _rank(dose: str) -> int:
     return table.get(v, 1)
 
 
-def fake_simulate_cohort(product, dose, ld, n, seed, *, months=(3, 6), dlt_window_days=28, dlt_rules=None,
-                         params=None, progress=None, timecourse_ids=0):
+def fake_simulate_cohort(
+    product,
+    dose,
+    ld,
+    n,
+    seed,
+    *,
+    months=(3, 6),
+    dlt_window_days=28,
+    dlt_rules=None,
+    params=None,
+    progress=None,
+    timecourse_ids=0,
+):
     r = _rank(dose)
     rng = np.random.default_rng([seed, 99])  # the same people at every dose: common uniforms
     u = rng.random((n, 8))
-    shift = {"none": 0.1, "reduced": 0.05}.get(ld, 0.0) + (0.05 if product.startswith("autologous") else 0.0)
+    shift = {"none": 0.1, "reduced": 0.05}.get(ld, 0.0) + (
+        0.05 if product.startswith("autologous") else 0.0
+    )
     dlt = u[:, 0] < FAKE_DLT[r]
     crs = np.where(u[:, 1] < 0.6, 1 + (u[:, 1] < 0.1).astype(int), 0)
     icans = (u[:, 2] < 0.1).astype(int)
-    df = pd.DataFrame({
-        "id": np.arange(n), "age_years": 20 + 30 * u[:, 3], "female": u[:, 4] < 0.9, "weight_kg": 70.0,
-        "bsa_m2": 1.8, "nephritis": u[:, 5] < 0.4, "sledai2k_baseline": 12,
-        "crs_grade": crs, "crs_onset_day": np.where(crs > 0, 1 + 5 * u[:, 6], np.nan),
-        "icans_grade": icans, "icans_onset_day": np.where(icans > 0, 5 + 3 * u[:, 6], np.nan),
-        "neutropenia_grade_max": 3, "thrombocytopenia_grade_max": 1, "gvhd_grade": 0,
-        "dlt": dlt, "dlt_day": np.where(dlt, 1 + 26 * u[:, 7], np.nan),
-        "dlt_reason": np.where(dlt, "crs", ""),
-        "car_t_cmax_cells_per_ul": 10.0 * (r + 1), "car_t_tmax_days": 9.0, "car_t_persistence_days": 40.0,
-        "b_cell_aplasia_onset_days": 3.0, "b_cell_aplasia_days": 60.0, "b_cell_return_days": 90.0,
-        "igg_m6_fold_change": 0.9, "failed": np.zeros(n, dtype=bool),
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "age_years": 20 + 30 * u[:, 3],
+            "female": u[:, 4] < 0.9,
+            "weight_kg": 70.0,
+            "bsa_m2": 1.8,
+            "nephritis": u[:, 5] < 0.4,
+            "sledai2k_baseline": 12,
+            "crs_grade": crs,
+            "crs_onset_day": np.where(crs > 0, 1 + 5 * u[:, 6], np.nan),
+            "icans_grade": icans,
+            "icans_onset_day": np.where(icans > 0, 5 + 3 * u[:, 6], np.nan),
+            "neutropenia_grade_max": 3,
+            "thrombocytopenia_grade_max": 1,
+            "gvhd_grade": 0,
+            "dlt": dlt,
+            "dlt_day": np.where(dlt, 1 + 26 * u[:, 7], np.nan),
+            "dlt_reason": np.where(dlt, "crs", ""),
+            "car_t_cmax_cells_per_ul": 10.0 * (r + 1),
+            "car_t_tmax_days": 9.0,
+            "car_t_persistence_days": 40.0,
+            "b_cell_aplasia_onset_days": 3.0,
+            "b_cell_aplasia_days": 60.0,
+            "b_cell_return_days": 90.0,
+            "igg_m6_fold_change": 0.9,
+            "failed": np.zeros(n, dtype=bool),
+        }
+    )
     df.loc[n - 1, "failed"] = n > 30  # one failed person in larger pools: must be excluded
     for m in months:
         resp = u[:, 3] < min(FAKE_RESPONSE[r] + 0.05 * (m == 6) - shift, 1.0)
@@ -65,15 +96,38 @@ def fake_simulate_cohort(product, dose, ld, n, seed, *, months=(3, 6), dlt_windo
     t = np.arange(0, 184, 1.0)
     rows = []
     for i in range(min(timecourse_ids, n)):
-        rows.append(pd.DataFrame({
-            "id": i, "time": t, "car_t_cells_per_ul": 1 + 50 * (r + 1) * np.exp(-((t - 9) / 6) ** 2),
-            "b_cells_per_ul": 200 * (1 - np.exp(-np.maximum(t - 90, 0) / 30)) + 0.1,
-            "anti_dsdna_iu_per_ml": 200 * np.exp(-t / 60) + 10, "c3_g_per_l": 0.7 + 0.3 * (1 - np.exp(-t / 30)),
-            "il6_pg_per_ml": 5.0, "anc_1e9_per_l": 3.0, "platelets_1e9_per_l": 200.0,
-            "sledai2k": np.where(np.isin(t, [0, 28, 91, 183]), 12 * np.exp(-t / 60), np.nan),
-        }))
-    tc = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["id", "time", "car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml", "sledai2k"])
+        rows.append(
+            pd.DataFrame(
+                {
+                    "id": i,
+                    "time": t,
+                    "car_t_cells_per_ul": 1 + 50 * (r + 1) * np.exp(-(((t - 9) / 6) ** 2)),
+                    "b_cells_per_ul": 200 * (1 - np.exp(-np.maximum(t - 90, 0) / 30)) + 0.1,
+                    "anti_dsdna_iu_per_ml": 200 * np.exp(-t / 60) + 10,
+                    "c3_g_per_l": 0.7 + 0.3 * (1 - np.exp(-t / 30)),
+                    "il6_pg_per_ml": 5.0,
+                    "anc_1e9_per_l": 3.0,
+                    "platelets_1e9_per_l": 200.0,
+                    "sledai2k": np.where(
+                        np.isin(t, [0, 28, 91, 183]), 12 * np.exp(-t / 60), np.nan
+                    ),
+                }
+            )
+        )
+    tc = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(
+            columns=[
+                "id",
+                "time",
+                "car_t_cells_per_ul",
+                "b_cells_per_ul",
+                "anti_dsdna_iu_per_ml",
+                "sledai2k",
+            ]
+        )
+    )
     if progress is not None:
         progress(n, n)
     return FakeCohort(df, tc)

@@ -27,7 +27,9 @@ def _protocol(**sim):
 
 
 def _cluster():
-    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    return distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
 
 
 def _same(local, remote) -> None:
@@ -40,8 +42,13 @@ def test_local_cluster_of_two_processes_gives_identical_results(tmp_path):
     protocol = _protocol()
     local = run_trial(protocol, tmp_path / "local", workers=1, progress=False, report=False)
     with _cluster() as cluster:
-        remote = run_trial(protocol, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False,
-                           report=False)
+        remote = run_trial(
+            protocol,
+            tmp_path / "dask",
+            scheduler=cluster.scheduler_address,
+            progress=False,
+            report=False,
+        )
     assert remote.manifest["scheduler"] == cluster.scheduler_address
     _same(local, remote)
 
@@ -53,11 +60,17 @@ def test_replicate_chunks_on_a_local_cluster_give_identical_results(tmp_path):
     pools = tmp_path / "dask" / "checkpoint" / "pools"
     shutil.copytree(tmp_path / "local" / "checkpoint" / "pools", pools)
     (tmp_path / "dask" / "checkpoint" / "protocol.json").write_bytes(
-        (tmp_path / "local" / "checkpoint" / "protocol.json").read_bytes())
+        (tmp_path / "local" / "checkpoint" / "protocol.json").read_bytes()
+    )
     with _cluster() as cluster:
         client = distributed.Client(cluster)
-        remote = run_trial(protocol, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False,
-                           report=False)
+        remote = run_trial(
+            protocol,
+            tmp_path / "dask",
+            scheduler=cluster.scheduler_address,
+            progress=False,
+            report=False,
+        )
         # Every chunk ran on the workers, none in this process.
         assert remote.manifest["resumed_from"] == {"pools": 3 * 2, "chunks": 0}
         client.close()
@@ -68,5 +81,9 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     import allocart.trial.runner as runner
 
     monkeypatch.setattr(runner, "CONNECT_TIMEOUT", "1s")
-    with pytest.raises(DesignError, match="--scheduler: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
-        run_trial(_protocol(), tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False, report=False)
+    with pytest.raises(
+        DesignError, match="--scheduler: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"
+    ):
+        run_trial(
+            _protocol(), tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False, report=False
+        )

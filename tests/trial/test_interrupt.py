@@ -32,14 +32,27 @@ def _protocol_file(tmp: Path) -> Path:
 
 
 def _cmd(protocol: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "allocart.cli.app", "run", str(protocol), "--out", str(out), "--no-progress",
-            "--quiet", "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "allocart.cli.app",
+        "run",
+        str(protocol),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--quiet",
+        "--workers",
+        "1",
+    ]
 
 
 def _oc(out: Path) -> pd.DataFrame:
     con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
     try:
-        return con.execute("SELECT * FROM operating_characteristics ORDER BY arm, dose_level NULLS LAST, metric").df()
+        return con.execute(
+            "SELECT * FROM operating_characteristics ORDER BY arm, dose_level NULLS LAST, metric"
+        ).df()
     finally:
         con.close()
 
@@ -64,7 +77,9 @@ def test_kill_9_at_a_random_moment_then_rerun_gives_identical_results(reference,
     for _ in range(3):  # a kill that came too late (run already complete) is retried earlier
         moment = rng.uniform(0.15, 0.85) * wall * (0.5 ** len(moments))
         moments.append(round(moment, 2))
-        proc = subprocess.Popen(_cmd(protocol, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _cmd(protocol, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(moment)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -73,7 +88,9 @@ def test_kill_9_at_a_random_moment_then_rerun_gives_identical_results(reference,
         import shutil
 
         shutil.rmtree(out, ignore_errors=True)
-    assert proc.returncode == -signal.SIGKILL, f"never interrupted (moments {moments} s of {wall:.1f} s)"
+    assert proc.returncode == -signal.SIGKILL, (
+        f"never interrupted (moments {moments} s of {wall:.1f} s)"
+    )
     man = out / "manifest.json"
     assert not man.exists() or json.loads(man.read_text())["status"] != "complete"
     rerun = subprocess.run(_cmd(protocol, out), capture_output=True, text=True, timeout=300)
@@ -86,11 +103,20 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(reference, tmp_path):
     protocol, expected, wall = reference
     out = tmp_path / "interrupted"
     # As from a terminal: SIGINT delivered, even when the tests themselves run with it ignored.
-    proc = subprocess.Popen(_cmd(protocol, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        _cmd(protocol, out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     pools = out / "checkpoint" / "pools"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and not list(pools.glob("*.patients.parquet")):
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and not list(pools.glob("*.patients.parquet"))
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

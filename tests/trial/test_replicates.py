@@ -64,9 +64,13 @@ def test_chunks_do_not_depend_on_how_trials_are_split(fake_cohort, small_protoco
     whole = simulate_chunk(small_protocol, sources, 0, 90)
     parts = [simulate_chunk(small_protocol, sources, a, b) for a, b in ((0, 35), (35, 90))]
     for name in ("person", "arrival", "start"):
-        np.testing.assert_array_equal(getattr(whole, name), np.concatenate([getattr(c, name) for c in parts]))
+        np.testing.assert_array_equal(
+            getattr(whole, name), np.concatenate([getattr(c, name) for c in parts])
+        )
     for name in ("selected", "dose"):
-        np.testing.assert_array_equal(getattr(whole, name), np.concatenate([getattr(c, name) for c in parts], axis=1))
+        np.testing.assert_array_equal(
+            getattr(whole, name), np.concatenate([getattr(c, name) for c in parts], axis=1)
+        )
 
 
 def test_chunk_ranges_cover_the_trials_without_crossing_a_block():
@@ -84,7 +88,9 @@ def test_start_times_agree_with_the_design_package_durations():
     start = cohort_start_times(arrival, 3, window)
     assert (start >= arrival).all()
     n = np.full(50, 18)
-    np.testing.assert_allclose(start[:, -1] + window, sequential_duration(arrival, n, 3, window), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        start[:, -1] + window, sequential_duration(arrival, n, 3, window), rtol=0, atol=1e-12
+    )
 
 
 def test_boin12_waits_for_the_response_assessment(small_protocol):

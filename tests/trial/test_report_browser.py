@@ -20,8 +20,16 @@ from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _browser_available() -> None:
@@ -34,7 +42,9 @@ def _browser_available() -> None:
         missing.append("playwright (pip install allocart[test])")
     if missing:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the browser test needs {' and '.join(missing)}; .ci/run installs chromium")
+            pytest.fail(
+                f"the browser test needs {' and '.join(missing)}; .ci/run installs chromium"
+            )
         pytest.skip(f"needs {' and '.join(missing)}")
 
 
@@ -44,8 +54,12 @@ def report(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cohort, "simulate_cohort", fake_simulate_cohort)
-        res = run_trial(protocol_from_dict(small_dict()), tmp_path_factory.mktemp("report") / "run", workers=1,
-                        progress=False)
+        res = run_trial(
+            protocol_from_dict(small_dict()),
+            tmp_path_factory.mktemp("report") / "run",
+            workers=1,
+            progress=False,
+        )
     return res.report
 
 
@@ -55,14 +69,22 @@ def test_report_renders_without_errors_and_every_figure_is_visible(report):
 
     errors, failed, external = [], [], []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-                                     args=ARGS, headless=True)
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+            args=ARGS,
+            headless=True,
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+            page.on(
+                "request",
+                lambda r: (
+                    external.append(r.url) if not r.url.startswith(("file:", "data:")) else None
+                ),
+            )
             page.goto(report.as_uri(), wait_until="load")
             assert page.title().startswith("Allogeneic CD19/CD20")
             assert page.locator("h1").inner_text().strip()
@@ -73,7 +95,9 @@ def test_report_renders_without_errors_and_every_figure_is_visible(report):
                 img = page.locator(f"#fig-{fid} img")
                 img.scroll_into_view_if_needed()
                 assert img.is_visible(), fid
-                loaded = img.evaluate("e => e.complete && e.naturalWidth > 0 && e.naturalHeight > 0")
+                loaded = img.evaluate(
+                    "e => e.complete && e.naturalWidth > 0 && e.naturalHeight > 0"
+                )
                 assert loaded, f"figure {fid} did not load"
                 box = img.bounding_box()
                 assert box is not None and box["width"] > 100 and box["height"] > 100, (fid, box)

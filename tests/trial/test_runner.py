@@ -36,7 +36,9 @@ def _oc(path):
         con.close()
 
 
-def test_run_folder_holds_every_table_the_manifest_and_the_report(fake_cohort, small_protocol, tmp_path):
+def test_run_folder_holds_every_table_the_manifest_and_the_report(
+    fake_cohort, small_protocol, tmp_path
+):
     res = _run(small_protocol, tmp_path / "run", report=True)
     root = tmp_path / "run"
     man = json.loads((root / "manifest.json").read_text())
@@ -47,7 +49,9 @@ def test_run_folder_holds_every_table_the_manifest_and_the_report(fake_cohort, s
     assert {"numpy", "duckdb", "allocart", "python"} <= set(man["versions"])
     assert {"pools_s", "trials_s", "tables_s", "report_s", "total_s"} <= set(man["timings_s"])
     con = duckdb.connect(str(root / "results.duckdb"), read_only=True)
-    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    names = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
     assert set(TABLES) <= names
     n_trials = con.execute("SELECT count(*) FROM trials WHERE arm = 0").fetchone()[0]
     assert n_trials == small_protocol.simulation.replicates
@@ -59,12 +63,23 @@ def test_run_folder_holds_every_table_the_manifest_and_the_report(fake_cohort, s
     assert res.report == root / "report.html"
 
 
-def test_operating_characteristics_answer_the_questions_per_dose(fake_cohort, small_protocol, tmp_path):
+def test_operating_characteristics_answer_the_questions_per_dose(
+    fake_cohort, small_protocol, tmp_path
+):
     res = _run(small_protocol, tmp_path / "run")
     oc = res.tables.operating_characteristics
     wide = oc_wide(oc)
-    for col in ("selected_pct", "patients_mean", "dlts_mean", "crs_rate", "icans_rate", "sri4_m3_rate",
-                "sri4_m6_rate", "doris_m3_rate", "doris_m6_rate"):
+    for col in (
+        "selected_pct",
+        "patients_mean",
+        "dlts_mean",
+        "crs_rate",
+        "icans_rate",
+        "sri4_m3_rate",
+        "sri4_m6_rate",
+        "doris_m3_rate",
+        "doris_m6_rate",
+    ):
         assert col in wide.columns, col
     trial = oc[(oc.arm == 0) & oc.dose_level.isna()].set_index("metric")["value"]
     for m in ("sample_size_mean", "duration_months_mean", "no_selection_pct"):

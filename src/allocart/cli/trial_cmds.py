@@ -25,10 +25,15 @@ def _fmt(v: Any, scale: float = 1.0, dec: int = 1) -> str:
 
 #: Columns of the per-dose table printed after a run: (metric, header, scale, decimals).
 _COLUMNS = (
-    ("selected_pct", "selected %", 1, 1), ("patients_mean", "patients", 1, 2), ("dlts_mean", "DLTs", 1, 2),
-    ("crs_rate", "CRS %", 100, 1), ("icans_rate", "ICANS %", 100, 1),
-    ("sri4_m3_rate", "SRI-4 m3 %", 100, 1), ("sri4_m6_rate", "SRI-4 m6 %", 100, 1),
-    ("doris_m3_rate", "DORIS m3 %", 100, 1), ("doris_m6_rate", "DORIS m6 %", 100, 1),
+    ("selected_pct", "selected %", 1, 1),
+    ("patients_mean", "patients", 1, 2),
+    ("dlts_mean", "DLTs", 1, 2),
+    ("crs_rate", "CRS %", 100, 1),
+    ("icans_rate", "ICANS %", 100, 1),
+    ("sri4_m3_rate", "SRI-4 m3 %", 100, 1),
+    ("sri4_m6_rate", "SRI-4 m6 %", 100, 1),
+    ("doris_m3_rate", "DORIS m3 %", 100, 1),
+    ("doris_m6_rate", "DORIS m6 %", 100, 1),
 )
 
 
@@ -64,18 +69,42 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("run")
     def run_cmd(
-        scenario: Annotated[str | None, typer.Argument(
-            help="Protocol YAML file or built-in scenario name (see `allocart scenarios`); default: default.")] = None,
-        out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<scenario name>).")] = None,
-        replicates: Annotated[int | None, typer.Option(help="Replicate trials (overrides the protocol).")] = None,
-        scheduler: Annotated[str | None, typer.Option(
-            help="Address of a Dask scheduler to run on (e.g. tcp://127.0.0.1:8786); default: in-process.")] = None,
-        fresh: Annotated[bool, typer.Option("--fresh", help="Discard earlier work in the run folder.")] = False,
-        workers: Annotated[int | None, typer.Option(
-            help="Processes simulating virtual patients at once without --scheduler (default: CPUs).")] = None,
-        no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bars.")] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", help="Print only where the results are.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+        scenario: Annotated[
+            str | None,
+            typer.Argument(
+                help="Protocol YAML file or built-in scenario name (see `allocart scenarios`); default: default."
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Run folder (default: runs/<scenario name>).")
+        ] = None,
+        replicates: Annotated[
+            int | None, typer.Option(help="Replicate trials (overrides the protocol).")
+        ] = None,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(
+                help="Address of a Dask scheduler to run on (e.g. tcp://127.0.0.1:8786); default: in-process."
+            ),
+        ] = None,
+        fresh: Annotated[
+            bool, typer.Option("--fresh", help="Discard earlier work in the run folder.")
+        ] = False,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                help="Processes simulating virtual patients at once without --scheduler (default: CPUs)."
+            ),
+        ] = None,
+        no_progress: Annotated[
+            bool, typer.Option("--no-progress", help="Hide the progress bars.")
+        ] = False,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", help="Print only where the results are.")
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the manifest as JSON.")
+        ] = False,
     ) -> None:
         """Simulate a virtual trial many times and write results.duckdb, report.html and manifest.json.
 
@@ -91,12 +120,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         folder = out if out is not None else Path("runs") / protocol.name
         try:
             result = run_trial(
-                protocol, folder, scheduler=scheduler, fresh=fresh, workers=workers, progress=not (no_progress or quiet or as_json),
+                protocol,
+                folder,
+                scheduler=scheduler,
+                fresh=fresh,
+                workers=workers,
+                progress=not (no_progress or quiet or as_json),
                 log=None if (quiet or as_json) else (lambda msg: print(msg, file=sys.stderr)),
             )
         except KeyboardInterrupt:
             # Completed pools and chunks are on disk; the command line reports the interruption (exit 130).
-            print(f"interrupted; run the same command again to resume from {folder}", file=sys.stderr)
+            print(
+                f"interrupted; run the same command again to resume from {folder}", file=sys.stderr
+            )
             raise SystemExit(130) from None
         if as_json:
             typer.echo(json.dumps(result.manifest, indent=1, default=str))
@@ -107,7 +143,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         typer.echo(f"report:  {result.report.resolve()}")
 
     @app.command("scenarios")
-    def scenarios_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    def scenarios_cmd(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
         """List the built-in trial scenarios (`allocart run NAME`)."""
         from allocart.trial import list_scenarios
 
@@ -123,7 +161,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_run_cmd(
         scenario: Annotated[str, typer.Argument(help="Scenario to time.")] = "default",
         repeats: Annotated[int, typer.Option(help="Timed runs, each in a fresh folder.")] = 1,
-        replicates: Annotated[int | None, typer.Option(help="Replicate trials (default: the protocol's).")] = None,
+        replicates: Annotated[
+            int | None, typer.Option(help="Replicate trials (default: the protocol's).")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Time `allocart run` on the default scenario (target: 60 s on 2 cores)."""
@@ -133,10 +173,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(res, indent=1))
             return
-        typer.echo(f"allocart run {res['scenario']}: {res['replicates']} replicate trials, {res['pools']} pools of "
-                   f"{res['pool_size']} virtual patients ({res['virtual_patients']} simulated and scored), "
-                   f"{res['cpu_count']} CPUs")
-        typer.echo(f"wall time (s), each run in a fresh folder: {', '.join(f'{w:.1f}' for w in res['wall_s'])}")
-        typer.echo("stages of the best run (s): " + ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in res["stages_s"].items()))
+        typer.echo(
+            f"allocart run {res['scenario']}: {res['replicates']} replicate trials, {res['pools']} pools of "
+            f"{res['pool_size']} virtual patients ({res['virtual_patients']} simulated and scored), "
+            f"{res['cpu_count']} CPUs"
+        )
+        typer.echo(
+            f"wall time (s), each run in a fresh folder: {', '.join(f'{w:.1f}' for w in res['wall_s'])}"
+        )
+        typer.echo(
+            "stages of the best run (s): "
+            + ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in res["stages_s"].items())
+        )
         verdict = "meets" if res["meets_target"] else "MISSES"
         typer.echo(f"best {res['best_s']:.1f} s: {verdict} the target of {res['target_s']:.0f} s")

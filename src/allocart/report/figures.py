@@ -78,7 +78,10 @@ def operating_characteristics(tables: Any, efficacy: str) -> bytes:
     a1.bar(x, sel, color="#4C72B0", label="selected (% of trials)")
     for xi, v in zip(x, sel):
         a1.text(xi, v + 1, f"{v:.0f}%", ha="center", fontsize=9)
-    for name, style, lab in (("dlt", "o-", "model: DLT rate"), (efficacy, "s--", f"model: {efficacy} rate")):
+    for name, style, lab in (
+        ("dlt", "o-", "model: DLT rate"),
+        (efficacy, "s--", f"model: {efficacy} rate"),
+    ):
         m = _model(tables, 0, name).reindex([lv for lv, _ in levels]).to_numpy()
         a1.plot(x, 100 * m, style, color="#C44E52" if name == "dlt" else "#55A868", label=lab)
     a1.set_xticks(x, labels)
@@ -108,7 +111,7 @@ def escalation_paths(tables: Any, n_paths: int = 30) -> bytes:
     n_coh = int(co["cohort"].max()) if len(co) else 1
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     rng = np.random.default_rng(0)  # jitter only: separates overlapping paths on the plot
-    for rep, g in list(co.groupby("replicate"))[:n_paths]:
+    for _rep, g in list(co.groupby("replicate"))[:n_paths]:
         g = g.sort_values("cohort")
         y = g["dose_level"].to_numpy() + rng.uniform(-0.12, 0.12)
         a1.plot(g["cohort"], y, "-o", lw=0.8, ms=3, alpha=0.6)
@@ -121,7 +124,9 @@ def escalation_paths(tables: Any, n_paths: int = 30) -> bytes:
     bottom = np.zeros(n_coh)
     cols = _colors(k)
     for i, (lv, d) in enumerate(levels):
-        share = np.array([((co["cohort"] == c) & (co["dose_level"] == lv)).sum() for c in range(1, n_coh + 1)])
+        share = np.array(
+            [((co["cohort"] == c) & (co["dose_level"] == lv)).sum() for c in range(1, n_coh + 1)]
+        )
         share = 100 * share / max(n_trials, 1)
         a2.bar(range(1, n_coh + 1), share, bottom=bottom, color=cols[i], label=f"level {lv} ({d})")
         bottom += share
@@ -133,7 +138,9 @@ def escalation_paths(tables: Any, n_paths: int = 30) -> bytes:
     return _png(fig)
 
 
-def _timecourse_panel(ax: Any, tc: pd.DataFrame, column: str, levels: list[tuple[int, str]], log: bool) -> None:
+def _timecourse_panel(
+    ax: Any, tc: pd.DataFrame, column: str, levels: list[tuple[int, str]], log: bool
+) -> None:
     cols = _colors(len(levels))
     for i, (lv, d) in enumerate(levels):
         g = tc[tc["dose_level"] == lv]
@@ -143,7 +150,13 @@ def _timecourse_panel(ax: Any, tc: pd.DataFrame, column: str, levels: list[tuple
         t = wide.index.to_numpy()
         for c in wide.columns:
             ax.plot(t, wide[c].to_numpy(), color=cols[i], lw=0.5, alpha=0.35)
-        ax.plot(t, np.nanmedian(wide.to_numpy(), axis=1), color=cols[i], lw=2.0, label=f"level {lv} ({d}), median")
+        ax.plot(
+            t,
+            np.nanmedian(wide.to_numpy(), axis=1),
+            color=cols[i],
+            lw=2.0,
+            label=f"level {lv} ({d}), median",
+        )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("days after infusion")
@@ -197,7 +210,14 @@ def serology_and_activity(tables: Any) -> bytes:
         days = by_day.median().index.to_numpy()
         off = (i - (len(levels) - 1) / 2) * 2.0
         a2.scatter(g["time"] + off, g["sledai2k"], color=cols[i], s=8, alpha=0.35)
-        a2.plot(days + off, by_day.median().to_numpy(), "-o", color=cols[i], lw=1.8, label=f"level {lv} ({d}), median")
+        a2.plot(
+            days + off,
+            by_day.median().to_numpy(),
+            "-o",
+            color=cols[i],
+            lw=1.8,
+            label=f"level {lv} ({d}), median",
+        )
     a2.set_xlabel("days after infusion")
     a2.set_ylabel("SLEDAI-2K (points)")
     a2.set_title("SLEDAI-2K at the visits")
@@ -215,7 +235,9 @@ def swimmer(tables: Any, replicate: int = 0, followup_months: float = 6.0) -> by
     fig, ax = plt.subplots(figsize=(10, max(3.0, 0.28 * len(g) + 1.2)), constrained_layout=True)
     for i, r in enumerate(g.itertuples(index=False)):
         y = len(g) - i
-        ax.barh(y, followup_months, left=r.start_month, color=cols.get(r.dose_level, "grey"), height=0.6)
+        ax.barh(
+            y, followup_months, left=r.start_month, color=cols.get(r.dose_level, "grey"), height=0.6
+        )
         if r.crs_grade and r.crs_grade > 0 and np.isfinite(r.crs_month):
             ax.plot(r.crs_month, y, "^", color="#DD8452", ms=7)
             ax.text(r.crs_month, y + 0.32, f"{int(r.crs_grade)}", fontsize=6, ha="center")
@@ -226,20 +248,33 @@ def swimmer(tables: Any, replicate: int = 0, followup_months: float = 6.0) -> by
     ax.set_yticks(range(len(g), 0, -1), [f"pt {int(p)}" for p in g["patient"]], fontsize=7)
     ax.set_xlabel("months since the trial opened")
     handles = [plt.Rectangle((0, 0), 1, 1, color=cols[lv]) for lv, _ in levels]
-    marks = [plt.Line2D([], [], ls="", marker=m, color=c) for m, c in (("X", "#C44E52"), ("^", "#DD8452"), ("D", "#8172B2"))]
-    ax.legend(handles + marks, [f"level {lv} ({d})" for lv, d in levels] + ["DLT", "CRS (grade)", "ICANS"],
-              fontsize=7, loc="lower right")
-    ax.set_title(f"Swimmer plot of simulated trial {replicate + 1}: {followup_months:g} months of follow-up per patient")
+    marks = [
+        plt.Line2D([], [], ls="", marker=m, color=c)
+        for m, c in (("X", "#C44E52"), ("^", "#DD8452"), ("D", "#8172B2"))
+    ]
+    ax.legend(
+        handles + marks,
+        [f"level {lv} ({d})" for lv, d in levels] + ["DLT", "CRS (grade)", "ICANS"],
+        fontsize=7,
+        loc="lower right",
+    )
+    ax.set_title(
+        f"Swimmer plot of simulated trial {replicate + 1}: {followup_months:g} months of follow-up per patient"
+    )
     return _png(fig)
 
 
-def product_comparison(tables: Any, arm_labels: dict[int, str], panels: list[tuple[str, str]]) -> bytes:
+def product_comparison(
+    tables: Any, arm_labels: dict[int, str], panels: list[tuple[str, str]]
+) -> bytes:
     """The model's rates by dose level for every arm, and each arm's selection probabilities."""
     plt = _plt()
     n = len(panels) + 1
     ncol = 3
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(12, 3.3 * nrow), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(12, 3.3 * nrow), constrained_layout=True, squeeze=False
+    )
     markers = "osD^vP*"
     for j, (endpoint, title) in enumerate(panels):
         ax = axes.flat[j]
@@ -255,7 +290,12 @@ def product_comparison(tables: Any, arm_labels: dict[int, str], panels: list[tup
     width = 0.8 / max(len(arm_labels), 1)
     for a, label in arm_labels.items():
         s = _oc(tables, a, "selected_pct")
-        ax.bar(s.index + (a - (len(arm_labels) - 1) / 2) * width, s.to_numpy(), width=width, label=label)
+        ax.bar(
+            s.index + (a - (len(arm_labels) - 1) / 2) * width,
+            s.to_numpy(),
+            width=width,
+            label=label,
+        )
     ax.set_title("Selected dose level (% of trials)", fontsize=10)
     ax.set_xlabel("dose level")
     ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
@@ -273,6 +313,11 @@ def product_comparison(tables: Any, arm_labels: dict[int, str], panels: list[tup
 
 #: Figure identifiers, in report order.
 FIGURES = (
-    "operating_characteristics", "escalation_paths", "car_t_expansion", "b_cells",
-    "serology_and_activity", "swimmer", "product_comparison",
+    "operating_characteristics",
+    "escalation_paths",
+    "car_t_expansion",
+    "b_cells",
+    "serology_and_activity",
+    "swimmer",
+    "product_comparison",
 )

@@ -19,6 +19,13 @@ from allocart.trial.runner import run_trial as run_trial
 from allocart.trial.summary import oc_wide as oc_wide
 
 __all__ = [
-    "DEFAULT_SCENARIO", "list_scenarios", "resolve_protocol", "Protocol", "load_protocol",
-    "protocol_from_dict", "RunResult", "run_trial", "oc_wide",
+    "DEFAULT_SCENARIO",
+    "list_scenarios",
+    "resolve_protocol",
+    "Protocol",
+    "load_protocol",
+    "protocol_from_dict",
+    "RunResult",
+    "run_trial",
+    "oc_wide",
 ]

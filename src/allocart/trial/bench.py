@@ -25,7 +25,9 @@ __all__ = ["TARGET_S", "run_bench"]
 TARGET_S = 60.0
 
 
-def run_bench(scenario: str = "default", *, repeats: int = 1, replicates: int | None = None) -> dict[str, Any]:
+def run_bench(
+    scenario: str = "default", *, repeats: int = 1, replicates: int | None = None
+) -> dict[str, Any]:
     """Time ``allocart run SCENARIO`` ``repeats`` times, each in a fresh folder.
 
     Returns
@@ -41,7 +43,17 @@ def run_bench(scenario: str = "default", *, repeats: int = 1, replicates: int | 
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="allocart-bench-") as tmp:
             out = Path(tmp) / "run"
-            cmd = [sys.executable, "-m", "allocart.cli.app", "run", scenario, "--out", str(out), "--no-progress", "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "allocart.cli.app",
+                "run",
+                scenario,
+                "--out",
+                str(out),
+                "--no-progress",
+                "--quiet",
+            ]
             if replicates is not None:
                 cmd += ["--replicates", str(replicates)]
             t0 = time.perf_counter()
@@ -49,7 +61,9 @@ def run_bench(scenario: str = "default", *, repeats: int = 1, replicates: int | 
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 tail = " ".join((proc.stderr or proc.stdout).split())[-400:]
-                raise DesignError(f"bench run: `allocart run {scenario}` failed (exit {proc.returncode}): {tail}")
+                raise DesignError(
+                    f"bench run: `allocart run {scenario}` failed (exit {proc.returncode}): {tail}"
+                )
             manifest = json.loads((out / "manifest.json").read_text())
         walls.append(wall)
         if best is None or wall <= min(walls):

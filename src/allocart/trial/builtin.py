@@ -54,7 +54,9 @@ def scenario_path(name: str) -> Path:
     return p
 
 
-def resolve_protocol(scenario: str | Path | None, *, overrides: dict[str, Any] | None = None) -> Protocol:
+def resolve_protocol(
+    scenario: str | Path | None, *, overrides: dict[str, Any] | None = None
+) -> Protocol:
     """The protocol named by a file path or a built-in scenario name (default: ``default``).
 
     Parameters

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +46,15 @@ __all__ = [
 ]
 
 #: Per-patient safety columns of a pool used by the trial summaries.
-SAFETY_COLUMNS = ("dlt", "dlt_day", "crs_grade", "crs_onset_day", "icans_grade", "icans_onset_day", "gvhd_grade")
+SAFETY_COLUMNS = (
+    "dlt",
+    "dlt_day",
+    "crs_grade",
+    "crs_onset_day",
+    "icans_grade",
+    "icans_onset_day",
+    "gvhd_grade",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +70,13 @@ class Arm:
 
 def arms_of(protocol: Protocol) -> tuple[Arm, ...]:
     """Arm 0 is the protocol's product and regimen; arms 1.. are its comparators, in order."""
-    first = Arm(0, protocol.title or protocol.name, protocol.product, protocol.lymphodepletion, protocol.dose_levels)
+    first = Arm(
+        0,
+        protocol.title or protocol.name,
+        protocol.product,
+        protocol.lymphodepletion,
+        protocol.dose_levels,
+    )
     rest = tuple(
         Arm(i + 1, c.label, c.product, c.lymphodepletion, c.dose_levels or protocol.dose_levels)
         for i, c in enumerate(protocol.comparators)
@@ -85,7 +98,9 @@ class PoolKey:
 
 def pool_keys(protocol: Protocol) -> tuple[PoolKey, ...]:
     """Every pool of the run, arm by arm and dose by dose."""
-    return tuple(PoolKey(a.index, lv) for a in arms_of(protocol) for lv in range(len(a.dose_levels)))
+    return tuple(
+        PoolKey(a.index, lv) for a in arms_of(protocol) for lv in range(len(a.dose_levels))
+    )
 
 
 def endpoint_months(protocol: Protocol) -> tuple[int, ...]:
@@ -121,7 +136,9 @@ def simulate_pool(
         timecourse_ids=min(sim.timecourse_patients, sim.pool_size),
     )
     patients = res.patients.reset_index(drop=True)
-    if len(patients) != sim.pool_size or not np.array_equal(patients["id"].to_numpy(), np.arange(sim.pool_size)):
+    if len(patients) != sim.pool_size or not np.array_equal(
+        patients["id"].to_numpy(), np.arange(sim.pool_size)
+    ):
         raise DesignError(
             f"pool {key.name}: the cohort simulation returned {len(patients)} patients with ids not 0..n-1; "
             f"expected {sim.pool_size}"
@@ -151,7 +168,9 @@ def eligible_people(pools: dict[PoolKey, pd.DataFrame]) -> NDArray[np.int64]:
         ok = good if ok is None else ok & good
     idx = np.flatnonzero(ok) if ok is not None else np.empty(0, dtype=np.int64)
     if idx.size == 0:
-        raise DesignError("simulation.pool_size: every virtual patient failed in at least one pool; nothing to enrol")
+        raise DesignError(
+            "simulation.pool_size: every virtual patient failed in at least one pool; nothing to enrol"
+        )
     return idx.astype(np.int64)
 
 
@@ -201,9 +220,9 @@ def pool_outcomes(
     for arm in arms_of(protocol):
         dfs = [pools[PoolKey(arm.index, lv)].iloc[eligible] for lv in range(len(arm.dose_levels))]
         dlt = np.stack([df["dlt"].to_numpy(dtype=bool) for df in dfs])
-        resp = np.stack([
-            df[col].to_numpy(dtype=bool) if col else np.zeros(len(df), dtype=bool) for df in dfs
-        ])
+        resp = np.stack(
+            [df[col].to_numpy(dtype=bool) if col else np.zeros(len(df), dtype=bool) for df in dfs]
+        )
         day = np.stack([df["dlt_day"].to_numpy(dtype=float) for df in dfs])
         month = np.where(dlt, np.nan_to_num(day, nan=0.0) / DAYS_PER_MONTH, np.inf)
         out.append(PoolOutcomes(dlt=dlt, response=resp, dlt_month=month))
@@ -218,8 +237,3 @@ def yes_no_columns(protocol: Protocol) -> list[str]:
 def score_columns(protocol: Protocol) -> list[str]:
     """Endpoint columns reported as means."""
     return [c for ep in protocol.endpoints if ep.name in SCORE_ENDPOINTS for c in ep.columns()]
-
-
-def as_frame_dict(pools: dict[PoolKey, Any]) -> dict[str, Any]:
-    """Pools keyed by :attr:`PoolKey.name` (for storage)."""
-    return {k.name: v for k, v in pools.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -71,9 +71,13 @@ class Utility(_Frozen):
     @model_validator(mode="after")
     def _fixed_ends(self) -> "Utility":
         if self.response_no_dlt != 100:
-            raise ValueError(f"response_no_dlt is fixed at 100 by BOIN12, got {self.response_no_dlt!r}")
+            raise ValueError(
+                f"response_no_dlt is fixed at 100 by BOIN12, got {self.response_no_dlt!r}"
+            )
         if self.no_response_dlt != 0:
-            raise ValueError(f"no_response_dlt is fixed at 0 by BOIN12, got {self.no_response_dlt!r}")
+            raise ValueError(
+                f"no_response_dlt is fixed at 0 by BOIN12, got {self.no_response_dlt!r}"
+            )
         return self
 
 
@@ -81,7 +85,9 @@ class DesignSpec(_Frozen):
     """The dose-finding design and its targets."""
 
     name: str = Field(..., description="One of boin12, boin, crm.")
-    target: float = Field(..., gt=0, lt=0.7, description="Target (highest acceptable) DLT probability.")
+    target: float = Field(
+        ..., gt=0, lt=0.7, description="Target (highest acceptable) DLT probability."
+    )
     efficacy_target: float | None = Field(
         None, gt=0, lt=1, description="BOIN12: lowest acceptable response probability (phi_E)."
     )
@@ -89,7 +95,9 @@ class DesignSpec(_Frozen):
         None, description="BOIN12: the response used for dosing decisions, e.g. sri4_m3."
     )
     utility: Utility | None = Field(None, description="BOIN12 utilities.")
-    n_earlystop: int | None = Field(None, ge=1, description="BOIN/BOIN12: stop once this many are treated at a dose.")
+    n_earlystop: int | None = Field(
+        None, ge=1, description="BOIN/BOIN12: stop once this many are treated at a dose."
+    )
 
     @field_validator("name")
     @classmethod
@@ -104,7 +112,9 @@ class DltSpec(_Frozen):
     """DLT definition: the window and the clinical DLT rules (``allocart.clinical`` ``dlt`` options)."""
 
     window_days: int = Field(28, ge=1, le=180)
-    rules: dict[str, Any] = Field(default_factory=dict, description="Options of the clinical `dlt` standard.")
+    rules: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the clinical `dlt` standard."
+    )
 
     @field_validator("rules")
     @classmethod
@@ -189,7 +199,9 @@ class Comparator(_Frozen):
     label: str = Field(..., min_length=1, max_length=80)
     product: str
     lymphodepletion: str
-    dose_levels: tuple[str, ...] | None = Field(None, description="Default: the protocol's dose levels.")
+    dose_levels: tuple[str, ...] | None = Field(
+        None, description="Default: the protocol's dose levels."
+    )
 
     _doses = field_validator("dose_levels", mode="before")(
         classmethod(lambda cls, v: None if v is None else _check_doses(v))
@@ -199,7 +211,9 @@ class Comparator(_Frozen):
 
 
 class Accrual(_Frozen):
-    per_month: float = Field(..., gt=0, le=100, description="Mean accrual rate, patients per month.")
+    per_month: float = Field(
+        ..., gt=0, le=100, description="Mean accrual rate, patients per month."
+    )
 
 
 class Simulation(_Frozen):
@@ -207,9 +221,13 @@ class Simulation(_Frozen):
 
     replicates: int = Field(1000, ge=1, le=1_000_000, description="Number of replicate trials.")
     seed: int = Field(..., ge=0, description="Seed of everything random.")
-    pool_size: int = Field(400, ge=20, le=100_000, description="Virtual patients simulated per dose level.")
+    pool_size: int = Field(
+        400, ge=20, le=100_000, description="Virtual patients simulated per dose level."
+    )
     chunk_size: int = Field(250, ge=1, description="Replicate trials per checkpoint.")
-    timecourse_patients: int = Field(8, ge=0, le=200, description="Patients per dose level with stored time courses.")
+    timecourse_patients: int = Field(
+        8, ge=0, le=200, description="Patients per dose level with stored time courses."
+    )
 
 
 class Protocol(_Frozen):
@@ -229,7 +247,8 @@ class Protocol(_Frozen):
     design: DesignSpec
     dlt: DltSpec = DltSpec()
     schedule_days: tuple[int, ...] = Field(
-        (0, 7, 14, 21, 28, 56, 91, 122, 152, 183), description="Days after infusion of the assessments."
+        (0, 7, 14, 21, 28, 56, 91, 122, 152, 183),
+        description="Days after infusion of the assessments.",
     )
     endpoints: tuple[Endpoint, ...] = (Endpoint(name="sri4"), Endpoint(name="doris"))
     accrual: Accrual = Accrual(per_month=1.0)
@@ -264,13 +283,17 @@ class Protocol(_Frozen):
     def _consistent(self) -> "Protocol":
         k = len(self.dose_levels)
         if self.start_dose > k:
-            raise ValueError(f"start_dose: level {self.start_dose} but only {k} dose levels are given")
+            raise ValueError(
+                f"start_dose: level {self.start_dose} but only {k} dose levels are given"
+            )
         if self.max_sample_size % self.cohort_size:
             raise ValueError(
                 f"max_sample_size: {self.max_sample_size} is not a multiple of cohort_size {self.cohort_size}"
             )
         if self.max_sample_size < self.cohort_size:
-            raise ValueError(f"max_sample_size: {self.max_sample_size} is below cohort_size {self.cohort_size}")
+            raise ValueError(
+                f"max_sample_size: {self.max_sample_size} is below cohort_size {self.cohort_size}"
+            )
         for ep in self.endpoints:
             for m in ep.months:
                 day = round(m * DAYS_PER_MONTH)
@@ -280,22 +303,30 @@ class Protocol(_Frozen):
                         f"which schedule_days {list(self.schedule_days)} lacks"
                     )
         if 0 not in self.schedule_days:
-            raise ValueError(f"schedule_days: the baseline day 0 is required, got {list(self.schedule_days)!r}")
+            raise ValueError(
+                f"schedule_days: the baseline day 0 is required, got {list(self.schedule_days)!r}"
+            )
         d = self.design
         if d.name == "boin12":
             if d.efficacy_target is None:
-                raise ValueError("design.efficacy_target: BOIN12 needs the lowest acceptable response rate")
+                raise ValueError(
+                    "design.efficacy_target: BOIN12 needs the lowest acceptable response rate"
+                )
             cols = [c for ep in self.endpoints for c in ep.columns()]
             if d.efficacy_endpoint is None:
                 raise ValueError(f"design.efficacy_endpoint: BOIN12 needs one of {cols}")
-            yes_no = [c for ep in self.endpoints if ep.name not in SCORE_ENDPOINTS for c in ep.columns()]
+            yes_no = [
+                c for ep in self.endpoints if ep.name not in SCORE_ENDPOINTS for c in ep.columns()
+            ]
             if d.efficacy_endpoint not in yes_no:
                 raise ValueError(
                     f"design.efficacy_endpoint: {d.efficacy_endpoint!r} is not a yes/no endpoint of this "
                     f"protocol; choose one of {yes_no}"
                 )
         elif d.efficacy_target is not None or d.utility is not None:
-            raise ValueError(f"design.efficacy_target/utility: only BOIN12 uses them, the design is {d.name!r}")
+            raise ValueError(
+                f"design.efficacy_target/utility: only BOIN12 uses them, the design is {d.name!r}"
+            )
         if d.target * 1.4 >= 1 and d.name != "crm":
             raise ValueError(f"design.target: {d.target!r} must be below 1/1.4 for BOIN boundaries")
         return self
@@ -327,14 +358,23 @@ class Protocol(_Frozen):
         from allocart.design import BOIN, BOIN12, CRM
 
         d = self.design
-        common = {"target": d.target, "cohort_size": self.cohort_size, "n_cohorts": self.n_cohorts,
-                  "start_dose": self.start_dose - 1}
+        common = {
+            "target": d.target,
+            "cohort_size": self.cohort_size,
+            "n_cohorts": self.n_cohorts,
+            "start_dose": self.start_dose - 1,
+        }
         try:
             if d.name == "boin12":
                 u = d.utility or Utility()
                 extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
-                return BOIN12(eff_lower=d.efficacy_target, u_resp_tox=u.response_dlt, u_none=u.no_response_no_dlt,
-                              **common, **extra)
+                return BOIN12(
+                    eff_lower=d.efficacy_target,
+                    u_resp_tox=u.response_dlt,
+                    u_none=u.no_response_no_dlt,
+                    **common,
+                    **extra,
+                )
             if d.name == "boin":
                 extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
                 return BOIN(**common, **extra)
@@ -365,7 +405,9 @@ def _format_error(exc: ValidationError) -> str:
             parts.append(f"{loc}: required field is missing")
             continue
         value = err.get("input")
-        if (isinstance(value, dict) and err["type"] != "extra_forbidden") or f"got {value!r}" in msg:
+        if (
+            isinstance(value, dict) and err["type"] != "extra_forbidden"
+        ) or f"got {value!r}" in msg:
             parts.append(f"{loc}: {msg}")
         else:
             parts.append(f"{loc}: {msg} (got {value!r})")
@@ -411,7 +453,9 @@ def load_protocol(path: str | Path, *, overrides: dict[str, Any] | None = None) 
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise DesignError(f"protocol: {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise DesignError(
+            f"protocol: {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
     if overrides and isinstance(data, dict):
         sim = dict(data.get("simulation") or {})
         sim.update({k: v for k, v in overrides.items() if v is not None})

@@ -29,12 +29,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allocart.design import BOIN12, AbstractDesign
-from allocart.design.base import TRIAL_BLOCK, PatientUniforms, draw_patient_uniforms, potential_outcomes
+from allocart.design.base import (
+    TRIAL_BLOCK,
+    PatientUniforms,
+    draw_patient_uniforms,
+    potential_outcomes,
+)
 from allocart.design.oc import Accrual, arrival_times
 from allocart.trial.pools import PoolOutcomes
 from allocart.trial.protocol import DAYS_PER_MONTH, Protocol
 
-__all__ = ["ChunkResult", "simulate_chunk", "chunk_ranges", "decision_lag_months", "cohort_start_times"]
+__all__ = [
+    "ChunkResult",
+    "simulate_chunk",
+    "chunk_ranges",
+    "decision_lag_months",
+    "cohort_start_times",
+]
 
 
 def decision_lag_months(protocol: Protocol) -> float:
@@ -65,7 +76,9 @@ def chunk_ranges(n_trials: int, chunk_size: int) -> list[tuple[int, int]]:
     return out
 
 
-def cohort_start_times(arrival: NDArray[np.float64], cohort_size: int, lag: float) -> NDArray[np.float64]:
+def cohort_start_times(
+    arrival: NDArray[np.float64], cohort_size: int, lag: float
+) -> NDArray[np.float64]:
     """Start of treatment (months) of every patient position, cohorts treated one after another.
 
     Patient ``j`` of cohort ``c`` starts at ``max(arrival_j, decision on cohort c - 1)``; the
@@ -108,7 +121,9 @@ class ChunkResult:
     def to_bytes(self) -> bytes:
         """NumPy ``.npz`` serialisation (for checkpoints)."""
         buf = io.BytesIO()
-        np.savez(buf, **{f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)})
+        np.savez(
+            buf, **{f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        )
         return buf.getvalue()
 
     @classmethod
@@ -150,7 +165,9 @@ def _uniforms(seed: int, first: int, stop: int, n_pat: int) -> PatientUniforms:
     return PatientUniforms(tox=u.tox[sl], eff=u.eff[sl], onset=u.onset[sl], arrival=u.arrival[sl])
 
 
-def simulate_chunk(protocol: Protocol, sources: list[PoolOutcomes], first: int, stop: int) -> ChunkResult:
+def simulate_chunk(
+    protocol: Protocol, sources: list[PoolOutcomes], first: int, stop: int
+) -> ChunkResult:
     """Simulate replicate trials ``first .. stop - 1`` of every arm.
 
     Parameters
@@ -189,7 +206,9 @@ def simulate_chunk(protocol: Protocol, sources: list[PoolOutcomes], first: int, 
     return ChunkResult(first, stop, person, arrival, start, selected, dose)
 
 
-def _check_path(dlt: NDArray[np.bool_], dose: NDArray[np.int8], N: NDArray[np.int64], Y: NDArray[np.int64]) -> None:
+def _check_path(
+    dlt: NDArray[np.bool_], dose: NDArray[np.int8], N: NDArray[np.int64], Y: NDArray[np.int64]
+) -> None:
     """The reconstructed doses must reproduce the design's own patient and DLT counts."""
     k = N.shape[1]
     on = dose >= 0
@@ -199,7 +218,9 @@ def _check_path(dlt: NDArray[np.bool_], dose: NDArray[np.int8], N: NDArray[np.in
     y_re = np.zeros_like(Y)
     np.add.at(n_re, (t_idx, d_idx), 1)
     np.add.at(y_re, (t_idx, d_idx), dlt[t_idx, p_idx, d_idx].astype(np.int64))
-    if not (np.array_equal(n_re, N) and np.array_equal(y_re, Y)):  # pragma: no cover - internal invariant
+    if not (
+        np.array_equal(n_re, N) and np.array_equal(y_re, Y)
+    ):  # pragma: no cover - internal invariant
         bad = int(np.flatnonzero((n_re != N).any(axis=1) | (y_re != Y).any(axis=1))[0])
         raise RuntimeError(
             f"dose path of trial {bad} does not reproduce the design's counts ({n_re[bad]} vs {N[bad]}, "

@@ -84,7 +84,9 @@ def pool_task(protocol: Protocol, arm: int, level: int) -> tuple[PoolKey, Any, A
     return key, patients, tcs
 
 
-def chunk_task(protocol: Protocol, sources: list[PoolOutcomes], first: int, stop: int) -> ChunkResult:
+def chunk_task(
+    protocol: Protocol, sources: list[PoolOutcomes], first: int, stop: int
+) -> ChunkResult:
     """Simulate one chunk of replicate trials (a Dask task)."""
     return simulate_chunk(protocol, list(sources), first, stop)
 
@@ -110,8 +112,12 @@ def _progress(show: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=False,
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
     ) as prog:
         yield prog
 
@@ -167,19 +173,33 @@ def run_trial(
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     folder = RunFolder(Path(out))
     try:
-        return _run(protocol, folder, scheduler, fresh, n_workers, progress, report, say, t_start, started)
+        return _run(
+            protocol, folder, scheduler, fresh, n_workers, progress, report, say, t_start, started
+        )
     finally:
         folder.release()
 
 
 def _run(
-    protocol: Protocol, folder: RunFolder, scheduler: str | None, fresh: bool, n_workers: int, progress: bool,
-    report: bool, say: Callable[[str], None], t_start: float, started: str,
+    protocol: Protocol,
+    folder: RunFolder,
+    scheduler: str | None,
+    fresh: bool,
+    n_workers: int,
+    progress: bool,
+    report: bool,
+    say: Callable[[str], None],
+    t_start: float,
+    started: str,
 ) -> RunResult:
     resumed = folder.claim(protocol, fresh=fresh)
     manifest = folder.read_manifest()
-    if resumed and manifest and manifest.get("status") == "complete" and folder.results_path.is_file() and (
-        folder.report_path.is_file() or not report
+    if (
+        resumed
+        and manifest
+        and manifest.get("status") == "complete"
+        and folder.results_path.is_file()
+        and (folder.report_path.is_file() or not report)
     ):
         say(f"{folder.root}: this run is already complete")
         return RunResult(folder, manifest, _read_tables(folder), True)
@@ -188,11 +208,17 @@ def _run(
     pools_before = sum(folder.has_pool(k) for k in keys)
     chunks_before = len(set(ranges) & folder.done_chunks())
     if resumed and (pools_before or chunks_before):
-        say(f"resuming: {pools_before}/{len(keys)} pools and {chunks_before}/{len(ranges)} chunks of trials already done")
+        say(
+            f"resuming: {pools_before}/{len(keys)} pools and {chunks_before}/{len(ranges)} chunks of trials already done"
+        )
     base = {
-        "scenario": protocol.to_dict(), "scenario_name": protocol.name, "scenario_hash": protocol.hash(),
-        "seed": protocol.simulation.seed, "replicates": protocol.simulation.replicates,
-        "versions": package_versions(), "scheduler": scheduler or f"in-process ({n_workers} pool processes)",
+        "scenario": protocol.to_dict(),
+        "scenario_name": protocol.name,
+        "scenario_hash": protocol.hash(),
+        "seed": protocol.simulation.seed,
+        "replicates": protocol.simulation.replicates,
+        "versions": package_versions(),
+        "scheduler": scheduler or f"in-process ({n_workers} pool processes)",
         "started_utc": started,
         "resumed_from": {"pools": pools_before, "chunks": chunks_before},
     }
@@ -226,13 +252,21 @@ def _run(
     timings["total_s"] = time.perf_counter() - t_start
     n_failed = int(tables.endpoints.query("endpoint == 'solver_failures'")["value"].sum())
     manifest = {
-        **base, "status": "complete",
+        **base,
+        "status": "complete",
         "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "pools": {"count": len(keys), "pool_size": protocol.simulation.pool_size,
-                  "eligible_people": int(eligible.size), "solver_failures": n_failed},
+        "pools": {
+            "count": len(keys),
+            "pool_size": protocol.simulation.pool_size,
+            "eligible_people": int(eligible.size),
+            "solver_failures": n_failed,
+        },
         "arms": [dataclasses.asdict(a) for a in arms_of(protocol)],
-        "files": {"results": folder.results_path.name, "report": folder.report_path.name if report else None},
+        "files": {
+            "results": folder.results_path.name,
+            "report": folder.report_path.name if report else None,
+        },
     }
     folder.write_manifest(manifest)
     return RunResult(folder, manifest, tables, resumed)
@@ -246,11 +280,18 @@ def _connect(address: str) -> Any:
     try:
         return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise DesignError(f"--scheduler: cannot reach the Dask scheduler at {address!r} ({exc})") from None
+        raise DesignError(
+            f"--scheduler: cannot reach the Dask scheduler at {address!r} ({exc})"
+        ) from None
 
 
 def _run_pools(
-    protocol: Protocol, folder: RunFolder, keys: tuple[PoolKey, ...], client: Any, prog: Any, workers: int
+    protocol: Protocol,
+    folder: RunFolder,
+    keys: tuple[PoolKey, ...],
+    client: Any,
+    prog: Any,
+    workers: int,
 ) -> tuple[dict[PoolKey, Any], dict[PoolKey, Any]]:
     n = protocol.simulation.pool_size
     task = prog.add_task("virtual patients", total=len(keys) * n)
@@ -300,8 +341,12 @@ def _run_pools(
 
 
 def _run_chunks(
-    protocol: Protocol, folder: RunFolder, ranges: list[tuple[int, int]], sources: list[PoolOutcomes],
-    client: Any, prog: Any,
+    protocol: Protocol,
+    folder: RunFolder,
+    ranges: list[tuple[int, int]],
+    sources: list[PoolOutcomes],
+    client: Any,
+    prog: Any,
 ) -> None:
     done = folder.done_chunks()
     task = prog.add_task("replicate trials", total=protocol.simulation.replicates)

@@ -64,7 +64,17 @@ def package_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for name in ("allocart", "numpy", "scipy", "pandas", "numba", "pydantic", "duckdb", "matplotlib", "pyarrow"):
+    for name in (
+        "allocart",
+        "numpy",
+        "scipy",
+        "pandas",
+        "numba",
+        "pydantic",
+        "duckdb",
+        "matplotlib",
+        "pyarrow",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -130,8 +140,12 @@ class RunFolder:
                 found = True
         elif self.root.is_dir() and any(self.root.iterdir()):
             # A folder without our checkpoint: only our own outputs may be replaced.
-            foreign = [p.name for p in self.root.iterdir() if p.name not in
-                       ("manifest.json", "results.duckdb", "report.html", "checkpoint") and not p.name.startswith(".")]
+            foreign = [
+                p.name
+                for p in self.root.iterdir()
+                if p.name not in ("manifest.json", "results.duckdb", "report.html", "checkpoint")
+                and not p.name.startswith(".")
+            ]
             if foreign:
                 raise DesignError(
                     f"--out: {str(self.root)!r} is not empty and holds no run ({', '.join(sorted(foreign)[:3])}); "
@@ -157,8 +171,10 @@ class RunFolder:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             fh.close()
-            raise DesignError(f"--out: another `allocart run` is writing to {str(self.root)!r}; wait for it "
-                              "or give another --out") from None
+            raise DesignError(
+                f"--out: another `allocart run` is writing to {str(self.root)!r}; wait for it "
+                "or give another --out"
+            ) from None
         self._lock_fh = fh
 
     def release(self) -> None:
@@ -184,7 +200,10 @@ class RunFolder:
 
     # ------------------------------------------------------------------ pools
     def _pool_paths(self, key: PoolKey) -> tuple[Path, Path]:
-        return (self.pools_dir / f"{key.name}.patients.parquet", self.pools_dir / f"{key.name}.timecourses.parquet")
+        return (
+            self.pools_dir / f"{key.name}.patients.parquet",
+            self.pools_dir / f"{key.name}.timecourses.parquet",
+        )
 
     def has_pool(self, key: PoolKey) -> bool:
         return all(p.is_file() for p in self._pool_paths(key))
