@@ -112,7 +112,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """
         import sys
 
-        from allocart.trial import resolve_protocol, run_trial
+        try:
+            from allocart.trial import resolve_protocol, run_trial
+        except KeyboardInterrupt:  # Ctrl-C while starting: nothing done yet
+            raise SystemExit(130) from None
 
         if replicates is not None and replicates < 1:
             raise DesignError(f"--replicates: {replicates!r} must be at least 1")
