@@ -35,6 +35,7 @@ from allocart.cli import population_cmds  # noqa: E402
 population_cmds.register(app, bench_app)
 from allocart.cli import trial_cmds; trial_cmds.register(app, bench_app)  # noqa: E402, E702
 from allocart.cli import data_cmds; data_cmds.register(app, bench_app)  # noqa: E402, E702
+from allocart.cli import fit_cmds; fit_cmds.register(app, bench_app)  # noqa: E402, E702
 
 
 def _one_line(exc: BaseException) -> str:
