@@ -56,7 +56,7 @@ def _run(model, init, num_warmup, num_samples, chains, seed, inverse_mass_matrix
                   inverse_mass_matrix=inverse_mass_matrix)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=chains,
                 chain_method="vectorized", progress_bar=progress)
-    mcmc.run(jax.random.PRNGKey(seed), *model_args, init_params=init, extra_fields=("diverging",))
+    mcmc.run(jax.random.PRNGKey(seed), *model_args, init_params=init, extra_fields=("diverging", "num_steps"))
     return mcmc
 
 
@@ -99,7 +99,7 @@ def fit_individual_nuts(
     arrays = problem.arrays()
     draws = np.empty((chains, num_samples, problem.n, k))
     div = np.zeros((problem.n, chains), dtype=int)
-    per_patient = {}
+    leapfrogs: list[float] = []
     rng = np.random.default_rng(seed)
     for i in range(problem.n):
         arr = {key: jnp.asarray(v[i]) for key, v in arrays.items()}
@@ -114,12 +114,14 @@ def fit_individual_nuts(
         z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
         theta = problem.prior_mean + problem.prior_sd * z
         draws[:, :, i, :] = problem.to_natural(theta)
-        div[i] = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"]).sum(axis=1)
-        per_patient[problem.ids[i]] = None
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+        div[i] = np.asarray(extra["diverging"]).sum(axis=1)
+        leapfrogs.append(float(np.asarray(extra["num_steps"]).mean()))
     seconds = time.perf_counter() - t_start
     named = {p: draws[:, :, :, j] for j, p in enumerate(problem.param_names)}
     diag = mcmc_diagnostics(named, div.sum(axis=0), problem.ids, num_samples, num_warmup, seconds)
     diag["map_iterations"] = modes.iterations
+    diag["mean_leapfrog_steps"] = leapfrogs
     flat = draws.reshape(-1, problem.n, k)
     return FitResult(problem=problem, method="nuts", level="individual", theta=draws,
                      mode=np.median(flat, axis=0), diagnostics=diag, seconds=seconds)
@@ -183,12 +185,15 @@ def fit_population_nuts(
     theta = smp["mu"][:, :, None, :] + smp["omega"][:, :, None, :] * smp["eta"]
     draws = problem.to_natural(theta)
     typical = problem.to_natural(smp["mu"])
-    div = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"]).sum(axis=1)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    div = np.asarray(extra["diverging"]).sum(axis=1)
     seconds = time.perf_counter() - t_start
     named = {f"typical_{p}": typical[:, :, j] for j, p in enumerate(problem.param_names)}
     named.update({f"omega_{p}": smp["omega"][:, :, j] for j, p in enumerate(problem.param_names)})
     named.update({p: draws[:, :, :, j] for j, p in enumerate(problem.param_names)})
     diag = mcmc_diagnostics(named, div, problem.ids, num_samples, num_warmup, seconds)
+    diag["mean_leapfrog_steps"] = float(np.asarray(extra["num_steps"]).mean())
+    diag["its_start_iterations"] = start.iterations
     pop = {}
     for j, p in enumerate(problem.param_names):
         t = typical[:, :, j].reshape(-1)

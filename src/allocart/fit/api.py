@@ -1,0 +1,161 @@
+"""Fit a dataset and write its posterior, diagnostics, forecasts and report: the API behind
+``allocart fit``.
+
+Methods and levels:
+
+======================  ===============================================================
+``map``, individual     posterior mode of each patient under the table's population prior,
+                        Laplace approximation for intervals
+``nuts``, individual    NUTS of each patient under the table's population prior
+``map``, population     population point estimate (iterative two-stage), patients' modes
+                        under the fitted population, Laplace approximations
+``nuts``, population    NUTS of the hierarchical model of the cohort
+======================  ===============================================================
+
+``level="auto"`` is ``population`` for two patients or more and ``individual`` for one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from allocart.fit.problem import DEFAULT_PARAMS, FitProblem, build_problem
+from allocart.fit.residual import FitError, load_residual_models
+from allocart.fit.result import FitResult, write_posterior
+
+__all__ = ["FitOptions", "fit_problem", "fit_dataset", "individual_map_result", "run_fit", "parse_params",
+           "parse_observables", "METHODS", "LEVELS"]
+
+METHODS = ("map", "nuts")
+LEVELS = ("auto", "individual", "population")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Options of a fit (see the module docstring)."""
+
+    params: tuple[str, ...] = DEFAULT_PARAMS
+    method: str = "map"
+    level: str = "auto"
+    chains: int = 4
+    warmup: int = 150
+    samples: int = 150
+    seed: int = 0
+    observables: tuple[str, ...] | None = None
+    horizon: float = 365.0
+    forecast_draws: int = 200
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise FitError(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.level not in LEVELS:
+            raise FitError(f"--level: {self.level!r} is not one of {', '.join(LEVELS)}")
+        if not (np.isfinite(self.horizon) and self.horizon > 0):
+            raise FitError(f"--horizon: {self.horizon!r} must be a positive number of days")
+
+
+def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 0) -> FitResult:
+    """Posterior modes under the table's prior, with Laplace draws."""
+    from allocart.fit.optimize import posterior_modes
+
+    t0 = time.perf_counter()
+    modes = posterior_modes(problem)
+    rng = np.random.default_rng(seed)
+    n, k = problem.n, problem.k
+    theta = np.empty((1, draws, n, k))
+    for i in range(n):
+        L = np.linalg.cholesky(modes.cov[i] + 1e-14 * np.eye(k))
+        theta[0, :, i, :] = modes.theta[i] + rng.standard_normal((draws, k)) @ L.T
+    seconds = time.perf_counter() - t0
+    diag = {"sampler": "none (posterior mode, Laplace approximation)", "iterations": modes.iterations,
+            "evaluations": modes.evaluations, "patients_converged": int(modes.converged.sum()),
+            "converged": bool(modes.converged.all()), "seconds": seconds}
+    return FitResult(problem=problem, method="map", level="individual", theta=problem.to_natural(theta),
+                     mode=problem.to_natural(modes.theta), diagnostics=diag, seconds=seconds)
+
+
+def fit_problem(problem: FitProblem, options: FitOptions = FitOptions(), *, progress: bool = False) -> FitResult:
+    """Fit a :class:`FitProblem` with the method and level of ``options``."""
+    from allocart.fit.jaxmodel import enable_jax
+
+    enable_jax()
+    level = options.level
+    if level == "auto":
+        level = "population" if problem.n >= 2 else "individual"
+    if level == "population" and problem.n < 2:
+        raise FitError("--level population needs at least 2 patients; use --level individual")
+    if options.method == "map":
+        if level == "individual":
+            return individual_map_result(problem, seed=options.seed)
+        from allocart.fit.population import fit_population_its, population_result
+
+        return population_result(fit_population_its(problem), seed=options.seed)
+    from allocart.fit.bayes import fit_individual_nuts, fit_population_nuts
+
+    fn = fit_individual_nuts if level == "individual" else fit_population_nuts
+    return fn(problem, chains=options.chains, num_warmup=options.warmup, num_samples=options.samples,
+              seed=options.seed, progress=progress)
+
+
+def fit_dataset(dataset, options: FitOptions = FitOptions(), *, table=None, residual=None,
+                progress: bool = False) -> FitResult:
+    """Build the problem of ``dataset`` and fit it."""
+    pb = build_problem(dataset, options.params, observables=options.observables, table=table,
+                       residual=residual or load_residual_models())
+    return fit_problem(pb, options, progress=progress)
+
+
+def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, table=None, residual=None,
+            plots: bool = True, echo: Callable[[str], Any] | None = None) -> dict[str, Path]:
+    """Fit, forecast and write everything into ``out``.
+
+    Files: ``posterior.parquet`` (draws per patient), ``population.parquet`` (population fits),
+    ``estimates.csv``, ``diagnostics.json``, ``forecast.csv`` (per patient), ``forecast_bands.csv``
+    (daily 90% bands), ``gof.png``, ``individual.png``, ``vpc.png`` and ``report.html``.
+    """
+    from allocart.fit.forecast import forecast
+    from allocart.fit.report import write_report
+
+    say = echo or (lambda s: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    res = fit_dataset(dataset, options, table=table, residual=residual)
+    say(f"fitted {res.problem.n} patient(s) by {res.method} ({res.level}) in {res.seconds:.1f} s")
+    paths = write_posterior(res, out)
+    fc = forecast(res, horizon=options.horizon, draws=options.forecast_draws, seed=options.seed)
+    fc.summary.to_csv(out / "forecast.csv", index=False)
+    fc.bands.to_csv(out / "forecast_bands.csv", index=False)
+    paths["forecast"] = out / "forecast.csv"
+    paths["forecast_bands"] = out / "forecast_bands.csv"
+    figs: dict[str, Path] = {}
+    if plots:
+        from allocart.fit.plots import plot_gof, plot_individual, plot_vpc
+
+        figs["Goodness of fit"] = plot_gof(res, out / "gof.png")
+        figs["Individual fits and forecasts"] = plot_individual(res, fc.bands, out / "individual.png")
+        figs["Visual predictive check"] = plot_vpc(res, out / "vpc.png", seed=options.seed)
+        paths.update({p.stem: p for p in figs.values()})
+    paths["report"] = write_report(res, out / "report.html", forecast=fc, plots=figs,
+                                   extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0})
+    return paths
+
+
+def parse_params(text: str | None) -> tuple[str, ...]:
+    """``"a,b,c"`` -> ``("a", "b", "c")`` (default parameters when empty)."""
+    if text is None or not text.strip():
+        return DEFAULT_PARAMS
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def parse_observables(text: str | None) -> tuple[str, ...] | None:
+    if text is None or not text.strip():
+        return None
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
