@@ -41,9 +41,13 @@ def cohort_cmd(
     summary = res.summary()
     if out is not None:
         write_table(res.patients, out)
+    if summary["n_failed"]:
+        typer.echo(f"warning: {summary['n_failed']} of {summary['n']} virtual patients failed in the solver "
+                   "and are left out of the summary", err=True)
     if as_json:
-        typer.echo(json.dumps(_clean({k: summary[k] for k in SUMMARY_KEYS} | {
-            "n": summary["n"], "n_failed": summary["n_failed"]}), indent=2))
+        fields = ("mean", "sd", "median", "p05", "p95")
+        doc = {k: ({f: summary[k][f] for f in fields} if isinstance(summary[k], dict) else summary[k]) for k in SUMMARY_KEYS}
+        typer.echo(json.dumps(_clean(doc), indent=2))
         return
     from rich.console import Console
     from rich.table import Table
