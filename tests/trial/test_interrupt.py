@@ -59,6 +59,10 @@ def _oc(out: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    from allocart.population.cohort import simulate_cohort
+
+    # Compiled kernels on disk first, so that the reference time is that of a run, not of a compilation.
+    simulate_cohort("allogeneic-cd19cd20", "3e8", "flu-cy", 2, 1)
     tmp = tmp_path_factory.mktemp("interrupt")
     protocol = _protocol_file(tmp)
     out = tmp / "uninterrupted"
