@@ -8,9 +8,9 @@ Every lane holds one patient with its own time, step size, controller memory, ev
 and output pointer; nothing is done in lockstep. Only the arithmetic is shared: each stage
 evaluates the right-hand side and the stage combinations for all lanes with one vector
 instruction per operation. Per-lane decisions (accept/reject, dense output, events, failure)
-are scalar. A lane whose patient finishes or fails takes the next patient of its chunk at
-once; lanes left without patients at the end of a chunk keep computing harmless values that
-are never read.
+are scalar. A lane whose patient finishes or fails takes the next patient at once (from a
+counter shared by the groups of all threads); lanes left without patients at the end keep
+computing harmless values that are never read.
 
 Layout: everything the vector loops touch lives in one flat float64 workspace ``W`` per
 group, at compile-time constant offsets (state ``i`` of lane ``l`` at ``BASE + i * LANES + l``).
@@ -56,6 +56,17 @@ def _from_bits(typingctx, x):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return _nbt.float64(_nbt.int64), codegen
+
+
+@intrinsic
+def _fetch_add(typingctx, counter, inc):
+    """Atomically add ``inc`` to ``counter[0]`` (an int64 array) and return the old value."""
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", ary.data, args[1], "monotonic")
+
+    return _nbt.int64(counter, _nbt.int64), codegen
 
 
 # exp and log of fdlibm (Sun Microsystems, 1993; e_exp.c and e_log.c), written branch-free so
@@ -226,11 +237,16 @@ def _lane_event(W, l, state, op, value):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _lanes_chunk(
-    lo, hi, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max,
+def _lane_group(
+    counter, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max,
     out, status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o,
 ):
-    """Integrate patients ``lo`` to ``hi - 1`` with one group of ``LANES`` lanes."""
+    """Integrate patients with one group of ``LANES`` lanes until none is left.
+
+    A lane that becomes free takes the next patient index from the shared ``counter``
+    (atomically), so groups on different threads balance themselves patient by patient.
+    """
+    hi = y0.shape[0]
     n = N_STATES
     L = LANES
     n_out = t_out.shape[0]
@@ -262,14 +278,16 @@ def _lanes_chunk(
     nonfinite_reject = np.zeros(L, dtype=np.bool_)
     last = np.zeros(L, dtype=np.bool_)
 
-    nxt = lo
+    exhausted = False
     while True:
-        # ---- give every idle lane the next patient of the chunk ----
+        # ---- give every idle lane the next patient ----
         n_live = 0
         for l in range(L):
-            while pid[l] < 0 and nxt < hi:
-                k = nxt
-                nxt += 1
+            while pid[l] < 0 and not exhausted:
+                k = _fetch_add(counter, 1)
+                if k >= hi:
+                    exhausted = True
+                    break
                 for i in range(n):
                     W[_WY + i * L + l] = y0[k, i]
                 for q in range(N_PARAMS):
@@ -393,7 +411,7 @@ def _lanes_chunk(
                         h[l] = min(100.0 * hh, h1, h_max)
             continue_outer = False
             for l in range(L):
-                if pid[l] < 0 and nxt < hi:
+                if pid[l] < 0 and not exhausted:
                     continue_outer = True
             if continue_outer:
                 continue  # a lane failed at its start: refill it before stepping
@@ -616,18 +634,15 @@ def _lanes_chunk(
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def solve_all_lanes(
-    y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, chunk,
+    y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, n_groups,
     out, status, n_acc, n_rej, n_rhs, t_fail,
 ):
     """Integrate every patient with DOPRI5, ``LANES`` patients per SIMD group.
 
-    Patients are split into chunks of ``chunk`` consecutive patients; each chunk is one lane
-    group on one thread. Results do not depend on ``chunk``.
+    ``n_groups`` lane groups (one per thread) draw patients from a shared counter. Which
+    group and lane a patient lands in depends on timing, but results do not: lanes never mix.
     """
-    n_pat = y0.shape[0]
-    n_chunks = (n_pat + chunk - 1) // chunk
-    for c in numba.prange(n_chunks):
-        lo = c * chunk
-        hi = min(n_pat, lo + chunk)
-        _lanes_chunk(lo, hi, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol,
-                     max_steps, h_max, out, status, n_acc, n_rej, n_rhs, t_fail)
+    counter = np.zeros(1, dtype=np.int64)
+    for g in numba.prange(n_groups):
+        _lane_group(counter, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol,
+                    max_steps, h_max, out, status, n_acc, n_rej, n_rhs, t_fail)

@@ -202,15 +202,11 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
             h_max)
 
 
-def _lane_chunk(kernel, n_pat: int) -> int:
-    """Patients per lane group (one thread's unit of work); results do not depend on it.
-
-    A group idles partly while its last patients finish, so chunks should hold many patients
-    per lane; but there must also be enough chunks to keep every thread busy.
-    """
+def _lane_groups(kernel, n_pat: int) -> int:
+    """Lane groups to run: one per thread (they share the patients dynamically), but no
+    more than there are patients to fill them."""
     lanes = int(kernel.LANES)
-    per_thread = -(-n_pat // (8 * numba.get_num_threads()))
-    return int(min(64 * lanes, max(4 * lanes, per_thread)))
+    return int(max(1, min(numba.get_num_threads(), -(-n_pat // lanes))))
 
 
 def _use_lanes(kernel, method: int, lanes) -> bool:
@@ -255,7 +251,7 @@ def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, m
                 kernel.solve_all_lanes(
                     y0[a:b], params[a:b], t0a[a:b], t_out,
                     events.time[a:b], events.state[a:b], events.op[a:b], events.value[a:b],
-                    rtol, atol, max_steps, h_max, _lane_chunk(kernel, b - a),
+                    rtol, atol, max_steps, h_max, _lane_groups(kernel, b - a),
                     y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b],
                 )
             else:
