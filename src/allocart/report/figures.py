@@ -85,11 +85,11 @@ def operating_characteristics(tables: Any, efficacy: str) -> bytes:
         m = _model(tables, 0, name).reindex([lv for lv, _ in levels]).to_numpy()
         a1.plot(x, 100 * m, style, color="#C44E52" if name == "dlt" else "#55A868", label=lab)
     a1.set_xticks(x, labels)
-    a1.set_ylim(0, 105)
+    a1.set_ylim(0, 125)  # headroom above 100 % keeps the legend off the bars
     a1.set_ylabel("percent")
     a1.set_xlabel("dose level")
     a1.set_title("Dose selection and the model's dose-response")
-    a1.legend(fontsize=8, loc="upper left")
+    a1.legend(fontsize=7, loc="upper center", ncol=3)
     pts = _oc(tables, 0, "patients_mean").reindex([lv for lv, _ in levels]).to_numpy()
     dl = _oc(tables, 0, "dlts_mean").reindex([lv for lv, _ in levels]).to_numpy()
     a2.bar(x - 0.2, pts, width=0.4, label="patients", color="#8172B2")
@@ -256,7 +256,8 @@ def swimmer(tables: Any, replicate: int = 0, followup_months: float = 6.0) -> by
         handles + marks,
         [f"level {lv} ({d})" for lv, d in levels] + ["DLT", "CRS (grade)", "ICANS"],
         fontsize=7,
-        loc="lower right",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
     )
     ax.set_title(
         f"Swimmer plot of simulated trial {replicate + 1}: {followup_months:g} months of follow-up per patient"
