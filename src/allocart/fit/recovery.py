@@ -25,7 +25,7 @@ import numpy as np
 from allocart.fit.problem import DEFAULT_PARAMS, build_problem
 from allocart.fit.residual import FitError
 
-__all__ = ["RecoveryConfig", "RecoveryReport", "run_recovery", "simulate_trial_dataset", "truth_table",
+__all__ = ["RecoveryConfig", "RecoveryReport", "run_recovery", "summarise", "simulate_trial_dataset", "truth_table",
            "RECOVERY_OBSERVABLES", "RECOVERY_DAYS"]
 
 RECOVERY_OBSERVABLES = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml")
@@ -37,7 +37,11 @@ RECOVERY_DAYS = (0.0, 1.0, 3.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 56.0, 90.0, 1
 
 @dataclass(frozen=True)
 class RecoveryConfig:
-    """What each replicate simulates and fits."""
+    """What each replicate simulates and fits.
+
+    Replicate ``r`` simulates with seed ``seed + 1000 r``; ``first_replicate`` lets a long
+    study run in pieces (``summarise`` pools their records).
+    """
 
     replicates: int = 20
     patients: int = 15
@@ -48,6 +52,7 @@ class RecoveryConfig:
     observables: tuple[str, ...] = RECOVERY_OBSERVABLES
     days: tuple[float, ...] = RECOVERY_DAYS
     seed: int = 2024
+    first_replicate: int = 0
 
     def __post_init__(self) -> None:
         if self.replicates < 1:
@@ -109,42 +114,55 @@ def simulate_trial_dataset(config: RecoveryConfig, seed: int, table=None):
 
 
 def run_recovery(config: RecoveryConfig = RecoveryConfig(), *,
-                 progress: Callable[[int, int], None] | None = None) -> RecoveryReport:
-    """Run the study with the population point estimate (:func:`fit_population_its`)."""
+                 progress: Callable[[int, int], None] | None = None,
+                 on_replicate: Callable[[dict[str, Any]], None] | None = None) -> RecoveryReport:
+    """Run the study with the population point estimate (:func:`fit_population_its`).
+
+    ``on_replicate`` receives each replicate's record (estimates and intervals) as it finishes,
+    so a long study can be followed or resumed from its records (:func:`summarise`).
+    """
     from allocart.fit.population import fit_population_its
 
     t_start = time.perf_counter()
     tab = truth_table(config.params)
-    est_all, lo_all, hi_all, om_all, omlo_all, omhi_all, reps = [], [], [], [], [], [], []
+    reps: list[dict[str, Any]] = []
     truth = None
-    for r in range(config.replicates):
+    for r in range(config.first_replicate, config.first_replicate + config.replicates):
         ds, _ = simulate_trial_dataset(config, config.seed + 1000 * r, table=tab)
         pb = build_problem(ds, config.params, observables=config.observables, table=tab)
         if truth is None:
             truth = {p.name: (p.typical, p.prior_sd) for p in pb.params}
         est = fit_population_its(pb)
         iv = est.intervals()
-        est_all.append([iv[p]["typical"] for p in config.params])
-        lo_all.append([iv[p]["typical_lo"] for p in config.params])
-        hi_all.append([iv[p]["typical_hi"] for p in config.params])
-        om_all.append([iv[p]["omega"] for p in config.params])
-        omlo_all.append([iv[p]["omega_lo"] for p in config.params])
-        omhi_all.append([iv[p]["omega_hi"] for p in config.params])
         reps.append({"replicate": r, "iterations": est.iterations, "converged": bool(est.converged),
                      "seconds": est.seconds, "estimates": iv})
+        if on_replicate is not None:
+            on_replicate(reps[-1])
         if progress is not None:
-            progress(r + 1, config.replicates)
-    est_a, lo_a, hi_a = np.array(est_all), np.array(lo_all), np.array(hi_all)
-    om_a, omlo_a, omhi_a = np.array(om_all), np.array(omlo_all), np.array(omhi_all)
-    params, variability = {}, {}
-    for j, p in enumerate(config.params):
-        tv, tom = truth[p]
-        params[p] = {"bias": float(est_a[:, j].mean() / tv - 1.0),
-                     "coverage": float(np.mean((lo_a[:, j] <= tv) & (tv <= hi_a[:, j]))),
-                     "true": tv, "mean_estimate": float(est_a[:, j].mean()),
-                     "rmse_relative": float(np.sqrt(np.mean((est_a[:, j] / tv - 1.0) ** 2)))}
-        variability[p] = {"bias": float(om_a[:, j].mean() / tom - 1.0),
-                          "coverage": float(np.mean((omlo_a[:, j] <= tom) & (tom <= omhi_a[:, j]))),
-                          "true": tom, "mean_estimate": float(om_a[:, j].mean())}
+            progress(len(reps), config.replicates)
+    params, variability = summarise(reps, truth, config.params)
     return RecoveryReport(config=config, params=params, variability=variability, replicates=reps,
                           seconds=time.perf_counter() - t_start)
+
+
+def summarise(records: Sequence[dict[str, Any]], truth: dict[str, tuple[float, float]],
+              names: Sequence[str]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Bias and coverage of typical values and omegas from replicate records.
+
+    ``truth`` maps each parameter to its true (typical value, omega).
+    """
+    params, variability = {}, {}
+    for p in names:
+        tv, tom = truth[p]
+        est = np.array([r["estimates"][p]["typical"] for r in records])
+        lo = np.array([r["estimates"][p]["typical_lo"] for r in records])
+        hi = np.array([r["estimates"][p]["typical_hi"] for r in records])
+        om = np.array([r["estimates"][p]["omega"] for r in records])
+        olo = np.array([r["estimates"][p]["omega_lo"] for r in records])
+        ohi = np.array([r["estimates"][p]["omega_hi"] for r in records])
+        params[p] = {"bias": float(est.mean() / tv - 1.0), "coverage": float(np.mean((lo <= tv) & (tv <= hi))),
+                     "true": tv, "mean_estimate": float(est.mean()),
+                     "rmse_relative": float(np.sqrt(np.mean((est / tv - 1.0) ** 2)))}
+        variability[p] = {"bias": float(om.mean() / tom - 1.0), "coverage": float(np.mean((olo <= tom) & (tom <= ohi))),
+                          "true": tom, "mean_estimate": float(om.mean())}
+    return params, variability
