@@ -123,6 +123,11 @@ LANE_P = {_P}
 LANE_T = {_T}
 LANE_Y = {_Y}
 LANE_D = {_D}
+LANE_END = {_D + 3 * _L}
+
+
+def pre_lanes(w):
+    pass
 
 
 def rhs_lanes(w):

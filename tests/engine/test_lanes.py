@@ -219,7 +219,7 @@ def test_lanes_validation(decay_kernel):
     with pytest.raises(SolverError, match="lanes must be True, False or None"):
         solve_batch(decay_kernel, np.ones((2, 1)), np.ones((2, 1)), [0.0, 1.0], t0=0.0,
                     lanes="yes")
-    with pytest.raises(SolverError, match="missing: LANE_T, LANE_Y, LANE_D"):
+    with pytest.raises(SolverError, match="missing: pre_lanes, LANE_T, LANE_Y, LANE_D, LANE_END"):
         build_kernel(LANES3_SRC, "test_lanes_bad", "LANES = 8\nLANE_P = 0\n\n"
                      "def rhs_lanes(w):\n    pass\n")
     with pytest.raises(SolverError, match="not valid Python"):

@@ -153,10 +153,11 @@ def _vlog(x):
 # the note on _vexp above); with the loop vectorised this matters far less than for _rhs.
 _LANE_FASTMATH = {"contract", "arcp", "nsz"}
 _rhs_lanes = numba.njit(cache=True, error_model="numpy", fastmath=_LANE_FASTMATH)(rhs_lanes)
+_pre_lanes = numba.njit(cache=True, error_model="numpy", fastmath=_LANE_FASTMATH)(pre_lanes)
 
 # ---- workspace layout (offsets in doubles); the right-hand side's block comes first ----
 _NL = N_STATES * LANES
-_WY = LANE_D + _NL  # state at the lane's current time
+_WY = LANE_END  # state at the lane's current time (after the right-hand side's blocks)
 _WYN = _WY + _NL  # 5th-order solution at the end of the step
 _WK1 = _WYN + _NL  # stage derivatives; the 7th (FSAL) stage stays in the LANE_D block
 _WK2 = _WK1 + _NL
@@ -286,6 +287,7 @@ def _lane_group(
     while True:
         # ---- give every idle lane the next patient ----
         n_live = 0
+        filled = False
         for l in range(L):
             while pid[l] < 0 and not exhausted:
                 k = _fetch_add(counter, 1)
@@ -323,10 +325,15 @@ def _lane_group(
                 else:
                     pid[l] = k
                     need_start[l] = True
+                    filled = True
             if pid[l] >= 0:
                 n_live += 1
         if n_live == 0:
             break
+        if filled:
+            # The new patients' parameter-only terms; the other lanes' are recomputed from
+            # unchanged parameters, bitwise the same.
+            _pre_lanes(W)
 
         # ---- segment starts: f(t, y) and, after events, a fresh initial step ----
         any_start = False

@@ -91,7 +91,8 @@ def _check_lanes_source(lanes_source: str, name: str) -> None:
     names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
               if isinstance(t, ast.Name)}
-    required = ("rhs_lanes", "LANES", "LANE_P", "LANE_T", "LANE_Y", "LANE_D")
+    required = ("rhs_lanes", "pre_lanes", "LANES", "LANE_P", "LANE_T", "LANE_Y", "LANE_D",
+                "LANE_END")
     missing = [k for k in required if k not in names]
     if missing:
         raise SolverError(
@@ -117,7 +118,9 @@ def build_kernel(
     lanes_source : str, optional
         Source defining ``rhs_lanes(w)``, the same right-hand side for ``LANES`` patients at
         once on a flat workspace ``w`` (parameters, times, states and derivatives at the
-        offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``, lane-minor), e.g.
+        offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``, lane-minor), and
+        ``pre_lanes(w)``, run whenever lanes get new patients, for per-patient constants the
+        right-hand side reads below ``LANE_END`` (the first offset the solver may use), e.g.
         :func:`allocart.model.codegen.rhs_source_lanes`. With it the kernel also provides
         ``solve_all_lanes``, the SIMD DOPRI5 integrator that :func:`~allocart.engine.solve_batch`
         then uses for ``dopri5`` (docs/engine.md, "SIMD lanes").

@@ -173,6 +173,49 @@ def _vectorisable(expr: sp.Expr) -> sp.Expr:
     return out.replace(lambda e: isinstance(e, sp.exp), lambda e: _VEXP(e.args[0]))
 
 
+def _hoist_parameter_terms(
+    exprs: Sequence[sp.Expr], params: set[sp.Symbol]
+) -> tuple[list[sp.Expr], list[tuple[sp.Symbol, sp.Expr]]]:
+    """Replace the largest subexpressions that depend on parameters only by new symbols.
+
+    Returns the rewritten expressions and ``(symbol, expression)`` pairs. Such terms (products
+    of rate constants, ``1/K_ss``, products of antigen-escape factors...) are the same at
+    every evaluation of one patient, so the lane solver computes them once per patient.
+    Within a sum or product the parameter-only operands are grouped into one term.
+    """
+    table: dict[sp.Expr, sp.Symbol] = {}
+
+    def sym_for(e: sp.Expr) -> sp.Symbol:
+        if e not in table:
+            table[e] = sp.Symbol(f"_k{len(table)}")
+        return table[e]
+
+    def const(e: sp.Expr) -> bool:
+        return e.free_symbols <= params
+
+    def walk(e: sp.Expr) -> sp.Expr:
+        if e.is_Atom:
+            return e
+        if const(e):
+            return sym_for(e)
+        if isinstance(e, (sp.Add, sp.Mul)):
+            fixed = [a for a in e.args if const(a)]
+            rest = [walk(a) for a in e.args if not const(a)]
+            group = e.func(*fixed)
+            # A lone parameter, possibly negated or scaled, costs nothing to keep.
+            trivial = group.is_Atom or (
+                group.is_Mul and len(group.args) == 2 and group.args[0].is_Number
+                and group.args[1].is_Symbol
+            )
+            if fixed and not trivial:
+                return e.func(sym_for(group), *rest)
+            return e.func(*fixed, *rest)
+        return e.func(*[walk(a) for a in e.args])
+
+    out = [walk(e) for e in exprs]
+    return out, [(v, k) for k, v in table.items()]
+
+
 @functools.lru_cache(maxsize=4)
 def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     """Python source of the right-hand side for a group of ``lanes`` patients at once.
@@ -194,6 +237,9 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     :func:`_vectorisable`). ``N_STATES`` and ``N_PARAMS`` come from :func:`rhs_source`, which
     is compiled alongside. Since lanes never mix, a patient's derivative never depends on the
     other patients of its group.
+    Parameter-only subexpressions are computed once per patient by ``pre_lanes(w)`` into
+    ``N_LANE_CONST`` rows at ``LANE_C`` (see :func:`_hoist_parameter_terms`); ``LANE_END`` is
+    the first offset after the blocks the right-hand side uses.
     """
     if int(lanes) != lanes or lanes < 1:
         raise ValueError(f"lanes must be a positive integer, got {lanes!r}")
@@ -203,28 +249,50 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     )
     pnames = parameter_names(model)
     snames = model.state_names
+    clash = {"w", "l"} & (set(pnames) | set(snames))
+    if clash:
+        raise ValueError(f"names {sorted(clash)} clash with the lane source's own variables")
     n_p, n_s = len(pnames), len(snames)
+    psyms = {sp.Symbol(n) for n in pnames}
+    odes, consts = _hoist_parameter_terms(_inlined_odes(model), psyms)
+    n_c = len(consts)
     off_p = 0
     off_t = n_p * lanes
     off_y = off_t + lanes
     off_d = off_y + n_s * lanes
-    odes = [_vectorisable(e) for e in _inlined_odes(model)]
+    off_c = off_d + n_s * lanes
+    off_end = off_c + n_c * lanes
+
+    def loads(used: set[str], with_states: bool) -> list[str]:
+        body = []
+        if with_states and "t" in used:
+            body.append(f"t = w[{off_t} + l]")
+        if with_states:
+            for i, n in enumerate(snames):
+                if n in used:
+                    body.append(f"{n} = w[{off_y + i * lanes} + l]")
+        for i, n in enumerate(pnames):
+            if n in used:
+                body.append(f"{n} = w[{off_p + i * lanes} + l]")
+        return body
+
+    # Once per patient: the parameter-only terms.
+    cexprs = [_vectorisable(e) for _, e in consts]
+    crepl, creduced = sp.cse(cexprs, symbols=sp.numbered_symbols("_q"), optimizations="basic")
+    pre = loads(_used_symbols([e for _, e in crepl] + list(creduced)), False)
+    pre += [f"{sym} = {pr.doprint(e)}" for sym, e in crepl]
+    pre += [f"w[{off_c + c * lanes} + l] = {pr.doprint(e)}" for c, e in enumerate(creduced)]
+    # Every evaluation.
+    odes = [_vectorisable(e) for e in odes]
     repl, reduced = sp.cse(odes, symbols=sp.numbered_symbols("_c"), optimizations="basic")
     used = _used_symbols([e for _, e in repl] + list(reduced))
-    body = []
-    if "t" in used:
-        body.append(f"t = w[{off_t} + l]")
-    for i, n in enumerate(snames):
-        if n in used:
-            body.append(f"{n} = w[{off_y + i * lanes} + l]")
-    for i, n in enumerate(pnames):
-        if n in used:
-            body.append(f"{n} = w[{off_p + i * lanes} + l]")
-    for sym, e in repl:
-        body.append(f"{sym} = {pr.doprint(e)}")
-    for i, e in enumerate(reduced):
-        body.append(f"w[{off_d + i * lanes} + l] = {pr.doprint(e)}")
-    text = "\n".join(body)
+    body = loads(used, True)
+    for c, (sym, _) in enumerate(consts):
+        if sym.name in used:
+            body.append(f"{sym} = w[{off_c + c * lanes} + l]")
+    body += [f"{sym} = {pr.doprint(e)}" for sym, e in repl]
+    body += [f"w[{off_d + i * lanes} + l] = {pr.doprint(e)}" for i, e in enumerate(reduced)]
+    text = "\n".join(pre + body)
     leftover = sorted({w for w in text.replace("(", " ").split() if w.startswith("math.")} - {"math.sqrt"})
     if leftover or "**" in text:
         # Anything else would be a scalar libm call in the middle of the vector loop.
@@ -235,11 +303,16 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
         f"LANE_T = {off_t}",
         f"LANE_Y = {off_y}",
         f"LANE_D = {off_d}",
+        f"LANE_C = {off_c}",
+        f"N_LANE_CONST = {n_c}",
+        f"LANE_END = {off_end}",
         "",
         "",
-        "def rhs_lanes(w):",
+        "def pre_lanes(w):",
         "    for l in range(LANES):",
     ]
+    lines += ["        " + b for b in pre] or ["        pass"]
+    lines += ["", "", "def rhs_lanes(w):", "    for l in range(LANES):"]
     lines += ["        " + b for b in body]
     lines.append("")
     return "\n".join(lines)
