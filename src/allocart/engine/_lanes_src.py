@@ -213,6 +213,12 @@ def rhs_lanes_jit(w):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def pre_lanes_jit(w):
+    """Compiled per-patient constants of the lane right-hand side, for testing."""
+    _pre_lanes(w)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _lane_finish(l, k, st, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
                  status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o):
     """Write lane ``l``'s patient ``k`` back with status ``st`` and free the lane."""
