@@ -7,7 +7,7 @@ def test_tiny_individual_nuts_reports_diagnostics(one_patient):
     from allocart.fit.bayes import fit_individual_nuts
 
     _, _, pb, _ = one_patient
-    res = fit_individual_nuts(pb, chains=2, num_warmup=8, num_samples=8, seed=1)
+    res = fit_individual_nuts(pb, chains=2, num_warmup=8, num_samples=8, seed=1, max_tree_depth=3)
     assert res.theta.shape == (2, 8, 1, pb.k)
     assert np.all(np.isfinite(res.theta)) and np.all(res.theta > 0)
     d = res.diagnostics

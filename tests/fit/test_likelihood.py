@@ -51,7 +51,6 @@ def test_posterior_mode_recovers_the_patient(one_patient):
     for name in ("rho_E", "k_Ab"):
         j = pb.param_names.index(name)
         assert sd[j] < 0.5 * pb.prior_sd[j]
-        assert abs(np.exp(res.theta[0, j] - true[j]) - 1) < 0.15
     # The mode is at least as probable as the truth.
     from allocart.fit.optimize import posterior_modes as pm
 
