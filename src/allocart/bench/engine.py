@@ -199,3 +199,64 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
         "machine_flops_peak_scalar": peak_scalar,
         "fraction_of_flop_limit": achieved / peak,
     }
+
+
+def run_per_core_comparison(n: int = 200, repeats: int = 6, seed: int = 1, days: float = 365.0,
+                            progress=print) -> dict:
+    """One core each: allocart lane kernel, per-patient kernel and one libRoadRunner process.
+
+    The three run one after another, ``repeats`` times, on the patients of
+    :func:`run_engine_bench`; the minimum time of each is kept. On a machine shared with other
+    work the minimum filters out most of the interference, so the ratios are more stable than
+    whole-machine figures. Run as ``python -m allocart.bench.engine``.
+
+    Returns
+    -------
+    dict
+        Patients per second of ``lanes``, ``per_patient`` and ``roadrunner`` and the ratios
+        ``lanes_vs_roadrunner``, ``per_patient_vs_roadrunner``, ``lanes_vs_per_patient``.
+    """
+    from allocart.engine import EventTable, solve_batch
+
+    scenario = Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy", days=days)
+    batch = build_batch(scenario, sample_parameters(load_default_parameters(), n,
+                                                    np.random.default_rng(seed)))
+    ev = EventTable(batch.event_time, batch.event_state, batch.event_op, batch.event_value)
+    t_out = np.arange(0.0, days + 0.5)
+    atol = state_atol()
+    kernel = get_kernel()
+    xml = to_sbml(scenario, batch)
+    times = np.concatenate([[batch.t0], t_out])
+    _rr_worker((xml, batch.params[:2], batch.y0[:2], times, BENCH_RTOL, atol, True))  # load
+    best = {"lanes": np.inf, "per_patient": np.inf, "roadrunner": np.inf}
+    for lanes in (True, False):  # compile / load
+        solve_batch(kernel, batch.y0[:2], batch.params[:2], t_out[:2], t0=batch.t0,
+                    events=ev.rows(0, 2), rtol=BENCH_RTOL, atol=atol, n_threads=1, lanes=lanes)
+    for r in range(repeats):
+        for lanes in (True, False):
+            tic = time.perf_counter()
+            solve_batch(kernel, batch.y0, batch.params, t_out, t0=batch.t0, events=ev,
+                        rtol=BENCH_RTOL, atol=atol, n_threads=1, lanes=lanes)
+            key = "lanes" if lanes else "per_patient"
+            best[key] = min(best[key], time.perf_counter() - tic)
+        el, _ = _rr_worker((xml, batch.params, batch.y0, times, BENCH_RTOL, atol, True))
+        best["roadrunner"] = min(best["roadrunner"], el)
+        progress(f"repeat {r + 1}/{repeats}: " + ", ".join(f"{k} {n / v:,.0f}" for k, v in best.items())
+                 + " patients/s")
+    pps = {k: n / v for k, v in best.items()}
+    return {
+        "n": n,
+        "lanes_patients_per_s": pps["lanes"],
+        "per_patient_patients_per_s": pps["per_patient"],
+        "roadrunner_patients_per_s": pps["roadrunner"],
+        "lanes_vs_roadrunner": pps["lanes"] / pps["roadrunner"],
+        "per_patient_vs_roadrunner": pps["per_patient"] / pps["roadrunner"],
+        "lanes_vs_per_patient": pps["lanes"] / pps["per_patient"],
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover - manual benchmark
+    import json
+    import sys
+
+    print(json.dumps(run_per_core_comparison(progress=lambda m: print(m, file=sys.stderr)), indent=1))
