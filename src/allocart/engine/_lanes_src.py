@@ -181,7 +181,58 @@ _WEN = _WMASK + _NL  # error norm per lane
 _WFO = _WEN + LANES  # controller memory per lane (err_old)
 _WPW1 = _WFO + LANES  # en ** _EXPO1 per lane
 _WPW2 = _WPW1 + LANES  # fac_old ** _BETA per lane
-_WSIZE = _WPW2 + LANES
+_WIFM = _WPW2 + LANES  # exact-decay state (IF_STATE): 1.0 where the lane's step uses it
+_WIFL = _WIFM + LANES  # its decay rate lam
+_WIFS = _WIFL + LANES  # shift N(t_n) / lam (the quasi-steady state at the step's start)
+_WIFN = _WIFS + LANES  # N(t_n) = f + lam * y at the step's start
+_WIFH = _WIFN + LANES  # step size
+_WIFG = _WIFH + LANES  # exp(-lam c_i h), i = 0..6
+_WIFY = _WIFG + 7 * LANES  # stage values of the state, i = 0..6
+_WSIZE = _WIFY + 7 * LANES
+
+
+# Exact decay of one state (IF_STATE >= 0; see rhs_source_lanes): once the step of a lane has
+# been at the explicit stability limit of that state's own linear decay (rate lam, lam*h >= 3)
+# for _IF_ON accepted steps, the state is integrated with the shifted integrating factor
+# (generalised Lawson) form of the same Dormand-Prince tableau, exact for pure decay towards a
+# constant; back to plain DOPRI5 when lam*h < 2.
+_IF_ON = 15
+IF_STATE = globals().get("IF_STATE", -1)
+LANE_LAM = globals().get("LANE_LAM", 0)
+_IF_A = np.array([
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [_A21, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [_A31, _A32, 0.0, 0.0, 0.0, 0.0],
+    [_A41, _A42, _A43, 0.0, 0.0, 0.0],
+    [_A51, _A52, _A53, _A54, 0.0, 0.0],
+    [_A61, _A62, _A63, _A64, _A65, 0.0],
+    [_A71, 0.0, _A73, _A74, _A75, _A76],
+])
+_IF_E = np.array([_E1, 0.0, _E3, _E4, _E5, _E6, _E7])
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _if_stage(W, i):
+    """Stage ``i`` (1..6) of the exact-decay state, for every lane (selected by _WIFM).
+
+    ``exp(-lam (c_i - c_j) h) = g_i / g_j`` with ``g_i = exp(-lam c_i h)`` (h is clipped so
+    that ``g`` never underflows). Inlined with a constant ``i``, so the loop over ``j``
+    unrolls and the loop over lanes vectorises."""
+    L = LANES
+    for l in range(L):
+        q = IF_STATE * L + l
+        gi = W[_WIFG + i * L + l]
+        lam = W[_WIFL + l]
+        sh = W[_WIFS + l]
+        n0 = W[_WIFN + l]
+        acc = 0.0
+        for j in range(i):
+            acc += _IF_A[i, j] * (gi / W[_WIFG + j * L + l]) * (
+                W[_WK1 + j * _NL + q] + lam * W[_WIFY + j * L + l] - n0)
+        v = gi * (W[_WIFY + l] - sh) + sh + W[_WIFH + l] * acc
+        v = v if W[_WIFM + l] != 0.0 else W[LANE_Y + q]
+        W[_WIFY + i * L + l] = v
+        W[LANE_Y + q] = v
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -288,6 +339,9 @@ def _lane_group(
     reject = np.zeros(L, dtype=np.bool_)
     nonfinite_reject = np.zeros(L, dtype=np.bool_)
     last = np.zeros(L, dtype=np.bool_)
+    if_on = np.zeros(L, dtype=np.bool_)
+    if_cnt = np.zeros(L, dtype=np.int64)
+    if_dc = np.zeros(6 * L)
 
     exhausted = False
     while True:
@@ -321,6 +375,8 @@ def _lane_group(
                 n_acc[l] = 0
                 n_rej[l] = 0
                 n_rhs[l] = 0
+                if_on[l] = False
+                if_cnt[l] = 0
                 h_prop[l] = -1.0
                 if jj >= n_out:
                     status_o[k] = 0
@@ -454,6 +510,8 @@ def _lane_group(
                 refill = True
                 continue
             last[l] = False
+            if IF_STATE >= 0 and if_on[l]:
+                h[l] = min(h[l], 500.0 / W[LANE_LAM + l])
             if t[l] + 1.01 * h[l] >= t_seg[l]:
                 h[l] = t_seg[l] - t[l]
                 last[l] = True
@@ -466,9 +524,37 @@ def _lane_group(
         for q in range(L, _NL):
             W[_WH + q] = W[_WH + q - L]
 
+        any_if = False
+        if IF_STATE >= 0:
+            for l in range(L):
+                use = pid[l] >= 0 and if_on[l]
+                W[_WIFM + l] = 1.0 if use else 0.0
+                if use:
+                    any_if = True
+            if any_if:
+                for l in range(L):
+                    qq = IF_STATE * L + l
+                    lam = W[LANE_LAM + l]
+                    hl = W[_WH + l]
+                    nn = W[_WK1 + qq] + lam * W[_WY + qq]
+                    W[_WIFL + l] = lam
+                    W[_WIFN + l] = nn
+                    W[_WIFS + l] = nn / lam if lam > 0.0 else 0.0
+                    W[_WIFH + l] = hl
+                    W[_WIFY + l] = W[_WY + qq]
+                    W[_WIFG + l] = 1.0
+                    W[_WIFG + L + l] = _vexp(-lam * _C2 * hl)
+                    W[_WIFG + 2 * L + l] = _vexp(-lam * _C3 * hl)
+                    W[_WIFG + 3 * L + l] = _vexp(-lam * _C4 * hl)
+                    W[_WIFG + 4 * L + l] = _vexp(-lam * _C5 * hl)
+                    W[_WIFG + 5 * L + l] = _vexp(-lam * hl)
+                    W[_WIFG + 6 * L + l] = W[_WIFG + 5 * L + l]
+
         # ---- one Dormand-Prince step for all lanes (vector arithmetic) ----
         for q in range(_NL):
             W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A21 * W[_WK1 + q])
+        if any_if:
+            _if_stage(W, 1)
         for l in range(L):
             W[LANE_T + l] = t[l] + _C2 * h[l]
         _rhs_lanes(W)
@@ -477,6 +563,8 @@ def _lane_group(
             W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
                 _A31 * W[_WK1 + q] + _A32 * W[_WK2 + q]
             )
+        if any_if:
+            _if_stage(W, 2)
         for l in range(L):
             W[LANE_T + l] = t[l] + _C3 * h[l]
         _rhs_lanes(W)
@@ -485,6 +573,8 @@ def _lane_group(
             W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
                 _A41 * W[_WK1 + q] + _A42 * W[_WK2 + q] + _A43 * W[_WK3 + q]
             )
+        if any_if:
+            _if_stage(W, 3)
         for l in range(L):
             W[LANE_T + l] = t[l] + _C4 * h[l]
         _rhs_lanes(W)
@@ -494,6 +584,8 @@ def _lane_group(
                 _A51 * W[_WK1 + q] + _A52 * W[_WK2 + q] + _A53 * W[_WK3 + q]
                 + _A54 * W[_WK4 + q]
             )
+        if any_if:
+            _if_stage(W, 4)
         for l in range(L):
             W[LANE_T + l] = t[l] + _C5 * h[l]
         _rhs_lanes(W)
@@ -503,6 +595,8 @@ def _lane_group(
                 _A61 * W[_WK1 + q] + _A62 * W[_WK2 + q] + _A63 * W[_WK3 + q]
                 + _A64 * W[_WK4 + q] + _A65 * W[_WK5 + q]
             )
+        if any_if:
+            _if_stage(W, 5)
         for l in range(L):
             t_new[l] = t_seg[l] if last[l] else t[l] + h[l]
             W[LANE_T + l] = t_new[l]
@@ -514,6 +608,10 @@ def _lane_group(
                 + _A75 * W[_WK5 + q] + _A76 * W[_WK6 + q]
             )
             W[LANE_Y + q] = W[_WYN + q]
+        if any_if:
+            _if_stage(W, 6)
+            for l in range(L):
+                W[_WYN + IF_STATE * L + l] = W[LANE_Y + IF_STATE * L + l]
         _rhs_lanes(W)  # the FSAL stage k7, left in the LANE_D block
         # Squared scaled error per state and lane; ynew * 0 is NaN only for a non-finite
         # ynew, so one finiteness test of each lane's norm covers the new state too.
@@ -525,6 +623,22 @@ def _lane_group(
             sk = W[_WATOL + q] + rtol * max(abs(W[_WY + q]), abs(W[_WYN + q]))
             r = er / sk
             W[_WERR + q] = r * r + W[_WYN + q] * 0.0
+        if any_if:
+            for l in range(L):
+                qq = IF_STATE * L + l
+                lam = W[_WIFL + l]
+                n0 = W[_WIFN + l]
+                g6 = W[_WIFG + 6 * L + l]
+                er = 0.0
+                for jj in range(6):
+                    er += _IF_E[jj] * (g6 / W[_WIFG + jj * L + l]) * (
+                        W[_WK1 + jj * _NL + qq] + lam * W[_WIFY + jj * L + l] - n0)
+                er += _E7 * (W[LANE_D + qq] + lam * W[_WYN + qq] - n0)
+                er = W[_WIFH + l] * er
+                sk = W[_WATOL + qq] + rtol * max(abs(W[_WY + qq]), abs(W[_WYN + qq]))
+                r = er / sk
+                rr = r * r + W[_WYN + qq] * 0.0
+                W[_WERR + qq] = rr if W[_WIFM + l] != 0.0 else W[_WERR + qq]
         # Sum over states for every lane at once: a running sum with distance LANES, in the
         # same order (state 0 first) as the scalar kernel's loop.
         for q in range(L, _NL):
@@ -567,6 +681,17 @@ def _lane_group(
             fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
             h_next = hl / fac
             W[_WFO + l] = max(enl, 1e-4)
+            if IF_STATE >= 0:
+                x = W[LANE_LAM + l] * hl
+                if x >= 3.0:
+                    if_cnt[l] += 1
+                    if if_cnt[l] >= _IF_ON:
+                        if_on[l] = True
+                elif x < 2.0:
+                    if_on[l] = False
+                    if_cnt[l] = 0
+                else:
+                    if_cnt[l] = 0
             if reject[l]:
                 h_next = min(h_next, hl)
             reject[l] = False
@@ -580,6 +705,32 @@ def _lane_group(
                 h[l] = h_next
 
         # ---- dense output (Hairer's CONTD5) at output times strictly inside (t, t_new) ----
+        if any_dense and any_if:
+            # Dense output of the exact-decay state: exact decay plus the response to the
+            # quadratic through N(t) - N(t_n) at t_n, the third stage and t_new (N = f + lam y),
+            # then a linear correction to meet y_new at the end of the step.
+            for l in range(L):
+                if W[_WIFM + l] == 0.0 or W[_WMASK + l] == 0.0:
+                    continue
+                qq = IF_STATE * L + l
+                lam = W[_WIFL + l]
+                hl = W[_WIFH + l]
+                n0 = W[_WIFN + l]
+                a3 = W[_WK3 + qq] + lam * W[_WIFY + 2 * L + l] - n0
+                a7 = W[LANE_D + qq] + lam * W[_WYN + qq] - n0
+                bq = (a3 - _C3 * a7) / (_C3 * _C3 - _C3)
+                aq = a7 - bq
+                v0 = W[_WY + qq] - W[_WIFS + l]
+                z = lam * hl
+                ez = _vexp(-z)
+                yend = ez * v0 + W[_WIFS + l] + (aq * (z - 1.0 + ez) / (z * lam)
+                                             + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / (z * z * lam))
+                if_dc[l] = v0
+                if_dc[L + l] = aq
+                if_dc[2 * L + l] = bq
+                if_dc[3 * L + l] = z
+                if_dc[4 * L + l] = lam
+                if_dc[5 * L + l] = W[_WYN + qq] - yend
         if any_dense:
             for q in range(_NL):
                 hq = W[_WH + q]
@@ -616,6 +767,20 @@ def _lane_group(
                     W[_WDV + q] = W[_WY + q] + sq * (
                         W[_WDA + q] + s1 * (W[_WDB + q] + sq * (W[_WDC + q] + s1 * W[_WDD + q]))
                     )
+                if any_if:
+                    for l in range(L):
+                        if W[_WIFM + l] == 0.0 or W[_WMASK + l] == 0.0:
+                            continue
+                        sq = W[_WDS + l]
+                        zq = if_dc[3 * L + l] * sq
+                        lam = if_dc[4 * L + l]
+                        ez = _vexp(-zq)
+                        zz = if_dc[3 * L + l]
+                        # p(tau) = aq*theta + bq*theta**2, theta = tau/h = zq/zz
+                        v = ez * if_dc[l] + W[_WIFS + l] + (
+                            if_dc[L + l] * (zq - 1.0 + ez) / (zz * lam)
+                            + if_dc[2 * L + l] * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez) / (zz * zz * lam))
+                        W[_WDV + IF_STATE * L + l] = v + sq * if_dc[5 * L + l]
                 for l in range(L):
                     k = pid[l]
                     if k < 0 or W[_WMASK + l] == 0.0:

@@ -217,7 +217,8 @@ def _hoist_parameter_terms(
 
 
 @functools.lru_cache(maxsize=4)
-def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
+def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
+                     exact_decay: str | None = "IL6") -> str:
     """Python source of the right-hand side for a group of ``lanes`` patients at once.
 
     Defines ``LANES``, the workspace offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``
@@ -240,6 +241,12 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     Parameter-only subexpressions are computed once per patient by ``pre_lanes(w)`` into
     ``N_LANE_CONST`` rows at ``LANE_C`` (see :func:`_hoist_parameter_terms`); ``LANE_END`` is
     the first offset after the blocks the right-hand side uses.
+
+    ``exact_decay`` names a state whose own decay rate ``-d f_i / d y_i`` depends on parameters
+    only (IL-6 clearance, the model's one fast mode in the quiet phase); ``pre_lanes`` writes
+    that rate to ``LANE_LAM`` and ``IF_STATE`` is its index (-1 with ``exact_decay=None``).
+    The lane solver integrates that state in exact-decay form once its explicit step is
+    stability-limited (see ``docs/engine.md``).
     """
     if int(lanes) != lanes or lanes < 1:
         raise ValueError(f"lanes must be a positive integer, got {lanes!r}")
@@ -261,7 +268,18 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     off_y = off_t + lanes
     off_d = off_y + n_s * lanes
     off_c = off_d + n_s * lanes
-    off_end = off_c + n_c * lanes
+    off_lam = off_c + n_c * lanes
+    off_end = off_lam + lanes
+    if_state = -1
+    lam_expr = sp.Integer(0)
+    if exact_decay is not None:
+        if exact_decay not in snames:
+            raise ValueError(f"exact_decay: no state {exact_decay!r}")
+        if_state = snames.index(exact_decay)
+        ysyms = {sp.Symbol(n) for n in snames} | {sp.Symbol("t")}
+        lam_expr = -sp.diff(_inlined_odes(model)[if_state], sp.Symbol(exact_decay))
+        if lam_expr.free_symbols & ysyms:
+            raise ValueError(f"{exact_decay}: decay rate depends on the state")
 
     def loads(used: set[str], with_states: bool) -> list[str]:
         body = []
@@ -282,6 +300,9 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
     pre = loads(_used_symbols([e for _, e in crepl] + list(creduced)), False)
     pre += [f"{sym} = {pr.doprint(e)}" for sym, e in crepl]
     pre += [f"w[{off_c + c * lanes} + l] = {pr.doprint(e)}" for c, e in enumerate(creduced)]
+    pre_names = {b.split(" = ")[0] for b in pre}
+    pre += [b for b in loads(_used_symbols([lam_expr]), False) if b.split(" = ")[0] not in pre_names]
+    pre.append(f"w[{off_lam} + l] = {pr.doprint(_vectorisable(lam_expr))}")
     # Every evaluation.
     odes = [_vectorisable(e) for e in odes]
     repl, reduced = sp.cse(odes, symbols=sp.numbered_symbols("_c"), optimizations="basic")
@@ -305,6 +326,8 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES) -> str:
         f"LANE_D = {off_d}",
         f"LANE_C = {off_c}",
         f"N_LANE_CONST = {n_c}",
+        f"LANE_LAM = {off_lam}",
+        f"IF_STATE = {if_state}",
         f"LANE_END = {off_end}",
         "",
         "",
