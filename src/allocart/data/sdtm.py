@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -566,30 +566,19 @@ class _StudyReader:
                     )
                 for row, r in car_rows:
                     sid = r["USUBJID"]
-                    try:
-                        when = _dtc(r["EXSTDTC"])
-                    except ValueError:
-                        probs.append(
-                            Problem(
-                                ex.file,
-                                row,
-                                "EXSTDTC",
-                                f"{r['EXSTDTC']!r} is not an ISO 8601 date or date-time",
-                            )
-                        )
+                    when = _ex_start(
+                        ex,
+                        row,
+                        r,
+                        probs,
+                        lambda w, raw=r.get("EXSTDTC"): (
+                            f"the CAR-T infusion date {raw!r} is {'missing' if w is None else 'partial'}; "
+                            "day 0 needs a complete date"
+                        ),
+                    )
+                    if when is None:
                         continue
-                    if when is None or when == "partial":
-                        probs.append(
-                            Problem(
-                                ex.file,
-                                row,
-                                "EXSTDTC",
-                                f"the CAR-T infusion date {r['EXSTDTC']!r} is {'missing' if when is None else 'partial'}; "
-                                "day 0 needs a complete date",
-                            )
-                        )
-                        continue
-                    _ex_dose(ex, row, r, "car_t", doses, probs, notes)
+                    _ex_dose(ex, row, r, "car_t", doses, probs, notes, when=when)
                     if sid not in reference or when < reference[sid]:
                         reference[sid] = when
                         trt = r.get("EXTRT", "").strip()
@@ -1266,16 +1255,17 @@ def _sledai_descriptor(code: str, test: str) -> str | None:
     return None
 
 
-def _ex_dose(
+def _ex_start(
     ex: _Domain,
     row: int,
     r: dict[str, str],
-    kind: str,
-    doses: list,
     probs: list[Problem],
-    notes: list[str],
-) -> None:
-    sid = r["USUBJID"]
+    incomplete: Callable[[None | str], str],
+) -> datetime | None:
+    """EXSTDTC of an EX row as a complete date-time, or None with a problem appended.
+
+    ``incomplete`` words the problem for a missing (``None``) or ``"partial"`` date.
+    """
     try:
         when = _dtc(r.get("EXSTDTC", ""))
     except ValueError:
@@ -1287,17 +1277,35 @@ def _ex_dose(
                 f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time",
             )
         )
-        return
+        return None
     if when is None or when == "partial":
-        probs.append(
-            Problem(
-                ex.file,
-                row,
-                "EXSTDTC",
-                f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial",
-            )
+        probs.append(Problem(ex.file, row, "EXSTDTC", incomplete(when)))
+        return None
+    return when
+
+
+def _ex_dose(
+    ex: _Domain,
+    row: int,
+    r: dict[str, str],
+    kind: str,
+    doses: list,
+    probs: list[Problem],
+    notes: list[str],
+    when: datetime | None = None,
+) -> None:
+    """Append one EX dose row to ``doses``; ``when`` is its start if already parsed."""
+    sid = r["USUBJID"]
+    if when is None:
+        when = _ex_start(
+            ex,
+            row,
+            r,
+            probs,
+            lambda _w: f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial",
         )
-        return
+        if when is None:
+            return
     amount = number(r.get("EXDOSE", ""), ex.file, row, "EXDOSE", probs)
     if math.isnan(amount):
         return
