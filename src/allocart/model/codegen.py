@@ -218,7 +218,7 @@ def _hoist_parameter_terms(
 
 @functools.lru_cache(maxsize=4)
 def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
-                     exact_decay: str | None = "IL6") -> str:
+                     exact_decay: str | None = "model") -> str:
     """Python source of the right-hand side for a group of ``lanes`` patients at once.
 
     Defines ``LANES``, the workspace offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``
@@ -243,7 +243,8 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
     the first offset after the blocks the right-hand side uses.
 
     ``exact_decay`` names a state whose own decay rate ``-d f_i / d y_i`` depends on parameters
-    only (IL-6 clearance, the model's one fast mode in the quiet phase); ``pre_lanes`` writes
+    only (``"model"``, the default, takes ``model.exact_decay``: IL-6 clearance, the model's
+    one fast mode in the quiet phase); ``pre_lanes`` writes
     that rate to ``LANE_LAM`` and ``IF_STATE`` is its index (-1 with ``exact_decay=None``).
     The lane solver integrates that state in exact-decay form once its explicit step is
     stability-limited (see ``docs/engine.md``).
@@ -272,6 +273,8 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
     off_end = off_lam + lanes
     if_state = -1
     lam_expr = sp.Integer(0)
+    if exact_decay == "model":
+        exact_decay = model.exact_decay
     if exact_decay is not None:
         if exact_decay not in snames:
             raise ValueError(f"exact_decay: no state {exact_decay!r}")
