@@ -32,6 +32,8 @@ def fit_cmd(
     model_params: Annotated[Path | None, typer.Option("--model-params", help="YAML overrides of the parameter table.")] = None,
     error_model: Annotated[Path | None, typer.Option("--error-model", help="YAML overrides of the residual-error table.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the plots (and embed them in the report).")] = True,
+    backend: Annotated[str, typer.Option(help="Gradients: sensitivity (numba forward sensitivities) or jax "
+                                              "(forward-mode through diffrax).")] = "sensitivity",
 ) -> None:
     """Fit the model to patient data: posterior, diagnostics, forecasts and an HTML report."""
     from allocart.data.formats import read_dataset
@@ -41,7 +43,8 @@ def fit_cmd(
 
     opts = FitOptions(params=parse_params(params), method=method.strip().lower(), level=level.strip().lower(),
                       chains=chains, warmup=warmup, samples=samples, seed=seed,
-                      observables=parse_observables(observables), horizon=horizon)
+                      observables=parse_observables(observables), horizon=horizon,
+                      backend=backend.strip().lower())
     ds = read_dataset(data, fmt)
     table = load_default_parameters()
     if model_params is not None:
@@ -92,12 +95,13 @@ def bench_fit_cmd(
     warmup: Annotated[int, typer.Option(help="Warm-up iterations per chain.")] = 150,
     samples: Annotated[int, typer.Option(help="Draws per chain.")] = 150,
     seed: Annotated[int, typer.Option(help="Seed of the simulated patient.")] = 7,
+    backend: Annotated[str, typer.Option(help="sensitivity or jax.")] = "sensitivity",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Individual NUTS fit of one simulated patient (target: <= 60 s with 4 chains)."""
     from allocart.fit.bench import run_fit_bench
 
-    res = run_fit_bench(chains=chains, warmup=warmup, samples=samples, seed=seed)
+    res = run_fit_bench(chains=chains, warmup=warmup, samples=samples, seed=seed, backend=backend.strip().lower())
     if as_json:
         typer.echo(json.dumps(res, indent=1, default=str))
         return

@@ -23,7 +23,7 @@ import numba
 
 from allocart.errors import SolverError
 
-__all__ = ["build_kernel", "kernel_cache_dir"]
+__all__ = ["build_kernel", "kernel_cache_dir", "load_generated"]
 
 _KERNEL_SRC = Path(__file__).with_name("_kernel_src.py")
 _LANES_SRC = Path(__file__).with_name("_lanes_src.py")
@@ -169,6 +169,24 @@ def build_kernel(
             "# ---- lane solver kernel (allocart/engine/_lanes_src.py) ----\n"
             f"{_LANES_SRC.read_text(encoding='utf-8')}"
         )
+    return load_generated(combined, name)
+
+
+def load_generated(combined: str, name: str) -> types.ModuleType:
+    """Write generated kernel source to the cache (once) and import it.
+
+    Parameters
+    ----------
+    combined : str
+        The complete module source.
+    name : str
+        Short label for the file and module name.
+
+    Returns
+    -------
+    types.ModuleType
+        The imported module; the same object for the same source within a process.
+    """
     digest = hashlib.sha256(
         (combined + "\0numba=" + numba.__version__).encode("utf-8")
     ).hexdigest()[:20]

@@ -50,8 +50,12 @@ class FitOptions:
     observables: tuple[str, ...] | None = None
     horizon: float = 365.0
     forecast_draws: int = 200
+    backend: str = "sensitivity"
 
     def __post_init__(self) -> None:
+        from allocart.fit.optimize import check_backend
+
+        check_backend(self.backend)
         if self.method not in METHODS:
             raise FitError(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
         if self.level not in LEVELS:
@@ -60,12 +64,13 @@ class FitOptions:
             raise FitError(f"--horizon: {self.horizon!r} must be a positive number of days")
 
 
-def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 0) -> FitResult:
+def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 0,
+                          backend: str = "sensitivity") -> FitResult:
     """Posterior modes under the table's prior, with Laplace draws."""
     from allocart.fit.optimize import posterior_modes
 
     t0 = time.perf_counter()
-    modes = posterior_modes(problem)
+    modes = posterior_modes(problem, backend=backend)
     rng = np.random.default_rng(seed)
     n, k = problem.n, problem.k
     theta = np.empty((1, draws, n, k))
@@ -92,15 +97,15 @@ def fit_problem(problem: FitProblem, options: FitOptions = FitOptions(), *, prog
         raise FitError("--level population needs at least 2 patients; use --level individual")
     if options.method == "map":
         if level == "individual":
-            return individual_map_result(problem, seed=options.seed)
+            return individual_map_result(problem, seed=options.seed, backend=options.backend)
         from allocart.fit.population import fit_population_its, population_result
 
-        return population_result(fit_population_its(problem), seed=options.seed)
+        return population_result(fit_population_its(problem, backend=options.backend), seed=options.seed)
     from allocart.fit.bayes import fit_individual_nuts, fit_population_nuts
 
     fn = fit_individual_nuts if level == "individual" else fit_population_nuts
     return fn(problem, chains=options.chains, num_warmup=options.warmup, num_samples=options.samples,
-              seed=options.seed, progress=progress)
+              seed=options.seed, progress=progress, backend=options.backend)
 
 
 def fit_dataset(dataset, options: FitOptions = FitOptions(), *, table=None, residual=None,

@@ -11,8 +11,9 @@ Hierarchical cohort fit
     with hyperpriors ``mu_k ~ N(m_k, HYPER_MU_SD)`` and ``omega_k ~ LogNormal(log s_k,
     HYPER_OMEGA_SD)`` around the table's typical value and IIV.
 
-The likelihood of each patient goes through :func:`allocart.fit.problem.value_and_grad_fwd`,
-so NUTS's gradients are forward-mode tangents through the ODE solve.
+The gradient NUTS takes is the exact Jacobian of the predictions from the forward-sensitivity
+solve (:mod:`allocart.fit.sensmodel`, default) or forward-mode tangents through the JAX solve
+(:func:`allocart.fit.problem.value_and_grad_fwd`, ``backend="jax"``).
 
 References
 ----------
@@ -43,8 +44,26 @@ HYPER_OMEGA_SD = 0.5
 known to within a factor of about 1.6]."""
 
 
-def _loglik_fn(problem: FitProblem, rtol: float):
-    return value_and_grad_fwd(lambda th, a: patient_loglik(th, a, problem, rtol=rtol))
+def _loglik_fn(problem: FitProblem, rtol: float, backend: str = "sensitivity"):
+    """``ll(theta, arr)`` of one patient (``arr`` its slice of ``problem.arrays()``), whose
+    gradient NUTS takes: sensitivity Jacobians (numba) or forward-mode JAX (``backend``)."""
+    import jax.numpy as jnp
+
+    from allocart.fit.optimize import check_backend
+    from allocart.fit.problem import row_loglik
+    from allocart.fit.sensmodel import jax_predictions, sensitivity_model
+
+    if check_backend(backend) == "jax":
+        return value_and_grad_fwd(lambda th, a: patient_loglik(th, a, problem, rtol=rtol))
+    predict = jax_predictions(sensitivity_model(problem, rtol))
+
+    def ll(theta, arr):
+        pred, ok = predict(theta, arr["index"].astype(jnp.int32))
+        good = ok > 0
+        val = jnp.sum(row_loglik(jnp.where(good, pred, 1.0), arr))
+        return jnp.where(good & jnp.isfinite(val), val, -jnp.inf)
+
+    return ll
 
 
 def _run(model, init, num_warmup, num_samples, chains, seed, inverse_mass_matrix=None, target_accept=0.8,
@@ -70,6 +89,7 @@ def fit_individual_nuts(
     rtol: float = 1e-6,
     max_tree_depth: int = 6,
     progress: bool = False,
+    backend: str = "sensitivity",
 ) -> FitResult:
     """NUTS of each patient separately under the table's population prior.
 
@@ -90,8 +110,8 @@ def fit_individual_nuts(
     enable_jax()
     _check(chains, num_warmup, num_samples)
     t_start = time.perf_counter()
-    modes = posterior_modes(problem, rtol=rtol)
-    ll = _loglik_fn(problem, rtol)
+    modes = posterior_modes(problem, rtol=rtol, backend=backend)
+    ll = _loglik_fn(problem, rtol, backend)
     m = jnp.asarray(problem.prior_mean)
     s = jnp.asarray(problem.prior_sd)
     k = problem.k
@@ -141,6 +161,7 @@ def fit_population_nuts(
     seed: int = 0,
     rtol: float = 1e-6,
     progress: bool = False,
+    backend: str = "sensitivity",
 ) -> FitResult:
     """NUTS of the hierarchical (non-centred) model of the whole cohort.
 
@@ -160,8 +181,8 @@ def fit_population_nuts(
     if problem.n < 2:
         raise FitError("a population fit needs at least 2 patients; fit one patient with --level individual")
     t_start = time.perf_counter()
-    start = fit_population_its(problem, rtol=rtol)
-    ll = jax.vmap(_loglik_fn(problem, rtol))
+    start = fit_population_its(problem, rtol=rtol, backend=backend)
+    ll = jax.vmap(_loglik_fn(problem, rtol, backend))
     m = jnp.asarray(problem.prior_mean)
     s = jnp.asarray(problem.prior_sd)
     n, k = problem.n, problem.k

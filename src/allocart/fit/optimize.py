@@ -30,7 +30,21 @@ import numpy as np
 
 from allocart.fit.problem import FitProblem, patient_predictions, row_loglik
 
-__all__ = ["ModeResult", "posterior_modes", "derivative_function"]
+__all__ = ["ModeResult", "posterior_modes", "derivative_function", "BACKENDS"]
+
+BACKENDS = ("sensitivity", "jax")
+"""How predictions and their Jacobians are computed: ``"sensitivity"`` (forward sensitivities
+solved by numba, :mod:`allocart.fit.sensmodel`; the default, ~10-50 times faster on a CPU) or
+``"jax"`` (forward-mode differentiation through diffrax, :mod:`allocart.fit.jaxmodel`)."""
+
+
+def check_backend(backend: str) -> str:
+    """Return ``backend`` if known, else raise :class:`~allocart.fit.residual.FitError`."""
+    from allocart.fit.residual import FitError
+
+    if backend not in BACKENDS:
+        raise FitError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    return backend
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,44 @@ def _derivatives(problem_key: int, rtol: float):
 _PROBLEMS: dict[int, FitProblem] = {}
 
 
+@functools.lru_cache(maxsize=1)
+def _row_derivatives():
+    import jax
+    import jax.numpy as jnp
+
+    def one(pred, arr):
+        ones = jnp.ones_like(pred)
+
+        def lrow(p):
+            return row_loglik(p, arr)
+
+        ll, d1 = jax.jvp(lrow, (pred,), (ones,))
+        d2 = jax.jvp(lambda p: jax.jvp(lrow, (p,), (ones,))[1], (pred,), (ones,))[1]
+        return jnp.sum(ll), d1, d2
+
+    return jax.jit(jax.vmap(one))
+
+
+def _sensitivity_derivatives(problem: FitProblem, rtol: float):
+    """Same outputs as :func:`derivative_function`, with predictions and Jacobians from the
+    numba sensitivity solve and the observation log-likelihood's derivatives from JAX."""
+    import jax.numpy as jnp
+
+    from allocart.fit.sensmodel import sensitivity_model
+
+    sm = sensitivity_model(problem, rtol)
+    rows = _row_derivatives()
+
+    def f(theta, arr):
+        pred, jac, ok = sm.evaluate(np.asarray(theta))
+        safe = np.where(ok[:, None], pred, 1.0)
+        ll, d1, d2 = (np.asarray(x) for x in rows(jnp.asarray(safe), arr))
+        good = ok & np.isfinite(ll) & np.all(np.isfinite(d1), axis=1)
+        return ll, d1, d2, np.where(ok[:, None, None], jac, 0.0), pred, good
+
+    return f
+
+
 def derivative_function(problem: FitProblem, rtol: float = 1e-6):
     """Jitted ``f(theta (n, k), arrays) -> (loglik, dl/df, d2l/df2, df/dtheta, f, ok)`` per patient.
 
@@ -109,6 +161,7 @@ def posterior_modes(
     max_iter: int = 60,
     tol: float = 1e-7,
     rtol: float = 1e-6,
+    backend: str = "sensitivity",
 ) -> ModeResult:
     """Posterior modes of every patient under a normal prior on ``theta``.
 
@@ -126,6 +179,8 @@ def posterior_modes(
         component below ``sqrt(tol)`` on the transformed scale.
     rtol : float
         Relative tolerance of the ODE solve.
+    backend : {"sensitivity", "jax"}
+        How predictions and Jacobians are computed (:data:`BACKENDS`).
     """
     import jax.numpy as jnp
 
@@ -136,7 +191,8 @@ def posterior_modes(
     m = np.broadcast_to(problem.prior_mean if prior_mean is None else np.asarray(prior_mean, float), (n, k))
     s = np.broadcast_to(problem.prior_sd if prior_sd is None else np.asarray(prior_sd, float), (n, k))
     prec = 1.0 / s**2
-    f = derivative_function(problem, rtol)
+    check_backend(backend)
+    f = derivative_function(problem, rtol) if backend == "jax" else _sensitivity_derivatives(problem, rtol)
     arr = {key: jnp.asarray(v) for key, v in problem.arrays().items()}
 
     def evaluate(theta):

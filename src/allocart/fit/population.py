@@ -112,6 +112,7 @@ def fit_population_its(
     rtol: float = 1e-6,
     init_mu: np.ndarray | None = None,
     init_omega: np.ndarray | None = None,
+    backend: str = "sensitivity",
 ) -> PopulationEstimate:
     """Population typical values and variabilities by the iterative two-stage method.
 
@@ -144,7 +145,7 @@ def fit_population_its(
 
     def em(x: np.ndarray) -> np.ndarray:
         mu, omega = x[:k], np.exp(x[k:])
-        modes = posterior_modes(problem, mu, omega, init=state["theta"], rtol=rtol, max_iter=10)
+        modes = posterior_modes(problem, mu, omega, init=state["theta"], rtol=rtol, max_iter=10, backend=backend)
         theta = modes.theta
         state["theta"] = theta
         state["evals"] += 1
@@ -183,7 +184,7 @@ def fit_population_its(
     theta = state["theta"]
     it = state["evals"]
     # Final modes and Laplace covariances under the converged population distribution.
-    modes = posterior_modes(problem, mu, omega, init=theta, rtol=rtol)
+    modes = posterior_modes(problem, mu, omega, init=theta, rtol=rtol, backend=backend)
     inv_om = np.diag(1.0 / omega**2)
     info = sum(inv_om - inv_om @ modes.cov[i] @ inv_om for i in range(n))
     # Guard: the information is positive semi-definite in exact arithmetic.

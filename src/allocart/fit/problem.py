@@ -205,6 +205,7 @@ class FitProblem:
             "row_t": self.row_t.astype(float), "row_o": self.row_o.astype(float),
             "value": self.value, "censored": self.censored.astype(float), "mask": self.mask.astype(float),
             "log": err["log"][k], "b": err["b"][k], "a": err["a"][k], "floor": err["floor"][k],
+            "index": np.arange(self.n, dtype=float),
         }
 
     def subset(self, index: Sequence[int]) -> FitProblem:
