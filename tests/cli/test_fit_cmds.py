@@ -62,10 +62,11 @@ def test_fit_map_end_to_end(tmp_path, capsys, one_patient):
     assert "data:image/png;base64," in html and "Forecasts" in html
 
 
-@pytest.mark.slow
 def test_validate_recovery_json_two_replicates(capsys):
     assert main(["validate", "recovery", "--replicates", "2", "--patients", "4", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc["params"]) == {"rho_E", "delta_E", "k_Trej", "k_mat", "k_Ab"}
+    names = {"rho_E", "delta_E", "k_Trej", "k_mat", "k_Ab"}
+    assert set(doc["params"]) == names | {f"omega_{n}" for n in names}
+    assert doc["replicates"] == 2 and doc["coverage_monte_carlo_se"] == pytest.approx((0.09 / 2) ** 0.5)
     for v in doc["params"].values():
         assert set(v) >= {"bias", "coverage"} and 0.0 <= v["coverage"] <= 1.0
