@@ -1,19 +1,19 @@
-"""A tiny NUTS run produces ArviZ diagnostics.
+"""Tiny NUTS runs (individual and hierarchical) produce draws and ArviZ diagnostics.
 
-Marked slow: compiling the sampler's forward-mode gradient through the ODE solve for
-vectorised chains took 3-4 minutes on the shared 2-core machine, beyond the default run's budget.
+With the sensitivity backend (the default) each takes seconds; the JAX backend's forward-mode
+sampler took 3-4 minutes to compile on the 2-core machine, so its run is marked slow.
 """
 
 import numpy as np
 import pytest
 
 
-@pytest.mark.slow
-def test_tiny_individual_nuts_reports_diagnostics(one_patient):
+@pytest.mark.parametrize("backend", ["sensitivity", pytest.param("jax", marks=pytest.mark.slow)])
+def test_tiny_individual_nuts_reports_diagnostics(one_patient, backend):
     from allocart.fit.bayes import fit_individual_nuts
 
     _, _, pb, _ = one_patient
-    res = fit_individual_nuts(pb, chains=2, num_warmup=8, num_samples=8, seed=1, max_tree_depth=3)
+    res = fit_individual_nuts(pb, chains=2, num_warmup=8, num_samples=8, seed=1, max_tree_depth=3, backend=backend)
     assert res.theta.shape == (2, 8, 1, pb.k)
     assert np.all(np.isfinite(res.theta)) and np.all(res.theta > 0)
     d = res.diagnostics
@@ -26,3 +26,23 @@ def test_tiny_individual_nuts_reports_diagnostics(one_patient):
     # The draws stay near the posterior mode found first (a sampler that had wandered off would not).
     frame = res.estimates_frame()
     assert (frame["q05"] <= frame["median"]).all() and (frame["median"] <= frame["q95"]).all()
+
+
+@pytest.mark.slow  # ~1 min: a second compiled kernel (two parameters) and trees up to 2^8 steps
+def test_tiny_hierarchical_nuts_has_population_draws():
+    from allocart.fit.bayes import fit_population_nuts
+    from allocart.fit.problem import build_problem
+    from allocart.fit.recovery import RecoveryConfig, simulate_trial_dataset, truth_table
+
+    cfg = RecoveryConfig(patients=3, params=("rho_E", "k_Ab"))
+    tab = truth_table(cfg.params)
+    ds, _ = simulate_trial_dataset(cfg, 5, table=tab)
+    pb = build_problem(ds, cfg.params, observables=cfg.observables, table=tab)
+    res = fit_population_nuts(pb, chains=2, num_warmup=10, num_samples=10, seed=3)
+    assert res.theta.shape == (2, 10, 3, 2) and np.all(np.isfinite(res.theta))
+    assert res.typical.shape == (2, 10, 2) and np.all(res.omega > 0)
+    for p in pb.param_names:
+        q = res.population[p]
+        assert q["typical_q05"] <= q["typical"] <= q["typical_q95"]
+        assert q["omega_q05"] <= q["omega"] <= q["omega_q95"]
+    assert "omega_k_Ab" in res.diagnostics["variables"]
