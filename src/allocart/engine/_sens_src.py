@@ -15,7 +15,7 @@ derivatives) to ``z``, and observations see the state after the events at their 
 Each patient is integrated on its own, so results do not depend on how a batch is split.
 """
 
-# ruff: noqa: F821  (rhs_sens, N_STATES come from the generated source above)
+# ruff: noqa: F821  (rhs_sens, decay_rate, N_STATES, KP, IF_STATE come from the generated source)
 
 import math
 
@@ -24,6 +24,7 @@ import numpy as np
 
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 _rhs_s = numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)(rhs_sens)
+_decay_rate = numba.njit(cache=True, error_model="numpy")(decay_rate)
 
 _OK = 0
 _MAX_STEPS = 1
@@ -75,23 +76,67 @@ def _finite(v, m):
     return True
 
 
+# The tableau as arrays: row i (1..5) gives stage i+1's input, row 6 the new value.
+_A = np.array([
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [_A21, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [_A31, _A32, 0.0, 0.0, 0.0, 0.0],
+    [_A41, _A42, _A43, 0.0, 0.0, 0.0],
+    [_A51, _A52, _A53, _A54, 0.0, 0.0],
+    [_A61, _A62, _A63, _A64, _A65, 0.0],
+    [_A71, 0.0, _A73, _A74, _A75, _A76],
+])
+_CN = np.array([0.0, _C2, _C3, _C4, _C5, 1.0, 1.0])
+_EV = np.array([_E1, 0.0, _E3, _E4, _E5, _E6, _E7])
+
+# Exact decay (docs/engine.md, "Exact decay of the stiff state"): the model's stiff state
+# IF_STATE and its sensitivities share the parameter-only decay rate lam. Once 15 accepted
+# steps in a row have had lam*h >= 3 (the explicit stability limit of that mode), these
+# components take the shifted integrating-factor form of the same tableau, exact for decay
+# towards a constant; plain DOPRI5 again when lam*h < 2.
+if IF_STATE >= 0:
+    _DC = np.array([IF_STATE] + [N_STATES + IF_STATE * KP + j for j in range(KP)], dtype=np.int64)
+else:
+    _DC = np.zeros(0, dtype=np.int64)
+_IF_ON = 15
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _decay_stage(i, z, zt, kk, ify, g, n0, sh, lam, h):
+    """Stage ``i`` (1..6) of the exact-decay components: overwrites them in ``zt``.
+
+    ``Y_i = e^(-lam c_i h) (y_n - s) + s + h sum_j a_ij e^(-lam (c_i - c_j) h) (k_j + lam Y_j - N0)``
+    with ``N0 = f(y_n) + lam y_n`` and the shift ``s = N0 / lam``.
+    """
+    for c in range(_DC.shape[0]):
+        q = _DC[c]
+        acc = 0.0
+        for jj in range(i):
+            acc += _A[i, jj] * (g[i] / g[jj]) * (kk[jj, q] + lam * ify[jj, c] - n0[c])
+        v = g[i] * (z[q] - sh[c]) + sh[c] + h * acc
+        zt[q] = v
+        ify[i, c] = v
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
     """One patient; fills ``out`` (n_obs, NZ). Returns ``(status, accepted steps)``."""
     nz = z0.shape[0]
     ns = N_STATES
+    nd = _DC.shape[0]
     n_ev = ev_t.shape[0]
     n_obs = obs_t.shape[0]
     z = z0.copy()
     znew = np.empty(nz)
     ztmp = np.empty(nz)
-    k1 = np.empty(nz)
-    k2 = np.empty(nz)
-    k3 = np.empty(nz)
-    k4 = np.empty(nz)
-    k5 = np.empty(nz)
-    k6 = np.empty(nz)
-    k7 = np.empty(nz)
+    kk = np.empty((7, nz))
+    ify = np.empty((7, max(nd, 1)))
+    n0 = np.empty(max(nd, 1))
+    sh = np.empty(max(nd, 1))
+    g = np.ones(7)
+    lam = _decay_rate(p) if nd > 0 else 0.0
+    if_on = False
+    if_cnt = 0
     eps = 2.220446049250313e-16
     t = t0
     e = 0
@@ -112,8 +157,8 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
         t_seg = obs_t[j]
         if e < n_ev and ev_t[e] < t_seg:
             t_seg = ev_t[e]
-        _rhs_s(t, z, p, D, k1)
-        if not _finite(k1, nz):
+        _rhs_s(t, z, p, D, kk[0])
+        if not _finite(kk[0], nz):
             return _NON_FINITE, n_acc
         if h <= 0.0:
             # Hairer's HINIT, first part: step from the ratio of state to derivative norms.
@@ -121,7 +166,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             dny = 0.0
             for i in range(ns):
                 sk = atol[i] + rtol * abs(z[i])
-                dnf += (k1[i] / sk) ** 2
+                dnf += (kk[0, i] / sk) ** 2
                 dny += (z[i] / sk) ** 2
             h = 1e-6 if (dnf <= 1e-10 or dny <= 1e-10) else 0.01 * math.sqrt(dny / dnf)
         reject = False
@@ -130,40 +175,75 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 return _MAX_STEPS, n_acc
             if h < 16.0 * eps * max(abs(t), 1.0):
                 return _STEP_UNDERFLOW, n_acc
+            on = if_on and lam > 0.0
+            if on:
+                h = min(h, 500.0 / lam)  # keeps exp(-lam c h) far from underflow
             last = False
             h_before = h
             if t + 1.01 * h >= t_seg:
                 h = t_seg - t
                 last = True
             n_try += 1
-            for i in range(nz):
-                ztmp[i] = z[i] + h * _A21 * k1[i]
-            _rhs_s(t + _C2 * h, ztmp, p, D, k2)
-            for i in range(nz):
-                ztmp[i] = z[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-            _rhs_s(t + _C3 * h, ztmp, p, D, k3)
-            for i in range(nz):
-                ztmp[i] = z[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-            _rhs_s(t + _C4 * h, ztmp, p, D, k4)
-            for i in range(nz):
-                ztmp[i] = z[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-            _rhs_s(t + _C5 * h, ztmp, p, D, k5)
-            for i in range(nz):
-                ztmp[i] = z[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i])
             t_new = t_seg if last else t + h
+            if on:
+                for i in range(1, 7):
+                    g[i] = math.exp(-lam * _CN[i] * h)
+                for c in range(nd):
+                    q = _DC[c]
+                    n0[c] = kk[0, q] + lam * z[q]
+                    sh[c] = n0[c] / lam
+                    ify[0, c] = z[q]
+            k1 = kk[0]
+            k2 = kk[1]
+            k3 = kk[2]
+            k4 = kk[3]
+            k5 = kk[4]
+            k6 = kk[5]
+            for q in range(nz):
+                ztmp[q] = z[q] + h * _A21 * k1[q]
+            if on:
+                _decay_stage(1, z, ztmp, kk, ify, g, n0, sh, lam, h)
+            _rhs_s(t + _C2 * h, ztmp, p, D, k2)
+            for q in range(nz):
+                ztmp[q] = z[q] + h * (_A31 * k1[q] + _A32 * k2[q])
+            if on:
+                _decay_stage(2, z, ztmp, kk, ify, g, n0, sh, lam, h)
+            _rhs_s(t + _C3 * h, ztmp, p, D, k3)
+            for q in range(nz):
+                ztmp[q] = z[q] + h * (_A41 * k1[q] + _A42 * k2[q] + _A43 * k3[q])
+            if on:
+                _decay_stage(3, z, ztmp, kk, ify, g, n0, sh, lam, h)
+            _rhs_s(t + _C4 * h, ztmp, p, D, k4)
+            for q in range(nz):
+                ztmp[q] = z[q] + h * (_A51 * k1[q] + _A52 * k2[q] + _A53 * k3[q] + _A54 * k4[q])
+            if on:
+                _decay_stage(4, z, ztmp, kk, ify, g, n0, sh, lam, h)
+            _rhs_s(t + _C5 * h, ztmp, p, D, k5)
+            for q in range(nz):
+                ztmp[q] = z[q] + h * (_A61 * k1[q] + _A62 * k2[q] + _A63 * k3[q] + _A64 * k4[q] + _A65 * k5[q])
+            if on:
+                _decay_stage(5, z, ztmp, kk, ify, g, n0, sh, lam, h)
             _rhs_s(t_new, ztmp, p, D, k6)
-            for i in range(nz):
-                znew[i] = z[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i])
-            _rhs_s(t_new, znew, p, D, k7)
+            for q in range(nz):
+                znew[q] = z[q] + h * (_A71 * k1[q] + _A73 * k3[q] + _A74 * k4[q] + _A75 * k5[q] + _A76 * k6[q])
+            if on:
+                _decay_stage(6, z, znew, kk, ify, g, n0, sh, lam, h)
+            _rhs_s(t_new, znew, p, D, kk[6])
             acc = 0.0
             poison = 0.0
+            k7 = kk[6]
             for i in range(ns):
                 er = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])
+                if on and i == IF_STATE:
+                    er = _EV[6] * (kk[6, i] + lam * znew[i] - n0[0])
+                    for jj in range(6):
+                        er += _EV[jj] * (g[6] / g[jj]) * (kk[jj, i] + lam * ify[jj, 0] - n0[0])
+                    er *= h
                 sk = atol[i] + rtol * max(abs(z[i]), abs(znew[i]))
                 acc += (er / sk) ** 2
                 poison += znew[i] * 0.0
             for i in range(ns, nz):
-                poison += znew[i] * 0.0 + k7[i] * 0.0
+                poison += znew[i] * 0.0 + kk[6, i] * 0.0
             err = math.sqrt(acc / ns) + poison
             if not math.isfinite(err):
                 h *= 0.25
@@ -176,9 +256,20 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             if err <= 1.0:
                 fac_old = max(err, 1e-4)
                 n_acc += 1
+                if nd > 0:
+                    x = lam * h
+                    if x >= 3.0:
+                        if_cnt += 1
+                        if if_cnt >= _IF_ON:
+                            if_on = True
+                    elif x < 2.0:
+                        if_on = False
+                        if_cnt = 0
+                    else:
+                        if_cnt = 0
                 for i in range(nz):
                     z[i] = znew[i]
-                    k1[i] = k7[i]
+                    kk[0, i] = kk[6, i]
                 t = t_new
                 if reject:
                     h_new = min(h_new, h)
@@ -201,10 +292,10 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
     return _OK, n_acc
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def solve_sens_all(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out, status, n_steps):
-    """Integrate every patient (rows of ``z0``) in parallel; see :func:`_integrate`."""
-    for k in numba.prange(z0.shape[0]):
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def solve_sens_serial(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out, status, n_steps):
+    """Integrate patients one after another without the GIL (callers run threads of these)."""
+    for k in range(z0.shape[0]):
         st, na = _integrate(z0[k], p[k], D[k], t0[k], ev_t[k], ev_add[k], obs_t[k], rtol, atol, max_steps, out[k])
         status[k] = st
         n_steps[k] = na

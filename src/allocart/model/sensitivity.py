@@ -79,7 +79,9 @@ def sensitivity_source(wrt: tuple[str, ...], kp: int = 8, model: ModelDefinition
     Returns
     -------
     str
-        Source defining ``N_STATES``, ``N_PARAMS``, ``N_Q`` and ``rhs_sens(t, z, p, D, dz)``.
+        Source defining ``N_STATES``, ``N_PARAMS``, ``N_Q``, ``KP``, ``rhs_sens(t, z, p, D, dz)``,
+        ``IF_STATE`` (index of the model's exact-decay state, -1 if none) and
+        ``decay_rate(p)`` (its parameter-only decay rate).
         ``z`` and ``dz`` have length ``N_STATES * (1 + KP)``: the states, then the
         sensitivities with ``z[N_STATES + i * KP + j] = dy_i/dtheta_j`` for ``KP`` directions
         (the estimated parameters; extra directions may be zero); ``p`` is
@@ -149,6 +151,18 @@ def sensitivity_source(wrt: tuple[str, ...], kp: int = 8, model: ModelDefinition
         terms = [f"{names[idx]} * z[{n} + {int(v[1:])} * KP + j]" for v, idx in jac_terms[i]]
         terms += [f"{names[idx]} * D[{int(v[1:])}, j]" for v, idx in par_terms[i]]
         lines.append(f"        dz[{n} + {i} * KP + j] = " + (" + ".join(terms) if terms else "0.0"))
+    # The model's stiff state (ModelDefinition.exact_decay) decays at a parameter-only rate;
+    # its sensitivities obey the same linear decay, so the solver can integrate all of them in
+    # exact-decay form (docs/engine.md, "Exact decay of the stiff state").
+    if_state, lam_expr = -1, sp.Integer(0)
+    if model.exact_decay is not None:
+        if_state = snames.index(model.exact_decay)
+        lam_expr = -sp.diff(odes[if_state], ys[if_state])
+        if lam_expr.free_symbols & (set(ys) | {sp.Symbol("t")}):
+            raise ValueError(f"{model.exact_decay}: decay rate depends on the state")
+    lines += ["", "", f"IF_STATE = {if_state}", "", "", "def decay_rate(p):"]
+    lines += [f"    {q} = p[{i}]" for i, q in enumerate(pnames) if q in _used_symbols([lam_expr])]
+    lines.append(f"    return {pr.doprint(lam_expr)}")
     lines.append("")
     return "\n".join(lines)
 
