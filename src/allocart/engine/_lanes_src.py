@@ -188,7 +188,9 @@ _WIFN = _WIFS + LANES  # N(t_n) = f + lam * y at the step's start
 _WIFH = _WIFN + LANES  # step size
 _WIFG = _WIFH + LANES  # exp(-lam c_i h), i = 0..6
 _WIFY = _WIFG + 7 * LANES  # stage values of the state, i = 0..6
-_WSIZE = _WIFY + 7 * LANES
+_WIFD = _WIFY + 7 * LANES  # its dense-output coefficients, 7 rows (see the dense output)
+_WIFD_USE = _WIFD + 7 * LANES  # 1.0 where those coefficients apply to the lane's step
+_WSIZE = _WIFD_USE + LANES
 
 
 # Exact decay of one state (IF_STATE >= 0; see rhs_source_lanes): once the step of a lane has
@@ -341,7 +343,6 @@ def _lane_group(
     last = np.zeros(L, dtype=np.bool_)
     if_on = np.zeros(L, dtype=np.bool_)
     if_cnt = np.zeros(L, dtype=np.int64)
-    if_dc = np.zeros(6 * L)
 
     exhausted = False
     while True:
@@ -708,10 +709,11 @@ def _lane_group(
         if any_dense and any_if:
             # Dense output of the exact-decay state: exact decay plus the response to the
             # quadratic through N(t) - N(t_n) at t_n, the third stage and t_new (N = f + lam y),
-            # then a linear correction to meet y_new at the end of the step.
+            # then a linear correction to meet y_new at the end of the step. Computed for
+            # every lane without branches (so that the loop is vector code, exp included) and
+            # used only where _WIFD_USE is set; the other lanes' values (possibly inf or NaN,
+            # e.g. z = 0 for an idle lane) are never read.
             for l in range(L):
-                if W[_WIFM + l] == 0.0 or W[_WMASK + l] == 0.0:
-                    continue
                 qq = IF_STATE * L + l
                 lam = W[_WIFL + l]
                 hl = W[_WIFH + l]
@@ -723,14 +725,19 @@ def _lane_group(
                 v0 = W[_WY + qq] - W[_WIFS + l]
                 z = lam * hl
                 ez = _vexp(-z)
-                yend = ez * v0 + W[_WIFS + l] + (aq * (z - 1.0 + ez) / (z * lam)
-                                             + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / (z * z * lam))
-                if_dc[l] = v0
-                if_dc[L + l] = aq
-                if_dc[2 * L + l] = bq
-                if_dc[3 * L + l] = z
-                if_dc[4 * L + l] = lam
-                if_dc[5 * L + l] = W[_WYN + qq] - yend
+                den1 = z * lam
+                den2 = z * z * lam
+                yend = ez * v0 + W[_WIFS + l] + (aq * (z - 1.0 + ez) / den1
+                                             + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / den2)
+                W[_WIFD + l] = v0
+                W[_WIFD + L + l] = aq
+                W[_WIFD + 2 * L + l] = bq
+                W[_WIFD + 3 * L + l] = z
+                W[_WIFD + 4 * L + l] = den1
+                W[_WIFD + 5 * L + l] = den2
+                W[_WIFD + 6 * L + l] = W[_WYN + qq] - yend
+                use = W[_WIFM + l] != 0.0 and W[_WMASK + l] != 0.0
+                W[_WIFD_USE + l] = 1.0 if use else 0.0
         if any_dense:
             for q in range(_NL):
                 hq = W[_WH + q]
@@ -768,19 +775,19 @@ def _lane_group(
                         W[_WDA + q] + s1 * (W[_WDB + q] + sq * (W[_WDC + q] + s1 * W[_WDD + q]))
                     )
                 if any_if:
+                    # Branch-free over lanes, like the coefficients above.
                     for l in range(L):
-                        if W[_WIFM + l] == 0.0 or W[_WMASK + l] == 0.0:
-                            continue
                         sq = W[_WDS + l]
-                        zq = if_dc[3 * L + l] * sq
-                        lam = if_dc[4 * L + l]
+                        zq = W[_WIFD + 3 * L + l] * sq
                         ez = _vexp(-zq)
-                        zz = if_dc[3 * L + l]
-                        # p(tau) = aq*theta + bq*theta**2, theta = tau/h = zq/zz
-                        v = ez * if_dc[l] + W[_WIFS + l] + (
-                            if_dc[L + l] * (zq - 1.0 + ez) / (zz * lam)
-                            + if_dc[2 * L + l] * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez) / (zz * zz * lam))
-                        W[_WDV + IF_STATE * L + l] = v + sq * if_dc[5 * L + l]
+                        # p(tau) = aq*theta + bq*theta**2, theta = tau/h = zq/z
+                        v = ez * W[_WIFD + l] + W[_WIFS + l] + (
+                            W[_WIFD + L + l] * (zq - 1.0 + ez) / W[_WIFD + 4 * L + l]
+                            + W[_WIFD + 2 * L + l] * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez)
+                            / W[_WIFD + 5 * L + l])
+                        v = v + sq * W[_WIFD + 6 * L + l]
+                        qd = _WDV + IF_STATE * L + l
+                        W[qd] = v if W[_WIFD_USE + l] != 0.0 else W[qd]
                 for l in range(L):
                     k = pid[l]
                     if k < 0 or W[_WMASK + l] == 0.0:
@@ -794,10 +801,16 @@ def _lane_group(
         # ---- accepted lanes move on: y <- y_new, k1 <- k7 (FSAL), as vector selects ----
         for q in range(L, _NL):
             W[_WMASK + q] = W[_WMASK + q - L]
+        # Both operands are loaded before the choice, so that LLVM sees a select and a plain
+        # store (vector code) instead of a conditional store (a scalar loop with branches).
         for q in range(_NL):
             take = W[_WMASK + q] != 0.0
-            W[_WY + q] = W[_WYN + q] if take else W[_WY + q]
-            W[_WK1 + q] = W[LANE_D + q] if take else W[_WK1 + q]
+            y_old = W[_WY + q]
+            y_new = W[_WYN + q]
+            k_old = W[_WK1 + q]
+            k_new = W[LANE_D + q]
+            W[_WY + q] = y_new if take else y_old
+            W[_WK1 + q] = k_new if take else k_old
 
         # ---- segment end reached exactly: events at this time, then outputs ----
         for l in range(L):
