@@ -169,13 +169,13 @@ _WH = _WK6 + _NL  # step size of each lane, repeated for every state
 _WATOL = _WH + _NL  # absolute tolerance of each state, repeated for every lane
 _WERR = _WATOL + _NL  # squared scaled error, per state and lane
 _WMASK = _WERR + _NL  # 1.0 where the lane's step was accepted, repeated for every state
-# Dense output (Hairer's CONTD5) reuses blocks that are free once the step is decided, which
-# keeps the workspace (about 38 kB for the model) inside a 48 kB L1 data cache.
+# Dense output (Hairer's CONTD5) reuses blocks that are free once the error is known, which
+# keeps the workspace (about 44 kB for the model) inside a 48 kB L1 data cache.
 _WDA = _WK2  # y1 - y0
 _WDB = _WK3  # h k1 - (y1 - y0)
 _WDC = _WK4  # (y1 - y0) - h k7 - bspl
-_WDD = _WERR  # h sum(d_i k_i)
-_WDS = _WK5  # the output's fraction s of the step, repeated for every state
+_WDD = _WK5  # h sum(d_i k_i)
+_WDS = _WERR  # the output's fraction s of the step, repeated for every state
 _WDV = _WK6  # interpolated states
 _WEN = _WMASK + _NL  # error norm per lane
 _WFO = _WEN + LANES  # controller memory per lane (err_old)
@@ -190,7 +190,9 @@ _WIFG = _WIFH + LANES  # exp(-lam c_i h), i = 0..6
 _WIFY = _WIFG + 7 * LANES  # stage values of the state, i = 0..6
 _WIFD = _WIFY + 7 * LANES  # its dense-output coefficients, 7 rows (see the dense output)
 _WIFD_USE = _WIFD + 7 * LANES  # 1.0 where those coefficients apply to the lane's step
-_WSIZE = _WIFD_USE + LANES
+_WIFE = _WIFD_USE + LANES  # its squared scaled error in exact-decay form
+_WIFK3 = _WIFE + LANES  # its third stage derivative (for the dense output)
+_WSIZE = _WIFK3 + LANES
 
 
 # Exact decay of one state (IF_STATE >= 0; see rhs_source_lanes): once the step of a lane has
@@ -614,17 +616,10 @@ def _lane_group(
             for l in range(L):
                 W[_WYN + IF_STATE * L + l] = W[LANE_Y + IF_STATE * L + l]
         _rhs_lanes(W)  # the FSAL stage k7, left in the LANE_D block
-        # Squared scaled error per state and lane; ynew * 0 is NaN only for a non-finite
-        # ynew, so one finiteness test of each lane's norm covers the new state too.
-        for q in range(_NL):
-            er = W[_WH + q] * (
-                _E1 * W[_WK1 + q] + _E3 * W[_WK3 + q] + _E4 * W[_WK4 + q]
-                + _E5 * W[_WK5 + q] + _E6 * W[_WK6 + q] + _E7 * W[LANE_D + q]
-            )
-            sk = W[_WATOL + q] + rtol * max(abs(W[_WY + q]), abs(W[_WYN + q]))
-            r = er / sk
-            W[_WERR + q] = r * r + W[_WYN + q] * 0.0
         if any_if:
+            # Error estimate of the exact-decay state; it reads that state's stage derivatives,
+            # which the loop below overwrites with dense-output coefficients, so it comes first
+            # (with the third stage, which the dense output of that state needs).
             for l in range(L):
                 qq = IF_STATE * L + l
                 lam = W[_WIFL + l]
@@ -638,8 +633,40 @@ def _lane_group(
                 er = W[_WIFH + l] * er
                 sk = W[_WATOL + qq] + rtol * max(abs(W[_WY + qq]), abs(W[_WYN + qq]))
                 r = er / sk
-                rr = r * r + W[_WYN + qq] * 0.0
-                W[_WERR + qq] = rr if W[_WIFM + l] != 0.0 else W[_WERR + qq]
+                W[_WIFE + l] = r * r + W[_WYN + qq] * 0.0
+                W[_WIFK3 + l] = W[_WK3 + qq]
+        # Squared scaled error per state and lane; ynew * 0 is NaN only for a non-finite
+        # ynew, so one finiteness test of each lane's norm covers the new state too.
+        # The same pass computes the dense-output coefficients (Hairer's CONTD5) into the
+        # stage blocks k2..k5, which are free once the error is known: one pass over the
+        # stages instead of two. They are used only if the step is accepted with an output
+        # inside it (the great majority of steps with daily output).
+        for q in range(_NL):
+            hq = W[_WH + q]
+            k1 = W[_WK1 + q]
+            k3 = W[_WK3 + q]
+            k4 = W[_WK4 + q]
+            k5 = W[_WK5 + q]
+            k6 = W[_WK6 + q]
+            k7 = W[LANE_D + q]
+            y = W[_WY + q]
+            yn = W[_WYN + q]
+            er = hq * (_E1 * k1 + _E3 * k3 + _E4 * k4 + _E5 * k5 + _E6 * k6 + _E7 * k7)
+            sk = W[_WATOL + q] + rtol * max(abs(y), abs(yn))
+            r = er / sk
+            W[_WERR + q] = r * r + yn * 0.0
+            W[_WDD + q] = hq * (_D1 * k1 + _D3 * k3 + _D4 * k4 + _D5 * k5 + _D6 * k6 + _D7 * k7)
+            ydiff = yn - y
+            bspl = hq * k1 - ydiff
+            W[_WDA + q] = ydiff
+            W[_WDB + q] = bspl
+            W[_WDC + q] = ydiff - hq * k7 - bspl
+        if any_if:
+            for l in range(L):
+                qq = IF_STATE * L + l
+                e_if = W[_WIFE + l]
+                e_plain = W[_WERR + qq]
+                W[_WERR + qq] = e_if if W[_WIFM + l] != 0.0 else e_plain
         # Sum over states for every lane at once: a running sum with distance LANES, in the
         # same order (state 0 first) as the scalar kernel's loop.
         for q in range(L, _NL):
@@ -718,7 +745,7 @@ def _lane_group(
                 lam = W[_WIFL + l]
                 hl = W[_WIFH + l]
                 n0 = W[_WIFN + l]
-                a3 = W[_WK3 + qq] + lam * W[_WIFY + 2 * L + l] - n0
+                a3 = W[_WIFK3 + l] + lam * W[_WIFY + 2 * L + l] - n0
                 a7 = W[LANE_D + qq] + lam * W[_WYN + qq] - n0
                 bq = (a3 - _C3 * a7) / (_C3 * _C3 - _C3)
                 aq = a7 - bq
@@ -739,20 +766,6 @@ def _lane_group(
                 use = W[_WIFM + l] != 0.0 and W[_WMASK + l] != 0.0
                 W[_WIFD_USE + l] = 1.0 if use else 0.0
         if any_dense:
-            for q in range(_NL):
-                hq = W[_WH + q]
-                k1 = W[_WK1 + q]
-                k7 = W[LANE_D + q]
-                # _WDD first: it reads the stages whose blocks the other coefficients reuse.
-                W[_WDD + q] = hq * (
-                    _D1 * k1 + _D3 * W[_WK3 + q] + _D4 * W[_WK4 + q]
-                    + _D5 * W[_WK5 + q] + _D6 * W[_WK6 + q] + _D7 * k7
-                )
-                ydiff = W[_WYN + q] - W[_WY + q]
-                bspl = hq * k1 - ydiff
-                W[_WDA + q] = ydiff
-                W[_WDB + q] = bspl
-                W[_WDC + q] = ydiff - hq * k7 - bspl
             # One output time per lane and round, interpolated for all lanes at once; lanes
             # without an output in this round interpolate at s = 0 (never stored).
             while True:
