@@ -16,7 +16,9 @@ Layout: everything the vector loops touch lives in one flat float64 workspace ``
 group, at compile-time constant offsets (state ``i`` of lane ``l`` at ``BASE + i * LANES + l``).
 LLVM vectorises a loop only if it can prove that its stores do not overlap its loads; with
 separate arrays it would need run-time overlap checks, which it refuses for loops as short as
-the 8 lanes, so the layout is what makes the arithmetic SIMD.
+the 8 lanes, so the layout is what makes the arithmetic SIMD. The workspace starts on a
+64-byte boundary (every block is a multiple of 8 doubles), so no vector straddles two cache
+lines.
 
 Lanes never mix: no operation combines two lanes, so a patient's result is bitwise the same
 whichever lane it occupies and whoever shares its group, i.e. independent of batch size,
