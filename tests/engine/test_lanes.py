@@ -277,3 +277,19 @@ def test_model_lane_rhs_matches_scalar_rhs():
     # 5e-14, so 1e-11 leaves room for other compilers while catching any real discrepancy.
     scale = np.abs(ref).max(axis=(0, 1), keepdims=True)
     assert (np.abs(got - ref) / scale).max() <= 1e-11
+
+
+def test_model_lane_workspace_blocks_are_whole_cache_lines():
+    """Every block of the lane workspace starts at a multiple of LANES doubles: with the
+    workspace on a 64-byte boundary (as the lane kernel allocates it) no 8-lane vector is
+    split across two cache lines, which costs the right-hand side ~20 % (docs/engine.md)."""
+    from allocart.model.simulate import get_kernel
+
+    k = get_kernel()
+    assert k.LANES * 8 == 64  # one cache line of doubles per vector
+    offsets = {name: getattr(k, name) for name in dir(k)
+               if (name.startswith("_W") or name.startswith("LANE_")) and name != "LANES"
+               and isinstance(getattr(k, name), int)}
+    assert len(offsets) > 30
+    bad = {name: off for name, off in offsets.items() if off % k.LANES}
+    assert not bad, f"workspace offsets not on a cache line: {bad}"
