@@ -30,7 +30,17 @@ def enable_jax() -> None:
     The cache lives under ``$ALLOCART_CACHE_DIR/jax`` or ``.cache/jax`` in the working
     directory; compiling the model's gradient costs tens of seconds, loading it from the cache
     a fraction of that.
+
+    Before JAX starts its CPU backend, XLA is asked to run each computation on one thread
+    (``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``, added to
+    ``XLA_FLAGS`` unless the user set those flags): the sampler's operations are tiny, and
+    XLA's idle worker threads otherwise spin on the cores that the numba sensitivity solves
+    called back from the sampler need, which made the NUTS benchmark 1.7 times slower
+    (63 s against 36.5 s, docs/fitting.md).
     """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags and "intra_op_parallelism_threads" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     import jax
 
     jax.config.update("jax_enable_x64", True)
