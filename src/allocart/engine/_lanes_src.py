@@ -205,16 +205,8 @@ _WSIZE = _WIFK3 + LANES
 _IF_ON = 15
 IF_STATE = globals().get("IF_STATE", -1)
 LANE_LAM = globals().get("LANE_LAM", 0)
-_IF_A = np.array([
-    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [_A21, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [_A31, _A32, 0.0, 0.0, 0.0, 0.0],
-    [_A41, _A42, _A43, 0.0, 0.0, 0.0],
-    [_A51, _A52, _A53, _A54, 0.0, 0.0],
-    [_A61, _A62, _A63, _A64, _A65, 0.0],
-    [_A71, 0.0, _A73, _A74, _A75, _A76],
-])
-_IF_E = np.array([_E1, 0.0, _E3, _E4, _E5, _E6, _E7])
+_IF_A = DOPRI_A
+_IF_E = DOPRI_E
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")

@@ -31,41 +31,11 @@ _MAX_STEPS = 1
 _NON_FINITE = 2
 _STEP_UNDERFLOW = 3
 
-_C2 = 1.0 / 5.0
-_C3 = 3.0 / 10.0
-_C4 = 4.0 / 5.0
-_C5 = 8.0 / 9.0
-_A21 = 1.0 / 5.0
-_A31 = 3.0 / 40.0
-_A32 = 9.0 / 40.0
-_A41 = 44.0 / 45.0
-_A42 = -56.0 / 15.0
-_A43 = 32.0 / 9.0
-_A51 = 19372.0 / 6561.0
-_A52 = -25360.0 / 2187.0
-_A53 = 64448.0 / 6561.0
-_A54 = -212.0 / 729.0
-_A61 = 9017.0 / 3168.0
-_A62 = -355.0 / 33.0
-_A63 = 46732.0 / 5247.0
-_A64 = 49.0 / 176.0
-_A65 = -5103.0 / 18656.0
-_A71 = 35.0 / 384.0
-_A73 = 500.0 / 1113.0
-_A74 = 125.0 / 192.0
-_A75 = -2187.0 / 6784.0
-_A76 = 11.0 / 84.0
-_E1 = 71.0 / 57600.0
-_E3 = -71.0 / 16695.0
-_E4 = 71.0 / 1920.0
-_E5 = -17253.0 / 339200.0
-_E6 = 22.0 / 525.0
-_E7 = -1.0 / 40.0
-_BETA = 0.04
-_EXPO1 = 0.2 - _BETA * 0.75
-_SAFE = 0.9
-_FAC_MIN = 0.2
-_FAC_MAX = 10.0
+from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
+    _C2, _C3, _C4, _C5, _A21, _A31, _A32, _A41, _A42, _A43, _A51, _A52, _A53, _A54, _A61, _A62,
+    _A63, _A64, _A65, _A71, _A73, _A74, _A75, _A76, _E1, _E3, _E4, _E5, _E6, _E7, _D1, _D3,
+    _D4, _D5, _D6, _D7, _BETA, _EXPO1, _SAFE, _FAC_MIN, _FAC_MAX, DOPRI_A, DOPRI_C, DOPRI_E,
+)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -76,18 +46,9 @@ def _finite(v, m):
     return True
 
 
-# The tableau as arrays: row i (1..5) gives stage i+1's input, row 6 the new value.
-_A = np.array([
-    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [_A21, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [_A31, _A32, 0.0, 0.0, 0.0, 0.0],
-    [_A41, _A42, _A43, 0.0, 0.0, 0.0],
-    [_A51, _A52, _A53, _A54, 0.0, 0.0],
-    [_A61, _A62, _A63, _A64, _A65, 0.0],
-    [_A71, 0.0, _A73, _A74, _A75, _A76],
-])
-_CN = np.array([0.0, _C2, _C3, _C4, _C5, 1.0, 1.0])
-_EV = np.array([_E1, 0.0, _E3, _E4, _E5, _E6, _E7])
+_A = DOPRI_A
+_CN = DOPRI_C
+_EV = DOPRI_E
 
 # Exact decay (docs/engine.md, "Exact decay of the stiff state"): the model's stiff state
 # IF_STATE and its sensitivities share the parameter-only decay rate lam. Once 15 accepted

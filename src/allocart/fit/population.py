@@ -81,6 +81,7 @@ class PopulationEstimate:
     converged: bool
     seconds: float
     log_omega_cov: np.ndarray | None = None
+    omega_interval: tuple[np.ndarray, np.ndarray] | None = None
 
     def intervals(self, level: float = LEVEL) -> dict[str, dict[str, float]]:
         """Estimates and ``level`` intervals of typical values and omegas, natural units."""
@@ -100,13 +101,19 @@ class PopulationEstimate:
         out = {}
         for j, p in enumerate(self.problem.params):
             om = self.omega_hat[j]
+            if self.omega_interval is not None and level == LEVEL:
+                lo_j, hi_j = float(self.omega_interval[0][j]), float(self.omega_interval[1][j])
+            else:
+                lo_j, hi_j = float(om * np.exp(-zq * se_log_om[j])), float(om * np.exp(zq * se_log_om[j]))
             out[p.name] = {
                 "typical": float(nat(self.population_theta)[j]),
                 "typical_lo": float(nat(lo)[j]), "typical_hi": float(nat(hi)[j]),
                 "se_transformed": float(se[j]),
                 "omega": float(om),
-                "omega_lo": float(om * np.exp(-zq * se_log_om[j])), "omega_hi": float(om * np.exp(zq * se_log_om[j])),
+                "omega_lo": lo_j, "omega_hi": hi_j,
                 "se_log_omega": float(se_log_om[j]),
+                "omega_wald_lo": float(om * np.exp(-zq * se_log_om[j])),
+                "omega_wald_hi": float(om * np.exp(zq * se_log_om[j])),
                 "table_typical": p.typical, "table_omega": p.prior_sd,
             }
         return out
@@ -199,9 +206,106 @@ def fit_population_its(
     # Final modes and Laplace covariances under the converged population distribution.
     modes = posterior_modes(problem, mu, omega, init=theta, rtol=rtol, backend=backend)
     mu_cov, log_omega_cov = population_covariances(omega, modes.cov)
+    lin = _LinearisedPopulation(mu, omega, modes.theta, modes.cov)
+    om_lo, om_hi = omega_profile_intervals(lin, omega)
     return PopulationEstimate(problem=problem, population_theta=mu, mu_cov=mu_cov, omega_hat=omega,
                               modes=modes, iterations=it, converged=converged,
-                              seconds=time.perf_counter() - t_start, log_omega_cov=log_omega_cov)
+                              seconds=time.perf_counter() - t_start, log_omega_cov=log_omega_cov,
+                              omega_interval=(om_lo, om_hi))
+
+
+class _LinearisedPopulation:
+    """The population likelihood of the linearised model, from the patients' modes.
+
+    Patient ``i``'s Laplace approximation under ``N(mu0, Omega0)`` (mode ``theta_i``,
+    covariance ``C_i``) splits into the prior and the data's information
+    ``P_i = C_i^-1 - Omega0^-1`` with score ``b_i = C_i^-1 theta_i - Omega0^-1 mu0`` (the data
+    alone say ``theta_i ~ N(x_i, P_i^-1)`` with ``P_i x_i = b_i``). Under any ``(mu, Omega)``
+    the patient's marginal log-likelihood is then, up to a constant,
+
+    ``-1/2 logdet(I + P Omega) + 1/2 b' (Omega^-1 + P)^-1 b + mu' M x - 1/2 mu' M mu``
+
+    with ``M = (I + P Omega)^-1 P`` and ``M x = (I + P Omega)^-1 b``, all defined when ``P`` is
+    singular (a patient whose data say nothing about a parameter). The restricted (REML)
+    likelihood of ``Omega`` profiles ``mu`` out and adds ``-1/2 logdet(sum_i M_i)``
+    (Patterson & Thompson 1971), the small-sample treatment that the factor ``n / (n - 1)`` on
+    the omega estimate mirrors.
+    """
+
+    def __init__(self, mu0: np.ndarray, omega0: np.ndarray, theta: np.ndarray, cov: np.ndarray) -> None:
+        inv_c = np.linalg.inv(cov)
+        o_inv = 1.0 / omega0**2
+        p = inv_c - np.diag(o_inv)
+        p = 0.5 * (p + np.swapaxes(p, 1, 2))
+        w, v = np.linalg.eigh(p)
+        self.p = np.einsum("nij,nj,nkj->nik", v, np.maximum(w, 0.0), v)  # PSD in exact arithmetic
+        self.b = np.einsum("nij,nj->ni", inv_c, theta) - o_inv * mu0
+        self.k = theta.shape[1]
+
+    def reml(self, log_omega: np.ndarray) -> float:
+        """Restricted log-likelihood of ``Omega = diag(exp(2 log_omega))``."""
+        k = self.k
+        om2 = np.exp(2.0 * np.asarray(log_omega, dtype=float))
+        eye = np.eye(k)
+        a = eye + self.p * om2[None, None, :]  # I + P Omega
+        m = np.linalg.solve(a, self.p)
+        mx = np.linalg.solve(a, self.b[:, :, None])[:, :, 0]
+        g = np.linalg.solve(np.diag(1.0 / om2)[None] + self.p, self.b[:, :, None])[:, :, 0]
+        s = m.sum(axis=0) + 1e-12 * eye
+        r = mx.sum(axis=0)
+        mu = np.linalg.solve(s, r)
+        ll = (-0.5 * np.linalg.slogdet(a)[1].sum() + 0.5 * np.einsum("ni,ni->", self.b, g)
+              + mu @ r - 0.5 * mu @ s @ mu)
+        return float(ll - 0.5 * np.linalg.slogdet(s)[1])
+
+
+def omega_profile_intervals(lin: _LinearisedPopulation, omega: np.ndarray, level: float = LEVEL,
+                            floor: float = OMEGA_FLOOR, ceiling: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """Profile-likelihood intervals of each omega under the linearised REML likelihood.
+
+    ``{omega_k : 2 (l_max - l_profile(omega_k)) <= chi2_1(level)}``, the other omegas maximised
+    for every value of ``omega_k``; an end that the deviance does not reach inside
+    ``[floor, ceiling]`` is that bound. Unlike a Wald interval on ``log(omega)``, it follows
+    the likelihood's asymmetry, which is large for weakly identified parameters whose omega
+    the data barely constrain from above or below.
+    """
+    from scipy import optimize, stats
+
+    k = lin.k
+    lo_b, hi_b = np.log(floor), np.log(ceiling)
+    bounds = [(lo_b, hi_b)] * k
+
+    def neg(x):
+        return -lin.reml(x)
+
+    start = np.clip(np.log(omega), lo_b, hi_b)
+    best = optimize.minimize(neg, start, method="L-BFGS-B", bounds=bounds)
+    l_max, x_max = -best.fun, best.x
+    crit = stats.chi2.ppf(level, 1)
+    lo, hi = np.empty(k), np.empty(k)
+    for j in range(k):
+        others = [i for i in range(k) if i != j]
+        warm = {"x": x_max[others].copy()}
+
+        def deviance(a, j=j, others=others, warm=warm):
+            def f(y):
+                x = np.empty(k)
+                x[j] = a
+                x[others] = y
+                return neg(x)
+
+            if not others:
+                return 2.0 * (l_max + f(np.empty(0)))
+            r = optimize.minimize(f, warm["x"], method="L-BFGS-B", bounds=[bounds[i] for i in others])
+            warm["x"] = r.x
+            return 2.0 * (l_max + r.fun)
+
+        centre = x_max[j]
+        g = lambda a: deviance(a) - crit  # noqa: E731
+        lo[j] = optimize.brentq(g, lo_b, centre, xtol=1e-3) if g(lo_b) > 0 else lo_b
+        warm["x"] = x_max[others].copy()
+        hi[j] = optimize.brentq(g, centre, hi_b, xtol=1e-3) if g(hi_b) > 0 else hi_b
+    return np.exp(lo), np.exp(hi)
 
 
 def _pinv_psd(a: np.ndarray) -> np.ndarray:
