@@ -26,10 +26,12 @@ _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 _rhs_s = numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)(rhs_sens)
 _decay_rate = numba.njit(cache=True, error_model="numpy")(decay_rate)
 
-_OK = 0
-_MAX_STEPS = 1
-_NON_FINITE = 2
-_STEP_UNDERFLOW = 3
+from allocart.engine.solve import (  # noqa: E402
+    STATUS_MAX_STEPS as _MAX_STEPS,
+    STATUS_NON_FINITE as _NON_FINITE,
+    STATUS_OK as _OK,
+    STATUS_STEP_UNDERFLOW as _STEP_UNDERFLOW,
+)
 
 from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
     _C2, _C3, _C4, _C5, _A21, _A31, _A32, _A41, _A42, _A43, _A51, _A52, _A53, _A54, _A61, _A62,
@@ -60,6 +62,21 @@ if IF_STATE >= 0:
 else:
     _DC = np.zeros(0, dtype=np.int64)
 _IF_ON = 15
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _stop(t, z, ev_t, ev_add, obs_t, out, e, j):
+    """At a stop ``t``: add the events at or before ``t`` (from ``e`` on), then record the
+    observations at or before ``t`` (from ``j`` on). Returns the new ``(e, j)``."""
+    while e < ev_t.shape[0] and ev_t[e] <= t:
+        for i in range(z.shape[0]):
+            z[i] += ev_add[e, i]
+        e += 1
+    while j < obs_t.shape[0] and obs_t[j] <= t:
+        for i in range(z.shape[0]):
+            out[j, i] = z[i]
+        j += 1
+    return e, j
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -100,16 +117,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
     if_cnt = 0
     eps = 2.220446049250313e-16
     t = t0
-    e = 0
-    j = 0
-    while e < n_ev and ev_t[e] <= t:
-        for i in range(nz):
-            z[i] += ev_add[e, i]
-        e += 1
-    while j < n_obs and obs_t[j] <= t:
-        for i in range(nz):
-            out[j, i] = z[i]
-        j += 1
+    e, j = _stop(t, z, ev_t, ev_add, obs_t, out, 0, 0)
     n_acc = 0
     n_try = 0
     h = -1.0
@@ -242,14 +250,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 h = h / min(1.0 / _FAC_MIN, fac11 / _SAFE)
                 reject = True
         t = t_seg
-        while e < n_ev and ev_t[e] <= t:
-            for i in range(nz):
-                z[i] += ev_add[e, i]
-            e += 1
-        while j < n_obs and obs_t[j] <= t:
-            for i in range(nz):
-                out[j, i] = z[i]
-            j += 1
+        e, j = _stop(t, z, ev_t, ev_add, obs_t, out, e, j)
     return _OK, n_acc
 
 

@@ -175,6 +175,30 @@ def _full_expressions(model: ModelDefinition) -> dict[str, sp.Expr]:
     return {k.name: v for k, v in env.items()}
 
 
+def _matrix_function(rows: list[list[sp.Expr]]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """``f(params) -> array (n, len(rows), len(rows[0]))`` evaluating sympy expressions.
+
+    Zero entries cost nothing; the others are lambdified once, vectorised over patients.
+    """
+    entries = []
+    for a, row in enumerate(rows):
+        for b, e in enumerate(row):
+            e = sp.sympify(e)
+            if e != 0:
+                args = tuple(sorted(x.name for x in e.free_symbols))
+                entries.append((a, b, sp.lambdify([sp.Symbol(x) for x in args], e, modules="numpy"), args))
+    shape = (len(rows), len(rows[0]) if rows else 0)
+
+    def f(params: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(params.values())))
+        out = np.zeros((n,) + shape)
+        for a, b, g, args in entries:
+            out[:, a, b] = g(*(params[x] for x in args))
+        return out
+
+    return f
+
+
 @functools.lru_cache(maxsize=16)
 def parameter_jacobian_function(
     primary: tuple[str, ...], wrt: tuple[str, ...], model: ModelDefinition = MODEL
@@ -189,37 +213,10 @@ def parameter_jacobian_function(
         Full-vector parameters ``q`` (usually :func:`parameter_closure` of ``primary``).
     """
     full = _full_expressions(model)
-    fns = []
-    for s in primary:
-        row = []
-        for q in wrt:
-            if q == s:
-                row.append(None)  # identity
-                continue
-            if q not in full:
-                row.append(0.0)
-                continue
-            d = sp.diff(full[q], sp.Symbol(s))
-            if d == 0:
-                row.append(0.0)
-                continue
-            args = tuple(sorted(x.name for x in d.free_symbols))
-            row.append((sp.lambdify([sp.Symbol(a) for a in args], d, modules="numpy"), args))
-        fns.append(row)
-
-    def f(params: dict[str, np.ndarray]) -> np.ndarray:
-        n = len(next(iter(params.values())))
-        out = np.zeros((n, len(primary), len(wrt)))
-        for a, row in enumerate(fns):
-            for b, fn in enumerate(row):
-                if fn is None:
-                    out[:, a, b] = 1.0
-                elif isinstance(fn, tuple):
-                    g, args = fn
-                    out[:, a, b] = g(*(params[x] for x in args))
-        return out
-
-    return f
+    return _matrix_function([
+        [sp.Integer(1) if q == s else (sp.diff(full[q], sp.Symbol(s)) if q in full else sp.Integer(0)) for q in wrt]
+        for s in primary
+    ])
 
 
 @functools.lru_cache(maxsize=16)
@@ -227,30 +224,7 @@ def initial_jacobian_function(
     wrt: tuple[str, ...], model: ModelDefinition = MODEL
 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """``f(params) -> dy0/dp_q`` of shape (n, len(wrt), n_states), vectorised over patients."""
-    snames = model.state_names
-    cols = []
-    for q in wrt:
-        row = []
-        for s in snames:
-            d = sp.diff(model.initial[s], sp.Symbol(q))
-            if d == 0:
-                row.append(None)
-            else:
-                args = tuple(sorted(x.name for x in d.free_symbols))
-                row.append((sp.lambdify([sp.Symbol(a) for a in args], d, modules="numpy"), args))
-        cols.append(row)
-
-    def f(params: dict[str, np.ndarray]) -> np.ndarray:
-        n = len(next(iter(params.values())))
-        out = np.zeros((n, len(wrt), len(snames)))
-        for a, row in enumerate(cols):
-            for b, fn in enumerate(row):
-                if fn is not None:
-                    g, args = fn
-                    out[:, a, b] = g(*(params[x] for x in args))
-        return out
-
-    return f
+    return _matrix_function([[sp.diff(model.initial[s], sp.Symbol(q)) for s in model.state_names] for q in wrt])
 
 
 @functools.lru_cache(maxsize=16)
