@@ -19,6 +19,10 @@ def test_fit_rejects_bad_options_in_one_line(tmp_path, capsys):
     assert main(["fit", str(missing), "--out", str(tmp_path / "o"), "--method", "bogus"]) == 2
     assert "--method" in capsys.readouterr().err
     assert main(["fit", str(missing), "--out", str(tmp_path / "o"), "--params", "rho_E,nonsense"]) == 2
+    capsys.readouterr()
+    assert main(["fit", str(missing), "--out", str(tmp_path / "o"), "--backend", "gpu-magic"]) == 2
+    err = capsys.readouterr().err
+    assert "--backend" in err and "gpu-magic" in err and "sensitivity, jax" in err
 
 
 def test_fit_names_a_missing_product(tmp_path, capsys):
