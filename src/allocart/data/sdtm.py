@@ -1758,48 +1758,24 @@ def write_sdtm(
                         "QSDTC": rec_at(g.time),
                     }
                 )
-        if not math.isnan(s["height_cm"]) and not (
-            rec and any(v.code == "HEIGHT" for v in rec.vitals)
+        # Height and weight from the subject table unless the records carry them already;
+        # BSA always: no clinical record produces a BSA vital sign.
+        for code, column, unit, from_records in (
+            ("HEIGHT", "height_cm", "cm", True),
+            ("WEIGHT", "weight_kg", "kg", True),
+            ("BSA", "bsa_m2", "m2", False),
         ):
+            if math.isnan(s[column]) or (from_records and rec and any(v.code == code for v in rec.vitals)):
+                continue
             vs.append(
                 {
                     **base,
                     "DOMAIN": "VS",
-                    "VSTESTCD": "HEIGHT",
-                    "VSORRES": _num(s["height_cm"]),
-                    "VSORRESU": "cm",
-                    "VSSTRESN": _num(s["height_cm"]),
-                    "VSSTRESU": "cm",
-                    "VSLOC": "",
-                    "VSDTC": format_iso(midnight),
-                }
-            )
-        if not math.isnan(s["weight_kg"]) and not (
-            rec and any(v.code == "WEIGHT" for v in rec.vitals)
-        ):
-            vs.append(
-                {
-                    **base,
-                    "DOMAIN": "VS",
-                    "VSTESTCD": "WEIGHT",
-                    "VSORRES": _num(s["weight_kg"]),
-                    "VSORRESU": "kg",
-                    "VSSTRESN": _num(s["weight_kg"]),
-                    "VSSTRESU": "kg",
-                    "VSLOC": "",
-                    "VSDTC": format_iso(midnight),
-                }
-            )
-        if not math.isnan(s["bsa_m2"]):
-            vs.append(
-                {
-                    **base,
-                    "DOMAIN": "VS",
-                    "VSTESTCD": "BSA",
-                    "VSORRES": _num(s["bsa_m2"]),
-                    "VSORRESU": "m2",
-                    "VSSTRESN": _num(s["bsa_m2"]),
-                    "VSSTRESU": "m2",
+                    "VSTESTCD": code,
+                    "VSORRES": _num(s[column]),
+                    "VSORRESU": unit,
+                    "VSSTRESN": _num(s[column]),
+                    "VSSTRESU": unit,
                     "VSLOC": "",
                     "VSDTC": format_iso(midnight),
                 }

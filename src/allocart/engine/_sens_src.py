@@ -48,9 +48,6 @@ def _finite(v, m):
     return True
 
 
-_A = DOPRI_A
-_CN = DOPRI_C
-_EV = DOPRI_E
 
 # Exact decay (docs/engine.md, "Exact decay of the stiff state"): the model's stiff state
 # IF_STATE and its sensitivities share the parameter-only decay rate lam. Once 15 accepted
@@ -90,7 +87,7 @@ def _decay_stage(i, z, zt, kk, ify, g, n0, sh, lam, h):
         q = _DC[c]
         acc = 0.0
         for jj in range(i):
-            acc += _A[i, jj] * (g[i] / g[jj]) * (kk[jj, q] + lam * ify[jj, c] - n0[c])
+            acc += DOPRI_A[i, jj] * (g[i] / g[jj]) * (kk[jj, q] + lam * ify[jj, c] - n0[c])
         v = g[i] * (z[q] - sh[c]) + sh[c] + h * acc
         zt[q] = v
         ify[i, c] = v
@@ -156,7 +153,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             t_new = t_seg if last else t + h
             if on:
                 for i in range(1, 7):
-                    g[i] = math.exp(-lam * _CN[i] * h)
+                    g[i] = math.exp(-lam * DOPRI_C[i] * h)
                 for c in range(nd):
                     q = _DC[c]
                     n0[c] = kk[0, q] + lam * z[q]
@@ -204,9 +201,9 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             for i in range(ns):
                 er = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])
                 if on and i == IF_STATE:
-                    er = _EV[6] * (kk[6, i] + lam * znew[i] - n0[0])
+                    er = DOPRI_E[6] * (kk[6, i] + lam * znew[i] - n0[0])
                     for jj in range(6):
-                        er += _EV[jj] * (g[6] / g[jj]) * (kk[jj, i] + lam * ify[jj, 0] - n0[0])
+                        er += DOPRI_E[jj] * (g[6] / g[jj]) * (kk[jj, i] + lam * ify[jj, 0] - n0[0])
                     er *= h
                 sk = atol[i] + rtol * max(abs(z[i]), abs(znew[i]))
                 acc += (er / sk) ** 2

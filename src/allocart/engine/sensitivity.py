@@ -22,7 +22,7 @@ import numpy as np
 from allocart.engine.compile import kernel_cache_dir, load_generated
 from allocart.errors import SolverError
 
-__all__ = ["SensitivityResult", "sensitivity_kernel", "solve_sensitivities", "directions_padded"]
+__all__ = ["SensitivityResult", "sensitivity_kernel", "solve_sensitivities"]
 
 _SENS_SRC = Path(__file__).with_name("_sens_src.py")
 
@@ -103,15 +103,6 @@ def sensitivity_kernel(wrt: tuple[str, ...], kp: int = 8) -> types.ModuleType:
     return load_generated(combined, "sens")
 
 
-def directions_padded(k: int) -> int:
-    """Sensitivity directions computed for ``k`` parameters.
-
-    Exactly ``k``: padding to a SIMD width (8) was measured slower for five parameters
-    (the per-direction products are a minor part of one evaluation, docs/fitting.md).
-    """
-    return int(k)
-
-
 def solve_sensitivities(
     wrt: tuple[str, ...],
     y0: np.ndarray,
@@ -165,7 +156,7 @@ def solve_sensitivities(
     y0 = np.ascontiguousarray(y0, dtype=float)
     n, ns = y0.shape
     k = s0.shape[1]
-    kp = directions_padded(k)
+    kp = k  # one direction per parameter: padding to 8 for SIMD was measured slower
     kern = sensitivity_kernel(tuple(wrt), kp)
     if ns != kern.N_STATES or s0.shape != (n, k, ns):
         raise SolverError(f"y0/s0: shapes {y0.shape}/{np.shape(s0)} do not match {kern.N_STATES} states")

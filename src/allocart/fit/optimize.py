@@ -86,15 +86,9 @@ def _derivatives(problem_key: int, rtol: float):
             return pred, (pred, ok)
 
         jac, (pred, ok) = jax.jacfwd(pred_aux, has_aux=True)(theta)
-        ones = jnp.ones_like(pred)
-
-        def lrow(p):
-            return row_loglik(p, arr)
-
-        ll, d1 = jax.jvp(lrow, (pred,), (ones,))
-        d2 = jax.jvp(lambda p: jax.jvp(lrow, (p,), (ones,))[1], (pred,), (ones,))[1]
-        good = ok & jnp.all(jnp.isfinite(ll)) & jnp.all(jnp.isfinite(jac))
-        return jnp.sum(ll), d1, d2, jac, pred, good
+        ll, d1, d2 = _row_terms(pred, arr)
+        good = ok & jnp.isfinite(ll) & jnp.all(jnp.isfinite(jac))
+        return ll, d1, d2, jac, pred, good
 
     return jax.jit(jax.vmap(one))
 
@@ -102,22 +96,27 @@ def _derivatives(problem_key: int, rtol: float):
 _PROBLEMS: dict[int, FitProblem] = {}
 
 
-@functools.lru_cache(maxsize=1)
-def _row_derivatives():
+def _row_terms(pred, arr):
+    """Log-likelihood of one patient's rows and its first and second derivatives with respect
+    to each row's prediction (rows are independent, so one tangent of ones gives all)."""
     import jax
     import jax.numpy as jnp
 
-    def one(pred, arr):
-        ones = jnp.ones_like(pred)
+    ones = jnp.ones_like(pred)
 
-        def lrow(p):
-            return row_loglik(p, arr)
+    def lrow(p):
+        return row_loglik(p, arr)
 
-        ll, d1 = jax.jvp(lrow, (pred,), (ones,))
-        d2 = jax.jvp(lambda p: jax.jvp(lrow, (p,), (ones,))[1], (pred,), (ones,))[1]
-        return jnp.sum(ll), d1, d2
+    ll, d1 = jax.jvp(lrow, (pred,), (ones,))
+    d2 = jax.jvp(lambda p: jax.jvp(lrow, (p,), (ones,))[1], (pred,), (ones,))[1]
+    return jnp.sum(ll), d1, d2
 
-    return jax.jit(jax.vmap(one))
+
+@functools.lru_cache(maxsize=1)
+def _row_derivatives():
+    import jax
+
+    return jax.jit(jax.vmap(_row_terms))
 
 
 def _sensitivity_derivatives(problem: FitProblem, rtol: float):

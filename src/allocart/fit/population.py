@@ -80,31 +80,24 @@ class PopulationEstimate:
     iterations: int
     converged: bool
     seconds: float
-    log_omega_cov: np.ndarray | None = None
-    omega_interval: tuple[np.ndarray, np.ndarray] | None = None
+    log_omega_cov: np.ndarray
+    omega_interval: tuple[np.ndarray, np.ndarray]
 
     def intervals(self, level: float = LEVEL) -> dict[str, dict[str, float]]:
         """Estimates and ``level`` intervals of typical values and omegas, natural units."""
         from scipy import stats
 
-        n, k = self.problem.n, self.problem.k
-        df = max(n - 1, 1)
         zq = stats.norm.ppf(0.5 + level / 2)
         se = np.sqrt(np.diag(self.mu_cov))
         lo, hi = self.population_theta - zq * se, self.population_theta + zq * se
         nat = self.problem.to_natural
-        if self.log_omega_cov is not None:
-            se_log_om = np.sqrt(np.diag(self.log_omega_cov))
-        else:  # no patient covariances: the chi-square interval of a variance on n - 1 df
-            chi = stats.chi2.ppf(0.5 + level / 2, df)
-            se_log_om = np.full(k, 0.5 * np.log(chi / df) / zq)
+        se_log_om = np.sqrt(np.diag(self.log_omega_cov))
         out = {}
         for j, p in enumerate(self.problem.params):
             om = self.omega_hat[j]
-            if self.omega_interval is not None and level == LEVEL:
-                lo_j, hi_j = float(self.omega_interval[0][j]), float(self.omega_interval[1][j])
-            else:
-                lo_j, hi_j = float(om * np.exp(-zq * se_log_om[j])), float(om * np.exp(zq * se_log_om[j]))
+            wald = float(om * np.exp(-zq * se_log_om[j])), float(om * np.exp(zq * se_log_om[j]))
+            # The profile intervals are computed at LEVEL; another level falls back to Wald.
+            lo_j, hi_j = (float(self.omega_interval[0][j]), float(self.omega_interval[1][j])) if level == LEVEL else wald
             out[p.name] = {
                 "typical": float(nat(self.population_theta)[j]),
                 "typical_lo": float(nat(lo)[j]), "typical_hi": float(nat(hi)[j]),
@@ -112,8 +105,7 @@ class PopulationEstimate:
                 "omega": float(om),
                 "omega_lo": lo_j, "omega_hi": hi_j,
                 "se_log_omega": float(se_log_om[j]),
-                "omega_wald_lo": float(om * np.exp(-zq * se_log_om[j])),
-                "omega_wald_hi": float(om * np.exp(zq * se_log_om[j])),
+                "omega_wald_lo": wald[0], "omega_wald_hi": wald[1],
                 "table_typical": p.typical, "table_omega": p.prior_sd,
             }
         return out

@@ -38,7 +38,7 @@ class SensitivityModel:
     """
 
     def __init__(self, problem: FitProblem, rtol: float = 1e-6) -> None:
-        from allocart.engine.sensitivity import directions_padded, sensitivity_kernel
+        from allocart.engine.sensitivity import sensitivity_kernel
         from allocart.model.codegen import derived_function, initial_function, parameter_names
         from allocart.model.equations import MODEL
         from allocart.model.sensitivity import (
@@ -67,7 +67,7 @@ class SensitivityModel:
         self._i_m = MODEL.state_index("M")
         self._fe0 = est.index("f_E0") if "f_E0" in est else -1
         self._i_fe0 = self.primary_names.index("f_E0")
-        sensitivity_kernel(self.wrt, directions_padded(len(est)))  # compile (or load) now, not inside the first evaluation
+        sensitivity_kernel(self.wrt, len(est))  # compile (or load) now, not inside the first evaluation
 
     MEMO_SIZE = 256
     """Results kept for repeated points (patient, theta)."""
