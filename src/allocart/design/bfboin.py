@@ -26,8 +26,7 @@ import numba
 import numpy as np
 
 from allocart.design.base import check_int
-from allocart.design.boin import BOIN, boin_step
-from allocart.design.isotonic import _select_mtd
+from allocart.design.boin import BOIN, boin_selection, boin_step, kernel_boundaries
 from allocart.errors import DesignError
 
 __all__ = ["BFBOIN"]
@@ -162,24 +161,16 @@ def _bf_kernel(
         dur[t] = gate
         for i in range(p):
             dur[t] = max(dur[t], pstart[i] + window)
-        if status == 1:
-            sel[t] = -1
-        elif extrasafe and N[t, 0] >= 3 and stop_b[N[t, 0]] >= 0 and Y[t, 0] >= stop_b[N[t, 0]]:
-            sel[t] = -1
-        else:
-            sel[t] = _select_mtd(target, N[t], Y[t], b_elim)
+        sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
     return sel, N, Y, dur
 
 
 def _simulate_block(self: BFBOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, Any]:
     if accrual is None:
         raise DesignError("BF-BOIN needs `accrual_per_month` and `dlt_window_months`.")
-    n_max = self.max_patients(po.dlt.shape[2])
-    b = self.boundaries(n_max)
-    stop_b = b.get("stop", np.full(b["n"].size, -1, dtype=np.int64))
     return _bf_kernel(
         po.dlt, po.response, arrivals, float(accrual.dlt_window_months), self.start_dose, self.n_cohorts,
-        self.cohort_size, self.n_earlystop, b["escalate"], b["deescalate"], b["eliminate"], stop_b,
+        self.cohort_size, self.n_earlystop, *kernel_boundaries(self, self.max_patients(po.dlt.shape[2])),
         self.extrasafe, self.target, self.backfill_cap, self.backfill_requires_response,
     )
 

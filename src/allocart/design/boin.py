@@ -272,6 +272,55 @@ def design_posterior_exceeds(target: float, y: float, n: float, cutoff: float) -
 
 
 # ---------------------------------------------------------------------------- simulation kernel
+# The kernels of BOIN, BF-BOIN and TITE-BOIN share the pieces below, so the three designs apply
+# one set of safety, movement, early-stopping and selection rules.
+@numba.njit(cache=True)
+def extrasafe_stop(y_1: int, n_1: int, stop_b: np.ndarray) -> bool:  # pragma: no cover - jitted
+    """Whether the extra-safe rule stops the trial with ``y_1`` DLTs out of ``n_1`` at the lowest dose."""
+    return n_1 >= 3 and stop_b[n_1] >= 0 and y_1 >= stop_b[n_1]
+
+
+@numba.njit(cache=True)
+def boin_safety(
+    y_d: int, n_d: int, d: int, k: int, elimi: np.ndarray, b_elim: np.ndarray, stop_b: np.ndarray,
+    extrasafe: bool,
+) -> bool:  # pragma: no cover - jitted
+    """Elimination and extra-safe rules at dose ``d`` with ``y_d`` DLTs out of ``n_d``.
+
+    Marks ``d`` and every higher dose in ``elimi`` when the elimination boundary is met; returns
+    whether the trial stops without selection (the lowest dose eliminated, or the extra-safe rule).
+    """
+    if b_elim[n_d] >= 0 and y_d >= b_elim[n_d]:
+        for j in range(d, k):
+            elimi[j] = True
+        if d == 0:
+            return True
+    return extrasafe and d == 0 and extrasafe_stop(y_d, n_d, stop_b)
+
+
+@numba.njit(cache=True)
+def boin_stays(up: bool, down: bool, d: int, k: int, elimi: np.ndarray) -> bool:  # pragma: no cover - jitted
+    """Whether the decision at dose ``d`` is to stay (the ``n_earlystop`` rule's condition).
+
+    ``up`` and ``down`` say whether the data meet the escalation and the de-escalation boundary;
+    "escalate" at the highest admissible dose and "de-escalate" at the lowest count as staying.
+    """
+    blocked_up = d == k - 1 or elimi[d + 1]
+    return (not up and not down) or (d == 0 and down) or (blocked_up and up)
+
+
+@numba.njit(cache=True)
+def boin_move(up: bool, down: bool, d: int, k: int, elimi: np.ndarray) -> int:  # pragma: no cover - jitted
+    """Next dose from the boundary comparisons ``up`` and ``down`` at dose ``d``."""
+    if up and d != k - 1:
+        if not elimi[d + 1]:
+            return d + 1
+        return d
+    if down and d != 0:
+        return d - 1
+    return d
+
+
 @numba.njit(cache=True)
 def boin_step(
     y_d: int, n_d: int, d: int, k: int, elimi: np.ndarray,
@@ -280,24 +329,24 @@ def boin_step(
 ) -> tuple[int, int]:  # pragma: no cover - jitted
     """One BOIN decision. Returns ``(next_dose, status)``; status 0 go on, 1 stop without
     selection, 2 stop and select."""
-    if b_elim[n_d] >= 0 and y_d >= b_elim[n_d]:
-        for j in range(d, k):
-            elimi[j] = True
-        if d == 0:
-            return d, 1
-    if extrasafe and d == 0 and n_d >= 3 and stop_b[n_d] >= 0 and y_d >= stop_b[n_d]:
+    if boin_safety(y_d, n_d, d, k, elimi, b_elim, stop_b, extrasafe):
         return d, 1
-    if n_d >= n_earlystop:
-        blocked_up = d == k - 1 or elimi[d + 1]
-        if (b_e[n_d] < y_d < b_d[n_d]) or (d == 0 and y_d >= b_d[n_d]) or (blocked_up and y_d <= b_e[n_d]):
-            return d, 2
-    if y_d <= b_e[n_d] and d != k - 1:
-        if not elimi[d + 1]:
-            return d + 1, 0
-        return d, 0
-    if y_d >= b_d[n_d] and d != 0:
-        return d - 1, 0
-    return d, 0
+    up = y_d <= b_e[n_d]
+    down = y_d >= b_d[n_d]
+    if n_d >= n_earlystop and boin_stays(up, down, d, k, elimi):
+        return d, 2
+    return boin_move(up, down, d, k, elimi), 0
+
+
+@numba.njit(cache=True)
+def boin_selection(
+    status: int, n: np.ndarray, y: np.ndarray, target: float, b_elim: np.ndarray, stop_b: np.ndarray,
+    extrasafe: bool,
+) -> int:  # pragma: no cover - jitted
+    """Dose selected at the end of a simulated trial (-1 for none) from its counts ``n``, ``y``."""
+    if status == 1 or (extrasafe and extrasafe_stop(y[0], n[0], stop_b)):
+        return -1
+    return _select_mtd(target, n, y, b_elim)
 
 
 @numba.njit(cache=True)
@@ -326,21 +375,22 @@ def simulate_boin_kernel(
             d, status = boin_step(Y[t, d], N[t, d], d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop)
             if status != 0:
                 break
-        if status == 1:
-            sel[t] = -1
-        elif extrasafe and N[t, 0] >= 3 and stop_b[N[t, 0]] >= 0 and Y[t, 0] >= stop_b[N[t, 0]]:
-            sel[t] = -1
-        else:
-            sel[t] = _select_mtd(target, N[t], Y[t], b_elim)
+        sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
     return sel, N, Y
 
 
-def _boin_simulate_block(self: BOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, None]:
-    b = self.boundaries(self.max_patients(0))
+def kernel_boundaries(design: BOIN, n_max: int) -> tuple[NDArray[np.int64], ...]:
+    """``(escalate, deescalate, eliminate, stop)`` count boundaries for ``0..n_max`` patients, as
+    the simulation kernels take them (``stop`` is all -1 without ``extrasafe``)."""
+    b = design.boundaries(n_max)
     stop_b = b.get("stop", np.full(b["n"].size, -1, dtype=np.int64))
+    return b["escalate"], b["deescalate"], b["eliminate"], stop_b
+
+
+def _boin_simulate_block(self: BOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, None]:
     sel, N, Y = simulate_boin_kernel(
         po.dlt, self.start_dose, self.n_cohorts, self.cohort_size, self.n_earlystop,
-        b["escalate"], b["deescalate"], b["eliminate"], stop_b, self.extrasafe, self.target,
+        *kernel_boundaries(self, self.max_patients(0)), self.extrasafe, self.target,
     )
     return sel, N, Y, None
 

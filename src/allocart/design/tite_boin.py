@@ -35,8 +35,15 @@ import numba
 import numpy as np
 
 from allocart.design.base import Action, DoseData, Recommendation, check_probability
-from allocart.design.boin import BOIN, _recommend_boin, boin_step
-from allocart.design.isotonic import _select_mtd
+from allocart.design.boin import (
+    BOIN,
+    _recommend_boin,
+    boin_move,
+    boin_safety,
+    boin_selection,
+    boin_stays,
+    kernel_boundaries,
+)
 from allocart.errors import DesignError
 
 __all__ = ["TITEBOIN"]
@@ -146,13 +153,7 @@ def _tite_kernel(
             ess = n_c + fu
             n_floor = int(math.floor(ess + 1e-9))
             # Elimination and early stopping on integer counts; movement on the ESS-based rate.
-            if n_floor >= 1 and b_elim[n_floor] >= 0 and y_c >= b_elim[n_floor]:
-                for j in range(d, k):
-                    elimi[j] = True
-                if d == 0:
-                    status = 1
-                    break
-            if extrasafe and d == 0 and n_floor >= 3 and stop_b[n_floor] >= 0 and y_c >= stop_b[n_floor]:
+            if boin_safety(y_c, n_floor, d, k, elimi, b_elim, stop_b, extrasafe):
                 status = 1
                 break
             rate = y_c / ess if ess > 0 else 0.0
@@ -162,37 +163,26 @@ def _tite_kernel(
                 # BOIN caps the de-escalation boundary at the elimination boundary.
                 up = False
                 down = True
-            blocked_up = d == k - 1 or elimi[d + 1]
-            if N[t, d] >= n_earlystop and ((not up and not down) or (d == 0 and down) or (blocked_up and up)):
+            if N[t, d] >= n_earlystop and boin_stays(up, down, d, k, elimi):
                 status = 2
                 break
-            if up and not blocked_up:
-                d += 1
-            elif down and d != 0 and not up:
-                d -= 1
+            # A rate on both boundaries (possible only when lambda_e and lambda_d nearly meet)
+            # moves as an escalation.
+            d = boin_move(up, down and not up, d, k, elimi)
         dur[t] = now + window
         for i in range(p):
             dur[t] = max(dur[t], pstart[i] + window)
-        if status == 1:
-            sel[t] = -1
-        elif extrasafe and N[t, 0] >= 3 and stop_b[N[t, 0]] >= 0 and Y[t, 0] >= stop_b[N[t, 0]]:
-            sel[t] = -1
-        else:
-            sel[t] = _select_mtd(target, N[t], Y[t], b_elim)
+        sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
     return sel, N, Y, dur
 
 
 def _simulate_block(self: TITEBOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, Any]:
     if accrual is None:
         raise DesignError("TITE-BOIN needs `accrual_per_month` and `dlt_window_months`.")
-    b = self.boundaries(self.max_patients(0))
-    stop_b = b.get("stop", np.full(b["n"].size, -1, dtype=np.int64))
     return _tite_kernel(
         po.dlt, po.dlt_time, arrivals, float(accrual.dlt_window_months), self.start_dose, self.n_cohorts,
-        self.cohort_size, self.n_earlystop, b["escalate"], b["deescalate"], b["eliminate"], stop_b,
-        self.extrasafe, self.target, self.lambda_e, self.lambda_d, self.max_pending_fraction,
+        self.cohort_size, self.n_earlystop, *kernel_boundaries(self, self.max_patients(0)), self.extrasafe, self.target, self.lambda_e, self.lambda_d, self.max_pending_fraction,
     )
 
 
 TITEBOIN.simulate_block = _simulate_block  # type: ignore[attr-defined]
-_ = boin_step
