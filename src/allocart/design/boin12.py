@@ -45,7 +45,7 @@ from allocart.design.base import (
     check_probability,
 )
 from allocart.design.boin import boin_lambdas
-from allocart.design.isotonic import _pava
+from allocart.design.isotonic import _closest_to_target, _isotonic_rates
 from allocart.errors import DesignError
 
 __all__ = ["BOIN12"]
@@ -269,26 +269,8 @@ def _boin12_kernel(
                 adm[j] = False
             if N[t, j] == 0:
                 adm[j] = False
-        m = 0
-        idx = np.empty(k, dtype=np.int64)
-        for j in range(k):
-            if N[t, j] > 0:
-                idx[m] = j
-                m += 1
-        ph = np.empty(m)
-        w = np.empty(m)
-        for i in range(m):
-            j = idx[i]
-            ph[i] = (Y[t, j] + 0.05) / (N[t, j] + 0.1)
-            w[i] = N[t, j]
-        fit = _pava(ph, w)
-        mtd_i = 0
-        bd = np.inf
-        for i in range(m):
-            dist = abs(fit[i] + (i + 1) * 1e-10 - target)
-            if dist < bd:
-                bd = dist
-                mtd_i = i
+        idx, fit = _isotonic_rates(N[t], Y[t], k, False)
+        mtd_i = _closest_to_target(fit, target)
         best = -1
         bu = -np.inf
         for i in range(mtd_i + 1):

@@ -1,5 +1,8 @@
 """Isotonic regression and the BOIN rule for selecting the maximum tolerated dose.
 
+The BOIN designs and BOIN12 (whose optimal biological dose is sought at or below this MTD) take
+their isotonic DLT-rate estimates and the dose closest to the target from here.
+
 References
 ----------
 Barlow R.E., Bartholomew D.J., Bremner J.M. and Brunk H.D. (1972). *Statistical Inference under
@@ -71,6 +74,51 @@ def pava(values: NDArray[np.floating], weights: NDArray[np.floating] | None = No
 
 
 @numba.njit(cache=True)
+def _isotonic_rates(
+    n: np.ndarray, y: np.ndarray, upto: int, inverse_variance: bool
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+    """Tried doses below ``upto`` and their isotonic DLT-rate estimates.
+
+    The observed rates ``(y + 0.05) / (n + 0.1)`` are fitted by weighted PAVA, with
+    inverse-variance weights (BOIN) or with the number treated (BOIN12).
+    """
+    idx = np.empty(upto, dtype=np.int64)
+    m = 0
+    for d in range(upto):
+        if n[d] > 0:
+            idx[m] = d
+            m += 1
+    idx = idx[:m]
+    phat = np.empty(m)
+    wt = np.empty(m)
+    for i in range(m):
+        d = idx[i]
+        # The 0.05/0.1 offsets keep the estimate and its variance away from 0 when y = 0 or y = n.
+        phat[i] = (y[d] + 0.05) / (n[d] + 0.1)
+        if inverse_variance:
+            var = (y[d] + 0.05) * (n[d] - y[d] + 0.05) / ((n[d] + 0.1) ** 2 * (n[d] + 0.1 + 1.0))
+            wt[i] = 1.0 / var
+        else:
+            wt[i] = n[d]
+    return idx, _pava(phat, wt)
+
+
+@numba.njit(cache=True)
+def _closest_to_target(fit: np.ndarray, target: float) -> int:  # pragma: no cover - jitted
+    """Position of the estimate in ``fit`` (non-decreasing) closest to ``target``."""
+    best = 0
+    best_dist = np.inf
+    for i in range(fit.size):
+        # The tiny increasing offset breaks ties: among doses tied above the target the lower one
+        # is closer; among doses tied below it, the higher one.
+        dist = abs(fit[i] + (i + 1) * 1e-10 - target)
+        if dist < best_dist:
+            best_dist = dist
+            best = i
+    return best
+
+
+@numba.njit(cache=True)
 def _select_mtd(
     target: float, n: np.ndarray, y: np.ndarray, elim_bound: np.ndarray
 ) -> int:  # pragma: no cover - jitted
@@ -83,33 +131,10 @@ def _select_mtd(
             break
     if first_elim == 0:
         return -1
-    idx = np.empty(k, dtype=np.int64)
-    m = 0
-    for d in range(first_elim):
-        if n[d] > 0:
-            idx[m] = d
-            m += 1
-    if m == 0:
+    idx, fit = _isotonic_rates(n, y, first_elim, True)
+    if idx.size == 0:
         return -1
-    phat = np.empty(m)
-    wt = np.empty(m)
-    for i in range(m):
-        d = idx[i]
-        # The 0.05/0.1 offsets keep the estimate and its variance away from 0 when y = 0 or y = n.
-        phat[i] = (y[d] + 0.05) / (n[d] + 0.1)
-        var = (y[d] + 0.05) * (n[d] - y[d] + 0.05) / ((n[d] + 0.1) ** 2 * (n[d] + 0.1 + 1.0))
-        wt[i] = 1.0 / var
-    fit = _pava(phat, wt)
-    best = 0
-    best_dist = np.inf
-    for i in range(m):
-        # The tiny increasing offset breaks ties: among doses tied above the target the lower one
-        # is closer; among doses tied below it, the higher one.
-        dist = abs(fit[i] + (i + 1) * 1e-10 - target)
-        if dist < best_dist:
-            best_dist = dist
-            best = i
-    return idx[best]
+    return idx[_closest_to_target(fit, target)]
 
 
 def select_mtd(
