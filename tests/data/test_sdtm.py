@@ -428,3 +428,91 @@ def test_cp_domain_urine_tests_and_lloq_column(tmp_path):
     assert prot.is_urine() and prot.std_value == pytest.approx(0.85)
     assert "proteinuria" not in set(obs.index)  # urine protein is a record, not a model read-out
     assert any("CD3" in n and "--pc-code" in n for n in study.notes)
+
+
+def test_ex_pc_and_lb_rows_name_their_problems(tmp_path):
+    """Dose, infusion-date, kinetics and lab row problems each name file, row and column."""
+    ex = [
+        ("FLUDARABINE", "30", "mg/m2", "2024-05"),
+        ("CYCLOPHOSPHAMIDE", "900", "mg", "2024-05-03"),
+        ("FLUDARABINE", "30", "mg/kg", "2024-05-02"),
+        ("OBE-CEL", "1", "10^6 CELLS/KG", "2024-05-06T10:00"),
+        ("OBE-CEL", "2", "10^6 CELLS/KG", "2024-05"),
+        ("FLUDARABINE", "-5", "mg/m2", "2024-05-02"),
+        ("OBE-CEL", "1", "mL", "2024-05-07"),
+    ]
+    folder = _study(
+        tmp_path,
+        EX=[
+            {"USUBJID": "S1", "EXTRT": t, "EXDOSE": d, "EXDOSU": u, "EXSTDTC": w}
+            for t, d, u, w in ex
+        ],
+        VS=[
+            {
+                "USUBJID": "S1",
+                "VSTESTCD": "WEIGHT",
+                "VSORRES": "70",
+                "VSORRESU": "kg",
+                "VSDTC": "2024-04-20",
+            }
+        ],
+        PC=[
+            {
+                "USUBJID": "S1",
+                "PCTESTCD": "CARTCELL",
+                "PCSTRESC": "BLQ",
+                "PCSTRESU": "cells/uL",
+                "PCDTC": "2024-05-13",
+            }
+        ],
+        LB=[
+            {
+                "USUBJID": "S1",
+                "LBTESTCD": "NEUT",
+                "LBORRES": "haemolysed",
+                "LBORRESU": "10^9/L",
+                "LBDTC": "2024-05-13",
+            }
+        ],
+    )
+    study = load_sdtm(folder)
+    got = {(p.file.rsplit("/", 1)[-1], p.row, p.column, p.message) for p in study.problems}
+    assert got == {
+        ("ex.csv", 2, "EXSTDTC", "the fludarabine dose date '2024-05' is missing or partial"),
+        (
+            "ex.csv",
+            4,
+            "EXDOSU",
+            "'mg/kg' is not a unit of a fludarabine dose; use mg/m2 (or mg with VS BSA)",
+        ),
+        (
+            "ex.csv",
+            6,
+            "EXSTDTC",
+            "the CAR-T infusion date '2024-05' is partial; day 0 needs a complete date",
+        ),
+        ("ex.csv", 7, "EXDOSE", "fludarabine dose -5 must be positive"),
+        (
+            "ex.csv",
+            8,
+            "EXDOSU",
+            "'mL' is not a CAR-T dose unit; use cells, cells/kg, 10^6 cells or 10^6 cells/kg",
+        ),
+        (
+            "pc.csv",
+            2,
+            "PCLLOQ",
+            "result 'BLQ' is below the LLOQ but PCLLOQ is empty",
+        ),
+        (
+            "ex.csv",
+            3,
+            "EXDOSU",
+            "cyclophosphamide dose in mg but subject 'S1' has no BSA (VS BSA); give the dose in mg/m2",
+        ),
+    }
+    assert study.dataset is None
+    assert any(
+        n.endswith("lb.csv row 2: NEUT result 'haemolysed' is not a number and is not used")
+        for n in study.notes
+    )

@@ -124,25 +124,21 @@ KINETIC_CODES = {
     "CD19": "b_cells_per_ul",
 }
 
+#: Accepted units of a cell count (spelling of :func:`units.canonical_unit_spelling`) ->
+#: factor to cells/uL.
+_CELLS_PER_UL = {
+    "/ul": 1.0,
+    "/mm3": 1.0,
+    "/ml": 1e-3,
+    "10^9/l": 1000.0,
+    "10^3/ul": 1000.0,
+    "10^6/l": 1.0,
+}
 #: Accepted units of PC/CP read-outs (spelling of :func:`units.canonical_unit_spelling`) ->
 #: factor to the read-out's unit.
 _KINETIC_UNITS: dict[str, dict[str, float]] = {
-    "car_t_cells_per_ul": {
-        "/ul": 1.0,
-        "/mm3": 1.0,
-        "/ml": 1e-3,
-        "10^9/l": 1000.0,
-        "10^3/ul": 1000.0,
-        "10^6/l": 1.0,
-    },
-    "b_cells_per_ul": {
-        "/ul": 1.0,
-        "/mm3": 1.0,
-        "/ml": 1e-3,
-        "10^9/l": 1000.0,
-        "10^3/ul": 1000.0,
-        "10^6/l": 1.0,
-    },
+    "car_t_cells_per_ul": _CELLS_PER_UL,
+    "b_cells_per_ul": _CELLS_PER_UL,
     "car_pct_of_t": {"%": 1.0, "%oft": 1.0, "%oftcells": 1.0, "fraction": 100.0},
     "transgene_copies_per_ug": {
         "copies/ug": 1.0,
@@ -394,39 +390,33 @@ class _StudyReader:
 
     def read_dm(self) -> None:
         """DM: the subjects, their age and sex."""
-        doms, probs, folder, paths, subjects, order = (
-            self.doms,
-            self.probs,
-            self.folder,
-            self.paths,
-            self.subjects,
-            self.order,
-        )
-        if "DM" not in doms:
-            probs.append(
+        if "DM" not in self.doms:
+            self.probs.append(
                 Problem(
-                    str(folder / "dm.xpt"),
+                    str(self.folder / "dm.xpt"),
                     None,
                     None,
-                    f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(paths))}",
+                    f"no DM table (dm.xpt or dm.csv): subjects are defined there; found {', '.join(sorted(self.paths))}",
                 )
             )
         else:
-            dm = doms["DM"]
+            dm = self.doms["DM"]
             if not dm.has("USUBJID"):
-                probs.append(Problem(dm.file, 1, "USUBJID", "required column USUBJID is missing"))
+                self.probs.append(
+                    Problem(dm.file, 1, "USUBJID", "required column USUBJID is missing")
+                )
             else:
                 for row, r in dm.rows():
                     sid = r.get("USUBJID", "")
                     if sid in MISSING:
-                        probs.append(Problem(dm.file, row, "USUBJID", "missing subject id"))
+                        self.probs.append(Problem(dm.file, row, "USUBJID", "missing subject id"))
                         continue
-                    if sid in subjects:
-                        probs.append(
+                    if sid in self.subjects:
+                        self.probs.append(
                             Problem(dm.file, row, "USUBJID", f"subject {sid!r} appears twice in DM")
                         )
                         continue
-                    age = number(r.get("AGE", ""), dm.file, row, "AGE", probs, required=False)
+                    age = number(r.get("AGE", ""), dm.file, row, "AGE", self.probs, required=False)
                     ageu = _upper(r, "AGEU") or "YEARS"
                     if not math.isnan(age):
                         factor = {
@@ -436,7 +426,7 @@ class _StudyReader:
                             "DAYS": 1 / 365.25,
                         }.get(ageu)
                         if factor is None:
-                            probs.append(
+                            self.probs.append(
                                 Problem(
                                     dm.file,
                                     row,
@@ -451,15 +441,15 @@ class _StudyReader:
                     female = (
                         True if sex in ("F", "FEMALE") else False if sex in ("M", "MALE") else None
                     )
-                    subjects[sid] = {
+                    self.subjects[sid] = {
                         "id": sid,
                         "age_years": age,
                         "female": female,
                         "arm": r.get("ARM", ""),
                     }
-                    order.append(sid)
+                    self.order.append(sid)
 
-        for sid in order:  # the record lists the other domains fill
+        for sid in self.order:  # the record lists the other domains fill
             self.rec[sid] = {
                 "labs": [],
                 "vitals": [],
@@ -470,46 +460,21 @@ class _StudyReader:
 
     def read_ex(self) -> None:
         """EX: day 0 (the first CAR-T administration) and the doses."""
-        (
-            doms,
-            probs,
-            notes,
-            opts,
-            folder,
-            subjects,
-            order,
-            reference,
-            doses,
-            product,
-            ld_name,
-        ) = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.opts,
-            self.folder,
-            self.subjects,
-            self.order,
-            self.reference,
-            self.doses,
-            self.product,
-            self.ld_name,
-        )
         other_treatments: set[str] = set()
-        if "EX" not in doms:
-            probs.append(
+        if "EX" not in self.doms:
+            self.probs.append(
                 Problem(
-                    str(folder / "ex.xpt"),
+                    str(self.folder / "ex.xpt"),
                     None,
                     None,
                     "no EX table (ex.xpt or ex.csv): day 0 is the CAR-T infusion recorded in EX, and the doses come from it",
                 )
             )
         else:
-            ex = doms["EX"]
+            ex = self.doms["EX"]
             for col in ("USUBJID", "EXTRT", "EXSTDTC"):
                 if not ex.has(col):
-                    probs.append(
+                    self.probs.append(
                         Problem(
                             ex.file,
                             1,
@@ -519,7 +484,9 @@ class _StudyReader:
                     )
             if all(ex.has(c) for c in ("USUBJID", "EXTRT", "EXSTDTC")):
                 want = (
-                    None if opts.car_t_treatment is None else opts.car_t_treatment.strip().upper()
+                    None
+                    if self.opts.car_t_treatment is None
+                    else self.opts.car_t_treatment.strip().upper()
                 )
                 car_rows = []
                 for row, r in ex.rows():
@@ -539,23 +506,23 @@ class _StudyReader:
                     if kind is None:
                         other_treatments.add(trt or "(empty)")
                         continue
-                    _ex_dose(ex, row, r, kind, doses, probs, notes)
+                    self.ex_dose(row, r, kind)
                     if (
                         _upper(r, "EXCAT") == "LYMPHODEPLETION"
                         and r.get("EXSCAT", "") not in MISSING
                     ):
-                        ld_name[r["USUBJID"]] = r["EXSCAT"]
+                        self.ld_name[r["USUBJID"]] = r["EXSCAT"]
                 if not car_rows:
                     values = sorted(
                         set(ex.frame["EXTRT"].map(lambda v: str(v).strip().upper())) - {""}
                     )
                     shown = ", ".join(values[:20]) + (" ..." if len(values) > 20 else "")
                     how = (
-                        f"no EXTRT equals {opts.car_t_treatment!r}"
+                        f"no EXTRT equals {self.opts.car_t_treatment!r}"
                         if want is not None
                         else "no row names a CAR-T product (EXTRT or EXCAT with CAR-T, -CEL or LEUCEL) or gives a dose in cells"
                     )
-                    probs.append(
+                    self.probs.append(
                         Problem(
                             ex.file,
                             None,
@@ -566,11 +533,9 @@ class _StudyReader:
                     )
                 for row, r in car_rows:
                     sid = r["USUBJID"]
-                    when = _ex_start(
-                        ex,
+                    when = self.ex_start(
                         row,
                         r,
-                        probs,
                         lambda w, raw=r.get("EXSTDTC"): (
                             f"the CAR-T infusion date {raw!r} is {'missing' if w is None else 'partial'}; "
                             "day 0 needs a complete date"
@@ -578,35 +543,122 @@ class _StudyReader:
                     )
                     if when is None:
                         continue
-                    _ex_dose(ex, row, r, "car_t", doses, probs, notes, when=when)
-                    if sid not in reference or when < reference[sid]:
-                        reference[sid] = when
+                    self.ex_dose(row, r, "car_t", when=when)
+                    if sid not in self.reference or when < self.reference[sid]:
+                        self.reference[sid] = when
                         trt = r.get("EXTRT", "").strip()
-                        product[sid] = opts.product or (
+                        self.product[sid] = self.opts.product or (
                             None if trt.upper() in ("CAR-T", "CAR T") else trt
                         )
                 if other_treatments:
-                    notes.append(
+                    self.notes.append(
                         f"{ex.file}: treatments that are neither CAR-T nor lymphodepletion are not modelled: "
                         + ", ".join(sorted(other_treatments))
                     )
-        for sid in list(reference):
-            if sid not in subjects and "DM" in doms:
-                probs.append(
+        for sid in list(self.reference):
+            if sid not in self.subjects and "DM" in self.doms:
+                self.probs.append(
                     Problem(
-                        doms["EX"].file,
+                        self.doms["EX"].file,
                         None,
                         "USUBJID",
                         f"subject {sid!r} has EX rows but is not in DM",
                     )
                 )
-        untreated = [s for s in order if s not in reference]
-        if reference and untreated:
-            notes.append(
+        untreated = [s for s in self.order if s not in self.reference]
+        if self.reference and untreated:
+            self.notes.append(
                 f"{len(untreated)} DM subject(s) have no CAR-T administration in EX and are left out of the dataset: "
                 + ", ".join(untreated[:10])
                 + (" ..." if len(untreated) > 10 else "")
             )
+
+    def ex_start(
+        self, row: int, r: dict[str, str], incomplete: Callable[[None | str], str]
+    ) -> datetime | None:
+        """EXSTDTC of an EX row as a complete date-time, or None with a problem appended.
+
+        ``incomplete`` words the problem for a missing (``None``) or ``"partial"`` date.
+        """
+        ex = self.doms["EX"]
+        try:
+            when = _dtc(r.get("EXSTDTC", ""))
+        except ValueError:
+            self.probs.append(
+                Problem(
+                    ex.file,
+                    row,
+                    "EXSTDTC",
+                    f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time",
+                )
+            )
+            return None
+        if when is None or when == "partial":
+            self.probs.append(Problem(ex.file, row, "EXSTDTC", incomplete(when)))
+            return None
+        return when
+
+    def ex_dose(self, row: int, r: dict[str, str], kind: str, when: datetime | None = None) -> None:
+        """Append one EX dose row to ``doses``; ``when`` is its start if already parsed."""
+        ex = self.doms["EX"]
+        sid = r["USUBJID"]
+        if when is None:
+            when = self.ex_start(
+                row,
+                r,
+                lambda _w: f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial",
+            )
+            if when is None:
+                return
+        amount = number(r.get("EXDOSE", ""), ex.file, row, "EXDOSE", self.probs)
+        if math.isnan(amount):
+            return
+        unit_raw = r.get("EXDOSU", "")
+        text = (
+            unit_raw.strip()
+            .upper()
+            .replace(" ", "")
+            .replace("X10", "10")
+            .replace("10E", "10^")
+            .replace("10*", "10^")
+        )
+        if kind == "car_t":
+            m = _CELL_UNIT.match(text)
+            if not m:
+                self.probs.append(
+                    Problem(
+                        ex.file,
+                        row,
+                        "EXDOSU",
+                        f"{unit_raw!r} is not a CAR-T dose unit; use cells, cells/kg, "
+                        "10^6 cells or 10^6 cells/kg",
+                    )
+                )
+                return
+            amount *= 10.0 ** int(m.group("exp") or 0)
+            unit = "cells/kg" if m.group("kg") else "cells"
+        else:
+            spelled = units.canonical_unit_spelling(unit_raw)
+            if spelled in ("mg/m2", "mg/m^2"):
+                unit = "mg/m2"
+            elif spelled == "mg":
+                unit = "mg"
+            else:
+                self.probs.append(
+                    Problem(
+                        ex.file,
+                        row,
+                        "EXDOSU",
+                        f"{unit_raw!r} is not a unit of a {kind} dose; use mg/m2 (or mg with VS BSA)",
+                    )
+                )
+                return
+        if not amount > 0:
+            self.probs.append(
+                Problem(ex.file, row, "EXDOSE", f"{kind} dose {amount:g} must be positive")
+            )
+            return
+        self.doses.append((sid, when, kind, amount, unit, row, unit_raw))
 
     def obs_time(self, sid: str, when: datetime) -> float:
         """Days from the CAR-T infusion to ``when``."""
@@ -640,107 +692,231 @@ class _StudyReader:
 
     def read_lb(self) -> None:
         """LB: lab records and lab read-outs."""
-        doms, probs, notes, reference, rec, observations, lab_alias, when_of = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.reference,
-            self.rec,
-            self.observations,
-            self.lab_alias,
-            self.when_of,
-        )
         unused_tests: set[str] = set()
-        if "LB" in doms:
-            lb = doms["LB"]
+        if "LB" in self.doms:
+            lb = self.doms["LB"]
             for row, r in lb.rows():
                 if _upper(r, "LBSTAT") == "NOT DONE":
                     continue
                 code = _upper(r, "LBTESTCD")
-                code = lab_alias.get(code, code)
+                code = self.lab_alias.get(code, code)
                 spec = r.get("LBSPEC", "") or None
                 key = units.analyte_key(code, spec)
                 if key not in units.ANALYTES:
                     unused_tests.add(code)
                     continue
                 sid = r.get("USUBJID", "")
-                when = when_of(lb, row, r, "LBDTC", sid)
+                when = self.when_of(lb, row, r, "LBDTC", sid)
                 if when is None:
                     continue
-                _lb_row(
-                    lb,
-                    row,
-                    r,
-                    sid,
-                    code,
-                    spec,
-                    when,
-                    rec,
-                    observations,
-                    probs,
-                    notes,
-                    self.obs_time,
-                    self.rec_time,
-                    reference,
-                )
+                self.lb_row(row, r, sid, code, spec, when)
             if unused_tests:
-                notes.append(
+                self.notes.append(
                     f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}"
                 )
 
+    def lb_row(
+        self, row: int, r: dict[str, str], sid: str, code: str, spec: str | None, when: datetime
+    ) -> None:
+        """One LB row of a known analyte: a lab record, and an observation if it is a read-out."""
+        lb = self.doms["LB"]
+        use_std = r.get("LBSTRESN", "") not in MISSING or r.get("LBSTRESC", "") not in MISSING
+        num_col, text_col, ucol = (
+            ("LBSTRESN", "LBSTRESC", "LBSTRESU") if use_std else ("LBORRES", "LBORRES", "LBORRESU")
+        )
+        unit = r.get(ucol, "")
+        censored_at = None
+        value = math.nan
+        num_text = r.get(num_col, "")
+        try:
+            value = float(num_text) if num_text not in MISSING else math.nan
+        except ValueError:
+            if use_std:  # LBSTRESN is numeric by definition
+                self.probs.append(Problem(lb.file, row, num_col, f"{num_text!r} is not a number"))
+                return
+        if math.isnan(value):
+            txt = r.get(text_col, "")
+            censored_at = _censor_text(txt)
+            if censored_at is None:
+                if txt not in MISSING:
+                    self.notes.append(
+                        f"{lb.file} row {row}: {code} result {txt!r} is not a number and is not used"
+                    )
+                return
+        try:
+            units.convert(code, spec, 1.0, unit)
+        except ValueError as exc:
+            self.probs.append(Problem(lb.file, row, ucol, str(exc)))
+            return
+        lloq_text = r.get("LBLLOQ", "")
+        lloq = (
+            number(lloq_text, lb.file, row, "LBLLOQ", self.probs, required=False)
+            if lloq_text not in MISSING
+            else math.nan
+        )
+        if censored_at is not None:
+            lloq = censored_at
+        elif not math.isnan(lloq) and value < lloq:
+            censored_at = lloq
+        if censored_at is None:
+            ref_low = (
+                number(r.get("LBSTNRLO", ""), lb.file, row, "LBSTNRLO", self.probs, required=False)
+                if use_std
+                else math.nan
+            )
+            ref_high = (
+                number(r.get("LBSTNRHI", ""), lb.file, row, "LBSTNRHI", self.probs, required=False)
+                if use_std
+                else math.nan
+            )
+            try:
+                lab = LabResult(
+                    test=code,
+                    value=value,
+                    unit=unit,
+                    time=self.rec_time(sid, when),
+                    specimen=spec,
+                    ref_low=None if math.isnan(ref_low) else ref_low,
+                    ref_high=None if math.isnan(ref_high) else ref_high,
+                    method=r.get("LBMETHOD", "") or None,
+                )
+            except ValidationError as exc:
+                self.probs.append(
+                    _pydantic_problem(
+                        exc,
+                        lb.file,
+                        row,
+                        {
+                            "value": num_col,
+                            "unit": ucol,
+                            "ref_low": "LBSTNRLO",
+                            "ref_high": "LBSTNRHI",
+                        },
+                    )
+                )
+                return
+            self.rec[sid]["labs"].append(lab)
+        key = units.analyte_key(code, spec)
+        observable = next(
+            (o.name for o in OBSERVABLES.values() if o.domain == "LB" and (o.code, "blood") == key),
+            None,
+        )
+        if observable is None or sid not in self.reference:
+            return
+        factor = OBSERVABLES[observable].lab_factor
+        t = self.obs_time(sid, when)
+
+        def conv(v: float) -> float:
+            return units.convert(code, spec, v, unit) * factor
+
+        if censored_at is not None:
+            self.observations.append(
+                (sid, t, observable, conv(censored_at), conv(censored_at), True)
+            )
+        else:
+            self.observations.append(
+                (
+                    sid,
+                    t,
+                    observable,
+                    conv(value),
+                    math.nan if math.isnan(lloq) else conv(lloq),
+                    False,
+                )
+            )
+
     def read_kinetics(self) -> None:
         """PC and CP: CAR-T kinetics."""
-        doms, probs, notes, reference, observations, kinetic, obs_time, when_of = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.reference,
-            self.observations,
-            self.kinetic,
-            self.obs_time,
-            self.when_of,
-        )
         for dname in ("PC", "CP"):
-            if dname not in doms:
+            if dname not in self.doms:
                 continue
-            dom = doms[dname]
+            dom = self.doms[dname]
             unused: set[str] = set()
             for row, r in dom.rows():
                 if _upper(r, f"{dname}STAT") == "NOT DONE":
                     continue
                 code = _upper(r, f"{dname}TESTCD")
-                observable = kinetic.get(code)
+                observable = self.kinetic.get(code)
                 if observable is None:
                     unused.add(code)
                     continue
                 sid = r.get("USUBJID", "")
-                when = when_of(dom, row, r, f"{dname}DTC", sid)
-                if when is None or sid not in reference:
+                when = self.when_of(dom, row, r, f"{dname}DTC", sid)
+                if when is None or sid not in self.reference:
                     continue
-                _kinetic_row(
-                    dom, dname, row, r, sid, observable, obs_time(sid, when), observations, probs
-                )
+                self.kinetic_row(dom, row, r, sid, observable, when)
             if unused:
-                notes.append(
+                self.notes.append(
                     f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
                     "(map one with --pc-code CODE=READOUT)"
                 )
 
+    def kinetic_row(
+        self, dom: _Domain, row: int, r: dict[str, str], sid: str, observable: str, when: datetime
+    ) -> None:
+        """One PC or CP row of a known read-out: an observation (censored below the LLOQ)."""
+        dname, t = dom.name, self.obs_time(sid, when)
+        use_std = (
+            r.get(f"{dname}STRESN", "") not in MISSING or r.get(f"{dname}STRESC", "") not in MISSING
+        )
+        vcol, ucol, ccol = (
+            (f"{dname}STRESN", f"{dname}STRESU", f"{dname}STRESC")
+            if use_std
+            else (f"{dname}ORRES", f"{dname}ORRESU", f"{dname}ORRES")
+        )
+        unit = r.get(ucol, "")
+        factor = _KINETIC_UNITS[observable].get(units.canonical_unit_spelling(unit))
+        if factor is None:
+            self.probs.append(
+                Problem(
+                    dom.file,
+                    row,
+                    ucol,
+                    f"{unit!r} is not a unit of {observable}; use one of "
+                    f"{', '.join(_KINETIC_UNITS[observable])}",
+                )
+            )
+            return
+        lloq_text = r.get(f"{dname}LLOQ", "")
+        lloq = (
+            number(lloq_text, dom.file, row, f"{dname}LLOQ", self.probs, required=False)
+            if lloq_text not in MISSING
+            else math.nan
+        )
+        text = r.get(vcol, "")
+        cens = _censor_text(r.get(ccol, "")) if text in MISSING or vcol.endswith("ORRES") else None
+        if cens is None and text in MISSING and _upper(r, ccol) in ("BLQ", "<LLOQ", "BQL", "NQ"):
+            if math.isnan(lloq):
+                self.probs.append(
+                    Problem(
+                        dom.file,
+                        row,
+                        f"{dname}LLOQ",
+                        f"result {r.get(ccol)!r} is below the LLOQ but {dname}LLOQ is empty",
+                    )
+                )
+                return
+            cens = lloq
+        if cens is not None:
+            self.observations.append((sid, t, observable, cens * factor, cens * factor, True))
+            return
+        if text in MISSING:
+            return
+        value = number(text, dom.file, row, vcol, self.probs)
+        if math.isnan(value):
+            return
+        if value < 0:
+            self.probs.append(Problem(dom.file, row, vcol, f"{value:g} is negative"))
+            return
+        if not math.isnan(lloq) and value < lloq:
+            self.observations.append((sid, t, observable, lloq * factor, lloq * factor, True))
+            return
+        self.observations.append((sid, t, observable, value * factor, lloq * factor, False))
+
     def read_vs(self) -> None:
         """VS: vital signs and baseline weight, height and BSA."""
-        doms, probs, notes, reference, rec, baseline, obs_time, rec_time, when_of = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.reference,
-            self.rec,
-            self.baseline,
-            self.obs_time,
-            self.rec_time,
-            self.when_of,
-        )
-        if "VS" in doms:
-            vs = doms["VS"]
+        if "VS" in self.doms:
+            vs = self.doms["VS"]
             unused = set()
             for row, r in vs.rows():
                 if _upper(r, "VSSTAT") == "NOT DONE":
@@ -750,18 +926,20 @@ class _StudyReader:
                     unused.add(code)
                     continue
                 sid = r.get("USUBJID", "")
-                when = when_of(vs, row, r, "VSDTC", sid)
+                when = self.when_of(vs, row, r, "VSDTC", sid)
                 if when is None:
                     continue
                 use_std = r.get("VSSTRESN", "") not in MISSING
                 vcol, ucol = ("VSSTRESN", "VSSTRESU") if use_std else ("VSORRES", "VSORRESU")
-                value = number(r.get(vcol, ""), vs.file, row, vcol, probs)
+                value = number(r.get(vcol, ""), vs.file, row, vcol, self.probs)
                 if math.isnan(value):
                     continue
                 unit = r.get(ucol, "")
                 if code == "BSA":
                     if units.canonical_unit_spelling(unit or "m2") not in ("m2", "m^2"):
-                        probs.append(Problem(vs.file, row, ucol, f"BSA unit {unit!r} must be m2"))
+                        self.probs.append(
+                            Problem(vs.file, row, ucol, f"BSA unit {unit!r} must be m2")
+                        )
                         continue
                     std = value
                 else:
@@ -770,52 +948,43 @@ class _StudyReader:
                             test=code,
                             value=value,
                             unit=unit,
-                            time=rec_time(sid, when),
+                            time=self.rec_time(sid, when),
                             location=r.get("VSLOC", "") or None,
                         )
                     except ValidationError as exc:
-                        probs.append(
+                        self.probs.append(
                             _pydantic_problem(
                                 exc, vs.file, row, {"value": vcol, "unit": ucol, "test": "VSTESTCD"}
                             )
                         )
                         continue
-                    rec[sid]["vitals"].append(v)
+                    self.rec[sid]["vitals"].append(v)
                     std = v.std_value
                 if code in ("WEIGHT", "HEIGHT", "BSA"):
-                    t = obs_time(sid, when) if sid in reference else 0.0
-                    prev = baseline.setdefault(sid, {}).get(code)
+                    t = self.obs_time(sid, when) if sid in self.reference else 0.0
+                    prev = self.baseline.setdefault(sid, {}).get(code)
                     # baseline: the last value on or before day 0, else the first after it
                     score = (0, t) if t <= 1e-9 else (1, -t)
                     if prev is None or score > prev[0]:
-                        baseline[sid][code] = (score, std)
+                        self.baseline[sid][code] = (score, std)
             if unused:
-                notes.append(f"{vs.file}: vital signs not used: {', '.join(sorted(unused))}")
+                self.notes.append(f"{vs.file}: vital signs not used: {', '.join(sorted(unused))}")
 
     def read_ae(self) -> None:
         """AE: adverse events with grade, onset and resolution."""
-        doms, probs, notes, rec, partial, rec_time, when_of = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.rec,
-            self.partial,
-            self.rec_time,
-            self.when_of,
-        )
-        if "AE" in doms:
-            ae = doms["AE"]
+        if "AE" in self.doms:
+            ae = self.doms["AE"]
             sev_rows = 0
             for row, r in ae.rows():
                 sid = r.get("USUBJID", "")
-                start = when_of(ae, row, r, "AESTDTC", sid)
+                start = self.when_of(ae, row, r, "AESTDTC", sid)
                 if start is None:
                     continue
                 end_text = r.get("AEENDTC", "")
                 try:
                     end = _dtc(end_text)
                 except ValueError:
-                    probs.append(
+                    self.probs.append(
                         Problem(
                             ae.file,
                             row,
@@ -825,14 +994,14 @@ class _StudyReader:
                     )
                     continue
                 if end == "partial":
-                    partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
+                    self.partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
                     end = None
-                    notes.append(
+                    self.notes.append(
                         f"{ae.file} row {row}: partial AEENDTC {end_text!r} read as ongoing"
                     )
                 term = (r.get("AEDECOD", "") or r.get("AETERM", "")).strip()
                 if not term:
-                    probs.append(
+                    self.probs.append(
                         Problem(
                             ae.file, row, "AEDECOD", "neither AEDECOD nor AETERM names the event"
                         )
@@ -852,11 +1021,11 @@ class _StudyReader:
                         )
                 grade_text = r.get("AETOXGR", "")
                 if grade_text not in MISSING:
-                    g = number(grade_text, ae.file, row, "AETOXGR", probs)
+                    g = number(grade_text, ae.file, row, "AETOXGR", self.probs)
                     if math.isnan(g):
                         continue
                     if g not in (1, 2, 3, 4, 5):
-                        probs.append(
+                        self.probs.append(
                             Problem(ae.file, row, "AETOXGR", f"{grade_text!r} is not a grade 1-5")
                         )
                         continue
@@ -864,7 +1033,7 @@ class _StudyReader:
                 else:
                     sev = _upper(r, "AESEV")
                     if sev not in _SEV_GRADE:
-                        probs.append(
+                        self.probs.append(
                             Problem(
                                 ae.file,
                                 row,
@@ -881,20 +1050,20 @@ class _StudyReader:
                     grade, scale = _SEV_GRADE[sev], "other"
                     sev_rows += 1
                 try:
-                    rec[sid]["adverse_events"].append(
+                    self.rec[sid]["adverse_events"].append(
                         AdverseEvent(
                             term=term,
                             category=cat,
                             grade=grade,
                             scale=scale,
-                            start=rec_time(sid, start),
-                            end=None if end is None else rec_time(sid, end),
+                            start=self.rec_time(sid, start),
+                            end=None if end is None else self.rec_time(sid, end),
                             relatedness=_REL.get(_upper(r, "AEREL"), "unspecified"),
                             serious=_upper(r, "AESER") == "Y",
                         )
                     )
                 except ValidationError as exc:
-                    probs.append(
+                    self.probs.append(
                         _pydantic_problem(
                             exc,
                             ae.file,
@@ -903,29 +1072,21 @@ class _StudyReader:
                         )
                     )
             if sev_rows:
-                notes.append(
+                self.notes.append(
                     f"{ae.file}: {sev_rows} adverse event(s) have no AETOXGR; their grade is taken from AESEV "
                     "(MILD 1, MODERATE 2, SEVERE 3, LIFE THREATENING 4, FATAL 5) with scale 'other'"
                 )
 
     def read_qs(self) -> None:
         """QS: SLEDAI-2K items and the physician global assessment."""
-        doms, probs, notes, rec, rec_time, when_of = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.rec,
-            self.rec_time,
-            self.when_of,
-        )
-        if "QS" in doms:
-            qs = doms["QS"]
+        if "QS" in self.doms:
+            qs = self.doms["QS"]
             unused = set()
             for row, r in qs.rows():
                 code = _upper(r, "QSTESTCD")
                 sid = r.get("USUBJID", "")
                 if code in ("PGA", "PHGA", "PHYSGA"):
-                    when = when_of(qs, row, r, "QSDTC", sid)
+                    when = self.when_of(qs, row, r, "QSDTC", sid)
                     if when is None:
                         continue
                     value = number(
@@ -933,24 +1094,26 @@ class _StudyReader:
                         qs.file,
                         row,
                         "QSSTRESN",
-                        probs,
+                        self.probs,
                     )
                     if math.isnan(value):
                         continue
                     scale = "0-100mm" if "MM" in _upper(r, "QSSTRESU") else "0-3"
                     try:
-                        rec[sid]["pga"].append(
-                            PgaAssessment(time=rec_time(sid, when), value=value, scale=scale)
+                        self.rec[sid]["pga"].append(
+                            PgaAssessment(time=self.rec_time(sid, when), value=value, scale=scale)
                         )
                     except ValidationError as exc:
-                        probs.append(_pydantic_problem(exc, qs.file, row, {"value": "QSSTRESN"}))
+                        self.probs.append(
+                            _pydantic_problem(exc, qs.file, row, {"value": "QSSTRESN"})
+                        )
                     continue
                 if "SLEDAI" not in _upper(r, "QSCAT"):
                     unused.add(_upper(r, "QSCAT") or "(no QSCAT)")
                     continue
                 desc = _sledai_descriptor(code, r.get("QSTEST", ""))
                 if desc is None:
-                    probs.append(
+                    self.probs.append(
                         Problem(
                             qs.file,
                             row,
@@ -960,7 +1123,7 @@ class _StudyReader:
                         )
                     )
                     continue
-                when = when_of(qs, row, r, "QSDTC", sid)
+                when = self.when_of(qs, row, r, "QSDTC", sid)
                 if when is None:
                     continue
                 res = _upper(r, "QSORRES") or _upper(r, "QSSTRESC")
@@ -972,7 +1135,7 @@ class _StudyReader:
                     not in ("Y", "YES", "1", "PRESENT", "TRUE", "N", "NO", "0", "ABSENT", "FALSE")
                     and not present
                 ):
-                    probs.append(
+                    self.probs.append(
                         Problem(
                             qs.file, row, "QSORRES", f"{res!r} must be Y or N (present or absent)"
                         )
@@ -981,7 +1144,7 @@ class _StudyReader:
                 joints = None
                 if desc == "arthritis" and present:
                     if r.get("QSSTRESN", "") in MISSING:
-                        probs.append(
+                        self.probs.append(
                             Problem(
                                 qs.file,
                                 row,
@@ -991,35 +1154,29 @@ class _StudyReader:
                             )
                         )
                         continue
-                    j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", probs)
+                    j = number(r.get("QSSTRESN", ""), qs.file, row, "QSSTRESN", self.probs)
                     if math.isnan(j):
                         continue
                     joints = int(j)
                 try:
-                    rec[sid]["sledai_findings"].append(
+                    self.rec[sid]["sledai_findings"].append(
                         SledaiFinding(
                             descriptor=desc,
-                            start=rec_time(sid, when),
+                            start=self.rec_time(sid, when),
                             present=present,
                             attribution="sle",
                             joints=joints,
                         )
                     )
                 except ValidationError as exc:
-                    probs.append(_pydantic_problem(exc, qs.file, row, {"joints": "QSSTRESN"}))
+                    self.probs.append(_pydantic_problem(exc, qs.file, row, {"joints": "QSSTRESN"}))
             if unused:
-                notes.append(f"{qs.file}: questionnaires not used: {', '.join(sorted(unused))}")
+                self.notes.append(
+                    f"{qs.file}: questionnaires not used: {', '.join(sorted(unused))}"
+                )
 
     def summarise(self) -> None:
         """Notes on absent domains and partial dates; problems of rows of unknown subjects."""
-        doms, probs, notes, folder, partial, unknown_subject = (
-            self.doms,
-            self.probs,
-            self.notes,
-            self.folder,
-            self.partial,
-            self.unknown_subject,
-        )
         wanted = {
             "LB": "labs (B cells, anti-dsDNA, complement, IgG, blood counts)",
             "PC": "CAR-T kinetics (PC or CP)",
@@ -1030,19 +1187,19 @@ class _StudyReader:
         absent = [
             f"{d} ({what})"
             for d, what in wanted.items()
-            if d not in doms and not (d == "PC" and "CP" in doms)
+            if d not in self.doms and not (d == "PC" and "CP" in self.doms)
         ]
         if absent:
-            notes.append(f"{folder}: domains absent: {'; '.join(absent)}")
-        for key, rows in partial.items():
+            self.notes.append(f"{self.folder}: domains absent: {'; '.join(absent)}")
+        for key, rows in self.partial.items():
             shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
-            notes.append(
+            self.notes.append(
                 f"{key}: {len(rows)} row(s) with a partial or missing date are left out (rows {shown}); "
                 "complete the dates to use them"
             )
-        for file, rows in unknown_subject.items():
+        for file, rows in self.unknown_subject.items():
             shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
-            probs.append(
+            self.probs.append(
                 Problem(
                     file,
                     rows[0],
@@ -1053,37 +1210,27 @@ class _StudyReader:
 
     def make_records(self) -> None:
         """Subjects' covariates and clinical records."""
-        probs, notes, opts, folder, subjects, order, reference, product, rec, baseline, records = (
-            self.probs,
-            self.notes,
-            self.opts,
-            self.folder,
-            self.subjects,
-            self.order,
-            self.reference,
-            self.product,
-            self.rec,
-            self.baseline,
-            self.records,
-        )
-        for sid in order:
-            b = baseline.get(sid, {})
-            subjects[sid]["weight_kg"] = b.get("WEIGHT", (None, math.nan))[1]
-            subjects[sid]["height_cm"] = b.get("HEIGHT", (None, math.nan))[1]
-            subjects[sid]["bsa_m2"] = b.get("BSA", (None, math.nan))[1]
-        for sid in order:
+        for sid in self.order:
+            b = self.baseline.get(sid, {})
+            self.subjects[sid]["weight_kg"] = b.get("WEIGHT", (None, math.nan))[1]
+            self.subjects[sid]["height_cm"] = b.get("HEIGHT", (None, math.nan))[1]
+            self.subjects[sid]["bsa_m2"] = b.get("BSA", (None, math.nan))[1]
+        for sid in self.order:
             try:
-                records[sid] = make_patient_records(
+                self.records[sid] = make_patient_records(
                     sid,
-                    reference.get(sid),
-                    subjects[sid]["age_years"],
-                    subjects[sid]["weight_kg"],
-                    **rec[sid],
+                    self.reference.get(sid),
+                    self.subjects[sid]["age_years"],
+                    self.subjects[sid]["weight_kg"],
+                    **self.rec[sid],
                 )
             except ValidationError as exc:
-                probs.append(
+                self.probs.append(
                     Problem(
-                        str(folder), None, "USUBJID", f"subject {sid!r}: {exc.errors()[0]['msg']}"
+                        str(self.folder),
+                        None,
+                        "USUBJID",
+                        f"subject {sid!r}: {exc.errors()[0]['msg']}",
                     )
                 )
 
@@ -1091,54 +1238,27 @@ class _StudyReader:
 
         known_products = {str(getattr(p, "name", p)) for p in list_products()}
         unknown = sorted(
-            {p for s, p in product.items() if p is not None and p not in known_products}
+            {p for s, p in self.product.items() if p is not None and p not in known_products}
         )
-        if unknown and opts.product is None:
-            notes.append(
+        if unknown and self.opts.product is None:
+            self.notes.append(
                 f"CAR-T product(s) {', '.join(map(repr, unknown))} are not model products "
                 f"({', '.join(sorted(known_products))}); a fit needs one: pass --product NAME"
             )
 
     def build(self) -> Dataset | None:
         """The dataset, when nothing stops it."""
-        (
-            doms,
-            probs,
-            folder,
-            subjects,
-            order,
-            reference,
-            doses,
-            product,
-            ld_name,
-            observations,
-            records,
-            obs_time,
-        ) = (
-            self.doms,
-            self.probs,
-            self.folder,
-            self.subjects,
-            self.order,
-            self.reference,
-            self.doses,
-            self.product,
-            self.ld_name,
-            self.observations,
-            self.records,
-            self.obs_time,
-        )
         dataset = None
         dose_rows = []
-        for sid, when, kind, amount, unit, row, _ in doses:
-            if sid not in reference:
+        for sid, when, kind, amount, unit, row, _ in self.doses:
+            if sid not in self.reference:
                 continue
             if unit == "mg":  # lymphodepletion in mg: per m2 of body surface
-                bsa = subjects.get(sid, {}).get("bsa_m2", math.nan)
+                bsa = self.subjects.get(sid, {}).get("bsa_m2", math.nan)
                 if math.isnan(bsa):
-                    probs.append(
+                    self.probs.append(
                         Problem(
-                            doms["EX"].file,
+                            self.doms["EX"].file,
                             row,
                             "EXDOSU",
                             f"{kind} dose in mg but subject {sid!r} has no BSA "
@@ -1147,17 +1267,17 @@ class _StudyReader:
                     )
                     continue
                 amount, unit = amount / bsa, "mg/m2"
-            dose_rows.append((sid, obs_time(sid, when), kind, amount, unit))
-        if not probs:
-            ids = [s for s in order if s in reference]
+            dose_rows.append((sid, self.obs_time(sid, when), kind, amount, unit))
+        if not self.probs:
+            ids = [s for s in self.order if s in self.reference]
             subj = pd.DataFrame(
                 [
                     {
-                        **{k: v for k, v in subjects[s].items() if k != "arm"},
-                        "product": product.get(s),
-                        "ld": ld_name.get(s)
-                        or _infer_ld({k for (i, _, k, *_r) in doses if i == s}),
-                        "infusion_date": format_iso(reference[s]),
+                        **{k: v for k, v in self.subjects[s].items() if k != "arm"},
+                        "product": self.product.get(s),
+                        "ld": self.ld_name.get(s)
+                        or _infer_ld({k for (i, _, k, *_r) in self.doses if i == s}),
+                        "infusion_date": format_iso(self.reference[s]),
                     }
                     for s in ids
                 ],
@@ -1177,13 +1297,14 @@ class _StudyReader:
                 subjects=subj,
                 doses=pd.DataFrame(dose_rows, columns=["id", "time", "kind", "amount", "unit"]),
                 observations=pd.DataFrame(
-                    observations, columns=["id", "time", "observable", "value", "lloq", "censored"]
+                    self.observations,
+                    columns=["id", "time", "observable", "value", "lloq", "censored"],
                 ),
-                records={s: records[s] for s in ids if s in records},
-                source=str(folder),
+                records={s: self.records[s] for s in ids if s in self.records},
+                source=str(self.folder),
             )
-            probs += dataset.problems()
-            if probs:
+            self.probs += dataset.problems()
+            if self.probs:
                 dataset = None
         return dataset
 
@@ -1255,276 +1376,9 @@ def _sledai_descriptor(code: str, test: str) -> str | None:
     return None
 
 
-def _ex_start(
-    ex: _Domain,
-    row: int,
-    r: dict[str, str],
-    probs: list[Problem],
-    incomplete: Callable[[None | str], str],
-) -> datetime | None:
-    """EXSTDTC of an EX row as a complete date-time, or None with a problem appended.
-
-    ``incomplete`` words the problem for a missing (``None``) or ``"partial"`` date.
-    """
-    try:
-        when = _dtc(r.get("EXSTDTC", ""))
-    except ValueError:
-        probs.append(
-            Problem(
-                ex.file,
-                row,
-                "EXSTDTC",
-                f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time",
-            )
-        )
-        return None
-    if when is None or when == "partial":
-        probs.append(Problem(ex.file, row, "EXSTDTC", incomplete(when)))
-        return None
-    return when
-
-
-def _ex_dose(
-    ex: _Domain,
-    row: int,
-    r: dict[str, str],
-    kind: str,
-    doses: list,
-    probs: list[Problem],
-    notes: list[str],
-    when: datetime | None = None,
-) -> None:
-    """Append one EX dose row to ``doses``; ``when`` is its start if already parsed."""
-    sid = r["USUBJID"]
-    if when is None:
-        when = _ex_start(
-            ex,
-            row,
-            r,
-            probs,
-            lambda _w: f"the {kind} dose date {r.get('EXSTDTC')!r} is missing or partial",
-        )
-        if when is None:
-            return
-    amount = number(r.get("EXDOSE", ""), ex.file, row, "EXDOSE", probs)
-    if math.isnan(amount):
-        return
-    unit_raw = r.get("EXDOSU", "")
-    text = (
-        unit_raw.strip()
-        .upper()
-        .replace(" ", "")
-        .replace("X10", "10")
-        .replace("10E", "10^")
-        .replace("10*", "10^")
-    )
-    if kind == "car_t":
-        m = _CELL_UNIT.match(text)
-        if not m:
-            probs.append(
-                Problem(
-                    ex.file,
-                    row,
-                    "EXDOSU",
-                    f"{unit_raw!r} is not a CAR-T dose unit; use cells, cells/kg, "
-                    "10^6 cells or 10^6 cells/kg",
-                )
-            )
-            return
-        amount *= 10.0 ** int(m.group("exp") or 0)
-        unit = "cells/kg" if m.group("kg") else "cells"
-    else:
-        spelled = units.canonical_unit_spelling(unit_raw)
-        if spelled in ("mg/m2", "mg/m^2"):
-            unit = "mg/m2"
-        elif spelled == "mg":
-            unit = "mg"
-        else:
-            probs.append(
-                Problem(
-                    ex.file,
-                    row,
-                    "EXDOSU",
-                    f"{unit_raw!r} is not a unit of a {kind} dose; use mg/m2 (or mg with VS BSA)",
-                )
-            )
-            return
-    if not amount > 0:
-        probs.append(Problem(ex.file, row, "EXDOSE", f"{kind} dose {amount:g} must be positive"))
-        return
-    doses.append((sid, when, kind, amount, unit, row, unit_raw))
-
-
 def _censor_text(text: str) -> float | None:
     m = re.fullmatch(r"\s*(?:<|BLQ\s*<?|<\s*LLOQ\s*)\s*([0-9.eE+-]+)\s*", text or "")
     return float(m.group(1)) if m else None
-
-
-def _lb_row(
-    lb,
-    row,
-    r,
-    sid,
-    code,
-    spec,
-    when,
-    rec,
-    observations,
-    probs,
-    notes,
-    obs_time,
-    rec_time,
-    reference,
-) -> None:
-    use_std = r.get("LBSTRESN", "") not in MISSING or r.get("LBSTRESC", "") not in MISSING
-    num_col, text_col, ucol = (
-        ("LBSTRESN", "LBSTRESC", "LBSTRESU") if use_std else ("LBORRES", "LBORRES", "LBORRESU")
-    )
-    unit = r.get(ucol, "")
-    censored_at = None
-    value = math.nan
-    num_text = r.get(num_col, "")
-    try:
-        value = float(num_text) if num_text not in MISSING else math.nan
-    except ValueError:
-        if use_std:  # LBSTRESN is numeric by definition
-            probs.append(Problem(lb.file, row, num_col, f"{num_text!r} is not a number"))
-            return
-    if math.isnan(value):
-        txt = r.get(text_col, "")
-        censored_at = _censor_text(txt)
-        if censored_at is None:
-            if txt not in MISSING:
-                notes.append(
-                    f"{lb.file} row {row}: {code} result {txt!r} is not a number and is not used"
-                )
-            return
-    try:
-        units.convert(code, spec, 1.0, unit)
-    except ValueError as exc:
-        probs.append(Problem(lb.file, row, ucol, str(exc)))
-        return
-    lloq_text = r.get("LBLLOQ", "")
-    lloq = (
-        number(lloq_text, lb.file, row, "LBLLOQ", probs, required=False)
-        if lloq_text not in MISSING
-        else math.nan
-    )
-    if censored_at is not None:
-        lloq = censored_at
-    elif not math.isnan(lloq) and value < lloq:
-        censored_at = lloq
-    if censored_at is None:
-        ref_low = (
-            number(r.get("LBSTNRLO", ""), lb.file, row, "LBSTNRLO", probs, required=False)
-            if use_std
-            else math.nan
-        )
-        ref_high = (
-            number(r.get("LBSTNRHI", ""), lb.file, row, "LBSTNRHI", probs, required=False)
-            if use_std
-            else math.nan
-        )
-        try:
-            lab = LabResult(
-                test=code,
-                value=value,
-                unit=unit,
-                time=rec_time(sid, when),
-                specimen=spec,
-                ref_low=None if math.isnan(ref_low) else ref_low,
-                ref_high=None if math.isnan(ref_high) else ref_high,
-                method=r.get("LBMETHOD", "") or None,
-            )
-        except ValidationError as exc:
-            probs.append(
-                _pydantic_problem(
-                    exc,
-                    lb.file,
-                    row,
-                    {"value": num_col, "unit": ucol, "ref_low": "LBSTNRLO", "ref_high": "LBSTNRHI"},
-                )
-            )
-            return
-        rec[sid]["labs"].append(lab)
-    key = units.analyte_key(code, spec)
-    observable = next(
-        (o.name for o in OBSERVABLES.values() if o.domain == "LB" and (o.code, "blood") == key),
-        None,
-    )
-    if observable is None or sid not in reference:
-        return
-    factor = OBSERVABLES[observable].lab_factor
-    t = obs_time(sid, when)
-
-    def conv(v: float) -> float:
-        return units.convert(code, spec, v, unit) * factor
-
-    if censored_at is not None:
-        observations.append((sid, t, observable, conv(censored_at), conv(censored_at), True))
-    else:
-        observations.append(
-            (sid, t, observable, conv(value), math.nan if math.isnan(lloq) else conv(lloq), False)
-        )
-
-
-def _kinetic_row(dom, dname, row, r, sid, observable, t, observations, probs) -> None:
-    use_std = (
-        r.get(f"{dname}STRESN", "") not in MISSING or r.get(f"{dname}STRESC", "") not in MISSING
-    )
-    vcol, ucol, ccol = (
-        (f"{dname}STRESN", f"{dname}STRESU", f"{dname}STRESC")
-        if use_std
-        else (f"{dname}ORRES", f"{dname}ORRESU", f"{dname}ORRES")
-    )
-    unit = r.get(ucol, "")
-    factor = _KINETIC_UNITS[observable].get(units.canonical_unit_spelling(unit))
-    if factor is None:
-        probs.append(
-            Problem(
-                dom.file,
-                row,
-                ucol,
-                f"{unit!r} is not a unit of {observable}; use one of "
-                f"{', '.join(_KINETIC_UNITS[observable])}",
-            )
-        )
-        return
-    lloq_text = r.get(f"{dname}LLOQ", "")
-    lloq = (
-        number(lloq_text, dom.file, row, f"{dname}LLOQ", probs, required=False)
-        if lloq_text not in MISSING
-        else math.nan
-    )
-    text = r.get(vcol, "")
-    cens = _censor_text(r.get(ccol, "")) if text in MISSING or vcol.endswith("ORRES") else None
-    if cens is None and text in MISSING and _upper(r, ccol) in ("BLQ", "<LLOQ", "BQL", "NQ"):
-        if math.isnan(lloq):
-            probs.append(
-                Problem(
-                    dom.file,
-                    row,
-                    f"{dname}LLOQ",
-                    f"result {r.get(ccol)!r} is below the LLOQ but {dname}LLOQ is empty",
-                )
-            )
-            return
-        cens = lloq
-    if cens is not None:
-        observations.append((sid, t, observable, cens * factor, cens * factor, True))
-        return
-    if text in MISSING:
-        return
-    value = number(text, dom.file, row, vcol, probs)
-    if math.isnan(value):
-        return
-    if value < 0:
-        probs.append(Problem(dom.file, row, vcol, f"{value:g} is negative"))
-        return
-    if not math.isnan(lloq) and value < lloq:
-        observations.append((sid, t, observable, lloq * factor, lloq * factor, True))
-        return
-    observations.append((sid, t, observable, value * factor, lloq * factor, False))
 
 
 def read_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: Any) -> Dataset:
@@ -1765,7 +1619,9 @@ def write_sdtm(
             ("WEIGHT", "weight_kg", "kg", True),
             ("BSA", "bsa_m2", "m2", False),
         ):
-            if math.isnan(s[column]) or (from_records and rec and any(v.code == code for v in rec.vitals)):
+            if math.isnan(s[column]) or (
+                from_records and rec and any(v.code == code for v in rec.vitals)
+            ):
                 continue
             vs.append(
                 {
