@@ -23,6 +23,8 @@ Wallace DJ, et al. Ann Rheum Dis 2014;73:183-90.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -31,7 +33,7 @@ from pydantic import Field
 from allocart.clinical.pga import PgaOptions, pga_at
 from allocart.clinical.records import BilagAssessment, PatientRecords, Visit
 from allocart.clinical.results import Context, ScoreResult, decimal1
-from allocart.clinical.sledai import SledaiOptions, compute_sledai, sorted_visits, variant_label
+from allocart.clinical.sledai import SledaiOptions, SledaiScore, compute_sledai, sorted_visits, variant_label
 
 __all__ = ["ResponseOptions", "SriOptions", "BiclaOptions", "score_sri", "score_bicla", "baseline_visit"]
 
@@ -107,14 +109,6 @@ def _failures(patient: PatientRecords, base_day: int, day: int, categories: tupl
     return out
 
 
-def _common(patient: PatientRecords, ctx: Context) -> tuple[Any, Visit, list[Visit]]:
-    opts: Any = ctx.options
-    visits = sorted_visits(patient, ctx.standard)
-    base = baseline_visit(patient, visits, opts.baseline_visit)
-    later = [v for v in visits if patient.day_of(v.time) > patient.day_of(base.time)]
-    return opts, base, later
-
-
 def _missing(pga0: Decimal | None, pga1: Decimal | None, b0: Any, b1: Any) -> list[str]:
     missing = []
     if pga0 is None:
@@ -128,15 +122,40 @@ def _missing(pga0: Decimal | None, pga1: Decimal | None, b0: Any, b1: Any) -> li
     return missing
 
 
-def score_sri(patient: PatientRecords, ctx: Context, k: int) -> list[ScoreResult]:
-    """SRI-``k`` at every visit after baseline."""
-    opts, base, later = _common(patient, ctx)
+@dataclass(frozen=True)
+class _Comparison:
+    """A visit after baseline with what SRI and BICLA compare with the baseline.
+
+    ``sledai0``, ``pga0`` and ``bilag0`` are at baseline (calendar day ``day0``); ``sledai1``,
+    ``pga1`` and ``bilag1`` at the visit (calendar day ``day1``).
+    """
+
+    base: Visit
+    visit: Visit
+    day0: int
+    day1: int
+    sledai0: SledaiScore
+    sledai1: SledaiScore
+    pga0: Decimal
+    pga1: Decimal
+    bilag0: BilagAssessment
+    bilag1: BilagAssessment
+
+
+def _comparisons(patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]) -> Iterator[_Comparison]:
+    """Every visit after baseline compared with the baseline, in visit order.
+
+    A visit without a PGA or a BILAG (at baseline or at the visit) cannot be compared: it is
+    appended to ``out`` as not evaluable, in its place among the visits, and skipped.
+    """
+    opts: Any = ctx.options
+    visits = sorted_visits(patient, ctx.standard)
+    base = baseline_visit(patient, visits, opts.baseline_visit)
+    later = [v for v in visits if patient.day_of(v.time) > patient.day_of(base.time)]
     d0 = patient.calendar_day(base.time)
     s0 = compute_sledai(patient, d0, opts.sledai_variant, opts)
     pga0 = pga_at(patient, d0, opts)
     b0 = _bilag_at(patient, d0, opts.bilag_window_days)
-    variant = f"SRI-{k} on {variant_label(opts.sledai_variant, opts)}"
-    out = []
     for visit in later:
         d = patient.calendar_day(visit.time)
         s1 = compute_sledai(patient, d, opts.sledai_variant, opts)
@@ -146,83 +165,80 @@ def score_sri(patient: PatientRecords, ctx: Context, k: int) -> list[ScoreResult
             reason = ", ".join(_missing(pga0, pga1, b0, b1)) + " missing"
             out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=reason, variant=variant))
             continue
-        new_a, new_b = _new_domains(b0, b1)
-        failures = _failures(patient, d0, d, opts.failure_categories)
-        reduction = s0.total - s1.total
-        pga_change = pga1 - pga0
+        yield _Comparison(base, visit, d0, d, s0, s1, pga0, pga1, b0, b1)
+
+
+def _responder_row(
+    ctx: Context, patient: PatientRecords, c: _Comparison, criteria: dict[str, bool],
+    components: dict[str, Any], variant: str,
+) -> ScoreResult:
+    """The row of one compared visit: a responder when every criterion holds."""
+    responder = all(criteria.values())
+    return ctx.result(
+        patient, item="visit", time=c.visit.time, value=responder,
+        label="responder" if responder else "non-responder",
+        components=components, flags=c.sledai0.flags + c.sledai1.flags, variant=variant,
+    )
+
+
+def score_sri(patient: PatientRecords, ctx: Context, k: int) -> list[ScoreResult]:
+    """SRI-``k`` at every visit after baseline."""
+    opts: Any = ctx.options
+    variant = f"SRI-{k} on {variant_label(opts.sledai_variant, opts)}"
+    out: list[ScoreResult] = []
+    for c in _comparisons(patient, ctx, variant, out):
+        new_a, new_b = _new_domains(c.bilag0, c.bilag1)
+        failures = _failures(patient, c.day0, c.day1, opts.failure_categories)
+        reduction = c.sledai0.total - c.sledai1.total
+        pga_change = c.pga1 - c.pga0
         criteria = {
             "sledai_reduction": reduction >= k,
             "no_bilag_worsening": not new_a and len(new_b) <= 1,
             "no_pga_worsening": pga_change < decimal1(opts.pga_max_increase),
             "no_treatment_failure": not failures,
         }
-        responder = all(criteria.values())
-        out.append(
-            ctx.result(
-                patient, item="visit", time=visit.time, value=responder,
-                label="responder" if responder else "non-responder",
-                components={
-                    "visit_id": visit.visit_id, "baseline_visit_id": base.visit_id,
-                    "criteria": criteria, "sledai_baseline": s0.total, "sledai_visit": s1.total,
-                    "sledai_reduction": reduction, "new_bilag_a": new_a, "new_bilag_b": new_b,
-                    "pga_baseline": float(pga0), "pga_visit": float(pga1), "pga_change": float(pga_change),
-                    "treatment_failures": failures,
-                },
-                flags=s0.flags + s1.flags, variant=variant,
-            )
-        )
+        components = {
+            "visit_id": c.visit.visit_id, "baseline_visit_id": c.base.visit_id,
+            "criteria": criteria, "sledai_baseline": c.sledai0.total, "sledai_visit": c.sledai1.total,
+            "sledai_reduction": reduction, "new_bilag_a": new_a, "new_bilag_b": new_b,
+            "pga_baseline": float(c.pga0), "pga_visit": float(c.pga1), "pga_change": float(pga_change),
+            "treatment_failures": failures,
+        }
+        out.append(_responder_row(ctx, patient, c, criteria, components, variant))
     return out
 
 
 def score_bicla(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     """BICLA at every visit after baseline."""
-    opts, base, later = _common(patient, ctx)
-    d0 = patient.calendar_day(base.time)
-    s0 = compute_sledai(patient, d0, opts.sledai_variant, opts)
-    pga0 = pga_at(patient, d0, opts)
-    b0 = _bilag_at(patient, d0, opts.bilag_window_days)
+    opts: Any = ctx.options
     variant = f"BICLA (PGA rule {opts.pga_rule}) with {variant_label(opts.sledai_variant, opts)}"
-    out = []
-    for visit in later:
-        d = patient.calendar_day(visit.time)
-        s1 = compute_sledai(patient, d, opts.sledai_variant, opts)
-        pga1 = pga_at(patient, d, opts)
-        b1 = _bilag_at(patient, d, opts.bilag_window_days)
-        if pga0 is None or pga1 is None or b0 is None or b1 is None:
-            reason = ", ".join(_missing(pga0, pga1, b0, b1)) + " missing"
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=reason, variant=variant))
-            continue
+    out: list[ScoreResult] = []
+    for c in _comparisons(patient, ctx, variant, out):
+        b0, b1 = c.bilag0, c.bilag1
         not_improved = [
             dom for dom, g in b0.domains.items()
             if (g == "A" and b1.domains[dom] == "A") or (g == "B" and b1.domains[dom] in ("A", "B"))
         ]
         new_a, new_b = _new_domains(b0, b1)
-        failures = _failures(patient, d0, d, opts.failure_categories)
-        pga_change = pga1 - pga0
+        failures = _failures(patient, c.day0, c.day1, opts.failure_categories)
+        pga_change = c.pga1 - c.pga0
         if opts.pga_rule == "absolute":
             pga_ok = pga_change < decimal1(opts.pga_max_increase)
         else:
-            pga_ok = pga_change <= pga0 * Decimal(repr(opts.pga_max_relative_increase))
+            pga_ok = pga_change <= c.pga0 * Decimal(repr(opts.pga_max_relative_increase))
         criteria = {
             "all_active_domains_improved": not not_improved,
             "no_bilag_worsening": not new_a and len(new_b) <= 1,
-            "no_sledai_worsening": s1.total <= s0.total,
+            "no_sledai_worsening": c.sledai1.total <= c.sledai0.total,
             "no_pga_worsening": pga_ok,
             "no_treatment_failure": not failures,
         }
-        responder = all(criteria.values())
-        out.append(
-            ctx.result(
-                patient, item="visit", time=visit.time, value=responder,
-                label="responder" if responder else "non-responder",
-                components={
-                    "visit_id": visit.visit_id, "baseline_visit_id": base.visit_id, "criteria": criteria,
-                    "domains_not_improved": sorted(not_improved), "new_bilag_a": new_a, "new_bilag_b": new_b,
-                    "sledai_baseline": s0.total, "sledai_visit": s1.total,
-                    "pga_baseline": float(pga0), "pga_visit": float(pga1), "pga_change": float(pga_change),
-                    "treatment_failures": failures,
-                },
-                flags=s0.flags + s1.flags, variant=variant,
-            )
-        )
+        components = {
+            "visit_id": c.visit.visit_id, "baseline_visit_id": c.base.visit_id, "criteria": criteria,
+            "domains_not_improved": sorted(not_improved), "new_bilag_a": new_a, "new_bilag_b": new_b,
+            "sledai_baseline": c.sledai0.total, "sledai_visit": c.sledai1.total,
+            "pga_baseline": float(c.pga0), "pga_visit": float(c.pga1), "pga_change": float(pga_change),
+            "treatment_failures": failures,
+        }
+        out.append(_responder_row(ctx, patient, c, criteria, components, variant))
     return out
