@@ -21,6 +21,7 @@ Mackensen A, et al. Nat Med 2022;28:2124-32.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field
@@ -98,6 +99,23 @@ def _core(patient: PatientRecords, ctx: Context, visit: Any, opts: Any) -> dict[
     }
 
 
+_NO_SEROLOGY = "no complement or anti-dsDNA result in the window"
+
+
+def _visits_with_pga(patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Every visit with its :func:`_core` values, in visit order.
+
+    A visit without a PGA cannot be judged: it is appended to ``out`` as not evaluable, in its
+    place among the visits, and skipped.
+    """
+    for visit in sorted_visits(patient, ctx.standard):
+        core = _core(patient, ctx, visit, ctx.options)
+        if core["pga"] is None:
+            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason="PGA missing", variant=variant))
+            continue
+        yield visit, core
+
+
 def _row(ctx: Context, patient: PatientRecords, visit: Any, core: dict[str, Any], criteria: dict[str, bool], variant: str, extra: dict[str, Any], yes: str, no: str) -> ScoreResult:
     ok = all(criteria.values())
     components = {
@@ -117,12 +135,8 @@ def score_doris(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     gc = f"prednisolone {'<=' if opts.prednisolone_inclusive else '<'} {opts.prednisolone_max_mg:g} mg/day"
     pga = f"PGA {'<=' if opts.pga_inclusive else '<'} {opts.pga_max:g}"
     variant = f"DORIS 2021 ({pga}, {gc}) with {variant_label('clinical-sledai', opts)}"
-    out = []
-    for visit in sorted_visits(patient, ctx.standard):
-        core = _core(patient, ctx, visit, opts)
-        if core["pga"] is None:
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason="PGA missing", variant=variant))
-            continue
+    out: list[ScoreResult] = []
+    for visit, core in _visits_with_pga(patient, ctx, variant, out):
         criteria = {
             "clinical_sledai_zero": core["csledai"] == 0,
             "pga": core["pga_ok"],
@@ -137,13 +151,11 @@ def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreRes
     """DORIS-framework complete remission at every visit."""
     opts: Any = ctx.options
     variant = f"DORIS framework complete remission (2017) with {variant_label('clinical-sledai', opts)}"
-    out = []
-    for visit in sorted_visits(patient, ctx.standard):
-        core = _core(patient, ctx, visit, opts)
+    out: list[ScoreResult] = []
+    for visit, core in _visits_with_pga(patient, ctx, variant, out):
         serology_ok, active = _serology(patient, core["day"], opts)
-        if core["pga"] is None or serology_ok is None:
-            reason = "PGA missing" if core["pga"] is None else "no complement or anti-dsDNA result in the window"
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=reason, variant=variant))
+        if serology_ok is None:
+            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant))
             continue
         non_antimalarial = [name for _, name, cat in core["maintenance"] if cat != "antimalarial"]
         criteria = {
@@ -164,12 +176,8 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         f"drug-free DORIS 2021 remission (antimalarials {'allowed' if opts.antimalarials_allowed else 'not allowed'}"
         f"{', serology negative' if opts.require_serology_negative else ''})"
     )
-    out = []
-    for visit in sorted_visits(patient, ctx.standard):
-        core = _core(patient, ctx, visit, opts)
-        if core["pga"] is None:
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason="PGA missing", variant=variant))
-            continue
+    out: list[ScoreResult] = []
+    for visit, core in _visits_with_pga(patient, ctx, variant, out):
         drugs = [
             name for _, name, cat in core["maintenance"]
             if not (cat == "antimalarial" and opts.antimalarials_allowed)
@@ -184,7 +192,7 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         if opts.require_serology_negative:
             serology_ok, active = _serology(patient, core["day"], opts)
             if serology_ok is None:
-                out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason="no complement or anti-dsDNA result in the window", variant=variant))
+                out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant))
                 continue
             criteria["no_serological_activity"] = serology_ok
             extra["active_serology"] = active
