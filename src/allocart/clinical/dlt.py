@@ -39,8 +39,7 @@ from allocart.clinical.ctcae import ctcae_grade
 from allocart.clinical.gvhd import ROMAN, GvhdOptions, overall_grade, stage_organs
 from allocart.clinical.records import AdverseEvent, PatientRecords
 from allocart.clinical.results import Context, Options, ScoreResult
-from allocart.clinical.timing import interval
-from allocart.errors import ScoringError
+from allocart.clinical.timing import interval, require_day_zero
 
 __all__ = ["DltOptions", "score_dlt"]
 
@@ -122,11 +121,7 @@ def _date_only(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], 
 def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     """Whether the patient had a DLT, with every qualifying and every considered event."""
     opts: Any = ctx.options
-    if not patient.has_day_zero:
-        raise ScoringError(
-            f"patient {patient.patient_id!r}: the DLT window counts days from the CAR-T infusion; give `infusion` "
-            "(the date of day 0) or times as days after infusion"
-        )
+    require_day_zero(patient, "the DLT window")
     lo, hi = opts.window_start_day, opts.window_end_day
     in_window = lambda day: lo <= math.floor(day) <= hi  # noqa: E731
     dlts: list[dict[str, Any]] = []

@@ -36,7 +36,7 @@ from pydantic import Field
 
 from allocart.clinical.records import PatientRecords
 from allocart.clinical.results import Context, Options, ScoreResult
-from allocart.errors import ScoringError
+from allocart.clinical.timing import require_day_zero
 
 __all__ = ["IcahtOptions", "score_icaht", "daily_series", "episodes", "early_grade"]
 
@@ -138,11 +138,7 @@ def _late_grade(nadir: float) -> int:
 def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     """Early and late ICAHT grades of one patient."""
     opts: Any = ctx.options
-    if not patient.has_day_zero:
-        raise ScoringError(
-            f"patient {patient.patient_id!r}: ICAHT counts days from the CAR-T infusion; give `infusion` "
-            "(the date of day 0) or times as days after infusion"
-        )
+    require_day_zero(patient, "ICAHT")
     flags: list[str] = []
     pre = [lab for lab in patient.labs if lab.code == "NEUT" and not lab.is_urine() and patient.day_of(lab.time) < 0]
     baseline = max(pre, key=lambda lab: patient.day_of(lab.time)).std_value if pre else None

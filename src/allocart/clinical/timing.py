@@ -7,8 +7,30 @@ from datetime import date, datetime
 from typing import Any
 
 from allocart.clinical.records import PatientRecords
+from allocart.errors import ScoringError
 
-__all__ = ["interval", "overlaps_day", "covers", "duration_hours"]
+__all__ = ["require_day_zero", "interval", "overlaps_day", "covers", "duration_hours"]
+
+
+def require_day_zero(patient: PatientRecords, what: str) -> None:
+    """Refuse to score ``patient`` when its times cannot be counted from the CAR-T infusion.
+
+    Parameters
+    ----------
+    patient : PatientRecords
+    what : str
+        What counts days from the infusion, as the message names it (e.g. ``"ICAHT"``).
+
+    Raises
+    ------
+    ScoringError
+        When neither ``infusion`` nor times as days after infusion are given.
+    """
+    if not patient.has_day_zero:
+        raise ScoringError(
+            f"patient {patient.patient_id!r}: {what} counts days from the CAR-T infusion; give `infusion` "
+            "(the date of day 0) or times as days after infusion"
+        )
 
 
 def _end_of(patient: PatientRecords, t: Any) -> float:
