@@ -66,6 +66,36 @@ def test_validate_names_table_row_and_column():
     assert "row 1, column weight_kg" in str(err.value)
 
 
+def test_validate_checks_subject_and_time_of_doses_and_observations_alike():
+    ds = Dataset(
+        subjects=pd.DataFrame({"id": ["A"]}),
+        doses=pd.DataFrame(
+            {
+                "id": ["A", "Z"],
+                "time": [0.0, "soon"],
+                "kind": ["car_t", "car_t"],
+                "amount": [1e6, 1e6],
+                "unit": ["cells", "cells"],
+            }
+        ),
+        observations=pd.DataFrame(
+            {
+                "id": ["A", "Y"],
+                "time": [None, 3.0],
+                "observable": ["b_cells_per_ul", "b_cells_per_ul"],
+                "value": [1.0, 2.0],
+            }
+        ),
+        source="t.csv",
+    )
+    assert [str(p) for p in ds.problems()] == [
+        "t.csv [doses], row 1, column id: subject 'Z' is not in `subjects`",
+        "t.csv [doses], row 1, column time: missing or non-numeric time (days after infusion)",
+        "t.csv [observations], row 0, column time: missing or non-numeric time (days after infusion)",
+        "t.csv [observations], row 1, column id: subject 'Y' is not in `subjects`",
+    ]
+
+
 def test_subset_and_unknown_id(hand):
     sub = hand.subset(["P-02"])
     assert (

@@ -318,32 +318,37 @@ def _nan_none(value: Any) -> Any:
     return value
 
 
-def _canonical_subjects(frame: pd.DataFrame | None) -> pd.DataFrame:
-    frame = pd.DataFrame(columns=list(SUBJECT_COLUMNS)) if frame is None else frame.copy()
-    for col in SUBJECT_COLUMNS:
+def _with_columns(
+    frame: pd.DataFrame | None, columns: Sequence[str], fill: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """A copy of ``frame`` (an empty table if None) with every one of ``columns``.
+
+    A missing column is added holding ``fill[col]`` (None unless given).
+    """
+    frame = pd.DataFrame(columns=list(columns)) if frame is None else frame.copy()
+    for col in columns:
         if col not in frame.columns:
-            frame[col] = None
-    out = pd.DataFrame(
-        {
-            "id": frame["id"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-            "product": frame["product"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-            "ld": frame["ld"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-        }
-    )
+            frame[col] = (fill or {}).get(col)
+    return frame
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A column of str, None where missing."""
+    return column.map(lambda v: None if _nan_none(v) is None else str(v)).astype(object)
+
+
+def _float(column: pd.Series) -> pd.Series:
+    """A column of float, NaN where missing or not a number."""
+    return pd.to_numeric(column, errors="coerce").astype(float)
+
+
+def _canonical_subjects(frame: pd.DataFrame | None) -> pd.DataFrame:
+    frame = _with_columns(frame, SUBJECT_COLUMNS)
+    out = pd.DataFrame({col: _text(frame[col]) for col in ("id", "product", "ld")})
     for col in ("weight_kg", "height_cm", "bsa_m2", "age_years"):
-        out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        out[col] = _float(frame[col])
     out["female"] = frame["female"].map(_to_bool).astype("boolean")
-    out["infusion_date"] = (
-        frame["infusion_date"]
-        .map(lambda v: None if _nan_none(v) is None else str(v))
-        .astype(object)
-    )
+    out["infusion_date"] = _text(frame["infusion_date"])
     return out.reset_index(drop=True)
 
 
@@ -364,44 +369,28 @@ def _to_bool(value: Any) -> Any:
 
 
 def _canonical_doses(frame: pd.DataFrame | None) -> pd.DataFrame:
-    frame = pd.DataFrame(columns=list(DOSE_COLUMNS)) if frame is None else frame.copy()
-    for col in DOSE_COLUMNS:
-        if col not in frame.columns:
-            frame[col] = None
+    frame = _with_columns(frame, DOSE_COLUMNS)
     out = pd.DataFrame(
         {
-            "id": frame["id"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-            "time": pd.to_numeric(frame["time"], errors="coerce").astype(float),
-            "kind": frame["kind"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-            "amount": pd.to_numeric(frame["amount"], errors="coerce").astype(float),
-            "unit": frame["unit"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
+            "id": _text(frame["id"]),
+            "time": _float(frame["time"]),
+            "kind": _text(frame["kind"]),
+            "amount": _float(frame["amount"]),
+            "unit": _text(frame["unit"]),
         }
     )
     return out.sort_values(["id", "time", "kind"], kind="stable").reset_index(drop=True)
 
 
 def _canonical_observations(frame: pd.DataFrame | None) -> pd.DataFrame:
-    frame = pd.DataFrame(columns=list(OBSERVATION_COLUMNS)) if frame is None else frame.copy()
-    for col in OBSERVATION_COLUMNS:
-        if col not in frame.columns:
-            frame[col] = None if col != "censored" else False
+    frame = _with_columns(frame, OBSERVATION_COLUMNS, fill={"censored": False})
     out = pd.DataFrame(
         {
-            "id": frame["id"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-            "time": pd.to_numeric(frame["time"], errors="coerce").astype(float),
-            "observable": frame["observable"]
-            .map(lambda v: None if _nan_none(v) is None else str(v))
-            .astype(object),
-            "value": pd.to_numeric(frame["value"], errors="coerce").astype(float),
-            "lloq": pd.to_numeric(frame["lloq"], errors="coerce").astype(float),
+            "id": _text(frame["id"]),
+            "time": _float(frame["time"]),
+            "observable": _text(frame["observable"]),
+            "value": _float(frame["value"]),
+            "lloq": _float(frame["lloq"]),
             "censored": frame["censored"].map(lambda v: bool(_to_bool(v) is True)).astype(bool),
         }
     )
@@ -607,12 +596,16 @@ class Dataset:
                     p("subjects", i, "infusion_date", f"{v!r} is not an ISO 8601 date or date-time")
 
         known = set(seen)
+
+        def subject_and_time(table: str, i: int, row: Any) -> None:
+            if row.id not in known:
+                p(table, i, "id", f"subject {row.id!r} is not in `subjects`")
+            if not math.isfinite(row.time):
+                p(table, i, "time", "missing or non-numeric time (days after infusion)")
+
         doses = self.doses
         for i, row in enumerate(doses.itertuples(index=False)):
-            if row.id not in known:
-                p("doses", i, "id", f"subject {row.id!r} is not in `subjects`")
-            if not math.isfinite(row.time):
-                p("doses", i, "time", "missing or non-numeric time (days after infusion)")
+            subject_and_time("doses", i, row)
             if row.kind not in DOSE_KINDS:
                 p(
                     "doses",
@@ -642,10 +635,7 @@ class Dataset:
 
         obs = self.observations
         for i, row in enumerate(obs.itertuples(index=False)):
-            if row.id not in known:
-                p("observations", i, "id", f"subject {row.id!r} is not in `subjects`")
-            if not math.isfinite(row.time):
-                p("observations", i, "time", "missing or non-numeric time (days after infusion)")
+            subject_and_time("observations", i, row)
             if row.observable not in OBSERVABLES:
                 p(
                     "observations",
