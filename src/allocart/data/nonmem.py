@@ -39,9 +39,11 @@ from pathlib import Path
 import pandas as pd
 
 from allocart.data.dataset import (
+    DOSE_COLUMNS,
     DOSE_KINDS,
     DOSE_UNITS,
     OBSERVABLES,
+    OBSERVATION_COLUMNS,
     Dataset,
     Problem,
     raise_problems,
@@ -398,10 +400,8 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
     raise_problems(probs)
 
     # shift each subject's times so that the first CAR-T infusion is day 0
-    dose_frame = pd.DataFrame(doses, columns=["id", "time", "kind", "amount", "unit", "row"])
-    obs_frame = pd.DataFrame(
-        observations, columns=["id", "time", "observable", "value", "lloq", "censored", "row"]
-    )
+    dose_frame = pd.DataFrame(doses, columns=[*DOSE_COLUMNS, "row"])
+    obs_frame = pd.DataFrame(observations, columns=[*OBSERVATION_COLUMNS, "row"])
     for sid in order:
         d = dose_frame[(dose_frame["id"] == sid) & (dose_frame["kind"] == "car_t")]
         if d.empty:

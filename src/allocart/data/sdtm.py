@@ -66,7 +66,10 @@ from allocart.clinical.records import (
     VitalSign,
 )
 from allocart.data.dataset import (
+    DOSE_COLUMNS,
     OBSERVABLES,
+    OBSERVATION_COLUMNS,
+    SUBJECT_COLUMNS,
     Dataset,
     DataValidationError,
     Problem,
@@ -1281,24 +1284,14 @@ class _StudyReader:
                     }
                     for s in ids
                 ],
-                columns=[
-                    "id",
-                    "product",
-                    "ld",
-                    "weight_kg",
-                    "height_cm",
-                    "bsa_m2",
-                    "age_years",
-                    "female",
-                    "infusion_date",
-                ],
+                columns=list(SUBJECT_COLUMNS),
             )
             dataset = Dataset(
                 subjects=subj,
-                doses=pd.DataFrame(dose_rows, columns=["id", "time", "kind", "amount", "unit"]),
+                doses=pd.DataFrame(dose_rows, columns=list(DOSE_COLUMNS)),
                 observations=pd.DataFrame(
                     self.observations,
-                    columns=["id", "time", "observable", "value", "lloq", "censored"],
+                    columns=list(OBSERVATION_COLUMNS),
                 ),
                 records={s: self.records[s] for s in ids if s in self.records},
                 source=str(self.folder),
