@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timezone
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -140,6 +140,23 @@ def _check_order(start: Any, end: Any, start_name: str, end_name: str) -> None:
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class _Span(_Record):
+    """A record over ``start``..``end``: ``end`` may not come before ``start``.
+
+    Each subclass declares its own ``start`` and ``end`` fields (their place among the fields and
+    their descriptions differ); this check runs before any check of the subclass.
+    """
+
+    if TYPE_CHECKING:
+        start: Any
+        end: Any
+
+    @model_validator(mode="after")
+    def _check_span(self) -> Self:
+        _check_order(self.start, self.end, "start", "end")
+        return self
 
 
 class Visit(_Record):
@@ -326,7 +343,7 @@ SledaiDescriptor = Literal[
 ]
 
 
-class SledaiFinding(_Record):
+class SledaiFinding(_Span):
     """A clinician-recorded SLEDAI descriptor (SDTM RS item), present over ``start``..``end``.
 
     Laboratory descriptors (complement, anti-dsDNA, blood counts, urine sediment, proteinuria)
@@ -346,7 +363,6 @@ class SledaiFinding(_Record):
 
     @model_validator(mode="after")
     def _check(self) -> SledaiFinding:
-        _check_order(self.start, self.end, "start", "end")
         if self.descriptor == "arthritis" and self.present and self.joints is None:
             raise ValueError("an arthritis finding needs `joints` (the number of inflamed joints)")
         return self
@@ -471,7 +487,7 @@ MedicationCategory = Literal[
 DoseUnit = Literal["mg", "g", "ug", "mg/kg", "mg/m2", "ug/kg/min", "ug/min", "units/min", "IU", "cells", "mL"]
 
 
-class Medication(_Record):
+class Medication(_Span):
     """A medication course (SDTM CM/EX row), active from ``start`` through ``end``.
 
     ``end=None`` means ongoing. Glucocorticoid daily doses are converted to prednisone
@@ -492,7 +508,6 @@ class Medication(_Record):
 
     @model_validator(mode="after")
     def _check(self) -> Medication:
-        _check_order(self.start, self.end, "start", "end")
         if self.dose is not None and self.dose_unit is None:
             raise ValueError(f"`dose_unit` is required with `dose` ({self.dose}) for {self.name!r}")
         return self
@@ -512,7 +527,7 @@ OxygenDevice = Literal[
 ]
 
 
-class OxygenSupport(_Record):
+class OxygenSupport(_Span):
     """Oxygen delivery or ventilatory support (SDTM PR row) over ``start``..``end``."""
 
     device: OxygenDevice
@@ -523,7 +538,6 @@ class OxygenSupport(_Record):
 
     @model_validator(mode="after")
     def _check(self) -> OxygenSupport:
-        _check_order(self.start, self.end, "start", "end")
         if self.device == "nasal_cannula" and self.flow_l_min is None:
             raise ValueError("a nasal cannula record needs `flow_l_min` (low flow is <= 6 L/min)")
         return self
@@ -641,7 +655,7 @@ AeCategory = Literal[
 ]
 
 
-class AdverseEvent(_Record):
+class AdverseEvent(_Span):
     """An adverse event (SDTM AE row) at one grade over ``start``..``end``.
 
     A grade change is recorded as a new record (the common SDTM practice), so the time a
@@ -661,23 +675,13 @@ class AdverseEvent(_Record):
     clinically_significant: bool = True
     attribution: Attribution = "unspecified"
 
-    @model_validator(mode="after")
-    def _check(self) -> AdverseEvent:
-        _check_order(self.start, self.end, "start", "end")
-        return self
 
-
-class Hospitalisation(_Record):
+class Hospitalisation(_Span):
     """A hospital admission; ``reason='sle'`` for admissions for lupus activity."""
 
     start: Time
     end: Time | None = None
     reason: Attribution = "unspecified"
-
-    @model_validator(mode="after")
-    def _check(self) -> Hospitalisation:
-        _check_order(self.start, self.end, "start", "end")
-        return self
 
 
 class Death(_Record):
