@@ -4,16 +4,11 @@ import pytest
 
 from allocart import clinical
 
+from .helpers import sledai_records
+
 
 def patient(items=(), pga=0.0, pred=0.0, hcq=False, other=(), serology_normal=False):
-    findings, labs = [], []
-    for it in items:
-        if it == "low_complement":
-            labs.append({"test": "C3", "value": 0.5, "unit": "g/L", "ref_low": 0.9, "time": 0, "attribution": "sle"})
-        elif it == "increased_dna_binding":
-            labs.append({"test": "DSDNAAB", "value": 90, "unit": "IU/mL", "ref_high": 30, "time": 0, "attribution": "sle"})
-        else:
-            findings.append({"descriptor": it, "start": 0, "attribution": "sle"})
+    findings, labs = sledai_records(0, items)
     if serology_normal:
         labs.append({"test": "C3", "value": 1.1, "unit": "g/L", "ref_low": 0.9, "time": 0})
     meds = list(other)

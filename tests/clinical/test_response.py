@@ -4,6 +4,8 @@ import pytest
 
 from allocart import clinical
 
+from .helpers import sledai_records
+
 DOMAINS = ("constitutional", "mucocutaneous", "neuropsychiatric", "musculoskeletal", "cardiorespiratory",
            "gastrointestinal", "ophthalmic", "renal", "haematological")
 WEEK52 = 364
@@ -11,19 +13,6 @@ WEEK52 = 364
 
 def bilag(time, **grades):
     return {"time": time, "domains": {d: grades.get(d, "E") for d in DOMAINS}}
-
-
-def sledai_records(day, items):
-    """Findings/labs at ``day`` that give the listed SLEDAI-2K items."""
-    findings, labs = [], []
-    for item in items:
-        if item == "low_complement":
-            labs.append({"test": "C3", "value": 0.5, "unit": "g/L", "ref_low": 0.9, "time": day, "attribution": "sle"})
-        elif item == "increased_dna_binding":
-            labs.append({"test": "DSDNAAB", "value": 90, "unit": "IU/mL", "ref_high": 30, "time": day, "attribution": "sle"})
-        else:
-            findings.append({"descriptor": item, "start": day, "attribution": "sle", **({"joints": 4} if item == "arthritis" else {})})
-    return findings, labs
 
 
 def patient(base_items, visit_items, base_bilag, visit_bilag, pga0, pga1, meds=()):

@@ -5,22 +5,12 @@ import pytest
 from allocart import clinical
 from allocart.errors import ScoringError
 
-
-def items_at(day, items):
-    findings, labs = [], []
-    for it in items:
-        if it == "low_complement":
-            labs.append({"test": "C3", "value": 0.5, "unit": "g/L", "ref_low": 0.9, "time": day, "attribution": "sle"})
-        elif it == "increased_dna_binding":
-            labs.append({"test": "DSDNAAB", "value": 90, "unit": "IU/mL", "ref_high": 30, "time": day, "attribution": "sle"})
-        else:
-            findings.append({"descriptor": it, "start": day, "attribution": "sle", **({"joints": 4} if it == "arthritis" else {})})
-    return findings, labs
+from .helpers import sledai_records
 
 
 def patient(prev, cur, pga=(0.5, 0.5), pred=(0, 0), flare=(), weight=60.0, **extra):
-    f0, l0 = items_at(0, prev)
-    f1, l1 = items_at(30, cur)
+    f0, l0 = sledai_records(0, prev)
+    f1, l1 = sledai_records(30, cur)
     meds = []
     if pred[0]:
         meds.append({"name": "prednisone", "category": "glucocorticoid", "start": -10, "end": 15, "dose": pred[0], "dose_unit": "mg"})
