@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -387,19 +387,6 @@ class PgaAssessment(_Record):
         return self
 
 
-#: BILAG-2004 domains.
-BILAG_DOMAINS = (
-    "constitutional",
-    "mucocutaneous",
-    "neuropsychiatric",
-    "musculoskeletal",
-    "cardiorespiratory",
-    "gastrointestinal",
-    "ophthalmic",
-    "renal",
-    "haematological",
-)
-
 BilagDomain = Literal[
     "constitutional",
     "mucocutaneous",
@@ -411,6 +398,9 @@ BilagDomain = Literal[
     "renal",
     "haematological",
 ]
+
+#: BILAG-2004 domains, as listed in ``BilagDomain``.
+BILAG_DOMAINS: tuple[str, ...] = get_args(BilagDomain)
 
 
 class BilagAssessment(_Record):
