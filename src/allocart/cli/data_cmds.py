@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,71 +71,118 @@ def _read_options(
     return NonmemSpec(**kw), opts
 
 
-_OPT = {
-    "fmt": typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
-    "car_t_treatment": typer.Option(
-        None, "--car-t-treatment", help="SDTM: EXTRT of the CAR-T product (day 0)."
+#: What a command that reads a dataset is given in place of the reading options: a function
+#: of no arguments returning the (NonmemSpec, SdtmOptions) of its command line.
+_ReadOptions = Callable[[], tuple[Any, Any]]
+
+_FORMAT = typer.Option(None, "--format", "-f", help=_FORMAT_HELP)
+
+#: The options of the commands that read a dataset: name -> (type, typer option), in the
+#: order --help shows them.
+_READ_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "car_t_treatment": (
+        str,
+        typer.Option(None, "--car-t-treatment", help="SDTM: EXTRT of the CAR-T product (day 0)."),
     ),
-    "product": typer.Option(None, "--product", help="SDTM: model product name for every subject."),
-    "obs_column": typer.Option(
-        "DVID", "--obs-column", help="NONMEM: column of the observation type (DVID, CMT...)."
+    "product": (
+        str,
+        typer.Option(None, "--product", help="SDTM: model product name for every subject."),
     ),
-    "time_unit": typer.Option("day", "--time-unit", help="NONMEM: unit of TIME (day, hour, week)."),
-    "log_dv": typer.Option(False, "--log-dv", help="NONMEM: DV and LLOQ are natural logarithms."),
-    "obs_code": typer.Option(
-        [], "--obs-code", help="NONMEM: CODE=READOUT observation-type mapping; repeatable."
+    "obs_column": (
+        str,
+        typer.Option(
+            "DVID", "--obs-column", help="NONMEM: column of the observation type (DVID, CMT...)."
+        ),
     ),
-    "dose_cmt": typer.Option(
-        [],
-        "--dose-cmt",
-        help="NONMEM: CODE=KIND dose compartment (car_t, fludarabine, cyclophosphamide).",
+    "time_unit": (
+        str,
+        typer.Option("day", "--time-unit", help="NONMEM: unit of TIME (day, hour, week)."),
     ),
-    "sex_female_code": typer.Option(
-        None, "--sex-female-code", help="NONMEM: value of a numeric SEX column meaning female."
+    "log_dv": (
+        bool,
+        typer.Option(False, "--log-dv", help="NONMEM: DV and LLOQ are natural logarithms."),
     ),
-    "pc_code": typer.Option(
-        [], "--pc-code", help="SDTM: CODE=READOUT for a PC/CP test code; repeatable."
+    "obs_code": (
+        list[str],
+        typer.Option(
+            [], "--obs-code", help="NONMEM: CODE=READOUT observation-type mapping; repeatable."
+        ),
     ),
-    "lab_code": typer.Option(
-        [],
-        "--lab-code",
-        help="SDTM: CODE=TEST maps a site LB test code to a known test; repeatable.",
+    "dose_cmt": (
+        list[str],
+        typer.Option(
+            [],
+            "--dose-cmt",
+            help="NONMEM: CODE=KIND dose compartment (car_t, fludarabine, cyclophosphamide).",
+        ),
+    ),
+    "sex_female_code": (
+        str,
+        typer.Option(
+            None, "--sex-female-code", help="NONMEM: value of a numeric SEX column meaning female."
+        ),
+    ),
+    "pc_code": (
+        list[str],
+        typer.Option([], "--pc-code", help="SDTM: CODE=READOUT for a PC/CP test code; repeatable."),
+    ),
+    "lab_code": (
+        list[str],
+        typer.Option(
+            [],
+            "--lab-code",
+            help="SDTM: CODE=TEST maps a site LB test code to a known test; repeatable.",
+        ),
     ),
 }
 
 
+def _with_read_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the options of :data:`_READ_OPTIONS` in place of its ``read_options``.
+
+    Typer takes a command's options from its signature, so the returned command lists them
+    where ``command`` has the parameter ``read_options``, and calls ``command`` with
+    ``read_options`` a function of no arguments returning :func:`_read_options` of them (a
+    malformed ``CODE=NAME`` is reported when the command asks for the options).
+    """
+    signature = inspect.signature(command, eval_str=True)
+    params: list[inspect.Parameter] = []
+    for param in signature.parameters.values():
+        if param.name != "read_options":
+            params.append(param)
+            continue
+        params += [
+            inspect.Parameter(name, param.kind, default=option, annotation=kind)
+            for name, (kind, option) in _READ_OPTIONS.items()
+        ]
+
+    @functools.wraps(command)
+    def with_options(**kwargs: Any) -> None:
+        given = {name: kwargs.pop(name) for name in _READ_OPTIONS}
+        command(read_options=functools.partial(_read_options, **given), **kwargs)
+
+    with_options.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {
+        **{p.name: p.annotation for p in params},
+        "return": signature.return_annotation,
+    }
+    return with_options
+
+
 @data_app.command("check")
+@_with_read_options
 def check_cmd(
     path: Path = typer.Argument(..., help="NONMEM .csv file or SDTM folder."),
-    fmt: str = _OPT["fmt"],
-    car_t_treatment: str = _OPT["car_t_treatment"],
-    product: str = _OPT["product"],
-    obs_column: str = _OPT["obs_column"],
-    time_unit: str = _OPT["time_unit"],
-    log_dv: bool = _OPT["log_dv"],
-    obs_code: list[str] = _OPT["obs_code"],
-    dose_cmt: list[str] = _OPT["dose_cmt"],
-    sex_female_code: str = _OPT["sex_female_code"],
-    pc_code: list[str] = _OPT["pc_code"],
-    lab_code: list[str] = _OPT["lab_code"],
+    fmt: str = _FORMAT,
+    *,
+    read_options: _ReadOptions,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Validate a dataset: print what it holds, the notes, and every problem (exit 2 if any)."""
     from allocart.data import DataValidationError, detect_format, load_sdtm, read_nonmem
 
     kind = detect_format(path, fmt)
-    spec, opts = _read_options(
-        obs_column=obs_column,
-        time_unit=time_unit,
-        log_dv=log_dv,
-        obs_code=obs_code,
-        dose_cmt=dose_cmt,
-        sex_female_code=sex_female_code,
-        car_t_treatment=car_t_treatment,
-        product=product,
-        pc_code=pc_code,
-        lab_code=lab_code,
-    )
+    spec, opts = read_options()
     report: dict[str, Any] = {"path": str(path), "format": kind, "notes": [], "problems": []}
     if kind == "sdtm":
         study = load_sdtm(path, opts)
@@ -190,37 +240,19 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 @data_app.command("convert")
+@_with_read_options
 def convert_cmd(
     source: Path = typer.Argument(..., help="Input: NONMEM .csv file or SDTM folder."),
     dest: Path = typer.Argument(..., help="Output: .csv file (NONMEM) or folder (SDTM)."),
-    fmt: str = _OPT["fmt"],
+    fmt: str = _FORMAT,
     to: str = typer.Option(None, "--to", help="Output format (default: from DEST)."),
-    car_t_treatment: str = _OPT["car_t_treatment"],
-    product: str = _OPT["product"],
-    obs_column: str = _OPT["obs_column"],
-    time_unit: str = _OPT["time_unit"],
-    log_dv: bool = _OPT["log_dv"],
-    obs_code: list[str] = _OPT["obs_code"],
-    dose_cmt: list[str] = _OPT["dose_cmt"],
-    sex_female_code: str = _OPT["sex_female_code"],
-    pc_code: list[str] = _OPT["pc_code"],
-    lab_code: list[str] = _OPT["lab_code"],
+    *,
+    read_options: _ReadOptions,
 ) -> None:
     """Read a dataset in one format and write it in the other (or the same, normalised)."""
     from allocart.data import read_dataset, write_dataset
 
-    spec, opts = _read_options(
-        obs_column=obs_column,
-        time_unit=time_unit,
-        log_dv=log_dv,
-        obs_code=obs_code,
-        dose_cmt=dose_cmt,
-        sex_female_code=sex_female_code,
-        car_t_treatment=car_t_treatment,
-        product=product,
-        pc_code=pc_code,
-        lab_code=lab_code,
-    )
+    spec, opts = read_options()
     ds = read_dataset(source, fmt, nonmem=spec, sdtm=opts)
     out = write_dataset(ds, dest, to)
     s = ds.summary()
@@ -232,7 +264,7 @@ def convert_cmd(
 @data_app.command("simulate")
 def simulate_cmd(
     out: Path = typer.Argument(..., help="Output: .csv file (NONMEM) or folder (SDTM)."),
-    to: str = typer.Option(None, "--format", "-f", help=_FORMAT_HELP),
+    to: str = _FORMAT,
     product: str = typer.Option("allogeneic-cd19cd20", "--product", help="Product name or YAML."),
     dose: str = typer.Option("1e6/kg", "--dose", help="CAR-T dose: 1e6/kg or 3e8."),
     ld: str = typer.Option("flu-cy", "--ld", help="Lymphodepletion regimen."),
