@@ -8,7 +8,8 @@ This module holds what every design needs and nothing design-specific:
 * :class:`OutcomeSource`, the protocol through which simulated trials obtain patient outcomes,
   and :class:`ScenarioOutcomes`, its implementation from true per-dose probabilities;
 * :class:`PatientUniforms` and :func:`draw_patient_uniforms`, the common random numbers shared
-  by all designs in a comparison.
+  by all designs in a comparison;
+* :func:`kernel_outputs` and :func:`treat_cohort`, the bookkeeping every simulation kernel does.
 
 Doses are indexed from 0 in the Python API and from 1 on the command line, as investigators
 number dose levels.
@@ -22,6 +23,7 @@ import enum
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -37,6 +39,8 @@ __all__ = [
     "ScenarioOutcomes",
     "PatientUniforms",
     "draw_patient_uniforms",
+    "kernel_outputs",
+    "treat_cohort",
     "TRIAL_BLOCK",
 ]
 
@@ -228,6 +232,36 @@ class AbstractDesign(abc.ABC):
                 f"`current_dose` must be one of the {data.n_doses} doses, got level {d + 1}."
             )
         return d
+
+
+# --------------------------------------------------------------------------- simulation kernels
+@numba.njit(cache=True)
+def kernel_outputs(n_trials: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+    """The arrays a simulation kernel returns, before its trials are run.
+
+    ``sel`` (shape ``(n_trials,)``, the selected dose or -1, to be filled by the kernel) and
+    ``N``, ``Y`` (shape ``(n_trials, k)``, patients and DLTs per trial and dose, zeros).
+    """
+    sel = np.empty(n_trials, dtype=np.int64)
+    N = np.zeros((n_trials, k), dtype=np.int64)
+    Y = np.zeros((n_trials, k), dtype=np.int64)
+    return sel, N, Y
+
+
+@numba.njit(cache=True)
+def treat_cohort(
+    dlt: np.ndarray, t: int, p: int, d: int, cs: int, N: np.ndarray, Y: np.ndarray
+) -> int:  # pragma: no cover - jitted
+    """Treat patients ``p .. p + cs - 1`` of trial ``t`` at dose ``d``; returns the next patient.
+
+    Patients come in their order in the common random numbers and have their potential outcome at
+    the dose they receive, so every design meets the same patients.
+    """
+    for _ in range(cs):
+        Y[t, d] += dlt[t, p, d]
+        p += 1
+    N[t, d] += cs
+    return p
 
 
 # --------------------------------------------------------------------------- common random numbers

@@ -25,8 +25,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from allocart.design.base import check_int
-from allocart.design.boin import BOIN, boin_selection, boin_step, kernel_boundaries
+from allocart.design.base import check_int, kernel_outputs
+from allocart.design.boin import BOIN, boin_selection, boin_step, enrol_cohort, kernel_boundaries, trial_end
 from allocart.errors import DesignError
 
 __all__ = ["BFBOIN"]
@@ -73,9 +73,7 @@ def _bf_kernel(
     extrasafe: bool, target: float, cap: int, need_resp: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, n_pat, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
+    sel, N, Y = kernel_outputs(n_trials, k)
     dur = np.zeros(n_trials)
     elimi = np.zeros(k, dtype=np.bool_)
     closed = np.zeros(k, dtype=np.bool_)
@@ -91,15 +89,7 @@ def _bf_kernel(
         status = 0
         gate = 0.0
         for c in range(n_cohorts):
-            last_start = 0.0
-            for _ in range(cs):
-                s = max(arrivals[t, p], gate)
-                pdose[p] = d
-                pstart[p] = s
-                N[t, d] += 1
-                Y[t, d] += dlt[t, p, d]
-                last_start = s
-                p += 1
+            p, last_start = enrol_cohort(dlt, arrivals, t, p, d, cs, gate, pdose, pstart, N, Y)
             cohort_end = last_start + window
             # Patients arriving during the window are backfilled while a dose is open.
             while p < n_pat and arrivals[t, p] < cohort_end:
@@ -158,9 +148,7 @@ def _bf_kernel(
                         break
                     ceiling = 0
                 d = min(d, ceiling)
-        dur[t] = gate
-        for i in range(p):
-            dur[t] = max(dur[t], pstart[i] + window)
+        dur[t] = trial_end(gate, pstart, p, window)
         sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
     return sel, N, Y, dur
 

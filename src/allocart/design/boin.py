@@ -50,6 +50,8 @@ from allocart.design.base import (
     Recommendation,
     check_int,
     check_probability,
+    kernel_outputs,
+    treat_cohort,
 )
 from allocart.design.isotonic import _select_mtd
 from allocart.errors import DesignError
@@ -339,6 +341,36 @@ def boin_step(
 
 
 @numba.njit(cache=True)
+def enrol_cohort(
+    dlt: np.ndarray, arrivals: np.ndarray, t: int, p: int, d: int, cs: int, earliest: float,
+    pdose: np.ndarray, pstart: np.ndarray, N: np.ndarray, Y: np.ndarray,
+) -> tuple[int, float]:  # pragma: no cover - jitted
+    """Enrol patients ``p .. p + cs - 1`` of trial ``t`` at dose ``d`` in calendar time.
+
+    Each patient starts on arrival (``arrivals`` are non-decreasing), but not before ``earliest``;
+    ``pdose`` and ``pstart`` record each patient's dose and start. Returns the next patient and
+    the start of the last one enrolled.
+    """
+    s = earliest
+    for _ in range(cs):
+        s = max(arrivals[t, p], s)
+        pdose[p] = d
+        pstart[p] = s
+        N[t, d] += 1
+        Y[t, d] += dlt[t, p, d]
+        p += 1
+    return p, s
+
+
+@numba.njit(cache=True)
+def trial_end(end: float, pstart: np.ndarray, p: int, window: float) -> float:  # pragma: no cover - jitted
+    """Calendar end of a trial: ``end``, or the close of a later DLT window of patients ``0 .. p - 1``."""
+    for i in range(p):
+        end = max(end, pstart[i] + window)
+    return end
+
+
+@numba.njit(cache=True)
 def boin_selection(
     status: int, n: np.ndarray, y: np.ndarray, target: float, b_elim: np.ndarray, stop_b: np.ndarray,
     extrasafe: bool,
@@ -356,9 +388,7 @@ def simulate_boin_kernel(
     extrasafe: bool, target: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
+    sel, N, Y = kernel_outputs(n_trials, k)
     elimi = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         elimi[:] = False
@@ -366,10 +396,7 @@ def simulate_boin_kernel(
         p = 0
         status = 0
         for c in range(n_cohorts):
-            for _ in range(cs):
-                Y[t, d] += dlt[t, p, d]
-                p += 1
-            N[t, d] += cs
+            p = treat_cohort(dlt, t, p, d, cs, N, Y)
             if c == n_cohorts - 1:
                 break
             d, status = boin_step(Y[t, d], N[t, d], d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop)

@@ -43,6 +43,7 @@ from allocart.design.base import (
     Recommendation,
     check_int,
     check_probability,
+    kernel_outputs,
 )
 from allocart.design.boin import boin_lambdas
 from allocart.design.isotonic import _closest_to_target, _isotonic_rates
@@ -227,9 +228,7 @@ def _boin12_kernel(
     n_explore: int, u3: int, u2: int, target: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
+    sel, N, Y = kernel_outputs(n_trials, k)
     R = np.zeros(k, dtype=np.int64)
     X = np.zeros(k, dtype=np.int64)
     for t in range(n_trials):

@@ -35,6 +35,8 @@ from allocart.design.base import (
     check_int,
     check_probabilities,
     check_probability,
+    kernel_outputs,
+    treat_cohort,
 )
 from allocart.errors import DesignError
 
@@ -185,9 +187,7 @@ def _crm_kernel(
     n_cohorts: int, cs: int, stop_cutoff: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
+    sel, N, Y = kernel_outputs(n_trials, k)
     nf = np.zeros(k)
     yf = np.zeros(k)
     for t in range(n_trials):
@@ -196,10 +196,7 @@ def _crm_kernel(
         hi = start
         stopped = False
         for c in range(n_cohorts):
-            for _ in range(cs):
-                Y[t, d] += dlt[t, p, d]
-                p += 1
-            N[t, d] += cs
+            p = treat_cohort(dlt, t, p, d, cs, N, Y)
             for j in range(k):
                 nf[j] = N[t, j]
                 yf[j] = Y[t, j]

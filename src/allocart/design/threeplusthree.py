@@ -27,7 +27,15 @@ import dataclasses
 import numba
 import numpy as np
 
-from allocart.design.base import AbstractDesign, Action, DoseData, Recommendation, check_int
+from allocart.design.base import (
+    AbstractDesign,
+    Action,
+    DoseData,
+    Recommendation,
+    check_int,
+    kernel_outputs,
+    treat_cohort,
+)
 from allocart.errors import DesignError
 
 __all__ = ["ThreePlusThree", "step_3plus3"]
@@ -137,19 +145,14 @@ def step_3plus3(
 @numba.njit(cache=True)
 def simulate_3plus3_kernel(dlt: np.ndarray, expand: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     n_trials, _, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
+    sel, N, Y = kernel_outputs(n_trials, k)
     closed = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         closed[:] = False
         d = 0
         p = 0
         while True:
-            for _ in range(3):
-                Y[t, d] += dlt[t, p, d]
-                p += 1
-            N[t, d] += 3
+            p = treat_cohort(dlt, t, p, d, 3, N, Y)
             nxt, status = step_3plus3(Y[t, d], N[t, d], d, k, N[t], closed, expand)
             if status == 1:
                 sel[t] = nxt

@@ -34,7 +34,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from allocart.design.base import Action, DoseData, Recommendation, check_probability
+from allocart.design.base import Action, DoseData, Recommendation, check_probability, kernel_outputs
 from allocart.design.boin import (
     BOIN,
     _recommend_boin,
@@ -42,7 +42,9 @@ from allocart.design.boin import (
     boin_safety,
     boin_selection,
     boin_stays,
+    enrol_cohort,
     kernel_boundaries,
+    trial_end,
 )
 from allocart.errors import DesignError
 
@@ -102,9 +104,7 @@ def _tite_kernel(
     stop_b: np.ndarray, extrasafe: bool, target: float, lam_e: float, lam_d: float, max_pend: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, n_pat, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
+    sel, N, Y = kernel_outputs(n_trials, k)
     dur = np.zeros(n_trials)
     elimi = np.zeros(k, dtype=np.bool_)
     pdose = np.zeros(n_pat, dtype=np.int64)
@@ -116,14 +116,7 @@ def _tite_kernel(
         status = 0
         now = 0.0
         for c in range(n_cohorts):
-            for _ in range(cs):
-                s = max(arrivals[t, p], now)
-                pdose[p] = d
-                pstart[p] = s
-                N[t, d] += 1
-                Y[t, d] += dlt[t, p, d]
-                now = s
-                p += 1
+            p, now = enrol_cohort(dlt, arrivals, t, p, d, cs, now, pdose, pstart, N, Y)
             if c == n_cohorts - 1:
                 break
             tau = max(arrivals[t, p], now)
@@ -169,9 +162,7 @@ def _tite_kernel(
             # A rate on both boundaries (possible only when lambda_e and lambda_d nearly meet)
             # moves as an escalation.
             d = boin_move(up, down and not up, d, k, elimi)
-        dur[t] = now + window
-        for i in range(p):
-            dur[t] = max(dur[t], pstart[i] + window)
+        dur[t] = trial_end(now + window, pstart, p, window)
         sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
     return sel, N, Y, dur
 
@@ -181,7 +172,8 @@ def _simulate_block(self: TITEBOIN, po: Any, arrivals: Any, accrual: Any) -> tup
         raise DesignError("TITE-BOIN needs `accrual_per_month` and `dlt_window_months`.")
     return _tite_kernel(
         po.dlt, po.dlt_time, arrivals, float(accrual.dlt_window_months), self.start_dose, self.n_cohorts,
-        self.cohort_size, self.n_earlystop, *kernel_boundaries(self, self.max_patients(0)), self.extrasafe, self.target, self.lambda_e, self.lambda_d, self.max_pending_fraction,
+        self.cohort_size, self.n_earlystop, *kernel_boundaries(self, self.max_patients(0)), self.extrasafe,
+        self.target, self.lambda_e, self.lambda_d, self.max_pending_fraction,
     )
 
 
