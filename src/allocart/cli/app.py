@@ -54,14 +54,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:  # raised by --help and explicit exits
         return int(exc.exit_code or 0)
-    except Exception as exc:  # click usage errors carry their own formatting
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (missing argument, bad option) carry their own formatting
+        if isinstance(exc, _usage_errors()):
             exc.show()
             return exc.exit_code
         raise
     return 0
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """Click's exception class, and the copy of it that newer Typer releases ship and raise."""
+    import click
+
+    classes: list[type[BaseException]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as vendored
+    except ImportError:  # Typer releases that use click itself
+        pass
+    else:
+        classes.append(vendored)
+    return tuple(classes)
 
 
 if __name__ == "__main__":  # pragma: no cover
