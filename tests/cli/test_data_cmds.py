@@ -166,3 +166,49 @@ def test_site_codes_from_the_command_line(capsys, tmp_path):
     assert ds.subjects["product"].item() == "autologous-cd19"
     assert main(["data", "check", str(folder), "--pc-code", "X=cd4"]) == 2
     assert "not a PC/CP read-out" in capsys.readouterr().err
+
+
+def test_check_and_convert_take_the_same_reading_options(capsys, tmp_path):
+    """Every reading option reaches the reader in both commands."""
+    from allocart.data import write_sdtm
+    from tests.data.conftest import hand_dataset
+
+    site = tmp_path / "site.csv"
+    # hours, read-outs coded by compartment, a log DV, SEX 2 = female
+    site.write_text(
+        "ID,TIME,EVID,AMT,CMT,DV,MDV,SEX\n1,0,1,1e6,7,.,1,2\n1,168,0,.,5,4.605170185988092,0,2\n"
+    )
+    nonmem = [
+        "--time-unit",
+        "hour",
+        "--obs-column",
+        "CMT",
+        "--obs-code",
+        "5=b_cells_per_ul",
+        "--dose-cmt",
+        "7=car_t",
+        "--log-dv",
+        "--sex-female-code",
+        "2",
+    ]
+    assert main(["data", "check", str(site), "--json", *nonmem]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"]["doses"] == {"car_t": 1}
+    assert report["dataset"]["observations"] == {"b_cells_per_ul": {"n": 1, "censored": 0}}
+    out = tmp_path / "out.csv"
+    assert main(["data", "convert", str(site), str(out), *nonmem]) == 0
+    ds = read_nonmem(out)
+    (obs,) = ds.observations.itertuples(index=False)
+    assert (obs.time, obs.observable) == (7.0, "b_cells_per_ul")
+    assert obs.value == pytest.approx(100.0, rel=1e-12)  # exp of the log DV
+    assert bool(ds.subjects["female"].item()) is True
+    capsys.readouterr()
+    for command in (["check", str(site)], ["convert", str(site), str(out)]):
+        assert main(["data", *command, "--lab-code", "Q=NOPE"]) == 2
+        assert "--lab-code Q=NOPE: 'NOPE' is not a known test code" in capsys.readouterr().err
+    study = write_sdtm(hand_dataset(with_clinical=False), tmp_path / "sdtm")
+    assert main(["data", "check", str(study), "--json", "--car-t-treatment", "NOPE"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert any("no EXTRT equals 'NOPE'" in p for p in report["problems"])
+    assert main(["data", "convert", str(study), str(out), "--car-t-treatment", "NOPE"]) == 2
+    assert "no EXTRT equals 'NOPE'" in capsys.readouterr().err
