@@ -20,8 +20,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numba
 import numpy as np
@@ -224,6 +224,12 @@ class AbstractDesign(abc.ABC):
     @abc.abstractmethod
     def max_patients(self, n_doses: int) -> int:
         """Largest number of patients one simulated trial may enrol."""
+
+    def _check_fields(self, check: Callable[..., Any], names: Sequence[str], **limits: Any) -> None:
+        """Validate the fields ``names`` with ``check(name, value, **limits)`` and store the
+        normalised values (designs are frozen, hence ``object.__setattr__``)."""
+        for name in names:
+            object.__setattr__(self, name, check(name, getattr(self, name), **limits))
 
     def _check_current(self, data: DoseData, current_dose: int) -> int:
         d = check_int("current_dose", current_dose, minimum=0)

@@ -56,7 +56,7 @@ class BFBOIN(BOIN):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "backfill_cap", check_int("backfill_cap", self.backfill_cap, minimum=0))
+        self._check_fields(check_int, ("backfill_cap",), minimum=0)
         if not isinstance(self.backfill_requires_response, bool):
             raise DesignError(
                 f"`backfill_requires_response` must be true or false, got {self.backfill_requires_response!r}."

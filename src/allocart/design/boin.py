@@ -153,13 +153,9 @@ class BOIN(AbstractDesign):
             raise DesignError(f"`p_tox` must be above `target` ({t}), got {pt!r}.")
         object.__setattr__(self, "p_saf", ps)
         object.__setattr__(self, "p_tox", pt)
-        object.__setattr__(self, "cohort_size", check_int("cohort_size", self.cohort_size, minimum=1))
-        object.__setattr__(self, "n_cohorts", check_int("n_cohorts", self.n_cohorts, minimum=1))
-        object.__setattr__(self, "n_earlystop", check_int("n_earlystop", self.n_earlystop, minimum=1))
-        object.__setattr__(self, "start_dose", check_int("start_dose", self.start_dose, minimum=0))
-        object.__setattr__(
-            self, "cutoff_eli", check_probability("cutoff_eli", self.cutoff_eli, open_interval=True)
-        )
+        self._check_fields(check_int, ("cohort_size", "n_cohorts", "n_earlystop"), minimum=1)
+        self._check_fields(check_int, ("start_dose",), minimum=0)
+        self._check_fields(check_probability, ("cutoff_eli",), open_interval=True)
         off = check_probability("offset", self.offset)
         if off >= 0.5:
             raise DesignError(f"`offset` must be below 0.5, got {off!r}.")

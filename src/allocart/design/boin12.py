@@ -97,17 +97,17 @@ class BOIN12(AbstractDesign):
         if 1.4 * t >= 1:
             raise DesignError(f"`target` must be below 1/1.4 for BOIN boundaries, got {t!r}.")
         object.__setattr__(self, "target", t)
-        object.__setattr__(self, "eff_lower", check_probability("eff_lower", self.eff_lower, open_interval=True))
+        self._check_fields(check_probability, ("eff_lower",), open_interval=True)
         for name in ("u_resp_tox", "u_none"):
             v = check_int(name, getattr(self, name), minimum=0)
             if v > 100:
                 raise DesignError(f"`{name}` must lie in 0..100, got {v!r}.")
             object.__setattr__(self, name, v)
-        for name in ("cohort_size", "n_cohorts", "n_earlystop", "n_star", "n_explore"):
-            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
-        object.__setattr__(self, "start_dose", check_int("start_dose", self.start_dose, minimum=0))
-        for name in ("cutoff_tox", "cutoff_eff"):
-            object.__setattr__(self, name, check_probability(name, getattr(self, name), open_interval=True))
+        self._check_fields(
+            check_int, ("cohort_size", "n_cohorts", "n_earlystop", "n_star", "n_explore"), minimum=1
+        )
+        self._check_fields(check_int, ("start_dose",), minimum=0)
+        self._check_fields(check_probability, ("cutoff_tox", "cutoff_eff"), open_interval=True)
 
     def max_patients(self, n_doses: int) -> int:
         return self.n_cohorts * self.cohort_size

@@ -90,7 +90,7 @@ class CRM(AbstractDesign):
     name = "crm"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "target", check_probability("target", self.target, open_interval=True))
+        self._check_fields(check_probability, ("target",), open_interval=True)
         if len(self.skeleton):
             sk = check_probabilities("skeleton", self.skeleton)
             if np.any(sk <= 0) or np.any(sk >= 1) or np.any(np.diff(sk) <= 0):
@@ -98,10 +98,9 @@ class CRM(AbstractDesign):
             object.__setattr__(self, "skeleton", tuple(map(float, sk)))
         if not (isinstance(self.prior_sd, (int, float)) and self.prior_sd > 0):
             raise DesignError(f"`prior_sd` must be positive, got {self.prior_sd!r}.")
-        for name in ("cohort_size", "n_cohorts"):
-            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
-        object.__setattr__(self, "start_dose", check_int("start_dose", self.start_dose, minimum=0))
-        object.__setattr__(self, "stop_cutoff", check_probability("stop_cutoff", self.stop_cutoff, open_interval=True))
+        self._check_fields(check_int, ("cohort_size", "n_cohorts"), minimum=1)
+        self._check_fields(check_int, ("start_dose",), minimum=0)
+        self._check_fields(check_probability, ("stop_cutoff",), open_interval=True)
 
     def max_patients(self, n_doses: int) -> int:
         return self.n_cohorts * self.cohort_size

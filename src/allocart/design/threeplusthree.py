@@ -32,7 +32,7 @@ from allocart.design.base import (
     Action,
     DoseData,
     Recommendation,
-    check_int,
+    check_probability,
     kernel_outputs,
     treat_cohort,
 )
@@ -74,9 +74,7 @@ class ThreePlusThree(AbstractDesign):
     def __post_init__(self) -> None:
         if not isinstance(self.expand_mtd, bool):
             raise DesignError(f"`expand_mtd` must be true or false, got {self.expand_mtd!r}.")
-        from allocart.design.base import check_probability
-
-        object.__setattr__(self, "target", check_probability("target", self.target, open_interval=True))
+        self._check_fields(check_probability, ("target",), open_interval=True)
 
     def max_patients(self, n_doses: int) -> int:
         return 6 * n_doses

@@ -71,9 +71,7 @@ class TITEBOIN(BOIN):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(
-            self, "max_pending_fraction", check_probability("max_pending_fraction", self.max_pending_fraction)
-        )
+        self._check_fields(check_probability, ("max_pending_fraction",))
 
     def recommend(self, data: DoseData, current_dose: int) -> Recommendation:
         """Advice from complete and pending data (``data.pending``, ``data.followup``)."""
