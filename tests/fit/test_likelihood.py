@@ -56,3 +56,21 @@ def test_posterior_mode_recovers_the_patient(one_patient):
 
     at_truth = pm(pb, init=true[None, :], max_iter=0)
     assert res.objective[0] <= at_truth.objective[0] + 1e-9
+
+
+def test_a_curvature_that_cannot_be_inverted_is_an_error_naming_the_patient(one_patient):
+    from allocart.fit.optimize import _laplace_covariance
+    from allocart.fit.residual import FitError
+
+    _, _, pb, _ = one_patient
+    k = pb.k
+    fine = np.eye(k) * 10.0 + 0.5
+    g = np.arange(1.0, k + 1.0)
+    # Information of one observation at 1e40 swamps the prior precision (10) in rounding: the
+    # matrix is rank one in float64, as the 1e19 sensitivities of a diverged solve once made it.
+    swamped = 1e40 * np.outer(g, g) + np.eye(k) * 10.0
+    assert np.allclose(_laplace_covariance(fine[None], pb)[0] @ fine, np.eye(k))
+    with pytest.raises(FitError, match=rf"1 patient\(s\): {pb.ids[0]} \(condition"):
+        _laplace_covariance(np.stack([swamped]), pb)
+    with pytest.raises(FitError, match="estimate fewer"):
+        _laplace_covariance(np.stack([np.full((k, k), np.nan)]), pb)

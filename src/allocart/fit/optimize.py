@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocart.fit.problem import FitProblem, patient_predictions, row_loglik
+from allocart.fit.residual import FitError
 
 __all__ = ["ModeResult", "posterior_modes", "derivative_function", "BACKENDS"]
 
@@ -233,5 +234,27 @@ def posterior_modes(
         converged |= newly | stuck
         if converged.all():
             break
-    cov = np.linalg.inv(hess)
+    cov = _laplace_covariance(hess, problem)
     return ModeResult(theta=theta, cov=cov, objective=obj, converged=converged, iterations=it, evaluations=evals)
+
+
+def _laplace_covariance(hess: np.ndarray, problem: FitProblem) -> np.ndarray:
+    """Inverse of each patient's curvature at the mode, or a :class:`FitError` naming the
+    patients whose curvature cannot be inverted.
+
+    The curvature is the Gauss-Newton information plus the prior precision, positive definite
+    in exact arithmetic; it fails only when the information is so large or non-finite that the
+    prior's part is lost in rounding.
+    """
+    good = np.all(np.isfinite(hess), axis=(1, 2))
+    cond = np.full(hess.shape[0], np.inf)
+    cond[good] = np.linalg.cond(hess[good])
+    bad = ~(cond < 1e14)
+    if bad.any():
+        names = ", ".join(f"{problem.ids[i]} (condition {cond[i]:.1e})" for i in np.flatnonzero(bad)[:5])
+        raise FitError(
+            f"the posterior curvature at the mode cannot be inverted for {int(bad.sum())} patient(s): "
+            f"{names}; the parameters {', '.join(problem.param_names)} are not all determined by "
+            "their data there; estimate fewer (--params) or check those patients' records"
+        )
+    return np.linalg.inv(hess)
