@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def sledai_records(day: float, items: list[str] | tuple[str, ...]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def sledai_records(
+    day: float, items: list[str] | tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """SLEDAI findings and laboratory results at ``day`` that give the listed SLEDAI-2K items.
 
     Complement and anti-dsDNA come from laboratory results below and above their limits; every

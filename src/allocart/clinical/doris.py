@@ -102,7 +102,9 @@ def _core(patient: PatientRecords, ctx: Context, visit: Any, opts: Any) -> dict[
 _NO_SEROLOGY = "no complement or anti-dsDNA result in the window"
 
 
-def _visits_with_pga(patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]) -> Iterator[tuple[Any, dict[str, Any]]]:
+def _visits_with_pga(
+    patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]
+) -> Iterator[tuple[Any, dict[str, Any]]]:
     """Every visit with its :func:`_core` values, in visit order.
 
     A visit without a PGA cannot be judged: it is appended to ``out`` as not evaluable, in its

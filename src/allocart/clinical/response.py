@@ -142,7 +142,9 @@ class _Comparison:
     bilag1: BilagAssessment
 
 
-def _comparisons(patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]) -> Iterator[_Comparison]:
+def _comparisons(
+    patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]
+) -> Iterator[_Comparison]:
     """Every visit after baseline compared with the baseline, in visit order.
 
     A visit without a PGA or a BILAG (at baseline or at the visit) cannot be compared: it is

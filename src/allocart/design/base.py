@@ -242,7 +242,9 @@ class AbstractDesign(abc.ABC):
 
 # --------------------------------------------------------------------------- simulation kernels
 @numba.njit(cache=True)
-def kernel_outputs(n_trials: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+def kernel_outputs(
+    n_trials: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     """The arrays a simulation kernel returns, before its trials are run.
 
     ``sel`` (shape ``(n_trials,)``, the selected dose or -1, to be filled by the kernel) and
