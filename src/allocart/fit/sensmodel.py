@@ -122,6 +122,13 @@ class SensitivityModel:
 
     def _solve(self, theta: np.ndarray, idx: np.ndarray):
         """:meth:`evaluate` without memory: one batched sensitivity solve."""
+        # A sampler's trial point far in the tails overflows the transforms or the derived
+        # parameters; such a patient comes back not ok (its likelihood -inf), so numpy's
+        # warnings would only repeat that on the terminal.
+        with np.errstate(all="ignore"):
+            return self._solve_batch(theta, idx)
+
+    def _solve_batch(self, theta: np.ndarray, idx: np.ndarray):
         from allocart.engine.sensitivity import solve_sensitivities
 
         pb = self.problem
@@ -148,13 +155,12 @@ class SensitivityModel:
         if self._fe0 >= 0:
             add_s[:, :, self._fe0, self._i_e] = cells * dnat[:, None, self._fe0]
             add_s[:, :, self._fe0, self._i_m] = -cells * dnat[:, None, self._fe0]
-        with np.errstate(all="ignore"):
-            res = solve_sensitivities(
-                self.wrt, y0, s0, full, dq, pb.t0[idx], pb.ev_time[idx], add, add_s, pb.obs_time[idx],
-                rtol=self.rtol, atol=self._atol,
-            )
-            val, gy, gq = self._obs(res.y, env)
-            dobs = np.einsum("ntos,ntks->ntok", gy, res.s) + np.einsum("ntoq,nkq->ntok", gq, dq)
+        res = solve_sensitivities(
+            self.wrt, y0, s0, full, dq, pb.t0[idx], pb.ev_time[idx], add, add_s, pb.obs_time[idx],
+            rtol=self.rtol, atol=self._atol,
+        )
+        val, gy, gq = self._obs(res.y, env)
+        dobs = np.einsum("ntos,ntks->ntok", gy, res.s) + np.einsum("ntoq,nkq->ntok", gq, dq)
         rows = np.arange(m)[:, None]
         rt, ro = pb.row_t[idx], pb.row_k[idx]
         pred = val[rows, rt, ro]
