@@ -6,10 +6,13 @@ Individual fit
     the mass matrix starts from its Laplace covariance, so warm-up only refines them.
 
 Hierarchical cohort fit
-    ``theta_ik = mu_k + omega_k eta_ik``, ``eta ~ N(0, 1)`` (non-centred: the funnel between
-    ``omega`` and the patients' parameters is what makes centred hierarchical models diverge),
-    with hyperpriors ``mu_k ~ N(m_k, HYPER_MU_SD)`` and ``omega_k ~ LogNormal(log s_k,
-    HYPER_OMEGA_SD)`` around the table's typical value and IIV.
+    ``theta_ik ~ N(mu_k, omega_k)`` with hyperpriors ``mu_k ~ N(m_k, HYPER_MU_SD)`` and
+    ``omega_k ~ LogNormal(log s_k, HYPER_OMEGA_SD)`` around the table's typical value and IIV.
+    Each parameter is sampled centred where the data determine the patients' values and
+    non-centred (``theta_ik = mu_k + omega_k eta_ik``, ``eta ~ N(0, 1)``) where they do not
+    (:data:`CENTRED_BELOW`). Chains start around the iterative two-stage point estimate, the
+    mass matrix is built from its Laplace covariances and kept (:func:`population_inverse_mass`),
+    and warm-up adapts the step size.
 
 The gradient NUTS takes is the exact Jacobian of the predictions from the forward-sensitivity
 solve (:mod:`allocart.fit.sensmodel`, default) or forward-mode tangents through the JAX solve
@@ -33,7 +36,8 @@ from allocart.fit.problem import FitProblem, patient_loglik, value_and_grad_fwd
 from allocart.fit.residual import FitError
 from allocart.fit.result import FitResult, mcmc_diagnostics
 
-__all__ = ["fit_individual_nuts", "fit_population_nuts", "HYPER_MU_SD", "HYPER_OMEGA_SD"]
+__all__ = ["fit_individual_nuts", "fit_population_nuts", "centred_parameters", "population_inverse_mass",
+           "CENTRED_BELOW", "HYPER_MU_SD", "HYPER_OMEGA_SD"]
 
 HYPER_MU_SD = 1.0
 """SD of the hyperprior of a population typical value on the log (or logit) scale
@@ -67,12 +71,13 @@ def _loglik_fn(problem: FitProblem, rtol: float, backend: str = "sensitivity"):
 
 
 def _run(model, init, num_warmup, num_samples, chains, seed, inverse_mass_matrix=None, target_accept=0.8,
-         max_tree_depth=8, progress=False, model_args=()):
+         max_tree_depth=8, progress=False, model_args=(), adapt_mass_matrix=True, find_step_size=False):
     import jax
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(model, dense_mass=True, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-                  inverse_mass_matrix=inverse_mass_matrix)
+                  inverse_mass_matrix=inverse_mass_matrix, adapt_mass_matrix=adapt_mass_matrix,
+                  find_heuristic_step_size=find_step_size)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=chains,
                 chain_method="vectorized", progress_bar=progress)
     mcmc.run(jax.random.PRNGKey(seed), *model_args, init_params=init, extra_fields=("diverging", "num_steps"))
@@ -186,29 +191,46 @@ def fit_population_nuts(
     m = jnp.asarray(problem.prior_mean)
     s = jnp.asarray(problem.prior_sd)
     n, k = problem.n, problem.k
+    om0 = np.maximum(start.omega_hat, 0.05)
+    centred = centred_parameters(start, om0)
+    names = problem.param_names
 
     def model(arr):
         mu = numpyro.sample("mu", dist.Normal(m, HYPER_MU_SD).to_event(1))
         omega = numpyro.sample("omega", dist.LogNormal(jnp.log(s), HYPER_OMEGA_SD).to_event(1))
-        eta = numpyro.sample("eta", dist.Normal(0.0, 1.0).expand([n, k]).to_event(2))
-        theta = mu + omega * eta
-        numpyro.factor("loglik", jnp.sum(ll(theta, arr)))
+        cols = []
+        for j, p in enumerate(names):
+            if centred[j]:
+                cols.append(numpyro.sample(f"theta_{p}", dist.Normal(mu[j], omega[j]).expand([n]).to_event(1)))
+            else:
+                eta = numpyro.sample(f"eta_{p}", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
+                cols.append(mu[j] + omega[j] * eta)
+        numpyro.factor("loglik", jnp.sum(ll(jnp.stack(cols, axis=1), arr)))
 
     arr = {key: jnp.asarray(v) for key, v in problem.arrays().items()}
     mu0 = start.population_theta
-    om0 = np.maximum(start.omega_hat, 0.05)
-    eta0 = (start.modes.theta - mu0) / om0
+    th0 = start.modes.theta
     rng = np.random.default_rng(seed)
-    init = {
-        "mu": jnp.asarray(mu0 + 0.05 * rng.standard_normal((chains, k))),
-        "omega": jnp.asarray(om0 * np.exp(0.1 * rng.standard_normal((chains, k)))),
-        "eta": jnp.asarray(eta0 + 0.1 * rng.standard_normal((chains, n, k))),
-    }
+    # NumPyro starts chains from unconstrained values: omega (positive) as log(omega). Starts
+    # are spread around the point estimate (R-hat needs chains that start apart).
+    sd0 = np.sqrt(np.einsum("nkk->nk", start.modes.cov))
+    init = {"mu": jnp.asarray(mu0 + 0.05 * rng.standard_normal((chains, k))),
+            "omega": jnp.asarray(np.log(om0) + 0.1 * rng.standard_normal((chains, k)))}
+    for j, p in enumerate(names):
+        if centred[j]:
+            init[f"theta_{p}"] = jnp.asarray(th0[:, j] + 0.5 * sd0[:, j] * rng.standard_normal((chains, n)))
+        else:
+            init[f"eta_{p}"] = jnp.asarray((th0[:, j] - mu0[j]) / om0[j] + 0.1 * rng.standard_normal((chains, n)))
     if chains == 1:
         init = {key: v[0] for key, v in init.items()}
-    mcmc = _run(model, init, num_warmup, num_samples, chains, seed, model_args=(arr,), progress=progress)
+    # The mass matrix stays the point estimate's: re-estimating a dense matrix of n k + 2 k
+    # dimensions from a warm-up of a few hundred draws makes it worse, not better.
+    mcmc = _run(model, init, num_warmup, num_samples, chains, seed, model_args=(arr,), progress=progress,
+                inverse_mass_matrix=jnp.asarray(population_inverse_mass(start, om0, centred)),
+                adapt_mass_matrix=False, find_step_size=True)
     smp = {key: np.asarray(v) for key, v in mcmc.get_samples(group_by_chain=True).items()}
-    theta = smp["mu"][:, :, None, :] + smp["omega"][:, :, None, :] * smp["eta"]
+    theta = np.stack([smp[f"theta_{p}"] if centred[j] else smp["mu"][:, :, None, j] + smp["omega"][:, :, None, j]
+                      * smp[f"eta_{p}"] for j, p in enumerate(names)], axis=-1)
     draws = problem.to_natural(theta)
     typical = problem.to_natural(smp["mu"])
     extra = mcmc.get_extra_fields(group_by_chain=True)
@@ -220,6 +242,7 @@ def fit_population_nuts(
     diag = mcmc_diagnostics(named, div, problem.ids, num_samples, num_warmup, seconds)
     diag["mean_leapfrog_steps"] = float(np.asarray(extra["num_steps"]).mean())
     diag["its_start_iterations"] = start.iterations
+    diag["parameterisation"] = {p: "centred" if c else "non-centred" for p, c in zip(names, centred)}
     pop = {}
     for j, p in enumerate(problem.param_names):
         t = typical[:, :, j].reshape(-1)
@@ -233,6 +256,75 @@ def fit_population_nuts(
     return FitResult(problem=problem, method="nuts", level="population", theta=draws,
                      mode=np.median(flat, axis=0), typical=typical, omega=smp["omega"], population=pop,
                      diagnostics=diag, seconds=seconds)
+
+
+CENTRED_BELOW = 0.5
+"""A parameter is sampled centred (``theta_i ~ N(mu, omega)``) when the data leave, in the
+median patient, less than this share of the between-patient variance (Laplace variance of
+``theta_i`` over ``omega^2``); otherwise non-centred (``theta_i = mu + omega eta_i``). Data that
+pin patients down make ``eta_i`` move with ``mu`` and ``omega`` one for one, the geometry that
+centring removes; weak data leave the funnel between ``omega`` and ``theta_i``, which
+non-centring removes (Betancourt & Girolami 2013)."""
+
+
+def centred_parameters(start, omega: np.ndarray) -> tuple[bool, ...]:
+    """Which estimated parameters to sample centred (:data:`CENTRED_BELOW`)."""
+    share = np.median(np.einsum("nkk->nk", start.modes.cov), axis=0) / omega**2
+    return tuple(bool(x < CENTRED_BELOW) for x in share)
+
+
+def population_inverse_mass(start, omega: np.ndarray, centred: tuple[bool, ...]) -> np.ndarray:
+    """Inverse mass matrix of the hierarchical sampler, from the point estimate.
+
+    The unconstrained parameters, in NumPyro's order (sites sorted by name, each flattened),
+    are ``eta_<p>`` (n) for the non-centred parameters, ``mu`` (k), ``omega`` (k, as
+    ``log omega``) and ``theta_<p>`` (n) for the centred ones. Their covariance is approximated
+    from independent pieces ``u = (theta_1..theta_n, mu, log omega)``: patient ``i``'s Laplace
+    covariance ``C_i`` and the covariances of ``mu`` and ``log omega`` from the point estimate,
+    each combined with its hyperprior (the point estimate has none). A non-centred
+    ``eta_i = (theta_i - mu) / omega`` maps them linearly,
+    ``d eta_i = (d theta_i - d mu) / omega - eta_i d log omega``, so ``Cov(z) = A Cov(u) A'``.
+
+    Parameters
+    ----------
+    start : PopulationEstimate
+    omega : ndarray (k,)
+        The between-patient SDs the sampler starts from.
+    centred : tuple of bool (k,)
+        From :func:`centred_parameters`.
+    """
+    n, k = start.modes.theta.shape
+    names = start.problem.param_names
+    eta = (start.modes.theta - start.population_theta) / omega
+    d = n * k + 2 * k
+    i_mu, i_om = n * k, n * k + k
+    cov_u = np.zeros((d, d))
+    for i in range(n):
+        cov_u[i * k:(i + 1) * k, i * k:(i + 1) * k] = start.modes.cov[i]
+    cov_u[i_mu:i_om, i_mu:i_om] = np.linalg.inv(np.linalg.inv(start.mu_cov) + np.eye(k) / HYPER_MU_SD**2)
+    cov_u[i_om:, i_om:] = np.linalg.inv(np.linalg.inv(start.log_omega_cov) + np.eye(k) / HYPER_OMEGA_SD**2)
+    sites = {"mu": None, "omega": None}
+    sites.update({f"{'theta' if c else 'eta'}_{p}": j for j, (p, c) in enumerate(zip(names, centred))})
+    a = np.zeros((d, d))
+    o = 0
+    for site in sorted(sites):
+        j = sites[site]
+        if site in ("mu", "omega"):
+            base = i_mu if site == "mu" else i_om
+            a[o:o + k, base:base + k] = np.eye(k)
+            o += k
+            continue
+        rows = np.arange(o, o + n)
+        cols = np.arange(n) * k + j
+        if centred[j]:
+            a[rows, cols] = 1.0
+        else:
+            a[rows, cols] = 1.0 / omega[j]
+            a[rows, i_mu + j] = -1.0 / omega[j]
+            a[rows, i_om + j] = -eta[:, j]
+        o += n
+    out = a @ cov_u @ a.T
+    return 0.5 * (out + out.T)
 
 
 def _check(chains: int, num_warmup: int, num_samples: int) -> None:
