@@ -133,6 +133,9 @@ def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, tab
     t0 = time.perf_counter()
     res = fit_dataset(dataset, options, table=table, residual=residual)
     say(f"fitted {res.problem.n} patient(s) by {res.method} ({res.level}) in {res.seconds:.1f} s")
+    warning = convergence_warning(res.diagnostics)
+    if warning:
+        say(warning)
     paths = write_posterior(res, out)
     fc = forecast(res, horizon=options.horizon, draws=options.forecast_draws, seed=options.seed)
     fc.summary.to_csv(out / "forecast.csv", index=False)
@@ -150,6 +153,20 @@ def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, tab
     paths["report"] = write_report(res, out / "report.html", forecast=fc, plots=figs,
                                    extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0})
     return paths
+
+
+def convergence_warning(diag: dict[str, Any]) -> str | None:
+    """One line saying what did not converge (``diagnostics.json``), or None."""
+    if diag.get("converged", True):
+        return None
+    if "max_r_hat" in diag:
+        rhat, ess = diag.get("max_r_hat"), diag.get("min_ess_bulk")
+        return (f"warning: the sampler has not converged: {diag.get('divergences', 0)} divergent transitions, "
+                f"max R-hat {'n/a' if rhat is None else f'{rhat:.3g}'}, min bulk ESS "
+                f"{'n/a' if ess is None else f'{ess:.0f}'} (wanted: none, < 1.05, and enough for the intervals); "
+                "run longer (--warmup, --samples) and see diagnostics.json")
+    return (f"warning: the estimate has not converged ({diag.get('patients_converged', '?')} patient mode "
+            "search(es) converged); see diagnostics.json")
 
 
 def parse_params(text: str | None) -> tuple[str, ...]:
