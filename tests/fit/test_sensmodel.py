@@ -39,6 +39,13 @@ def test_predictions_match_the_jax_backend(model):
     assert pred[0][m] == pytest.approx(np.asarray(ref)[m], rel=PRED_RTOL)
 
 
+def _central_differences(sm, theta, j):
+    """d prediction / d theta_j of one patient by central differences of step FD_STEP."""
+    e = np.zeros(theta.size)
+    e[j] = FD_STEP
+    return (sm.evaluate((theta + e)[None])[0][0] - sm.evaluate((theta - e)[None])[0][0]) / (2 * FD_STEP)
+
+
 def test_jacobian_matches_central_differences(model):
     pb, true, sm = model
     theta = true - 0.1
@@ -46,9 +53,7 @@ def test_jacobian_matches_central_differences(model):
     assert ok[0]
     m = pb.mask[0]
     for j in range(pb.k):
-        e = np.zeros(pb.k)
-        e[j] = FD_STEP
-        fd = (sm.evaluate((theta + e)[None])[0][0] - sm.evaluate((theta - e)[None])[0][0]) / (2 * FD_STEP)
+        fd = _central_differences(sm, theta, j)
         scale = np.abs(jac[0][m, j]).max()
         assert scale > 0, pb.param_names[j]
         assert np.abs(jac[0][m, j] - fd[m]).max() <= JAC_RTOL * scale, pb.param_names[j]
@@ -120,10 +125,7 @@ def test_jacobian_stays_right_where_the_patient_rests_at_equilibrium(resting_pat
     assert ok[0]
     m = pb.mask[0]
     for j in range(pb.k):
-        e = np.zeros(pb.k)
-        e[j] = FD_STEP
-        fd = (sm.evaluate((RESTING_THETA + e)[None])[0][0] - sm.evaluate((RESTING_THETA - e)[None])[0][0]) / (
-            2 * FD_STEP)
+        fd = _central_differences(sm, RESTING_THETA, j)
         # Per row, against the prediction's own size: the differences' noise is ~rtol/step.
         size = np.abs(pred[0][m]) + np.abs(fd[m]) + 1e-12
         assert (np.abs(jac[0][m, j] - fd[m]) / size).max() <= JAC_RTOL, pb.param_names[j]
