@@ -23,6 +23,7 @@ def test_engine_bench_reports_every_figure():
                                              repeats=1), progress=lambda msg: None)
     assert set(KEYS) <= set(res)
     assert res["n"] == 16
+    assert res["allocart_solves_per_window"] >= 1
     for k in KEYS[1:]:
         assert math.isfinite(res[k]) and res[k] > 0, k
     assert res["allocart_failures"] == 0 and res["roadrunner_failed_patients"] == 0
