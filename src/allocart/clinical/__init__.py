@@ -22,6 +22,7 @@ from allocart.clinical.records import (
     HlhAssessment as HlhAssessment,
     Hospitalisation as Hospitalisation,
     IceItems as IceItems,
+    Infection as Infection,
     LabResult as LabResult,
     Medication as Medication,
     NeuroAssessment as NeuroAssessment,
@@ -44,7 +45,7 @@ from allocart.clinical.results import ScoreResult as ScoreResult
 
 __all__ = [
     "AdverseEvent", "Attribution", "BilagAssessment", "Death", "FlareFinding", "GvhdAssessment", "HlhAssessment",
-    "Hospitalisation", "IceItems", "LabResult", "Medication", "NeuroAssessment", "OxygenSupport", "PatientRecords",
+    "Hospitalisation", "IceItems", "Infection", "LabResult", "Medication", "NeuroAssessment", "OxygenSupport", "PatientRecords",
     "PgaAssessment", "SledaiFinding", "Visit", "VitalSign", "STANDARDS", "Standard", "input_schema",
     "list_standards", "load_patients", "score", "ScoreResult",
 ]

@@ -1,4 +1,4 @@
-"""CTCAE v5.0 grades of cytopenias and febrile neutropenia, and hypogammaglobulinaemia.
+"""CTCAE v5.0 grades of cytopenias, febrile neutropenia and infections, and hypogammaglobulinaemia.
 
 ==================================== =========== ============ ============ =========
 Term                                 Grade 1     Grade 2      Grade 3      Grade 4
@@ -11,6 +11,19 @@ CD4 lymphocytes decreased (/mm3)     <LLN-500    <500-200     <200-50      <50
 Anaemia (Hb, g/dL)                   <LLN-10.0   <10.0-8.0    <8.0         clinical
 Febrile neutropenia                  -           -            ANC <1000 with one T > 38.3 degC or >= 38 degC for > 1 h
 ==================================== =========== ============ ============ =========
+
+Infections (:class:`~allocart.clinical.records.Infection` records) are graded with the generic
+grades shared by the terms of the CTCAE v5.0 system organ class "Infections and infestations":
+
+===== ===========================================================================================
+Grade Infection
+===== ===========================================================================================
+1     localised; local (topical) or no intervention indicated
+2     oral intervention indicated (antibiotic, antifungal, antiviral)
+3     IV antibiotic, antifungal or antiviral intervention indicated; invasive intervention indicated
+4     life-threatening consequences; urgent intervention indicated
+5     death
+===== ===========================================================================================
 
 A value equal to a lower bound belongs to the milder grade (ANC 1000/mm3 is grade 2). Grade 1
 needs the value below the testing laboratory's lower limit of normal. Grades use absolute
@@ -33,11 +46,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from allocart.clinical.records import LabResult, PatientRecords
+from allocart.clinical.records import Infection, LabResult, PatientRecords
 from allocart.clinical.results import Context, Options, ScoreResult
 from allocart.errors import ScoringError
 
-__all__ = ["CtcaeOptions", "TERMS", "ctcae_grade", "score_ctcae"]
+__all__ = ["CtcaeOptions", "TERMS", "ctcae_grade", "infection_grade", "score_ctcae"]
 
 #: term -> (test code, grade 2, grade 3, grade 4 lower bounds in the internal unit, unit)
 TERMS: dict[str, tuple[str, float, float, float | None, str]] = {
@@ -74,6 +87,11 @@ class CtcaeOptions(Options):
     igg_threshold_g_l: float = Field(4.0, gt=0, description="Hypogammaglobulinaemia: IgG below this (g/L).")
     igg_inclusive: bool = Field(False, description="Count IgG equal to the threshold as low.")
     infection_window_days: int = Field(90, ge=0, description="Infections this many days before a low IgG are reported with it.")
+    infections: bool = Field(
+        True,
+        description="Grade every infection record from its attributes (CTCAE v5.0 'Infections and infestations', "
+        "generic grades) and report the worst post-baseline grade; independent of `terms`.",
+    )
 
 
 def ctcae_grade(term: str, value: float, lln: float | None) -> int | None:
@@ -96,6 +114,63 @@ def ctcae_grade(term: str, value: float, lln: float | None) -> int | None:
     return 1 if value < lln else 0
 
 
+def infection_grade(inf: Infection) -> int:
+    """CTCAE v5.0 grade of an infection from the intervention it needed and its consequences.
+
+    The terms of the system organ class "Infections and infestations" share one set of grades:
+    grade 5 death; grade 4 life-threatening consequences, urgent intervention indicated; grade 3
+    IV antibiotic, antifungal or antiviral intervention indicated, or invasive intervention
+    indicated; grade 2 oral intervention indicated; grade 1 otherwise (localised, local or no
+    intervention). The most severe criterion met decides.
+
+    Parameters
+    ----------
+    inf : Infection
+        The infection; its ``fatal``, ``life_threatening``, ``invasive_intervention`` and
+        ``antimicrobial`` attributes decide the grade.
+
+    Returns
+    -------
+    int
+        Grade 1 to 5.
+
+    References
+    ----------
+    National Cancer Institute. Common Terminology Criteria for Adverse Events v5.0 (27 Nov 2017),
+    "Infections and infestations".
+
+    Examples
+    --------
+    >>> from allocart.clinical.records import Infection
+    >>> [infection_grade(Infection(term="pneumonia", start=9, **kw)) for kw in (
+    ...     {}, {"antimicrobial": "local"}, {"antimicrobial": "oral"}, {"antimicrobial": "iv"},
+    ...     {"invasive_intervention": True}, {"life_threatening": True}, {"fatal": True})]
+    [1, 1, 2, 3, 3, 4, 5]
+    """
+    if inf.fatal:
+        return 5
+    if inf.life_threatening:
+        return 4
+    if inf.antimicrobial == "iv" or inf.invasive_intervention:
+        return 3
+    if inf.antimicrobial == "oral":
+        return 2
+    return 1
+
+
+def _infection_reasons(inf: Infection, grade: int) -> list[str]:
+    """The attributes that decide ``grade`` (the criteria of that grade the infection meets)."""
+    if grade == 5:
+        return ["fatal"]
+    if grade == 4:
+        return ["life_threatening"]
+    if grade == 3:
+        return (["antimicrobial=iv"] if inf.antimicrobial == "iv" else []) + (
+            ["invasive_intervention"] if inf.invasive_intervention else []
+        )
+    return [f"antimicrobial={inf.antimicrobial}"]
+
+
 def _labs_for(patient: PatientRecords, code: str) -> list[tuple[int, LabResult]]:
     return sorted(
         ((i, lab) for i, lab in enumerate(patient.labs) if lab.code == code and not lab.is_urine()),
@@ -104,7 +179,8 @@ def _labs_for(patient: PatientRecords, code: str) -> list[tuple[int, LabResult]]
 
 
 def score_ctcae(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
-    """Grade every laboratory value of the selected terms, summarise per term, derive FN and low IgG."""
+    """Grade every laboratory value of the selected terms, summarise per term, derive FN and low IgG,
+    and grade every infection record (rows ``"infection"`` and ``"infection (worst post-baseline)"``)."""
     opts: Any = ctx.options
     out: list[ScoreResult] = []
     for term in opts.terms:
@@ -149,6 +225,41 @@ def score_ctcae(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     if opts.febrile_neutropenia:
         out += _febrile_neutropenia(patient, ctx, opts)
     out += _hypogammaglobulinaemia(patient, ctx, opts)
+    if opts.infections:
+        out += _infections(patient, ctx, opts)
+    return out
+
+
+def _infections(patient: PatientRecords, ctx: Context, opts: Any) -> list[ScoreResult]:
+    """One row per infection record (in time order) and the worst post-baseline grade."""
+    out = []
+    worst = 0
+    counted = []
+    baseline = []
+    for i, inf in sorted(enumerate(patient.infections), key=lambda p: (patient.day_of(p[1].start), p[0])):
+        grade = infection_grade(inf)
+        out.append(
+            ctx.result(
+                patient, item="infection", time=inf.start, value=grade, label=f"grade {grade} ({inf.term})",
+                components={
+                    "term": inf.term, "antimicrobial": inf.antimicrobial, "invasive_intervention": inf.invasive_intervention,
+                    "life_threatening": inf.life_threatening, "fatal": inf.fatal,
+                    "decided_by": _infection_reasons(inf, grade), "record": f"infections[{i}]",
+                },
+            )
+        )
+        if patient.calendar_day(inf.start) < opts.baseline_before_day:
+            baseline.append(f"infections[{i}]")
+        else:
+            counted.append(f"infections[{i}]")
+            worst = max(worst, grade)
+    out.append(
+        ctx.result(
+            patient, item="infection (worst post-baseline)", value=worst,
+            label="no post-baseline infection" if not counted else f"grade {worst}",
+            components={"worst_grade": worst, "records": counted, "baseline_records": baseline},
+        )
+    )
     return out
 
 
@@ -190,6 +301,9 @@ def _hypogammaglobulinaemia(patient: PatientRecords, ctx: Context, opts: Any) ->
         infections = [
             f"adverse_events[{j}] ({ae.term})" for j, ae in enumerate(patient.adverse_events)
             if ae.category == "infection" and day - opts.infection_window_days <= patient.calendar_day(ae.start) <= day
+        ] + [
+            f"infections[{j}] ({inf.term})" for j, inf in enumerate(patient.infections)
+            if day - opts.infection_window_days <= patient.calendar_day(inf.start) <= day
         ]
         out.append(
             ctx.result(

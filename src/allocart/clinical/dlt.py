@@ -11,6 +11,9 @@ Attribution            at least possibly related (unspecified relatedness counts
 CRS (ASTCT)            grade 4 any duration; grade >= 3 lasting more than 72 h
 ICANS (ASTCT)          grade >= 3 (optionally: grade 3 lasting more than N hours)
 IEC-HS                 grade >= 3
+Infection (CTCAE)      grade 4-5 any duration; grade 3 lasting more than 72 h. Infection records
+                       are graded from their attributes (``ctcae.infection_grade``); adverse
+                       events of category ``infection`` keep their reported grade
 Haematological         CTCAE grade 4 neutropenia or thrombocytopenia (from ANC/platelet values)
                        starting in the window and persisting beyond day 28; lymphopenia and
                        B-cell aplasia excluded (expected pharmacology)
@@ -23,9 +26,9 @@ Death                  any grade 5 event not clearly due to another cause
 ====================== ==========================================================================
 
 Durations come from adverse-event records: a grade change is a new record, so the time at
-grade >= 3 is the union of touching grade >= 3 records of the same event. A duration
-equal to the limit is not "more than" it (a grade 3 CRS improving after exactly 72 h is not a
-DLT). An event still open has unbounded duration.
+grade >= 3 is the union of touching grade >= 3 records of the same event. An infection record
+spans its own ``start``..``end``. A duration equal to the limit is not "more than" it (a grade 3 CRS
+improving after exactly 72 h is not a DLT). An event still open has unbounded duration.
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from allocart.clinical.ctcae import ctcae_grade
+from allocart.clinical.ctcae import ctcae_grade, infection_grade
 from allocart.clinical.gvhd import ROMAN, GvhdOptions, overall_grade, stage_organs
-from allocart.clinical.records import AdverseEvent, PatientRecords
+from allocart.clinical.records import AdverseEvent, Infection, PatientRecords
 from allocart.clinical.results import Context, Options, ScoreResult
-from allocart.clinical.timing import interval, require_day_zero
+from allocart.clinical.timing import duration_hours, interval, require_day_zero
 
 __all__ = ["DltOptions", "score_dlt"]
 
@@ -63,6 +66,14 @@ class DltOptions(Options):
     icans_grade3_max_hours: float | None = Field(None, ge=0, description="If set, grade 3 ICANS counts only when lasting longer.")
     iec_hs: bool = Field(True, description="Apply the IEC-HS rule.")
     iec_hs_min_grade: int = Field(3, ge=1, le=5)
+    infection: bool = Field(True, description="Apply the infection rule (infection records and adverse events of category 'infection').")
+    infection_min_grade: int = Field(3, ge=1, le=5, description="CTCAE v5.0 grade an infection must reach to be considered.")
+    infection_min_hours: float | None = Field(
+        72.0,
+        ge=0,
+        description="An infection below grade 4 counts only when it lasts longer than this (hours, end - start; "
+        "ongoing = unbounded); grade >= 4 always counts. None: any duration.",
+    )
     haematological: bool = Field(True, description="Apply the haematological rule (from laboratory values).")
     haematological_terms: tuple[Literal["neutrophil_count_decreased", "platelet_count_decreased"], ...] = (
         "neutrophil_count_decreased", "platelet_count_decreased",
@@ -83,10 +94,11 @@ class DltOptions(Options):
     death: bool = Field(True, description="Apply the death rule.")
 
 
-def _related(ae: AdverseEvent, opts: DltOptions) -> bool:
-    if ae.relatedness == "unspecified":
+def _related(event: AdverseEvent | Infection, opts: DltOptions) -> bool:
+    """Whether an adverse event or infection is related enough to the study treatment to count."""
+    if event.relatedness == "unspecified":
         return opts.unspecified_relatedness == "count"
-    return _RELATEDNESS[ae.relatedness] >= _RELATEDNESS[opts.min_relatedness]
+    return _RELATEDNESS[event.relatedness] >= _RELATEDNESS[opts.min_relatedness]
 
 
 def _episodes(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int) -> list[dict[str, Any]]:
@@ -154,6 +166,8 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         for i, ae in by_cat.get("iec_hs", []):
             if ae.grade >= opts.iec_hs_min_grade and in_window(patient.day_of(ae.start)):
                 note("iec_hs", patient.day_of(ae.start), f"IEC-HS grade {ae.grade} (adverse_events[{i}])", True)
+    if opts.infection:
+        _infection(patient, opts, by_cat.get("infection", []), in_window, note, considered)
     if opts.haematological:
         _haematological(patient, opts, in_window, note)
     if opts.gvhd:
@@ -171,6 +185,9 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         for i, ae in enumerate(patient.adverse_events):
             if ae.grade == 5 and ae.relatedness != "not_related" and in_window(patient.day_of(ae.start)):
                 note("death", patient.day_of(ae.start), f"grade 5 {ae.term} (adverse_events[{i}])", True)
+        for i, inf in enumerate(patient.infections):
+            if inf.fatal and inf.relatedness != "not_related" and in_window(patient.day_of(inf.start)):
+                note("death", patient.day_of(inf.start), f"fatal {inf.term} (infections[{i}])", True)
         d = patient.death
         if d is not None and in_window(patient.day_of(d.time)):
             note("death", patient.day_of(d.time), f"death, cause {d.cause}", d.cause not in _OTHER_CAUSES)
@@ -210,8 +227,43 @@ def _haematological(patient: PatientRecords, opts: Any, in_window: Any, note: An
             episode = []
 
 
+def _infection(
+    patient: PatientRecords, opts: Any, events: list[tuple[int, AdverseEvent]], in_window: Any, note: Any,
+    considered: list[dict[str, Any]],
+) -> None:
+    """The infection rule: infection records graded by CTCAE v5.0 and infection adverse events."""
+
+    def judge(day: float, grade: int, hours: float, what: str) -> None:
+        if grade < opts.infection_min_grade or not in_window(day):
+            return
+        long = opts.infection_min_hours is None or hours > opts.infection_min_hours
+        detail = f"{what} grade {grade} for {hours:g} h"
+        if grade < 4 and not long:
+            detail += f" (not longer than {opts.infection_min_hours:g} h)"
+        note("infection", day, detail, grade >= 4 or long)
+
+    for i, inf in enumerate(patient.infections):
+        if not _related(inf, opts):
+            considered.append({"rule": "attribution", "day": patient.calendar_day(inf.start), "detail": f"infections[{i}] ({inf.term}) {inf.relatedness}"})
+            continue
+        hours = duration_hours(patient, inf.start, inf.end)
+        judge(patient.day_of(inf.start), infection_grade(inf), hours, f"{inf.term} (infections[{i}])")
+    groups: dict[str, list[tuple[int, AdverseEvent]]] = {}
+    for i, ae in events:
+        groups.setdefault(ae.term.strip().lower(), []).append((i, ae))
+    for term, group in groups.items():
+        for ep in _episodes(patient, group, opts.infection_min_grade):
+            what = f"{term} ({', '.join(ep['records'])})"
+            first = patient.adverse_events[int(ep["records"][0].split("[")[1].rstrip("]"))]
+            if opts.exclude_expected_ld_toxicity and first.expected_ld_toxicity:
+                if in_window(ep["start"]):
+                    note("infection", ep["start"], f"{what} grade {ep['grade']} (expected lymphodepletion toxicity)", False)
+                continue
+            judge(ep["start"], ep["grade"], ep["hours"], what)
+
+
 def _other(patient: PatientRecords, opts: Any, by_cat: dict[str, list[tuple[int, AdverseEvent]]], in_window: Any, note: Any) -> None:
-    special = {"crs", "icans", "iec_hs", "gvhd"}
+    special = {"crs", "icans", "iec_hs", "gvhd", "infection"}
     groups: dict[tuple[str, str], list[tuple[int, AdverseEvent]]] = {}
     for cat, events in by_cat.items():
         if cat in special:

@@ -3,7 +3,8 @@
 One :class:`PatientRecords` holds everything known about one patient: visits, laboratory
 results with units and reference ranges, vital signs, SLEDAI descriptors with attribution,
 global assessments, BILAG domain grades, medications, oxygen support, neurological
-assessments, HLH work-up, GvHD staging data, adverse events, hospitalisations and death.
+assessments, HLH work-up, GvHD staging data, adverse events, infections, hospitalisations and
+death.
 
 The same records are produced by three kinds of source, so the schema avoids anything
 source-specific:
@@ -66,6 +67,8 @@ __all__ = [
     "HlhAssessment",
     "GvhdAssessment",
     "AdverseEvent",
+    "Relatedness",
+    "Infection",
     "Hospitalisation",
     "Death",
     "PatientRecords",
@@ -645,6 +648,10 @@ AeCategory = Literal[
 ]
 
 
+#: Relatedness of an event to the study treatment (SDTM AEREL); ``"unspecified"`` = not recorded.
+Relatedness = Literal["not_related", "unlikely", "possible", "probable", "definite", "unspecified"]
+
+
 class AdverseEvent(_Span):
     """An adverse event (SDTM AE row) at one grade over ``start``..``end``.
 
@@ -659,11 +666,39 @@ class AdverseEvent(_Span):
     scale: Literal["ctcae-5.0", "astct-2019", "astct-2023", "magic", "other"]
     start: Time
     end: Time | None = Field(None, description="Resolution (or grade change) time; None = ongoing.")
-    relatedness: Literal["not_related", "unlikely", "possible", "probable", "definite", "unspecified"] = "unspecified"
+    relatedness: Relatedness = "unspecified"
     serious: bool = False
     expected_ld_toxicity: bool = Field(False, description="Expected toxicity of lymphodepletion.")
     clinically_significant: bool = True
     attribution: Attribution = "unspecified"
+
+
+class Infection(_Span):
+    """An infection over ``start``..``end``, graded from its clinical attributes.
+
+    Unlike an :class:`AdverseEvent`, an infection carries no typed grade: the CTCAE v5.0 grade of
+    the "Infections and infestations" terms follows from the intervention it needed and its
+    consequences (:func:`allocart.clinical.ctcae.infection_grade`): grade 5 ``fatal``, grade 4
+    ``life_threatening``, grade 3 ``antimicrobial='iv'`` or ``invasive_intervention``, grade 2
+    ``antimicrobial='oral'``, grade 1 otherwise (local or no treatment). The record describes the
+    worst point of the infection; ``end=None`` means ongoing.
+    """
+
+    term: str = Field(..., min_length=1, description="Infection term, e.g. 'pneumonia', 'CMV reactivation'.")
+    start: Time
+    end: Time | None = Field(None, description="Resolution time; None = ongoing.")
+    antimicrobial: Literal["none", "local", "oral", "iv"] = Field(
+        "none",
+        description="Antibiotic, antifungal or antiviral treatment indicated: none, local (topical), oral, or iv.",
+    )
+    invasive_intervention: bool = Field(False, description="Invasive intervention indicated (e.g. drainage, surgery).")
+    life_threatening: bool = Field(
+        False, description="Life-threatening consequences; urgent intervention indicated (e.g. septic shock, ICU)."
+    )
+    fatal: bool = Field(False, description="The infection caused death.")
+    relatedness: Relatedness = "unspecified"
+    attribution: Attribution = "infection"
+    serious: bool = False
 
 
 class Hospitalisation(_Span):
@@ -714,6 +749,7 @@ class PatientRecords(_Record):
     hlh: tuple[HlhAssessment, ...] = ()
     gvhd: tuple[GvhdAssessment, ...] = ()
     adverse_events: tuple[AdverseEvent, ...] = ()
+    infections: tuple[Infection, ...] = ()
     hospitalisations: tuple[Hospitalisation, ...] = ()
 
     @model_validator(mode="after")
@@ -740,7 +776,7 @@ class PatientRecords(_Record):
             "visits", "labs", "vitals", "pga", "bilag", "flare_findings", "neuro", "hlh", "gvhd",
         ):
             out += [(name, r.time) for r in getattr(self, name)]
-        for name in ("sledai_findings", "medications", "oxygen", "adverse_events", "hospitalisations"):
+        for name in ("sledai_findings", "medications", "oxygen", "adverse_events", "infections", "hospitalisations"):
             for r in getattr(self, name):
                 out.append((name, r.start))
                 if r.end is not None:

@@ -80,12 +80,12 @@ def _entries() -> list[Standard]:
         Standard("crs", "Cytokine release syndrome (ASTCT)", "ASTCT 2019 CRS", _LEE, crs.CrsOptions, ("vitals", "oxygen", "medications", "death"), crs.score_crs),
         Standard("icans", "ICANS (ASTCT, ICE/CAPD)", "ASTCT 2019 ICANS", _LEE, icans.IcansOptions, ("neuro", "age_years", "developmental_delay", "baseline_ice", "death"), icans.score_icans),
         Standard("icaht", "Immune effector cell-associated haematotoxicity", "EHA/EBMT 2023 ICAHT", "Rejeski K, et al. Blood 2023;142:865-77", icaht.IcahtOptions, ("labs", "medications", "infusion", "last_follow_up"), icaht.score_icaht),
-        Standard("ctcae", "CTCAE v5.0 cytopenias, febrile neutropenia, hypogammaglobulinaemia", "CTCAE v5.0", "NCI CTCAE v5.0 (2017); Hill JA, et al. Blood Rev 2019", ctcae.CtcaeOptions, ("labs", "vitals", "adverse_events"), ctcae.score_ctcae),
+        Standard("ctcae", "CTCAE v5.0 cytopenias, febrile neutropenia, infections, hypogammaglobulinaemia", "CTCAE v5.0", "NCI CTCAE v5.0 (2017); Hill JA, et al. Blood Rev 2019", ctcae.CtcaeOptions, ("labs", "vitals", "adverse_events", "infections"), ctcae.score_ctcae),
         Standard("iec-hs", "IEC-HS (reported grade with HLH criteria)", "ASTCT 2023 IEC-HS (reported)", "Hines MR, et al. Transplant Cell Ther 2023;29:438.e1-16", iec_hs.HlhOptions, ("adverse_events", "hlh", "labs", "vitals"), iec_hs.score_iec_hs),
         Standard("hscore", "HScore for reactive haemophagocytic syndrome", "HScore", "Fardet L, et al. Arthritis Rheumatol 2014;66:2613-20", iec_hs.HlhOptions, ("hlh", "labs", "vitals"), iec_hs.score_hscore),
         Standard("hlh2004", "HLH-2004 diagnostic criteria", "HLH-2004", "Henter JI, et al. Pediatr Blood Cancer 2007;48:124-31", iec_hs.HlhOptions, ("hlh", "labs", "vitals", "age_years"), iec_hs.score_hlh2004),
         Standard("gvhd", "Acute GvHD (MAGIC)", "MAGIC acute GvHD", "Harris AC, et al. Biol Blood Marrow Transplant 2016;22:4-10", gvhd.GvhdOptions, ("gvhd", "labs", "weight_kg"), gvhd.score_gvhd),
-        Standard("dlt", "Dose-limiting toxicity (configurable rules)", "DLT template", "Project convention (clinical-standards reference, section 4.1)", dlt.DltOptions, ("adverse_events", "labs", "gvhd", "death", "infusion", "last_follow_up"), dlt.score_dlt),
+        Standard("dlt", "Dose-limiting toxicity (configurable rules)", "DLT template", "Project convention (clinical-standards reference, section 4.1)", dlt.DltOptions, ("adverse_events", "infections", "labs", "gvhd", "death", "infusion", "last_follow_up"), dlt.score_dlt),
     ]
     return entries
 
