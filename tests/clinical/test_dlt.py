@@ -87,3 +87,39 @@ def test_needs_day_zero():
     with pytest.raises(ScoringError, match="infusion"):
         dlt(adverse_events=[ae("crs", 4, "2024-01-05", "2024-01-06")])
     assert dlt(infusion="2024-01-01", adverse_events=[ae("crs", 4, "2024-01-05", "2024-01-06")]).value is True
+
+
+@pytest.mark.parametrize(
+    "events, expected_hours",
+    [
+        ([ae("icans", 3, 7, 8), ae("icans", 2, 8, 10.5), ae("icans", 1, 10.5, 12)], 84),
+        ([ae("icans", 3, 7, 8), ae("icans", 2, 8, 10)], 72),
+        ([ae("icans", 3, 7, 8), ae("icans", 1, 8, 10)], 24),
+        ([ae("icans", 3, 7, 10.5), ae("icans", 1, 10.5, 12)], 84),
+        ([ae("icans", 2, 5, 7), ae("icans", 3, 7, 8), ae("icans", 2, 8, 9), ae("icans", 1, 9, 10)], 48),
+        ([ae("icans", 3, 7, 8), ae("icans", 2, 9, 12)], 24),
+    ],
+    ids=["3-2-1", "3-2-end-of-records", "3-1-direct", "3-1-direct-long", "2-3-2-1", "grade-2-after-a-gap"],
+)
+def test_icans_duration_runs_until_grade_1(events, expected_hours):
+    row = dlt(adverse_events=events, opts={"icans_grade3_max_hours": 72})
+    [noted] = row.components["dlts"] + row.components["considered"]
+    assert noted["rule"] == "icans" and f"for {expected_hours:g} h until grade <= 1" in noted["detail"]
+    assert row.value is (expected_hours > 72)
+
+
+def test_icans_grade_2_bridge_makes_one_episode():
+    events = [ae("icans", 3, 7, 8), ae("icans", 2, 8, 9), ae("icans", 3, 9, 10), ae("icans", 1, 10, 11)]
+    row = dlt(adverse_events=events, opts={"icans_grade3_max_hours": 48})
+    [noted] = row.components["dlts"]
+    assert "for 72 h" in noted["detail"] and "adverse_events[2]" in noted["detail"]
+    assert dlt(adverse_events=events[:2] + [ae("icans", 2, 9, None)], opts={"icans_grade3_max_hours": 72}).value is True
+
+
+def test_icans_duration_with_dates_and_default_rule():
+    events = [ae("icans", 3, "2024-01-05", "2024-01-06"), ae("icans", 2, "2024-01-06", "2024-01-09"),
+              ae("icans", 1, "2024-01-09", "2024-01-10")]
+    row = dlt(infusion="2024-01-01", adverse_events=events, opts={"icans_grade3_max_hours": 72})
+    assert row.value is True and "for 96 h" in row.components["dlts"][0]["detail"]
+    assert dlt(adverse_events=[ae("icans", 3, 7, 8), ae("icans", 1, 8, 10)]).value is True
+    assert dlt(adverse_events=[ae("icans", 4, 7, 7.5), ae("icans", 1, 7.5, 10)], opts={"icans_grade3_max_hours": 72}).value is True

@@ -26,8 +26,10 @@ Death                  any grade 5 event not clearly due to another cause
 ====================== ==========================================================================
 
 Durations come from adverse-event records: a grade change is a new record, so the time at
-grade >= 3 is the union of touching grade >= 3 records of the same event. An infection record
-spans its own ``start``..``end``. A duration equal to the limit is not "more than" it (a grade 3 CRS
+grade >= 3 is the union of touching grade >= 3 records of the same event. The ICANS duration
+(``icans_grade3_max_hours``) instead runs from the start of grade >= 3 until resolution to
+grade <= 1: touching grade 2 records after it count. An infection record spans its own
+``start``..``end``. A duration equal to the limit is not "more than" it (a grade 3 CRS
 improving after exactly 72 h is not a DLT). An event still open has unbounded duration.
 """
 
@@ -63,7 +65,13 @@ class DltOptions(Options):
     crs_grade3_max_hours: float | None = Field(72.0, ge=0, description="Grade >= 3 CRS lasting longer is a DLT; None: any grade 3.")
     icans: bool = Field(True, description="Apply the ICANS rule.")
     icans_min_grade: int = Field(3, ge=1, le=5)
-    icans_grade3_max_hours: float | None = Field(None, ge=0, description="If set, grade 3 ICANS counts only when lasting longer.")
+    icans_grade3_max_hours: float | None = Field(
+        None,
+        ge=0,
+        description="If set, grade 3 ICANS counts only when it lasts longer than this many hours, measured from the "
+        "start of grade >= 3 until resolution to grade <= 1 (touching grade 2 records count; protocols' '72-hour "
+        "rule': grade 3 not resolving to grade <= 1 within 72 h). None: any grade 3.",
+    )
     iec_hs: bool = Field(True, description="Apply the IEC-HS rule.")
     iec_hs_min_grade: int = Field(3, ge=1, le=5)
     infection: bool = Field(True, description="Apply the infection rule (infection records and adverse events of category 'infection').")
@@ -157,11 +165,15 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             is_dlt = ep["grade"] >= 4 or long
             note("crs", ep["start"], f"CRS grade {ep['grade']} for {ep['hours']:g} h ({', '.join(ep['records'])})", is_dlt)
     if opts.icans:
-        for ep in _episodes(patient, by_cat.get("icans", []), opts.icans_min_grade):
+        for ep in _until_resolved(patient, by_cat.get("icans", []), opts.icans_min_grade):
             if not in_window(ep["start"]):
                 continue
             long = opts.icans_grade3_max_hours is None or ep["hours"] > opts.icans_grade3_max_hours
-            note("icans", ep["start"], f"ICANS grade {ep['grade']} for {ep['hours']:g} h", ep["grade"] >= 4 or long)
+            note(
+                "icans", ep["start"],
+                f"ICANS grade {ep['grade']} for {ep['hours']:g} h until grade <= 1 ({', '.join(ep['records'])})",
+                ep["grade"] >= 4 or long,
+            )
     if opts.iec_hs:
         for i, ae in by_cat.get("iec_hs", []):
             if ae.grade >= opts.iec_hs_min_grade and in_window(patient.day_of(ae.start)):
@@ -225,6 +237,50 @@ def _haematological(patient: PatientRecords, opts: Any, in_window: Any, note: An
                     persists,
                 )
             episode = []
+
+
+def _until_resolved(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int) -> list[dict[str, Any]]:
+    """Episodes from the start of grade >= ``min_grade`` until resolution to grade <= 1.
+
+    Records are walked in order of start. An episode opens with a record at ``min_grade`` or
+    above and takes in every touching record at grade >= 2 (grade 2 records after grade 3 are
+    part of it); it ends at the start of the first touching record at grade <= 1, or where the
+    touching records end. With ``min_grade`` 1 only a gap ends it. Returns start, end (days),
+    worst grade, hours and records of each episode.
+    """
+    floor = min(min_grade, 2)
+    spans = sorted((interval(patient, ae.start, ae.end) + (ae.grade, i)) for i, ae in events)
+    out: list[dict[str, Any]] = []
+    ep: dict[str, Any] | None = None
+    for lo, hi, grade, i in spans:
+        if ep is not None and lo <= ep["end"]:
+            if grade >= floor:
+                ep["end"] = max(ep["end"], hi)
+                ep["grade"] = max(ep["grade"], grade)
+                ep["records"].append(i)
+                if grade >= min_grade:
+                    ep["severe_end"] = max(ep["severe_end"], hi)
+                continue
+            # Resolved to grade <= 1 at the start of this record (a start, so no whole-day end).
+            ep["resolved"] = lo >= ep["severe_end"]
+            ep["end"] = max(lo, ep["severe_end"])
+            out.append(ep)
+            ep = None
+            continue
+        if ep is not None:
+            out.append(ep)
+            ep = None
+        if grade >= min_grade:
+            ep = {"start": lo, "end": hi, "severe_end": hi, "grade": grade, "records": [i]}
+    if ep is not None:
+        out.append(ep)
+    for ep in out:
+        ep["hours"] = (ep["end"] - ep["start"]) * 24.0
+        if not ep.pop("resolved", False) and all(_date_only(patient, events, f"adverse_events[{i}]") for i in ep["records"]):
+            ep["hours"] -= 24.0
+        ep["records"] = [f"adverse_events[{i}]" for i in ep.pop("records")]
+        ep.pop("severe_end")
+    return out
 
 
 def _infection(
