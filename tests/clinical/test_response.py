@@ -108,8 +108,17 @@ def test_bicla_sledai_worsening_fails():
 
 
 @pytest.mark.parametrize(
-    "pga1, expected", [(1.1, True), (1.2, False)], ids=["+10pct-of-baseline", "+20pct-of-baseline"]
+    "pga0, pga1, expected",
+    [(1.0, 1.0, True), (2.0, 2.1, True), (1.0, 1.1, False), (2.0, 2.2, False), (1.0, 1.2, False), (0.0, 0.0, True),
+     (0.0, 0.1, False), (1.5, 1.0, True)],
+    ids=["unchanged", "+5pct", "+10pct-1.0", "+10pct-2.0", "+20pct", "zero-unchanged", "from-zero", "improved"],
 )
-def test_bicla_relative_pga_rule(pga1, expected):
-    p = patient(TEN, SIX, {"musculoskeletal": "B"}, {"musculoskeletal": "C"}, 1.0, pga1)
+def test_bicla_relative_pga_rule_is_strict(pga0, pga1, expected):
+    p = patient(TEN, SIX, {"musculoskeletal": "B"}, {"musculoskeletal": "C"}, pga0, pga1)
     assert responder("bicla", p, pga_rule="relative") is expected
+
+
+@pytest.mark.parametrize("pga1, expected", [(1.2, True), (1.3, False)], ids=["+0.2", "+0.3"])
+def test_bicla_absolute_pga_rule_is_strict(pga1, expected):
+    p = patient(TEN, SIX, {"musculoskeletal": "B"}, {"musculoskeletal": "C"}, 1.0, pga1)
+    assert responder("bicla", p) is expected

@@ -11,9 +11,10 @@ A *new A* is a domain graded A now that was not A at baseline; a *new B* is a do
 now that was C, D or E at baseline (A -> B is an improvement).
 
 BICLA responder (Wallace 2014) when all of: every baseline A improves to B/C/D and every
-baseline B to C/D; no new A and at most one new B; SLEDAI-2K not above baseline; PGA worsening
-within 10 % (``pga_rule='absolute'``: increase < 0.3, the TULIP operationalisation, default;
-``'relative'``: increase <= 10 % of the baseline value); no treatment failure.
+baseline B to C/D; no new A and at most one new B; SLEDAI-2K not above baseline; no PGA
+worsening, i.e. worsening < 10 % (``pga_rule='absolute'``: increase < 0.3, 10 % of the 0-3
+scale, the TULIP operationalisation, default; ``'relative'``: increase < 10 % of the baseline
+value, strictly, so exactly 10 % fails; no increase always passes); no treatment failure.
 
 References
 ----------
@@ -65,10 +66,15 @@ class BiclaOptions(ResponseOptions):
     """Options of BICLA."""
 
     pga_rule: Literal["absolute", "relative"] = Field(
-        "absolute", description="absolute: increase < pga_max_increase; relative: increase <= 10 % of baseline."
+        "absolute",
+        description="BICLA 'no worsening of PGA' (< 10 % worsening; Wallace 2014). absolute: increase < "
+        "pga_max_increase (TULIP); relative: increase < pga_max_relative_increase x baseline (strict; exactly 10 % "
+        "fails; no increase passes).",
     )
     pga_max_increase: float = Field(0.3, gt=0, description="Absolute rule: increase must be below this (10 % of 0-3).")
-    pga_max_relative_increase: float = Field(0.10, gt=0, description="Relative rule: fraction of the baseline PGA.")
+    pga_max_relative_increase: float = Field(
+        0.10, gt=0, description="Relative rule: the increase must be below this fraction of the baseline PGA (Wallace 2014: < 10 %)."
+    )
 
 
 def baseline_visit(patient: PatientRecords, visits: list[Visit], wanted: str | None) -> Visit:
@@ -227,7 +233,8 @@ def score_bicla(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         if opts.pga_rule == "absolute":
             pga_ok = pga_change < decimal1(opts.pga_max_increase)
         else:
-            pga_ok = pga_change <= c.pga0 * Decimal(repr(opts.pga_max_relative_increase))
+            # Wallace 2014: worsening < 10 %, strictly; an unchanged or improved PGA never worsens.
+            pga_ok = pga_change <= 0 or pga_change < c.pga0 * Decimal(repr(opts.pga_max_relative_increase))
         criteria = {
             "all_active_domains_improved": not not_improved,
             "no_bilag_worsening": not new_a and len(new_b) <= 1,
