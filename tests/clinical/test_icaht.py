@@ -45,10 +45,75 @@ def test_h8_late():
     assert grades(labs)["late"] == 2
 
 
-def test_late_single_value_option():
-    labs = course([]) + [{"test": "NEUT", "value": 0.4, "unit": "10^9/L", "time": 45}]
-    assert grades(labs)["late"] == 0
-    assert grades(labs, late_min_values=1)["late"] == 3
+def late(values, **opts):
+    """Late grade from (day, ANC 10^9/L) values after a normal early course."""
+    labs = course([]) + [{"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in values]
+    return grades(labs, **opts)["late"]
+
+
+ONE_LOW = [(45, 0.4)]
+LOW_THEN_HIGH = [(45, 0.4), (52, 1.6), (60, 2.0)]
+LOW_AT_1500 = [(45, 0.4), (52, 1.5), (60, 2.0)]
+SAME_DAY = [(45, 0.4), (45.5, 0.45), (52, 1.8)]
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [(ONE_LOW, 0), (LOW_THEN_HIGH, 0), (LOW_AT_1500, 3), (SAME_DAY, 3)],
+    ids=["one-low", "second-1600", "second-1500", "same-day-pair"],
+)
+def test_late_rule_min_values_2(values, expected):
+    assert late(values) == expected
+    assert late(values, late_rule="min_values", late_min_values=2) == expected
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [(ONE_LOW, 3), (LOW_THEN_HIGH, 3), (LOW_AT_1500, 3), ([(45, 1.6)], 0)],
+    ids=["one-low", "second-1600", "second-1500", "none-low"],
+)
+def test_late_rule_min_values_1(values, expected):
+    assert late(values, late_min_values=1) == expected
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [(ONE_LOW, 3), (LOW_THEN_HIGH, 0), (LOW_AT_1500, 3), (SAME_DAY, 0), ([(45, 0.09), (70, 1.2)], 4),
+     ([(45, 1.6), (50, 1.7)], 0), ([(45, 1.0), (70, 1.4), (80, 0.9)], 2)],
+    ids=["one-low", "second-1600", "second-1500", "same-day-pair", "grade-4", "none-low", "nadir-900"],
+)
+def test_late_rule_reference(values, expected):
+    assert late(values, late_rule="reference") == expected
+
+
+def _reference_late(values):
+    """The reference code's late grade, written from its description: lowest ANC per day after day 30,
+    the two lowest, the lowest graded when the second is <= 1500/uL or missing."""
+    daily = {}
+    for d, v in values:
+        daily[int(d)] = min(daily.get(int(d), v), v)
+    two = sorted(daily.values())[:2]
+    if not two or two[0] > 1.5 or (len(two) == 2 and two[1] > 1.5):
+        return 0
+    return 4 if two[0] <= 0.1 else 3 if two[0] <= 0.5 else 2 if two[0] <= 1.0 else 1
+
+
+def test_late_rule_reference_agrees_with_the_reference_on_random_courses():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n = rng.randint(1, 6)
+        values = [(rng.randint(31, 100) + rng.choice((0, 0.25)), round(rng.uniform(0.05, 2.5), 2)) for _ in range(n)]
+        assert late(values, late_rule="reference") == _reference_late(values), values
+
+
+def test_late_rule_reports_the_transient_value():
+    rows = clinical.score("icaht", {"patient_id": "P", "labs": course([]) + [
+        {"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in LOW_THEN_HIGH]}, late_rule="reference")
+    row = rows[1]
+    assert row.components["rule"] == "reference" and row.components["two_lowest_daily_10e9_l"] == [0.4, 1.6]
+    assert any("1600/uL above 1500/uL" in f for f in row.flags)
 
 
 @pytest.mark.parametrize("days, expected", [(6, 1), (7, 2), (13, 2), (14, 3)], ids=["6d", "7d", "13d", "14d"])

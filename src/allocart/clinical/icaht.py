@@ -12,7 +12,11 @@ Grade ANC <= 500/uL                           ANC <= 100/uL
 ===== ======================================= =======================
 
 Late ICAHT (after day +30; days 31-100 here) by the nadir of non-transient neutropenia (at least
-two values <= 1500/uL): grade 1 <= 1500, 2 <= 1000, 3 <= 500, 4 <= 100/uL.
+two values <= 1500/uL): grade 1 <= 1500, 2 <= 1000, 3 <= 500, 4 <= 100/uL. Which values make
+neutropenia non-transient is an option (``late_rule``): ``"min_values"`` (default) needs
+``late_min_values`` (2) values <= 1500/uL; ``"reference"`` reproduces the reference
+implementation (Liang): the lowest value of each day, the two lowest of those, the lowest graded
+when the second-lowest is also <= 1500/uL or is missing (a single day with a value), else grade 0.
 
 Counting conventions, each an option: thresholds are inclusive (<=); the duration is the
 longest episode, joining episodes separated by a non-stable recovery (fewer than 3 consecutive
@@ -54,7 +58,19 @@ class IcahtOptions(Options):
     open_episode_start_max_day: int = Field(3, ge=0, le=30)
     early_end_day: int = Field(30, ge=1, description="Last day of the early window.")
     late_end_day: int = Field(100, ge=31, description="Last day of the late window (reference implementation: 100).")
-    late_min_values: int = Field(2, ge=1, description="Values <= 1500/uL needed for late ICAHT (1 reproduces the reference code).")
+    late_rule: Literal["min_values", "reference"] = Field(
+        "min_values",
+        description="Late ICAHT needs non-transient neutropenia (Rejeski 2023: >= 2 values <= 1500/uL). min_values: at "
+        "least late_min_values values <= 1500/uL, nadir graded. reference: as the reference code (Liang, "
+        "automatedicahtgrading): the two lowest daily-minimum values after day 30, the lowest graded when the "
+        "second-lowest is also <= 1500/uL or when only one day has a value, otherwise grade 0.",
+    )
+    late_min_values: int = Field(
+        2,
+        ge=1,
+        description="late_rule min_values: values <= 1500/uL needed for late ICAHT (2: Rejeski 2023 non-transient "
+        "neutropenia; 1: any single value).",
+    )
 
 
 def daily_series(patient: PatientRecords, first: int, last: int, max_gap: int) -> dict[int, float]:
@@ -185,7 +201,20 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     ]
     low = [v for _, v in late_values if v <= 1.5]
     late_flags = []
-    if len(low) >= opts.late_min_values:
+    components: dict[str, Any] = {}
+    if opts.late_rule == "reference":
+        daily: dict[int, float] = {}
+        for d, v in late_values:
+            daily[d] = min(daily.get(d, v), v)
+        lowest = sorted(daily.values())[:2]
+        components["two_lowest_daily_10e9_l"] = lowest
+        if lowest and lowest[0] <= 1.5 and (len(lowest) == 1 or lowest[1] <= 1.5):
+            late = _late_grade(lowest[0])
+        else:
+            late = 0
+            if lowest and lowest[0] <= 1.5:
+                late_flags.append(f"second-lowest daily ANC {lowest[1] * 1000:g}/uL above 1500/uL: transient (reference rule)")
+    elif len(low) >= opts.late_min_values:
         late = _late_grade(min(low))
     else:
         late = 0
@@ -195,7 +224,8 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         ctx.result(
             patient, item="late", value=late, label="no late ICAHT" if late == 0 else f"late grade {late}",
             evaluable=bool(late_values),
-            components={"values": late_values, "low_values": len(low), "nadir_10e9_l": min(low) if low else None, "window_days": [opts.early_end_day + 1, end]},
+            components={"values": late_values, "low_values": len(low), "nadir_10e9_l": min(low) if low else None,
+                        "window_days": [opts.early_end_day + 1, end], "rule": opts.late_rule, **components},
             flags=late_flags,
         )
     )
