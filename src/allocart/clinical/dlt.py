@@ -74,13 +74,17 @@ class DltOptions(Options):
     )
     iec_hs: bool = Field(True, description="Apply the IEC-HS rule.")
     iec_hs_min_grade: int = Field(3, ge=1, le=5)
-    infection: bool = Field(True, description="Apply the infection rule (infection records and adverse events of category 'infection').")
-    infection_min_grade: int = Field(3, ge=1, le=5, description="CTCAE v5.0 grade an infection must reach to be considered.")
+    infection: bool = Field(
+        True, description="Apply the infection rule (project template): infection records graded by CTCAE v5.0 "
+        "'Infections and infestations', and adverse events of category 'infection' at their reported grade."
+    )
+    infection_min_grade: int = Field(3, ge=1, le=5, description="CTCAE v5.0 grade an infection must reach to be considered (template: 3).")
     infection_min_hours: float | None = Field(
         72.0,
         ge=0,
         description="An infection below grade 4 counts only when it lasts longer than this (hours, end - start; "
-        "ongoing = unbounded); grade >= 4 always counts. None: any duration.",
+        "ongoing = unbounded); grade >= 4 always counts (template: as the 72 h rule for other grade 3 events). "
+        "None: any duration.",
     )
     haematological: bool = Field(True, description="Apply the haematological rule (from laboratory values).")
     haematological_terms: tuple[Literal["neutrophil_count_decreased", "platelet_count_decreased"], ...] = (
