@@ -134,10 +134,10 @@ def _build() -> ModelDefinition:
     p = sp.symbols  # shorthand
     (
         rho_E, theta_Phi, kappa_Phi, eps_Phi, EC50_A, delta_E, k_EM, k_ME, k_EX, delta_X,
-        rho_M, nu_M, gamma_kill, K_kill, K_T, C_ext, S_scale,
+        rho_M, nu_M, gamma_kill, K_kill, K_T, C_ext, Z50_IL6,
     ) = p(
         "rho_E theta_Phi kappa_Phi eps_Phi EC50_A delta_E k_EM k_ME k_EX delta_X "
-        "rho_M nu_M gamma_kill K_kill K_T C_ext S_scale"
+        "rho_M nu_M gamma_kill K_kill K_T C_ext Z50_IL6"
     )
     (
         r_N, K_N, theta_NPhi, r_K, K_ss, phi_NKG2A, k_NKG2A, K_NKG2A, e_HLAE,
@@ -151,10 +151,10 @@ def _build() -> ModelDefinition:
     )
     (
         B_ss, share_naive, share_auto, k_mat, delta_P, F_fb, eps_fb, nu_n, f_mem, nu_m,
-        k_PBm, nu_a, k_PBa, w_I, delta_PB, k_LL, delta_LL, tau_BM,
+        k_PBm, nu_a, k_PBa, w_I, delta_PB, k_LL, delta_LL, tau_BM, r_a, x_a, phi_niche,
     ) = p(
         "B_ss share_naive share_auto k_mat delta_P F_fb eps_fb nu_n f_mem nu_m "
-        "k_PBm nu_a k_PBa w_I delta_PB k_LL delta_LL tau_BM"
+        "k_PBm nu_a k_PBa w_I delta_PB k_LL delta_LL tau_BM r_a x_a phi_niche"
     )
     a19_P, a20_P, aB_P, a19_B, a20_B, aB_B, a19_PB, a20_PB, aB_PB, a19_LL, a20_LL, aB_LL = p(
         "a19_P a20_P aB_P a19_B a20_B aB_B a19_PB a20_PB aB_PB a19_LL a20_LL aB_LL"
@@ -169,10 +169,10 @@ def _build() -> ModelDefinition:
     k_IL6, IL6_0, p_IL6 = p("k_IL6 IL6_0 p_IL6")
     (
         ANC0, MTT_N, gamma_N, slope_flu_N, slope_cy_N, PLT0, MTT_P, gamma_P, slope_flu_P,
-        slope_cy_P, Emax_IL6, IL6_50,
+        slope_cy_P, Emax_IL6, IL6_50, E_gcsf, ANC_gcsf,
     ) = p(
         "ANC0 MTT_N gamma_N slope_flu_N slope_cy_N PLT0 MTT_P gamma_P slope_flu_P "
-        "slope_cy_P Emax_IL6 IL6_50"
+        "slope_cy_P Emax_IL6 IL6_50 E_gcsf ANC_gcsf"
     )
     V_blood, TransC = p("V_blood TransC")
     f_blood_C, f_blood_T, f_blood_K, f_blood_B, a_PBdetect = p(
@@ -217,10 +217,13 @@ def _build() -> ModelDefinition:
         State("Tr2P", "1e9/L", "platelet transit compartment 2", 1e-8, "myelo"),
         State("Tr3P", "1e9/L", "platelet transit compartment 3", 1e-8, "myelo"),
         State("PLT", "1e9/L", "platelet count", 1e-8, "myelo"),
+        # Supportive care as a state set by a dosing event, so the protocol's start day
+        # (G-CSF allowed from day 7) needs no explicit time in the equations.
+        State("GCSF", "1", "G-CSF support allowed (0 before its start day, 1 after)", 1e-9, "myelo"),
     )
     names = [s.name for s in states]
     (E, M, X, N, KA, K0, H, Hc, P, Bn, Bm, Ba, PBn, PBa, LLn, LLa, IgG, Ab, C3, C4, I, IL6,
-     Dflu, Dcy, ProlN, Tr1N, Tr2N, Tr3N, ANC, ProlP, Tr1P, Tr2P, Tr3P, PLT) = sp.symbols(names)
+     Dflu, Dcy, ProlN, Tr1N, Tr2N, Tr3N, ANC, ProlP, Tr1P, Tr2P, Tr3P, PLT, GCSF) = sp.symbols(names)
 
     # ---- derived parameters: baseline steady state and normalisers --------------------
     d: dict[str, sp.Expr] = {}
@@ -274,6 +277,7 @@ def _build() -> ModelDefinition:
         "I": sp.Integer(1), "IL6": IL6_0, "Dflu": sp.Integer(0), "Dcy": sp.Integer(0),
         "ProlN": ANC0, "Tr1N": ANC0, "Tr2N": ANC0, "Tr3N": ANC0, "ANC": ANC0,
         "ProlP": PLT0, "Tr1P": PLT0, "Tr2P": PLT0, "Tr3P": PLT0, "PLT": PLT0,
+        "GCSF": sp.Integer(0),
     }
 
     # ---- intermediates ---------------------------------------------------------------
@@ -315,8 +319,18 @@ def _build() -> ModelDefinition:
     ld_PB = inter("ld_PB", kf_PB * Dflu + kc_PB * Dcy)
     B_tot = inter("B_tot", Bn + Bm + Ba)
     infl = inter("infl_gain", 1 + w_I * (I - 1))
+    # Autoreactive clones renew themselves (logistic towards baseline) only while enough of
+    # them survive: depletion by orders of magnitude extinguishes the clones ("immune reset",
+    # Mackensen 2022, Tur 2024), whereas a shallow or brief depletion regrows within weeks.
+    ext_a = inter("clone_survival", Ba**2 / (Ba**2 + (x_a * Ba_0) ** 2))
+    # CAR-T killing flux (cells/day); the killing burst, not the number of effectors,
+    # drives IL-6, with a ceiling (macrophage output saturates).
+    flux = inter("kill_flux", kill * A)
     supp = inter("IL6_supp", Emax_IL6 * (IL6 - IL6_0) / (IL6 - IL6_0 + IL6_50))
     drug_N = inter("drug_N", slope_flu_N * Dflu + slope_cy_N * Dcy + supp)
+    # G-CSF given while ANC is below ANC_gcsf: a logistic switch 10% of ANC_gcsf wide,
+    # smooth for the solver.
+    gcsf = inter("gcsf_effect", E_gcsf * GCSF / (1 + sp.exp(10 * (ANC - ANC_gcsf) / ANC_gcsf)))
     drug_P = inter("drug_P", slope_flu_P * Dflu + slope_cy_P * Dcy + supp)
 
     kill_P = inter("kill_P", kill * r_P * tau_BM * P)
@@ -325,8 +339,10 @@ def _build() -> ModelDefinition:
     kill_Ba = inter("kill_Ba", kill * r_B * Ba)
     kill_PBn = inter("kill_PBn", kill * r_PB * PBn)
     kill_PBa = inter("kill_PBa", kill * r_PB * PBa)
-    kill_LLn = inter("kill_LLn", kill * r_LL * tau_BM * LLn)
-    kill_LLa = inter("kill_LLa", kill * r_LL * tau_BM * LLa)
+    # Long-lived plasma cells in protected survival niches (share phi_niche) are out of
+    # the product's reach: BCMA-directed killing stops at that floor.
+    kill_LLn = inter("kill_LLn", kill * r_LL * tau_BM * smooth_pos(LLn - phi_niche * LLn_0, eps_fb * LLn_0))
+    kill_LLa = inter("kill_LLa", kill * r_LL * tau_BM * smooth_pos(LLa - phi_niche * LLa_0, eps_fb * LLa_0))
 
     # ---- ODEs ------------------------------------------------------------------------
     odes = {
@@ -346,9 +362,9 @@ def _build() -> ModelDefinition:
         "P": s_P * (1 + F_fb * smooth_pos(1 - B_tot / B_ss, eps_fb))
         / (1 + F_fb * smooth_pos(0, eps_fb))
         - (k_mat + delta_P) * P - kill_P - ld_B * P,
-        "Bn": k_mat * P - (nu_n + (k_act + k_brk) * infl) * Bn - kill_Bn - ld_B * Bn,
+        "Bn": k_mat * P - (nu_n + k_act * infl + k_brk * infl**2) * Bn - kill_Bn - ld_B * Bn,
         "Bm": f_mem * k_act * infl * Bn - nu_m * Bm - kill_Bm - ld_B * Bm,
-        "Ba": k_brk * infl * Bn - nu_a * Ba - kill_Ba - ld_B * Ba,
+        "Ba": k_brk * infl**2 * Bn + r_a * ext_a * Ba * (1 - Ba / Ba_0) - nu_a * Ba - kill_Ba - ld_B * Ba,
         "PBn": (1 - f_mem) * k_act * infl * Bn + k_PBm * Bm - (delta_PB + k_LL) * PBn
         - kill_PBn - ld_PB * PBn,
         "PBa": k_PBa * Ba - (delta_PB + k_LL) * PBa - kill_PBa - ld_PB * PBa,
@@ -360,13 +376,13 @@ def _build() -> ModelDefinition:
         "C3": k_C3 * C3_norm - k_C3 * C3 * (1 + kappa_C3 * (Ab / Ab0) ** h_C),
         "C4": k_C4 * C4_norm - k_C4 * C4 * (1 + kappa_C4 * (Ab / Ab0) ** h_C),
         "I": k_I * (w_Ab * (Ab / Ab0) ** h_I + w_Ba * (Ba + PBa) / (Ba_0 + PBa_0) + w_0) - k_I * I,
-        "IL6": k_IL6 * (IL6_0 - IL6) + p_IL6 * S * E / S_scale,
+        "IL6": k_IL6 * (IL6_0 - IL6) + p_IL6 * flux / (flux + Z50_IL6),
         # First-order elimination; below trace amounts (D_trace) it slows down so exposure
         # never reaches subnormal floating-point numbers, which are slow on CPUs and make
         # CVODE's error test fail. The effect on any read-out is below 1e-12 mg/m2.
         "Dflu": -k_flu * Dflu * Dflu / (Dflu + D_trace),
         "Dcy": -k_cy * Dcy * Dcy / (Dcy + D_trace),
-        "ProlN": k_trN * ProlN * (1 - drug_N) * (ANC0 / ANC) ** gamma_N - k_trN * ProlN,
+        "ProlN": k_trN * ProlN * ((1 - drug_N) * (ANC0 / ANC) ** gamma_N + gcsf) - k_trN * ProlN,
         "Tr1N": k_trN * (ProlN - Tr1N),
         "Tr2N": k_trN * (Tr1N - Tr2N),
         "Tr3N": k_trN * (Tr2N - Tr3N),
@@ -376,6 +392,7 @@ def _build() -> ModelDefinition:
         "Tr2P": k_trP * (Tr1P - Tr2P),
         "Tr3P": k_trP * (Tr2P - Tr3P),
         "PLT": k_trP * (Tr3P - PLT),
+        "GCSF": sp.Integer(0),
     }
     missing = set(names) ^ set(odes)
     if missing:  # pragma: no cover - guards edits of this file
@@ -413,4 +430,4 @@ def _build() -> ModelDefinition:
 
 
 MODEL: ModelDefinition = _build()
-"""The allocart SLE CAR-T model (34 states)."""
+"""The allocart SLE CAR-T model (35 states)."""

@@ -38,6 +38,7 @@ _CONVERSIONS: dict[str, dict[str, float]] = {
     "day": {"day": 1.0, "days": 1.0, "d": 1.0, "h": 1.0 / 24.0, "hour": 1.0 / 24.0,
             "hours": 1.0 / 24.0, "week": 7.0, "weeks": 7.0},
     "cells": {"cells": 1.0, "cell": 1.0, "1e9 cells": 1e9, "1e6 cells": 1e6},
+    "cells/day": {"cells/day": 1.0, "cells/d": 1.0, "1e9 cells/day": 1e9, "cells/h": 24.0},
     "1": {"1": 1.0, "": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01},
     "g/L": {"g/L": 1.0, "g/l": 1.0, "mg/dL": 0.01, "mg/dl": 0.01, "mg/L": 1e-3},
     "IU/mL": {"IU/mL": 1.0, "IU/ml": 1.0, "U/mL": 1.0},

@@ -39,8 +39,8 @@ class Dose:
     per_kg: bool
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.value) and self.value > 0):
-            raise ProductError(f"--dose: {self.value!r} must be a positive, finite number of cells")
+        if not (math.isfinite(self.value) and self.value >= 0):
+            raise ProductError(f"--dose: {self.value!r} must be a finite number of cells >= 0 (0: lymphodepletion or nothing, a negative control)")
 
     def cells(self, weight_kg: float | np.ndarray) -> float | np.ndarray:
         """Number of cells infused for a patient of ``weight_kg``."""
@@ -95,6 +95,9 @@ class Scenario:
         Horizon, days after the first infusion.
     redose_regimen : Regimen or None
         Lymphodepletion repeated before each redose, on the same days relative to it.
+    gcsf_from_day : float or None
+        Supportive care: G-CSF is given whenever ANC is below ``ANC_gcsf`` from this day after
+        the infusion on (common practice: after the first week); None, no G-CSF.
     """
 
     product: Product
@@ -103,10 +106,14 @@ class Scenario:
     redoses: tuple[tuple[float, Dose], ...] = ()
     days: float = 365.0
     redose_regimen: Regimen | None = None
+    gcsf_from_day: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.days) and self.days > 0):
             raise ProductError(f"--days: {self.days!r} must be a positive number of days")
+        g = self.gcsf_from_day
+        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0):
+            raise ProductError(f"gcsf_from_day: {g!r} must be a day >= 0 after the infusion, or None for no G-CSF")
         for day, _ in self.redoses:
             if not (math.isfinite(day) and day > 0):
                 raise ProductError(f"--redose: day {day!r} must be after the first infusion (day > 0)")
@@ -121,6 +128,7 @@ class Scenario:
         days: float = 365.0,
         redose: Sequence[tuple[float, str | float | Dose]] = (),
         redose_ld: str | Regimen | None = None,
+        gcsf_from_day: float | None = None,
     ) -> Scenario:
         """Build a scenario from names (as on the command line) or objects."""
         return cls(
@@ -130,6 +138,7 @@ class Scenario:
             redoses=tuple((float(d), parse_dose(x)) for d, x in redose),
             days=float(days),
             redose_regimen=None if redose_ld is None else load_regimen(redose_ld),
+            gcsf_from_day=None if gcsf_from_day is None else float(gcsf_from_day),
         )
 
     @property
@@ -271,6 +280,9 @@ def build_batch(
     for day, state, mg in scenario.drug_doses():
         for i in range(n):
             events[i].append((day, idx(state), 0, mg))
+    if scenario.gcsf_from_day is not None:
+        for i in range(n):
+            events[i].append((scenario.gcsf_from_day, idx("GCSF"), 0, 1.0))
     for day, dose in scenario.infusions():
         cells = dose.cells(weight)
         for i in range(n):

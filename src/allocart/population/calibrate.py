@@ -64,7 +64,8 @@ _STATISTICS = ("rate", "median", "mean", "sd")
 #: Target-id endings each family of calibrated link parameters is fitted to (named in the
 #: calibrated values' sources).
 _DRIVES = {
-    "crs_beta0": ("_crs", "_crs_any", "_crs_ge2", "_crs_ge3"),
+    "crs_x50": ("_crs", "_crs_any", "_crs_ge2", "_crs_ge3"),
+    "inf_per_neutropenic": ("_infection",),
     "icans_alpha0": ("_icans",),
     "sledai_theta": ("_sledai_m3", "_sledai_m6", "_doris_m3"),
     "sledai_renal_lag": ("_sledai_m3", "_sledai_m6", "_doris_m3"),
@@ -414,12 +415,16 @@ def _fast_quantities(vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec
     out = {
         "crs_any": ev.crs_grade >= 1, "crs_ge2": ev.crs_grade >= 2, "crs_ge3": ev.crs_grade >= 3,
         "icans_any": ev.icans_grade >= 1, "sledai2k_baseline": s[:, 0],
+        "serious_infection": ev.infection_grade >= 3,
     }
     for m, d in vc.schedule.month_days.items():
         k = days.index(d)
         out[f"sledai2k_m{m}"] = s[:, k]
         # DORIS 2021 on arrays: clinical SLEDAI 0, PGA < 0.5, prednisone <= 5 mg/day.
         out[f"doris_m{m}"] = (clin[:, k] == 0) & (ev.pga[:, k] < 0.5) & (ev.prednisone[:, k] <= 5.0)
+        # LLDAS on arrays: SLEDAI-2K <= 4 without renal, CNS, serosal, vasculitic or fever
+        # findings is not resolved here; the search uses SLEDAI-2K <= 4 and PGA <= 1.
+        out[f"lldas_m{m}"] = (s[:, k] <= 4) & (ev.pga[:, k] <= 1.0) & (ev.prednisone[:, k] <= 7.5)
     q = {k: np.asarray(v, dtype=float)[ok] for k, v in out.items()}
     w = None
     if spec.weight_to:

@@ -36,7 +36,7 @@ from allocart.population.schedule import schedule_for
 from allocart.population.scoring import Scorers, score_patient
 from allocart.population.virtual import VirtualCohort, kinetics, population_table, simulate_virtual
 
-__all__ = ["CohortResult", "simulate_cohort", "SUMMARY_KEYS", "summarise", "cohort_frame"]
+__all__ = ["CohortResult", "simulate_cohort", "SUMMARY_KEYS", "DLT_REASONS", "dlt_reason_flags", "summarise", "cohort_frame"]
 
 #: Keys of ``CohortResult.summary()`` (and ``allocart cohort --json``), in issue order: a rate
 #: in [0, 1] or a distribution ``{mean, sd, median, p05, p95}``.
@@ -46,8 +46,22 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "sledai2k_m3", "sledai2k_m6", "sri4_m3_rate", "sri4_m6_rate", "lldas_m6_rate", "doris_m3_rate",
     "doris_m6_rate", "flare_m6_rate", "crs_any_rate", "crs_grade_ge2_rate", "crs_grade_ge3_rate",
     "icans_any_rate", "neutropenia_grade_ge3_rate", "thrombocytopenia_grade_ge3_rate", "gvhd_any_rate",
-    "igg_m6_fold_change",
+    "igg_m6_fold_change", "dlt_rate", "dlt_haematological_rate", "dlt_crs_rate", "dlt_icans_rate",
+    "dlt_infection_rate", "dlt_gvhd_rate", "dlt_other_rate", "serious_infection_rate", "anc_below_0p5_days",
 )
+
+#: DLT reason categories reported per cohort: the DLT rules of the clinical library, with
+#: IEC-HS, death and other non-haematological events under "other".
+DLT_REASONS: dict[str, tuple[str, ...]] = {
+    "haematological": ("haematological",), "crs": ("crs",), "icans": ("icans",), "infection": ("infection",),
+    "gvhd": ("gvhd",), "other": ("other", "iec_hs", "death"),
+}
+
+
+def dlt_reason_flags(reasons: Sequence[str], category: str) -> np.ndarray:
+    """Whether each patient's ``dlt_reason`` (rules joined by "; ") falls in a reason category."""
+    rules = set(DLT_REASONS[category])
+    return np.array([bool(rules & set(filter(None, str(r).split("; ")))) for r in reasons], dtype=bool)
 
 
 def distribution(x: np.ndarray) -> dict[str, float | None]:
@@ -96,6 +110,9 @@ def summarise(patients: pd.DataFrame) -> dict[str, Any]:
             elif base == "gvhd_any":
                 v = col("gvhd_grade")
                 out[key] = None if v is None else _rate(v >= 1)
+            elif base.startswith("dlt_") and base[4:] in DLT_REASONS:
+                v = col("dlt_reason")
+                out[key] = None if v is None else _rate(dlt_reason_flags(v, base[4:]))
             elif base in ("neutropenia_grade_ge3", "thrombocytopenia_grade_ge3"):
                 v = col(base.replace("_ge3", "_max"))
                 out[key] = None if v is None else _rate(v >= 3)
@@ -164,10 +181,16 @@ def cohort_frame(vc: VirtualCohort, ev: ClinicalEvents, kin: Mapping[str, np.nda
         "cells_infused": vc.cells_infused,
     }
     keys = ["sledai2k_baseline", "crs_grade", "crs_onset_day", "icans_grade", "icans_onset_day",
-            "neutropenia_grade_max", "thrombocytopenia_grade_max", "gvhd_grade",
+            "neutropenia_grade_max", "thrombocytopenia_grade_max", "infection_grade_max", "gvhd_grade",
             "dlt", "dlt_day", "dlt_reason"]
     for k in keys:
         cols[k] = [s[k] for s in scored]
+    cols["serious_infection"] = np.array([s["infection_grade_max"] >= 3 for s in scored], dtype=bool)
+    # Days with ANC < 0.5 x 10^9/L from the infusion on (NaN for failed patients).
+    anc = vc.obs["anc_1e9_per_l"]
+    cols["anc_below_0p5_days"] = np.where(vc.failed, np.nan, (np.nan_to_num(anc, nan=np.inf) < 0.5).sum(1).astype(float))
+    d28 = min(28, anc.shape[1] - 1)
+    cols["anc_below_0p5_d28"] = np.where(vc.failed, False, np.nan_to_num(anc[:, d28], nan=np.inf) < 0.5)
     b_lim = links["b_aplasia_below_per_ul"]
     for m in months:
         day = vc.schedule.month_days[m]
@@ -225,6 +248,7 @@ def simulate_cohort(
     timecourse_ids: int = 0,
     links: LinkTable | None = None,
     model_overrides: Mapping[str, float] | None = None,
+    gcsf_from_day: float | None = None,
 ) -> CohortResult:
     """Simulate a single-arm cohort of ``n`` virtual SLE patients and score it.
 
@@ -256,6 +280,9 @@ def simulate_cohort(
         Link parameters (default: the calibrated table).
     model_overrides : mapping, optional
         Model parameter values applied before ``params`` (used by the calibration).
+    gcsf_from_day : float, optional
+        Supportive care: G-CSF whenever ANC < ``ANC_gcsf`` (0.5 x 10^9/L) from this day after
+        the infusion (e.g. 7); None (default), no G-CSF.
 
     Returns
     -------
@@ -273,7 +300,7 @@ def simulate_cohort(
     scorers = Scorers.create(dlt_window_days, dlt_rules)
     table = population_table(params, model_overrides=model_overrides)
     lk = (links or load_links()).values()
-    scenario = Scenario.create(product, dose, ld, days=float(sched.horizon_days))
+    scenario = Scenario.create(product, dose, ld, days=float(sched.horizon_days), gcsf_from_day=gcsf_from_day)
     vc = simulate_virtual(scenario, n, seed, sched, table=table, n_flare=int(lk["sledai_flare_descriptors"]),
                           progress=progress)
     kin = kinetics(vc, aplasia_below=lk["b_aplasia_below_per_ul"])

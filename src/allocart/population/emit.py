@@ -14,7 +14,9 @@ from the model trajectories and the derived events (:mod:`allocart.population.ev
   CAR-T infusion, tocilizumab for CRS of grade 2 or more;
 * CRS as the vital signs and support that define its ASTCT grade (fever; hypotension;
   vasopressors), ICANS as ICE-score assessments, acute GvHD as MAGIC organ staging, and each as
-  an adverse event with its grade.
+  an adverse event with its grade;
+* a serious infection as the clinical attributes CTCAE grades it by (IV antimicrobials,
+  life-threatening consequences, death), with the death record of a fatal one.
 
 The records hold what defines each grade, so the clinical library re-derives the grade the
 link functions chose: one scoring path for simulated and real patients.
@@ -150,7 +152,7 @@ def patient_records(vc: VirtualCohort, ev: ClinicalEvents, i: int, links: Mappin
     if g > 0:
         on = float(ev.crs_onset[i])
         length = max(int(ev.crs_days[i]), 1)
-        peak = int(round(links["crs_peak_days"])) if g >= 2 else length
+        peak = max(int(ev.crs_peak_days[i]), 1) if g >= 2 else length
         peak_start = on + 1.0 if g >= 2 and length > 1 else on
         for k in range(length):
             day = on + k
@@ -190,6 +192,19 @@ def patient_records(vc: VirtualCohort, ev: ClinicalEvents, i: int, links: Mappin
             neuro.append(a)
         aes.append({"term": "immune effector cell-associated neurotoxicity syndrome", "category": "icans", "grade": gi,
                     "scale": "astct-2019", "start": on, "end": on + length, "relatedness": "definite", "attribution": "icans"})
+    infections: list[dict[str, Any]] = []
+    death: dict[str, Any] | None = None
+    ig = int(ev.infection_grade[i])
+    if ig > 0:
+        # The record holds what CTCAE grades an infection by (IV treatment; life-threatening
+        # consequences; death), so the clinical library re-derives the grade.
+        on = float(ev.infection_onset[i])
+        end = on + float(ev.infection_days[i])
+        infections.append({"term": "serious infection", "start": on, "end": end, "antimicrobial": "iv",
+                           "life_threatening": ig >= 4, "fatal": ig >= 5, "serious": True,
+                           "relatedness": "probable", "attribution": "infection"})
+        if ig >= 5:
+            death = {"time": end, "cause": "infection"}
     gvhd: list[dict[str, Any]] = []
     gg = int(ev.gvhd_grade[i])
     if gg > 0:
@@ -198,12 +213,21 @@ def patient_records(vc: VirtualCohort, ev: ClinicalEvents, i: int, links: Mappin
         aes.append({"term": _GVHD_TERMS[min(gg, 4)], "category": "gvhd", "grade": min(gg, 4), "scale": "magic",
                     "start": on, "end": on + 28.0, "relatedness": "probable", "attribution": "gvhd"})
 
+    if death is not None:
+        # Nothing is collected after death; later visits count as not responding.
+        t_death = float(death["time"])
+        visits = [v for v in visits if v["time"] <= t_death]
+        labs = [x for x in labs if x["time"] <= t_death]
+        findings = [f for f in findings if f["start"] <= t_death]
+        pga = [x for x in pga if x["time"] <= t_death]
+        bilag = [x for x in bilag if x["time"] <= t_death]
     return PatientRecords.model_validate({
         "patient_id": patient_id(i),
         "age_years": _r(cov["age_years"][i], 1),
         "weight_kg": _r(cov.weight_kg[i], 1),
-        "last_follow_up": float(sched.baseline_day) if failed else float(sched.horizon_days),
+        "last_follow_up": float(sched.baseline_day) if failed else (
+            float(death["time"]) if death is not None else float(sched.horizon_days)),
         "visits": visits, "labs": labs, "vitals": vitals, "sledai_findings": findings, "pga": pga,
         "bilag": bilag, "medications": meds, "oxygen": oxygen, "neuro": neuro, "gvhd": gvhd,
-        "adverse_events": aes,
+        "adverse_events": aes, "infections": infections, **({"death": death} if death else {}),
     })

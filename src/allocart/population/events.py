@@ -19,7 +19,7 @@ import numpy as np
 
 from allocart.clinical.records import BILAG_DOMAINS, SLEDAI_DESCRIPTORS
 from allocart.population.covariates import CLINICAL_DESCRIPTORS
-from allocart.population.links import crs_grade, gvhd_grade, icans_grade
+from allocart.population.links import crs_grade, gvhd_grade, icans_grade, infection_events, lognormal_days
 from allocart.population.readout import BILAG_DOMAIN_OF, active_descriptors, clinical_score, pga_at, thresholds
 from allocart.population.virtual import VirtualCohort
 
@@ -39,7 +39,11 @@ class ClinicalEvents:
     crs_grade, icans_grade, gvhd_grade : ndarray of int
     crs_onset, icans_onset, gvhd_onset : ndarray of float (NaN without the event)
     crs_days : ndarray of int
-        Episode length in days.
+        Episode length in days (drawn: log-normal around a median that grows with the grade).
+    crs_peak_days : ndarray of int
+        Days at the worst grade of a grade >= 2 episode (drawn; the rest of it is fever only).
+    infection_grade, infection_onset, infection_days : ndarray
+        Serious infection (CTCAE grade 3-5, 0 without one), its onset day and its duration.
     visit_days : ndarray of int
         Baseline day first, then the post-infusion visits.
     active : ndarray of bool, shape (n, n_visits, n_descriptors)
@@ -53,6 +57,10 @@ class ClinicalEvents:
     crs_grade: np.ndarray
     crs_onset: np.ndarray
     crs_days: np.ndarray
+    crs_peak_days: np.ndarray
+    infection_grade: np.ndarray
+    infection_onset: np.ndarray
+    infection_days: np.ndarray
     icans_grade: np.ndarray
     icans_onset: np.ndarray
     gvhd_grade: np.ndarray
@@ -130,7 +138,14 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     crs = np.where(ok, crs_grade(il6_fold, vc.u["crs"], links), 0)
     crs_onset = np.where(crs > 0, np.maximum(il6_peak_day - links["crs_onset_before_il6_peak_days"], 0.0), np.nan)
     crs_onset = np.floor(crs_onset)
-    crs_days = np.where(crs > 0, np.rint(links["crs_days_per_grade"] * (crs + 0.5)).astype(int), 0)
+    median = links["crs_days_median"] + links["crs_days_per_grade"] * np.maximum(crs - 1, 0)
+    crs_days = np.where(crs > 0, lognormal_days(median, links["crs_days_sd_log"], vc.u["crs_days"]), 0)
+    peak = lognormal_days(links["crs_peak_share"] * crs_days, links["crs_days_sd_log"], vc.u["crs_peak"])
+    crs_peak = np.where(crs >= 2, np.minimum(peak, crs_days), 0)
+    inf_grade, inf_onset = infection_events(
+        np.where(ok[:, None], vc.obs["anc_1e9_per_l"], np.nan), np.where(ok[:, None], vc.obs["igg_g_per_l"], np.nan),
+        vc.u["infection"], vc.u["infection_grade"], links)
+    inf_days = np.where(inf_grade > 0, lognormal_days(links["inf_days_median"], links["inf_days_sd_log"], vc.u["infection_days"]), 0)
     cmax = np.nan_to_num(kin["car_t_cmax_cells_per_ul"], nan=0.0)
     icans = np.where(ok, icans_grade(cmax, crs, vc.u["icans"], links), 0)
     tmax = np.nan_to_num(kin["car_t_tmax_days"], nan=0.0)
@@ -162,7 +177,8 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     bilag = bilag_grades(active, vc.covariates.descriptors)
     pred = prednisone_on(visit_days, vc.covariates["prednisone_mg_per_day"], links)
     return ClinicalEvents(
-        crs_grade=crs.astype(int), crs_onset=crs_onset, crs_days=crs_days, icans_grade=icans.astype(int),
+        crs_grade=crs.astype(int), crs_onset=crs_onset, crs_days=crs_days, crs_peak_days=crs_peak,
+        infection_grade=inf_grade, infection_onset=inf_onset, infection_days=inf_days, icans_grade=icans.astype(int),
         icans_onset=icans_onset, gvhd_grade=gvhd.astype(int), gvhd_onset=gvhd_onset, visit_days=visit_days,
         active=active, pga=pga, bilag=bilag, prednisone=pred,
     )

@@ -7,8 +7,9 @@ their randomness as uniform numbers drawn once per patient, so re-evaluating the
 parameter values reuses the same random numbers (common random numbers, needed for a smooth
 calibration objective).
 
-CRS grade (model-spec §8.6): ordinal logistic in the peak IL-6 fold rise,
-``P(grade >= g) = expit(beta0_g + beta_il6 * log10(IL6_peak / IL6_0))``.
+CRS grade: a cumulative link anchored at no exposure, in the decades of peak IL-6 fold rise
+``x = log10(IL6_peak / IL6_0)``: ``P(grade >= g) = x^h / (x^h + x50_g^h)`` with increasing
+``x50_g``, so no IL-6 rise means no CRS and higher grades are always rarer than lower ones.
 ICANS grade: ordinal logistic in CAR-T Cmax and the CRS grade,
 ``P(grade >= g) = expit(alpha0_1 + (g - 1) * step + alpha_cmax * log10(Cmax) + alpha_crs * CRS)``.
 Acute GvHD: probability ``index / (index + index_50)`` (Hill slope ``gvhd_hill``) of the risk index
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
 from allocart.population.covariates import PopulationError
 
@@ -45,6 +46,9 @@ __all__ = [
     "icans_grade",
     "icans_probabilities",
     "gvhd_grade",
+    "crs_x50",
+    "lognormal_days",
+    "infection_events",
 ]
 
 
@@ -159,14 +163,29 @@ def load_links(*, calibrated: bool = True) -> LinkTable:
 
 # ---- link functions -------------------------------------------------------------------------
 
+def crs_x50(links: Mapping[str, float]) -> np.ndarray:
+    """The four ``x50_g`` (decades of IL-6 fold rise), made non-decreasing in g so that the
+    cumulative probabilities are ordered whatever values a calibration tries."""
+    x50 = [links["crs_x50_1"], links["crs_x50_2"], links["crs_x50_3"]]
+    x50.append(x50[2] + links["crs_x50_4_step"])
+    return np.maximum.accumulate(np.maximum(np.array(x50, dtype=float), 1e-6))
+
+
 def crs_probabilities(il6_fold: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
     """``P(CRS grade >= g)`` for g = 1..4, shape (n, 4), from the peak IL-6 fold rise.
 
-    The intercepts are made non-increasing in g so the cumulative probabilities are ordered.
+    Zero where IL-6 never rose above its baseline (fold <= 1): no CAR-T killing, no CRS.
+
+    Examples
+    --------
+    >>> lk = {"crs_x50_1": 1.0, "crs_x50_2": 1.6, "crs_x50_3": 2.2, "crs_x50_4_step": 0.4, "crs_hill": 4.0}
+    >>> crs_probabilities(np.array([1.0, 10.0]), lk).round(3).tolist()
+    [[0.0, 0.0, 0.0, 0.0], [0.5, 0.132, 0.04, 0.018]]
     """
     x = np.log10(np.maximum(np.asarray(il6_fold, dtype=float), 1.0))
-    b0 = np.minimum.accumulate(np.array([links[f"crs_beta0_{g}"] for g in (1, 2, 3, 4)]))
-    return expit(b0[None, :] + links["crs_beta_il6"] * x[:, None])
+    h = float(links["crs_hill"])
+    xh = x[:, None] ** h
+    return xh / (xh + crs_x50(links)[None, :] ** h)
 
 
 def crs_grade(il6_fold: np.ndarray, u: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
@@ -175,11 +194,12 @@ def crs_grade(il6_fold: np.ndarray, u: np.ndarray, links: Mapping[str, float]) -
 
 
 def icans_probabilities(cmax_per_ul: np.ndarray, crs: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
-    """``P(ICANS grade >= g)`` for g = 1..4, shape (n, 4)."""
-    x = np.log10(np.maximum(np.asarray(cmax_per_ul, dtype=float), 1e-3))
+    """``P(ICANS grade >= g)`` for g = 1..4, shape (n, 4); zero without CAR-T in blood (Cmax 0)."""
+    cmax = np.asarray(cmax_per_ul, dtype=float)
+    x = np.log10(np.maximum(cmax, 1e-3))
     base = links["icans_alpha0_1"] + links["icans_alpha_cmax"] * x + links["icans_alpha_crs"] * np.asarray(crs)
     steps = links["icans_alpha0_step"] * np.arange(4)
-    return expit(base[:, None] + steps[None, :])
+    return np.where((cmax > 0)[:, None], expit(base[:, None] + steps[None, :]), 0.0)
 
 
 def icans_grade(cmax_per_ul: np.ndarray, crs: np.ndarray, u: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
@@ -202,3 +222,47 @@ def gvhd_grade(index: np.ndarray, u: np.ndarray, links: Mapping[str, float]) -> 
     frac = np.where(p > 0, u / np.where(p > 0, p, 1.0), 2.0)
     grade = np.where(frac < 1.0, np.select([frac < 0.5, frac < 0.75, frac < 0.9], [1, 2, 3], 4), 0)
     return grade.astype(int)
+
+
+def lognormal_days(median: np.ndarray | float, sd_log: float, u: np.ndarray) -> np.ndarray:
+    """Whole days (at least 1) from a log-normal with ``median`` and log-scale ``sd_log``,
+    drawn by inverting the patient's uniform ``u``."""
+    z = ndtri(np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12))
+    return np.maximum(np.rint(np.asarray(median, dtype=float) * np.exp(sd_log * z)), 1).astype(int)
+
+
+def infection_events(anc: np.ndarray, igg: np.ndarray, u: np.ndarray, u_grade: np.ndarray,
+                     links: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Serious infections from the daily blood counts: CTCAE grade (0, 3, 4, 5) and onset day.
+
+    The daily hazard is ``h_neut [ANC < 0.5] + h_profound [ANC < 0.1] + h_igg [IgG < limit]``
+    (per day, ANC in 10^9/L, IgG in g/L); the infection starts on the first day the cumulative
+    hazard reaches ``-log(1 - u)``, so its probability is ``1 - exp(-H)`` and its timing follows
+    the cytopenia that caused it. Given an infection, ``u_grade`` picks fatal (grade 5),
+    life-threatening (4) or IV-treated (3) by the shares in the link table.
+
+    Parameters
+    ----------
+    anc, igg : ndarray, shape (n, n_days)
+        Daily ANC (10^9/L) and IgG (g/L) from the day of infusion on (NaN rows: failed).
+    u, u_grade : ndarray, shape (n,)
+        The patient's uniforms.
+
+    Returns
+    -------
+    grade : ndarray of int, shape (n,)
+    onset : ndarray of float, shape (n,) (NaN without infection)
+    """
+    anc = np.nan_to_num(np.asarray(anc, dtype=float), nan=np.inf)
+    igg = np.nan_to_num(np.asarray(igg, dtype=float), nan=np.inf)
+    h = (links["inf_per_neutropenic_day"] * (anc < 0.5) + links["inf_per_profound_day"] * (anc < 0.1)
+         + links["inf_per_hypogamma_day"] * (igg < links["igg_low_g_per_l"]))
+    cum = np.cumsum(h, axis=1)
+    need = -np.log1p(-np.clip(np.asarray(u, dtype=float), 0.0, 1 - 1e-12))
+    hit = cum >= need[:, None]
+    has = hit.any(1) & (need > 0)
+    onset = np.where(has, hit.argmax(1).astype(float), np.nan)
+    ug = np.asarray(u_grade, dtype=float)
+    f5, f4 = links["inf_fatal_share"], links["inf_grade4_share"]
+    grade = np.where(ug < f5, 5, np.where(ug < f5 + f4, 4, 3))
+    return np.where(has, grade, 0).astype(int), onset

@@ -83,7 +83,8 @@ def score_patient(patient: PatientRecords, scorers: Scorers, month_days: Mapping
         ``sledai2k_baseline``; for every month ``m``: ``sledai2k_m{m}``, ``sri4_m{m}``,
         ``lldas_m{m}``, ``doris_m{m}``, ``flare_m{m}`` (a SELENA flare index flare at any visit up
         to month ``m``); ``crs_grade``, ``crs_onset_day``, ``icans_grade``, ``icans_onset_day``,
-        ``neutropenia_grade_max``, ``thrombocytopenia_grade_max``,
+        ``neutropenia_grade_max``, ``thrombocytopenia_grade_max``, ``infection_grade_max`` (CTCAE
+        grade of the worst infection, 0 without one),
         ``gvhd_grade``, ``dlt``, ``dlt_day``, ``dlt_reason``; and ``sledai2k_by_day``.
     """
     out: dict[str, Any] = {}
@@ -116,6 +117,8 @@ def score_patient(patient: PatientRecords, scorers: Scorers, month_days: Mapping
                       ("platelet_count_decreased", "thrombocytopenia_grade_max")):
         rows = [r for r in ctcae if r.item == f"{term} (worst post-baseline)"]
         out[key] = int(rows[0].value) if rows and rows[0].value is not None else 0
+    inf = [r for r in ctcae if r.item == "infection (worst post-baseline)"]
+    out["infection_grade_max"] = int(inf[0].value) if inf and inf[0].value is not None else 0
     out["gvhd_grade"] = int([r for r in scorers.run("gvhd", patient) if r.item == "worst"][0].value)
     dlt = scorers.run("dlt", patient)[0]
     out["dlt"] = bool(dlt.value)

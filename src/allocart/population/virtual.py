@@ -69,7 +69,9 @@ class VirtualCohort:
     draws : ReadoutDraws
         SLEDAI-2K readout uniforms.
     u : dict of ndarray
-        Uniforms of the link functions (``crs``, ``icans``, ``gvhd``).
+        Uniforms of the link functions (``crs``, ``icans``, ``gvhd``, CRS duration ``crs_days``
+        and days at the worst grade ``crs_peak``, ``infection`` timing, ``infection_grade``,
+        ``infection_days``).
     """
 
     scenario: Scenario
@@ -181,7 +183,8 @@ def simulate_virtual(
     peak = np.where(failed, np.nan, np.nanmax(np.where(np.isfinite(c_tot), c_tot, -np.inf), axis=1))
     cells = scenario.dose.cells(cov.weight_kg) * np.ones(n)
     draws = draw_readout(cov, s_read, n_flare)
-    u = {k: s_link.random(n) for k in ("crs", "icans", "gvhd")}
+    u = {k: s_link.random(n) for k in ("crs", "icans", "gvhd", "crs_days", "crs_peak", "infection",
+                                         "infection_grade", "infection_days")}
     return VirtualCohort(
         scenario=scenario, schedule=schedule, covariates=cov, time=t_out, obs=obs, baseline=baseline,
         params={k: np.asarray(v) for k, v in pdict.items()}, cells_infused=np.asarray(cells, dtype=float),
