@@ -30,14 +30,22 @@ def cohort_cmd(
     params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the patient table (.csv or .parquet).")] = None,
+    gcsf_from_day: Annotated[Optional[float], typer.Option(
+        help="Supportive care: G-CSF whenever ANC < 0.5 x 10^9/L from this day after infusion (e.g. 7).")] = None,
 ) -> None:
-    """Simulate a single-arm cohort of virtual SLE patients and summarise it."""
+    """Simulate a single-arm cohort of virtual SLE patients and summarise it.
+
+    A dose of 0 cells is valid: with --ld none it is the untreated control, with flu-cy
+    lymphodepletion alone.
+    """
     from allocart.model.simulate import write_table
     from allocart.population.cohort import SUMMARY_KEYS, simulate_cohort
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise AllocartError(f"--out: {str(out)!r} must end in .csv or .parquet")
-    res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params)
+    if gcsf_from_day is not None and not (gcsf_from_day >= 0):
+        raise AllocartError(f"--gcsf-from-day: {gcsf_from_day!r} must be a day >= 0 after the infusion")
+    res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params, gcsf_from_day=gcsf_from_day)
     summary = res.summary()
     if out is not None:
         write_table(res.patients, out)
@@ -47,6 +55,8 @@ def cohort_cmd(
     if as_json:
         fields = ("mean", "sd", "median", "p05", "p95")
         doc = {k: ({f: summary[k][f] for f in fields} if isinstance(summary[k], dict) else summary[k]) for k in SUMMARY_KEYS}
+        doc.update({k: v for k, v in summary.items() if k.endswith("_ci95")})
+        doc.update(n=summary["n"], n_failed=summary["n_failed"])
         typer.echo(json.dumps(_clean(doc), indent=2))
         return
     from rich.console import Console
@@ -55,7 +65,7 @@ def cohort_cmd(
     table = Table(title=f"{product} {dose} after {ld}: {summary['n']} virtual patients ({summary['n_failed']} failed)")
     table.add_column("endpoint")
     table.add_column("value", justify="right")
-    table.add_column("p05-p95", justify="right")
+    table.add_column("p05-p95 (rates: 95% CI)", justify="right")
     for k in SUMMARY_KEYS:
         v = summary[k]
         if isinstance(v, dict):
@@ -64,7 +74,10 @@ def cohort_cmd(
             else:
                 table.add_row(k, f"median {v['median']:.3g}", f"{v['p05']:.3g}-{v['p95']:.3g}")
         else:
-            table.add_row(k, "-" if v is None else f"{100 * v:.1f}%", "")
+            ci = summary.get(k[: -len("_rate")] + "_ci95")
+            n_ok = summary["n"] - summary["n_failed"]
+            table.add_row(k, "-" if v is None else f"{100 * v:.1f}% of {n_ok}",
+                          "" if ci is None else f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}%")
     Console().print(table)
 
 

@@ -36,7 +36,8 @@ from allocart.population.schedule import schedule_for
 from allocart.population.scoring import Scorers, score_patient
 from allocart.population.virtual import VirtualCohort, kinetics, population_table, simulate_virtual
 
-__all__ = ["CohortResult", "simulate_cohort", "SUMMARY_KEYS", "DLT_REASONS", "dlt_reason_flags", "summarise", "cohort_frame"]
+__all__ = ["CohortResult", "simulate_cohort", "SUMMARY_KEYS", "DLT_REASONS", "dlt_reason_flags", "summarise", "cohort_frame",
+           "wilson_interval"]
 
 #: Keys of ``CohortResult.summary()`` (and ``allocart cohort --json``), in issue order: a rate
 #: in [0, 1] or a distribution ``{mean, sd, median, p05, p95}``.
@@ -77,13 +78,33 @@ def distribution(x: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """95% Wilson score interval of a rate ``k / n`` (None when ``n`` is 0).
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in wilson_interval(0, 145)]
+    [0.0, 0.026]
+    """
+    if n <= 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (float(max(c - h, 0.0)), float(min(c + h, 1.0)))
+
+
 def _rate(x: Any) -> float | None:
     v = np.asarray(x, dtype=float)
     return float(v.mean()) if v.size else None
 
 
 def summarise(patients: pd.DataFrame) -> dict[str, Any]:
-    """The issue-6 summary of a patient table (failed patients left out and counted).
+    """The cohort summary of a patient table (failed patients left out and counted).
+
+    Each rate ``<name>_rate`` comes with ``<name>_ci95``, its 95% Wilson interval over the
+    ``n - n_failed`` patients behind it.
 
     Rates need the month-3 and month-6 columns; a key whose column is absent (a cohort
     simulated without that month) is None.
@@ -122,6 +143,10 @@ def summarise(patients: pd.DataFrame) -> dict[str, Any]:
         else:
             v = col(key)
             out[key] = None if v is None else distribution(v)
+    n_ok = int(len(ok))
+    for key in SUMMARY_KEYS:
+        if key.endswith("_rate") and out[key] is not None:
+            out[key[: -len("_rate")] + "_ci95"] = wilson_interval(int(round(out[key] * n_ok)), n_ok)
     out["n"] = int(len(patients))
     out["n_failed"] = int(patients["failed"].astype(bool).sum())
     return out
