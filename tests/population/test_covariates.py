@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy.special import expit
 from scipy.stats import spearmanr
 
 from allocart.errors import AllocartError
@@ -72,17 +71,22 @@ def test_malformed_covariate_models_are_errors(spec, match):
         load_covariate_model(spec)
 
 
-def test_crs_link_is_the_ordinal_logistic_of_the_spec():
+def test_crs_link_is_anchored_at_no_il6_rise():
     lk = load_links().values()
     fold = np.array([1.0, 10.0, 100.0])
     p = crs_probabilities(fold, lk)
-    expected = expit(lk["crs_beta0_1"] + lk["crs_beta_il6"] * np.log10(fold))
+    # Independent evaluation of the anchored link P(>= 1) = x^h / (x^h + x50^h).
+    x = np.log10(fold)
+    h = lk["crs_hill"]
+    expected = x**h / (x**h + lk["crs_x50_1"] ** h)
     assert np.allclose(p[:, 0], expected)
+    assert (p[0] == 0).all()  # no IL-6 rise, no CRS of any grade
     assert (np.diff(p, axis=1) <= 0).all()  # P(>= g) falls with g
-    u = np.array([0.999, 0.0001, 0.5])
-    assert list(crs_grade(fold, u, lk)) == [0, 4, int((0.5 < p[2]).sum())]
+    u = np.array([0.999, 1e-9, 0.5])
+    assert list(crs_grade(fold, u, lk)) == [0, int((1e-9 < p[1]).sum()), int((0.5 < p[2]).sum())]
     q = icans_probabilities(np.array([1.0, 100.0]), np.array([0, 2]), lk)
     assert q[1, 0] > q[0, 0]
+    assert (icans_probabilities(np.array([0.0]), np.array([3]), lk) == 0).all()
 
 
 def test_gvhd_needs_a_tcr_positive_graft():

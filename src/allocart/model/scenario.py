@@ -138,7 +138,7 @@ class Scenario:
             redoses=tuple((float(d), parse_dose(x)) for d, x in redose),
             days=float(days),
             redose_regimen=None if redose_ld is None else load_regimen(redose_ld),
-            gcsf_from_day=None if gcsf_from_day is None else float(gcsf_from_day),
+            gcsf_from_day=gcsf_from_day,
         )
 
     @property

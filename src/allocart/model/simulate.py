@@ -133,6 +133,7 @@ def simulate(
     rtol: float = DEFAULT_RTOL,
     table: ParameterTable | None = None,
     progress: Callable[[int, int], None] | None = None,
+    gcsf_from_day: float | None = None,
 ) -> Simulation:
     """Simulate ``n`` virtual patients (or the typical patient) of a scenario.
 
@@ -163,6 +164,8 @@ def simulate(
         log-normal (CV 20%) around 60 kg for virtual patients.
     rtol : float
         Relative tolerance of the solver.
+    gcsf_from_day : float, optional
+        Supportive care: G-CSF whenever ANC < ``ANC_gcsf`` from this day after the infusion.
 
     Returns
     -------
@@ -177,7 +180,8 @@ def simulate(
         raise ModelError(f"--dt: {dt!r} must be a positive number of days")
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ModelError(f"--n: {n!r} must be a positive whole number of patients")
-    scenario = Scenario.create(product, dose, ld, days=days, redose=redose, redose_ld=redose_ld)
+    scenario = Scenario.create(product, dose, ld, days=days, redose=redose, redose_ld=redose_ld,
+                               gcsf_from_day=gcsf_from_day)
     tab = table or load_default_parameters()
     if params is not None:
         overrides = load_overrides(params) if isinstance(params, (str, Path)) else dict(params)
