@@ -4,6 +4,11 @@ It exists to test the runner's mechanics (paths, chunks, storage) without the co
 mechanistic model; outcomes are drawn from fixed per-dose probabilities, so tests can compare the
 runner with :func:`allocart.design.simulate_oc` on a scenario of known probabilities. The shipped
 runner never uses it.
+
+DLTs record one or two rules in ``dlt_reason`` (joined by "; ", as the clinical library does).
+With ``infections=True`` the pools also report ``infection_grade_max``, ``serious_infection`` and
+``anc_below_0p5_days`` (shorter with G-CSF); without, they lack these columns, as a cohort
+simulation that does not report them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,19 @@ import pandas as pd
 #: DLT and SRI-4 probabilities of the fake, by dose rank (flat cells; per-kg doses scale alike).
 FAKE_DLT = {0: 0.05, 1: 0.15, 2: 0.35}
 FAKE_RESPONSE = {0: 0.3, 1: 0.5, 2: 0.6}
+
+#: ``dlt_reason`` of a patient with a DLT, by ``floor(8 u)`` of one of the patient's uniforms:
+#: single rules, two rules in two categories, and two rules of the one category "other".
+FAKE_REASONS = (
+    "crs",
+    "haematological",
+    "haematological; infection",
+    "icans",
+    "infection",
+    "gvhd",
+    "iec_hs; death",
+    "crs; other",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +61,8 @@ def fake_simulate_cohort(
     params=None,
     progress=None,
     timecourse_ids=0,
+    gcsf_from_day=None,
+    infections=False,
 ):
     r = _rank(dose)
     rng = np.random.default_rng([seed, 99])  # the same people at every dose: common uniforms
@@ -71,7 +91,9 @@ def fake_simulate_cohort(
             "gvhd_grade": 0,
             "dlt": dlt,
             "dlt_day": np.where(dlt, 1 + 26 * u[:, 7], np.nan),
-            "dlt_reason": np.where(dlt, "crs", ""),
+            "dlt_reason": np.where(
+                dlt, np.asarray(FAKE_REASONS)[(8 * u[:, 5]).astype(int) % 8], ""
+            ),
             "car_t_cmax_cells_per_ul": 10.0 * (r + 1),
             "car_t_tmax_days": 9.0,
             "car_t_persistence_days": 40.0,
@@ -82,6 +104,12 @@ def fake_simulate_cohort(
             "failed": np.zeros(n, dtype=bool),
         }
     )
+    if infections:
+        grade = np.select([u[:, 6] < 0.1, u[:, 6] < 0.3], [3, 2], 0)
+        df["infection_grade_max"] = grade
+        df["serious_infection"] = grade >= 3
+        days = np.floor(20 * u[:, 2]) + 4 * r
+        df["anc_below_0p5_days"] = days if gcsf_from_day is None else np.minimum(days, gcsf_from_day + 2)
     df.loc[n - 1, "failed"] = n > 30  # one failed person in larger pools: must be excluded
     for m in months:
         resp = u[:, 3] < min(FAKE_RESPONSE[r] + 0.05 * (m == 6) - shift, 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from pydantic import ValidationError
 
 from allocart.errors import AllocartError, DesignError
 from allocart.trial.builtin import list_scenarios, resolve_protocol, scenario_path
@@ -27,6 +28,14 @@ def test_builtin_scenarios_load_and_default_is_the_trial_of_the_issue():
     assert p.cohort_size == 3 and p.dlt.window_days == 28
     assert p.design.name == "boin12"
     assert {m for ep in p.endpoints for m in ep.months} == {3, 6}
+    # BOIN12 doses by DORIS remission at month 6, an endpoint the protocol assesses.
+    assert p.design.efficacy_endpoint == "doris_m6" and p.design.efficacy_target == 0.30
+    assert "doris_m6" in [c for ep in p.endpoints for c in ep.columns()]
+    assert p.supportive_care.gcsf_from_day == 7
+    for name in names:
+        q = resolve_protocol(name)
+        if q.design.name == "boin12":
+            assert q.design.efficacy_endpoint == "doris_m6", name
 
 
 def test_hash_is_stable_and_changes_with_any_setting():
@@ -36,6 +45,23 @@ def test_hash_is_stable_and_changes_with_any_setting():
     d = default_dict()
     d["simulation"]["seed"] += 1
     assert protocol_from_dict(d).hash() != a.hash()
+    # Supportive care changes the virtual patients: a new hash, so no pool is reused.
+    for g in (None, 0, 14):
+        d = default_dict()
+        d["supportive_care"] = {"gcsf_from_day": g}
+        assert protocol_from_dict(d).hash() != a.hash(), g
+
+
+def test_supportive_care_defaults_to_no_gcsf():
+    d = default_dict()
+    d.pop("supportive_care")
+    p = protocol_from_dict(d)
+    assert p.supportive_care.gcsf_from_day is None
+    assert p.to_dict()["supportive_care"] == {"gcsf_from_day": None}
+    d["supportive_care"] = {"gcsf_from_day": 0}
+    assert protocol_from_dict(d).supportive_care.gcsf_from_day == 0
+    with pytest.raises(ValidationError):  # frozen
+        p.supportive_care.gcsf_from_day = 3  # type: ignore[misc]
 
 
 def test_overrides_replace_simulation_values():
@@ -82,6 +108,37 @@ def _error(mutate) -> str:
         ),
         (lambda d: d["comparators"][0].update(product="car-y"), "comparators.0.product", "'car-y'"),
         (lambda d: d.update(colour="blue"), "colour", "unknown field"),
+        (
+            lambda d: d.update(supportive_care={"gcsf_from_day": -1}),
+            "supportive_care.gcsf_from_day",
+            "-1",
+        ),
+        (
+            lambda d: d.update(supportive_care={"gcsf_from_day": 7.5}),
+            "supportive_care.gcsf_from_day",
+            "7.5",
+        ),
+        (
+            lambda d: d.update(supportive_care={"gcsf_from_day": "soon"}),
+            "supportive_care.gcsf_from_day",
+            "'soon'",
+        ),
+        (
+            lambda d: d.update(supportive_care={"gcsf_from_day": True}),
+            "supportive_care.gcsf_from_day",
+            "True",
+        ),
+        (
+            lambda d: d.update(supportive_care={"gcsf_from_day": 400}),
+            "supportive_care.gcsf_from_day",
+            "400",
+        ),
+        (
+            lambda d: d.update(supportive_care={"gcsf_from_day": 7, "filgrastim_ug": 300}),
+            "supportive_care.filgrastim_ug",
+            "unknown field",
+        ),
+        (lambda d: d.update(supportive_care=7), "supportive_care", "7"),
     ],
 )
 def test_errors_name_the_field_and_the_value(mutate, field, value):

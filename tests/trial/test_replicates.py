@@ -94,8 +94,12 @@ def test_start_times_agree_with_the_design_package_durations():
 
 
 def test_boin12_waits_for_the_response_assessment(small_protocol):
-    # The decision needs SRI-4 at month 3 (day 91): longer than the 28-day DLT window.
-    assert decision_lag_months(small_protocol) == pytest.approx(91 / (365.25 / 12))
+    # The decision needs DORIS remission at month 6 (day 183): longer than the 28-day DLT window.
+    assert small_protocol.response_column == "doris_m6"
+    assert decision_lag_months(small_protocol) == pytest.approx(183 / (365.25 / 12))
+    d = small_dict()
+    d["design"]["efficacy_endpoint"] = "sri4_m3"
+    assert decision_lag_months(protocol_from_dict(d)) == pytest.approx(91 / (365.25 / 12))
     d = small_dict()
     d["design"] = {"name": "boin", "target": 0.25}
     assert decision_lag_months(protocol_from_dict(d)) == pytest.approx(28 / (365.25 / 12))

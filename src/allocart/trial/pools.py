@@ -3,7 +3,8 @@
 Before any trial is simulated, every dose level of every arm (the protocol's product and
 regimen, then each comparator) gets a pool of ``pool_size`` virtual patients, simulated by the
 mechanistic model and scored by the clinical library through
-:func:`allocart.population.cohort.simulate_cohort`. All pools use the same seed, so virtual
+:func:`allocart.population.cohort.simulate_cohort`, with the protocol's supportive care (G-CSF
+from ``supportive_care.gcsf_from_day``) in every arm. All pools use the same seed, so virtual
 patient ``k`` is the same person (covariates, between-patient variability) in every pool: the
 pools hold each person's *potential outcomes* under every dose, product and regimen of the run.
 The dose-toxicity and dose-efficacy relations are therefore those of the model; nothing is typed
@@ -134,6 +135,7 @@ def simulate_pool(
         dlt_rules=dict(protocol.dlt.rules) or None,
         progress=progress,
         timecourse_ids=min(sim.timecourse_patients, sim.pool_size),
+        gcsf_from_day=protocol.supportive_care.gcsf_from_day,
     )
     patients = res.patients.reset_index(drop=True)
     if len(patients) != sim.pool_size or not np.array_equal(
@@ -183,7 +185,7 @@ class PoolOutcomes:
     dlt : ndarray of bool, shape (n_doses, n_people)
         Whether each eligible person has a DLT at each dose level.
     response : ndarray of bool, shape (n_doses, n_people)
-        The response the design uses (e.g. SRI-4 at month 3); all False for designs without one.
+        The response the design uses (e.g. DORIS remission at month 6); all False for designs without one.
     dlt_month : ndarray of float, shape (n_doses, n_people)
         Onset of the DLT, months after infusion (``inf`` without DLT).
     """

@@ -3,9 +3,9 @@
 A protocol says what an investigator-initiated dose-finding trial would write down: the
 product and lymphodepletion regimen, the dose levels, cohort size and maximum sample size, the
 dose-finding design and its targets, the DLT definition and window, the schedule of
-assessments, the endpoints and their time points, the accrual rate, and, for the simulation,
-the number of replicate trials and the seed. Every error names the field and its value and is
-raised as :class:`~allocart.errors.DesignError`.
+assessments, the endpoints and their time points, the accrual rate, supportive care (G-CSF)
+and, for the simulation, the number of replicate trials and the seed. Every error names the
+field and its value and is raised as :class:`~allocart.errors.DesignError`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "DltSpec",
     "Endpoint",
     "Comparator",
+    "SupportiveCare",
     "load_protocol",
     "protocol_from_dict",
     "SUPPORTED_DESIGNS",
@@ -92,7 +93,7 @@ class DesignSpec(_Frozen):
         None, gt=0, lt=1, description="BOIN12: lowest acceptable response probability (phi_E)."
     )
     efficacy_endpoint: str | None = Field(
-        None, description="BOIN12: the response used for dosing decisions, e.g. sri4_m3."
+        None, description="BOIN12: the response used for dosing decisions, e.g. doris_m6."
     )
     utility: Utility | None = Field(None, description="BOIN12 utilities.")
     n_earlystop: int | None = Field(
@@ -216,6 +217,25 @@ class Accrual(_Frozen):
     )
 
 
+class SupportiveCare(_Frozen):
+    """Supportive care every patient of every arm receives (passed to the cohort simulation)."""
+
+    gcsf_from_day: int | None = Field(
+        None,
+        ge=0,
+        le=365,
+        description="G-CSF whenever ANC < 0.5 x 10^9/L from this day after the infusion; "
+        "null: no G-CSF.",
+    )
+
+    @field_validator("gcsf_from_day", mode="before")
+    @classmethod
+    def _day(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"must be a day after the infusion (an integer >= 0) or null, got {v!r}")
+        return v
+
+
 class Simulation(_Frozen):
     """How the virtual trial is simulated (not part of a clinical protocol)."""
 
@@ -252,6 +272,7 @@ class Protocol(_Frozen):
     )
     endpoints: tuple[Endpoint, ...] = (Endpoint(name="sri4"), Endpoint(name="doris"))
     accrual: Accrual = Accrual(per_month=1.0)
+    supportive_care: SupportiveCare = SupportiveCare()
     simulation: Simulation
     comparators: tuple[Comparator, ...] = ()
 
