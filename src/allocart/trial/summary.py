@@ -8,26 +8,41 @@ dose level and metric) are, per dose level:
 
 * ``selected_pct``: percent of trials selecting the level;
 * ``patients_mean``, ``dlts_mean``: mean number of patients treated, and with a DLT, at the level;
-* ``<outcome>_rate``: proportion among all patients treated at the level in all trials (DLT, CRS
-  and ICANS of any grade and of grade >= 3, every yes/no endpoint, e.g. ``sri4_m3_rate``);
-  ``<score>_mean`` for scores (SLEDAI-2K);
+* ``<outcome>_rate``: proportion among all patients treated at the level in all trials: DLT
+  (``dlt_rate``) and DLT by reason (``dlt_<reason>_rate``, see :data:`DLT_REASON_CATEGORIES`),
+  CRS of any grade, grade >= 2 and grade >= 3, ICANS of any grade and of grade >= 3, serious
+  infection (grade >= 3; when the pools report infections), every yes/no endpoint (e.g.
+  ``doris_m6_rate``); ``<score>_mean`` for scores (SLEDAI-2K); ``anc_below_0p5_days_median``
+  (median days with ANC < 0.5 x 10^9/L; when the pools report it);
 
 and per trial (``dose_level`` null): ``no_selection_pct``, ``sample_size_mean``, ``dlts_mean``,
 ``early_stop_pct`` (fewer than the maximum sample size), ``duration_months_mean`` (first opening
 to the decision on the last cohort) and ``duration_followup_months_mean`` (to the last patient's
-last endpoint). Each row carries its Monte-Carlo standard error ``mc_se``: binomial for
-percentages over trials, ``sd / sqrt(n_trials)`` for means over trials, and binomial over the
-patients treated for rates (which ignores the clustering of patients in trials and so slightly
-understates it).
+last endpoint). Each row carries ``n``, the number behind it (trials for percentages of trials
+and means over trials, treated patients for rates, means and medians over patients), its
+Monte-Carlo standard error ``mc_se`` (binomial for percentages over trials, ``sd / sqrt(n)`` for
+means, binomial over the patients treated for rates, which ignores the clustering of patients in
+trials and so slightly understates it; none for medians) and a 95% interval ``ci_low`` ..
+``ci_high`` (Wilson for rates and percentages, normal for means, distribution-free order
+statistics for medians).
 
 The ``endpoints`` table holds what the model says about each arm and dose level, over the whole
 pool of eligible virtual patients (the "true" dose-toxicity and dose-efficacy relations the
-trials try to learn), with binomial standard errors.
+trials try to learn): the same outcomes (rates named without the ``_rate`` suffix, e.g. ``dlt``,
+``dlt_infection``, ``crs_grade2``, ``serious_infection``), the medians of the CAR-T and B-cell
+kinetics and of the days with ANC < 0.5, with ``n``, binomial standard errors and 95% intervals
+as above.
+
+A patient's DLT counts under every reason category one of its rules falls in
+(``dlt_reason``: the rules that fired, joined by ``"; "``), so a patient with two reasons counts
+in both and the reason rates may add up to more than the DLT rate; they add up to at least the
+DLT rate when every DLT records its rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +52,14 @@ from allocart.trial.pools import PoolKey, arms_of, score_columns, yes_no_columns
 from allocart.trial.protocol import DAYS_PER_MONTH, Protocol
 from allocart.trial.replicates import ChunkResult, decision_lag_months
 
-__all__ = ["TrialTables", "build_tables", "oc_wide", "TABLES"]
+__all__ = [
+    "TrialTables",
+    "build_tables",
+    "oc_wide",
+    "wilson_interval",
+    "TABLES",
+    "DLT_REASON_CATEGORIES",
+]
 
 #: Tables of ``results.duckdb``, in order.
 TABLES = ("trials", "patients", "cohorts", "endpoints", "timecourses", "operating_characteristics")
@@ -54,6 +76,9 @@ _PATIENT_COLUMNS = (
     "gvhd_grade",
     "neutropenia_grade_max",
     "thrombocytopenia_grade_max",
+    "infection_grade_max",
+    "serious_infection",
+    "anc_below_0p5_days",
     "age_years",
     "female",
     "weight_kg",
@@ -66,6 +91,20 @@ _PATIENT_COLUMNS = (
     "b_cell_aplasia_days",
     "b_cell_return_days",
 )
+
+#: DLT reason categories reported per dose, each with the clinical DLT rules (``dlt_reason``) it
+#: collects; a rule not listed here (a rule the clinical library may add) counts under "other".
+DLT_REASON_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "haematological": ("haematological",),
+    "crs": ("crs",),
+    "icans": ("icans",),
+    "infection": ("infection",),
+    "gvhd": ("gvhd",),
+    "other": ("iec_hs", "other", "death"),
+}
+
+#: Two-sided 95% normal quantile.
+_Z95 = 1.959963984540054
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,30 +126,167 @@ def _binom_se(p: float, n: float) -> float:
     return float(np.sqrt(p * (1 - p) / n)) if n > 0 and np.isfinite(p) else float("nan")
 
 
-def _outcomes(protocol: Protocol) -> list[tuple[str, str]]:
-    """(metric, how) of the per-patient outcomes summarised per dose."""
-    out = [
-        ("dlt", "rate"),
+def wilson_interval(p: float, n: float, z: float = _Z95) -> tuple[float, float]:
+    """Wilson score interval (95% by default) of a proportion ``p`` observed in ``n`` patients."""
+    if not n > 0 or not np.isfinite(p):
+        return float("nan"), float("nan")
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * np.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    lo = 0.0 if p <= 0 else max(centre - half, 0.0)
+    hi = 1.0 if p >= 1 else min(centre + half, 1.0)
+    return float(lo), float(hi)
+
+
+def _finite(v: NDArray) -> NDArray[np.float64]:
+    v = np.asarray(v, dtype=float)
+    return v[np.isfinite(v)]
+
+
+def _rate_stats(v: NDArray) -> dict[str, float]:
+    """Proportion of the finite values, with n, binomial SE and the Wilson interval."""
+    f = _finite(v)
+    n = f.size
+    p = float(f.mean()) if n else float("nan")
+    lo, hi = wilson_interval(p, n)
+    return {"value": p, "n": n, "mc_se": _binom_se(p, n), "ci_low": lo, "ci_high": hi}
+
+
+def _mean_stats(v: NDArray) -> dict[str, float]:
+    """Mean of the finite values, with n, SD/sqrt(n) and the normal 95% interval."""
+    f = _finite(v)
+    n = f.size
+    m = float(f.mean()) if n else float("nan")
+    se = float(f.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return {"value": m, "n": n, "mc_se": se, "ci_low": m - _Z95 * se, "ci_high": m + _Z95 * se}
+
+
+def _median_stats(v: NDArray) -> dict[str, float]:
+    """Median of the finite values, with n and a distribution-free 95% interval (order statistics)."""
+    from scipy.stats import binom
+
+    f = np.sort(_finite(v))
+    n = f.size
+    if n == 0:
+        nan = float("nan")
+        return {"value": nan, "n": 0, "mc_se": nan, "ci_low": nan, "ci_high": nan}
+    # [x_(r), x_(n-r+1)] covers the median with probability 1 - 2 P(B <= r - 1) >= 95%, B ~ Bin(n, 1/2).
+    r = max(int(binom.ppf(0.025, n, 0.5)), 1)
+    return {
+        "value": float(np.median(f)),
+        "n": n,
+        "mc_se": float("nan"),
+        "ci_low": float(f[r - 1]),
+        "ci_high": float(f[n - r]),
+    }
+
+
+_STATS = {"rate": _rate_stats, "mean": _mean_stats, "median": _median_stats}
+
+
+def _common_columns(pools: dict[PoolKey, pd.DataFrame]) -> set[str]:
+    """Columns every pool of the run has."""
+    sets = [set(df.columns) for df in pools.values()]
+    return set.intersection(*sets) if sets else set()
+
+
+def _outcomes(protocol: Protocol, columns: set[str] | None = None) -> list[tuple[str, str]]:
+    """(metric, how) of the per-patient outcomes summarised per dose.
+
+    Serious infection and the days with ANC < 0.5 are included when the pools report them
+    (``columns``: the pools' columns; None: assume they do).
+    """
+    has = (lambda c: True) if columns is None else columns.__contains__
+    out = [("dlt", "rate")]
+    out += [(f"dlt_{r}", "rate") for r in DLT_REASON_CATEGORIES]
+    out += [
         ("crs", "rate"),
+        ("crs_grade2", "rate"),
         ("crs_grade3", "rate"),
         ("icans", "rate"),
         ("icans_grade3", "rate"),
     ]
+    if has("serious_infection") or has("infection_grade_max"):
+        out.append(("serious_infection", "rate"))
+    if has("anc_below_0p5_days"):
+        out.append(("anc_below_0p5_days", "median"))
     out += [(c, "rate") for c in yes_no_columns(protocol)]
     out += [(c, "mean") for c in score_columns(protocol)]
     return out
 
 
-def _outcome_values(df: pd.DataFrame, metric: str) -> NDArray[np.float64]:
+def _metric_name(metric: str, how: str) -> str:
+    """Row name of an outcome in the ``operating_characteristics`` table."""
+    return f"{metric}_{how}"
+
+
+def _endpoint_name(metric: str, how: str) -> str:
+    """Row name of an outcome in the ``endpoints`` table (rates and means: the bare name)."""
+    return f"{metric}_median" if how == "median" else metric
+
+
+def _numeric(df: pd.DataFrame, column: str) -> NDArray[np.float64]:
+    """A column as floats (missing values NaN); all NaN when the pool lacks it."""
+    if column not in df.columns:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+
+
+def _reason_categories(reason: str) -> set[str]:
+    """Categories of one ``dlt_reason`` (rules joined by "; "); an unknown rule is "other"."""
+    out = set()
+    for rule in filter(None, (r.strip() for r in str(reason).split(";"))):
+        cat = next((c for c, rules in DLT_REASON_CATEGORIES.items() if rule in rules), "other")
+        out.add(cat)
+    return out
+
+
+def _reason_flags(df: pd.DataFrame) -> dict[str, NDArray[np.float64]]:
+    """Per patient, 1.0 if a DLT fired for a rule of each category (NaN without ``dlt_reason``)."""
+    n = len(df)
+    if "dlt_reason" not in df.columns:
+        return {c: np.full(n, np.nan) for c in DLT_REASON_CATEGORIES}
+    codes, uniques = pd.factorize(df["dlt_reason"].fillna("").astype(str), sort=False)
+    table = np.zeros((len(uniques) + 1, len(DLT_REASON_CATEGORIES)))  # last row: code -1
+    for i, reason in enumerate(uniques):
+        cats = _reason_categories(reason)
+        table[i] = [c in cats for c in DLT_REASON_CATEGORIES]
+    flags = table[codes] * df["dlt"].to_numpy(dtype=bool)[:, None]
+    return {c: flags[:, j] for j, c in enumerate(DLT_REASON_CATEGORIES)}
+
+
+def _outcome_values(
+    df: pd.DataFrame, metric: str, reasons: dict[str, NDArray[np.float64]] | None = None
+) -> NDArray[np.float64]:
+    """Per-patient values of one outcome (NaN where the pool does not report it)."""
     if metric == "crs":
         return (df["crs_grade"].to_numpy() >= 1).astype(float)
+    if metric == "crs_grade2":
+        return (df["crs_grade"].to_numpy() >= 2).astype(float)
     if metric == "crs_grade3":
         return (df["crs_grade"].to_numpy() >= 3).astype(float)
     if metric == "icans":
         return (df["icans_grade"].to_numpy() >= 1).astype(float)
     if metric == "icans_grade3":
         return (df["icans_grade"].to_numpy() >= 3).astype(float)
+    if metric.startswith("dlt_") and metric[4:] in DLT_REASON_CATEGORIES:
+        return (reasons if reasons is not None else _reason_flags(df))[metric[4:]]
+    if metric == "serious_infection":
+        if "serious_infection" in df.columns:
+            return _numeric(df, "serious_infection")
+        grade = _numeric(df, "infection_grade_max")
+        return np.where(np.isfinite(grade), (grade >= 3).astype(float), np.nan)
+    if metric == "anc_below_0p5_days":
+        return _numeric(df, metric)
     return df[metric].to_numpy(dtype=float)
+
+
+def _pool_values(
+    df: pd.DataFrame, outcomes: list[tuple[str, str]]
+) -> dict[str, NDArray[np.float64]]:
+    """Every outcome of every person of one pool (arrays over the pool's rows)."""
+    reasons = _reason_flags(df)
+    return {m: _outcome_values(df, m, reasons) for m, _ in outcomes}
 
 
 def _concat(chunks: list[ChunkResult], name: str, arm: int | None = None) -> NDArray:
@@ -134,7 +310,8 @@ def build_tables(
     arrival = _concat(chunks, "arrival")
     start = _concat(chunks, "start")
     n_trials, n_pat = person.shape
-    outcomes = _outcomes(protocol)
+    outcomes = _outcomes(protocol, _common_columns(pools))
+    values = {key: _pool_values(df, outcomes) for key, df in pools.items()}
     resp_col = protocol.response_column
     endpoint_cols = [c for ep in protocol.endpoints for c in ep.columns()]
     trials, patients, cohorts, endpoints, tcs, ocs = [], [], [], [], [], []
@@ -160,7 +337,7 @@ def build_tables(
                 rows[[c for c in wanted if c in rows.columns]].set_axis(np.flatnonzero(mask))
             )
             for m, _ in outcomes:
-                metric_vals[m][mask] = _outcome_values(rows, m)
+                metric_vals[m][mask] = values[PoolKey(a, level)][m][pid[mask]]
         from_pool = pd.concat(parts).sort_index()
         dlt_pat = metric_vals["dlt"]
         last_start = start[np.arange(n_trials), np.maximum(n_enrolled - 1, 0)]
@@ -268,7 +445,7 @@ def build_tables(
             key_ = PoolKey(a, level)
             df = pools[key_]
             good = df.iloc[eligible]
-            base = {
+            base: dict[str, Any] = {
                 "arm": a,
                 "arm_label": arm.label,
                 "product": arm.product,
@@ -284,18 +461,14 @@ def build_tables(
                     "value": float(df["failed"].sum()),
                     "n": len(df),
                     "mc_se": 0.0,
+                    "ci_low": float("nan"),
+                    "ci_high": float("nan"),
                 }
             )
             for m, how in outcomes:
-                v = _outcome_values(good, m)
-                val = float(np.mean(v))
-                se = (
-                    _binom_se(val, v.size)
-                    if how == "rate"
-                    else float(np.std(v, ddof=1) / np.sqrt(v.size))
-                )
+                stats = _STATS[how](values[key_][m][eligible])
                 endpoints.append(
-                    {**base, "endpoint": m, "kind": how, "value": val, "n": v.size, "mc_se": se}
+                    {**base, "endpoint": _endpoint_name(m, how), "kind": how, **stats}
                 )
             for m in (
                 "car_t_cmax_cells_per_ul",
@@ -303,17 +476,8 @@ def build_tables(
                 "b_cell_aplasia_days",
                 "b_cell_return_days",
             ):
-                v = good[m].to_numpy(dtype=float)
-                endpoints.append(
-                    {
-                        **base,
-                        "endpoint": f"{m}_median",
-                        "kind": "median",
-                        "value": float(np.nanmedian(v)) if np.isfinite(v).any() else float("nan"),
-                        "n": int(np.isfinite(v).sum()),
-                        "mc_se": float("nan"),
-                    }
-                )
+                stats = _median_stats(good[m].to_numpy(dtype=float))
+                endpoints.append({**base, "endpoint": f"{m}_median", "kind": "median", **stats})
             tc = timecourses.get(key_)
             if tc is not None and len(tc):
                 tcs.append(tc.assign(arm=a, dose_level=level + 1, dose=arm.dose_levels[level]))
@@ -342,7 +506,7 @@ def _oc_rows(
     k = len(arm.dose_levels)
     rows = []
 
-    def row(level: int | None, metric: str, value: float, se: float) -> None:
+    def row(level: int | None, metric: str, stats: dict[str, float]) -> None:
         rows.append(
             {
                 "arm": arm.index,
@@ -350,59 +514,36 @@ def _oc_rows(
                 "dose_level": None if level is None else level + 1,
                 "dose": None if level is None else arm.dose_levels[level],
                 "metric": metric,
-                "value": float(value),
-                "mc_se": float(se),
+                "value": float(stats["value"]),
+                "mc_se": float(stats["mc_se"]),
+                "n": int(stats["n"]),
+                "ci_low": float(stats["ci_low"]),
+                "ci_high": float(stats["ci_high"]),
             }
         )
 
+    def pct(v: NDArray[np.bool_]) -> dict[str, float]:
+        st = _rate_stats(v)
+        return {**st, **{f: 100 * st[f] for f in ("value", "mc_se", "ci_low", "ci_high")}}
+
     for level in range(k):
-        p = float(np.mean(sel == level))
-        row(level, "selected_pct", 100 * p, 100 * _binom_se(p, n_trials))
+        row(level, "selected_pct", pct(sel == level))
         n_at = (dose == level).sum(axis=1)
         mask = lv == level
         y_at = np.bincount(
             np.nonzero(dose >= 0)[0][mask], weights=metric_vals["dlt"][mask], minlength=n_trials
         )
-        row(
-            level,
-            "patients_mean",
-            n_at.mean(),
-            n_at.std(ddof=1) / np.sqrt(n_trials) if n_trials > 1 else np.nan,
-        )
-        row(
-            level,
-            "dlts_mean",
-            y_at.mean(),
-            y_at.std(ddof=1) / np.sqrt(n_trials) if n_trials > 1 else np.nan,
-        )
-        n_tot = int(mask.sum())
+        row(level, "patients_mean", _mean_stats(n_at))
+        row(level, "dlts_mean", _mean_stats(y_at))
         for m, how in outcomes:
-            v = metric_vals[m][mask]
-            if n_tot == 0:
-                row(level, f"{m}_{how}", np.nan, np.nan)
-            elif how == "rate":
-                val = float(v.mean())
-                row(level, f"{m}_rate", val, _binom_se(val, n_tot))
-            else:
-                row(
-                    level,
-                    f"{m}_mean",
-                    float(v.mean()),
-                    float(v.std(ddof=1) / np.sqrt(n_tot)) if n_tot > 1 else np.nan,
-                )
+            row(level, _metric_name(m, how), _STATS[how](metric_vals[m][mask]))
 
-    def trial_mean(metric: str, v: NDArray) -> None:
-        v = np.asarray(v, dtype=float)
-        row(None, metric, v.mean(), v.std(ddof=1) / np.sqrt(n_trials) if n_trials > 1 else np.nan)
-
-    p_none = float(np.mean(sel < 0))
-    row(None, "no_selection_pct", 100 * p_none, 100 * _binom_se(p_none, n_trials))
-    trial_mean("sample_size_mean", n_enrolled)
-    trial_mean("dlts_mean", n_dlt_trial)
-    p_early = float(np.mean(n_enrolled < n_max))
-    row(None, "early_stop_pct", 100 * p_early, 100 * _binom_se(p_early, n_trials))
-    trial_mean("duration_months_mean", duration)
-    trial_mean("duration_followup_months_mean", duration_fu)
+    row(None, "no_selection_pct", pct(sel < 0))
+    row(None, "sample_size_mean", _mean_stats(n_enrolled))
+    row(None, "dlts_mean", _mean_stats(n_dlt_trial))
+    row(None, "early_stop_pct", pct(n_enrolled < n_max))
+    row(None, "duration_months_mean", _mean_stats(duration))
+    row(None, "duration_followup_months_mean", _mean_stats(duration_fu))
     return rows
 
 

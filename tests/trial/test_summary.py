@@ -1,0 +1,238 @@
+"""Safety tables: DLT by reason, CRS grade >= 2, serious infection, days of ANC < 0.5, n and 95% CIs.
+
+Pools come from the test-only cohort stand-in, with and without the infection and neutrophil
+columns; what is tested is the bookkeeping (per-reason counts, which rows and columns exist,
+intervals around the values), never a model number.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from allocart.errors import DesignError
+from allocart.trial.pools import arms_of
+from allocart.trial.protocol import protocol_from_dict
+from allocart.trial.runner import run_trial
+from allocart.trial.summary import DLT_REASON_CATEGORIES, wilson_interval
+
+from tests.trial.conftest import small_dict
+from tests.trial.fake_cohort import fake_simulate_cohort
+
+REASONS = tuple(DLT_REASON_CATEGORIES)
+NEW_RATES = (*(f"dlt_{r}" for r in REASONS), "crs_grade2")
+INFECTION_COLUMNS = ("infection_grade_max", "serious_infection", "anc_below_0p5_days")
+
+
+def _run(out, *, infections: bool, **changes):
+    import allocart.population.cohort as cohort
+
+    d = small_dict()
+    d.update(changes)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            cohort, "simulate_cohort", functools.partial(fake_simulate_cohort, infections=infections)
+        )
+        return run_trial(protocol_from_dict(d), out, workers=1, progress=False, report=False)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """A run whose pools report infections and neutropenia days."""
+    return _run(tmp_path_factory.mktemp("full") / "run", infections=True)
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """A run whose pools lack the infection and neutropenia columns."""
+    return _run(tmp_path_factory.mktemp("bare") / "run", infections=False)
+
+
+def _categories(reason: str) -> set[str]:
+    out = set()
+    for rule in filter(None, reason.split("; ")):
+        out.add(next((c for c, rules in DLT_REASON_CATEGORIES.items() if rule in rules), "other"))
+    return out
+
+
+def test_categories_cover_the_clinical_rules():
+    assert REASONS == ("haematological", "crs", "icans", "infection", "gvhd", "other")
+    assert set(DLT_REASON_CATEGORIES["other"]) == {"iec_hs", "other", "death"}
+    rules = [r for rs in DLT_REASON_CATEGORIES.values() for r in rs]
+    assert len(rules) == len(set(rules))  # each rule in one category
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(0.5, 10)
+    assert (lo, hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    lo, hi = wilson_interval(0.0, 20)
+    assert lo == 0.0 and 0 < hi < 0.2
+    lo, hi = wilson_interval(1.0, 20)
+    assert hi == 1.0 and 0.8 < lo < 1
+    assert all(np.isnan(wilson_interval(0.3, 0)))
+
+
+def test_dlt_by_reason_in_operating_characteristics_counts_each_reason(full):
+    t = full.tables
+    oc = t.operating_characteristics
+    pat = t.patients
+    for arm in arms_of(protocol_from_dict(small_dict())):
+        for lv in range(1, len(arm.dose_levels) + 1):
+            at = pat[(pat.arm == arm.index) & (pat.dose_level == lv)]
+            rows = oc[(oc.arm == arm.index) & (oc.dose_level == lv)].set_index("metric")
+            n = len(at)
+            if n == 0:
+                assert np.isnan(rows.loc["dlt_crs_rate", "value"])
+                continue
+            cats = at["dlt_reason"].where(at["dlt"], "").map(_categories)
+            assert (cats[at["dlt"]].map(len) >= 1).all()  # every DLT of the stand-in has a reason
+            for r in REASONS:
+                row = rows.loc[f"dlt_{r}_rate"]
+                assert row["n"] == n
+                assert row["value"] * n == pytest.approx(cats.map(lambda c, r=r: r in c).sum())
+            # A patient counts once per category of their reasons: the per-reason counts add up
+            # to the number of (patient, category) pairs, at least the number of DLTs.
+            total = sum(rows.loc[f"dlt_{r}_rate", "value"] * n for r in REASONS)
+            assert total == pytest.approx(cats.map(len).sum())
+            assert total >= rows.loc["dlt_rate", "value"] * n - 1e-9
+            assert rows.loc["dlt_rate", "value"] * n == pytest.approx(at["dlt"].sum())
+
+
+def test_a_patient_with_two_reasons_counts_in_both(full):
+    pat = full.tables.patients
+    two = pat[pat["dlt_reason"] == "haematological; infection"]
+    one_other = pat[pat["dlt_reason"] == "iec_hs; death"]
+    assert len(two) and len(one_other)
+    oc = full.tables.operating_characteristics
+    # Reconstruct the per-reason counts of one level and compare with the table.
+    lv = int(two["dose_level"].iloc[0])
+    arm = int(two["arm"].iloc[0])
+    at = pat[(pat.arm == arm) & (pat.dose_level == lv)]
+    rows = oc[(oc.arm == arm) & (oc.dose_level == lv)].set_index("metric")["value"] * len(at)
+    reasons = at["dlt_reason"]
+    haem = reasons.str.contains("haematological").sum()
+    inf = reasons.str.contains("infection").sum()
+    other = reasons.isin(["iec_hs; death", "crs; other"]).sum()  # "iec_hs; death" counts once
+    assert rows["dlt_haematological_rate"] == pytest.approx(haem)
+    assert rows["dlt_infection_rate"] == pytest.approx(inf)
+    assert rows["dlt_other_rate"] == pytest.approx(other)
+
+
+def test_endpoints_hold_the_pool_rates_by_reason_with_n_and_intervals(full):
+    ep = full.tables.endpoints
+    for col in ("n", "mc_se", "ci_low", "ci_high"):
+        assert col in ep.columns
+    names = set(ep["endpoint"])
+    assert {*NEW_RATES, "serious_infection", "anc_below_0p5_days_median"} <= names
+    assert {"dlt", "crs", "crs_grade3", "icans", "icans_grade3"} <= names  # kept
+    for (arm, lv), g in ep.groupby(["arm", "dose_level"]):
+        rows = g.set_index("endpoint")
+        n = rows.loc["dlt", "n"]
+        assert n > 0 and (rows.loc[list(NEW_RATES), "n"] == n).all()
+        assert rows.loc["serious_infection", "kind"] == "rate"
+        assert rows.loc["anc_below_0p5_days_median", "kind"] == "median"
+        rates = rows[rows["kind"] == "rate"]
+        assert ((rates["ci_low"] <= rates["value"] + 1e-12) & (rates["value"] <= rates["ci_high"] + 1e-12)).all()
+        assert ((rates["ci_low"] >= 0) & (rates["ci_high"] <= 1)).all()
+        for _, r in rates.iterrows():
+            assert (r["ci_low"], r["ci_high"]) == pytest.approx(wilson_interval(r["value"], r["n"]))
+        med = rows.loc["anc_below_0p5_days_median"]
+        assert med["ci_low"] <= med["value"] <= med["ci_high"]
+        # Any reason means a DLT; the reasons together cover every DLT.
+        per_reason = rows.loc[[f"dlt_{r}" for r in REASONS], "value"]
+        assert (per_reason <= rows.loc["dlt", "value"] + 1e-12).all()
+        assert per_reason.sum() >= rows.loc["dlt", "value"] - 1e-12
+        assert rows.loc["crs_grade3", "value"] <= rows.loc["crs_grade2", "value"] <= rows.loc["crs", "value"]
+
+
+def test_operating_characteristics_carry_n_and_intervals(full):
+    oc = full.tables.operating_characteristics
+    for col in ("value", "mc_se", "n", "ci_low", "ci_high"):
+        assert col in oc.columns
+    reps = small_dict()["simulation"]["replicates"]
+    per_dose = oc[oc.dose_level.notna()]
+    metrics = set(per_dose["metric"])
+    assert {f"{m}_rate" for m in NEW_RATES} | {
+        "serious_infection_rate",
+        "anc_below_0p5_days_median",
+        "dlt_rate",
+        "crs_rate",
+        "crs_grade3_rate",
+    } <= metrics
+    sel = per_dose[per_dose.metric == "selected_pct"]
+    assert (sel["n"] == reps).all()
+    assert ((sel["ci_low"] <= sel["value"]) & (sel["value"] <= sel["ci_high"])).all()
+    trial = oc[oc.dose_level.isna()]
+    assert (trial["n"] == reps).all()
+    rates = per_dose[per_dose.metric.str.endswith("_rate")]
+    # Every rate of a level has the same n: the patients the trials treated there.
+    for (arm, lv), g in rates.groupby(["arm", "dose_level"]):
+        pts = oc[(oc.arm == arm) & (oc.dose_level == lv) & (oc.metric == "patients_mean")]
+        assert (g["n"] == round(pts["value"].iloc[0] * reps)).all()
+    ok = rates[rates["n"] > 0]
+    assert ((ok["ci_low"] <= ok["value"] + 1e-12) & (ok["value"] <= ok["ci_high"] + 1e-12)).all()
+
+
+def test_patients_table_has_the_infection_columns_when_the_pools_do(full, bare):
+    for c in INFECTION_COLUMNS:
+        assert c in full.tables.patients.columns
+        assert c not in bare.tables.patients.columns
+    pat = full.tables.patients
+    assert (pat["serious_infection"] == (pat["infection_grade_max"] >= 3)).all()
+
+
+def test_without_infection_columns_the_run_works_and_leaves_those_rows_out(bare):
+    ep = bare.tables.endpoints
+    oc = bare.tables.operating_characteristics
+    assert "serious_infection" not in set(ep["endpoint"])
+    assert "anc_below_0p5_days_median" not in set(ep["endpoint"])
+    assert "serious_infection_rate" not in set(oc["metric"])
+    assert {f"dlt_{r}" for r in REASONS} <= set(ep["endpoint"])
+    assert {f"dlt_{r}_rate" for r in REASONS} <= set(oc["metric"])
+
+
+def test_serious_infection_falls_back_on_the_infection_grade():
+    from allocart.trial.summary import _outcome_values
+
+    df = pd.DataFrame({"infection_grade_max": [0, 2, 3, 4, np.nan]})
+    np.testing.assert_array_equal(
+        _outcome_values(df, "serious_infection"), [0.0, 0.0, 1.0, 1.0, np.nan]
+    )
+
+
+def test_without_dlt_reason_the_reason_rates_are_missing_not_zero():
+    from allocart.trial.summary import _outcome_values
+
+    df = pd.DataFrame({"dlt": [True, False]})
+    assert np.isnan(_outcome_values(df, "dlt_crs")).all()
+    df = pd.DataFrame({"dlt": [True, False, True], "dlt_reason": ["crs; unknown_rule", "", "gvhd"]})
+    assert list(_outcome_values(df, "dlt_crs")) == [1.0, 0.0, 0.0]
+    assert list(_outcome_values(df, "dlt_other")) == [1.0, 0.0, 0.0]  # an unknown rule: other
+    assert list(_outcome_values(df, "dlt_gvhd")) == [0.0, 0.0, 1.0]
+
+
+def test_changing_supportive_care_never_reuses_pools(tmp_path):
+    root = tmp_path / "run"
+    with_gcsf = _run(root, infections=True, supportive_care={"gcsf_from_day": 3})
+    with pytest.raises(DesignError, match="holds a run of scenario"):
+        _run(root, infections=True, supportive_care={"gcsf_from_day": None})
+    import allocart.population.cohort as cohort
+
+    d = small_dict()
+    d["supportive_care"] = {"gcsf_from_day": None}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            cohort, "simulate_cohort", functools.partial(fake_simulate_cohort, infections=True)
+        )
+        without = run_trial(
+            protocol_from_dict(d), root, workers=1, progress=False, report=False, fresh=True
+        )
+    assert not without.resumed
+    days = {
+        name: r.tables.patients["anc_below_0p5_days"].max()
+        for name, r in (("with", with_gcsf), ("without", without))
+    }
+    assert days["with"] < days["without"]  # the stand-in's neutropenia is shorter with G-CSF
