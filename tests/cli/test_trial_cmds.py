@@ -44,6 +44,7 @@ def test_run_prints_the_per_dose_answers_and_where_the_report_is(fake_cohort, tm
         "selected %",
         "patients",
         "DLTs",
+        "DLT %",
         "CRS %",
         "ICANS %",
         "SRI-4 m3 %",
@@ -73,6 +74,12 @@ def test_replicates_override_and_bad_input_are_one_line_errors(fake_cohort, tmp_
     assert main(["run", str(bad), "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert "cohort_size" in err and "(got 0)" in err and err.count("\n") == 1
+    d = small_dict()
+    d["supportive_care"] = {"gcsf_from_day": -2}
+    bad.write_text(yaml.safe_dump(d))
+    assert main(["run", str(bad), "--out", str(tmp_path / "z")]) == 2
+    err = capsys.readouterr().err
+    assert "supportive_care.gcsf_from_day" in err and "(got -2)" in err and err.count("\n") == 1
 
 
 @pytest.mark.slow

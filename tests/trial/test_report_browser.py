@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-from allocart.report.figures import FIGURES
+from allocart.report.figures import figure_ids
+from allocart.trial.pools import arms_of
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
 
@@ -30,6 +31,11 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+#: Arms of ``small_dict()`` and every figure of its report (the run figures and one per arm).
+N_ARMS = len(arms_of(protocol_from_dict(small_dict())))
+FIGURE_IDS = figure_ids(N_ARMS)
 
 
 def _browser_available() -> None:
@@ -90,8 +96,12 @@ def test_report_renders_without_errors_and_every_figure_is_visible(report):
             assert page.locator("h1").inner_text().strip()
             assert page.locator("table").count() >= 3
             imgs = page.locator("img.figure")
-            assert imgs.count() == len(FIGURES)
-            for fid in FIGURES:
+            assert imgs.count() == len(FIGURE_IDS)
+            safety = page.locator("#safety")
+            safety.scroll_into_view_if_needed()
+            assert safety.is_visible() and safety.inner_text().strip() == "Safety per dose"
+            assert page.locator("table.safety").count() == N_ARMS
+            for fid in FIGURE_IDS:
                 img = page.locator(f"#fig-{fid} img")
                 img.scroll_into_view_if_needed()
                 assert img.is_visible(), fid
@@ -111,6 +121,6 @@ def test_report_renders_without_errors_and_every_figure_is_visible(report):
 def test_report_is_one_self_contained_file(report):
     text = report.read_text()
     assert text.startswith("<!DOCTYPE html>")
-    assert text.count('src="data:image/png;base64,') == len(FIGURES)
+    assert text.count('src="data:image/png;base64,') == len(FIGURE_IDS)
     assert "<script" not in text  # nothing to fail in a browser console
     assert "http://" not in text and "https://" not in text

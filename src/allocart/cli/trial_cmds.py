@@ -28,6 +28,7 @@ _COLUMNS = (
     ("selected_pct", "selected %", 1, 1),
     ("patients_mean", "patients", 1, 2),
     ("dlts_mean", "DLTs", 1, 2),
+    ("dlt_rate", "DLT %", 100, 1),
     ("crs_rate", "CRS %", 100, 1),
     ("icans_rate", "ICANS %", 100, 1),
     ("sri4_m3_rate", "SRI-4 m3 %", 100, 1),

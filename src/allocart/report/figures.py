@@ -2,7 +2,8 @@
 
 Each function takes the run's tables (:class:`allocart.trial.summary.TrialTables`) and returns
 the PNG of one figure; :mod:`allocart.report.html` embeds them. Figures show arm 0 (the
-protocol's product and regimen) unless they compare arms.
+protocol's product and regimen) unless they compare arms or are drawn once per arm
+(:data:`ARM_FIGURES`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ __all__ = [
     "serology_and_activity",
     "swimmer",
     "product_comparison",
+    "dlt_by_reason",
+    "ARM_FIGURES",
+    "DLT_REASON_LABELS",
+    "figure_ids",
 ]
 
 #: Days in one month, for time axes in months.
@@ -65,6 +70,27 @@ def _model(tables: Any, arm: int, endpoint: str) -> pd.Series:
     ep = tables.endpoints
     d = ep[(ep["arm"] == arm) & (ep["endpoint"] == endpoint)]
     return d.set_index(d["dose_level"].astype(int))["value"]
+
+
+#: DLT reason categories (``dlt_<reason>`` rows of the ``endpoints`` table) and their labels.
+DLT_REASON_LABELS = {
+    "haematological": "haematological",
+    "crs": "CRS",
+    "icans": "ICANS",
+    "infection": "infection",
+    "gvhd": "GvHD",
+    "other": "other (IEC-HS, death, other)",
+}
+
+
+def _model_ci(tables: Any, arm: int, endpoint: str) -> pd.DataFrame:
+    """``value``, ``ci_low``, ``ci_high`` of an ``endpoints`` row per dose level (NaN if absent)."""
+    ep = tables.endpoints
+    d = ep[(ep["arm"] == arm) & (ep["endpoint"] == endpoint)]
+    out = pd.DataFrame(index=d["dose_level"].astype(int))
+    for c in ("value", "ci_low", "ci_high"):
+        out[c] = d[c].to_numpy(dtype=float) if c in d else np.nan
+    return out
 
 
 def operating_characteristics(tables: Any, efficacy: str) -> bytes:
@@ -312,6 +338,44 @@ def product_comparison(
     return _png(fig)
 
 
+def dlt_by_reason(tables: Any, arm: int = 0, label: str = "") -> bytes:
+    """The model's DLT rate per dose level of one arm, stacked by reason, with the DLT rate.
+
+    Reason rates come from the ``dlt_<reason>`` rows of the ``endpoints`` table; a patient whose
+    DLT has two reasons counts in both, so the stack can rise above the DLT rate (marked with its
+    95% interval).
+    """
+    plt = _plt()
+    levels = _levels(tables, arm)
+    lv = [a for a, _ in levels]
+    x = np.arange(len(levels))
+    fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
+    cmap = plt.get_cmap("tab10")
+    bottom = np.zeros(len(levels))
+    for i, (reason, name) in enumerate(DLT_REASON_LABELS.items()):
+        v = _model(tables, arm, f"dlt_{reason}").reindex(lv).to_numpy(dtype=float)
+        v = 100 * np.nan_to_num(v, nan=0.0)
+        ax.bar(x, v, bottom=bottom, width=0.6, color=cmap(i), label=name)
+        bottom += v
+    dlt = _model_ci(tables, arm, "dlt").reindex(lv)
+    val = 100 * dlt["value"].to_numpy(dtype=float)
+    err = 100 * np.abs(
+        np.vstack([dlt["value"] - dlt["ci_low"], dlt["ci_high"] - dlt["value"]]).astype(float)
+    )
+    ax.errorbar(
+        x, val, yerr=np.nan_to_num(err), fmt="D", color="black", ms=6, capsize=4,
+        label="any DLT (95% CI)",
+    )
+    top = np.nanmax(np.concatenate([bottom, val + np.nan_to_num(err[1]), [1.0]]))
+    ax.set_ylim(0, top * 1.15 + 1)
+    ax.set_xticks(x, [f"{a}\n{d}" for a, d in levels])
+    ax.set_xlabel("dose level")
+    ax.set_ylabel("% of virtual patients")
+    ax.set_title(f"DLT by reason{': ' + label if label else ''}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig)
+
+
 #: Figure identifiers, in report order.
 FIGURES = (
     "operating_characteristics",
@@ -322,3 +386,11 @@ FIGURES = (
     "swimmer",
     "product_comparison",
 )
+
+#: Figures drawn once per arm; their identifiers are ``<name>-arm<index>``.
+ARM_FIGURES = ("dlt_by_reason",)
+
+
+def figure_ids(n_arms: int) -> list[str]:
+    """Identifiers of every figure of a report on ``n_arms`` arms (HTML ids ``fig-<id>``)."""
+    return [*FIGURES, *(f"{name}-arm{a}" for a in range(n_arms) for name in ARM_FIGURES)]

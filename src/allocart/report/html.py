@@ -17,10 +17,10 @@ import pandas as pd
 
 from allocart.report import figures as F
 from allocart.trial.pools import arms_of
-from allocart.trial.protocol import Protocol
+from allocart.trial.protocol import ENDPOINTS, Protocol
 from allocart.trial.store import atomic_write_text
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "write_report", "endpoint_label"]
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
@@ -28,6 +28,8 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #cc
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f2f2f2}td.l,th.l{text-align:left}figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}.meta{font-size:.85em;color:#444}code{font-size:.9em}
+h3{font-size:1.05em;margin-top:1.4em}.ci{display:block;font-size:.8em;color:#666;white-space:nowrap}
+table.safety{font-size:.8em}
 """
 
 #: Per-dose metrics shown in the main table: (metric, header, scale, decimals).
@@ -60,6 +62,66 @@ def _fmt(v: Any, scale: float = 1.0, dec: int = 2) -> str:
     return "–" if not math.isfinite(x) else f"{x:.{dec}f}"
 
 
+def _cell_text(row: Any, scale: float = 1.0, dec: int = 1, *, ci: bool = True) -> str:
+    """The value of a table row and, below it, its 95% interval (when the row has one)."""
+    if row is None:
+        return "–"
+    text = _fmt(row.get("value", float("nan")), scale, dec)
+    lo, hi = row.get("ci_low", float("nan")), row.get("ci_high", float("nan"))
+    if ci and text != "–" and _finite(lo) and _finite(hi):
+        text += f"<span class='ci'>{_fmt(lo, scale, dec)}–{_fmt(hi, scale, dec)}</span>"
+    return text
+
+
+def _cell(row: Any, scale: float = 1.0, dec: int = 1, *, ci: bool = True) -> str:
+    """A table cell of :func:`_cell_text`."""
+    return f"<td>{_cell_text(row, scale, dec, ci=ci)}</td>"
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _rows_by(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    """Rows of a long table (one group) by their metric or endpoint name."""
+    return {str(r[key]): r for r in frame.to_dict("records")}
+
+
+def endpoint_label(column: str) -> str:
+    """Words for an endpoint column such as ``doris_m6``: "DORIS remission at month 6"."""
+    name, _, month = column.rpartition("_m")
+    words = ENDPOINTS.get(name, name).split(" (")[0]
+    return f"{words} at month {month}" if month.isdigit() and name else column
+
+
+def _design_endpoint(protocol: Protocol) -> str:
+    """What the design doses by, and the supportive care, in a sentence each."""
+    d = protocol.design
+    col = protocol.response_column
+    if col:
+        lag = round(int(col.rpartition("_m")[2]) * 365.25 / 12)
+        eff = (
+            f"Efficacy endpoint of the design: <b>{html.escape(endpoint_label(col))}</b> "
+            f"(<code>{html.escape(col)}</code>), lowest acceptable rate {d.efficacy_target:g}; the "
+            f"decision on each cohort waits for its last patient's assessment on day {lag}."
+        )
+    else:
+        eff = (
+            f"The design ({html.escape(d.name.upper())}) doses on DLT alone and uses no "
+            "efficacy endpoint; response rates are reported, not used for decisions."
+        )
+    g = protocol.supportive_care.gcsf_from_day
+    care = (
+        f"Supportive care: G-CSF whenever ANC &lt; 0.5 × 10⁹/L from day {g} after the infusion, in every arm."
+        if g is not None
+        else "Supportive care: no G-CSF."
+    )
+    return f"<p class='meta' id='efficacy-endpoint'>{eff} {care}</p>"
+
+
 def _img(png: bytes, alt: str, caption: str, fig_id: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
@@ -74,21 +136,28 @@ def _dose_table(oc: pd.DataFrame, arm: int, extra: list[tuple[str, str, float, i
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in cols)
     rows = []
     for (lv, dose), g in d.groupby(["dose_level", "dose"], sort=True):
-        val = g.set_index("metric")["value"]
-        cells = "".join(f"<td>{_fmt(val.get(m, float('nan')), s, k)}</td>" for m, _, s, k in cols)
-        rows.append(
-            f"<tr><td>{int(lv)}</td><td class='l'>{html.escape(str(dose))}</td>{cells}</tr>"
+        by = _rows_by(g, "metric")
+        treated = by.get("dlt_rate", {}).get("n", float("nan"))
+        cells = "".join(
+            _cell(by.get(m), s, k, ci=m.endswith(("_rate", "_pct"))) for m, _, s, k in cols
         )
-    return f"<table><tr><th>level</th><th class='l'>dose</th>{head}</tr>{''.join(rows)}</table>"
+        rows.append(
+            f"<tr><td>{int(lv)}</td><td class='l'>{html.escape(str(dose))}</td>"
+            f"<td>{_fmt(treated, 1, 0)}</td>{cells}</tr>"
+        )
+    return (
+        f"<table><tr><th>level</th><th class='l'>dose</th><th>treated (n)</th>{head}</tr>"
+        f"{''.join(rows)}</table>"
+    )
 
 
 def _trial_table(oc: pd.DataFrame, labels: dict[int, str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in _TRIAL_COLUMNS)
     rows = []
     for a, label in labels.items():
-        d = oc[(oc["arm"] == a) & oc["dose_level"].isna()].set_index("metric")["value"]
+        by = _rows_by(oc[(oc["arm"] == a) & oc["dose_level"].isna()], "metric")
         cells = "".join(
-            f"<td>{_fmt(d.get(m, float('nan')), s, k)}</td>" for m, _, s, k in _TRIAL_COLUMNS
+            _cell(by.get(m), s, k, ci=m.endswith("_pct")) for m, _, s, k in _TRIAL_COLUMNS
         )
         rows.append(f"<tr><td class='l'>{html.escape(label)}</td>{cells}</tr>")
     return f"<table><tr><th class='l'>arm</th>{head}</tr>{''.join(rows)}</table>"
@@ -100,20 +169,106 @@ def _model_table(ep: pd.DataFrame, labels: dict[int, str], endpoints: list[tuple
     for a, label in labels.items():
         e = ep[ep["arm"] == a]
         for (lv, dose), g in e.groupby(["dose_level", "dose"], sort=True):
-            val = g.set_index("endpoint")["value"]
+            by = _rows_by(g, "endpoint")
             cells = "".join(
-                f"<td>{_fmt(val.get(k, float('nan')), 100 if not k.startswith('sledai') else 1, 1)}</td>"
+                _cell(by.get(k), 100 if not k.startswith("sledai") else 1, 1)
                 for k, _ in endpoints
             )
-            fails = int(val.get("solver_failures", 0))
+            fails = int(by.get("solver_failures", {}).get("value", 0))
+            n = by.get("dlt", {}).get("n", float("nan"))
             rows.append(
                 f"<tr><td class='l'>{html.escape(label)}</td><td>{int(lv)}</td>"
-                f"<td class='l'>{html.escape(str(dose))}</td>{cells}<td>{fails}</td></tr>"
+                f"<td class='l'>{html.escape(str(dose))}</td><td>{_fmt(n, 1, 0)}</td>{cells}"
+                f"<td>{fails}</td></tr>"
             )
     return (
-        f"<table><tr><th class='l'>arm</th><th>level</th><th class='l'>dose</th>{head}"
-        f"<th>solver failures</th></tr>{''.join(rows)}</table>"
+        f"<table><tr><th class='l'>arm</th><th>level</th><th class='l'>dose</th><th>patients (n)</th>"
+        f"{head}<th>solver failures</th></tr>{''.join(rows)}</table>"
     )
+
+
+#: Columns of the safety table: (endpoint, header, scale, decimals), in groups (group, columns).
+_SAFETY_GROUPS: tuple[tuple[str, tuple[tuple[str, str, float, int], ...]], ...] = (
+    ("", (("dlt", "DLT %", 100, 1),)),
+    (
+        "DLT by reason, %",
+        tuple((f"dlt_{r}", h, 100, 1) for r, h in F.DLT_REASON_LABELS.items()),
+    ),
+    (
+        "CRS, %",
+        (("crs", "any", 100, 1), ("crs_grade2", "≥2", 100, 1), ("crs_grade3", "≥3", 100, 1)),
+    ),
+    ("ICANS, %", (("icans", "any", 100, 1), ("icans_grade3", "≥3", 100, 1))),
+    ("", (("serious_infection", "serious infection (≥3) %", 100, 1),)),
+    ("", (("anc_below_0p5_days_median", "median days ANC < 0.5", 1, 0),)),
+)
+
+
+def _safety_table(ep: pd.DataFrame, arm: int) -> str:
+    """Per-dose toxicity of one arm over the pool: n, DLT, DLT by reason, CRS, ICANS, infection, ANC."""
+    e = ep[ep["arm"] == arm]
+    top = ["<th rowspan='2'>level</th><th rowspan='2' class='l'>dose</th>",
+           "<th rowspan='2'>patients in pool (n)</th>"]
+    sub = []
+    for group, cols in _SAFETY_GROUPS:
+        if group:
+            top.append(f"<th colspan='{len(cols)}'>{html.escape(group)}</th>")
+            sub.extend(f"<th>{html.escape(h)}</th>" for _, h, _, _ in cols)
+        else:
+            top.extend(f"<th rowspan='2'>{html.escape(h)}</th>" for _, h, _, _ in cols)
+    rows = []
+    for (lv, dose), g in e.groupby(["dose_level", "dose"], sort=True):
+        by = _rows_by(g, "endpoint")
+        dlt = by.get("dlt") or {}
+        n = dlt.get("n", float("nan"))
+        cells = []
+        for _, cols in _SAFETY_GROUPS:
+            for k, _, scale, dec in cols:
+                if k == "dlt" and _finite(n) and _finite(dlt.get("value")):
+                    events = round(float(dlt["value"]) * float(n))
+                    text = _cell_text(dlt, scale, dec)
+                    cells.append(f"<td>{text}<span class='ci'>{events}/{int(n)}</span></td>")
+                else:
+                    cells.append(_cell(by.get(k), scale, dec))
+        rows.append(
+            f"<tr><td>{int(lv)}</td><td class='l'>{html.escape(str(dose))}</td>"
+            f"<td>{_fmt(n, 1, 0)}</td>{''.join(cells)}</tr>"
+        )
+    return (
+        f"<table class='safety' id='safety-arm{arm}'><tr>{''.join(top)}</tr><tr>{''.join(sub)}</tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def _safety_section(protocol: Protocol, tables: Any, labels: dict[int, str]) -> str:
+    """The "Safety per dose" section: for each arm, its toxicity table and DLT-by-reason figure."""
+    reps = protocol.simulation.replicates
+    parts = [
+        "<h2 id='safety'>Safety per dose</h2>",
+        "<p>What the model says about each dose level of each arm, over every eligible virtual patient "
+        "of its pool: rates in percent with their 95% Wilson interval below, the median days with ANC "
+        "&lt; 0.5 × 10⁹/L with a distribution-free 95% interval. The DLT cell also gives patients with "
+        "a DLT / patients in the pool. A patient whose DLT has two reasons counts under both, so the "
+        "reasons may add up to more than the DLT rate; IEC-HS, death and other rules are grouped under "
+        "“other”. Serious infection: an infection of CTCAE grade ≥ 3 (– where the simulation does not "
+        f"report it). Rates among the patients the {reps} simulated trials treated, with their n and "
+        "intervals, are in <code>operating_characteristics</code> (<code>dlt_&lt;reason&gt;_rate</code>, "
+        "…).</p>",
+    ]
+    for a, label in labels.items():
+        png = F.dlt_by_reason(tables, a, label)
+        parts.append(f"<h3>{html.escape(label)}</h3>")
+        parts.append(_safety_table(tables.endpoints, a))
+        parts.append(
+            _img(
+                png,
+                f"DLT by reason, {label}",
+                "The model's DLT rate per dose level stacked by reason (a patient with two reasons "
+                "counts in both), and the rate of any DLT with its 95% interval (black).",
+                f"fig-dlt_by_reason-arm{a}",
+            )
+        )
+    return "".join(parts)
 
 
 def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | None = None) -> str:
@@ -217,6 +372,7 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         )
         + f"), cohorts of {protocol.cohort_size}, at most {protocol.max_sample_size} patients, "
         f"{protocol.dlt.window_days}-day DLT window, accrual {protocol.accrual.per_month:g}/month.</p>"
+        + _design_endpoint(protocol)
     )
     versions = manifest.get("versions", {})
     ver = ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in versions.items())
@@ -225,11 +381,14 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         meta,
         "<h2>Per dose level</h2>",
         "<p>Selection, exposure and safety in the simulated trials; rates are among the patients the trials treated at the "
-        "level (a dose rarely reached has few patients and a wide uncertainty).</p>",
+        "level, <i>treated (n)</i> in all trials together (a dose rarely reached has few patients and a wide uncertainty), "
+        "with the 95% Wilson interval below each rate and percentage (it ignores the clustering of patients in trials).</p>",
         _dose_table(tables.operating_characteristics, 0, extra),
         "<h2>Per trial</h2>",
+        f"<p>Over {protocol.simulation.replicates} simulated trials per arm; percentages with their 95% Wilson interval.</p>",
         _trial_table(tables.operating_characteristics, labels),
         fig_html["operating_characteristics"],
+        _safety_section(protocol, tables, labels),
         fig_html["escalation_paths"],
         fig_html["car_t_expansion"],
         fig_html["b_cells"],
@@ -237,7 +396,8 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         fig_html["swimmer"],
         fig_html["product_comparison"],
         "<h2>What the model says per arm and dose level</h2>",
-        "<p>Rates over every eligible virtual patient of the pool (the relations the trials try to learn).</p>",
+        "<p>Rates in percent over every eligible virtual patient of the pool (the relations the trials try to learn), "
+        "with the 95% Wilson interval below each.</p>",
         _model_table(tables.endpoints, labels, model_eps),
         f"<p class='meta'>{ver}</p>",
     ]
