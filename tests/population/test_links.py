@@ -12,10 +12,10 @@ _X50 = st.floats(0.05, 5.0)
 
 
 @settings(max_examples=200, deadline=None)
-@given(x1=_X50, x2=_X50, x3=_X50, step=st.floats(0.0, 2.0), hill=st.floats(0.5, 10.0),
+@given(x1=_X50, x2=_X50, step3=st.floats(0.0, 2.0), step=st.floats(0.0, 2.0), hill=st.floats(0.5, 10.0),
        folds=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=20))
-def test_crs_probabilities_are_ordered_and_anchored(x1, x2, x3, step, hill, folds):
-    lk = {"crs_x50_1": x1, "crs_x50_2": x2, "crs_x50_3": x3, "crs_x50_4_step": step, "crs_hill": hill}
+def test_crs_probabilities_are_ordered_and_anchored(x1, x2, step3, step, hill, folds):
+    lk = {"crs_x50_1": x1, "crs_x50_2": x2, "crs_x50_3_step": step3, "crs_x50_4_step": step, "crs_hill": hill}
     f = np.array(folds)
     p = crs_probabilities(f, lk)
     assert ((p >= 0) & (p <= 1)).all()

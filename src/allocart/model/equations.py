@@ -134,10 +134,10 @@ def _build() -> ModelDefinition:
     p = sp.symbols  # shorthand
     (
         rho_E, theta_Phi, kappa_Phi, eps_Phi, EC50_A, delta_E, k_EM, k_ME, k_EX, delta_X,
-        rho_M, nu_M, gamma_kill, K_kill, K_T, C_ext, Z50_IL6,
+        rho_M, nu_M, gamma_kill, K_kill, K_T, C_ext, Z50_IL6, q_ET,
     ) = p(
         "rho_E theta_Phi kappa_Phi eps_Phi EC50_A delta_E k_EM k_ME k_EX delta_X "
-        "rho_M nu_M gamma_kill K_kill K_T C_ext Z50_IL6"
+        "rho_M nu_M gamma_kill K_kill K_T C_ext Z50_IL6 q_ET"
     )
     (
         r_N, K_N, theta_NPhi, r_K, K_ss, phi_NKG2A, k_NKG2A, K_NKG2A, e_HLAE,
@@ -166,7 +166,7 @@ def _build() -> ModelDefinition:
         "IgG0 k_IgG q_IgG Ab0 k_Ab f_LL_Ab C3_norm C3_0 k_C3 C4_norm C4_0 k_C4 h_C "
         "k_I w_Ab w_0 h_I"
     )
-    k_IL6, IL6_0, p_IL6 = p("k_IL6 IL6_0 p_IL6")
+    k_IL6, IL6_0, p_IL6, k_mye = p("k_IL6 IL6_0 p_IL6 k_mye")
     (
         ANC0, MTT_N, gamma_N, slope_flu_N, slope_cy_N, PLT0, MTT_P, gamma_P, slope_flu_P,
         slope_cy_P, Emax_IL6, IL6_50, E_gcsf, ANC_gcsf,
@@ -204,6 +204,7 @@ def _build() -> ModelDefinition:
         State("C3", "g/L", "complement C3", 1e-9, "humoral"),
         State("C4", "g/L", "complement C4", 1e-10, "humoral"),
         State("I", "1", "latent SLE inflammatory activity (1 = baseline)", 1e-10, "humoral"),
+        State("Mye", "1", "monocyte/macrophage activation by CAR-T killing (0-1)", 1e-10, "cytokines"),
         State("IL6", "pg/mL", "serum IL-6", 1e-8, "cytokines"),
         State("Dflu", "mg/m2", "fludarabine in the body", 1e-9, "lymphodepletion"),
         State("Dcy", "mg/m2", "cyclophosphamide in the body", 1e-9, "lymphodepletion"),
@@ -222,7 +223,7 @@ def _build() -> ModelDefinition:
         State("GCSF", "1", "G-CSF support allowed (0 before its start day, 1 after)", 1e-9, "myelo"),
     )
     names = [s.name for s in states]
-    (E, M, X, N, KA, K0, H, Hc, P, Bn, Bm, Ba, PBn, PBa, LLn, LLa, IgG, Ab, C3, C4, I, IL6,
+    (E, M, X, N, KA, K0, H, Hc, P, Bn, Bm, Ba, PBn, PBa, LLn, LLa, IgG, Ab, C3, C4, I, Mye, IL6,
      Dflu, Dcy, ProlN, Tr1N, Tr2N, Tr3N, ANC, ProlP, Tr1P, Tr2P, Tr3P, PLT, GCSF) = sp.symbols(names)
 
     # ---- derived parameters: baseline steady state and normalisers --------------------
@@ -274,7 +275,7 @@ def _build() -> ModelDefinition:
         "N": K_N, "KA": KA_ss, "K0": K0_ss, "H": H0, "Hc": C0,
         "P": P_0, "Bn": Bn_0, "Bm": Bm_0, "Ba": Ba_0, "PBn": PBn_0, "PBa": PBa_0,
         "LLn": LLn_0, "LLa": LLa_0, "IgG": IgG0, "Ab": Ab0, "C3": C3_0, "C4": C4_0,
-        "I": sp.Integer(1), "IL6": IL6_0, "Dflu": sp.Integer(0), "Dcy": sp.Integer(0),
+        "I": sp.Integer(1), "Mye": sp.Integer(0), "IL6": IL6_0, "Dflu": sp.Integer(0), "Dcy": sp.Integer(0),
         "ProlN": ANC0, "Tr1N": ANC0, "Tr2N": ANC0, "Tr3N": ANC0, "ANC": ANC0,
         "ProlP": PLT0, "Tr1P": PLT0, "Tr2P": PLT0, "Tr3P": PLT0, "PLT": PLT0,
         "GCSF": sp.Integer(0),
@@ -298,7 +299,10 @@ def _build() -> ModelDefinition:
         r_P * tau_BM * P + r_B * (Bn + Bm + Ba) + r_PB * (PBn + PBa) + r_LL * tau_BM * (LLn + LLa),
     )
     S = inter("S_stim", A / (A + EC50_A))
-    kill = inter("kill_sat", gamma_kill * E / (K_kill + E))
+    # Killing per target saturates in effectors and is limited by the effector-to-target
+    # ratio (each effector kills at most about q_ET targets per 1/gamma_kill days), so a small
+    # unexpanded graft cannot clear a large B-cell pool at once (ratio-dependent killing).
+    kill = inter("kill_sat", gamma_kill * E / (K_kill + E + A / q_ET))
     L = inter("L_tot", N + KA + K0 + C)
     Phi = inter("Phi", (1 + kappa_Phi) / (1 + kappa_Phi * L / L_ss))
     Phi_ex = inter("Phi_excess", smooth_pos(Phi - 1, eps_Phi))
@@ -324,7 +328,7 @@ def _build() -> ModelDefinition:
     # Mackensen 2022, Tur 2024), whereas a shallow or brief depletion regrows within weeks.
     ext_a = inter("clone_survival", Ba**2 / (Ba**2 + (x_a * Ba_0) ** 2))
     # CAR-T killing flux (cells/day); the killing burst, not the number of effectors,
-    # drives IL-6, with a ceiling (macrophage output saturates).
+    # activates monocytes and macrophages, which make the IL-6 (saturating: a ceiling).
     flux = inter("kill_flux", kill * A)
     supp = inter("IL6_supp", Emax_IL6 * (IL6 - IL6_0) / (IL6 - IL6_0 + IL6_50))
     drug_N = inter("drug_N", slope_flu_N * Dflu + slope_cy_N * Dcy + supp)
@@ -376,7 +380,10 @@ def _build() -> ModelDefinition:
         "C3": k_C3 * C3_norm - k_C3 * C3 * (1 + kappa_C3 * (Ab / Ab0) ** h_C),
         "C4": k_C4 * C4_norm - k_C4 * C4 * (1 + kappa_C4 * (Ab / Ab0) ** h_C),
         "I": k_I * (w_Ab * (Ab / Ab0) ** h_I + w_Ba * (Ba + PBa) / (Ba_0 + PBa_0) + w_0) - k_I * I,
-        "IL6": k_IL6 * (IL6_0 - IL6) + p_IL6 * flux / (flux + Z50_IL6),
+        # Myeloid activation follows the killing burst with a delay of about 1/k_mye days, so
+        # the IL-6 peak and the CRS it grades come days after the infusion, not at it.
+        "Mye": k_mye * (flux / (flux + Z50_IL6) - Mye),
+        "IL6": k_IL6 * (IL6_0 - IL6) + p_IL6 * Mye,
         # First-order elimination; below trace amounts (D_trace) it slows down so exposure
         # never reaches subnormal floating-point numbers, which are slow on CPUs and make
         # CVODE's error test fail. The effect on any read-out is below 1e-12 mg/m2.
@@ -430,4 +437,4 @@ def _build() -> ModelDefinition:
 
 
 MODEL: ModelDefinition = _build()
-"""The allocart SLE CAR-T model (35 states)."""
+"""The allocart SLE CAR-T model (36 states)."""

@@ -472,6 +472,9 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
         lk = dict(fixed)
         lk.update(dict(zip(names, (float(v) for v in x))))
         lk["sledai_theta_min"] = float(np.clip(lk["sledai_theta_min"], 0.0, 0.95))
+        for k in ("crs_x50_1", "crs_x50_2"):
+            if k in lk:
+                lk[k] = float(np.clip(lk[k], 0.05, 5.0))
         return lk
 
     def loss(x: np.ndarray) -> float:
@@ -491,7 +494,9 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
                 lo, hi = t.interval
                 centre = 0.5 * (lo + hi)
                 if t.statistic == "rate":
-                    p = min(max(centre, 0.05), 0.95)
+                    # Rare events (1 of 145) keep a scale of their own size, so a pooled
+                    # count of one still pulls the rate away from zero.
+                    p = min(max(centre, 1.0 / t.n, 0.005), 0.95)
                     scale = math.sqrt(p * (1 - p) / t.n)
                 else:
                     scale = max(float(np.std(v)) / math.sqrt(t.n), 0.5)

@@ -166,7 +166,8 @@ def load_links(*, calibrated: bool = True) -> LinkTable:
 def crs_x50(links: Mapping[str, float]) -> np.ndarray:
     """The four ``x50_g`` (decades of IL-6 fold rise), made non-decreasing in g so that the
     cumulative probabilities are ordered whatever values a calibration tries."""
-    x50 = [links["crs_x50_1"], links["crs_x50_2"], links["crs_x50_3"]]
+    x50 = [links["crs_x50_1"], links["crs_x50_2"]]
+    x50.append(x50[1] + links["crs_x50_3_step"])
     x50.append(x50[2] + links["crs_x50_4_step"])
     return np.maximum.accumulate(np.maximum(np.array(x50, dtype=float), 1e-6))
 
@@ -178,9 +179,9 @@ def crs_probabilities(il6_fold: np.ndarray, links: Mapping[str, float]) -> np.nd
 
     Examples
     --------
-    >>> lk = {"crs_x50_1": 1.0, "crs_x50_2": 1.6, "crs_x50_3": 2.2, "crs_x50_4_step": 0.4, "crs_hill": 4.0}
+    >>> lk = {"crs_x50_1": 1.0, "crs_x50_2": 1.6, "crs_x50_3_step": 0.6, "crs_x50_4_step": 0.4, "crs_hill": 4.0}
     >>> crs_probabilities(np.array([1.0, 10.0]), lk).round(3).tolist()
-    [[0.0, 0.0, 0.0, 0.0], [0.5, 0.132, 0.04, 0.018]]
+    [[0.0, 0.0, 0.0, 0.0], [0.5, 0.132, 0.041, 0.021]]
     """
     x = np.log10(np.maximum(np.asarray(il6_fold, dtype=float), 1.0))
     h = float(links["crs_hill"])
