@@ -27,6 +27,7 @@ def test_crs_probabilities_are_ordered_and_anchored(x1, x2, step3, step, hill, f
 
 
 _LINKS = {"inf_per_neutropenic_day": 0.01, "inf_per_profound_day": 0.01, "inf_per_hypogamma_day": 0.001,
+          "inf_per_aplasia_day": 0.001, "b_aplasia_below_per_ul": 1.0,
           "igg_low_g_per_l": 4.0, "inf_fatal_share": 0.1, "inf_grade4_share": 0.1}
 
 
@@ -56,3 +57,19 @@ def test_lognormal_days_median_and_floor():
     u = np.linspace(0.001, 0.999, 999)
     d = lognormal_days(4.0, 0.5, u)
     assert d.min() >= 1 and np.median(d) == 4
+
+
+def test_b_cell_aplasia_adds_a_late_humoral_hazard():
+    n = 40000
+    rng = np.random.default_rng(2)
+    anc, igg = np.full((n, 200), 3.0), np.full((n, 200), 10.0)
+    b = np.full((n, 200), 50.0)
+    b[:, 10:110] = 0.1  # 100 days of aplasia
+    grade, onset = infection_events(anc, igg, rng.random(n), rng.random(n), _LINKS, b_cells=b)
+    p = 1 - np.exp(-100 * 0.001)
+    assert abs((grade > 0).mean() - p) < 4 * np.sqrt(p * (1 - p) / n)
+    days = onset[grade > 0]
+    assert days.min() >= 10 and days.max() <= 109
+    # Without the B-cell counts the humoral term is absent.
+    g0, _ = infection_events(anc, igg, rng.random(n), rng.random(n), _LINKS)
+    assert (g0 == 0).all()

@@ -144,7 +144,8 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     crs_peak = np.where(crs >= 2, np.minimum(peak, crs_days), 0)
     inf_grade, inf_onset = infection_events(
         np.where(ok[:, None], vc.obs["anc_1e9_per_l"], np.nan), np.where(ok[:, None], vc.obs["igg_g_per_l"], np.nan),
-        vc.u["infection"], vc.u["infection_grade"], links)
+        vc.u["infection"], vc.u["infection_grade"], links,
+        b_cells=np.where(ok[:, None], vc.obs["b_cells_per_ul"], np.nan))
     inf_days = np.where(inf_grade > 0, lognormal_days(links["inf_days_median"], links["inf_days_sd_log"], vc.u["infection_days"]), 0)
     cmax = np.nan_to_num(kin["car_t_cmax_cells_per_ul"], nan=0.0)
     icans = np.where(ok, icans_grade(cmax, crs, vc.u["icans"], links), 0)

@@ -233,11 +233,13 @@ def lognormal_days(median: np.ndarray | float, sd_log: float, u: np.ndarray) -> 
 
 
 def infection_events(anc: np.ndarray, igg: np.ndarray, u: np.ndarray, u_grade: np.ndarray,
-                     links: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+                     links: Mapping[str, float], b_cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Serious infections from the daily blood counts: CTCAE grade (0, 3, 4, 5) and onset day.
 
-    The daily hazard is ``h_neut [ANC < 0.5] + h_profound [ANC < 0.1] + h_igg [IgG < limit]``
-    (per day, ANC in 10^9/L, IgG in g/L); the infection starts on the first day the cumulative
+    The daily hazard is ``h_neut [ANC < 0.5] + h_profound [ANC < 0.1] + h_igg [IgG < limit]
+    + h_aplasia [B cells < aplasia threshold]`` (per day, ANC in 10^9/L, IgG in g/L, B cells
+    per uL): the neutropenia of lymphodepletion and the humoral defect of B-cell aplasia and
+    hypogammaglobulinaemia. The infection starts on the first day the cumulative
     hazard reaches ``-log(1 - u)``, so its probability is ``1 - exp(-H)`` and its timing follows
     the cytopenia that caused it. Given an infection, ``u_grade`` picks fatal (grade 5),
     life-threatening (4) or IV-treated (3) by the shares in the link table.
@@ -246,6 +248,8 @@ def infection_events(anc: np.ndarray, igg: np.ndarray, u: np.ndarray, u_grade: n
     ----------
     anc, igg : ndarray, shape (n, n_days)
         Daily ANC (10^9/L) and IgG (g/L) from the day of infusion on (NaN rows: failed).
+    b_cells : ndarray, shape (n, n_days), optional
+        Daily CD19+ B cells per uL (no aplasia term without it).
     u, u_grade : ndarray, shape (n,)
         The patient's uniforms.
 
@@ -258,6 +262,9 @@ def infection_events(anc: np.ndarray, igg: np.ndarray, u: np.ndarray, u_grade: n
     igg = np.nan_to_num(np.asarray(igg, dtype=float), nan=np.inf)
     h = (links["inf_per_neutropenic_day"] * (anc < 0.5) + links["inf_per_profound_day"] * (anc < 0.1)
          + links["inf_per_hypogamma_day"] * (igg < links["igg_low_g_per_l"]))
+    if b_cells is not None:
+        b = np.nan_to_num(np.asarray(b_cells, dtype=float), nan=np.inf)
+        h = h + links["inf_per_aplasia_day"] * (b < links["b_aplasia_below_per_ul"])
     cum = np.cumsum(h, axis=1)
     need = -np.log1p(-np.clip(np.asarray(u, dtype=float), 0.0, 1 - 1e-12))
     hit = cum >= need[:, None]
