@@ -382,7 +382,9 @@ def _build() -> ModelDefinition:
         "I": k_I * (w_Ab * (Ab / Ab0) ** h_I + w_Ba * (Ba + PBa) / (Ba_0 + PBa_0) + w_0) - k_I * I,
         # Myeloid activation follows the killing burst with a delay of about 1/k_mye days, so
         # the IL-6 peak and the CRS it grades come days after the infusion, not at it.
-        "Mye": k_mye * (flux / (flux + Z50_IL6) - Mye),
+        # Squared flux: the burst of the first days activates them, the steady trickle of
+        # precursors killed during months of aplasia does not (no IL-6 plateau).
+        "Mye": k_mye * (flux**2 / (flux**2 + Z50_IL6**2) - Mye),
         "IL6": k_IL6 * (IL6_0 - IL6) + p_IL6 * Mye,
         # First-order elimination; below trace amounts (D_trace) it slows down so exposure
         # never reaches subnormal floating-point numbers, which are slow on CPUs and make
