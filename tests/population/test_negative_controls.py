@@ -9,6 +9,8 @@ the Monte-Carlo error of its rate (binomial SE at n = 200 is at most 0.035).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -18,25 +20,36 @@ N = 200
 SEED = 11
 
 
-@pytest.fixture(scope="module")
-def untreated():
-    return simulate_cohort("autologous-cd19", "0", "none", n=N, seed=SEED)
+#: The arms compared: (product, dose, lymphodepletion). "shallow" is an allogeneic graft
+#: without lymphodepletion, whose cells barely expand and are rejected.
+ARMS = {
+    "untreated": ("autologous-cd19", "0", "none"),
+    "ld_alone": ("autologous-cd19", "0", "flu-cy"),
+    "deep": ("autologous-cd19", "1e6/kg", "flu-cy"),
+    "shallow": ("allogeneic-cd19cd20", "3e8", "none"),
+}
 
 
-@pytest.fixture(scope="module")
-def ld_alone():
-    return simulate_cohort("autologous-cd19", "0", "flu-cy", n=N, seed=SEED)
+@functools.cache
+def _cohort(name):
+    product, dose, ld = ARMS[name]
+    return simulate_cohort(product, dose, ld, n=N, seed=SEED)
 
 
-@pytest.fixture(scope="module")
-def deep():
-    return simulate_cohort("autologous-cd19", "1e6/kg", "flu-cy", n=N, seed=SEED)
+@pytest.fixture(params=list(ARMS))
+def arm(request):
+    return _cohort(request.param)
 
 
-@pytest.fixture(scope="module")
-def shallow():
-    # No lymphodepletion: the allogeneic cells barely expand and are rejected.
-    return simulate_cohort("allogeneic-cd19cd20", "3e8", "none", n=N, seed=SEED)
+untreated = pytest.fixture(lambda: _cohort("untreated"), name="untreated")
+ld_alone = pytest.fixture(lambda: _cohort("ld_alone"), name="ld_alone")
+deep = pytest.fixture(lambda: _cohort("deep"), name="deep")
+shallow = pytest.fixture(lambda: _cohort("shallow"), name="shallow")
+
+
+def test_every_arm_solves_every_patient(arm):
+    assert not arm.patients["failed"].any()
+    assert arm.summary()["n"] == N
 
 
 def test_no_car_t_no_lymphodepletion_changes_nothing(untreated):
