@@ -2,6 +2,7 @@
 
 Real processes, the real model, a small protocol: each run is a separate ``allocart run``, the
 interrupted one is killed at a random moment of its work (the moment is reported on failure).
+``test_signals.py`` checks the pool processes under Ctrl-C and kill -9 (with the stand-in cohort).
 """
 
 from __future__ import annotations
@@ -105,15 +106,22 @@ def test_kill_9_at_a_random_moment_then_rerun_gives_identical_results(reference,
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(reference, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(reference, tmp_path, workers):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once a pool is saved: exit
+    130 within seconds, the finished pools kept, the manifest 'interrupted', and the rerun gives
+    the uninterrupted results. With 2 workers the pools are simulated in pool processes."""
     protocol, expected, wall = reference
     out = tmp_path / "interrupted"
-    # As from a terminal: SIGINT delivered, even when the tests themselves run with it ignored.
+    cmd = _cmd(protocol, out)
+    cmd[cmd.index("--workers") + 1] = str(workers)
     proc = subprocess.Popen(
-        _cmd(protocol, out),
+        cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
+        # As from a terminal: SIGINT delivered, even when the tests themselves run with it ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pools = out / "checkpoint" / "pools"
@@ -124,12 +132,21 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(reference, tmp_path):
         and not list(pools.glob("*.patients.parquet"))
     ):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.monotonic()
     _, err = proc.communicate(timeout=120)
+    took = time.monotonic() - t0
     if proc.returncode == 0:
         pytest.fail(f"the run finished before Ctrl-C could reach it ({wall:.1f} s)")
     assert proc.returncode == 130, err
-    assert "run the same command again" in err
+    assert took < 20, f"exit {took:.1f} s after Ctrl-C"
+    assert "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("interrupted: ") and line.endswith("run the same command again to resume")
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "interrupted"
+    assert man["saved"]["pools"] == len(list(pools.glob("*.patients.parquet"))) >= 1
     rerun = subprocess.run(_cmd(protocol, out), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     pd.testing.assert_frame_equal(expected, _oc(out))

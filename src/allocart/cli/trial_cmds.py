@@ -115,6 +115,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         try:
             from allocart.trial import resolve_protocol, run_trial
+            from allocart.trial.runner import RunInterrupted
         except KeyboardInterrupt:  # Ctrl-C while starting: nothing done yet
             raise SystemExit(130) from None
 
@@ -132,11 +133,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 progress=not (no_progress or quiet or as_json),
                 log=None if (quiet or as_json) else (lambda msg: print(msg, file=sys.stderr)),
             )
-        except KeyboardInterrupt:
-            # Completed pools and chunks are on disk; the command line reports the interruption (exit 130).
-            print(
-                f"interrupted; run the same command again to resume from {folder}", file=sys.stderr
-            )
+        except KeyboardInterrupt as exc:
+            # Completed pools and chunks are on disk (RunInterrupted says how many); exit status 130.
+            what = str(exc) if isinstance(exc, RunInterrupted) else f"interrupted ({folder})"
+            print(f"{what}; run the same command again to resume", file=sys.stderr)
             raise SystemExit(130) from None
         if as_json:
             typer.echo(json.dumps(result.manifest, indent=1, default=str))

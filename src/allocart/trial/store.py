@@ -12,6 +12,12 @@ Layout::
         pools/<pool>.patients.parquet, <pool>.timecourses.parquet
         chunks/trials_<first>_<stop>.npz
 
+``OUT/.lock`` is held (``fcntl.flock``) by the process writing the folder, for as long as it
+lives; the kernel releases it when that process ends, however it ends. ``manifest.json`` says
+``running`` while a run is under way and records its writer (pid, host, boot id, start time); a
+``running`` manifest found by a process that could take the lock is stale (its writer was killed)
+and the run resumes as an interrupted one.
+
 Nothing is ever half-written: every file is written to a temporary name in the same folder,
 flushed to disk and moved into place with :func:`os.replace` (atomic on POSIX), so an
 interruption at any moment (Ctrl-C, ``kill -9``, power loss) leaves either the old file or the new
@@ -26,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,14 @@ from allocart.trial.pools import PoolKey
 from allocart.trial.protocol import Protocol
 from allocart.trial.replicates import ChunkResult
 
-__all__ = ["RunFolder", "atomic_write_bytes", "atomic_write_text", "package_versions"]
+__all__ = [
+    "RunFolder",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "package_versions",
+    "process_identity",
+    "process_alive",
+]
 
 _CHUNK_RE = re.compile(r"^trials_(\d+)_(\d+)\.npz$")
 
@@ -82,6 +96,71 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux); pids and process start times are only unique within one."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """State and start time (clock ticks after boot) of process ``pid`` from ``/proc`` (Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
+    return fields[0], int(fields[19])  # starttime is field 22
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """What identifies a process beyond its (reusable) pid: host, boot id and start time.
+
+    ``started_ticks`` (clock ticks after boot, from ``/proc/PID/stat``) and ``boot_id`` are
+    ``None`` where ``/proc`` is missing.
+    """
+    pid = os.getpid() if pid is None else int(pid)
+    stat = _proc_stat(pid)
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "boot_id": _boot_id(),
+        "started_ticks": stat[1] if stat else None,
+    }
+
+
+def process_alive(identity: dict[str, Any]) -> bool | None:
+    """Whether the process of :func:`process_identity` still runs.
+
+    ``False`` once it ended (or its pid now belongs to another process, or the machine rebooted);
+    ``None`` if that cannot be told from here (another host).
+    """
+    pid = identity.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if identity.get("host") != socket.gethostname():
+        return None
+    boot = _boot_id()
+    if boot is not None and identity.get("boot_id") not in (None, boot):
+        return False
+    stat = _proc_stat(pid)
+    if stat is not None:
+        state, ticks = stat
+        if state in ("Z", "X"):  # ended, not yet reaped
+            return False
+        return identity.get("started_ticks") in (None, ticks)
+    if Path("/proc/self/stat").is_file():  # /proc works and has no such process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    return True
+
+
 class RunFolder:
     """A run folder and its checkpoints.
 
@@ -96,6 +175,10 @@ class RunFolder:
         self.checkpoint = self.root / "checkpoint"
         self.pools_dir = self.checkpoint / "pools"
         self.chunks_dir = self.checkpoint / "chunks"
+        self._lock_fh: Any = None
+        #: Set by :meth:`claim`: the manifest an earlier run left saying ``running`` although its
+        #: process had ended (killed, or the machine went down); ``None`` otherwise.
+        self.stale: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ files
     @property
@@ -122,6 +205,9 @@ class RunFolder:
         if self.root.exists() and not self.root.is_dir():
             raise DesignError(f"--out: {str(self.root)!r} is a file, not a folder")
         self._lock()
+        # We hold the lock, so whoever wrote a `running` manifest is no longer running.
+        previous = self._read_manifest_quietly()
+        self.stale = previous if previous and previous.get("status") == "running" else None
         saved = self.checkpoint / "protocol.json"
         found = False
         if saved.is_file():
@@ -160,27 +246,74 @@ class RunFolder:
         return found
 
     def _lock(self) -> None:
-        """Hold an advisory lock on the folder for the life of this process (released even by kill -9)."""
-        import fcntl
+        """Hold an advisory lock on the folder for the life of this process (released even by kill -9).
 
-        if getattr(self, "_lock_fh", None) is not None:
+        ``fcntl.flock`` on ``OUT/.lock``; the file also records who holds it. Where the file
+        system has no locks (some network mounts) the recorded holder decides: the folder is busy
+        while that process is alive.
+        """
+        if self._lock_fh is not None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held open on purpose
+        path = self.root / ".lock"
+        fh = open(path, "a+")  # noqa: SIM115 - held open on purpose; not inherited by children
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise DesignError(
-                f"--out: another `allocart run` is writing to {str(self.root)!r}; wait for it "
-                "or give another --out"
-            ) from None
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            fcntl = None  # type: ignore[assignment]
+        locked = False
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+            except BlockingIOError:  # held by a live process
+                fh.close()
+                raise DesignError(self._busy_message(self._holder())) from None
+            except OSError:  # no locks on this file system: fall back to the recorded holder
+                pass
+        if not locked:
+            holder = self._holder()
+            if holder and holder.get("pid") != os.getpid() and process_alive(holder) is not False:
+                fh.close()
+                raise DesignError(self._busy_message(holder))
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps(process_identity()))
+        fh.flush()
         self._lock_fh = fh
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            holder = json.loads((self.root / ".lock").read_text())
+        except (OSError, ValueError):
+            return None
+        return holder if isinstance(holder, dict) else None
+
+    def _busy_message(self, holder: dict[str, Any] | None) -> str:
+        who = ""
+        if holder and holder.get("pid"):
+            who = f" (pid {holder['pid']} on {holder.get('host', '?')})"
+        return (
+            f"--out: another `allocart run` is writing to {str(self.root)!r}{who}; wait for it "
+            "or give another --out"
+        )
+
+    def _read_manifest_quietly(self) -> dict[str, Any] | None:
+        try:
+            man = self.read_manifest()
+        except (OSError, ValueError):
+            return None
+        return man if isinstance(man, dict) else None
 
     def release(self) -> None:
         """Release the folder lock."""
-        fh = getattr(self, "_lock_fh", None)
+        fh = self._lock_fh
         if fh is not None:
+            try:  # the record goes first, so that no reader takes a finished run for a live one
+                fh.seek(0)
+                fh.truncate()
+            except OSError:  # pragma: no cover - the lock goes with the file anyway
+                pass
             fh.close()
             self._lock_fh = None
 
