@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -74,3 +78,79 @@ def test_validate_recovery_json_two_replicates(capsys):
     assert doc["replicates"] == 2 and doc["coverage_monte_carlo_se"] == pytest.approx((0.09 / 2) ** 0.5)
     for v in doc["params"].values():
         assert set(v) >= {"bias", "coverage"} and 0.0 <= v["coverage"] <= 1.0
+
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "data"
+_JAX_STACK = ("jax", "jaxlib", "numpyro", "arviz", "diffrax", "equinox")
+
+
+def _run_without_jax(args: list[str]) -> subprocess.CompletedProcess:
+    """``allocart`` in a fresh interpreter where the JAX stack cannot be imported (as if the
+    optional extra were not installed), reporting any of it that got imported anyway."""
+    code = (
+        "import sys\n"
+        f"for m in {_JAX_STACK!r}: sys.modules[m] = None\n"
+        "from allocart.cli.app import main\n"
+        f"rc = main({args!r})\n"
+        f"print('LOADED', [m for m, v in sys.modules.items() if v is not None and m.split('.')[0] in {_JAX_STACK!r}])\n"
+        "sys.exit(rc)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+
+
+def test_nuts_without_jax_names_the_extra_in_one_line(tmp_path):
+    proc = _run_without_jax(["fit", str(EXAMPLES / "example_nonmem.csv"), "--out", str(tmp_path / "o"),
+                             "--method", "nuts"])
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith("error: --method nuts needs jax") and "pip install 'allocart[jax]'" in err
+    assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_map_fit_runs_without_jax(tmp_path):
+    """The default path (population point estimate, Laplace, forecasts, plots, report) on two
+    patients of the shipped example, with JAX unavailable."""
+    from allocart.data import read_nonmem, write_nonmem
+
+    ds = read_nonmem(EXAMPLES / "example_nonmem.csv")
+    path = write_nonmem(ds.subset(list(ds.ids[:2])), tmp_path / "two.csv")
+    out = tmp_path / "fit"
+    proc = _run_without_jax(["fit", str(path), "--out", str(out), "--observables",
+                             "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LOADED []" in proc.stdout
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["level"] == "population" and len(diag["per_patient"]) == 2
+    assert (out / "report.html").is_file() and (out / "vpc.png").is_file()
+
+
+def test_truth_file_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "truth.csv"
+    bad.write_text("patient,rho_E\nSIM-001,1.0\n")
+    assert main(["fit", str(EXAMPLES / "example_nonmem.csv"), "--out", str(tmp_path / "o"), "--truth", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "--truth" in err and "`id`" in err
+
+
+@pytest.mark.parametrize("data", ["example_nonmem.csv", "example_sdtm"])  # 12-25 s each on 2 cores
+def test_documented_fit_command_on_the_shipped_data(tmp_path, capsys, data):
+    """``allocart fit examples/data/<data> --out runs/fit`` (README, docs/fitting.md), with the
+    coverage check against the example's true values: it completes, every omega interval says
+    how it was made, and the report warns that the intervals miss the truth."""
+    out = tmp_path / "fit"
+    assert main(["fit", str(EXAMPLES / data), "--out", str(out), "--truth", str(EXAMPLES / "example_truth.csv")]) == 0
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["method"] == "its" and len(diag["patients"]) == 6
+    for name, v in diag["population"].items():
+        assert v["omega_method"] in ("profile", "wald"), name
+        assert v["omega_lo"] <= v["omega"] <= v["omega_hi"], name
+        if v["omega_method"] == "wald":
+            assert v["omega_note"], name
+    assert not diag["coverage"]["passed"]  # intervals conditional on 75 fixed parameters
+    html = (out / "report.html").read_text()
+    assert 'class="warning"' in html and "Coverage check failed" in html and 'class="diagnostics"' in html
+    for name in ("gof.png", "individual.png", "vpc.png", "forecast.csv", "coverage.csv"):
+        assert (out / name).is_file(), name

@@ -33,9 +33,15 @@ def fit_cmd(
     error_model: Annotated[Path | None, typer.Option("--error-model", help="YAML overrides of the residual-error table.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the plots (and embed them in the report).")] = True,
     backend: Annotated[str, typer.Option(help="Gradients: sensitivity (numba forward sensitivities) or jax "
-                                              "(forward-mode through diffrax).")] = "sensitivity",
+                                              "(forward-mode through diffrax; needs the jax extra).")] = "sensitivity",
+    truth: Annotated[Path | None, typer.Option("--truth", help="CSV of true parameter values (id, one column per "
+                                               "parameter) of simulated data: check the intervals' coverage.")] = None,
 ) -> None:
-    """Fit the model to patient data: posterior, diagnostics, forecasts and an HTML report."""
+    """Fit the model to patient data: posterior, diagnostics, forecasts and an HTML report.
+
+    The default (--method map) needs no JAX; --method nuts and --backend jax need the optional
+    extra: pip install 'allocart[jax]'.
+    """
     from allocart.data.formats import read_dataset
     from allocart.fit.api import FitOptions, parse_observables, parse_params, run_fit
     from allocart.fit.residual import load_residual_models
@@ -45,12 +51,18 @@ def fit_cmd(
                       chains=chains, warmup=warmup, samples=samples, seed=seed,
                       observables=parse_observables(observables), horizon=horizon,
                       backend=backend.strip().lower())
+    opts.check_dependencies()  # NUTS without JAX: one line, before the data are read
     ds = read_dataset(data, fmt)
     table = load_default_parameters()
     if model_params is not None:
         table = table.with_overrides(load_overrides(model_params), origin="--model-params")
     residual = load_residual_models(error_model)
-    paths = run_fit(ds, out, opts, table=table, residual=residual, plots=plots,
+    truth_frame = None
+    if truth is not None:
+        from allocart.fit.coverage import read_truth
+
+        truth_frame = read_truth(truth)
+    paths = run_fit(ds, out, opts, table=table, residual=residual, plots=plots, truth=truth_frame,
                     echo=lambda s: print(s, file=sys.stderr))
     for name, p in paths.items():
         typer.echo(f"{name:16s} {p}")
@@ -67,10 +79,8 @@ def recovery_cmd(
 ) -> None:
     """Simulation-estimation study: relative bias and 90% coverage per population parameter."""
     from allocart.fit.api import parse_params
-    from allocart.fit.jaxmodel import enable_jax
     from allocart.fit.recovery import RecoveryConfig, run_recovery
 
-    enable_jax()
     cfg = RecoveryConfig(replicates=replicates, patients=patients, params=parse_params(params), product=product,
                          seed=seed)
     rep = run_recovery(cfg, progress=lambda i, n: print(f"replicate {i}/{n}", file=sys.stderr))

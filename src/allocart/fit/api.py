@@ -63,11 +63,23 @@ class FitOptions:
         if not (np.isfinite(self.horizon) and self.horizon > 0):
             raise FitError(f"--horizon: {self.horizon!r} must be a positive number of days")
 
+    def check_dependencies(self) -> None:
+        """Raise a one-line :class:`FitError` naming the optional JAX extra when these options
+        need it and it is not installed: ``method="nuts"`` (NumPyro, ArviZ) or
+        ``backend="jax"`` (diffrax). The default (``map`` on the ``sensitivity`` backend) runs
+        on NumPy, SciPy and numba alone."""
+        from allocart.fit.jaxmodel import require_jax
+
+        if self.method == "nuts":
+            require_jax("--method nuts", ("numpyro", "arviz"))
+        if self.backend == "jax":
+            require_jax("--backend jax", ("diffrax",))
+
 
 def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 0,
                           backend: str = "sensitivity") -> FitResult:
     """Posterior modes under the table's prior, with Laplace draws."""
-    from allocart.fit.optimize import posterior_modes
+    from allocart.fit.optimize import mode_diagnostics, posterior_modes
 
     t0 = time.perf_counter()
     modes = posterior_modes(problem, backend=backend)
@@ -80,16 +92,20 @@ def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 
     seconds = time.perf_counter() - t0
     diag = {"sampler": "none (posterior mode, Laplace approximation)", "iterations": modes.iterations,
             "evaluations": modes.evaluations, "patients_converged": int(modes.converged.sum()),
-            "converged": bool(modes.converged.all()), "seconds": seconds}
+            "patients_not_converged": [problem.ids[i] for i in np.flatnonzero(~modes.converged)],
+            "converged": bool(modes.converged.all()), "seconds": seconds,
+            "per_patient": mode_diagnostics(problem, modes, problem.prior_sd)}
     return FitResult(problem=problem, method="map", level="individual", theta=problem.to_natural(theta),
                      mode=problem.to_natural(modes.theta), diagnostics=diag, seconds=seconds)
 
 
 def fit_problem(problem: FitProblem, options: FitOptions = FitOptions(), *, progress: bool = False) -> FitResult:
-    """Fit a :class:`FitProblem` with the method and level of ``options``."""
-    from allocart.fit.jaxmodel import enable_jax
+    """Fit a :class:`FitProblem` with the method and level of ``options``.
 
-    enable_jax()
+    The default path (``map`` with the ``sensitivity`` backend) does not import JAX; NUTS and
+    the ``jax`` backend need the optional extra (:meth:`FitOptions.check_dependencies`).
+    """
+    options.check_dependencies()
     level = options.level
     if level == "auto":
         level = "population" if problem.n >= 2 else "individual"
@@ -117,16 +133,22 @@ def fit_dataset(dataset, options: FitOptions = FitOptions(), *, table=None, resi
 
 
 def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, table=None, residual=None,
-            plots: bool = True, echo: Callable[[str], Any] | None = None) -> dict[str, Path]:
+            plots: bool = True, echo: Callable[[str], Any] | None = None, truth=None) -> dict[str, Path]:
     """Fit, forecast and write everything into ``out``.
 
     Files: ``posterior.parquet`` (draws per patient), ``population.parquet`` (population fits),
     ``estimates.csv``, ``diagnostics.json``, ``forecast.csv`` (per patient), ``forecast_bands.csv``
     (daily 90% bands), ``gof.png``, ``individual.png``, ``vpc.png`` and ``report.html``.
+
+    ``truth``: a frame of true parameter values (column ``id``, one column per parameter, see
+    :func:`allocart.fit.coverage.read_truth`) for data simulated with known values; the
+    coverage of the individual 90% intervals is then checked, written to ``diagnostics.json``
+    (``coverage``) and ``coverage.csv``, reported, and a failed check printed as a warning.
     """
     from allocart.fit.forecast import forecast
     from allocart.fit.report import write_report
 
+    options.check_dependencies()  # before any work: NUTS without JAX fails in one line, at once
     say = echo or (lambda s: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +158,23 @@ def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, tab
     warning = convergence_warning(res.diagnostics)
     if warning:
         say(warning)
+    for name, v in (res.population or {}).items():
+        if v.get("omega_method") == "wald":
+            say(f"note: the omega interval of {name} is a Wald interval: {v.get('omega_note', '')}")
+    coverage = None
+    if truth is not None:
+        import pandas as pd
+
+        from allocart.fit.coverage import individual_coverage
+
+        coverage = individual_coverage(res, truth)
+        res.diagnostics["coverage"] = {k: v for k, v in coverage.items() if k != "rows"}
+        say(f"coverage against the true values: {coverage['covered']} of {coverage['n']} individual 90% intervals"
+            + ("" if coverage["passed"] else f" -- warning: coverage check failed (p = {coverage['p_value']:.1e})"))
     paths = write_posterior(res, out)
+    if coverage is not None:
+        pd.DataFrame(coverage["rows"]).to_csv(out / "coverage.csv", index=False)
+        paths["coverage"] = out / "coverage.csv"
     fc = forecast(res, horizon=options.horizon, draws=options.forecast_draws, seed=options.seed)
     fc.summary.to_csv(out / "forecast.csv", index=False)
     fc.bands.to_csv(out / "forecast_bands.csv", index=False)
@@ -150,7 +188,7 @@ def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, tab
         figs["Individual fits and forecasts"] = plot_individual(res, fc.bands, out / "individual.png")
         figs["Visual predictive check"] = plot_vpc(res, out / "vpc.png", seed=options.seed)
         paths.update({p.stem: p for p in figs.values()})
-    paths["report"] = write_report(res, out / "report.html", forecast=fc, plots=figs,
+    paths["report"] = write_report(res, out / "report.html", forecast=fc, plots=figs, coverage=coverage,
                                    extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0})
     return paths
 
@@ -165,8 +203,16 @@ def convergence_warning(diag: dict[str, Any]) -> str | None:
                 f"max R-hat {'n/a' if rhat is None else f'{rhat:.3g}'}, min bulk ESS "
                 f"{'n/a' if ess is None else f'{ess:.0f}'} (wanted: none, < 1.05, and enough for the intervals); "
                 "run longer (--warmup, --samples) and see diagnostics.json")
-    return (f"warning: the estimate has not converged ({diag.get('patients_converged', '?')} patient mode "
-            "search(es) converged); see diagnostics.json")
+    parts = []
+    if not diag.get("population_converged", True):
+        parts.append(f"the population estimate stopped after {diag.get('iterations', '?')} EM steps without converging")
+    bad = list(diag.get("patients_not_converged") or [])
+    if bad:
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        parts.append(f"the mode search did not converge for {len(bad)} patient(s): {', '.join(map(str, bad[:10]))}{more}")
+    if not parts:
+        parts.append(f"{diag.get('patients_converged', '?')} patient mode search(es) converged")
+    return "warning: " + "; ".join(parts) + " (see the diagnostics table of report.html)"
 
 
 def parse_params(text: str | None) -> tuple[str, ...]:

@@ -104,15 +104,16 @@ def fit_individual_nuts(
     trees deeper than ``max_tree_depth`` (2^6 = 64 leapfrog steps) only occur early in warm-up,
     where they cost the most (each step is a forward-mode ODE solve).
     """
+    from allocart.fit.jaxmodel import require_jax
+
+    require_jax("NUTS (--method nuts)", ("numpyro", "arviz"))
     import jax
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
-    from allocart.fit.jaxmodel import enable_jax
     from allocart.fit.optimize import posterior_modes
 
-    enable_jax()
     _check(chains, num_warmup, num_samples)
     t_start = time.perf_counter()
     modes = posterior_modes(problem, rtol=rtol, backend=backend)
@@ -173,15 +174,16 @@ def fit_population_nuts(
     Returns draws of every patient's parameters, of the population typical values
     (``exp(mu)`` or ``logistic(mu)``) and of the between-patient SDs ``omega``.
     """
+    from allocart.fit.jaxmodel import require_jax
+
+    require_jax("NUTS (--method nuts)", ("numpyro", "arviz"))
     import jax
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
-    from allocart.fit.jaxmodel import enable_jax
     from allocart.fit.population import fit_population_its
 
-    enable_jax()
     _check(chains, num_warmup, num_samples)
     if problem.n < 2:
         raise FitError("a population fit needs at least 2 patients; fit one patient with --level individual")

@@ -30,10 +30,10 @@ def run_fit_bench(*, chains: int = 4, warmup: int = 150, samples: int = 150, see
 
     check_backend(backend)
     load_start = os.getloadavg()[0]  # other work on the machine slows the benchmark
-    from allocart.fit.jaxmodel import enable_jax
+    from allocart.fit.jaxmodel import require_jax
 
     t0 = time.perf_counter()
-    enable_jax()
+    require_jax("allocart bench fit (NUTS)", ("numpyro", "arviz"))
     from allocart.fit.bayes import fit_individual_nuts
     from allocart.fit.problem import build_problem
     from allocart.fit.recovery import RecoveryConfig, simulate_trial_dataset, truth_table

@@ -21,7 +21,40 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-__all__ = ["enable_jax", "JaxModel", "jax_model", "OBSERVABLE_NAMES"]
+__all__ = ["enable_jax", "require_jax", "JaxModel", "jax_model", "OBSERVABLE_NAMES", "JAX_EXTRA"]
+
+JAX_EXTRA = "pip install 'allocart[jax]'"
+"""How to install the optional JAX stack (JAX, diffrax, NumPyro, ArviZ)."""
+
+
+def require_jax(what: str, modules: tuple[str, ...] = ()):
+    """Import JAX (switched on by :func:`enable_jax`) and ``modules``, or raise a one-line
+    :class:`~allocart.fit.residual.FitError` naming the optional extra.
+
+    The default fitting path (posterior modes, Laplace approximations and the population point
+    estimate on numba forward sensitivities) needs none of them; NUTS (``--method nuts``), the
+    ``jax`` gradient backend and ``allocart bench fit`` do.
+
+    Returns
+    -------
+    module
+        ``jax``.
+    """
+    import importlib
+
+    from allocart.fit.residual import FitError
+
+    for name in ("jax", *modules):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise FitError(
+                f"{what} needs {name}, which is not installed (part of the optional JAX extra): {JAX_EXTRA}"
+            ) from None
+    enable_jax()
+    import jax
+
+    return jax
 
 
 def enable_jax() -> None:

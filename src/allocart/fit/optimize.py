@@ -1,4 +1,4 @@
-"""Posterior modes of per-patient parameters: a batched Levenberg-Marquardt on JAX derivatives.
+"""Posterior modes of per-patient parameters: a batched Levenberg-Marquardt on exact derivatives.
 
 The negative log posterior of patient ``i`` is
 
@@ -6,10 +6,13 @@ The negative log posterior of patient ``i`` is
 
 with ``f_j`` the model's prediction of observation ``j`` and ``l_j`` its log-likelihood
 (:mod:`allocart.fit.residual`, censored rows included). Every iteration evaluates, for all
-patients at once (``vmap``), the predictions and their Jacobian in forward mode (one tangent per
-parameter). The gradient is exact; the curvature is the Gauss-Newton/Fisher form
-``J^T diag(w) J + diag(1/omega^2)`` with ``w_j = max(-l_j'', 0)``, which is positive
-semi-definite, so a damped Newton step always descends. Each patient has its own damping,
+patients at once, the predictions and their Jacobian: forward sensitivities solved by numba
+(the default backend, which needs no JAX; the observation terms' derivatives are analytic,
+:func:`allocart.fit.residual.observation_loglik_derivatives`) or forward-mode JAX through
+diffrax (``backend="jax"``, one tangent per parameter). The gradient is exact; the curvature
+is the Gauss-Newton/Fisher form ``J^T diag(w) J + diag(1/omega^2)`` with
+``w_j = max(-l_j'', 0)``, which is positive semi-definite, so a damped Newton step always
+descends. Each patient has its own damping,
 accepted or rejected on its own.
 
 The inverse of that curvature at the mode is the Laplace approximation of the patient's
@@ -29,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocart.fit.problem import FitProblem, patient_predictions, row_loglik
-from allocart.fit.residual import FitError
+from allocart.fit.residual import FitError, observation_loglik_derivatives
 
-__all__ = ["ModeResult", "posterior_modes", "derivative_function", "BACKENDS"]
+__all__ = ["ModeResult", "posterior_modes", "derivative_function", "mode_diagnostics", "BACKENDS"]
 
 BACKENDS = ("sensitivity", "jax")
 """How predictions and their Jacobians are computed: ``"sensitivity"`` (forward sensitivities
@@ -64,6 +67,8 @@ class ModeResult:
     iterations : int
     evaluations : int
         Batched evaluations of predictions and Jacobians.
+    patient_iterations : ndarray (n,) of int, optional
+        Iterations each patient took until it converged (``iterations`` if it did not).
     """
 
     theta: np.ndarray
@@ -72,6 +77,7 @@ class ModeResult:
     converged: np.ndarray
     iterations: int
     evaluations: int
+    patient_iterations: np.ndarray | None = None
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,27 +119,27 @@ def _row_terms(pred, arr):
     return jnp.sum(ll), d1, d2
 
 
-@functools.lru_cache(maxsize=1)
-def _row_derivatives():
-    import jax
-
-    return jax.jit(jax.vmap(_row_terms))
+def _row_terms_numpy(pred: np.ndarray, arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_row_terms` for a batch of patients in NumPy: summed log-likelihood (n,), and the
+    first and second derivatives of each row (n, n_rows), masked rows zero."""
+    ll, d1, d2 = observation_loglik_derivatives(arr["value"], pred, arr["censored"] > 0, arr["log"], arr["b"],
+                                                arr["a"], arr["floor"])
+    m = arr["mask"] > 0
+    return np.where(m, ll, 0.0).sum(axis=1), np.where(m, d1, 0.0), np.where(m, d2, 0.0)
 
 
 def _sensitivity_derivatives(problem: FitProblem, rtol: float):
     """Same outputs as :func:`derivative_function`, with predictions and Jacobians from the
-    numba sensitivity solve and the observation log-likelihood's derivatives from JAX."""
-    import jax.numpy as jnp
-
+    numba sensitivity solve and the observation log-likelihood's derivatives in closed form
+    (NumPy): nothing here needs JAX."""
     from allocart.fit.sensmodel import sensitivity_model
 
     sm = sensitivity_model(problem, rtol)
-    rows = _row_derivatives()
 
     def f(theta, arr):
         pred, jac, ok = sm.evaluate(np.asarray(theta))
         safe = np.where(ok[:, None], pred, 1.0)
-        ll, d1, d2 = (np.asarray(x) for x in rows(jnp.asarray(safe), arr))
+        ll, d1, d2 = _row_terms_numpy(safe, arr)
         good = ok & np.isfinite(ll) & np.all(np.isfinite(d1), axis=1)
         return ll, d1, d2, np.where(ok[:, None, None], jac, 0.0), pred, good
 
@@ -182,21 +188,25 @@ def posterior_modes(
     backend : {"sensitivity", "jax"}
         How predictions and Jacobians are computed (:data:`BACKENDS`).
     """
-    import jax.numpy as jnp
-
-    from allocart.fit.jaxmodel import enable_jax
-
-    enable_jax()
     n, k = problem.n, problem.k
     m = np.broadcast_to(problem.prior_mean if prior_mean is None else np.asarray(prior_mean, float), (n, k))
     s = np.broadcast_to(problem.prior_sd if prior_sd is None else np.asarray(prior_sd, float), (n, k))
     prec = 1.0 / s**2
     check_backend(backend)
-    f = derivative_function(problem, rtol) if backend == "jax" else _sensitivity_derivatives(problem, rtol)
-    arr = {key: jnp.asarray(v) for key, v in problem.arrays().items()}
+    if backend == "jax":
+        from allocart.fit.jaxmodel import require_jax
+
+        jnp = require_jax("--backend jax", ("diffrax",)).numpy
+        f = derivative_function(problem, rtol)
+        arr = {key: jnp.asarray(v) for key, v in problem.arrays().items()}
+        to_arg = jnp.asarray
+    else:  # numba sensitivities and NumPy: no JAX
+        f = _sensitivity_derivatives(problem, rtol)
+        arr = problem.arrays()
+        to_arg = np.asarray
 
     def evaluate(theta):
-        ll, d1, d2, jac, _, ok = (np.asarray(x) for x in f(jnp.asarray(theta), arr))
+        ll, d1, d2, jac, _, ok = (np.asarray(x) for x in f(to_arg(theta), arr))
         r = theta - m
         obj = -ll + 0.5 * np.sum(r * r * prec, axis=1)
         grad = -np.einsum("nr,nrk->nk", d1, jac) + r * prec
@@ -213,6 +223,7 @@ def posterior_modes(
         obj, grad, hess, ok = obj2, grad2, hess2, ok2
     lam = np.full(n, 1e-3)
     converged = np.zeros(n, dtype=bool)
+    its = np.zeros(n, dtype=int)
     evals = 1
     it = 0
     for it in range(1, max_iter + 1):
@@ -231,11 +242,34 @@ def posterior_modes(
         lam = np.where(accept, np.maximum(lam / 3.0, 1e-9), np.minimum(lam * 4.0, 1e9))
         # A patient whose damping has grown huge without progress sits at a mode to numerical precision.
         stuck = ~accept & (lam >= 1e6) & ok
+        its[~converged] = it
         converged |= newly | stuck
         if converged.all():
             break
     cov = _laplace_covariance(hess, problem)
-    return ModeResult(theta=theta, cov=cov, objective=obj, converged=converged, iterations=it, evaluations=evals)
+    return ModeResult(theta=theta, cov=cov, objective=obj, converged=converged, iterations=it, evaluations=evals,
+                      patient_iterations=its)
+
+
+def mode_diagnostics(problem: FitProblem, modes: ModeResult, prior_sd: np.ndarray) -> list[dict]:
+    """One record per patient: converged, iterations, objective and shrinkage per parameter.
+
+    Shrinkage of patient ``i`` and parameter ``k`` is ``C_i,kk / omega_k^2``, the share of the
+    prior (population) variance that the Laplace posterior keeps: 0 when the patient's data
+    determine the parameter, 1 when they say nothing about it and the estimate is the prior's.
+    """
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (problem.n, problem.k))
+    var = np.einsum("nkk->nk", modes.cov)
+    its = modes.patient_iterations if modes.patient_iterations is not None else np.full(problem.n, modes.iterations)
+    out = []
+    for i, sid in enumerate(problem.ids):
+        out.append({
+            "id": sid, "converged": bool(modes.converged[i]), "iterations": int(its[i]),
+            "objective": float(modes.objective[i]),
+            "shrinkage": {p: float(np.clip(var[i, j] / sd[i, j] ** 2, 0.0, 1.0))
+                          for j, p in enumerate(problem.param_names)},
+        })
+    return out
 
 
 def _laplace_covariance(hess: np.ndarray, problem: FitProblem) -> np.ndarray:

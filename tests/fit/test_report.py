@@ -1,0 +1,258 @@
+"""The fit report: page width, figures with units and clipped axes, the diagnostics table and the
+warning box. Built from a hand-made result (no fit), so it runs in seconds."""
+
+from __future__ import annotations
+
+import re
+import struct
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+READOUTS = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml", "c3_g_per_l")
+DAYS = (1.0, 7.0, 14.0, 28.0, 90.0, 180.0)
+UNIT = re.compile(r"\(([^()]+)\)\s*$")
+
+
+@pytest.fixture(scope="module")
+def result():
+    """A population result of three patients; P3's mode search did not converge."""
+    from allocart.data import Dataset
+    from allocart.fit.problem import build_problem
+    from allocart.fit.result import FitResult
+
+    ids = ["P1", "P2", "P3"]
+    level = {"car_t_cells_per_ul": 30.0, "b_cells_per_ul": 50.0, "anti_dsdna_iu_per_ml": 120.0, "c3_g_per_l": 0.9}
+    obs = []
+    for i, sid in enumerate(ids):
+        for o in READOUTS:
+            for t in DAYS:
+                v = level[o] * (1 + 0.1 * i) * (np.exp(-t / 20) if o == "car_t_cells_per_ul" else 1.0)
+                cens = o == "car_t_cells_per_ul" and t >= 180
+                obs.append({"id": sid, "time": t, "observable": o, "value": 0.1 if cens else v,
+                            "lloq": 0.1 if o == "car_t_cells_per_ul" else np.nan, "censored": cens})
+    ds = Dataset(subjects=pd.DataFrame({"id": ids, "product": ["allogeneic-cd19"] * 3, "weight_kg": [60.0, 70.0, 80.0]}),
+                 doses=pd.DataFrame({"id": ids, "time": [0.0] * 3, "kind": ["car_t"] * 3, "amount": [1e6] * 3,
+                                     "unit": ["cells/kg"] * 3}),
+                 observations=pd.DataFrame(obs))
+    pb = build_problem(ds)
+    rng = np.random.default_rng(1)
+    mode = np.tile([p.typical for p in pb.params], (pb.n, 1))
+    theta = pb.to_natural(pb.to_theta(mode)[None, None] + 0.05 * rng.standard_normal((1, 200, pb.n, pb.k)))
+    population = {p.name: {"typical": p.typical, "typical_lo": 0.8 * p.typical, "typical_hi": 1.2 * p.typical,
+                           "omega": 0.3, "omega_lo": 0.2, "omega_hi": 0.5, "omega_method": "profile", "omega_note": "",
+                           "omega_wald_lo": 0.19, "omega_wald_hi": 0.47, "table_typical": p.typical,
+                           "table_omega": p.prior_sd} for p in pb.params}
+    population["k_Trej"].update(omega_method="wald", omega_note="no bracket for the upper end; Wald on log omega")
+    per = [{"id": sid, "converged": sid != "P3", "iterations": 60 if sid == "P3" else 12, "objective": 100.0 + i,
+            "shrinkage": {p: 0.1 * i for p in pb.param_names}} for i, sid in enumerate(ids)]
+    diag = {"iterations": 9, "converged": False, "population_converged": True, "patients_converged": 2,
+            "patients_not_converged": ["P3"], "per_patient": per,
+            "omega_interval_methods": {p: population[p]["omega_method"] for p in pb.param_names},
+            "eta_shrinkage": {p: 0.1 for p in pb.param_names}}
+    return FitResult(problem=pb, method="its", level="population", theta=theta, mode=mode,
+                     typical=np.tile(mode[0], (1, 200, 1)), omega=np.full((1, 200, pb.k), 0.3),
+                     population=population, diagnostics=diag, seconds=1.0)
+
+
+def _bands(result):
+    """Forecast bands whose lower quantile decays to 1e-65, as an extinct CAR-T band does."""
+    rows = []
+    days = np.arange(0.0, 366.0)
+    for sid in result.problem.ids:
+        for o in READOUTS:
+            med = 30.0 * np.exp(-days / 5) + 1e-70 if o == "car_t_cells_per_ul" else np.full(days.size, 50.0)
+            rows.append(pd.DataFrame({"id": sid, "day": days, "observable": o, "q05": np.maximum(med * 1e-3, 1e-65),
+                                      "q50": med, "q95": med * 3}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _vpc(result):
+    t = np.asarray(DAYS)
+    return {o: (t, np.full(t.size, 1e-60), np.full(t.size, 10.0), np.full(t.size, 100.0)) for o in result.problem.observables}
+
+
+def _figures(result):
+    from allocart.fit.plots import gof_figure, individual_figure, vpc_figure
+
+    pred = np.where(result.problem.mask, result.problem.value * 1.1, np.nan)
+    return {"gof": gof_figure(result, pred), "individual": individual_figure(result, _bands(result)),
+            "vpc": vpc_figure(result, _vpc(result))}
+
+
+def test_every_axis_has_a_quantity_and_a_unit_and_log_axes_are_clipped(result):
+    from allocart.fit.plots import DPI, MAX_WIDTH_PX
+
+    n_log = 0
+    for name, fig in _figures(result).items():
+        assert fig.get_figwidth() * DPI <= MAX_WIDTH_PX + 1e-9, name
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            for label in (ax.get_xlabel(), ax.get_ylabel()):
+                m = UNIT.search(label)
+                assert m and m.group(1).strip(), f"{name}: axis label {label!r} has no unit"
+            if ax.get_yscale() == "log":
+                lo, hi = ax.get_ylim()
+                # the bands reach 1e-65; the axis stops near the data (LLOQ 0.1 cells/uL / 3)
+                assert lo >= hi * 1e-6 and lo > 1e-3, f"{name}: log axis down to {lo:g}"
+                n_log += 1
+    assert n_log >= 5  # the CAR-T panels: GOF, VPC and one per patient
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.widths: list[int] = []
+        self.style = ""
+        self.in_style = False
+        self.tables: list[dict] = []
+        self.warning_depth = 0
+        self.warning_text = ""
+        self.div_depth = 0
+        self.images: list[str] = []
+        self._table = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for key in ("width", "height"):
+            if key == "width" and a.get(key) is not None:
+                self.widths.append(int(a[key]))
+        for m in re.finditer(r"width\s*:\s*(\d+)px", a.get("style") or ""):
+            self.widths.append(int(m.group(1)))
+        if tag == "style":
+            self.in_style = True
+        if tag == "div":
+            self.div_depth += 1
+            if "warning" in (a.get("class") or "").split() and not self.warning_depth:
+                self.warning_depth = self.div_depth
+        if tag == "table":
+            self._table = {"class": a.get("class") or "", "rows": []}
+            self.tables.append(self._table)
+        if tag == "tr" and self._table is not None:
+            self._table["rows"].append([])
+        if tag in ("td", "th") and self._table is not None:
+            self._cell = ""
+        if tag == "img":
+            self.images.append(a.get("src") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self.in_style = False
+        if tag == "div":
+            if self.warning_depth == self.div_depth:
+                self.warning_depth = 0
+            self.div_depth -= 1
+        if tag in ("td", "th") and self._table is not None and self._cell is not None:
+            self._table["rows"][-1].append(self._cell.strip())
+            self._cell = None
+        if tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self.in_style:
+            self.style += data
+        if self.warning_depth:
+            self.warning_text += data
+        if self._cell is not None:
+            self._cell += data
+
+
+def _report(result, tmp_path, truth_shift: float):
+    from allocart.fit.coverage import individual_coverage
+    from allocart.fit.plots import _save
+    from allocart.fit.report import write_report
+
+    plots = {title: _save(fig, tmp_path / f"{title}.png") for title, fig in _figures(result).items()}
+    truth = pd.DataFrame({"id": list(result.problem.ids),
+                          **{p: result.mode[:, j] * truth_shift for j, p in enumerate(result.param_names)}})
+    cov = individual_coverage(result, truth)
+    path = write_report(result, tmp_path / f"report_{truth_shift}.html", plots=plots, coverage=cov,
+                        extra={"options": {"method": "map"}})
+    page = _Page()
+    page.feed(path.read_text())
+    return page, cov
+
+
+def test_report_fits_1400_px_and_has_a_diagnostics_table(result, tmp_path):
+    import base64
+
+    page, _ = _report(result, tmp_path, truth_shift=1.0)
+    css_widths = [int(w) for w in re.findall(r"(?:max-)?width\s*:\s*(\d+)px", page.style)]
+    assert css_widths and max(css_widths) <= 1400
+    assert re.search(r"body\{[^}]*max-width:\s*\d+px", page.style)
+    assert page.widths and max(page.widths) <= 1400
+    assert len(page.images) == 3
+    for src in page.images:  # the pictures themselves, not only their declared size
+        raw = base64.b64decode(src.split(",", 1)[1])
+        assert struct.unpack(">II", raw[16:24])[0] <= 1400
+    diag = [t for t in page.tables if "diagnostics" in t["class"].split()]
+    assert len(diag) == 1
+    header, *rows = diag[0]["rows"]
+    assert header[:4] == ["patient", "converged", "iterations", "objective (-log posterior)"]
+    assert any(h.startswith("shrinkage ") for h in header)
+    assert [r[0] for r in rows] == ["P1", "P2", "P3"] and [r[1] for r in rows] == ["yes", "yes", "no"]
+    # the warning box: fixed parameters, the patient that did not converge, the Wald interval
+    assert "conditional on" in page.warning_text and "P3" in page.warning_text
+    assert "Wald" in page.warning_text and "k_Trej" in page.warning_text
+    assert "Coverage check failed" not in page.warning_text
+    assert "{" not in "".join(page.warning_text)  # no raw JSON
+
+
+def test_warning_box_when_coverage_is_low(result, tmp_path):
+    page, cov = _report(result, tmp_path, truth_shift=3.0)
+    assert not cov["passed"] and cov["covered"] == 0 and cov["n"] == 3 * result.problem.k
+    assert "Coverage check failed" in page.warning_text
+    assert f"0 of {cov['n']}" in page.warning_text
+
+
+def test_coverage_counts_and_the_binomial_threshold(result):
+    from allocart.fit.coverage import individual_coverage
+    from allocart.fit.residual import FitError
+
+    truth = pd.DataFrame({"id": list(result.problem.ids),
+                          **{p: result.mode[:, j] for j, p in enumerate(result.param_names)}})
+    ok = individual_coverage(result, truth)
+    assert ok["passed"] and ok["covered"] == ok["n"] == 15
+    with pytest.raises(FitError, match="k_Ab"):
+        individual_coverage(result, truth.drop(columns="k_Ab"))
+
+
+def test_log_limits():
+    from allocart.fit.plots import log_limits
+
+    lo, hi = log_limits([0.5, 200.0], lloq=0.1, model=[1e-65, 300.0])
+    assert lo == pytest.approx(0.1 / 3) and hi == pytest.approx(900.0)
+    lo, hi = log_limits([], model=[1e-65, 10.0])  # no data: three decades of the model
+    assert lo == pytest.approx(10.0 * 1e-3) and hi == pytest.approx(30.0)
+    lo, hi = log_limits([1e-30, 1e3])  # never more than six decades
+    assert hi / lo == pytest.approx(1e6)
+    assert log_limits([], model=[]) is None
+
+
+def test_nuts_results_get_the_same_tables(result, tmp_path):
+    """A NUTS population result (posterior quantiles, R-hat per patient's variable) is reported
+    with its per-patient R-hat and ESS, and its sampler warning."""
+    import dataclasses
+
+    from allocart.fit.report import patient_diagnostics_frame, write_report
+
+    pop = {p: {"typical": v["typical"], "typical_q05": v["typical_lo"], "typical_q95": v["typical_hi"],
+               "omega": 0.3, "omega_q05": 0.2, "omega_q95": 0.5} for p, v in result.population.items()}
+    var = {f"{p}[{sid}]": {"r_hat": 1.2 if sid == "P2" else 1.01, "ess_bulk": 50.0, "ess_tail": 60.0}
+           for p in result.param_names for sid in result.problem.ids}
+    diag = {"sampler": "NUTS (NumPyro)", "chains": 4, "num_warmup": 10, "num_samples": 10, "divergences": 3,
+            "max_r_hat": 1.2, "min_ess_bulk": 50.0, "converged": False, "variables": var}
+    nuts = dataclasses.replace(result, method="nuts", population=pop, diagnostics=diag)
+    frame = patient_diagnostics_frame(nuts)
+    assert list(frame["converged"]) == [True, False, True] and frame["max R-hat"].max() == pytest.approx(1.2)
+    page = _Page()
+    page.feed(write_report(nuts, tmp_path / "nuts.html").read_text())
+    assert "posterior quantiles" in "".join(c for t in page.tables for r in t["rows"] for c in r)
+    assert "sampler has not converged" in page.warning_text
