@@ -16,6 +16,7 @@ __all__ = [
     "ScoringError",
     "DesignError",
     "SolverError",
+    "FileError",
 ]
 
 
@@ -52,3 +53,13 @@ class DesignError(AllocartError):
 
 class SolverError(AllocartError):
     """The ODE solver was configured wrongly (failures of single patients are reported, not raised)."""
+
+
+class FileError(AllocartError):
+    """A file or folder named by the user cannot be read or written as given.
+
+    Missing, a folder where a file is expected, unreadable, too large, not UTF-8, not valid YAML
+    or JSON, nested too deeply, or an output path that cannot be written. Raised by
+    :mod:`allocart.files`; the instance is also of the loader's own class (``DesignError`` for a
+    protocol, ``ProductError`` for a product, ...).
+    """

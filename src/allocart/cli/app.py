@@ -7,7 +7,12 @@ that ``allocart --help`` stays fast.
 
 from __future__ import annotations
 
+import errno
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -38,6 +43,42 @@ from allocart.cli import data_cmds; data_cmds.register(app, bench_app)  # noqa: 
 from allocart.cli import fit_cmds; fit_cmds.register(app, bench_app)  # noqa: E402, E702
 
 
+#: Checks of options that several commands share, by parameter name, run before the command:
+#: a value these refuse ends the command with one line (exit 2) before any work starts.
+def _option_checks() -> dict[str, Callable[[Any], None]]:
+    from allocart.cli.checks import check_scheduler_address
+
+    return {"scheduler": check_scheduler_address}
+
+
+def _with_option_checks(callback: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        checks = _option_checks()
+        for name in names:
+            checks[name](kwargs.get(name))
+        return callback(*args, **kwargs)
+
+    return checked
+
+
+def _install_option_checks(group: typer.Typer) -> None:
+    """Wrap every command of ``group`` (and its sub-groups) that takes a checked option."""
+    checked = set(_option_checks())
+    for info in group.registered_commands:
+        if info.callback is None:
+            continue
+        names = [n for n in inspect.signature(info.callback).parameters if n in checked]
+        if names:
+            info.callback = _with_option_checks(info.callback, names)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _install_option_checks(sub.typer_instance)
+
+
+_install_option_checks(app)
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
@@ -48,6 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, standalone_mode=False)
     except AllocartError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A file or folder the command could not read or write (e.g. an --out below a file, or
+        # in a folder without write permission): one line naming it, as allocart.files words it.
+        if exc.filename is None:
+            raise
+        from allocart.files import os_error_message
+
+        # A missing file or a folder given as a file is what a reader meets; the rest, a writer.
+        writing = exc.errno not in (errno.ENOENT, errno.EISDIR)
+        print(f"error: {_one_line(os_error_message(exc, None, writing=writing))}", file=sys.stderr)
         return 2
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)

@@ -16,7 +16,9 @@ from typing import Any
 
 import typer
 
+from allocart.cli.checks import check_seed
 from allocart.errors import DataError
+from allocart.files import check_output
 
 data_app = typer.Typer(
     help="Patient datasets: check, convert, simulate (NONMEM CSV or SDTM folder).",
@@ -253,6 +255,7 @@ def convert_cmd(
     from allocart.data import read_dataset, write_dataset
 
     spec, opts = read_options()
+    _check_dest(dest, to, "DEST")
     ds = read_dataset(source, fmt, nonmem=spec, sdtm=opts)
     out = write_dataset(ds, dest, to)
     s = ds.summary()
@@ -280,6 +283,10 @@ def simulate_cmd(
     from allocart.data import DEFAULT_SAMPLE_DAYS, dataset_from_simulation, write_dataset
     from allocart.model.simulate import simulate
 
+    check_seed(seed, "--seed", DataError)
+    check_seed(noise_seed, "--noise-seed", DataError)
+    _check_dest(out, to, "OUT")
+
     if sample_days is None:
         days_list = DEFAULT_SAMPLE_DAYS
     else:
@@ -296,6 +303,12 @@ def simulate_cmd(
         f"wrote {path}: {len(ds)} subjects, {len(ds.observations)} observations "
         f"({int(ds.observations['censored'].sum())} below LLOQ)"
     )
+
+
+def _check_dest(dest: Path, fmt: str | None, what: str) -> None:
+    """Check before any work that ``dest`` can be written: a .csv (NONMEM) or a folder (SDTM)."""
+    kind = (fmt or "").strip().lower() or ("nonmem" if dest.suffix.lower() == ".csv" else "sdtm")
+    check_output(dest, what=what, folder=kind == "sdtm", error=DataError)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

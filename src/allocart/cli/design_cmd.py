@@ -11,9 +11,14 @@ from typing import Any
 
 import typer
 
+from allocart.cli.checks import check_seed
 from allocart.errors import DesignError
 
 _DESIGN_HELP = "One of 3+3, boin, bf-boin, boin12, tite-boin, crm."
+
+#: Designs that decide by response as well as DLT: they need the responses (``next``) or the
+#: true response probabilities (``oc``); without them every patient would count as a non-responder.
+_RESPONSE_DESIGNS = ("boin12",)
 
 
 def _floats(name: str, text: str | None) -> list[float] | None:
@@ -80,7 +85,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         current_dose: int = typer.Option(..., help="Current dose level (1-based)."),
         treated: str = typer.Option(..., help="Patients treated per dose, comma-separated."),
         dlts: str = typer.Option(..., help="DLTs per dose, comma-separated."),
-        responses: str | None = typer.Option(None, help="Responses per dose (BOIN12)."),
+        responses: str | None = typer.Option(None, help="Responses per dose (BOIN12: required)."),
         pending: str | None = typer.Option(None, help="Patients with pending DLT data per dose (TITE-BOIN)."),
         followup: str | None = typer.Option(None, help="Standardised follow-up of pending patients per dose (TITE-BOIN)."),
         eff_lower: float | None = typer.Option(None, help="Lowest acceptable response rate (BOIN12)."),
@@ -90,6 +95,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Advise the dose for the next cohort from the data so far."""
         from allocart.design import DoseData, make_design
 
+        if design.strip().lower() in _RESPONSE_DESIGNS and responses is None:
+            raise DesignError(
+                f"`--responses`: {design} decides by response as well as DLT; give the "
+                "responses per dose, e.g. --responses 1,0 (none given would mean no patient "
+                "responded)."
+            )
         d = make_design(design, **_options(target=target, eff_lower=eff_lower, n_earlystop=n_earlystop))
         data = DoseData(
             treated=tuple(_ints("treated", treated) or ()),
@@ -112,7 +123,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         design: str = typer.Option("boin", help=_DESIGN_HELP),
         target: float = typer.Option(0.25, help="Target DLT probability."),
         p_tox: str = typer.Option(..., help="True DLT probability per dose, comma-separated."),
-        p_eff: str | None = typer.Option(None, help="True response probability per dose."),
+        p_eff: str | None = typer.Option(
+            None, help="True response probability per dose (BOIN12: required)."
+        ),
         cohort_size: int = typer.Option(3, help="Patients per cohort."),
         n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
         n_earlystop: int | None = typer.Option(None, help="Stop at this many patients on the current dose."),
@@ -129,6 +142,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Operating characteristics of a design under a scenario."""
         from allocart.design import Accrual, ScenarioOutcomes, exact_oc_3plus3, make_design, simulate_oc
 
+        if design.strip().lower() in _RESPONSE_DESIGNS and not p_eff:
+            raise DesignError(
+                f"`--p-eff`: {design} selects doses by response as well as DLT; give the true "
+                "response probability per dose, e.g. --p-eff 0.2,0.4,0.5 (none given would mean "
+                "no patient responds)."
+            )
+        check_seed(seed, "--seed", DesignError)
         opts = _options(target=target, cohort_size=cohort_size, n_cohorts=n_cohorts, n_earlystop=n_earlystop,
                         backfill_cap=backfill_cap, eff_lower=eff_lower)
         if design == "3+3":

@@ -10,7 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from allocart.cli.checks import check_seed
 from allocart.errors import ModelError
+from allocart.files import check_output
 
 export_app = typer.Typer(help="Export the model: SBML for other tools, the equation listing.", no_args_is_help=True)
 
@@ -52,6 +54,9 @@ def simulate_cmd(
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise ModelError(f"--out: {str(out)!r} must end in .csv or .parquet")
+    if out is not None:
+        check_output(out, what="--out", error=ModelError)
+    check_seed(seed, "--seed", ModelError)
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=n < 1000 or typical) as bar:
         task = bar.add_task("simulating", total=1 if typical else n)
@@ -85,6 +90,7 @@ def export_sbml_cmd(
     from allocart.model.sbml import to_sbml
     from allocart.model.scenario import TYPICAL_WEIGHT_KG, Scenario, build_batch, sample_parameters
 
+    check_output(out, what="--out", error=ModelError)
     scenario = Scenario.create(product, dose, ld, redose=_parse_redose(redose or []))
     table = load_default_parameters()
     if params is not None:
@@ -104,6 +110,7 @@ def export_equations_cmd(
     """Write the equation listing (Markdown with LaTeX) generated from the model."""
     from allocart.model.listing import equations_markdown
 
+    check_output(out, what="--out", error=ModelError)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(equations_markdown())
     typer.echo(f"wrote {out}")
@@ -154,6 +161,8 @@ def demo_cmd(
     from allocart.model.plots import plot_products
     from allocart.model.simulate import simulate, write_table
 
+    check_output(out, what="--out", folder=True, error=ModelError)
+    check_seed(seed, "--seed", ModelError)
     console = Console(stderr=True)
     with console.status("simulating virtual patients..."):
         index = simulate("allogeneic-cd19cd20", "3e8", "flu-cy", n=n, seed=seed, rtol=1e-6)
@@ -189,6 +198,7 @@ def bench_engine_cmd(
 
     if n < 1:
         raise ModelError(f"--n: {n!r} must be at least 1")
+    check_seed(seed, "--seed", ModelError)
     res = run_engine_bench(EngineBenchConfig(n=n, days=days, seed=seed),
                            progress=lambda msg: print(msg, file=sys.stderr))
     if as_json:

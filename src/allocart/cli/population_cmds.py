@@ -9,7 +9,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from allocart.cli.checks import check_seed
 from allocart.errors import AllocartError
+from allocart.files import check_output
 
 
 def _clean(x: Any) -> Any:
@@ -43,6 +45,9 @@ def cohort_cmd(
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise AllocartError(f"--out: {str(out)!r} must end in .csv or .parquet")
+    if out is not None:
+        check_output(out, what="--out")
+    check_seed(seed, "--seed")
     if gcsf_from_day is not None and not (gcsf_from_day >= 0):
         raise AllocartError(f"--gcsf-from-day: {gcsf_from_day!r} must be a day >= 0 after the infusion")
     res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params, gcsf_from_day=gcsf_from_day)
@@ -97,6 +102,8 @@ def calibrate_cmd(
     seed_ = cal.DEFAULT_SEED if seed is None else seed
     if n_ < 20:
         raise AllocartError(f"--n: {n_!r} is too few virtual patients per cohort for Monte-Carlo intervals; use 20 or more")
+    check_seed(seed_, "--seed")
+    check_output(out, what="--out", folder=True)
     targets = cal.load_targets()
     if not check:
         fitted = cal.fit(targets, n=n_, seed=seed_, progress=lambda s: console.print(s))

@@ -24,6 +24,10 @@ def _parse_option(text: str) -> tuple[str, Any]:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
+    except RecursionError:
+        raise ScoringError(
+            f"option {name.strip()!r}: the value is nested too deeply; give a plain value"
+        ) from None
     return name.strip(), value
 
 

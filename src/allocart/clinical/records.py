@@ -105,6 +105,35 @@ def _parse_time(value: Any) -> Any:
 #: A time: ISO date, ISO date-time, or days after infusion (day 0 = infusion day).
 Time = Annotated[date | datetime | float, BeforeValidator(_parse_time)]
 
+
+def _parse_date(value: Any) -> Any:
+    """A calendar date field: an ISO 8601 string (or a date), never a number.
+
+    A number would otherwise be read as seconds since 1970 (20240105 -> 1970-08-23).
+    """
+    if isinstance(value, (bool, int, float)):
+        kind = "boolean" if isinstance(value, bool) else "number"
+        raise ValueError(
+            'must be an ISO 8601 date or date-time string such as "2024-01-05", '
+            f"got the {kind} {value!r}"
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            return _parse_time(datetime.fromisoformat(text))
+        except ValueError:
+            raise ValueError(
+                f"cannot read {value!r} as a date: use an ISO 8601 date (2024-01-05) or "
+                "date-time (2024-01-05T14:30)"
+            ) from None
+    return _parse_time(value) if isinstance(value, datetime) else value
+
+
+#: A calendar date or date-time (ISO 8601 string); numbers are refused.
+CalendarTime = Annotated[date | datetime, BeforeValidator(_parse_date)]
+
 #: Cause a finding is attributed to. ``"sle"`` = the disease; ``"unspecified"`` = not recorded.
 Attribution = Literal[
     "sle",
@@ -729,7 +758,9 @@ class PatientRecords(_Record):
     """
 
     patient_id: str = Field(..., min_length=1)
-    infusion: date | datetime | None = Field(None, description="CAR-T infusion (day 0), ISO date or date-time.")
+    infusion: CalendarTime | None = Field(
+        None, description="CAR-T infusion (day 0): ISO date or date-time string, not a number."
+    )
     age_years: float | None = Field(None, ge=0, le=130)
     weight_kg: float | None = Field(None, gt=0, le=400)
     developmental_delay: bool = False

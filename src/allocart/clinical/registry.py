@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +15,7 @@ from allocart.clinical import crs, ctcae, dlt, doris, gvhd, icaht, icans, iec_hs
 from allocart.clinical.records import PatientRecords
 from allocart.clinical.results import Context, Options, ScoreResult
 from allocart.errors import ScoringError
+from allocart.files import load_json
 
 __all__ = ["Standard", "STANDARDS", "score", "list_standards", "input_schema", "load_patients", "get_standard"]
 
@@ -186,13 +186,7 @@ def load_patients(records: Any) -> list[PatientRecords]:
         Naming the patient, the record and the field for every malformed value.
     """
     if isinstance(records, (str, Path)):
-        path = Path(records)
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ScoringError(f"input file {str(path)!r} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ScoringError(f"input file {str(path)!r} is not valid JSON: {exc}") from None
+        records = load_json(records, what="input", error=ScoringError)
     if isinstance(records, PatientRecords):
         return [records]
     if isinstance(records, Mapping):

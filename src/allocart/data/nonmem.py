@@ -441,6 +441,15 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
 
 
 _COVARIATES = {"WT": "weight_kg", "HT": "height_cm", "BSA": "bsa_m2", "AGE": "age_years"}
+
+#: Possible covariate values (those :meth:`Dataset.validate` and the clinical records accept): a
+#: value outside is reported with its row and column, not passed on to the records.
+_COVARIATE_LIMITS = {
+    "WT": (0.2, 400.0, "kg"),
+    "HT": (20.0, 260.0, "cm"),
+    "BSA": (0.05, 4.0, "m2"),
+    "AGE": (0.0, 130.0, "years"),
+}
 _TEXT_COVARIATES = {"PRODUCT": "product", "LD": "ld", "INFDATE": "infusion_date"}
 
 
@@ -456,8 +465,22 @@ def _covariates(
     for col, key in _COVARIATES.items():
         if col in cols and key not in out and r.get(col, "") not in MISSING:
             v = number(r[col], file, row, col, probs)
-            if not math.isnan(v):
-                out[key] = v
+            if math.isnan(v):
+                continue
+            lo, hi, unit = _COVARIATE_LIMITS[col]
+            if not lo <= v <= hi:
+                probs.append(
+                    Problem(
+                        file,
+                        row,
+                        col,
+                        f"{col} = {r[col]} is impossible; it must lie between {lo:g} and "
+                        f"{hi:g} {unit}",
+                    )
+                )
+                out[key] = math.nan  # reported once per subject
+                continue
+            out[key] = v
     for col, key in _TEXT_COVARIATES.items():
         if col in cols and key not in out and r.get(col, "") not in MISSING:
             out[key] = r[col]

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from allocart.errors import ParameterError
+from allocart.files import load_yaml
 
 __all__ = [
     "Parameter",
@@ -269,18 +270,11 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
     Raises
     ------
     ParameterError
-        If the file is missing, is not valid YAML, or is not a mapping.
+        If the file is missing, unreadable, not UTF-8, not valid YAML, or not a mapping (file
+        problems are also :class:`~allocart.errors.FileError`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ParameterError(f"--params: file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ParameterError(f"--params: {str(path)!r} is not valid YAML{where}: {problem}") from None
+    data = load_yaml(path, what="--params", error=ParameterError)
     if data is None:
         return {}
     if isinstance(data, Mapping) and set(data) == {"parameters"}:

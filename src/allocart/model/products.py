@@ -25,10 +25,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from allocart.errors import ProductError
+from allocart.files import load_yaml, parse_yaml
 
 __all__ = [
     "Product",
@@ -197,28 +197,30 @@ def list_regimens() -> list[str]:
     return _list("regimens")
 
 
+#: Longest product or regimen name accepted (the file-name limit of common file systems).
+MAX_NAME_LENGTH = 255
+
+
 def _load(kind: str, name_or_path: str | Path, cls: type[BaseModel], flag: str) -> BaseModel:
-    text: str
     label = str(name_or_path)
     path = Path(name_or_path)
     if isinstance(name_or_path, Path) or label.endswith((".yaml", ".yml")):
-        if not path.is_file():
-            raise ProductError(f"{flag}: file {label!r} does not exist")
-        text = path.read_text()
+        data = load_yaml(path, what=flag, error=ProductError)  # a path too long is a file error
     else:
+        if len(label) > MAX_NAME_LENGTH:
+            raise ProductError(
+                f"{flag}: {label[:40]!r}... is {len(label)} characters long, over the "
+                f"{MAX_NAME_LENGTH} of a name; give a built-in {kind[:-1]} "
+                f"({', '.join(_list(kind))}) or the path of a .yaml file"
+            )
         builtin = _builtin_dir(kind).joinpath(f"{label}.yaml")
-        if not builtin.is_file():
+        if "/" in label or "\\" in label or not builtin.is_file():
             raise ProductError(
                 f"{flag}: unknown {kind[:-1]} {label!r}; built-in: {', '.join(_list(kind))} "
                 "(or give a path to a .yaml file)"
             )
-        text = builtin.read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ProductError(f"{flag}: {label!r} is not valid YAML{where}") from None
+        text = builtin.read_text(encoding="utf-8")
+        data = parse_yaml(text, label=f"{flag}: built-in {label!r}", error=ProductError)
     if not isinstance(data, dict):
         raise ProductError(f"{flag}: {label!r} must be a mapping of fields, got {type(data).__name__}")
     try:

@@ -134,18 +134,22 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
         On a missing field, an unknown cohort, statistic or quantity, or a target without a
         value or range.
     """
+    from allocart.files import load_yaml
+
     if path is None:
         text = resources.files("allocart.population").joinpath("data/targets.yaml").read_text()
         origin = "targets.yaml"
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise PopulationError(f"{origin}: not valid YAML: {exc}") from None
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise PopulationError(f"--targets: file {str(p)!r} does not exist")
-        text, origin = p.read_text(), str(p)
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise PopulationError(f"{origin}: not valid YAML: {exc}") from None
+        origin = str(path)
+        data = load_yaml(path, what="--targets", error=PopulationError) or {}
+    if not isinstance(data, dict):
+        raise PopulationError(
+            f"{origin}: must be a mapping with `cohorts` and `targets`, got {type(data).__name__}"
+        )
     cohorts: dict[str, CohortSpec] = {}
     for name, c in (data.get("cohorts") or {}).items():
         for key in ("product", "dose", "ld"):

@@ -348,13 +348,10 @@ def load_covariate_model(path: str | Path | Mapping[str, Any] | None = None) -> 
     if path is None:
         text = resources.files("allocart.population").joinpath("data/covariates.yaml").read_text()
         return CovariateModel.from_mapping(yaml.safe_load(text), origin="covariates.yaml")
+    from allocart.files import load_yaml
+
     p = Path(path)
-    if not p.is_file():
-        raise PopulationError(f"--covariates: file {str(p)!r} does not exist")
-    try:
-        spec = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise PopulationError(f"--covariates: {str(p)!r} is not valid YAML: {exc}") from None
+    spec = load_yaml(p, what="--covariates", error=PopulationError)
     return CovariateModel.from_mapping(spec, origin=str(p))
 
 
