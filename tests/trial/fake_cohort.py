@@ -62,6 +62,7 @@ def fake_simulate_cohort(
     progress=None,
     timecourse_ids=0,
     gcsf_from_day=None,
+    visit_days=None,
     infections=False,
 ):
     r = _rank(dose)

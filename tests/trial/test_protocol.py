@@ -103,10 +103,10 @@ def _error(mutate) -> str:
         (lambda d: d.update(schedule_days=[0, 7, 28, 183]), "endpoints", "month 3"),
         (
             lambda d: d["endpoints"].append({"name": "qol", "months": [3]}),
-            "endpoints.5.name",
+            "endpoints[5].name",
             "'qol'",
         ),
-        (lambda d: d["comparators"][0].update(product="car-y"), "comparators.0.product", "'car-y'"),
+        (lambda d: d["comparators"][0].update(product="car-y"), "comparators[0].product", "'car-y'"),
         (lambda d: d.update(colour="blue"), "colour", "unknown field"),
         (
             lambda d: d.update(supportive_care={"gcsf_from_day": -1}),
@@ -181,3 +181,112 @@ def test_design_objects_follow_the_protocol():
     d = p.make_design()
     assert d.name == "boin12" and d.n_cohorts == 6 and d.cohort_size == 3 and d.eff_lower == 0.3
     assert resolve_protocol("boin").make_design().name == "boin"
+
+
+# ---------------------------------------------------------------- schedule, doses, endpoints, name
+
+
+def test_schedule_days_are_the_visits_of_the_virtual_patients():
+    p = protocol_from_dict(default_dict())
+    assert p.visit_days == tuple(d for d in p.schedule_days if d > 0)
+    d = default_dict()
+    d["schedule_days"] = [0, 14, 91, 183]
+    q = protocol_from_dict(d)
+    assert q.visit_days == (14, 91, 183)
+    assert q.hash() != p.hash()  # other visits, other virtual patients' records: other pools
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "value"),
+    [
+        # The endpoint months must be visits of the schedule (day = round(month * 365.25 / 12)).
+        (lambda d: d.update(schedule_days=[0, 7, 28, 91]), "endpoints[0].months", "day 183"),
+        (lambda d: d.update(schedule_days=[0, 90, 183]), "endpoints[0].months", "day 91"),
+        # Dose levels: plausible, one unit, strictly increasing; comparators too.
+        (lambda d: d.update(dose_levels=["3e8", "1e30"]), "dose_levels", "'1e30'"),
+        (lambda d: d.update(dose_levels=["3e8", 1.0e30]), "dose_levels", "1e+30"),
+        (lambda d: d.update(dose_levels=["10", "3e8"]), "dose_levels", "'10'"),
+        (lambda d: d.update(dose_levels=["0", "3e8"]), "dose_levels", "'0'"),
+        (lambda d: d.update(dose_levels=["3e8", "2e8"]), "dose_levels", "'2e8'"),
+        (lambda d: d.update(dose_levels=["3e8", "3e8"]), "dose_levels", "'3e8'"),
+        (lambda d: d.update(dose_levels=["3e8", "1e6/kg"]), "dose_levels", "'1e6/kg'"),
+        (lambda d: d.update(dose_levels=["1e6/kg", "1e10/kg"]), "dose_levels", "'1e10/kg'"),
+        (lambda d: d.update(dose_levels=["3e8", True]), "dose_levels", "True"),
+        (
+            lambda d: d["comparators"][0].update(dose_levels=["1e6/kg", "1e12/kg"]),
+            "comparators[0].dose_levels",
+            "'1e12/kg'",
+        ),
+        (
+            lambda d: d["comparators"][0].update(dose_levels=["2e6/kg", "1e6/kg"]),
+            "comparators[0].dose_levels",
+            "'1e6/kg'",
+        ),
+        # An endpoint twice, or a month twice.
+        (lambda d: d["endpoints"].append({"name": "sri4", "months": [6]}), "endpoints[5].name", "'sri4'"),
+        (lambda d: d["endpoints"][1].update(months=[3, 3, 6]), "endpoints[1].months", "month 3"),
+        # The name names the run folder.
+        (lambda d: d.update(name="../../x"), "name", "'../../x'"),
+        (lambda d: d.update(name="/tmp/x"), "name", "'/tmp/x'"),
+        (lambda d: d.update(name="a\\b"), "name", "'a\\\\b'"),
+        (lambda d: d.update(name=".hidden"), "name", "'.hidden'"),
+        (lambda d: d.update(name=".."), "name", "'..'"),
+        (lambda d: d.update(name=""), "name", "''"),
+        (lambda d: d.update(name="x" * 101), "name", "'xxxx"),
+        (lambda d: d.update(name="my trial"), "name", "'my trial'"),
+        (lambda d: d.update(name=7), "name", "7"),
+    ],
+)
+def test_load_time_refusals_name_the_field_and_the_value(mutate, field, value):
+    msg = _error(mutate)
+    assert field in msg, msg
+    assert value in msg, msg
+    assert "\n" not in msg.strip()
+
+
+@pytest.mark.parametrize("name", ["default", "my-trial_2.v1", "A", "x" * 100, "3e8-flu.cy"])
+def test_safe_names_are_accepted(name):
+    d = default_dict()
+    d["name"] = name
+    assert protocol_from_dict(d).name == name
+
+
+@pytest.mark.parametrize(
+    "levels", [["1e3", "1e11"], ["1e2/kg", "1e9/kg"], ["0.5e6/kg", "1e6/kg", "2e6/kg"], [3.0e8, 4.5e8]]
+)
+def test_plausible_increasing_doses_are_accepted(levels):
+    d = default_dict()
+    d["dose_levels"] = levels
+    assert len(protocol_from_dict(d).dose_levels) == len(levels)
+
+
+def test_simulation_must_be_a_mapping_even_with_overrides(tmp_path):
+    for bad in ("[1, 2]", "fast"):
+        d = default_dict()
+        d.pop("simulation")
+        f = tmp_path / "p.yaml"
+        import yaml
+
+        f.write_text(yaml.safe_dump(d) + f"simulation: {bad}\n")
+        for overrides in (None, {"replicates": 5}):
+            with pytest.raises(DesignError, match="simulation: ") as exc:
+                load_protocol(f, overrides=overrides)
+            assert "\n" not in str(exc.value)
+
+
+def test_file_problems_are_one_line_design_errors(tmp_path):
+    from allocart.errors import FileError
+
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DesignError, match="not UTF-8 text") as exc:
+        load_protocol(bad)
+    assert isinstance(exc.value, FileError) and "latin1.yaml" in str(exc.value)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(DesignError, match="is a folder, not a file"):
+        load_protocol(folder)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: " + "[" * 300 + "]" * 300 + "\n")
+    with pytest.raises(DesignError, match="nested"):
+        load_protocol(deep)

@@ -274,6 +274,7 @@ def simulate_cohort(
     links: LinkTable | None = None,
     model_overrides: Mapping[str, float] | None = None,
     gcsf_from_day: float | None = None,
+    visit_days: Sequence[int] | None = None,
 ) -> CohortResult:
     """Simulate a single-arm cohort of ``n`` virtual SLE patients and score it.
 
@@ -308,6 +309,10 @@ def simulate_cohort(
     gcsf_from_day : float, optional
         Supportive care: G-CSF whenever ANC < ``ANC_gcsf`` (0.5 x 10^9/L) from this day after
         the infusion (e.g. 7); None (default), no G-CSF.
+    visit_days : sequence of int, optional
+        Post-infusion study visits (days >= 1; a trial protocol's ``schedule_days`` without
+        day 0), each endpoint month's day among them. None (default): weeks 2 and 4, months 3,
+        6 and 12 and the endpoint months (see :func:`allocart.population.schedule.schedule_for`).
 
     Returns
     -------
@@ -320,7 +325,7 @@ def simulate_cohort(
     """
     if isinstance(timecourse_ids, bool) or int(timecourse_ids) != timecourse_ids or timecourse_ids < 0:
         raise PopulationError(f"timecourse_ids: {timecourse_ids!r} must be a whole number >= 0")
-    sched = schedule_for(months, dlt_window_days)
+    sched = schedule_for(months, dlt_window_days, visit_days)
     months_t = tuple(sched.month_days)
     scorers = Scorers.create(dlt_window_days, dlt_rules)
     table = population_table(params, model_overrides=model_overrides)

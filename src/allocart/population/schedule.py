@@ -77,8 +77,10 @@ class Schedule:
         return np.array(sorted(set(self.visit_days) | set(self.safety_lab_days)), dtype=int)
 
 
-def schedule_for(months: Sequence[int], dlt_window_days: int = 28) -> Schedule:
-    """The default schedule with a visit at every endpoint month of ``months``.
+def schedule_for(
+    months: Sequence[int], dlt_window_days: int = 28, visit_days: Sequence[int] | None = None
+) -> Schedule:
+    """The schedule with a visit at every endpoint month of ``months``.
 
     Parameters
     ----------
@@ -87,11 +89,19 @@ def schedule_for(months: Sequence[int], dlt_window_days: int = 28) -> Schedule:
     dlt_window_days : int
         Last day of the DLT window; blood counts are drawn up to two weeks beyond it so the
         haematological persistence rule can be applied.
+    visit_days : sequence of int, optional
+        The post-infusion study visits (days >= 1, e.g. a trial protocol's ``schedule_days``
+        without the baseline day 0); every endpoint month's day must be one of them. Default:
+        weeks 2 and 4, months 3, 6 and 12 and the endpoint months. The safety blood counts
+        (:data:`DEFAULT_SAFETY_LAB_DAYS` and the window's end + 0, 7, 14 days) are drawn
+        either way, and the simulated follow-up stays at least 365 days (kinetic read-outs such
+        as the day of B-cell return need it).
 
     Raises
     ------
     PopulationError
-        If a month is not a positive whole number or the window is not positive.
+        If a month is not a positive whole number, the window is not positive, a visit day is
+        not a whole day >= 1, or an endpoint month has no visit.
     """
     ms = []
     for m in months:
@@ -103,7 +113,26 @@ def schedule_for(months: Sequence[int], dlt_window_days: int = 28) -> Schedule:
     if isinstance(dlt_window_days, bool) or int(dlt_window_days) != dlt_window_days or dlt_window_days < 1:
         raise PopulationError(f"dlt_window_days: {dlt_window_days!r} must be a positive whole number of days")
     month_days = {m: month_day(m) for m in sorted(set(ms))}
-    visits = set(DEFAULT_EARLY_VISITS) | {month_day(m) for m in DEFAULT_VISIT_MONTHS} | set(month_days.values())
+    if visit_days is None:
+        visits = set(DEFAULT_EARLY_VISITS) | {month_day(m) for m in DEFAULT_VISIT_MONTHS}
+        visits |= set(month_days.values())
+    else:
+        visits = set()
+        for d in visit_days:
+            real = isinstance(d, (int, float, np.integer, np.floating))
+            if isinstance(d, bool) or not real or not np.isfinite(d) or int(d) != d or d < 1:
+                raise PopulationError(
+                    f"visit_days: {d!r} must be a whole day after the infusion (>= 1)"
+                )
+            visits.add(int(d))
+        if not visits:
+            raise PopulationError("visit_days: give at least one post-infusion visit day")
+        for m, d in month_days.items():
+            if d not in visits:
+                raise PopulationError(
+                    f"visit_days: endpoint month {m} needs a visit on day {d}, which visit_days "
+                    f"{sorted(visits)} lacks"
+                )
     safety = set(DEFAULT_SAFETY_LAB_DAYS) | {int(dlt_window_days), int(dlt_window_days) + 7, int(dlt_window_days) + 14}
     visits_t = tuple(sorted(visits))
     return Schedule(

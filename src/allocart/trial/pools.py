@@ -4,9 +4,10 @@ Before any trial is simulated, every dose level of every arm (the protocol's pro
 regimen, then each comparator) gets a pool of ``pool_size`` virtual patients, simulated by the
 mechanistic model and scored by the clinical library through
 :func:`allocart.population.cohort.simulate_cohort`, with the protocol's supportive care (G-CSF
-from ``supportive_care.gcsf_from_day``) in every arm. All pools use the same seed, so virtual
-patient ``k`` is the same person (covariates, between-patient variability) in every pool: the
-pools hold each person's *potential outcomes* under every dose, product and regimen of the run.
+from ``supportive_care.gcsf_from_day``) and the protocol's visits (``schedule_days``) in every
+arm. All pools use the same seed, so virtual patient ``k`` is the same person (covariates,
+between-patient variability) in every pool: the pools hold each person's *potential outcomes*
+under every dose, product and regimen of the run.
 The dose-toxicity and dose-efficacy relations are therefore those of the model; nothing is typed
 in.
 
@@ -136,6 +137,7 @@ def simulate_pool(
         progress=progress,
         timecourse_ids=min(sim.timecourse_patients, sim.pool_size),
         gcsf_from_day=protocol.supportive_care.gcsf_from_day,
+        visit_days=protocol.visit_days,
     )
     patients = res.patients.reset_index(drop=True)
     if len(patients) != sim.pool_size or not np.array_equal(

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from allocart.errors import AllocartError, DesignError
+from allocart.files import is_file, load_yaml
 
 __all__ = [
     "Protocol",
@@ -32,6 +34,10 @@ __all__ = [
     "ENDPOINTS",
     "SCORE_ENDPOINTS",
     "DAYS_PER_MONTH",
+    "DOSE_RANGE_FLAT",
+    "DOSE_RANGE_PER_KG",
+    "NAME_PATTERN",
+    "POOL_VERSION",
 ]
 
 #: Days in one month of follow-up (365.25 / 12): month 3 is day 91, month 6 day 183.
@@ -55,6 +61,24 @@ ENDPOINTS: dict[str, str] = {
 
 #: Endpoints that are scores rather than yes/no outcomes (reported as means, never as rates).
 SCORE_ENDPOINTS = ("sledai2k",)
+
+#: Plausible dose levels, cells. The calibration targets (population/data/targets.yaml) span
+#: 7.5e7 flat (relma-cel, Wang 2025; the KYSA-1 middle level) to 3.6e8 flat (FT819 dose level
+#: 1), and 1e6/kg (Erlangen, the pooled review, TyU19) to 3e6/kg (the CD19/BCMA cCAR series).
+#: The ranges allow four orders of magnitude below and above those doses, so that dose-finding
+#: and negative-control scenarios fit, and refuse typing slips (1e30, "3e8/kg") before any
+#: virtual patient is simulated.
+DOSE_RANGE_FLAT = (1e3, 1e11)
+DOSE_RANGE_PER_KG = (1e2, 1e9)
+
+#: A protocol name names its run folder (runs/<name>): letters, digits, "-", "_" and ".", not
+#: starting with "." (no hidden folders, no "..", no path separators), 1-100 characters.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
+
+#: Version of how pools are simulated from a protocol; part of :meth:`Protocol.hash`, so that a run
+#: folder whose pools were simulated otherwise (version 1: visits on a fixed schedule, not the
+#: protocol's ``schedule_days``) is not resumed with them.
+POOL_VERSION = 2
 
 
 class _Frozen(BaseModel):
@@ -156,7 +180,12 @@ class Endpoint(_Frozen):
         bad = [m for m in v if not 1 <= m <= 12]
         if bad:
             raise ValueError(f"assessment months must lie in 1..12, got {bad[0]!r}")
-        return tuple(sorted(set(v)))
+        twice = sorted({m for m in v if list(v).count(m) > 1})
+        if twice:
+            raise ValueError(
+                f"month {twice[0]} is given twice in {list(v)!r}; give each month once"
+            )
+        return tuple(sorted(v))
 
     def columns(self) -> list[str]:
         """Column names ``<name>_m<month>`` in the patient outcomes."""
@@ -164,33 +193,80 @@ class Endpoint(_Frozen):
 
 
 def _check_doses(v: Any) -> Any:
+    """Dose levels: readable, all flat or all per kg, plausible, strictly increasing."""
     from allocart.model import parse_dose
 
     if not isinstance(v, (list, tuple)):
         raise ValueError(f"must be a list of doses such as ['3e8', '4.5e8'], got {v!r}")
     out = []
+    parsed = []
     for x in v:
+        if isinstance(x, bool) or not isinstance(x, (str, int, float)):
+            raise ValueError(f"dose {x!r} must be a number of cells such as '3e8' or '1e6/kg'")
         try:
-            parse_dose(x)
+            dose = parse_dose(x)
         except AllocartError as exc:
             raise ValueError(f"dose {x!r} cannot be read: {exc}") from None
+        lo, hi = DOSE_RANGE_PER_KG if dose.per_kg else DOSE_RANGE_FLAT
+        unit = "cells/kg" if dose.per_kg else "cells (flat)"
+        if not lo <= dose.value <= hi:
+            raise ValueError(
+                f"dose {x!r} lies outside the plausible range {lo:g} to {hi:g} {unit}; "
+                "check the exponent"
+            )
+        if parsed and dose.per_kg != parsed[0][1].per_kg:
+            first = parsed[0][0]
+            raise ValueError(
+                f"dose {x!r} mixes units with {first!r}: give every level flat ('3e8') or "
+                "every level per kg ('1e6/kg')"
+            )
+        if parsed and not dose.value > parsed[-1][1].value:
+            raise ValueError(
+                f"dose {x!r} does not increase on {parsed[-1][0]!r}: dose levels must "
+                "increase strictly"
+            )
+        parsed.append((x, dose))
         out.append(str(x))
     return tuple(out)
 
 
-def _check_product(v: str) -> str:
-    from allocart.model import list_products
+def _short(v: Any, limit: int = 80) -> str:
+    """``repr(v)``, cut to ``limit`` characters (a 300-character name in a one-line error)."""
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[: limit - 4]}...' ({len(str(v))} characters)"
 
-    if v not in list_products() and not Path(v).is_file():
-        raise ValueError(f"unknown product {v!r}; built-in products: {', '.join(list_products())}")
+
+def _check_product(v: str) -> str:
+    from allocart.model import list_products, load_product
+
+    if v in list_products():
+        return v
+    if not is_file(v):
+        raise ValueError(
+            f"must be a built-in product ({', '.join(list_products())}) or a product YAML "
+            f"file, got {_short(v)}"
+        )
+    try:
+        load_product(v)  # read and validate the file now, not in the middle of the run
+    except AllocartError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
     return v
 
 
 def _check_regimen(v: str) -> str:
-    from allocart.model import list_regimens
+    from allocart.model import list_regimens, load_regimen
 
-    if v not in list_regimens() and not Path(v).is_file():
-        raise ValueError(f"unknown regimen {v!r}; built-in regimens: {', '.join(list_regimens())}")
+    if v in list_regimens():
+        return v
+    if not is_file(v):
+        raise ValueError(
+            f"must be a built-in regimen ({', '.join(list_regimens())}) or a regimen YAML "
+            f"file, got {_short(v)}"
+        )
+    try:
+        load_regimen(v)
+    except AllocartError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
     return v
 
 
@@ -232,7 +308,9 @@ class SupportiveCare(_Frozen):
     @classmethod
     def _day(cls, v: Any) -> Any:
         if isinstance(v, bool):
-            raise ValueError(f"must be a day after the infusion (an integer >= 0) or null, got {v!r}")
+            raise ValueError(
+                f"must be a day after the infusion (an integer >= 0) or null, got {v!r}"
+            )
         return v
 
 
@@ -256,7 +334,7 @@ class Protocol(_Frozen):
     Attributes mirror the YAML keys; see ``docs/trial.md`` for an annotated example.
     """
 
-    name: str = Field(..., min_length=1, max_length=80)
+    name: str = Field(..., description="Names the run folder runs/<name>; see NAME_PATTERN.")
     title: str = ""
     product: str
     lymphodepletion: str
@@ -275,6 +353,16 @@ class Protocol(_Frozen):
     supportive_care: SupportiveCare = SupportiveCare()
     simulation: Simulation
     comparators: tuple[Comparator, ...] = ()
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> Any:
+        if not isinstance(v, str) or not NAME_PATTERN.match(v):
+            raise ValueError(
+                "must be 1-100 letters, digits, '-', '_' or '.', not starting with '.' "
+                f"(it names the run folder runs/<name>), got {_short(v, 120)}"
+            )
+        return v
 
     @field_validator("dose_levels", mode="before")
     @classmethod
@@ -315,18 +403,26 @@ class Protocol(_Frozen):
             raise ValueError(
                 f"max_sample_size: {self.max_sample_size} is below cohort_size {self.cohort_size}"
             )
-        for ep in self.endpoints:
-            for m in ep.months:
-                day = round(m * DAYS_PER_MONTH)
-                if day not in self.schedule_days:
-                    raise ValueError(
-                        f"endpoints: {ep.name} at month {m} needs an assessment on day {day}, "
-                        f"which schedule_days {list(self.schedule_days)} lacks"
-                    )
         if 0 not in self.schedule_days:
             raise ValueError(
                 f"schedule_days: the baseline day 0 is required, got {list(self.schedule_days)!r}"
             )
+        seen: dict[str, int] = {}
+        for i, ep in enumerate(self.endpoints):
+            if ep.name in seen:
+                raise ValueError(
+                    f"endpoints[{i}].name: {ep.name!r} repeats endpoints[{seen[ep.name]}]; "
+                    "give each endpoint once with all its months"
+                )
+            seen[ep.name] = i
+            for m in ep.months:
+                day = round(m * DAYS_PER_MONTH)
+                if day not in self.schedule_days:
+                    raise ValueError(
+                        f"endpoints[{i}].months: {ep.name} at month {m} needs an assessment "
+                        f"on day {day}, which schedule_days {list(self.schedule_days)} lacks; "
+                        f"add day {day} or drop month {m}"
+                    )
         d = self.design
         if d.name == "boin12":
             if d.efficacy_target is None:
@@ -360,6 +456,11 @@ class Protocol(_Frozen):
     @property
     def n_cohorts(self) -> int:
         return self.max_sample_size // self.cohort_size
+
+    @property
+    def visit_days(self) -> tuple[int, ...]:
+        """Post-infusion visit days of the virtual patients: ``schedule_days`` without day 0."""
+        return tuple(d for d in self.schedule_days if d > 0)
 
     @property
     def dlt_window_months(self) -> float:
@@ -408,14 +509,23 @@ class Protocol(_Frozen):
 
     def hash(self) -> str:
         """SHA-256 of the canonical JSON of the protocol (what a run folder is keyed on)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        doc = {**self.to_dict(), "_pool_version": POOL_VERSION}
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    """A field's place as the YAML reads: ``endpoints[0].months``, ``comparators[1].product``."""
+    out = ""
+    for x in parts:
+        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
+    return out
 
 
 def _format_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
-        loc = ".".join(str(x) for x in err["loc"])
+        loc = _loc(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if not loc:  # a cross-field rule: its message starts with the field it names
             parts.append(msg)
@@ -427,11 +537,14 @@ def _format_error(exc: ValidationError) -> str:
             continue
         value = err.get("input")
         if (
-            isinstance(value, dict) and err["type"] != "extra_forbidden"
-        ) or f"got {value!r}" in msg:
+            (isinstance(value, dict) and err["type"] != "extra_forbidden")
+            or f"got {value!r}" in msg
+            or f"got {_short(value)}" in msg
+            or (isinstance(value, str) and len(value) > 3 and repr(value) in msg)
+        ):
             parts.append(f"{loc}: {msg}")
         else:
-            parts.append(f"{loc}: {msg} (got {value!r})")
+            parts.append(f"{loc}: {msg} (got {_short(value)})")
     return "invalid protocol: " + "; ".join(parts)
 
 
@@ -466,19 +579,18 @@ def load_protocol(path: str | Path, *, overrides: dict[str, Any] | None = None) 
     DesignError
         If the file is missing, not YAML, or fails validation.
     """
-    import yaml
-
     p = Path(path)
-    if not p.is_file():
-        raise DesignError(f"protocol: file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise DesignError(
-            f"protocol: {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}"
-        ) from None
-    if overrides and isinstance(data, dict):
-        sim = dict(data.get("simulation") or {})
-        sim.update({k: v for k, v in overrides.items() if v is not None})
-        data["simulation"] = sim
+    data = load_yaml(p, what="protocol", error=DesignError)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if given and isinstance(data, dict):
+        sim = data.get("simulation")
+        if sim is None:
+            sim = {}
+        if not isinstance(sim, dict):
+            shown = " ".join(repr(sim).split())
+            raise DesignError(
+                f"{p}: invalid protocol: simulation: must be a mapping such as "
+                f"{{replicates: 2000, seed: 1}}, got {shown[:80]}"
+            )
+        data["simulation"] = {**sim, **given}
     return protocol_from_dict(data, source=str(p))
