@@ -100,9 +100,18 @@ def _protocol_file(tmp: Path) -> Path:
     return path
 
 
+#: As from a terminal: SIGINT delivered, even when the tests themselves run with it ignored (an
+#: ignored signal stays ignored across exec; a default one does not). A small exec wrapper rather
+#: than ``preexec_fn``, which would fork this multithreaded process.
+_SIGINT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
 def _start(protocol: Path, out: Path, pool_seconds: float, **env: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tests.trial.slow_pools_cli", "run", str(protocol)]
-    cmd += ["--out", str(out), "--no-progress", "--quiet", "--workers", "2"]
+    cmd = [sys.executable, "-c", _SIGINT_DEFAULT, "-m", "tests.trial.slow_pools_cli", "run"]
+    cmd += [str(protocol), "--out", str(out), "--no-progress", "--quiet", "--workers", "2"]
     return subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -111,8 +120,6 @@ def _start(protocol: Path, out: Path, pool_seconds: float, **env: str) -> subpro
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a job of a terminal
-        # As from a terminal: SIGINT delivered, even when the tests themselves run with it ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
