@@ -92,3 +92,11 @@ def test_bench_run_times_a_scenario_in_a_fresh_folder(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["pools"] == 3 and res["replicates"] == 100 and res["best_s"] > 0
     assert {"pools_s", "trials_s", "total_s"} <= set(res["stages_s"])
+
+
+def test_run_summary_hides_rates_over_too_few_patients():
+    from allocart.cli.trial_cmds import MIN_RATE_N, _rate_text
+
+    assert _rate_text({"value": 1 / 3, "n": 3}, 100, 1) == "–"
+    assert _rate_text({"value": 0.25, "n": MIN_RATE_N}, 100, 1) == "25.0"
+    assert _rate_text(None, 100, 1) == "–"

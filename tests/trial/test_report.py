@@ -118,3 +118,12 @@ def test_endpoint_labels():
     assert endpoint_label("doris_m6") == "DORIS remission at month 6"
     assert endpoint_label("sri4_m3") == "SLE Responder Index 4 at month 3"
     assert endpoint_label("b_cell_aplasia_m3").startswith("B cells below")
+
+
+def test_rates_over_few_patients_are_greyed_with_their_n():
+    from allocart.report.html import MIN_RATE_N, _cell_text
+
+    few = _cell_text({"value": 1 / 3, "ci_low": 0.06, "ci_high": 0.79, "n": 3}, 100, 1)
+    assert "class='few'" in few and "n=3" in few
+    enough = _cell_text({"value": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n": MIN_RATE_N}, 100, 1)
+    assert "few" not in enough and "20.0" in enough

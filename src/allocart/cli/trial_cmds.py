@@ -16,6 +16,8 @@ from allocart.errors import DesignError
 
 
 def _fmt(v: Any, scale: float = 1.0, dec: int = 1) -> str:
+    if v is None:
+        return "-"
     try:
         x = float(v) * scale
     except (TypeError, ValueError):
@@ -38,25 +40,49 @@ _COLUMNS = (
 )
 
 
+#: Rates over fewer patients than this are not printed ("–"), their n is: see the report.
+MIN_RATE_N = 10
+
+
+def _rate_text(row: Any, scale: float, dec: int) -> str:
+    """A rate with its 95% interval for the DLT column, "–" when fewer than MIN_RATE_N patients."""
+    try:
+        n = float(row.get("n")) if row is not None else math.nan
+    except (TypeError, ValueError):
+        n = math.nan
+    if row is None or (math.isfinite(n) and n < MIN_RATE_N):
+        return "–"
+    return _fmt(row.get("value"), scale, dec)
+
+
 def _print_summary(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
     oc = result.tables.operating_characteristics
-    console = Console(width=max(Console().width, 132))
+    console = Console(width=max(Console().width, 160))
     for arm, g in oc.groupby("arm", sort=True):
         label = str(g["arm_label"].iloc[0])
         per = g[g["dose_level"].notna()]
         table = Table(title=label if arm == 0 else f"comparator: {label}", title_justify="left")
         table.add_column("level", justify="right")
         table.add_column("dose")
+        table.add_column("treated (n)", justify="right")
         cols = [c for c in _COLUMNS if c[0] in set(per["metric"])]
         for _, head, _, _ in cols:
             table.add_column(head, justify="right")
         for (lv, dose), d in per.groupby(["dose_level", "dose"], sort=True):
-            val = d.set_index("metric")["value"]
-            table.add_row(str(int(lv)), str(dose), *(_fmt(val.get(m), s, k) for m, _, s, k in cols))
+            rows = {r["metric"]: r for r in d.to_dict("records")}
+            dlt = rows.get("dlt_rate")
+            treated = dlt.get("n", float("nan")) if dlt is not None else float("nan")
+            cells = [
+                _rate_text(rows.get(m), s, k) if m.endswith("_rate") else _fmt(rows.get(m, {}).get("value"), s, k)
+                for m, _, s, k in cols
+            ]
+            table.add_row(str(int(lv)), str(dose), _fmt(treated, 1, 0), *cells)
         console.print(table)
+        console.print(f"  rates over every patient treated at the level in all trials; '–' where fewer than "
+                      f"{MIN_RATE_N} were (95% intervals in the report)")
         t = g[g["dose_level"].isna()].set_index("metric")["value"]
         console.print(
             f"  no dose selected {_fmt(t.get('no_selection_pct'))}%, mean sample size "

@@ -29,6 +29,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px so
 th{background:#f2f2f2}td.l,th.l{text-align:left}figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}.meta{font-size:.85em;color:#444}code{font-size:.9em}
 h3{font-size:1.05em;margin-top:1.4em}.ci{display:block;font-size:.8em;color:#666;white-space:nowrap}
+.few{color:#aaa}.few .ci{color:#bbb}
 table.safety{font-size:.8em}
 """
 
@@ -62,14 +63,25 @@ def _fmt(v: Any, scale: float = 1.0, dec: int = 2) -> str:
     return "–" if not math.isfinite(x) else f"{x:.{dec}f}"
 
 
+#: A rate over fewer patients than this is greyed, with its n: its interval is too wide to read
+#: a value from it (e.g. one DLT in 3 patients of a dose reached once in 2000 trials).
+MIN_RATE_N = 10
+
+
 def _cell_text(row: Any, scale: float = 1.0, dec: int = 1, *, ci: bool = True) -> str:
-    """The value of a table row and, below it, its 95% interval (when the row has one)."""
+    """The value of a table row and, below it, its 95% interval (when the row has one).
+
+    A rate over fewer than :data:`MIN_RATE_N` patients is greyed and says its n.
+    """
     if row is None:
         return "–"
     text = _fmt(row.get("value", float("nan")), scale, dec)
     lo, hi = row.get("ci_low", float("nan")), row.get("ci_high", float("nan"))
     if ci and text != "–" and _finite(lo) and _finite(hi):
         text += f"<span class='ci'>{_fmt(lo, scale, dec)}–{_fmt(hi, scale, dec)}</span>"
+    n = row.get("n", float("nan"))
+    if ci and text != "–" and _finite(n) and float(n) < MIN_RATE_N:
+        text = f"<span class='few' title='only {int(n)} patients'>{text}<span class='ci'>n={int(n)}</span></span>"
     return text
 
 
@@ -382,7 +394,8 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         "<h2>Per dose level</h2>",
         "<p>Selection, exposure and safety in the simulated trials; rates are among the patients the trials treated at the "
         "level, <i>treated (n)</i> in all trials together (a dose rarely reached has few patients and a wide uncertainty), "
-        "with the 95% Wilson interval below each rate and percentage (it ignores the clustering of patients in trials).</p>",
+        "with the 95% Wilson interval below each rate and percentage (it ignores the clustering of patients in trials); "
+        f"a rate over fewer than {MIN_RATE_N} patients is greyed and shows its n.</p>",
         _dose_table(tables.operating_characteristics, 0, extra),
         "<h2>Per trial</h2>",
         f"<p>Over {protocol.simulation.replicates} simulated trials per arm; percentages with their 95% Wilson interval.</p>",
