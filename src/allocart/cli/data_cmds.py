@@ -296,7 +296,10 @@ def simulate_cmd(
             raise DataError(
                 f"--sample-days: {sample_days!r} must be numbers separated by commas, e.g. 0,7,28"
             ) from None
-    sim = simulate(product, dose, ld, days=days, n=n, seed=seed)
+    from allocart.cli.progress import ProgressBar
+
+    with ProgressBar(f"simulating {n} virtual patients", total=max(n, 1)) as bar:
+        sim = simulate(product, dose, ld, days=days, n=n, seed=seed, progress=bar.callback())
     ds = dataset_from_simulation(sim, sample_days=days_list, seed=noise_seed)
     path = write_dataset(ds, out, to)
     print(

@@ -160,16 +160,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 raise DesignError(f"`--exact` is available for the 3+3 only, got design {design!r}.")
             res = exact_oc_3plus3(d, sc)  # type: ignore[arg-type]
         else:
-            acc = None if accrual_per_month is None else Accrual(accrual_per_month, dlt_window_months)
-            if as_json or trials < 20000:
-                res = simulate_oc(d, sc, trials, seed, accrual=acc)
-            else:
-                from rich.progress import Progress
+            from allocart.cli.progress import ProgressBar
 
-                with Progress(transient=True) as bar:
-                    task = bar.add_task(f"{d.name}", total=trials)
-                    res = simulate_oc(d, sc, trials, seed, accrual=acc,
-                                      progress=lambda done, tot: bar.update(task, completed=done))
+            acc = None if accrual_per_month is None else Accrual(accrual_per_month, dlt_window_months)
+            # On stderr, and only on a terminal: --json output on stdout stays plain JSON.
+            with ProgressBar(f"{d.name}: simulating trials", total=max(trials, 1)) as bar:
+                res = simulate_oc(d, sc, trials, seed, accrual=acc, progress=bar.callback())
         out = res.to_dict()
         if as_json:
             typer.echo(json.dumps(out, indent=2))

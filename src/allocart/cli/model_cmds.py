@@ -48,8 +48,8 @@ def simulate_cmd(
 ) -> None:
     """Simulate virtual patients and write a long table (id, time, one column per read-out)."""
     from rich.console import Console
-    from rich.progress import Progress
 
+    from allocart.cli.progress import ProgressBar
     from allocart.model.simulate import simulate, write_table
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
@@ -58,12 +58,10 @@ def simulate_cmd(
         check_output(out, what="--out", error=ModelError)
     check_seed(seed, "--seed", ModelError)
     console = Console(stderr=True)
-    with Progress(console=console, transient=True, disable=n < 1000 or typical) as bar:
-        task = bar.add_task("simulating", total=1 if typical else n)
+    with ProgressBar(f"simulating {n} virtual patients", total=max(n, 1), enabled=not typical) as bar:
         sim = simulate(
             product, dose, ld, days=days, dt=dt, n=n, seed=seed, typical=typical, params=params,
-            redose=_parse_redose(redose or []), redose_ld=redose_ld, rtol=rtol,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            redose=_parse_redose(redose or []), redose_ld=redose_ld, rtol=rtol, progress=bar.callback(),
         )
     for i, reason in sim.failures:
         console.print(f"[yellow]warning: patient {i + 1} failed: {reason}[/yellow]")

@@ -50,7 +50,16 @@ def cohort_cmd(
     check_seed(seed, "--seed")
     if gcsf_from_day is not None and not (gcsf_from_day >= 0):
         raise AllocartError(f"--gcsf-from-day: {gcsf_from_day!r} must be a day >= 0 after the infusion")
-    res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params, gcsf_from_day=gcsf_from_day)
+    from allocart.cli.progress import ProgressBar
+
+    with ProgressBar(f"solving {n} virtual patients", total=max(n, 1)) as bar:
+        def solved(done: int, total: int) -> None:
+            bar.update(done, total)
+            if done >= total:  # the records are scored next (no count of that part)
+                bar.update(done, description=f"scoring the records of {n} virtual patients")
+
+        res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params, gcsf_from_day=gcsf_from_day,
+                              progress=solved)
     summary = res.summary()
     if out is not None:
         write_table(res.patients, out)
