@@ -91,5 +91,101 @@ def test_calibrate_check_passes_on_the_committed_calibration(tmp_path, capsys):
     # Every miss carries its reason (checked above); the five recorded misses are allowed, so a
     # change that loses a met target fails here.
     assert report["passed"] >= len(report["targets"]) - 5
+    # each line gives the study size and the acceptance interval; the summary counts the met
+    # targets that cannot discriminate (e.g. TyU19's CRS 0/3, met by any rate up to 0.71)
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith(("pass ", "FAIL "))}
+    assert set(lines) == ids
+    assert "n=3 " in lines["tyu19_crs"] and "acceptance" in lines["tyu19_crs"]
+    assert "uninformative:" in lines["tyu19_crs"] and "uninformative" not in lines["pooled_crs_any"]
+    met_uninformative = [t["id"] for t in report["targets"] if t["passed"] and not t["informative"]]
+    assert "tyu19_crs" in met_uninformative and report["passed_uninformative"] == len(met_uninformative)
+    assert f"{report['passed']} of {len(ids)} targets met (of which {len(met_uninformative)} uninformative)" in out
     html = (tmp_path / "calibration.html").read_text()
     assert "erlangen_b_return_mean" in html and "Reference rows not simulated" in html
+
+
+def _rate(value=None, n=5, rng=None):
+    return cal.Target(id="x", cohort="c", quantity="q", statistic="rate", n=n, source="s", tag="R",
+                      value=value, range=rng)
+
+
+def test_zero_of_three_is_met_by_any_true_rate_up_to_071_and_is_uninformative():
+    t = _rate(0.0, n=3)
+    lo, hi = cal.accepted_rates(t)
+    # 0/3 lies in the 95% interval of studies of 3 while P(0/3) = (1-p)^3 >= 2.5%
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 3), abs=1e-3)
+    informative, reason, accepted = cal.informativeness(t, (0.0, 0.0))
+    assert not informative and reason == "met by any true rate up to 0.71 (n = 3)"
+    assert accepted == (lo, hi)
+
+
+def test_all_of_five_and_three_of_five_are_uninformative_rates():
+    lo, hi = cal.accepted_rates(_rate(1.0, n=5))
+    assert lo == pytest.approx(0.025 ** (1 / 5), abs=1e-3) and hi == 1.0
+    assert cal.informativeness(_rate(1.0, n=5), (0.6, 1.0))[1] == "met by any true rate from 0.48 (n = 5)"
+    informative, reason, _ = cal.informativeness(_rate(0.6, n=5), (0.2, 1.0))
+    assert not informative and reason.startswith("met by any true rate from 0.15 to 0.9")
+
+
+def test_an_acceptance_interval_of_zero_to_one_is_uninformative_whatever_n():
+    informative, reason, _ = cal.informativeness(_rate(0.5, n=40), (0.0, 1.0))
+    assert not informative and "every possible rate" in reason
+
+
+def test_pooled_and_larger_series_rates_are_informative():
+    for t in (_rate(0.5586, n=145), _rate(0.0, n=13), _rate(0.0, n=8), _rate(rng=(0.0, 0.19), n=20)):
+        informative, reason, (lo, hi) = cal.informativeness(t, (0.0, 0.3))
+        assert informative and reason == "" and hi - lo <= cal.UNINFORMATIVE_RATE_SPAN, t
+    # 0/13 is met up to 0.247 only
+    assert cal.accepted_rates(_rate(0.0, n=13))[1] == pytest.approx(1 - 0.025 ** (1 / 13), abs=1e-3)
+
+
+def test_a_median_of_one_patient_or_no_narrower_than_one_patient_is_uninformative():
+    v = np.random.default_rng(3).normal(100.0, 20.0, 2000)
+    med = dict(id="m", cohort="c", quantity="q", statistic="median", source="s", tag="R")
+    one = cal.Target(n=1, value=90.0, **med)
+    assert cal.informativeness(one, (61.0, 139.0), v)[:2] == (
+        False, "the median of one patient: any single patient's value is met")
+    twenty = cal.Target(n=20, value=95.0, **med)
+    assert cal.informativeness(twenty, (88.0, 112.0), v)[:2] == (True, "")
+    wide = cal.informativeness(twenty, (40.0, 160.0), v)
+    assert not wide[0] and wide[1].startswith("the acceptance interval covers the spread of single patients")
+    vague = cal.Target(n=20, range=(0.0, 500.0), **med)
+    assert cal.informativeness(vague, (88.0, 112.0), v)[1].startswith("the published range covers")
+    sd1 = cal.Target(n=1, value=5.0, **{**med, "statistic": "sd"})
+    assert not cal.informativeness(sd1, (0.0, 0.0), v)[0]
+
+
+def test_compare_marks_only_met_targets_uninformative():
+    rng = np.random.default_rng(4)
+    t = _rate(1.0, n=3)  # 3/3: met by any true rate from 0.29
+    met = cal.compare(t, _spec(), (np.arange(1000) < 900).astype(float), rng)
+    missed = cal.compare(t, _spec(), (np.arange(1000) < 70).astype(float), rng)
+    assert met.passed and not met.informative and met.uninformative_reason.startswith("met by any true rate")
+    assert not missed.passed and missed.informative and missed.uninformative_reason == ""
+    assert met.accepted_rates == missed.accepted_rates == cal.accepted_rates(t)
+    d = met.to_dict()
+    assert d["acceptance_interval_95"] == d["study_interval_95"] == list(met.study_interval)
+    assert d["informative"] is False and d["n_published"] == 3 and d["accepted_true_rates"][1] == 1.0
+    # the calibration search skips the classification
+    assert cal.compare(t, _spec(), (np.arange(1000) < 900).astype(float), rng, classify=False).informative
+
+
+def test_report_counts_uninformative_met_targets_in_json_and_html(tmp_path):
+    rng = np.random.default_rng(5)
+    spec = _spec()
+    pooled = cal.compare(_rate(0.55, n=145), spec, (np.arange(1000) < 560).astype(float), rng)
+    tiny = cal.compare(_rate(0.0, n=3), spec, (np.arange(1000) < 300).astype(float), rng)
+    miss = cal.compare(_rate(0.9, n=145), spec, (np.arange(1000) < 300).astype(float), rng)
+    report = cal.CalibrationReport((pooled, tiny, miss), (), {}, {}, 1000, 1)
+    assert pooled.informative and not tiny.informative and tiny.passed and not miss.passed
+    assert report.headline() == "2 of 3 targets met (of which 1 uninformative)"
+    jpath, hpath = cal.write_report(report, tmp_path)
+    doc = json.loads(jpath.read_text())
+    assert doc["passed"] == 2 and doc["passed_uninformative"] == 1 and doc["passed_informative"] == 1
+    assert doc["uninformative"] == [tiny.target.id]
+    assert doc["headline"] == report.headline()
+    html = hpath.read_text()
+    assert "2 of 3 targets met (of which 1 uninformative)" in html
+    assert f"<b>uninformative</b>: {tiny.uninformative_reason}" in html
+    assert "<th>acceptance (study 95%)</th>" in html and "<th>n</th>" in html

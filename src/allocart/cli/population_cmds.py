@@ -101,9 +101,15 @@ def calibrate_cmd(
     n: Annotated[Optional[int], typer.Option(help="Virtual patients per target cohort.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the target cohorts.")] = None,
 ) -> None:
-    """Fit the population to the published targets (or --check the fit) and write the report."""
+    """Fit the population to the published targets (or --check the fit) and write the report.
+
+    Each target line gives the published study size n, the acceptance interval (the 95%
+    interval of the statistic in simulated studies of that size) and, for a target that cannot
+    discriminate, why it is uninformative; the summary counts the met targets that are.
+    """
     from rich.console import Console
 
+    from allocart.cli.progress import ProgressBar
     from allocart.population import calibrate as cal
 
     console = Console(stderr=True)
@@ -114,25 +120,58 @@ def calibrate_cmd(
     check_seed(seed_, "--seed")
     check_output(out, what="--out", folder=True)
     targets = cal.load_targets()
-    if not check:
-        fitted = cal.fit(targets, n=n_, seed=seed_, progress=lambda s: console.print(s))
-        cal.write_calibrated(fitted, target_ids=[t.id for t in targets.targets], n=n_, seed=seed_,
-                             model=cal.load_calibrated_model())
+    with ProgressBar("calibrate --check" if check else "calibrate") as bar:
+        # Without a bar (stderr not a terminal) each cohort is one line on stderr instead.
+        def say(message: str) -> None:
+            if not bar.enabled:
+                console.print(message)
+
+        def steps(what: str, done: int, total: int) -> None:
+            bar.update(done, total, description=what)
+
+        fitted = None
+        if not check:
+            fitted = cal.fit(targets, n=n_, seed=seed_, progress=say, steps=steps)
+            cal.write_calibrated(fitted, target_ids=[t.id for t in targets.targets], n=n_, seed=seed_,
+                                 model=cal.load_calibrated_model())
+            say("fitted: " + ", ".join(f"{k}={v:g}" for k, v in fitted.items()))
+        report = cal.evaluate(targets, n=n_, seed=seed_, progress=lambda s: say(f"evaluating {s}"), steps=steps)
+    if fitted is not None and bar.enabled:
         console.print("fitted: " + ", ".join(f"{k}={v:g}" for k, v in fitted.items()))
-    report = cal.evaluate(targets, n=n_, seed=seed_, progress=lambda s: console.print(f"evaluating {s}"))
     jpath, hpath = cal.write_report(report, out)
-    for r in report.results:
-        mark = "pass" if r.passed else "FAIL"
-        sim = "-" if r.simulated is None else f"{r.simulated:.3g}"
-        typer.echo(f"{mark:4s}  {r.target.id:24s} published {r.target.describe():>12s}  simulated {sim:>7s}"
-                   + ("" if r.passed else f"  ({r.reason})"))
-    typer.echo(f"{report.passed}/{len(report.results)} targets met; report: {hpath} and {jpath}")
+    for line in report_lines(report):
+        typer.echo(line)
+    typer.echo(f"{report.headline()}; report: {hpath} and {jpath}")
     bad = report.unexplained
     if check and bad:
         raise AllocartError(
             f"calibration check failed: {len(bad)} target(s) unmet without a recorded reason: "
             + ", ".join(r.target.id for r in bad) + "; run `allocart calibrate` to refit"
         )
+
+
+def _interval(x: tuple[float, float] | None) -> str:
+    def fmt(v: float) -> str:
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+    return "-" if x is None else f"{fmt(x[0])}-{fmt(x[1])}"
+
+
+def report_lines(report: Any) -> list[str]:
+    """One line per target: result, id, published value and study size n, simulated value,
+    acceptance interval, and why the target is uninformative or unmet."""
+    lines = []
+    for r in report.results:
+        mark = "pass" if r.passed else "FAIL"
+        sim = "-" if r.simulated is None else f"{r.simulated:.3g}"
+        line = (f"{mark:4s}  {r.target.id:24s} n={r.target.n:<4d} published {r.target.describe():>14s}  "
+                f"simulated {sim:>7s}  acceptance {_interval(r.study_interval):>13s}")
+        if not r.informative:
+            line += f"  uninformative: {r.uninformative_reason}"
+        if not r.passed:
+            line += f"  ({r.reason})"
+        lines.append(line)
+    return lines
 
 
 def bench_cohort_cmd(

@@ -18,6 +18,11 @@ interval of the statistic in simulated studies of the published size (exact bino
 rates; resampling of the virtual cohort otherwise). The report lists every target, its
 source, the simulated value with its Monte-Carlo 95% interval and the study interval, pass or
 fail, and for an unmet target the reason recorded in ``targets.yaml``.
+
+Not every target can tell a good population from a poor one: a rate of 0 of 3 is met by every
+true rate up to 0.71. :func:`informativeness` marks such a target *uninformative* (the rules
+are in its docstring), and the report counts the met targets that are, so agreement with a
+handful of tiny series is not overstated.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from allocart.population.covariates import PopulationError
 __all__ = [
     "CohortSpec", "Target", "TargetSet", "load_targets", "evaluate", "fit", "write_calibrated",
     "write_report", "TargetResult", "CalibrationReport", "DEFAULT_N", "DEFAULT_SEED", "load_calibrated_model",
+    "informativeness", "accepted_rates", "UNINFORMATIVE_RATE_SPAN",
 ]
 
 DEFAULT_N = 400
@@ -48,6 +54,8 @@ DEFAULT_N = 400
 DEFAULT_SEED = 20260
 """Seed of the calibration cohorts (fixed so the committed report is reproducible)."""
 _BOOT = 1000
+UNINFORMATIVE_RATE_SPAN = 0.5
+"""A rate target met by every true rate over more than this share of 0-1 is uninformative."""
 
 #: Boolean quantities derived from grade columns.
 _DERIVED: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
@@ -270,32 +278,110 @@ class TargetResult:
     study_interval: tuple[float, float] | None
     passed: bool
     reason: str = ""
+    informative: bool = True
+    uninformative_reason: str = ""
+    accepted_rates: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         t = self.target
+        study = None if self.study_interval is None else list(self.study_interval)
         return {
             "id": t.id, "cohort": t.cohort, "scenario": f"{self.cohort.product} {self.cohort.dose} {self.cohort.ld}",
             "selection": self.cohort.select, "quantity": t.quantity, "statistic": t.statistic,
             "published": t.describe(), "published_interval": list(t.interval), "n_published": t.n, "tag": t.tag,
             "source": t.source, "n_simulated": self.n_sim, "simulated": self.simulated,
             "mc_interval_95": None if self.mc_interval is None else list(self.mc_interval),
-            "study_interval_95": None if self.study_interval is None else list(self.study_interval),
+            "study_interval_95": study, "acceptance_interval_95": study,
+            "accepted_true_rates": None if self.accepted_rates is None else list(self.accepted_rates),
+            "informative": self.informative, "uninformative_reason": self.uninformative_reason,
             "passed": self.passed, "reason": self.reason,
         }
 
 
+def accepted_rates(target: Target) -> tuple[float, float] | None:
+    """The true rates at which a rate target is met: ``(lowest, highest)``, or None.
+
+    A rate target is met when its published value (or range) meets the exact binomial 95%
+    interval of studies of ``target.n`` patients at the simulated rate; this returns the range
+    of true rates for which that holds (on a grid of 0.0005), whatever the simulation gives.
+    None for other statistics, and for a published interval outside 0-1.
+    """
+    if target.statistic != "rate":
+        return None
+    p = np.linspace(0.0, 1.0, 2001)
+    n = target.n
+    study_lo = binom.ppf(0.025, n, p) / n
+    study_hi = binom.ppf(0.975, n, p) / n
+    lo, hi = target.interval
+    ok = (lo <= study_hi + 1e-12) & (hi >= study_lo - 1e-12)
+    if not ok.any():
+        return None
+    return float(p[ok].min()), float(p[ok].max())
+
+
+def informativeness(target: Target, study: tuple[float, float] | None,
+                    values: np.ndarray | None = None) -> tuple[bool, str, tuple[float, float] | None]:
+    """Whether a target can discriminate, the reason if it cannot, and the true rates it accepts.
+
+    :func:`compare` applies it to met targets only (a miss did discriminate). A target is
+    *uninformative* when
+
+    * it is a rate and its acceptance interval (the study interval of the simulated rate)
+      covers every possible rate, 0 to 1;
+    * it is a rate met by every true rate over more than :data:`UNINFORMATIVE_RATE_SPAN` of
+      0-1 (:func:`accepted_rates`): 0 of 3 is met by any rate up to 0.71, 5 of 5 by any rate
+      from 0.48, 3 of 5 by any from 0.15 to 0.95;
+    * it is a median or mean of one patient (the acceptance interval is the spread of single
+      patients), or an SD of fewer than two;
+    * it is a median or mean whose acceptance interval, or published range, covers the central
+      95% of the simulated patients' values (``values``): no narrower than one patient.
+
+    Returns
+    -------
+    (informative, reason, accepted)
+        ``reason`` is empty for an informative target; ``accepted`` is the range of true rates
+        that meet a rate target (None for other statistics).
+    """
+    accepted = accepted_rates(target)
+    if target.statistic == "rate":
+        if study is not None and study[0] <= 1e-12 and study[1] >= 1 - 1e-12:
+            return False, "the acceptance interval 0-1 holds every possible rate", accepted
+        if accepted is not None and accepted[1] - accepted[0] > UNINFORMATIVE_RATE_SPAN:
+            a, b = accepted
+            span = (f"up to {b:.2f}" if a < 0.005 else f"from {a:.2f}" if b > 0.995 else f"from {a:.2f} to {b:.2f}")
+            return False, f"met by any true rate {span} (n = {target.n})", accepted
+        return True, "", accepted
+    if target.statistic == "sd":
+        if target.n < 2:
+            return False, "an SD of fewer than two patients", None
+        return True, "", None
+    if target.n == 1:
+        return False, f"the {target.statistic} of one patient: any single patient's value is met", None
+    if values is not None and np.size(values) >= 2:
+        q = np.percentile(np.asarray(values, dtype=float), [2.5, 97.5])
+        spread = f"{_fmt(float(q[0]))}-{_fmt(float(q[1]))}"
+        if study is not None and study[0] <= q[0] + 1e-12 and study[1] >= q[1] - 1e-12:
+            return False, f"the acceptance interval covers the spread of single patients ({spread})", None
+        lo, hi = target.interval
+        if lo <= q[0] + 1e-12 and hi >= q[1] - 1e-12:
+            return False, f"the published range covers the spread of single patients ({spread})", None
+    return True, "", None
+
+
 def compare(target: Target, spec: CohortSpec, values: np.ndarray, rng: np.random.Generator,
-            weights: np.ndarray | None = None, n_boot: int = _BOOT) -> TargetResult:
+            weights: np.ndarray | None = None, n_boot: int = _BOOT, classify: bool = True) -> TargetResult:
     """Compare simulated per-patient values with one target (see the module docstring).
 
     With ``weights`` (a cohort weighted to a published baseline), resampling draws patients
     with those probabilities and the simulated value is the statistic of a large weighted
-    resample.
+    resample. With ``classify`` (the default) the result says whether the target is
+    informative (:func:`informativeness`); the calibration search leaves that out.
     """
     v = np.asarray(values, dtype=float)
     if v.size < 2:
         return TargetResult(target, spec, int(v.size), None, None, None, False,
-                            target.unmet_reason or "fewer than two simulated patients have a value")
+                            target.unmet_reason or "fewer than two simulated patients have a value",
+                            accepted_rates=accepted_rates(target) if classify else None)
 
     def draw(size: tuple[int, int]) -> np.ndarray:
         return v[rng.choice(v.size, size=size, p=weights)] if weights is not None else v[rng.integers(0, v.size, size)]
@@ -316,7 +402,10 @@ def compare(target: Target, spec: CohortSpec, values: np.ndarray, rng: np.random
     reason = "" if ok else (target.unmet_reason or "unexplained: no reason recorded in targets.yaml")
     if ok and spec.weight_to and target.quantity in spec.weight_to:
         reason = "matched by weighting the cohort to this published baseline"
-    return TargetResult(target, spec, int(v.size), sim, mc, study, ok, reason)
+    info = informativeness(target, study, v) if classify else (True, "", None)
+    if not ok:  # a miss did discriminate: only a met target is marked uninformative
+        info = (True, "", info[2])
+    return TargetResult(target, spec, int(v.size), sim, mc, study, ok, reason, *info)
 
 
 @dataclass(frozen=True)
@@ -336,6 +425,16 @@ class CalibrationReport:
         return sum(r.passed for r in self.results)
 
     @property
+    def passed_uninformative(self) -> int:
+        """Met targets that cannot discriminate (:func:`informativeness`)."""
+        return sum(r.passed and not r.informative for r in self.results)
+
+    def headline(self) -> str:
+        """For example ``"42 of 47 targets met (of which 16 uninformative)"``."""
+        return (f"{self.passed} of {len(self.results)} targets met "
+                f"(of which {self.passed_uninformative} uninformative)")
+
+    @property
     def unexplained(self) -> list[TargetResult]:
         """Failed targets without a recorded reason (these make ``--check`` fail)."""
         return [r for r in self.results if not r.passed and not r.target.unmet_reason]
@@ -343,6 +442,10 @@ class CalibrationReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_per_cohort": self.n, "seed": self.seed, "passed": self.passed, "total": len(self.results),
+            "passed_uninformative": self.passed_uninformative,
+            "passed_informative": self.passed - self.passed_uninformative,
+            "uninformative": [r.target.id for r in self.results if not r.informative],
+            "headline": self.headline(),
             "unexplained_failures": [r.target.id for r in self.unexplained],
             "calibrated_links": self.links, "calibrated_model": self.model,
             "targets": [r.to_dict() for r in self.results],
@@ -353,7 +456,8 @@ class CalibrationReport:
 
 def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
              links: Any = None, model_overrides: Mapping[str, float] | None = None,
-             progress: Callable[[str], None] | None = None) -> CalibrationReport:
+             progress: Callable[[str], None] | None = None,
+             steps: Callable[[str, int, int], None] | None = None) -> CalibrationReport:
     """Simulate every target cohort through the full path and compare it with its targets.
 
     Parameters
@@ -366,6 +470,10 @@ def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int 
         Seed of the cohorts (each cohort gets ``seed`` plus its position).
     links : LinkTable, optional
         Default: the calibrated link table.
+    progress : callable, optional
+        ``progress(message)`` as each cohort starts.
+    steps : callable, optional
+        ``steps(what, done, total)``: cohorts evaluated so far out of all (for a progress bar).
     """
     from allocart.population.cohort import simulate_cohort
     from allocart.population.links import load_calibrated, load_links
@@ -375,12 +483,15 @@ def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int 
     rng = np.random.default_rng(seed)
     results: list[TargetResult] = []
     summaries: dict[str, dict[str, Any]] = {}
+    todo = [name for name in ts.cohorts if any(t.cohort == name for t in ts.targets)]
     for k, (name, spec) in enumerate(ts.cohorts.items()):
         mine = [t for t in ts.targets if t.cohort == name]
         if not mine:
             continue
         if progress:
             progress(f"{name}: {spec.product} {spec.dose} {spec.ld}")
+        if steps:
+            steps(f"evaluating {name}", todo.index(name), len(todo))
         res = simulate_cohort(spec.product, spec.dose, spec.ld, n=n, seed=seed + k, months=spec.months,
                               links=lk, model_overrides=model_overrides)
         sel = select_patients(res.patients, spec)
@@ -389,6 +500,8 @@ def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int 
         for t in mine:
             v, wv = quantity(sel, t.quantity, w)
             results.append(compare(t, spec, v, rng, wv))
+    if steps:
+        steps("evaluated every target cohort", len(todo), len(todo))
     model = {k: float(v["value"]) for k, v in (load_calibrated().get("model") or {}).items()}
     if model_overrides:
         model.update({k: float(v) for k, v in model_overrides.items()})
@@ -437,8 +550,13 @@ def _fast_quantities(vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec
 
 
 def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
-        progress: Callable[[str], None] | None = None, maxiter: int = 400) -> dict[str, float]:
+        progress: Callable[[str], None] | None = None, maxiter: int = 400,
+        steps: Callable[[str, int, int], None] | None = None) -> dict[str, float]:
     """Fit the ``calibrate: true`` link parameters to the targets they drive.
+
+    ``progress(message)`` is called as each cohort is simulated; ``steps(what, done, total)``
+    as the work advances: cohorts simulated, grid points, Nelder-Mead iterations (at most
+    ``maxiter``; the search may stop earlier).
 
     Returns
     -------
@@ -459,12 +577,15 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
     start = load_links().values()
     fixed = base.values()
     sims = []
+    todo = [name for name in ts.cohorts if any(t.cohort == name for t in ts.targets)]
     for k, (name, spec) in enumerate(ts.cohorts.items()):
         mine = [t for t in ts.targets if t.cohort == name]
         if not mine:
             continue
         if progress:
             progress(f"simulating {name}")
+        if steps:
+            steps(f"simulating {name}", todo.index(name), len(todo))
         sched = schedule_for(spec.months)
         sc = Scenario.create(spec.product, spec.dose, spec.ld, days=float(sched.horizon_days))
         vc = simulate_virtual(sc, n, seed + k, sched, table=population_table(),
@@ -493,7 +614,7 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
                 v = q[t.quantity]
                 if v.size < 2:
                     continue
-                r = compare(t, spec, v, np.random.default_rng(7), w, n_boot=200)
+                r = compare(t, spec, v, np.random.default_rng(7), w, n_boot=200, classify=False)
                 sim = float(r.simulated)
                 lo, hi = t.interval
                 centre = 0.5 * (lo + hi)
@@ -519,16 +640,29 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
     # a coarse grid over those two first keeps the simplex out of a poor local step.
     if "sledai_theta_min" in names and "sledai_renal_lag_days" in names:
         it, il = names.index("sledai_theta_min"), names.index("sledai_renal_lag_days")
+        points = [(th, lag) for th in (0.05, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25) for lag in range(0, 95, 5)]
         grid = []
-        for th in (0.05, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25):
-            for lag in range(0, 95, 5):
-                x = x0.copy()
-                x[it], x[il] = th, float(lag)
-                grid.append((loss(x), th, lag))
+        for i, (th, lag) in enumerate(points):
+            if steps:
+                steps("grid over the SLEDAI-2K threshold and renal lag", i, len(points))
+            x = x0.copy()
+            x[it], x[il] = th, float(lag)
+            grid.append((loss(x), th, lag))
         _, th, lag = min(grid)
         x0[it], x0[il] = th, float(lag)
-    best = minimize(loss, x0, method="Nelder-Mead", options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4,
-                                                              "initial_simplex": _simplex(x0)})
+    iterations = [0]
+
+    def step(_: Any) -> None:
+        iterations[0] += 1
+        if steps:
+            steps("Nelder-Mead search", min(iterations[0], maxiter), maxiter)
+
+    if steps:
+        steps("Nelder-Mead search", 0, maxiter)
+    best = minimize(loss, x0, method="Nelder-Mead", callback=step,
+                    options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4, "initial_simplex": _simplex(x0)})
+    if steps:
+        steps("Nelder-Mead search", maxiter, maxiter)
     out = values_of(best.x)
     return {k: round(float(out[k]), 4) for k in names}
 
@@ -588,27 +722,34 @@ def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, 
         cls = "pass" if r.passed else "fail"
         mc = "-" if r.mc_interval is None else f"{_fmt(r.mc_interval[0])}-{_fmt(r.mc_interval[1])}"
         st = "-" if r.study_interval is None else f"{_fmt(r.study_interval[0])}-{_fmt(r.study_interval[1])}"
+        if not r.informative:
+            cls += " uninformative"
+        info = "yes" if r.informative else f"<b>uninformative</b>: {html.escape(r.uninformative_reason)}"
         rows.append(
             f"<tr class='{cls}'><td>{html.escape(t.id)}</td><td>{html.escape(r.cohort.product)} {html.escape(r.cohort.dose)} "
             f"{html.escape(r.cohort.ld)}</td><td>{html.escape(t.statistic)} of {html.escape(t.quantity)}</td>"
-            f"<td>{html.escape(t.describe())} (n={t.n}, {html.escape(t.tag)})</td><td>{_fmt(r.simulated)}</td><td>{mc}</td>"
-            f"<td>{st}</td><td>{'pass' if r.passed else 'FAIL'}</td><td>{html.escape(t.source)}</td>"
-            f"<td>{html.escape(r.reason)}</td></tr>"
+            f"<td>{t.n}</td><td>{html.escape(t.describe())} ({html.escape(t.tag)})</td><td>{_fmt(r.simulated)}</td>"
+            f"<td>{mc}</td><td>{st}</td><td>{'pass' if r.passed else 'FAIL'}</td><td>{info}</td>"
+            f"<td>{html.escape(t.source)}</td><td>{html.escape(r.reason)}</td></tr>"
         )
     ns = "".join(f"<li><b>{html.escape(x.get('quantity', ''))}</b> ({html.escape(x.get('source', ''))}): "
                  f"{html.escape(x.get('reason', ''))}</li>" for x in report.not_simulated)
     params = "".join(f"<li><code>{html.escape(k)}</code> = {v:g}</li>" for k, v in {**report.links, **report.model}.items())
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>allocart calibration report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}tr.pass td:nth-child(8){{background:#d8f5d8}}
-tr.fail td:nth-child(8){{background:#f8d0d0}}</style></head><body>
+td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}tr.pass td:nth-child(9){{background:#d8f5d8}}
+tr.fail td:nth-child(9){{background:#f8d0d0}}tr.pass.uninformative td:nth-child(9){{background:#eeeeee}}</style></head><body>
 <h1>Calibration report</h1>
-<p>{report.passed} of {len(report.results)} targets met; {report.n} virtual patients per cohort (before selection),
-seed {report.seed}. A target passes when the published value or range lies inside the 95% interval of the
-statistic in simulated studies of the published size (study interval). MC interval: 95% bootstrap interval of
-the simulated value.</p>
-<table><tr><th>target</th><th>scenario</th><th>statistic</th><th>published</th><th>simulated</th>
-<th>MC 95%</th><th>study 95%</th><th>result</th><th>source</th><th>reason if unmet</th></tr>
+<p><b>{html.escape(report.headline())}</b>; {report.passed - report.passed_uninformative} met targets can discriminate.
+{report.n} virtual patients per cohort (before selection), seed {report.seed}. A target passes when the published
+value or range lies inside its acceptance interval: the 95% interval of the statistic in simulated studies of the
+published size n (study interval). A met target is marked uninformative when it cannot discriminate: its acceptance interval
+holds every possible value, a rate target is met by every true rate over more than
+{UNINFORMATIVE_RATE_SPAN:g} of 0-1 (0 of 3 by any rate up to 0.71), or a median or mean is of one patient or no
+narrower than the spread of single patients. MC interval: 95% bootstrap interval of the simulated value.</p>
+<table><tr><th>target</th><th>scenario</th><th>statistic</th><th>n</th><th>published</th><th>simulated</th>
+<th>MC 95%</th><th>acceptance (study 95%)</th><th>result</th><th>informative</th><th>source</th>
+<th>reason if unmet</th></tr>
 {''.join(rows)}</table>
 <h2>Calibrated values</h2><ul>{params}</ul>
 <h2>Reference rows not simulated</h2><ul>{ns}</ul>
