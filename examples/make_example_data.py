@@ -6,6 +6,8 @@ censoring (:func:`allocart.data.dataset_from_simulation`), and written to
 
 * ``examples/data/example_nonmem.csv``
 * ``examples/data/example_sdtm/`` (dm, ex, lb, pc, vs tables as CSV)
+* ``examples/data/one_patient.csv`` (the first patient alone, for the individual NUTS fit of
+  the README: ``allocart fit examples/data/one_patient.csv --method nuts ...``)
 
 The true parameters of each patient are written to ``examples/data/example_truth.csv`` so
 that a fit of the data can be checked against them. Run from the repository root::
@@ -37,6 +39,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     nm = write_nonmem(ds, OUT / "example_nonmem.csv")
     sd = write_sdtm(ds, OUT / "example_sdtm", study_id="ALLOCART-EXAMPLE")
+    one = write_nonmem(ds.subset([ds.ids[0]]), OUT / "one_patient.csv")
     # the primary parameters that vary between patients, as simulated
     varying = [r.name for r in load_default_parameters().rows if r.iiv > 0]
     params = sim.batch.param_dict()
@@ -45,10 +48,11 @@ def main() -> None:
     )
     truth.to_csv(OUT / "example_truth.csv", index=False)
     # both files read back to the same data
-    if not (read_nonmem(nm) == ds and read_sdtm(sd) == ds):
+    if not (read_nonmem(nm) == ds and read_sdtm(sd) == ds and read_nonmem(one) == ds.subset([ds.ids[0]])):
         raise SystemExit("the example files do not read back to the simulated dataset")
     print(
-        f"wrote {nm}, {sd}/ and {OUT / 'example_truth.csv'}: {len(ds)} patients, {len(ds.observations)} observations"
+        f"wrote {nm}, {sd}/, {one} and {OUT / 'example_truth.csv'}: {len(ds)} patients, "
+        f"{len(ds.observations)} observations"
     )
 
 
