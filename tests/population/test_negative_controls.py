@@ -115,3 +115,17 @@ def test_haematological_dlt_is_rare_after_lymphodepletion(deep):
     # Grade 4 cytopenia persisting beyond day 28 was 98% of DLTs when IL-6 drove marrow
     # aplasia; lymphodepletion-driven cytopenia recovers before the window ends.
     assert deep.summary()["dlt_haematological_rate"] <= 0.02
+
+
+def test_serious_infections_are_records_and_adverse_events_with_one_grade(deep):
+    p = deep.patients
+    infected = np.flatnonzero(p["serious_infection"].to_numpy())
+    assert infected.size > 0
+    for i in infected:
+        rec = deep.records(int(i))
+        grade = int(p["infection_grade_max"].iloc[i])
+        assert grade >= 3 and len(rec.infections) == 1
+        ae = [a for a in rec.adverse_events if a.category == "infection"]
+        # The adverse event a site reports carries the grade CTCAE gives the infection's attributes.
+        assert len(ae) == 1 and ae[0].grade == grade and ae[0].serious
+        assert (rec.death is not None) == (grade == 5)

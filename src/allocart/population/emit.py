@@ -203,6 +203,9 @@ def patient_records(vc: VirtualCohort, ev: ClinicalEvents, i: int, links: Mappin
         infections.append({"term": "serious infection", "start": on, "end": end, "antimicrobial": "iv",
                            "life_threatening": ig >= 4, "fatal": ig >= 5, "serious": True,
                            "relatedness": "probable", "attribution": "infection"})
+        # The same infection as the adverse event a site reports (SDTM AE), graded by CTCAE.
+        aes.append({"term": "serious infection", "category": "infection", "grade": ig, "scale": "ctcae-5.0",
+                    "start": on, "end": end, "relatedness": "probable", "serious": True, "attribution": "infection"})
         if ig >= 5:
             death = {"time": end, "cause": "infection"}
     gvhd: list[dict[str, Any]] = []
