@@ -63,9 +63,6 @@ SKIPPED = {
         "synopsis: OUT stands for the output and ... for values",
     "allocart fit data/ --format sdtm --params rho_E,k_Trej,k_Ab,Ab0 --out runs/x":
         "data/ stands for the user's folder of SDTM tables",
-    "allocart fit one_patient.csv --method nuts --chains 4 --out runs/p1":
-        "docs/fitting.md names one_patient.csv in the working folder; the file ships as "
-        "examples/data/one_patient.csv, whose NUTS fit (the README's command) is run",
     "allocart fit examples/data/example_nonmem.csv --method nuts --out runs/nuts@transcript":
         "shows the refusal without the optional JAX extra; tests/cli/test_fit_cmds.py checks it in an "
         "interpreter that cannot import JAX",
