@@ -206,7 +206,11 @@ def _check_doses(v: Any) -> Any:
         try:
             dose = parse_dose(x)
         except AllocartError as exc:
-            raise ValueError(f"dose {x!r} cannot be read: {exc}") from None
+            raise ValueError(f"dose {_short(x)} cannot be read: {exc}") from None
+        except OverflowError:  # an integer beyond the largest float
+            raise ValueError(
+                f"dose {_short(x)} lies outside the plausible range; check the exponent"
+            ) from None
         lo, hi = DOSE_RANGE_PER_KG if dose.per_kg else DOSE_RANGE_FLAT
         unit = "cells/kg" if dose.per_kg else "cells (flat)"
         if not lo <= dose.value <= hi:
@@ -514,24 +518,42 @@ class Protocol(_Frozen):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _loc(parts: tuple[Any, ...]) -> str:
-    """A field's place as the YAML reads: ``endpoints[0].months``, ``comparators[1].product``."""
+#: A key shown as it is in a field's place; any other key (empty, spaces, a line break...) is
+#: shown quoted, in brackets, so that the message stays one line and the key stays visible.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _loc(parts: tuple[Any, ...], *, key: bool = False) -> str:
+    """A field's place as the YAML reads: ``endpoints[0].months``, ``comparators[1].product``.
+
+    ``key``: the last part is a mapping key the user wrote (not a list index), shown quoted.
+    """
     out = ""
-    for x in parts:
-        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
+    if parts and parts[-1] == "[key]":  # pydantic's marker of an error of the key itself
+        parts, key = parts[:-1], True
+    for i, x in enumerate(parts):
+        if isinstance(x, int) and not (key and i == len(parts) - 1):
+            out += f"[{x}]"
+        elif isinstance(x, str) and _PLAIN_KEY.match(x):
+            out += f".{x}" if out else x
+        else:
+            out += f"[{_short(x, 60)}]"
     return out
 
 
 def _format_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
-        loc = _loc(err["loc"])
+        loc = _loc(err["loc"], key=err["type"] in ("extra_forbidden", "invalid_key"))
         msg = err["msg"].removeprefix("Value error, ")
         if not loc:  # a cross-field rule: its message starts with the field it names
             parts.append(msg)
             continue
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
+        if err["type"] == "invalid_key":
+            parts.append(f"{loc}: a field name must be text such as 'name'")
+            continue
         if err["type"] == "missing":
             parts.append(f"{loc}: required field is missing")
             continue
@@ -559,7 +581,7 @@ def protocol_from_dict(data: Any, *, source: str = "protocol") -> Protocol:
     if not isinstance(data, dict):
         raise DesignError(f"{source}: a protocol must be a YAML mapping, got {type(data).__name__}")
     try:
-        return Protocol(**data)
+        return Protocol.model_validate(data)
     except ValidationError as exc:
         raise DesignError(f"{source}: {_format_error(exc)}") from None
 
