@@ -79,12 +79,22 @@ def _parse_time(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("a time must be an ISO 8601 date or date-time, or days after infusion; got a boolean")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValueError(f"a time in days must be finite; got {value!r}")
-        return float(value)
+        try:
+            days = float(value)
+        except OverflowError:  # an integer beyond the largest float
+            days = math.inf
+        if not math.isfinite(days):
+            shown = repr(value) if len(repr(value)) <= 30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            raise ValueError(f"a time in days must be finite; got {shown}")
+        return days
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            try:
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            except OverflowError:  # 9999-12-31T23:00-14:00 is past the last date in UTC
+                raise ValueError(
+                    f"{value.isoformat()!r} lies outside the calendar (years 1-9999) in UTC"
+                ) from None
         return value
     if isinstance(value, date):
         return value

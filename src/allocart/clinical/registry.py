@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -116,6 +117,16 @@ def list_standards() -> list[dict[str, str]]:
     return [{"name": s.name, "title": s.title, "variant": s.variant, "source": s.source} for s in STANDARDS.values()]
 
 
+#: A key shown as it is in a field's place; any other key (empty, spaces, a line break...) is
+#: shown quoted so that the message stays one line and the key stays visible.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _shown_key(key: Any) -> str:
+    text = repr(key)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
@@ -123,8 +134,12 @@ def _location(loc: tuple[Any, ...]) -> str:
             text += f"[{part}]"
         elif part in ("function-after", "function-before") or str(part).startswith(("function-", "tagged-union")):
             continue
+        elif part == "[key]":  # pydantic's marker of an error of the key itself
+            text += " (the key)"
+        elif isinstance(part, str) and _PLAIN_KEY.match(part):
+            text += ("." if text else "") + part
         else:
-            text += ("." if text else "") + str(part)
+            text += f"[{_shown_key(part)}]"
     return text or "(record)"
 
 
