@@ -32,6 +32,7 @@ file, the row and the column; they are raised together as one :class:`DataValida
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -52,6 +53,7 @@ __all__ = [
     "DOSE_COLUMNS",
     "DOSE_KINDS",
     "DOSE_UNITS",
+    "MAX_DAYS",
     "OBSERVABLES",
     "OBSERVATION_COLUMNS",
     "SUBJECT_COLUMNS",
@@ -62,6 +64,7 @@ __all__ = [
     "dataset_from_simulation",
     "format_iso",
     "make_patient_records",
+    "one_line",
     "parse_iso",
     "raise_problems",
     "record_day",
@@ -91,6 +94,10 @@ DOSE_UNITS = {
     "fludarabine": ("mg/m2",),
     "cyclophosphamide": ("mg/m2",),
 }
+
+#: Farthest a dose or observation may lie from the CAR-T infusion (100 years, in days): a time
+#: beyond is a unit slip (seconds or minutes read as days) or a typing error.
+MAX_DAYS = 36525.0
 
 #: Tolerances of :meth:`Dataset.__eq__`: times to one second (SDTM date-times carry seconds),
 #: values to 1e-9 relative (text round trips of floats are exact; this only absorbs unit
@@ -263,6 +270,15 @@ DEFAULT_SAMPLE_DAYS = (
 
 # ----------------------------------------------------------------------------- problems
 
+#: Characters that end a line (``str.splitlines`` splits on each).
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break written as its escape (``\\n``), so that a cell or a
+    column name holding one cannot split a problem over two lines."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], str(text))
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -284,7 +300,7 @@ class Problem:
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column}")
-        return f"{', '.join(where)}: {self.message}"
+        return one_line(f"{', '.join(where)}: {self.message}")
 
 
 class DataValidationError(DataError):
@@ -588,12 +604,16 @@ class Dataset:
                         col,
                         f"{v!r} is impossible; it must lie between {lo:g} and {hi:g}",
                     )
-        for i, v in enumerate(subj["infusion_date"]):
+        origins: dict[str, tuple[int, datetime]] = {}
+        for i, (sid, v) in enumerate(zip(subj["id"], subj["infusion_date"])):
             if v is not None:
                 try:
-                    parse_iso(v)
-                except ValueError:
-                    p("subjects", i, "infusion_date", f"{v!r} is not an ISO 8601 date or date-time")
+                    origins[sid] = (i, parse_iso(v))
+                except ValueError as exc:
+                    if "calendar" in str(exc):  # a date-time whose time zone leaves the calendar
+                        p("subjects", i, "infusion_date", str(exc))
+                    else:
+                        p("subjects", i, "infusion_date", f"{v!r} is not an ISO 8601 date or date-time")
 
         known = set(seen)
 
@@ -602,6 +622,14 @@ class Dataset:
                 p(table, i, "id", f"subject {row.id!r} is not in `subjects`")
             if not math.isfinite(row.time):
                 p(table, i, "time", "missing or non-numeric time (days after infusion)")
+            elif abs(row.time) > MAX_DAYS:
+                p(
+                    table,
+                    i,
+                    "time",
+                    f"{row.time:g} days lies more than 100 years from the infusion; "
+                    "check the unit of the times",
+                )
 
         doses = self.doses
         for i, row in enumerate(doses.itertuples(index=False)):
@@ -667,6 +695,24 @@ class Dataset:
         for sid in self.records:
             if sid not in known:
                 p("records", None, "id", f"records of subject {sid!r}, who is not in `subjects`")
+        # The calendar time of every dose and observation must exist (years 1-9999).
+        times = pd.concat([doses[["id", "time"]], obs[["id", "time"]]])
+        times = times[np.isfinite(times["time"]) & (times["time"].abs() <= MAX_DAYS)]
+        span = times.groupby("id")["time"].agg(["min", "max"])
+        for sid, (i, origin) in origins.items():
+            if sid not in span.index:
+                continue
+            first, last = span.loc[sid, "min"], span.loc[sid, "max"]
+            try:
+                shift_days(origin, first), shift_days(origin, last)
+            except OverflowError:
+                p(
+                    "subjects",
+                    i,
+                    "infusion_date",
+                    f"{subj['infusion_date'].iloc[i]!r} with times from day {first:g} to day "
+                    f"{last:g} leaves the calendar (years 1-9999); check the date",
+                )
         return probs
 
 
@@ -718,7 +764,10 @@ def parse_iso(text: str) -> datetime:
         return datetime(d.year, d.month, d.day)
     value = datetime.fromisoformat(s)
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:00-14:00 is past the last date in UTC
+            raise ValueError(f"{s!r} lies outside the calendar (years 1-9999) in UTC") from None
     return value
 
 

@@ -9,14 +9,15 @@ Columns read (case-insensitive; ``.`` or empty = missing):
            Without EVID a row is a dose when AMT > 0, else an observation.
 ``AMT``    dose amount, in ``AMTU`` (default unit per dose kind, :attr:`NonmemSpec.dose_units`)
 ``CMT``    dose compartment -> dose kind (:attr:`NonmemSpec.dose_cmt`)
-``DV``     observed value (natural scale, or log with ``log_dv``)
+``DV``     observed value (natural scale, or natural log with ``log_dv``; one whose exp
+           overflows is refused)
 ``MDV``    1 = no observation on this row (skipped unless ``BLQ`` = 1)
 ``DVID``   observation type -> read-out (:attr:`NonmemSpec.observable_codes`; the column is
            :attr:`NonmemSpec.obs_column`, e.g. ``CMT``); codes may also be read-out names
 ``BLQ``    1 = below the LLOQ (censored; the value becomes ``LLOQ``)
 ``LLOQ``   lower limit of quantification, in the read-out's unit
-``ADDL``,  additional doses every ``II`` (expanded); ``SS`` and ``RATE`` other than 0 are
-``II``     refused (steady state and zero-order input have no meaning for cells)
+``ADDL``,  additional doses (0 to 1000) every ``II`` (expanded); ``SS`` and ``RATE`` other
+``II``     than 0 are refused (steady state and zero-order input have no meaning for cells)
 ``C``      comment flag: rows with a non-empty ``C`` (other than ``.``) are skipped
 =========  ==========================================================================
 
@@ -42,6 +43,7 @@ from allocart.data.dataset import (
     DOSE_COLUMNS,
     DOSE_KINDS,
     DOSE_UNITS,
+    MAX_DAYS,
     OBSERVABLES,
     OBSERVATION_COLUMNS,
     Dataset,
@@ -49,12 +51,16 @@ from allocart.data.dataset import (
     raise_problems,
     records_from_observations,
 )
-from allocart.data.tables import FIRST_DATA_ROW, MISSING, number, read_text_table
+from allocart.data.tables import FIRST_DATA_ROW, MISSING, column_list, number, read_text_table
 from allocart.errors import DataError
 
 __all__ = ["NonmemSpec", "read_nonmem", "write_nonmem"]
 
 _TIME_FACTORS = {"day": 1.0, "hour": 1.0 / 24.0, "week": 7.0}
+
+#: Most additional doses one row may give (``ADDL``): far above any CAR-T or lymphodepletion
+#: schedule, and a bound on the rows a typing slip (ADDL = 1e9) expands to.
+MAX_ADDL = 1000
 
 
 def _default_codes() -> dict[str, str]:
@@ -153,6 +159,23 @@ def _code(text: str) -> str:
     return s
 
 
+def _exp(value: float, file: str, row: int, column: str, probs: list[Problem]) -> float:
+    """``exp(value)`` of a log-scale cell (``--log-dv``); NaN and a problem when it overflows."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        probs.append(
+            Problem(
+                file,
+                row,
+                column,
+                f"{value:g} is too large for a natural logarithm: exp({value:g}) exceeds the "
+                f"largest number; is {column} on the log scale (--log-dv)?",
+            )
+        )
+        return math.nan
+
+
 def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
     """Read a NONMEM-style CSV into a validated :class:`Dataset`.
 
@@ -182,7 +205,7 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
                     name,
                     1,
                     need,
-                    f"required column {need} is missing; columns are {', '.join(raw.columns)}",
+                    f"required column {need} is missing; columns are {column_list(raw.columns)}",
                 )
             )
     if "EVID" not in cols and "AMT" not in cols:
@@ -234,6 +257,17 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
             order.append(sid)
         _covariates(r, cols, covs[sid], spec, name, row, probs)
         t = number(get(r, "TIME"), name, row, "TIME", probs)
+        if abs(t * tf) > MAX_DAYS:
+            probs.append(
+                Problem(
+                    name,
+                    row,
+                    "TIME",
+                    f"{get(r, 'TIME')} {spec.time_unit}s lies more than 100 years from the "
+                    "infusion; check --time-unit",
+                )
+            )
+            continue
         evid_text = get(r, "EVID") if "EVID" in cols else ""
         if evid_text in MISSING:
             amt = number(get(r, "AMT"), name, row, "AMT", probs, required=False)
@@ -308,7 +342,17 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
                 else math.nan
             )
             times = [t]
-            if not math.isnan(addl) and addl > 0:
+            if not math.isnan(addl) and not (addl.is_integer() and 0 <= addl <= MAX_ADDL):
+                probs.append(
+                    Problem(
+                        name,
+                        row,
+                        "ADDL",
+                        f"ADDL = {get(r, 'ADDL')} must be a whole number of additional doses "
+                        f"from 0 to {MAX_ADDL}",
+                    )
+                )
+            elif not math.isnan(addl) and addl > 0:
                 if math.isnan(ii) or ii <= 0:
                     probs.append(
                         Problem(
@@ -355,7 +399,9 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
             else math.nan
         )
         if spec.log_dv and not math.isnan(lloq):
-            lloq = math.exp(lloq)
+            lloq = _exp(lloq, name, row, "LLOQ", probs)
+            if math.isnan(lloq):
+                continue
         if blq == 1:
             if math.isnan(lloq):
                 probs.append(
@@ -371,7 +417,9 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
         if math.isnan(dv):
             continue
         if spec.log_dv:
-            dv = math.exp(dv)
+            dv = _exp(dv, name, row, "DV", probs)
+            if math.isnan(dv):
+                continue
         if dv < 0:
             probs.append(Problem(name, row, "DV", f"{dv:g} is negative; {observable} cannot be"))
             continue
@@ -430,6 +478,7 @@ def read_nonmem(path: str | Path, spec: NonmemSpec | None = None) -> Dataset:
         observations=obs_frame.drop(columns="row"),
         source=name,
     )
+    ds.validate()  # the tables, before the clinical records are derived from them
     ds = Dataset(
         subjects=ds.subjects,
         doses=ds.doses,

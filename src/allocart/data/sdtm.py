@@ -75,10 +75,11 @@ from allocart.data.dataset import (
     Problem,
     format_iso,
     make_patient_records,
+    one_line,
     parse_iso,
     shift_days,
 )
-from allocart.data.tables import FIRST_DATA_ROW, MISSING, number, read_text_table
+from allocart.data.tables import FIRST_DATA_ROW, MISSING, column_list, number, read_text_table
 from allocart.errors import DataError
 
 __all__ = [
@@ -342,6 +343,13 @@ def _dtc(text: str) -> datetime | None | str:
     return parse_iso(s)
 
 
+def _date_problem(text: Any, exc: ValueError) -> str:
+    """Why ``text`` of a ``--DTC`` column is refused (``exc`` from :func:`_dtc`)."""
+    if "calendar" in str(exc):  # an ISO date-time whose time zone leaves the calendar
+        return str(exc)
+    return f"{text!r} is not an ISO 8601 date or date-time"
+
+
 def _upper(r: dict[str, str], col: str) -> str:
     return str(r.get(col, "") or "").strip().upper()
 
@@ -440,6 +448,17 @@ class _StudyReader:
                             age = math.nan
                         else:
                             age *= factor
+                            if not 0.0 <= age <= 130.0:
+                                self.probs.append(
+                                    Problem(
+                                        dm.file,
+                                        row,
+                                        "AGE",
+                                        f"{r.get('AGE')} {ageu} is impossible; the age must lie "
+                                        "between 0 and 130 years",
+                                    )
+                                )
+                                age = math.nan
                     sex = _upper(r, "SEX")
                     female = (
                         True if sex in ("F", "FEMALE") else False if sex in ("M", "MALE") else None
@@ -482,7 +501,7 @@ class _StudyReader:
                             ex.file,
                             1,
                             col,
-                            f"required column {col} is missing; columns are {', '.join(ex.frame.columns)}",
+                            f"required column {col} is missing; columns are {column_list(ex.frame.columns)}",
                         )
                     )
             if all(ex.has(c) for c in ("USUBJID", "EXTRT", "EXSTDTC")):
@@ -586,15 +605,8 @@ class _StudyReader:
         ex = self.doms["EX"]
         try:
             when = _dtc(r.get("EXSTDTC", ""))
-        except ValueError:
-            self.probs.append(
-                Problem(
-                    ex.file,
-                    row,
-                    "EXSTDTC",
-                    f"{r.get('EXSTDTC')!r} is not an ISO 8601 date or date-time",
-                )
-            )
+        except ValueError as exc:
+            self.probs.append(Problem(ex.file, row, "EXSTDTC", _date_problem(r.get("EXSTDTC"), exc)))
             return None
         if when is None or when == "partial":
             self.probs.append(Problem(ex.file, row, "EXSTDTC", incomplete(when)))
@@ -638,7 +650,19 @@ class _StudyReader:
                     )
                 )
                 return
-            amount *= 10.0 ** int(m.group("exp") or 0)
+            exp = int(m.group("exp") or 0)
+            if exp > 15:  # 10^6 cells is usual; 10^400 overflows
+                self.probs.append(
+                    Problem(
+                        ex.file,
+                        row,
+                        "EXDOSU",
+                        f"{unit_raw!r}: 10^{exp} cells is not a plausible dose unit; use cells, "
+                        "cells/kg, 10^6 cells or 10^6 cells/kg",
+                    )
+                )
+                return
+            amount *= 10.0**exp
             unit = "cells/kg" if m.group("kg") else "cells"
         else:
             spelled = units.canonical_unit_spelling(unit_raw)
@@ -683,10 +707,8 @@ class _StudyReader:
             return None
         try:
             when = _dtc(r.get(col, ""))
-        except ValueError:
-            self.probs.append(
-                Problem(dom.file, row, col, f"{r.get(col)!r} is not an ISO 8601 date or date-time")
-            )
+        except ValueError as exc:
+            self.probs.append(Problem(dom.file, row, col, _date_problem(r.get(col), exc)))
             return None
         if when is None or when == "partial":
             self.partial.setdefault(f"{dom.file} {col}", []).append(row)
@@ -740,6 +762,9 @@ class _StudyReader:
         if math.isnan(value):
             txt = r.get(text_col, "")
             censored_at = _censor_text(txt)
+            if censored_at is not None and not math.isfinite(censored_at):
+                self.probs.append(Problem(lb.file, row, text_col, _censor_problem(txt)))
+                return
             if censored_at is None:
                 if txt not in MISSING:
                     self.notes.append(
@@ -888,6 +913,9 @@ class _StudyReader:
         )
         text = r.get(vcol, "")
         cens = _censor_text(r.get(ccol, "")) if text in MISSING or vcol.endswith("ORRES") else None
+        if cens is not None and not math.isfinite(cens):
+            self.probs.append(Problem(dom.file, row, ccol, _censor_problem(r.get(ccol, ""))))
+            return
         if cens is None and text in MISSING and _upper(r, ccol) in ("BLQ", "<LLOQ", "BQL", "NQ"):
             if math.isnan(lloq):
                 self.probs.append(
@@ -986,15 +1014,8 @@ class _StudyReader:
                 end_text = r.get("AEENDTC", "")
                 try:
                     end = _dtc(end_text)
-                except ValueError:
-                    self.probs.append(
-                        Problem(
-                            ae.file,
-                            row,
-                            "AEENDTC",
-                            f"{end_text!r} is not an ISO 8601 date or date-time",
-                        )
-                    )
+                except ValueError as exc:
+                    self.probs.append(Problem(ae.file, row, "AEENDTC", _date_problem(end_text, exc)))
                     continue
                 if end == "partial":
                     self.partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
@@ -1228,12 +1249,14 @@ class _StudyReader:
                     **self.rec[sid],
                 )
             except ValidationError as exc:
+                err = exc.errors()[0]
+                field = ".".join(str(x) for x in err["loc"]) or "records"
                 self.probs.append(
                     Problem(
                         str(self.folder),
                         None,
                         "USUBJID",
-                        f"subject {sid!r}: {exc.errors()[0]['msg']}",
+                        f"subject {sid!r}: `{field}`: {err['msg'].removeprefix('Value error, ')}",
                     )
                 )
 
@@ -1348,7 +1371,7 @@ def load_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: 
         records=reader.records,
         dataset=dataset,
         problems=tuple(reader.probs),
-        notes=tuple(reader.notes),
+        notes=tuple(one_line(n) for n in reader.notes),
     )
 
 
@@ -1370,8 +1393,20 @@ def _sledai_descriptor(code: str, test: str) -> str | None:
 
 
 def _censor_text(text: str) -> float | None:
+    """The LLOQ of a result written as below it (``<0.1``); None for another result, NaN
+    when the limit after ``<`` is not a finite number (``<.``, ``<1e400``)."""
     m = re.fullmatch(r"\s*(?:<|BLQ\s*<?|<\s*LLOQ\s*)\s*([0-9.eE+-]+)\s*", text or "")
-    return float(m.group(1)) if m else None
+    if not m:
+        return None
+    try:
+        value = float(m.group(1))
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _censor_problem(text: str) -> str:
+    return f"{text!r} is below a limit that is not a finite number; write the LLOQ, e.g. '<0.1'"
 
 
 def read_sdtm(folder: str | Path, options: SdtmOptions | None = None, **kwargs: Any) -> Dataset:

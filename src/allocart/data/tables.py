@@ -9,6 +9,8 @@ spreadsheet shows; for SAS XPORT files the first record is row 2 for the same re
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +18,7 @@ import pandas as pd
 from allocart.data.dataset import Problem
 from allocart.errors import DataError
 
-__all__ = ["FIRST_DATA_ROW", "MISSING", "number", "read_text_table"]
+__all__ = ["FIRST_DATA_ROW", "MISSING", "column_list", "number", "read_text_table"]
 
 #: Row number of the first data row (the header is row 1).
 FIRST_DATA_ROW = 2
@@ -61,6 +63,16 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
         ) from None
     frame.columns = [str(c).strip().upper() for c in frame.columns]
     return frame.map(lambda v: v.strip() if isinstance(v, str) else v).astype(object)
+
+
+_PLAIN_COLUMN = re.compile(r"[A-Z0-9_]+\Z")
+
+
+def column_list(columns: Iterable[object]) -> str:
+    """Column names for a message: ``ID, TIME, 'WT (kg)'`` (an odd name quoted, so it shows)."""
+    return ", ".join(
+        str(c) if _PLAIN_COLUMN.match(str(c)) else repr(str(c)) for c in columns
+    ) or "none"
 
 
 def _xpt_text(value: object) -> str:
