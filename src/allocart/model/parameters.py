@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -29,6 +30,7 @@ __all__ = [
     "load_overrides",
     "convert_unit",
     "KNOWN_UNITS",
+    "MAX_IIV",
 ]
 
 # Conversion factors from accepted input units to each internal unit. The internal unit is
@@ -53,6 +55,22 @@ _CONVERSIONS: dict[str, dict[str, float]] = {
     "copies/ug per cells/L": {"copies/ug per cells/L": 1.0},
 }
 KNOWN_UNITS: frozenset[str] = frozenset(u for table in _CONVERSIONS.values() for u in table)
+
+#: Largest between-patient coefficient of variation (``iiv``) accepted: 10, i.e. 1000%. The
+#: table's largest is 1; a CV of 1e300 would give infinite or zero parameters to every patient.
+MAX_IIV = 10.0
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _shown(name: Any) -> str:
+    """A name a user wrote, for a message: ```k_Trej``` as is, anything else quoted (``''``,
+    ``'k Trej\\n'``, ``1``) so that an empty or odd name shows and the message stays one line."""
+    if isinstance(name, str) and _PLAIN_NAME.match(name):
+        return f"`{name}`"
+    text = repr(name)
+    return text if len(text) <= 60 else text[:56] + "...'"
 
 
 def convert_unit(value: float, unit: str, internal_unit: str, *, name: str) -> float:
@@ -121,8 +139,11 @@ class Parameter:
                 f"parameter `{self.name}` = {self.value:g} {self.unit} is outside its allowed "
                 f"range [{self.lower:g}, {self.upper:g}]"
             )
-        if not (math.isfinite(self.iiv) and self.iiv >= 0):
-            raise ParameterError(f"parameter `{self.name}`: iiv = {self.iiv!r} must be >= 0")
+        if not (math.isfinite(self.iiv) and 0 <= self.iiv <= MAX_IIV):
+            raise ParameterError(
+                f"parameter `{self.name}`: iiv = {self.iiv!r} must be a coefficient of variation "
+                f"from 0 to {MAX_IIV:g} ({MAX_IIV:.0%})"
+            )
         if self.unit not in _CONVERSIONS:
             raise ParameterError(f"parameter `{self.name}`: unknown unit {self.unit!r}")
         if not self.source.strip():
@@ -149,7 +170,7 @@ class ParameterTable:
         for r in self.rows:
             if r.name == name:
                 return r
-        raise ParameterError(f"unknown parameter `{name}`; see `allocart params` for the table")
+        raise ParameterError(f"unknown parameter {_shown(name)}; see `allocart params` for the table")
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
@@ -166,7 +187,7 @@ class ParameterTable:
         unknown = [k for k in values if k not in self.names]
         if unknown:
             raise ParameterError(
-                f"unknown parameter `{unknown[0]}`; known parameters include "
+                f"unknown parameter {_shown(unknown[0])}; known parameters include "
                 f"{', '.join(self.names[:8])}, ... (see `allocart params`)"
             )
         rows = []
@@ -186,16 +207,16 @@ class ParameterTable:
         for name, spec in overrides.items():
             if name not in rows:
                 raise ParameterError(
-                    f"{origin}: unknown parameter `{name}`; see `allocart params` for the table"
+                    f"{origin}: unknown parameter {_shown(name)}; see `allocart params` for the table"
                 )
             row = rows[name]
             changes: dict[str, Any] = {}
             if isinstance(spec, Mapping):
-                bad = set(spec) - {"value", "unit", "iiv", "source"}
+                bad = [k for k in spec if k not in ("value", "unit", "iiv", "source")]
                 if bad:
                     raise ParameterError(
-                        f"{origin}: parameter `{name}` has unknown field(s) {sorted(bad)}; "
-                        "allowed: value, unit, iiv, source"
+                        f"{origin}: parameter `{name}` has unknown field(s) "
+                        f"{', '.join(_shown(k) for k in bad)}; allowed: value, unit, iiv, source"
                     )
                 unit = str(spec.get("unit", row.unit))
                 if "value" in spec:
@@ -219,6 +240,8 @@ def _as_float(value: Any, where: str) -> float:
         out = float(value)
     except ValueError:
         raise ParameterError(f"{where} = {value!r} is not a number") from None
+    except OverflowError:  # an integer beyond the largest float
+        raise ParameterError(f"{where} = {str(value)[:12]}... ({len(str(value))} digits) is not finite") from None
     if not math.isfinite(out):
         raise ParameterError(f"{where} = {value!r} is not finite")
     return out
