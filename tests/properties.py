@@ -290,7 +290,9 @@ def _retyped(value: Any) -> list[Any]:
     if isinstance(value, bool):
         out += [int(value), "yes" if value else "no"]
     elif isinstance(value, int):
-        out += [float(value), f"{value} mg", value * 1_000_000, -value, str(value) + "e400", 10**400]
+        out += [f"{value} mg", value * 1_000_000, -value, str(value) + "e400", 10**400]
+        if abs(value) < 2**1000:
+            out.append(float(value))
     elif isinstance(value, float):
         if math.isfinite(value):
             out += [int(value), value * 1e6, -value, value / 1e6, f"{value:g} cells"]
@@ -432,6 +434,64 @@ def field_names(model: Any, _seen: set[type] | None = None) -> set[str]:
                 out |= field_names(tp, seen)
             stack.extend(typing.get_args(tp))
     return out
+
+
+#: Unquoted YAML values that YAML reads by their form and that are not what they look like:
+#: impossible dates, numbers of more digits than Python converts, tags of the wrong kind,
+#: YAML 1.1 sexagesimals and booleans.
+YAML_TOKENS = (
+    "2024-02-30",
+    "2024-13-01",
+    "0000-01-01",
+    "2024-01-01 25:00:00",
+    "2024-01-01T10:00:00+99:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "2024-01-05",
+    "!!float x",
+    "!!int x",
+    "!!timestamp x",
+    "!!bool maybe",
+    "!!binary zz",
+    "!!set {1: 2}",
+    "!!omap [1]",
+    "!!python/object:os.system x",
+    "0x_",
+    "0o8",
+    "1" * 5000,
+    "-" + "9" * 4400,
+    "1." + "0" * 5000,
+    "190:20:30",
+    "1_000",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "~",
+    "yes",
+    "off",
+    "&a [*a]",
+    "*undefined",
+    "[",
+    "{a: 1, a: 2}",
+    "'unterminated",
+    "\t1",
+)
+
+
+@st.composite
+def yaml_text(draw: Any, text: str) -> str:
+    """YAML ``text`` with one value replaced by, or one line added with, a token of :data:`YAML_TOKENS`."""
+    lines = text.splitlines()
+    token = draw(st.sampled_from(YAML_TOKENS))
+    values = [i for i, line in enumerate(lines) if ": " in line or line.lstrip().startswith("- ")]
+    if values and draw(st.integers(0, 3)):
+        i = draw(st.sampled_from(values))
+        line = lines[i]
+        cut = line.index(": ") + 2 if ": " in line else line.index("- ") + 2
+        lines[i] = line[:cut] + token
+    else:
+        lines.append(f"{draw(st.sampled_from(['name', 'extra', 'x', 'parameters']))}: {token}")
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- tables

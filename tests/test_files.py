@@ -264,3 +264,35 @@ def test_every_loader_reports_file_problems_alike(tmp_path, monkeypatch, index, 
         "too-large": "over the 100 bytes limit",
         "nested": "nested more than 100 levels",
     }[problem] in msg
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("a: 2024-02-30\n", ["line 1, column 4", "'2024-02-30' is not a valid date", "quote it"]),
+        ("a: 1\nb: [0000-01-01]\n", ["line 2, column 5", "'0000-01-01'"]),
+        ("a: 2024-01-01 25:00:00\n", ["not a valid date", "hour must be in 0..23"]),
+        ("a: !!int x\n", ["'x' is not a valid integer"]),
+        ("a: !!timestamp x\n", ["'x' is not a valid date"]),
+        ("a: !!bool maybe\n", ["'maybe' is not a valid boolean"]),
+        ("a: " + "1" * 5000 + "\n", ["(5000 characters) is not a valid integer", "4300 digits"]),
+    ],
+    ids=["impossible-date", "year-0", "hour-25", "int-tag", "timestamp-tag", "bool-tag", "5000-digits"],
+)
+def test_yaml_values_read_by_their_form_that_are_not_are_one_line(tmp_path, text, says):
+    """YAML reads an unquoted 2024-02-30 as a date and 5,000 digits as an integer: a value of that
+    form that is not one is refused with its line and column, not a ValueError."""
+    f = tmp_path / "v.yaml"
+    f.write_text(text)
+    with pytest.raises(DesignError) as exc:
+        load_yaml(f, what="protocol", error=DesignError)
+    msg = _one_line(exc.value, "protocol", "v.yaml", "is not valid YAML", *says)
+    assert "sys.set_int_max_str_digits" not in msg
+
+
+def test_json_integer_of_more_digits_than_python_converts(tmp_path):
+    f = tmp_path / "r.json"
+    f.write_text('{"patient_id": "P1", "age_years": ' + "9" * 5000 + "}")
+    with pytest.raises(ScoringError) as exc:
+        load_json(f, what="input", error=ScoringError)
+    _one_line(exc.value, "r.json", "not valid JSON", "4300 digits")

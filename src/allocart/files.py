@@ -251,19 +251,60 @@ def load_yaml(
     return parse_yaml(text, label=f"{what}: file {_show(path)}", error=error)
 
 
+#: What a YAML tag reads a scalar as, for a message about a value it cannot read.
+_YAML_KINDS = {
+    "tag:yaml.org,2002:timestamp": "date",
+    "tag:yaml.org,2002:int": "integer",
+    "tag:yaml.org,2002:float": "number",
+    "tag:yaml.org,2002:bool": "boolean",
+}
+
+
+@cache
+def _yaml_loader() -> type:
+    """``yaml.SafeLoader`` whose errors on a value (an unquoted ``2024-02-30``, an integer of
+    5,000 digits, ``!!int x``) are YAML errors with the value's line and column, not tracebacks."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except yaml.YAMLError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                kind = _YAML_KINDS.get(node.tag, "value")
+                shown = repr(node.value) if isinstance(node.value, str) else f"a {kind}"
+                if len(shown) > 60:
+                    shown = f"{shown[:40]}...' ({len(node.value)} characters)"
+                why = " ".join(str(exc).split()).split(";")[0][:120]
+                raise _YamlValueError(
+                    None, None, f"{shown} is not a valid {kind} ({why})", node.start_mark
+                ) from None
+
+    class _YamlValueError(yaml.constructor.ConstructorError):
+        """A value YAML reads by its form (a date, a number) that is not one."""
+
+    Loader.value_error = _YamlValueError
+    return Loader
+
+
 def parse_yaml(text: str, *, label: str, error: type[AllocartError] = FileError) -> Any:
     """Parse YAML text; ``label`` starts every message (e.g. ``"protocol: file 'p.yaml'"``)."""
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-        raise file_error(
-            f"{label} is not valid YAML{where}: {problem}; fix the syntax", error
-        ) from None
+        fix = (
+            "correct it, or quote it if it is text"
+            if isinstance(exc, _yaml_loader().value_error)
+            else "fix the syntax"
+        )
+        raise file_error(f"{label} is not valid YAML{where}: {problem}; {fix}", error) from None
     except RecursionError:
         raise file_error(f"{label} is nested too deeply to read; flatten it", error) from None
     _check_shape(data, label, error, count=True)
@@ -298,6 +339,9 @@ def parse_json(text: str, *, label: str, error: type[AllocartError] = FileError)
             f"{label} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; fix the syntax",
             error,
         ) from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        why = " ".join(str(exc).split()).split(";")[0]
+        raise file_error(f"{label} is not valid JSON: {why}; shorten the number", error) from None
     except RecursionError:
         raise file_error(
             f"{label} is nested more than {MAX_DEPTH} levels deep; flatten it", error

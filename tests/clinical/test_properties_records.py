@@ -14,6 +14,7 @@ import contextlib
 import copy
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -235,6 +236,30 @@ def _check_cli(case, standard):
 
 STANDARD = st.sampled_from(sorted(STANDARDS))
 
+#: JSON number texts Python reads oddly or not at all.
+_JSON_NUMBERS = ("1" * 5000, "-" + "9" * 4400, "1e999", "-1e999", "NaN", "Infinity", "-0", "1E-400", "0." + "0" * 5000 + "1")
+
+
+@st.composite
+def record_texts(draw):
+    """A patient's JSON with a number replaced by an odd number text, cut short, or with bytes added."""
+    text = json.dumps(draw(st.sampled_from(BASES)))
+    op = draw(st.sampled_from(["number", "number", "cut", "append"]))
+    if op == "number":
+        spans = [m.span() for m in re.finditer(r"(?<=[:\[,] )-?\d+(?:\.\d+)?", text)]
+        start, end = draw(st.sampled_from(spans))
+        return text[:start] + draw(st.sampled_from(_JSON_NUMBERS)) + text[end:]
+    if op == "cut":
+        return text[: draw(st.integers(0, len(text) - 1))]
+    return text + draw(st.sampled_from(["}", "]", ",", "\x00", " x", "\ufeff"]))
+
+
+def _check_text(text, standard):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "records.json"
+        path.write_text(text, encoding="utf-8")
+        check_refusal(lambda: clinical.score(standard, path), NAMES | {"records.json"}, ScoringError)
+
 
 @given(mutated_records(), STANDARD)
 @fast(300)
@@ -252,6 +277,12 @@ def test_random_records(case, standard):
 @fast(40)
 def test_mutated_record_files(case, standard):
     _check_file(case, standard)
+
+
+@given(record_texts(), STANDARD)
+@fast(40)
+def test_record_texts(text, standard):
+    _check_text(text, standard)
 
 
 @given(mutated_records(), STANDARD)
@@ -282,7 +313,30 @@ def test_mutated_record_files_long(case, standard):
 
 
 @pytest.mark.slow
+@given(record_texts(), STANDARD)
+@slow(1000)
+def test_record_texts_long(text, standard):
+    _check_text(text, standard)
+
+
+@pytest.mark.slow
 @given(mutated_records(), STANDARD)
 @slow(100)
 def test_cli_score_refuses_in_one_line_long(case, standard):
     _check_cli(case, standard)
+
+
+@pytest.mark.parametrize(
+    "patient, says",
+    [
+        ({"patient_id": "A", "visits": [{"time": 10**400}]}, "visits[0].time"),
+        ({"patient_id": "A", "labs": [{"test": "PLAT", "value": 1, "unit": "10^9/L", "time": "9999-12-31T23:59:59-14:00"}]}, "labs[0].time"),
+        ({"patient_id": "A", "\r": None}, "`['\\r']` = None"),
+        ({"patient_id": "A", "": 1}, "`['']` = 1"),
+    ],
+    ids=["time-10**400", "time-zone-past-9999", "key-with-line-break", "empty-key"],
+)
+def test_inputs_that_gave_tracebacks_or_nameless_lines(patient, says):
+    with pytest.raises(ScoringError) as exc:
+        clinical.load_patients(patient)
+    check_message(str(exc.value), [says])

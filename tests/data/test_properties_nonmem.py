@@ -201,3 +201,40 @@ def test_random_files_long(case, spec):
 @slow(100)
 def test_cli_data_check_refuses_in_one_line_long(case, log_dv):
     _check_cli(case[0], log_dv)
+
+
+def _changed(change) -> list[list[str]]:
+    rows = [list(r) for r in SEED]
+    change(rows)
+    return rows
+
+
+def _set(rows, column, value, row=None):
+    c = rows[0].index(column)
+    for i in range(1, len(rows)) if row is None else [row]:
+        rows[i][c] = value
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (
+            lambda rows: rows.__setitem__(slice(None), [r + (["ADDL", "II"] if i == 0 else ["1e7", "0.001"]) for i, r in enumerate(rows)]),
+            ["row 2, column ADDL", "from 0 to 1000"],
+        ),
+        (lambda rows: _set(rows, "TIME", "1e9", row=1), ["row 2, column TIME", "more than 100 years"]),
+        (lambda rows: _set(rows, "INFDATE", "9999-12-31"), ["column infusion_date", "leaves the calendar"]),
+        (lambda rows: _set(rows, "INFDATE", "9999-12-31T23:59:59-14:00"), ["column infusion_date", "outside the calendar"]),
+        (lambda rows: rows[0].__setitem__(0, "ID\x0cX"), ["column ID", "'ID\\x0cX'"]),
+    ],
+    ids=["addl-1e7", "time-1e9-days", "infusion-9999-12-31", "infusion-time-zone-past-9999", "header-form-feed"],
+)
+def test_inputs_that_gave_tracebacks_hangs_or_broken_lines(change, says):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.csv"
+        path.write_text(csv_text(_changed(change)))
+        with pytest.raises(DataValidationError) as exc:
+            read_nonmem(path)
+    check_data_error(exc.value, "data.csv", set())
+    for word in says:
+        assert word in str(exc.value), (word, str(exc.value))

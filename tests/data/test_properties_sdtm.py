@@ -250,3 +250,43 @@ def test_random_studies_long(case):
 @slow(100)
 def test_cli_data_check_refuses_in_one_line_long(case):
     _check_cli(case)
+
+
+def _study(table: str, changes: dict[str, str], row: int = 1) -> dict[str, bytes]:
+    tables = {k: [list(r) for r in v] for k, v in SEED.items()}
+    for col, value in changes.items():
+        tables[table][row][tables[table][0].index(col)] = value
+    return {f"{k.lower()}.csv": csv_text(v).encode() for k, v in tables.items()}
+
+
+@pytest.mark.parametrize(
+    "tables, says",
+    [
+        (_study("LB", {"LBSTRESN": "", "LBSTRESC": "<."}), ["lb.csv, row 2, column LBSTRESC", "'<.'"]),
+        (_study("PC", {"PCSTRESN": "", "PCSTRESC": "<e"}), ["pc.csv, row 2, column PCSTRESC", "'<e'"]),
+        (_study("LB", {"LBSTRESN": "", "LBSTRESC": "<1e400"}), ["lb.csv, row 2, column LBSTRESC", "not a finite number"]),
+        (_study("EX", {"EXDOSU": "10^400 cells"}, row=3), ["ex.csv, row 4, column EXDOSU", "10^400"]),
+        (_study("DM", {"AGE": "200"}), ["dm.csv, row 2, column AGE", "between 0 and 130"]),
+        (_study("LB", {"LBDTC": "9999-12-31T23:59:59-14:00"}), ["lb.csv, row 2, column LBDTC", "outside the calendar"]),
+    ],
+    ids=["lb-censored-dot", "pc-censored-e", "lb-censored-1e400", "cells-10^400", "age-200", "date-time-zone-past-9999"],
+)
+def test_inputs_that_gave_tracebacks_or_nameless_lines(tables, says):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "study"
+        _write(folder, tables)
+        with pytest.raises(DataValidationError) as exc:
+            read_sdtm(folder)
+    _check_problems(exc.value.problems, "study")
+    for word in says:
+        assert word in str(exc.value), (word, str(exc.value))
+
+
+def test_a_note_on_a_code_with_a_line_break_is_one_line():
+    tables = _study("LB", {"LBTESTCD": "X\nY"})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "study"
+        _write(folder, tables)
+        study = load_sdtm(folder)
+    note = next(n for n in study.notes if "not used" in n)
+    assert "X\\nY" in note and len(note.splitlines()) == 1, note

@@ -27,6 +27,7 @@ from allocart.model.parameters import KNOWN_UNITS, load_default_parameters, load
 from allocart.model.scenario import Scenario, build_batch, sample_parameters
 
 from tests.properties import (
+    check_message,
     check_refusal,
     fast,
     mutated,
@@ -35,6 +36,7 @@ from tests.properties import (
     scalars,
     slow,
     weird_values,
+    yaml_text,
 )
 
 TABLE = load_default_parameters()
@@ -106,6 +108,36 @@ def _check(doc, touched, what: str = "--params") -> None:
         check_refusal(patients, ids, ParameterError)
 
 
+@st.composite
+def override_texts(draw):
+    """An override file's YAML with one value replaced by an odd YAML token."""
+    base = draw(st.sampled_from(BASES))
+    return draw(yaml_text(yaml.safe_dump(base, sort_keys=False)))
+
+
+def _check_text(text: str) -> None:
+    ids = set(parameter_names()) | NAMES | {"params.yaml"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "params.yaml"
+        path.write_text(text, encoding="utf-8")
+        overrides, _ = check_refusal(lambda: load_overrides(path), ids, ParameterError)
+        if overrides is not None:
+            check_refusal(lambda: TABLE.with_overrides(overrides, origin="--params"), ids | names_in(overrides), ParameterError)
+
+
+@given(override_texts())
+@fast(60)
+def test_override_texts(text):
+    _check_text(text)
+
+
+@pytest.mark.slow
+@given(override_texts())
+@slow(1000)
+def test_override_texts_long(text):
+    _check_text(text)
+
+
 @given(mutated_overrides())
 @fast(200)
 def test_mutated_overrides(case):
@@ -130,3 +162,23 @@ def test_mutated_overrides_long(case):
 @slow(2000)
 def test_random_overrides_long(case):
     _check(*case)
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("'': 1\n", "unknown parameter ''"),
+        ("\"k\\rT\": 1\n", "unknown parameter 'k\\rT'"),
+        ("delta_E: {value: 0.1, 3: x, foo: 1}\n", "unknown field(s) 3, `foo`"),
+        ("delta_E: " + "9" * 400 + "\n", "`delta_E` = 999999999999... (400 digits) is not finite"),
+        ("delta_E: {value: 0.1, iiv: 1.0e+300}\n", "iiv = 1e+300 must be a coefficient of variation from 0 to 10"),
+    ],
+    ids=["empty-name", "name-with-line-break", "fields-of-mixed-types", "value-400-digits", "iiv-1e300"],
+)
+def test_inputs_that_gave_tracebacks_or_nameless_lines(text, says):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "params.yaml"
+        path.write_text(text)
+        with pytest.raises(ParameterError) as exc:
+            TABLE.with_overrides(load_overrides(path), origin="--params")
+    check_message(str(exc.value), [says])

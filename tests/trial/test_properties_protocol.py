@@ -34,10 +34,12 @@ from tests.properties import (
     names_in,
     slow,
     weird_values,
+    yaml_text,
 )
 
 NAMES = field_names(Protocol) | set(DltOptions.model_fields)
-BASES = [yaml.safe_load(scenario_path(name).read_text()) for name in list_scenarios()]
+TEXTS = [scenario_path(name).read_text() for name in list_scenarios()]
+BASES = [yaml.safe_load(text) for text in TEXTS]
 
 
 def _identifiers(doc, touched: set[str]) -> set[str]:
@@ -105,6 +107,25 @@ def test_mutated_protocol_files(case, tail):
     _check_file(*case, raw_tail=tail)
 
 
+@st.composite
+def protocol_texts(draw):
+    """A built-in scenario's YAML (comments and all) with one value replaced by an odd YAML token."""
+    return draw(yaml_text(draw(st.sampled_from(TEXTS))))
+
+
+def _check_text(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "protocol.yaml"
+        path.write_text(text, encoding="utf-8")
+        check_refusal(lambda: load_protocol(path), NAMES | {"protocol.yaml"}, DesignError)
+
+
+@given(protocol_texts())
+@fast(60)
+def test_protocol_texts(text):
+    _check_text(text)
+
+
 class _Validated(Exception):
     """Raised in place of the run once the protocol is valid."""
 
@@ -170,7 +191,39 @@ def test_mutated_protocol_files_long(case, tail):
 
 
 @pytest.mark.slow
+@given(protocol_texts())
+@slow(1000)
+def test_protocol_texts_long(text):
+    _check_text(text)
+
+
+@pytest.mark.slow
 @given(mutated_protocols())
 @slow(200)
 def test_cli_run_refuses_in_one_line_long(case):
     _check_cli(case)
+
+
+def _with(change):
+    doc = yaml.safe_load(TEXTS[0])
+    change(doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (lambda d: d.update({1: 2}), "[1]: a field name must be text"),
+        (lambda d: d.update({"": 2}), "['']: unknown field"),
+        (lambda d: d.update({"a\rb": 2}), "['a\\rb']: unknown field"),
+        (lambda d: d["accrual"].update({"\x1e": 1}), "accrual['\\x1e']: unknown field"),
+        (lambda d: d["design"].update({3: 2}), "design[3]: a field name must be text"),
+        (lambda d: d["dlt"].update(rules={1: True}), "dlt.rules[1]"),
+        (lambda d: d.update(dose_levels=["3e8", 10**400]), "dose_levels: dose 1000000"),
+    ],
+    ids=["int-key", "empty-key", "key-with-line-break", "key-control-char", "nested-int-key", "rule-int-key", "dose-10**400"],
+)
+def test_inputs_that_gave_tracebacks_or_nameless_lines(change, says):
+    with pytest.raises(DesignError) as exc:
+        protocol_from_dict(_with(change))
+    check_message(str(exc.value), [says])
