@@ -26,7 +26,7 @@ from allocart.data import DataValidationError, load_sdtm, read_sdtm, write_sdtm
 from allocart.data.sdtm import DOMAINS, KINETIC_CODES, LAB_ALIASES
 from allocart.errors import DataError
 
-from tests.data.conftest import hand_dataset
+from tests.data.conftest import PILOT, hand_dataset
 from tests.properties import (
     check_message,
     check_refusal,
@@ -229,6 +229,50 @@ def test_random_studies(case):
 @fast(5)
 def test_cli_data_check_refuses_in_one_line(case):
     _check_cli(case)
+
+
+_PILOT_DM = PILOT / "dm.xpt"
+needs_pilot = pytest.mark.skipif(
+    not _PILOT_DM.is_file(), reason="the CDISC pilot SDTM tables are not in shared/ beside the repository"
+)
+
+
+@st.composite
+def damaged_xport(draw):
+    """The CDISC pilot's DM table (SAS XPORT) cut short, with bytes overwritten or appended."""
+    data = bytearray(_PILOT_DM.read_bytes())
+    how = draw(st.sampled_from(["cut", "overwrite", "overwrite_header", "append"]))
+    if how == "cut":
+        return bytes(data[: draw(st.integers(0, len(data) - 1))])
+    if how == "append":
+        return bytes(data[: draw(st.integers(0, 4000))]) + draw(st.binary(max_size=200))
+    end = 800 if how == "overwrite_header" else len(data)
+    for _ in range(draw(st.integers(1, 8))):
+        i = draw(st.integers(0, end - 1))
+        chunk = draw(st.binary(min_size=1, max_size=8))
+        data[i : i + len(chunk)] = chunk
+    return bytes(data)
+
+
+def _check_xport(data: bytes) -> None:
+    """A damaged XPORT table among the seed's other tables: read or refused in one line."""
+    tables = {f"{k.lower()}.csv": csv_text(v).encode() for k, v in SEED.items() if k != "DM"}
+    _check(({**tables, "dm.xpt": data}, set()))
+
+
+@needs_pilot
+@given(damaged_xport())
+@fast(30)
+def test_damaged_xport_tables(data):
+    _check_xport(data)
+
+
+@pytest.mark.slow
+@needs_pilot
+@given(damaged_xport())
+@slow(1000)
+def test_damaged_xport_tables_long(data):
+    _check_xport(data)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -46,10 +47,13 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
         if suffix == ".csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         elif suffix == ".xpt":
-            try:
-                frame = pd.read_sas(path, format="xport", encoding="utf-8")
-            except UnicodeDecodeError:
-                frame = pd.read_sas(path, format="xport", encoding="cp1252")
+            with warnings.catch_warnings():
+                # a file cut short: refused, not read as far as it goes with a warning on stderr
+                warnings.filterwarnings("error", message="xport file may be corrupted")
+                try:
+                    frame = pd.read_sas(path, format="xport", encoding="utf-8")
+                except UnicodeDecodeError:
+                    frame = pd.read_sas(path, format="xport", encoding="cp1252")
             frame = frame.map(_xpt_text)
         else:
             raise DataError(
@@ -57,9 +61,10 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
             )
     except DataError:
         raise
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the parsers of a damaged file raise KeyError, TypeError, StopIteration...
+        why = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise DataError(
-            f"{path}: cannot read it as {'a CSV' if suffix == '.csv' else 'a SAS XPORT'} table: {' '.join(str(exc).split())}"
+            f"{path}: cannot read it as {'a CSV' if suffix == '.csv' else 'a SAS XPORT'} table: {why}"
         ) from None
     frame.columns = [str(c).strip().upper() for c in frame.columns]
     return frame.map(lambda v: v.strip() if isinstance(v, str) else v).astype(object)
