@@ -96,7 +96,7 @@ def test_mutated_protocols(case):
 
 
 @given(random_protocols())
-@fast(150)
+@fast(100)
 def test_random_protocols(case):
     _check(*case)
 
