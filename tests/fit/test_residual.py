@@ -124,3 +124,19 @@ def test_numpy_derivatives_equal_jax_derivatives():
     assert np.allclose(d1, j1, rtol=1e-8, atol=1e-10)  # log Phi far in the tail: SciPy and JAX differ by 1e-9
     assert np.allclose(d2, j2, rtol=1e-5, atol=1e-8)  # r (z + r) cancels in that tail
     assert np.all(d1[:3] == 0.0) and np.all(d2[:3] == 0.0)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"a: [1,", "not valid YAML at line 1"),
+    (b"x: 2024-02-30\n", "not a valid date"),
+    ("x: caf\xe9".encode("latin-1"), "not UTF-8"),
+])
+def test_error_model_file_problems_are_one_line(tmp_path, content, match):
+    from allocart.fit.residual import load_residual_models
+
+    path = tmp_path / "errors.yaml"
+    path.write_bytes(content)
+    with pytest.raises(FitError, match=match) as info:
+        load_residual_models(path)
+    msg = str(info.value)
+    assert msg.startswith("--error-model: file") and len(msg.splitlines()) == 1

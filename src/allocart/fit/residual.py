@@ -192,13 +192,11 @@ def load_residual_models(path: str | Path | None = None) -> ResidualTable:
     table = ResidualTable(_rows(yaml.safe_load(text), "residual_error.yaml"))
     if path is None:
         return table
+    from allocart.files import load_yaml
+
     p = Path(path)
-    if not p.is_file():
-        raise FitError(f"--error-model: file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError:
-        raise FitError(f"--error-model: {str(p)!r} is not valid YAML") from None
+    # One place for file problems (missing, folder, encoding, size, nesting, invalid YAML).
+    data = load_yaml(p, what="--error-model", error=FitError)
     if not isinstance(data, Mapping):
         raise FitError(f"--error-model: {str(p)!r} must map read-out names to error-model fields")
     return table.with_overrides(data, origin=f"--error-model {p.name}")
