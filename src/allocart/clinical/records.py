@@ -99,17 +99,20 @@ def _parse_time(value: Any) -> Any:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            return _parse_time(datetime.fromisoformat(text))
-        except ValueError:
-            raise ValueError(
-                f"cannot read {value!r} as a time: use an ISO 8601 date (2024-03-05), "
-                "date-time (2024-03-05T14:30) or a number of days after infusion"
-            ) from None
+        return _parse_iso(value, "a time: use an ISO 8601 date (2024-03-05), date-time (2024-03-05T14:30) "
+                                 "or a number of days after infusion")
     raise ValueError(f"cannot read {value!r} as a time")
+
+
+def _parse_iso(value: str, expected: str) -> date | datetime:
+    """An ISO 8601 date (10 characters) or date-time string; ``expected`` ends the error."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return _parse_time(datetime.fromisoformat(text))
+    except ValueError:
+        raise ValueError(f"cannot read {value!r} as {expected}") from None
 
 
 #: A time: ISO date, ISO date-time, or days after infusion (day 0 = infusion day).
@@ -128,16 +131,7 @@ def _parse_date(value: Any) -> Any:
             f"got the {kind} {value!r}"
         )
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            return _parse_time(datetime.fromisoformat(text))
-        except ValueError:
-            raise ValueError(
-                f"cannot read {value!r} as a date: use an ISO 8601 date (2024-01-05) or "
-                "date-time (2024-01-05T14:30)"
-            ) from None
+        return _parse_iso(value, "a date: use an ISO 8601 date (2024-01-05) or date-time (2024-01-05T14:30)")
     return _parse_time(value) if isinstance(value, datetime) else value
 
 
