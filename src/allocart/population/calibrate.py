@@ -73,7 +73,6 @@ _STATISTICS = ("rate", "median", "mean", "sd")
 #: calibrated values' sources).
 _DRIVES = {
     "crs_x50": ("_crs", "_crs_any", "_crs_ge2", "_crs_ge3"),
-    "inf_per_neutropenic": ("_infection",),
     "icans_alpha0": ("_icans",),
     "sledai_theta": ("_sledai_m3", "_sledai_m6", "_doris_m3"),
     "sledai_renal_lag": ("_sledai_m3", "_sledai_m6", "_doris_m3"),

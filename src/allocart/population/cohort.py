@@ -186,7 +186,7 @@ class CohortResult:
         return self._records[int(i)]
 
     def summary(self) -> dict[str, Any]:
-        """The ``allocart cohort --json`` summary (issue 6 keys plus ``n``, ``n_failed``, scenario)."""
+        """The ``allocart cohort --json`` summary (:data:`SUMMARY_KEYS` with intervals, ``n``, ``n_failed``, scenario)."""
         out = summarise(self.patients)
         out.update(product=self.product, dose=self.dose, ld=self.ld, seed=self.seed)
         return out
