@@ -228,7 +228,9 @@ def time_cells() -> st.SearchStrategy[str]:
     return times(numbers=False) | st.sampled_from(["", ".", "2024", "2024-01", "2024---05"])
 
 
-def scalars(*, dates: bool = True, text: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Any]:
+def scalars(
+    *, dates: bool = True, text: st.SearchStrategy[str] | None = None
+) -> st.SearchStrategy[Any]:
     """One wrong value: null, a boolean, a huge, negative or non-finite number, odd text, a date.
 
     ``dates``: YAML reads unquoted dates as date objects; JSON has none.
@@ -263,7 +265,9 @@ def weird_values(
 ) -> st.SearchStrategy[Any]:
     """A wrong value, possibly a list or a mapping of wrong values (nested a few levels)."""
     names = tuple(names)
-    key = keys(names) if str_keys else st.one_of(keys(names), st.integers(), st.booleans(), st.none())
+    key = (
+        keys(names) if str_keys else st.one_of(keys(names), st.integers(), st.booleans(), st.none())
+    )
     return st.recursive(
         scalars(dates=dates),
         lambda inner: st.one_of(
@@ -394,7 +398,9 @@ def mutated(
             parent[new] = parent.pop(slot)
             touched.add(str(new))
         elif op == "add":
-            target = node if isinstance(node, dict) else parent if isinstance(parent, dict) else None
+            target = (
+                node if isinstance(node, dict) else parent if isinstance(parent, dict) else None
+            )
             if target is not None:
                 k = draw(keys(names))
                 target[k] = draw(values)
@@ -532,8 +538,11 @@ def mutated_table(
     def cell(column: str) -> Any:
         hint = hints.get(column.strip().upper())
         return draw(hint) if hint is not None and draw(st.booleans()) else draw(table_cells())
+
     names = sorted(set(columns))
-    header_names = st.one_of(st.sampled_from(names), st.text(max_size=8)) if names else st.text(max_size=8)
+    header_names = (
+        st.one_of(st.sampled_from(names), st.text(max_size=8)) if names else st.text(max_size=8)
+    )
     for _ in range(draw(st.integers(1, max_mutations))):
         width = len(rows[0]) if rows else 0
         n = len(rows)
@@ -591,7 +600,9 @@ def mutated_table(
             )
             touched.add(rows[0][c])
         elif op == "add_column":
-            name = draw(st.sampled_from(sorted(hints)) | header_names) if hints else draw(header_names)
+            name = (
+                draw(st.sampled_from(sorted(hints)) | header_names) if hints else draw(header_names)
+            )
             touched.add(name)
             if draw(st.booleans()):
                 rows = [rows[0] + [name]] + [r + [cell(name)] for r in rows[1:]]

@@ -277,7 +277,15 @@ def test_every_loader_reports_file_problems_alike(tmp_path, monkeypatch, index, 
         ("a: !!bool maybe\n", ["'maybe' is not a valid boolean"]),
         ("a: " + "1" * 5000 + "\n", ["(5000 characters) is not a valid integer", "4300 digits"]),
     ],
-    ids=["impossible-date", "year-0", "hour-25", "int-tag", "timestamp-tag", "bool-tag", "5000-digits"],
+    ids=[
+        "impossible-date",
+        "year-0",
+        "hour-25",
+        "int-tag",
+        "timestamp-tag",
+        "bool-tag",
+        "5000-digits",
+    ],
 )
 def test_yaml_values_read_by_their_form_that_are_not_are_one_line(tmp_path, text, says):
     """YAML reads an unquoted 2024-02-30 as a date and 5,000 digits as an integer: a value of that

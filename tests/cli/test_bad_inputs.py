@@ -22,7 +22,6 @@ import yaml
 
 from allocart import files
 from allocart.cli.app import main
-
 from tests.trial.conftest import default_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 

@@ -44,28 +44,32 @@ SLOW = {
     ("allocart", "fit"): "fits the model to a dataset (minutes; NUTS longer)",
     ("allocart", "validate"): "the recovery study fits 100 simulated trials",
     ("allocart", "bench", "run"): "times the default virtual trial (about a minute)",
-    ("allocart", "bench", "engine"): "2000 patients with allocart, libRoadRunner and SciPy (about 80 s)",
+    (
+        "allocart",
+        "bench",
+        "engine",
+    ): "2000 patients with allocart, libRoadRunner and SciPy (about 80 s)",
     ("allocart", "bench", "fit"): "a 4-chain NUTS fit of one patient",
-    ("allocart", "bench"): "a benchmark: repeated timed runs (about 10 s each for cohort and design)",
+    (
+        "allocart",
+        "bench",
+    ): "a benchmark: repeated timed runs (about 10 s each for cohort and design)",
 }
 
 #: Documented commands not run here, by their text (comments stripped), with the reason.
 SKIPPED = {
     "allocart calibrate": "refits the calibration and rewrites the package's data/calibrated.yaml; "
-                          "`allocart calibrate --check` is run instead",
+    "`allocart calibrate --check` is run instead",
     "allocart run no-ld --scheduler tcp://HOST:8786": "needs a running Dask scheduler (HOST stands for its "
-                                                       "address); tests/trial/test_dask.py runs replicates on one",
+    "address); tests/trial/test_dask.py runs replicates on one",
     "allocart run --scheduler tcp://10.0.0.5:8786": "needs a running Dask scheduler at that address; "
-                                                     "tests/trial/test_dask.py runs replicates on one",
+    "tests/trial/test_dask.py runs replicates on one",
     "allocart data check PATH [--format nonmem|sdtm] [--json]": "synopsis: PATH stands for a dataset",
     "allocart data convert SRC DEST [--format ...] [--to ...]": "synopsis: SRC and DEST stand for datasets",
-    "allocart data simulate OUT [--n 6 --product ... --dose ... --ld ... --days 365 --seed 0 --noise-seed 1]":
-        "synopsis: OUT stands for the output and ... for values",
-    "allocart fit data/ --format sdtm --params rho_E,k_Trej,k_Ab,Ab0 --out runs/x":
-        "data/ stands for the user's folder of SDTM tables",
-    "allocart fit examples/data/example_nonmem.csv --method nuts --out runs/nuts@transcript":
-        "shows the refusal without the optional JAX extra; tests/cli/test_fit_cmds.py checks it in an "
-        "interpreter that cannot import JAX",
+    "allocart data simulate OUT [--n 6 --product ... --dose ... --ld ... --days 365 --seed 0 --noise-seed 1]": "synopsis: OUT stands for the output and ... for values",
+    "allocart fit data/ --format sdtm --params rho_E,k_Trej,k_Ab,Ab0 --out runs/x": "data/ stands for the user's folder of SDTM tables",
+    "allocart fit examples/data/example_nonmem.csv --method nuts --out runs/nuts@transcript": "shows the refusal without the optional JAX extra; tests/cli/test_fit_cmds.py checks it in an "
+    "interpreter that cannot import JAX",
 }
 
 #: Files a documented command may write outside runs/, with the reason.
@@ -136,13 +140,15 @@ def _commands(block: list[str], first_line: int, name: str, shell: bool) -> list
                 continue
             text = text[2:]
             shown = []
-            for _, nxt in logical[n + 1:]:
+            for _, nxt in logical[n + 1 :]:
                 if nxt.startswith("$ "):
                     break
                 shown.append(nxt)
             words = tuple(shlex.split(text, comments=True))
             if words:
-                out.append(Documented(f"{name}:{at}", words, "\n".join(shown), transcript=bool(shown)))
+                out.append(
+                    Documented(f"{name}:{at}", words, "\n".join(shown), transcript=bool(shown))
+                )
             continue
         words = tuple(shlex.split(text, comments=True))
         if not words:
@@ -165,7 +171,10 @@ def classify(cmd: Documented) -> tuple[str, str]:
     if cmd.key in SKIPPED:
         return "skip", SKIPPED[cmd.key]
     if cmd.words[0] == "make":
-        return "skip", "a make target: sets up .venv and runs the test suite or the default trial itself"
+        return (
+            "skip",
+            "a make target: sets up .venv and runs the test suite or the default trial itself",
+        )
     if cmd.words[0] != "allocart":
         return "", ""
     if cmd.transcript:
@@ -205,22 +214,38 @@ def _allocart() -> list[str]:
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def _run(cmd: Documented, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TTY_", "FORCE_COLOR"))}
-    return subprocess.run([*_allocart(), *cmd.words[1:]], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*_allocart(), *cmd.words[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.parametrize("cmd, places, tier", _params())
-def test_documented_command_runs_as_written(cmd: Documented, places: list[str], tier: str, tmp_path: Path):
+def test_documented_command_runs_as_written(
+    cmd: Documented, places: list[str], tier: str, tmp_path: Path
+):
     where = ", ".join(places)
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     if tier == "transcript":
-        inputs = [w for w in cmd.words[1:] if not w.startswith("-") and "/" in w and not w.startswith("runs/")]
+        inputs = [
+            w
+            for w in cmd.words[1:]
+            if not w.startswith("-") and "/" in w and not w.startswith("runs/")
+        ]
         missing = [w for w in inputs if not (ROOT / w).exists()]
         if missing:
             pytest.skip(f"{where}: needs {', '.join(missing)}, which this checkout does not have")
@@ -247,8 +272,10 @@ def test_documented_command_runs_as_written(cmd: Documented, places: list[str], 
 def test_every_documented_command_is_run_or_skipped_with_a_reason():
     commands = documented()
     unknown = [f"{c.where}: {c.text}" for c in commands if classify(c)[0] == ""]
-    assert not unknown, ("documented commands this test cannot run; make them `allocart ...` commands or "
-                         f"list them in SKIPPED with the reason: {unknown}")
+    assert not unknown, (
+        "documented commands this test cannot run; make them `allocart ...` commands or "
+        f"list them in SKIPPED with the reason: {unknown}"
+    )
     keys = {c.key for c in commands}
     stale = [k for k in SKIPPED if k not in keys]
     assert not stale, f"SKIPPED lists commands the docs no longer show; remove them: {stale}"
@@ -262,8 +289,10 @@ def test_the_docs_show_the_commands_this_test_expects():
     commands = documented()
     texts = {c.text for c in commands}
     assert len(commands) >= 40
-    assert ("allocart simulate --product allogeneic-cd19cd20 --dose 3e8 --ld flu-cy --n 100 --seed 1 "
-            "--out runs/sim.parquet") in texts
+    assert (
+        "allocart simulate --product allogeneic-cd19cd20 --dose 3e8 --ld flu-cy --n 100 --seed 1 "
+        "--out runs/sim.parquet"
+    ) in texts
     assert any(c.words[:2] == ("allocart", "fit") and "--truth" in c.words for c in commands)
     assert any(c.transcript and c.output.startswith("error:") for c in commands)
     assert all(c.words[0] in PROGRAMS for c in commands)
@@ -284,7 +313,9 @@ def test_documented_outputs_go_under_runs():
         for out in outs:
             if classify(cmd)[0] == "skip" and out.isupper():
                 continue  # a synopsis placeholder
-            assert out.startswith("runs/") or out in OUTSIDE_RUNS, f"{cmd.where}: `{cmd.text}` writes {out}"
+            assert out.startswith("runs/") or out in OUTSIDE_RUNS, (
+                f"{cmd.where}: `{cmd.text}` writes {out}"
+            )
 
 
 def test_extract_parses_blocks_comments_continuations_and_transcripts():

@@ -22,7 +22,9 @@ def test_fit_rejects_bad_options_in_one_line(tmp_path, capsys):
     assert err.startswith("error:") and "nope.csv" in err and "\n" not in err
     assert main(["fit", str(missing), "--out", str(tmp_path / "o"), "--method", "bogus"]) == 2
     assert "--method" in capsys.readouterr().err
-    assert main(["fit", str(missing), "--out", str(tmp_path / "o"), "--params", "rho_E,nonsense"]) == 2
+    assert (
+        main(["fit", str(missing), "--out", str(tmp_path / "o"), "--params", "rho_E,nonsense"]) == 2
+    )
     capsys.readouterr()
     assert main(["fit", str(missing), "--out", str(tmp_path / "o"), "--backend", "gpu-magic"]) == 2
     err = capsys.readouterr().err
@@ -34,9 +36,19 @@ def test_fit_names_a_missing_product(tmp_path, capsys):
 
     ds = Dataset(
         subjects=pd.DataFrame({"id": ["P1"], "product": [None], "weight_kg": [60.0]}),
-        doses=pd.DataFrame({"id": ["P1"], "time": [0.0], "kind": ["car_t"], "amount": [1e6], "unit": ["cells/kg"]}),
-        observations=pd.DataFrame({"id": ["P1"], "time": [7.0], "observable": ["car_t_cells_per_ul"],
-                                   "value": [10.0], "lloq": [0.1], "censored": [False]}),
+        doses=pd.DataFrame(
+            {"id": ["P1"], "time": [0.0], "kind": ["car_t"], "amount": [1e6], "unit": ["cells/kg"]}
+        ),
+        observations=pd.DataFrame(
+            {
+                "id": ["P1"],
+                "time": [7.0],
+                "observable": ["car_t_cells_per_ul"],
+                "value": [10.0],
+                "lloq": [0.1],
+                "censored": [False],
+            }
+        ),
     )
     path = write_nonmem(ds, tmp_path / "d.csv")
     assert main(["fit", str(path), "--out", str(tmp_path / "o")]) == 2
@@ -56,10 +68,29 @@ def test_fit_map_end_to_end(tmp_path, capsys, one_patient):
     ds, _, _, _ = one_patient
     path = write_nonmem(ds, tmp_path / "one.csv")
     out = tmp_path / "fit"
-    assert main(["fit", str(path), "--out", str(out), "--observables",
-                 "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml"]) == 0
-    for name in ("posterior.parquet", "estimates.csv", "diagnostics.json", "forecast.csv", "gof.png", "vpc.png",
-                 "individual.png", "report.html"):
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "--out",
+                str(out),
+                "--observables",
+                "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml",
+            ]
+        )
+        == 0
+    )
+    for name in (
+        "posterior.parquet",
+        "estimates.csv",
+        "diagnostics.json",
+        "forecast.csv",
+        "gof.png",
+        "vpc.png",
+        "individual.png",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["method"] == "map" and diag["level"] == "individual" and diag["converged"]
@@ -75,7 +106,9 @@ def test_validate_recovery_json_two_replicates(capsys):
     doc = json.loads(capsys.readouterr().out)
     names = {"rho_E", "delta_E", "k_Trej", "k_mat", "k_Ab"}
     assert set(doc["params"]) == names | {f"omega_{n}" for n in names}
-    assert doc["replicates"] == 2 and doc["coverage_monte_carlo_se"] == pytest.approx((0.09 / 2) ** 0.5)
+    assert doc["replicates"] == 2 and doc["coverage_monte_carlo_se"] == pytest.approx(
+        (0.09 / 2) ** 0.5
+    )
     for v in doc["params"].values():
         assert set(v) >= {"bias", "coverage"} and 0.0 <= v["coverage"] <= 1.0
 
@@ -96,13 +129,27 @@ def _run_without_jax(args: list[str]) -> subprocess.CompletedProcess:
         f"print('LOADED', [m for m, v in sys.modules.items() if v is not None and m.split('.')[0] in {_JAX_STACK!r}])\n"
         "sys.exit(rc)\n"
     )
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
 
 
 def test_nuts_without_jax_names_the_extra_in_one_line(tmp_path):
-    proc = _run_without_jax(["fit", str(EXAMPLES / "example_nonmem.csv"), "--out", str(tmp_path / "o"),
-                             "--method", "nuts"])
+    proc = _run_without_jax(
+        [
+            "fit",
+            str(EXAMPLES / "example_nonmem.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--method",
+            "nuts",
+        ]
+    )
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert "\n" not in err and "Traceback" not in err
@@ -118,8 +165,16 @@ def test_map_fit_runs_without_jax(tmp_path):
     ds = read_nonmem(EXAMPLES / "example_nonmem.csv")
     path = write_nonmem(ds.subset(list(ds.ids[:2])), tmp_path / "two.csv")
     out = tmp_path / "fit"
-    proc = _run_without_jax(["fit", str(path), "--out", str(out), "--observables",
-                             "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml"])
+    proc = _run_without_jax(
+        [
+            "fit",
+            str(path),
+            "--out",
+            str(out),
+            "--observables",
+            "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LOADED []" in proc.stdout
     diag = json.loads((out / "diagnostics.json").read_text())
@@ -130,7 +185,19 @@ def test_map_fit_runs_without_jax(tmp_path):
 def test_truth_file_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "truth.csv"
     bad.write_text("patient,rho_E\nSIM-001,1.0\n")
-    assert main(["fit", str(EXAMPLES / "example_nonmem.csv"), "--out", str(tmp_path / "o"), "--truth", str(bad)]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                str(EXAMPLES / "example_nonmem.csv"),
+                "--out",
+                str(tmp_path / "o"),
+                "--truth",
+                str(bad),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--truth" in err and "`id`" in err
 
@@ -141,7 +208,19 @@ def test_documented_fit_command_on_the_shipped_data(tmp_path, capsys, data):
     coverage check against the example's true values: it completes, every omega interval says
     how it was made, and the report warns that the intervals miss the truth."""
     out = tmp_path / "fit"
-    assert main(["fit", str(EXAMPLES / data), "--out", str(out), "--truth", str(EXAMPLES / "example_truth.csv")]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(EXAMPLES / data),
+                "--out",
+                str(out),
+                "--truth",
+                str(EXAMPLES / "example_truth.csv"),
+            ]
+        )
+        == 0
+    )
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["method"] == "its" and len(diag["patients"]) == 6
     for name, v in diag["population"].items():
@@ -151,6 +230,10 @@ def test_documented_fit_command_on_the_shipped_data(tmp_path, capsys, data):
             assert v["omega_note"], name
     assert not diag["coverage"]["passed"]  # intervals conditional on 75 fixed parameters
     html = (out / "report.html").read_text()
-    assert 'class="warning"' in html and "Coverage check failed" in html and 'class="diagnostics"' in html
+    assert (
+        'class="warning"' in html
+        and "Coverage check failed" in html
+        and 'class="diagnostics"' in html
+    )
     for name in ("gof.png", "individual.png", "vpc.png", "forecast.csv", "coverage.csv"):
         assert (out / name).is_file(), name

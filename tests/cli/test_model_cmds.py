@@ -12,8 +12,26 @@ from allocart.model.equations import MODEL
 
 def test_simulate_typical_states_to_csv(tmp_path, capsys):
     out = tmp_path / "sim.csv"
-    assert main(["simulate", "--product", "autologous-cd19", "--dose", "1e6/kg", "--ld", "flu-cy",
-                 "--days", "30", "--typical", "--states", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--product",
+                "autologous-cd19",
+                "--dose",
+                "1e6/kg",
+                "--ld",
+                "flu-cy",
+                "--days",
+                "30",
+                "--typical",
+                "--states",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     df = pd.read_csv(out)
     assert list(df["time"]) == list(range(31))
     for s in MODEL.state_names:
@@ -23,11 +41,42 @@ def test_simulate_typical_states_to_csv(tmp_path, capsys):
 
 def test_simulate_population_to_parquet(tmp_path):
     out = tmp_path / "sim.parquet"
-    assert main(["simulate", "--n", "5", "--seed", "3", "--days", "10", "--dose", "3e8", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--n",
+                "5",
+                "--seed",
+                "3",
+                "--days",
+                "10",
+                "--dose",
+                "3e8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     df = pd.read_parquet(out)
     assert sorted(df["id"].unique()) == [1, 2, 3, 4, 5]
     again = tmp_path / "again.parquet"
-    main(["simulate", "--n", "5", "--seed", "3", "--days", "10", "--dose", "3e8", "--out", str(again)])
+    main(
+        [
+            "simulate",
+            "--n",
+            "5",
+            "--seed",
+            "3",
+            "--days",
+            "10",
+            "--dose",
+            "3e8",
+            "--out",
+            str(again),
+        ]
+    )
     pd.testing.assert_frame_equal(df, pd.read_parquet(again))
 
 
@@ -42,8 +91,11 @@ def test_simulate_population_to_parquet(tmp_path):
     ],
 )
 def test_bad_input_gives_one_clear_line(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "allocart.cli.app", "simulate", "--days", "5", *args],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocart.cli.app", "simulate", "--days", "5", *args],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -53,22 +105,44 @@ def test_bad_input_gives_one_clear_line(args, needle):
 def test_bad_params_file_gives_one_line(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("k_Trej: 20\n")
-    proc = subprocess.run([sys.executable, "-m", "allocart.cli.app", "simulate", "--params", str(f)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2 and "`k_Trej` = 20" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocart.cli.app", "simulate", "--params", str(f)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 2 and "`k_Trej` = 20" in proc.stderr and "Traceback" not in proc.stderr
+    )
 
 
 def test_malformed_product_yaml(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("name: x\norigin: allogeneic\ntargets: [CD22]\n")
-    proc = subprocess.run([sys.executable, "-m", "allocart.cli.app", "simulate", "--product", str(f)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocart.cli.app", "simulate", "--product", str(f)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "targets" in proc.stderr and "CD22" in proc.stderr
 
 
 def test_export_sbml(tmp_path):
     out = tmp_path / "m.xml"
-    assert main(["export", "sbml", "--product", "allogeneic-cd19cd20", "--dose", "3e8", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "sbml",
+                "--product",
+                "allogeneic-cd19cd20",
+                "--dose",
+                "3e8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "<sbml" in out.read_text()
 
 

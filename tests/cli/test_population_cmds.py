@@ -7,14 +7,35 @@ from allocart.population.cohort import SUMMARY_KEYS
 
 
 def test_cohort_json_has_the_summary_keys_each_rate_with_its_interval(capsys):
-    rc = main(["cohort", "--product", "allogeneic-cd19cd20", "--dose", "3e8", "--ld", "flu-cy", "--n", "12",
-               "--seed", "3", "--json"])
+    rc = main(
+        [
+            "cohort",
+            "--product",
+            "allogeneic-cd19cd20",
+            "--dose",
+            "3e8",
+            "--ld",
+            "flu-cy",
+            "--n",
+            "12",
+            "--seed",
+            "3",
+            "--json",
+        ]
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert list(data)[: len(SUMMARY_KEYS)] == list(SUMMARY_KEYS)
     assert data["n"] == 12 and data["n_failed"] == 0
-    for k in ("dlt_rate", "dlt_haematological_rate", "dlt_infection_rate", "serious_infection_rate",
-              "crs_grade_ge2_rate", "crs_grade_ge3_rate", "anc_below_0p5_days"):
+    for k in (
+        "dlt_rate",
+        "dlt_haematological_rate",
+        "dlt_infection_rate",
+        "serious_infection_rate",
+        "crs_grade_ge2_rate",
+        "crs_grade_ge3_rate",
+        "anc_below_0p5_days",
+    ):
         assert k in data
     for k in SUMMARY_KEYS:
         v = data[k]
@@ -27,7 +48,20 @@ def test_cohort_json_has_the_summary_keys_each_rate_with_its_interval(capsys):
 
 
 def test_cohort_accepts_dose_zero_as_the_untreated_control(capsys):
-    rc = main(["cohort", "--product", "autologous-cd19", "--dose", "0", "--ld", "none", "--n", "8", "--json"])
+    rc = main(
+        [
+            "cohort",
+            "--product",
+            "autologous-cd19",
+            "--dose",
+            "0",
+            "--ld",
+            "none",
+            "--n",
+            "8",
+            "--json",
+        ]
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["crs_any_rate"] == 0 and data["dlt_rate"] == 0 and data["icans_any_rate"] == 0
@@ -41,7 +75,19 @@ def test_cohort_gcsf_day_must_not_be_negative(capsys):
 
 def test_cohort_table_and_patient_file(tmp_path, capsys):
     out = tmp_path / "patients.csv"
-    rc = main(["cohort", "--product", "autologous-cd19", "--dose", "1e6/kg", "--n", "4", "--out", str(out)])
+    rc = main(
+        [
+            "cohort",
+            "--product",
+            "autologous-cd19",
+            "--dose",
+            "1e6/kg",
+            "--n",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert "b_cell_return_days" in capsys.readouterr().out
     assert out.read_text().splitlines()[0].startswith("id,")

@@ -19,15 +19,40 @@ def _allocart(args, env_extra, cwd):
     env.update(env_extra)
     script = Path(sys.executable).parent / "allocart"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "allocart.cli.app"]
-    return subprocess.run([*cmd, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*cmd, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-@pytest.mark.parametrize("args, drawn", [
-    (["design", "oc", "--design", "crm", "--p-tox", "0.05,0.12,0.25,0.4,0.55", "--trials", "4000", "--json"],
-     "crm: simulating trials"),
-    (["cohort", "--product", "autologous-cd19", "--dose", "1e6/kg", "--n", "30", "--json"], "virtual patients"),
-])
+@pytest.mark.parametrize(
+    "args, drawn",
+    [
+        (
+            [
+                "design",
+                "oc",
+                "--design",
+                "crm",
+                "--p-tox",
+                "0.05,0.12,0.25,0.4,0.55",
+                "--trials",
+                "4000",
+                "--json",
+            ],
+            "crm: simulating trials",
+        ),
+        (
+            ["cohort", "--product", "autologous-cd19", "--dose", "1e6/kg", "--n", "30", "--json"],
+            "virtual patients",
+        ),
+    ],
+)
 def test_json_output_stays_valid_json_with_the_progress_bar_drawn(args, drawn, tmp_path):
     res = _allocart(args, TERMINAL, tmp_path)
     assert res.returncode == 0, res.stderr
@@ -37,15 +62,30 @@ def test_json_output_stays_valid_json_with_the_progress_bar_drawn(args, drawn, t
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(tmp_path):
-    res = _allocart(["design", "oc", "--design", "crm", "--p-tox", "0.05,0.12,0.25,0.4,0.55", "--trials", "2000",
-                     "--json"], {"TTY_INTERACTIVE": "0"}, tmp_path)
+    res = _allocart(
+        [
+            "design",
+            "oc",
+            "--design",
+            "crm",
+            "--p-tox",
+            "0.05,0.12,0.25,0.4,0.55",
+            "--trials",
+            "2000",
+            "--json",
+        ],
+        {"TTY_INTERACTIVE": "0"},
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     json.loads(res.stdout)
     assert res.stderr == ""
 
 
 def test_data_simulate_draws_its_bar_on_stderr_and_writes_the_dataset(tmp_path):
-    res = _allocart(["data", "simulate", "runs/trial.csv", "--n", "3", "--seed", "1"], TERMINAL, tmp_path)
+    res = _allocart(
+        ["data", "simulate", "runs/trial.csv", "--n", "3", "--seed", "1"], TERMINAL, tmp_path
+    )
     assert res.returncode == 0, res.stderr
     assert "simulating 3 virtual patients" in res.stderr
     assert res.stdout.startswith("wrote runs/trial.csv: 3 subjects")

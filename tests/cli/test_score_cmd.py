@@ -11,8 +11,19 @@ from allocart.cli.app import main
 PATIENT = {
     "patient_id": "P1",
     "visits": [{"time": "2024-03-05", "visit_id": "WEEK 4"}],
-    "labs": [{"test": "C3", "value": 62, "unit": "mg/dL", "ref_low": 90, "time": "2024-03-05", "attribution": "sle"}],
-    "sledai_findings": [{"descriptor": "arthritis", "joints": 4, "start": "2024-03-01", "attribution": "sle"}],
+    "labs": [
+        {
+            "test": "C3",
+            "value": 62,
+            "unit": "mg/dL",
+            "ref_low": 90,
+            "time": "2024-03-05",
+            "attribution": "sle",
+        }
+    ],
+    "sledai_findings": [
+        {"descriptor": "arthritis", "joints": 4, "start": "2024-03-01", "attribution": "sle"}
+    ],
 }
 
 
@@ -26,7 +37,20 @@ def input_file(tmp_path):
 def test_list(capsys):
     assert main(["score", "--list", "--json"]) == 0
     names = {s["name"] for s in json.loads(capsys.readouterr().out)}
-    assert {"sledai2k", "sri4", "lldas", "doris", "crs", "icans", "icaht", "ctcae", "gvhd", "dlt", "bicla", "sfi"} <= names
+    assert {
+        "sledai2k",
+        "sri4",
+        "lldas",
+        "doris",
+        "crs",
+        "icans",
+        "icaht",
+        "ctcae",
+        "gvhd",
+        "dlt",
+        "bicla",
+        "sfi",
+    } <= names
     assert main(["score", "--list"]) == 0
     assert "drug-free-remission" in capsys.readouterr().out
 
@@ -53,8 +77,14 @@ def test_score_table_and_option(capsys, input_file):
 @pytest.mark.parametrize(
     "patch, message",
     [
-        ({"labs": [{"test": "PLAT", "value": -1, "unit": "10^9/L", "time": "2024-03-05"}]}, "cannot be negative"),
-        ({"labs": [{"test": "PLAT", "value": 1, "unit": "furlongs", "time": "2024-03-05"}]}, "unknown unit 'furlongs'"),
+        (
+            {"labs": [{"test": "PLAT", "value": -1, "unit": "10^9/L", "time": "2024-03-05"}]},
+            "cannot be negative",
+        ),
+        (
+            {"labs": [{"test": "PLAT", "value": 1, "unit": "furlongs", "time": "2024-03-05"}]},
+            "unknown unit 'furlongs'",
+        ),
         ({"visits": [{"visit_id": "X"}]}, "visits[0].time` is missing"),
     ],
     ids=["negative", "unit", "missing"],
@@ -77,5 +107,11 @@ def test_unknown_standard_and_missing_file(capsys, input_file):
 def test_subprocess_has_no_traceback(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("{not json")
-    proc = subprocess.run([sys.executable, "-m", "allocart.cli.app", "score", "crs", str(path)], capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "not valid JSON" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocart.cli.app", "score", "crs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 2 and "Traceback" not in proc.stderr and "not valid JSON" in proc.stderr
+    )

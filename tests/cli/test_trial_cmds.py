@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from allocart.cli.app import main
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 

@@ -17,9 +17,34 @@ def sledai_records(
     labs: list[dict[str, Any]] = []
     for item in items:
         if item == "low_complement":
-            labs.append({"test": "C3", "value": 0.5, "unit": "g/L", "ref_low": 0.9, "time": day, "attribution": "sle"})
+            labs.append(
+                {
+                    "test": "C3",
+                    "value": 0.5,
+                    "unit": "g/L",
+                    "ref_low": 0.9,
+                    "time": day,
+                    "attribution": "sle",
+                }
+            )
         elif item == "increased_dna_binding":
-            labs.append({"test": "DSDNAAB", "value": 90, "unit": "IU/mL", "ref_high": 30, "time": day, "attribution": "sle"})
+            labs.append(
+                {
+                    "test": "DSDNAAB",
+                    "value": 90,
+                    "unit": "IU/mL",
+                    "ref_high": 30,
+                    "time": day,
+                    "attribution": "sle",
+                }
+            )
         else:
-            findings.append({"descriptor": item, "start": day, "attribution": "sle", **({"joints": 4} if item == "arthritis" else {})})
+            findings.append(
+                {
+                    "descriptor": item,
+                    "start": day,
+                    "attribution": "sle",
+                    **({"joints": 4} if item == "arthritis" else {}),
+                }
+            )
     return findings, labs

@@ -22,7 +22,12 @@ def o2(device, flow=None, start=1.4, end=1.6, **kw):
 
 
 def worst(vitals=(), meds=(), oxygen=(), **opts):
-    p = {"patient_id": "P", "vitals": list(vitals), "medications": list(meds), "oxygen": list(oxygen)}
+    p = {
+        "patient_id": "P",
+        "vitals": list(vitals),
+        "medications": list(meds),
+        "oxygen": list(oxygen),
+    }
     return clinical.score("crs", p, **opts)[-1].value
 
 
@@ -43,7 +48,9 @@ def test_worked_examples(vitals, meds, oxygen, expected):
     assert worst(vitals, meds, oxygen) == expected
 
 
-@pytest.mark.parametrize("value, expected", [(38.0, 1), (37.99, 0), (100.4, 1)], ids=["38.0C", "37.99C", "100.4F"])
+@pytest.mark.parametrize(
+    "value, expected", [(38.0, 1), (37.99, 0), (100.4, 1)], ids=["38.0C", "37.99C", "100.4F"]
+)
 def test_fever_threshold_is_inclusive(value, expected):
     unit = "F" if value > 50 else "C"
     assert worst([{"test": "TEMP", "value": value, "unit": unit, "time": 1}]) == expected
@@ -54,7 +61,9 @@ def test_c7_flags_hypotension_without_fever():
     assert any("without fever" in f for f in rows[0].flags)
 
 
-@pytest.mark.parametrize("device, expected", [("cpap", 4), ("face_mask", 3), ("non_rebreather", 3), ("blow_by", 2)])
+@pytest.mark.parametrize(
+    "device, expected", [("cpap", 4), ("face_mask", 3), ("non_rebreather", 3), ("blow_by", 2)]
+)
 def test_oxygen_devices(device, expected):
     assert worst([temp(38.5)], oxygen=[o2(device)]) == expected
 
@@ -65,7 +74,10 @@ def test_low_flow_face_mask_option():
 
 
 def test_oxygen_for_another_cause_is_excluded():
-    assert worst([temp(38.5)], oxygen=[o2("high_flow_nasal_cannula", 40, attribution="infection")]) == 1
+    assert (
+        worst([temp(38.5)], oxygen=[o2("high_flow_nasal_cannula", 40, attribution="infection")])
+        == 1
+    )
 
 
 def test_infectious_fever_is_not_crs():
@@ -74,10 +86,15 @@ def test_infectious_fever_is_not_crs():
 
 def test_fever_not_required_after_tocilizumab():
     vitals = [temp(38.8, time=1.5), temp(37.0, time=2.5), sbp(80, time=2.5)]
-    meds = [pressor("norepinephrine", 2.4, 2.6), {"name": "tocilizumab", "category": "tocilizumab", "start": 1.8, "frequency": "once"}]
+    meds = [
+        pressor("norepinephrine", 2.4, 2.6),
+        {"name": "tocilizumab", "category": "tocilizumab", "start": 1.8, "frequency": "once"},
+    ]
     rows = clinical.score("crs", {"patient_id": "P", "vitals": vitals, "medications": meds})
     assert [r.value for r in rows if r.item.startswith("day")] == [1, 3]
-    untreated = clinical.score("crs", {"patient_id": "P", "vitals": vitals, "medications": meds[:1]})
+    untreated = clinical.score(
+        "crs", {"patient_id": "P", "vitals": vitals, "medications": meds[:1]}
+    )
     assert untreated[-1].value == 1
 
 

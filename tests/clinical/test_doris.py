@@ -13,11 +13,33 @@ def patient(items=(), pga=0.0, pred=0.0, hcq=False, other=(), serology_normal=Fa
         labs.append({"test": "C3", "value": 1.1, "unit": "g/L", "ref_low": 0.9, "time": 0})
     meds = list(other)
     if pred:
-        meds.append({"name": "prednisolone", "category": "glucocorticoid", "start": -100, "dose": pred, "dose_unit": "mg"})
+        meds.append(
+            {
+                "name": "prednisolone",
+                "category": "glucocorticoid",
+                "start": -100,
+                "dose": pred,
+                "dose_unit": "mg",
+            }
+        )
     if hcq:
-        meds.append({"name": "hydroxychloroquine", "category": "antimalarial", "start": -400, "dose": 400, "dose_unit": "mg"})
-    return {"patient_id": "P", "visits": [{"time": 0}], "sledai_findings": findings,
-            "labs": labs, "pga": [{"time": 0, "value": pga}], "medications": meds}
+        meds.append(
+            {
+                "name": "hydroxychloroquine",
+                "category": "antimalarial",
+                "start": -400,
+                "dose": 400,
+                "dose_unit": "mg",
+            }
+        )
+    return {
+        "patient_id": "P",
+        "visits": [{"time": 0}],
+        "sledai_findings": findings,
+        "labs": labs,
+        "pga": [{"time": 0, "value": pga}],
+        "medications": meds,
+    }
 
 
 D1 = patient(["low_complement", "increased_dna_binding"], pga=0.4, pred=4, hcq=True)
@@ -33,7 +55,13 @@ def value(standard, p, **opts):
 
 @pytest.mark.parametrize(
     "p, doris, drug_free",
-    [(D1, True, False), (D2, False, False), (D4, False, False), (D5, True, True), (D7, True, False)],
+    [
+        (D1, True, False),
+        (D2, False, False),
+        (D4, False, False),
+        (D5, True, True),
+        (D7, True, False),
+    ],
     ids=["D1", "D2", "D4", "D5", "D7"],
 )
 def test_worked_examples(p, doris, drug_free):
@@ -71,15 +99,32 @@ def test_drug_free_serology_option():
 
 
 def test_toxicity_steroids_option():
-    dex = [{"name": "dexamethasone", "category": "glucocorticoid", "start": -1, "end": 1, "dose": 10, "dose_unit": "mg",
-            "indication": "toxicity"}]
+    dex = [
+        {
+            "name": "dexamethasone",
+            "category": "glucocorticoid",
+            "start": -1,
+            "end": 1,
+            "dose": 10,
+            "dose_unit": "mg",
+            "indication": "toxicity",
+        }
+    ]
     p = patient(pga=0.0, other=dex)
     assert value("doris", p) is False
     assert value("doris", p, exclude_toxicity_steroids=True) is True
 
 
 def test_stability_window():
-    aza = [{"name": "azathioprine", "category": "immunosuppressant", "start": -10, "dose": 100, "dose_unit": "mg"}]
+    aza = [
+        {
+            "name": "azathioprine",
+            "category": "immunosuppressant",
+            "start": -10,
+            "dose": 100,
+            "dose_unit": "mg",
+        }
+    ]
     p = patient(pga=0.0, other=aza)
     assert value("doris", p) is True
     assert value("doris", p, stable_days=90) is False
@@ -87,6 +132,14 @@ def test_stability_window():
 
 
 def test_glucocorticoid_equivalence():
-    methylpred = [{"name": "methylprednisolone", "category": "glucocorticoid", "start": -10, "dose": 4, "dose_unit": "mg"}]
+    methylpred = [
+        {
+            "name": "methylprednisolone",
+            "category": "glucocorticoid",
+            "start": -10,
+            "dose": 4,
+            "dose_unit": "mg",
+        }
+    ]
     row = clinical.score("doris", patient(pga=0.0, other=methylpred))[0]
     assert row.components["prednisolone_mg_per_day"] == 5.0 and row.value is True

@@ -6,7 +6,12 @@ from allocart import clinical
 
 
 def grade(assessment, labs=(), weight=70.0, **opts):
-    p = {"patient_id": "P", "weight_kg": weight, "gvhd": [{"time": 20, **assessment}], "labs": list(labs)}
+    p = {
+        "patient_id": "P",
+        "weight_kg": weight,
+        "gvhd": [{"time": 20, **assessment}],
+        "labs": list(labs),
+    }
     return clinical.score("gvhd", p, **opts)[0]
 
 
@@ -36,8 +41,17 @@ def test_g1_stages_and_label():
 
 @pytest.mark.parametrize(
     "value, unit, stage",
-    [(1.9, "mg/dL", 0), (2.0, "mg/dL", 1), (3.0, "mg/dL", 1), (3.1, "mg/dL", 2), (6.1, "mg/dL", 3), (15, "mg/dL", 3),
-     (34.2, "umol/L", 1), (51.3, "umol/L", 1), (52, "µmol/L", 2)],
+    [
+        (1.9, "mg/dL", 0),
+        (2.0, "mg/dL", 1),
+        (3.0, "mg/dL", 1),
+        (3.1, "mg/dL", 2),
+        (6.1, "mg/dL", 3),
+        (15, "mg/dL", 3),
+        (34.2, "umol/L", 1),
+        (51.3, "umol/L", 1),
+        (52, "µmol/L", 2),
+    ],
 )
 def test_liver_stages(value, unit, stage):
     assert grade({}, [bili(value, unit)]).components["liver"] == stage
@@ -45,9 +59,15 @@ def test_liver_stages(value, unit, stage):
 
 @pytest.mark.parametrize(
     "assessment, stage",
-    [({"stool_ml_per_day": 499}, 0), ({"stool_ml_per_day": 500}, 1), ({"stool_ml_per_day": 1100}, 2),
-     ({"stool_ml_per_day": 1501}, 3), ({"stool_episodes_per_day": 8}, 3), ({"stool_ml_per_day": 2200, "stool_mixed_with_urine": True}, 2),
-     ({"severe_abdominal_pain": True}, 4)],
+    [
+        ({"stool_ml_per_day": 499}, 0),
+        ({"stool_ml_per_day": 500}, 1),
+        ({"stool_ml_per_day": 1100}, 2),
+        ({"stool_ml_per_day": 1501}, 3),
+        ({"stool_episodes_per_day": 8}, 3),
+        ({"stool_ml_per_day": 2200, "stool_mixed_with_urine": True}, 2),
+        ({"severe_abdominal_pain": True}, 4),
+    ],
     ids=["499", "500", "1100", "1501", "8-episodes", "mixed-urine", "pain"],
 )
 def test_lower_gi_adult(assessment, stage):
@@ -57,7 +77,10 @@ def test_lower_gi_adult(assessment, stage):
 def test_lower_gi_child_uses_ml_per_kg():
     row = grade({"stool_ml_per_day": 500}, weight=20)
     assert row.components["lower_gi"] == 2 and row.components["lower_gi_scale"] == "child"
-    assert grade({"stool_ml_per_day": 500}, weight=20, lower_gi_scale="adult").components["lower_gi"] == 1
+    assert (
+        grade({"stool_ml_per_day": 500}, weight=20, lower_gi_scale="adult").components["lower_gi"]
+        == 1
+    )
 
 
 def test_skin_stage_4_needs_bullae():

@@ -41,13 +41,17 @@ def test_h7_cumulative_reading():
 
 
 def test_h8_late():
-    labs = course([]) + [{"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in ((45, 0.9), (52, 0.8))]
+    labs = course([]) + [
+        {"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in ((45, 0.9), (52, 0.8))
+    ]
     assert grades(labs)["late"] == 2
 
 
 def late(values, **opts):
     """Late grade from (day, ANC 10^9/L) values after a normal early course."""
-    labs = course([]) + [{"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in values]
+    labs = course([]) + [
+        {"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in values
+    ]
     return grades(labs, **opts)["late"]
 
 
@@ -78,9 +82,24 @@ def test_late_rule_min_values_1(values, expected):
 
 @pytest.mark.parametrize(
     "values, expected",
-    [(ONE_LOW, 3), (LOW_THEN_HIGH, 0), (LOW_AT_1500, 3), (SAME_DAY, 0), ([(45, 0.09), (70, 1.2)], 4),
-     ([(45, 1.6), (50, 1.7)], 0), ([(45, 1.0), (70, 1.4), (80, 0.9)], 2)],
-    ids=["one-low", "second-1600", "second-1500", "same-day-pair", "grade-4", "none-low", "nadir-900"],
+    [
+        (ONE_LOW, 3),
+        (LOW_THEN_HIGH, 0),
+        (LOW_AT_1500, 3),
+        (SAME_DAY, 0),
+        ([(45, 0.09), (70, 1.2)], 4),
+        ([(45, 1.6), (50, 1.7)], 0),
+        ([(45, 1.0), (70, 1.4), (80, 0.9)], 2),
+    ],
+    ids=[
+        "one-low",
+        "second-1600",
+        "second-1500",
+        "same-day-pair",
+        "grade-4",
+        "none-low",
+        "nadir-900",
+    ],
 )
 def test_late_rule_reference(values, expected):
     assert late(values, late_rule="reference") == expected
@@ -104,19 +123,34 @@ def test_late_rule_reference_agrees_with_the_reference_on_random_courses():
     rng = random.Random(7)
     for _ in range(200):
         n = rng.randint(1, 6)
-        values = [(rng.randint(31, 100) + rng.choice((0, 0.25)), round(rng.uniform(0.05, 2.5), 2)) for _ in range(n)]
+        values = [
+            (rng.randint(31, 100) + rng.choice((0, 0.25)), round(rng.uniform(0.05, 2.5), 2))
+            for _ in range(n)
+        ]
         assert late(values, late_rule="reference") == _reference_late(values), values
 
 
 def test_late_rule_reports_the_transient_value():
-    rows = clinical.score("icaht", {"patient_id": "P", "labs": course([]) + [
-        {"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in LOW_THEN_HIGH]}, late_rule="reference")
+    rows = clinical.score(
+        "icaht",
+        {
+            "patient_id": "P",
+            "labs": course([])
+            + [{"test": "NEUT", "value": v, "unit": "10^9/L", "time": d} for d, v in LOW_THEN_HIGH],
+        },
+        late_rule="reference",
+    )
     row = rows[1]
-    assert row.components["rule"] == "reference" and row.components["two_lowest_daily_10e9_l"] == [0.4, 1.6]
+    assert row.components["rule"] == "reference" and row.components["two_lowest_daily_10e9_l"] == [
+        0.4,
+        1.6,
+    ]
     assert any("1600/uL above 1500/uL" in f for f in row.flags)
 
 
-@pytest.mark.parametrize("days, expected", [(6, 1), (7, 2), (13, 2), (14, 3)], ids=["6d", "7d", "13d", "14d"])
+@pytest.mark.parametrize(
+    "days, expected", [(6, 1), (7, 2), (13, 2), (14, 3)], ids=["6d", "7d", "13d", "14d"]
+)
 def test_duration_bands(days, expected):
     assert grades(course(range(5, 5 + days)))["early"] == expected
 
@@ -139,7 +173,10 @@ def test_t4_open_episode_from_day_2_is_grade_4():
 
 
 def test_gaps_are_interpolated():
-    labs = [{"test": "NEUT", "value": v, "unit": "/uL", "time": d} for d, v in ((0, 2000), (2, 300), (9, 300), (12, 2000), (30, 2000))]
+    labs = [
+        {"test": "NEUT", "value": v, "unit": "/uL", "time": d}
+        for d, v in ((0, 2000), (2, 300), (9, 300), (12, 2000), (30, 2000))
+    ]
     assert grades(labs)["early"] == 2
     assert grades(labs, interpolate_max_gap_days=0)["early"] == 1
 
@@ -147,12 +184,19 @@ def test_gaps_are_interpolated():
 def test_baseline_neutropenia_is_reported():
     labs = [{"test": "NEUT", "value": 1.2, "unit": "10^9/L", "time": -6}] + course([])
     row = clinical.score("icaht", {"patient_id": "P", "labs": labs})[0]
-    assert row.components["baseline_anc_10e9_l"] == 1.2 and any("pre-existing" in f for f in row.flags)
+    assert row.components["baseline_anc_10e9_l"] == 1.2 and any(
+        "pre-existing" in f for f in row.flags
+    )
 
 
 def test_needs_day_zero():
-    p = {"patient_id": "P", "labs": [{"test": "NEUT", "value": v, "unit": "10^9/L", "time": t}
-                                     for t, v in (("2024-05-02", 0.3), ("2024-05-06", 2.0))]}
+    p = {
+        "patient_id": "P",
+        "labs": [
+            {"test": "NEUT", "value": v, "unit": "10^9/L", "time": t}
+            for t, v in (("2024-05-02", 0.3), ("2024-05-06", 2.0))
+        ],
+    }
     with pytest.raises(ScoringError, match="infusion"):
         clinical.score("icaht", p)
     rows = clinical.score("icaht", {**p, "infusion": "2024-05-01"})

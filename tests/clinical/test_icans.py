@@ -14,13 +14,33 @@ def grade(assessment, age=40, **patient_kw):
 @pytest.mark.parametrize(
     "assessment, age, expected",
     [
-        ({"ice_items": {"orientation": 3, "naming": 3, "command": 1, "writing": 1, "attention": 0}}, 40, 1),
+        (
+            {
+                "ice_items": {
+                    "orientation": 3,
+                    "naming": 3,
+                    "command": 1,
+                    "writing": 1,
+                    "attention": 0,
+                }
+            },
+            40,
+            1,
+        ),
         ({"ice_score": 5, "consciousness": "awakens_to_voice"}, 40, 2),
         ({"ice_score": 0, "global_aphasia": True}, 40, 3),
         ({"ice_score": 0, "consciousness": "unarousable"}, 40, 4),
         ({"ice_score": 10}, 40, 0),
         ({"capd_score": 10, "consciousness": "awakens_to_voice"}, 8, 3),
-        ({"ice_score": 7, "consciousness": "awakens_to_voice", "consciousness_attribution": "drug"}, 40, 1),
+        (
+            {
+                "ice_score": 7,
+                "consciousness": "awakens_to_voice",
+                "consciousness_attribution": "drug",
+            },
+            40,
+            1,
+        ),
     ],
     ids=["I1", "I2", "I4a-aphasia", "I4b-unarousable", "I5-tremor-only", "I7-capd", "I8-lorazepam"],
 )
@@ -35,8 +55,14 @@ def test_ice_bands(ice, expected):
 
 @pytest.mark.parametrize(
     "finding, expected",
-    [({"seizure": "rapidly_resolving"}, 3), ({"seizure": "prolonged"}, 4), ({"motor": "deep_focal_weakness"}, 4),
-     ({"cerebral_oedema": "focal"}, 3), ({"cerebral_oedema": "papilloedema"}, 4), ({"consciousness": "awakens_to_tactile"}, 3)],
+    [
+        ({"seizure": "rapidly_resolving"}, 3),
+        ({"seizure": "prolonged"}, 4),
+        ({"motor": "deep_focal_weakness"}, 4),
+        ({"cerebral_oedema": "focal"}, 3),
+        ({"cerebral_oedema": "papilloedema"}, 4),
+        ({"consciousness": "awakens_to_tactile"}, 3),
+    ],
     ids=["seizure-rapid", "seizure-prolonged", "motor", "oedema-focal", "papilloedema", "tactile"],
 )
 def test_other_domains(finding, expected):
@@ -49,7 +75,11 @@ def test_capd_age_cut(age, expected):
 
 
 def test_capd_age_option_and_developmental_delay():
-    p = {"patient_id": "P", "age_years": 12, "neuro": [{"time": 3, "ice_score": 5, "capd_score": 12}]}
+    p = {
+        "patient_id": "P",
+        "age_years": 12,
+        "neuro": [{"time": 3, "ice_score": 5, "capd_score": 12}],
+    }
     assert clinical.score("icans", p, capd_below_age=13)[0].value == 3
     assert grade({"ice_score": 5, "capd_score": 12}, 30, developmental_delay=True) == 3
 
@@ -66,10 +96,25 @@ def test_missing_ice_and_inconsistent_items_are_errors():
     with pytest.raises(ScoringError, match=r"neuro\[0\].*ice_score"):
         grade({"consciousness": "alert"})
     with pytest.raises(ScoringError, match="differs from the sum"):
-        grade({"ice_score": 9, "ice_items": {"orientation": 4, "naming": 3, "command": 1, "writing": 1, "attention": 1}})
+        grade(
+            {
+                "ice_score": 9,
+                "ice_items": {
+                    "orientation": 4,
+                    "naming": 3,
+                    "command": 1,
+                    "writing": 1,
+                    "attention": 1,
+                },
+            }
+        )
 
 
 def test_worst_row_and_death():
-    p = {"patient_id": "P", "neuro": [{"time": 3, "ice_score": 8}, {"time": 4, "ice_score": 2}], "death": {"time": 9, "cause": "icans"}}
+    p = {
+        "patient_id": "P",
+        "neuro": [{"time": 3, "ice_score": 8}, {"time": 4, "ice_score": 2}],
+        "death": {"time": 9, "cause": "icans"},
+    }
     rows = clinical.score("icans", p)
     assert [r.value for r in rows] == [1, 3, 5, 5]

@@ -10,31 +10,80 @@ def visit_patient(prev_items, items, pga=0.8, pred=7.5, meds=(), **visit):
     for day, its in ((-90, prev_items), (0, items)):
         for it in its:
             if it == "low_complement":
-                labs.append({"test": "C3", "value": 0.5, "unit": "g/L", "ref_low": 0.9, "time": day, "attribution": "sle"})
+                labs.append(
+                    {
+                        "test": "C3",
+                        "value": 0.5,
+                        "unit": "g/L",
+                        "ref_low": 0.9,
+                        "time": day,
+                        "attribution": "sle",
+                    }
+                )
             elif it == "increased_dna_binding":
-                labs.append({"test": "DSDNAAB", "value": 90, "unit": "IU/mL", "ref_high": 30, "time": day, "attribution": "sle"})
+                labs.append(
+                    {
+                        "test": "DSDNAAB",
+                        "value": 90,
+                        "unit": "IU/mL",
+                        "ref_high": 30,
+                        "time": day,
+                        "attribution": "sle",
+                    }
+                )
             elif it == "proteinuria":
-                labs.append({"test": "PROT", "value": 0.9, "unit": "g/24h", "specimen": "urine", "time": day, "attribution": "sle"})
+                labs.append(
+                    {
+                        "test": "PROT",
+                        "value": 0.9,
+                        "unit": "g/24h",
+                        "specimen": "urine",
+                        "time": day,
+                        "attribution": "sle",
+                    }
+                )
             elif it == "fever":
                 findings.append({"descriptor": "fever", "start": day, "attribution": "sle"})
             else:
                 findings.append({"descriptor": it, "start": day, "attribution": "sle"})
     medications = list(meds)
     if pred:
-        medications.append({"name": "prednisolone", "category": "glucocorticoid", "start": -200, "dose": pred, "dose_unit": "mg"})
+        medications.append(
+            {
+                "name": "prednisolone",
+                "category": "glucocorticoid",
+                "start": -200,
+                "dose": pred,
+                "dose_unit": "mg",
+            }
+        )
     flags = {"haemolytic_anaemia": False, "gi_activity": False, **visit}
     return {
         "patient_id": "P",
         "visits": [{"time": -90, **flags}, {"time": 0, **flags}],
-        "sledai_findings": findings, "labs": labs,
+        "sledai_findings": findings,
+        "labs": labs,
         "pga": [{"time": -90, "value": pga}, {"time": 0, "value": pga}],
         "medications": medications,
     }
 
 
 HCQ_MMF = [
-    {"name": "hydroxychloroquine", "category": "antimalarial", "start": -400, "dose": 400, "dose_unit": "mg"},
-    {"name": "MMF", "category": "immunosuppressant", "start": -400, "dose": 1, "dose_unit": "g", "frequency": "bid"},
+    {
+        "name": "hydroxychloroquine",
+        "category": "antimalarial",
+        "start": -400,
+        "dose": 400,
+        "dose_unit": "mg",
+    },
+    {
+        "name": "MMF",
+        "category": "immunosuppressant",
+        "start": -400,
+        "dose": 1,
+        "dose_unit": "g",
+        "frequency": "bid",
+    },
 ]
 SEROLOGY = ["low_complement", "increased_dna_binding"]
 
@@ -63,20 +112,36 @@ def test_l2_reports_major_organ_item():
     assert row.components["criteria"]["sledai_low_no_major_organ"] is False
 
 
-@pytest.mark.parametrize("pga, pred, expected", [(1.0, 7.5, True), (1.1, 7.5, False), (0.8, 8.0, False)],
-                         ids=["pga-1.0", "pga-1.1", "pred-8"])
+@pytest.mark.parametrize(
+    "pga, pred, expected",
+    [(1.0, 7.5, True), (1.1, 7.5, False), (0.8, 8.0, False)],
+    ids=["pga-1.0", "pga-1.1", "pred-8"],
+)
 def test_pga_and_steroid_boundaries(pga, pred, expected):
     assert lldas(visit_patient(SEROLOGY, SEROLOGY, pga=pga, pred=pred)).value is expected
 
 
-@pytest.mark.parametrize("dose, expected", [(25, True), (35, False)], ids=["mtx-25-weekly", "mtx-35-weekly"])
+@pytest.mark.parametrize(
+    "dose, expected", [(25, True), (35, False)], ids=["mtx-25-weekly", "mtx-35-weekly"]
+)
 def test_methotrexate_cap_is_weekly(dose, expected):
-    mtx = [{"name": "methotrexate", "category": "immunosuppressant", "start": -300, "dose": dose, "dose_unit": "mg", "frequency": "weekly"}]
+    mtx = [
+        {
+            "name": "methotrexate",
+            "category": "immunosuppressant",
+            "start": -300,
+            "dose": dose,
+            "dose_unit": "mg",
+            "frequency": "weekly",
+        }
+    ]
     assert lldas(visit_patient([], [], meds=mtx)).value is expected
 
 
 def test_investigational_drug_and_car_t_option():
-    car_t = [{"name": "allogeneic CD19 CAR-T", "category": "car_t", "start": -60, "frequency": "once"}]
+    car_t = [
+        {"name": "allogeneic CD19 CAR-T", "category": "car_t", "start": -60, "frequency": "once"}
+    ]
     assert lldas(visit_patient([], [], meds=car_t)).value is True
     assert lldas(visit_patient([], [], meds=car_t), car_t_breaks_criterion_5=True).value is False
     trial = [{"name": "drug X", "category": "investigational", "start": -60}]

@@ -27,7 +27,6 @@ from allocart.clinical import units
 from allocart.clinical.records import BILAG_DOMAINS, PatientRecords
 from allocart.clinical.registry import STANDARDS
 from allocart.errors import ScoringError
-
 from tests.properties import (
     check_message,
     check_refusal,
@@ -60,15 +59,33 @@ HINTS = {
     **{
         k: numbers()
         for k in (
-            "value", "ref_low", "ref_high", "dose", "flow_l_min", "age_years", "weight_kg",
-            "joints", "ice_score", "capd_score", "baseline_ice", "grade", "skin_bsa_percent",
-            "stool_ml_per_day", "stool_episodes_per_day", "platelets_10e9_l", "hb_g_dl",
-            "hb_fall_g_dl", "orientation", "naming",
+            "value",
+            "ref_low",
+            "ref_high",
+            "dose",
+            "flow_l_min",
+            "age_years",
+            "weight_kg",
+            "joints",
+            "ice_score",
+            "capd_score",
+            "baseline_ice",
+            "grade",
+            "skin_bsa_percent",
+            "stool_ml_per_day",
+            "stool_episodes_per_day",
+            "platelets_10e9_l",
+            "hb_g_dl",
+            "hb_fall_g_dl",
+            "orientation",
+            "naming",
         )
     },
     "unit": st.one_of(st.sampled_from(_UNITS), scalars(dates=False)),
     "dose_unit": st.one_of(st.sampled_from(_UNITS), scalars(dates=False)),
-    "test": st.one_of(st.sampled_from(_TESTS), st.sampled_from(_TESTS).map(str.lower), scalars(dates=False)),
+    "test": st.one_of(
+        st.sampled_from(_TESTS), st.sampled_from(_TESTS).map(str.lower), scalars(dates=False)
+    ),
     "specimen": st.sampled_from(["urine", "blood", "URINE", "serum", "", None, 3]),
 }
 
@@ -81,12 +98,33 @@ CALENDAR = {
     "last_follow_up": "2024-07-05",
     "visits": [
         {"time": "2024-01-01", "visit_id": "BASELINE", "baseline": True},
-        {"time": "2024-04-05", "visit_id": "MONTH 3", "haemolytic_anaemia": False, "gi_activity": False},
+        {
+            "time": "2024-04-05",
+            "visit_id": "MONTH 3",
+            "haemolytic_anaemia": False,
+            "gi_activity": False,
+        },
         {"time": "2024-07-05", "visit_id": "MONTH 6"},
     ],
     "labs": [
-        {"test": "C3", "value": 62, "unit": "mg/dL", "ref_low": 90, "ref_high": 180, "time": "2024-01-01", "attribution": "sle"},
-        {"test": "DSDNAAB", "value": 90, "unit": "IU/mL", "ref_high": 30, "time": "2024-01-01", "attribution": "sle", "method": "ELISA"},
+        {
+            "test": "C3",
+            "value": 62,
+            "unit": "mg/dL",
+            "ref_low": 90,
+            "ref_high": 180,
+            "time": "2024-01-01",
+            "attribution": "sle",
+        },
+        {
+            "test": "DSDNAAB",
+            "value": 90,
+            "unit": "IU/mL",
+            "ref_high": 30,
+            "time": "2024-01-01",
+            "attribution": "sle",
+            "method": "ELISA",
+        },
         {"test": "NEUT", "value": 0.4, "unit": "10^9/L", "time": "2024-01-12"},
         {"test": "PLAT", "value": 60000, "unit": "/uL", "time": "2024-01-12"},
         {"test": "PROT", "value": 0.8, "unit": "g/24h", "specimen": "urine", "time": "2024-04-05"},
@@ -107,27 +145,74 @@ CALENDAR = {
     "bilag": [{"time": "2024-01-01", "domains": {d: "C" for d in BILAG_DOMAINS}}],
     "flare_findings": [{"time": "2024-06-01", "manifestation": "arthritis", "attribution": "sle"}],
     "medications": [
-        {"name": "prednisolone", "category": "glucocorticoid", "start": "2023-12-01", "end": "2024-02-01",
-         "dose": 10, "dose_unit": "mg", "frequency": "daily", "indication": "sle"},
-        {"name": "tocilizumab", "category": "tocilizumab", "start": "2024-01-07", "dose": 8,
-         "dose_unit": "mg/kg", "frequency": "once"},
-        {"name": "norepinephrine", "category": "vasopressor", "start": "2024-01-07T02:00",
-         "end": "2024-01-07T20:00", "dose": 0.1, "dose_unit": "ug/kg/min", "frequency": "continuous"},
+        {
+            "name": "prednisolone",
+            "category": "glucocorticoid",
+            "start": "2023-12-01",
+            "end": "2024-02-01",
+            "dose": 10,
+            "dose_unit": "mg",
+            "frequency": "daily",
+            "indication": "sle",
+        },
+        {
+            "name": "tocilizumab",
+            "category": "tocilizumab",
+            "start": "2024-01-07",
+            "dose": 8,
+            "dose_unit": "mg/kg",
+            "frequency": "once",
+        },
+        {
+            "name": "norepinephrine",
+            "category": "vasopressor",
+            "start": "2024-01-07T02:00",
+            "end": "2024-01-07T20:00",
+            "dose": 0.1,
+            "dose_unit": "ug/kg/min",
+            "frequency": "continuous",
+        },
     ],
-    "oxygen": [{"device": "nasal_cannula", "flow_l_min": 4, "start": "2024-01-07", "end": "2024-01-08"}],
+    "oxygen": [
+        {"device": "nasal_cannula", "flow_l_min": 4, "start": "2024-01-07", "end": "2024-01-08"}
+    ],
     "neuro": [
         {"time": "2024-01-09", "ice_score": 6},
-        {"time": "2024-01-10", "ice_items": {"orientation": 4, "naming": 3, "command": 1, "writing": 1, "attention": 1}},
+        {
+            "time": "2024-01-10",
+            "ice_items": {
+                "orientation": 4,
+                "naming": 3,
+                "command": 1,
+                "writing": 1,
+                "attention": 1,
+            },
+        },
     ],
     "hlh": [{"time": "2024-01-10", "hepatomegaly": False, "splenomegaly": True}],
     "gvhd": [{"time": "2024-01-20", "skin_bsa_percent": 30, "stool_ml_per_day": 600}],
     "adverse_events": [
-        {"term": "Cytokine release syndrome", "category": "crs", "grade": 2, "scale": "astct-2019",
-         "start": "2024-01-06", "end": "2024-01-09", "relatedness": "probable"},
-        {"term": "Neutropenia", "category": "neutropenia", "grade": 4, "scale": "ctcae-5.0",
-         "start": "2024-01-10", "end": "2024-02-20"},
+        {
+            "term": "Cytokine release syndrome",
+            "category": "crs",
+            "grade": 2,
+            "scale": "astct-2019",
+            "start": "2024-01-06",
+            "end": "2024-01-09",
+            "relatedness": "probable",
+        },
+        {
+            "term": "Neutropenia",
+            "category": "neutropenia",
+            "grade": 4,
+            "scale": "ctcae-5.0",
+            "start": "2024-01-10",
+            "end": "2024-02-20",
+        },
     ],
-    "infections": [{"term": "pneumonia", "start": "2024-02-01", "end": "2024-02-10", "antimicrobial": "iv"}],
+    "infections": [
+        {"term": "pneumonia", "start": "2024-02-01", "end": "2024-02-10", "antimicrobial": "iv"}
+    ],
     "hospitalisations": [{"start": "2024-01-05", "end": "2024-01-15", "reason": "crs"}],
     "death": None,
 }
@@ -145,7 +230,11 @@ def _in_days(doc):
         if isinstance(node, list):
             return [walk(v) for v in node]
         if key in ("time", "start", "end", "last_follow_up") and isinstance(node, str):
-            when = datetime.fromisoformat(node) if "T" in node else datetime.combine(date.fromisoformat(node), datetime.min.time())
+            when = (
+                datetime.fromisoformat(node)
+                if "T" in node
+                else datetime.combine(date.fromisoformat(node), datetime.min.time())
+            )
             return (when - origin).total_seconds() / 86400.0
         return node
 
@@ -193,9 +282,13 @@ def mutated_records(draw):
 def random_records(draw):
     """A patient whose record lists hold random entries with the records' field names."""
     base = draw(st.sampled_from(BASES))
-    fields = draw(st.lists(st.sampled_from(sorted(PatientRecords.model_fields)), unique=True, max_size=4))
+    fields = draw(
+        st.lists(st.sampled_from(sorted(PatientRecords.model_fields)), unique=True, max_size=4)
+    )
     doc = {k: v for k, v in base.items() if k not in fields}
-    entries = st.dictionaries(st.sampled_from(sorted(NAMES)), weird_values(NAMES, dates=False), max_size=6)
+    entries = st.dictionaries(
+        st.sampled_from(sorted(NAMES)), weird_values(NAMES, dates=False), max_size=6
+    )
     for k in fields:
         doc[k] = draw(st.one_of(st.lists(entries, max_size=3), weird_values(NAMES, dates=False)))
     return draw(_wrapped([doc])), set(fields)
@@ -237,7 +330,17 @@ def _check_cli(case, standard):
 STANDARD = st.sampled_from(sorted(STANDARDS))
 
 #: JSON number texts Python reads oddly or not at all.
-_JSON_NUMBERS = ("1" * 5000, "-" + "9" * 4400, "1e999", "-1e999", "NaN", "Infinity", "-0", "1E-400", "0." + "0" * 5000 + "1")
+_JSON_NUMBERS = (
+    "1" * 5000,
+    "-" + "9" * 4400,
+    "1e999",
+    "-1e999",
+    "NaN",
+    "Infinity",
+    "-0",
+    "1E-400",
+    "0." + "0" * 5000 + "1",
+)
 
 
 @st.composite
@@ -258,7 +361,9 @@ def _check_text(text, standard):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "records.json"
         path.write_text(text, encoding="utf-8")
-        check_refusal(lambda: clinical.score(standard, path), NAMES | {"records.json"}, ScoringError)
+        check_refusal(
+            lambda: clinical.score(standard, path), NAMES | {"records.json"}, ScoringError
+        )
 
 
 @given(mutated_records(), STANDARD)
@@ -330,7 +435,20 @@ def test_cli_score_refuses_in_one_line_long(case, standard):
     "patient, says",
     [
         ({"patient_id": "A", "visits": [{"time": 10**400}]}, "visits[0].time"),
-        ({"patient_id": "A", "labs": [{"test": "PLAT", "value": 1, "unit": "10^9/L", "time": "9999-12-31T23:59:59-14:00"}]}, "labs[0].time"),
+        (
+            {
+                "patient_id": "A",
+                "labs": [
+                    {
+                        "test": "PLAT",
+                        "value": 1,
+                        "unit": "10^9/L",
+                        "time": "9999-12-31T23:59:59-14:00",
+                    }
+                ],
+            },
+            "labs[0].time",
+        ),
         ({"patient_id": "A", "\r": None}, "`['\\r']` = None"),
         ({"patient_id": "A", "": 1}, "`['']` = 1"),
     ],

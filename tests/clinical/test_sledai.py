@@ -71,7 +71,12 @@ def test_worked_examples(patient, standard, opts, expected):
 def test_s1_items_and_evidence():
     row = total("sledai2k", S1)
     assert row.components["items"] == {
-        "arthritis": 4, "proteinuria": 4, "rash": 2, "mucosal_ulcers": 2, "low_complement": 2, "increased_dna_binding": 2,
+        "arthritis": 4,
+        "proteinuria": 4,
+        "rash": 2,
+        "mucosal_ulcers": 2,
+        "low_complement": 2,
+        "increased_dna_binding": 2,
     }
     assert row.variant == "SLEDAI-2K, 10-day window"
     assert row.options["window_days"] == 10
@@ -85,7 +90,12 @@ def test_s2_persistent_proteinuria_scores_in_2k_not_in_selena():
 
 
 def test_selena_proteinuria_increase_above_half_gram_scores():
-    p = {"labs": [lab("PROT", 0.8, "g/24h", time=-90, specimen="urine"), lab("PROT", 1.4, "g/24h", specimen="urine")]}
+    p = {
+        "labs": [
+            lab("PROT", 0.8, "g/24h", time=-90, specimen="urine"),
+            lab("PROT", 1.4, "g/24h", specimen="urine"),
+        ]
+    }
     assert total("selena-sledai", p).value == 4
 
 
@@ -112,8 +122,20 @@ def test_s7_variant_records_window():
         (lab("PROTCRT", 500, "mg/g", specimen="urine"), 0),
     ],
     ids=[
-        "rbc-5", "rbc-6", "urine-wbc-5", "urine-wbc-6", "prot-0.5", "prot-501mg", "plt-100", "plt-99", "plt-99000-per-uL",
-        "wbc-3.0", "wbc-2.9", "upcr-56.6-mg-mmol", "upcr-50-mg-mmol", "upcr-500-mg-g",
+        "rbc-5",
+        "rbc-6",
+        "urine-wbc-5",
+        "urine-wbc-6",
+        "prot-0.5",
+        "prot-501mg",
+        "plt-100",
+        "plt-99",
+        "plt-99000-per-uL",
+        "wbc-3.0",
+        "wbc-2.9",
+        "upcr-56.6-mg-mmol",
+        "upcr-50-mg-mmol",
+        "upcr-500-mg-g",
     ],
 )
 def test_laboratory_boundaries(record, expected):
@@ -126,17 +148,28 @@ def test_laboratory_boundaries(record, expected):
     ids=["38.0C", "38.1C", "100.4F", "100.6F"],
 )
 def test_fever_boundary(value, unit, expected):
-    p = {"vitals": [{"test": "TEMP", "value": value, "unit": unit, "time": 0, "attribution": "sle"}]}
+    p = {
+        "vitals": [{"test": "TEMP", "value": value, "unit": unit, "time": 0, "attribution": "sle"}]
+    }
     assert total("sledai2k", p).value == expected
 
 
 @pytest.mark.parametrize(
     "standard, joints, expected",
-    [("sledai2k", 2, 4), ("sledai2k", 1, 0), ("selena-sledai", 2, 0), ("selena-sledai", 3, 4), ("hybrid-sledai", 2, 0)],
+    [
+        ("sledai2k", 2, 4),
+        ("sledai2k", 1, 0),
+        ("selena-sledai", 2, 0),
+        ("selena-sledai", 3, 4),
+        ("hybrid-sledai", 2, 0),
+    ],
     ids=["2k-2joints", "2k-1joint", "selena-2joints", "selena-3joints", "hybrid-2joints"],
 )
 def test_arthritis_cut_off_follows_variant(standard, joints, expected):
-    assert total(standard, {"sledai_findings": [finding("arthritis", joints=joints)]}).value == expected
+    assert (
+        total(standard, {"sledai_findings": [finding("arthritis", joints=joints)]}).value
+        == expected
+    )
 
 
 def test_arthritis_cut_off_option_overrides_variant():
@@ -180,7 +213,17 @@ def test_visit_based_standard_needs_visits():
 
 
 def test_calendar_dates_and_all_weights():
-    findings = [{"descriptor": d, "start": "2024-03-01", "attribution": "sle", **({"joints": 4} if d == "arthritis" else {})}
-                for d in clinical.records.SLEDAI_DESCRIPTORS]
-    rows = clinical.score("sledai2k", {"patient_id": "P", "visits": [{"time": "2024-03-05"}], "sledai_findings": findings})
+    findings = [
+        {
+            "descriptor": d,
+            "start": "2024-03-01",
+            "attribution": "sle",
+            **({"joints": 4} if d == "arthritis" else {}),
+        }
+        for d in clinical.records.SLEDAI_DESCRIPTORS
+    ]
+    rows = clinical.score(
+        "sledai2k",
+        {"patient_id": "P", "visits": [{"time": "2024-03-05"}], "sledai_findings": findings},
+    )
     assert rows[0].value == 105

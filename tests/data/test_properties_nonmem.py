@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from allocart.data import DataValidationError, NonmemSpec, read_nonmem, write_nonmem
 from allocart.errors import DataError
-
 from tests.data.conftest import hand_dataset
 from tests.properties import (
     check_message,
@@ -39,8 +38,31 @@ from tests.properties import (
 
 #: Columns the reader knows.
 COLUMNS = (
-    "ID", "USUBJID", "TIME", "EVID", "AMT", "AMTU", "CMT", "DV", "MDV", "DVID", "BLQ", "LLOQ",
-    "ADDL", "II", "SS", "RATE", "C", "WT", "HT", "BSA", "AGE", "FEMALE", "SEX", "PRODUCT", "LD",
+    "ID",
+    "USUBJID",
+    "TIME",
+    "EVID",
+    "AMT",
+    "AMTU",
+    "CMT",
+    "DV",
+    "MDV",
+    "DVID",
+    "BLQ",
+    "LLOQ",
+    "ADDL",
+    "II",
+    "SS",
+    "RATE",
+    "C",
+    "WT",
+    "HT",
+    "BSA",
+    "AGE",
+    "FEMALE",
+    "SEX",
+    "PRODUCT",
+    "LD",
     "INFDATE",
 )
 
@@ -49,7 +71,22 @@ COLUMNS = (
 HINTS = {
     **{
         c: number_cells()
-        for c in ("TIME", "AMT", "DV", "LLOQ", "ADDL", "II", "SS", "RATE", "WT", "HT", "BSA", "AGE", "MDV", "BLQ")
+        for c in (
+            "TIME",
+            "AMT",
+            "DV",
+            "LLOQ",
+            "ADDL",
+            "II",
+            "SS",
+            "RATE",
+            "WT",
+            "HT",
+            "BSA",
+            "AGE",
+            "MDV",
+            "BLQ",
+        )
     },
     "EVID": st.sampled_from(["0", "1", "2", "3", "4", "5", "-1", "1.5", "1.0", "", "."]),
     "CMT": st.sampled_from(["1", "2", "3", "4", "1.0", "car_t", "99", "", "."]),
@@ -96,9 +133,7 @@ def random_files(draw):
     """A table with some of the known columns (and others) and random cells."""
     header = draw(st.lists(st.sampled_from(COLUMNS) | st.text(max_size=6), min_size=1, max_size=12))
     n = draw(st.integers(0, 5))
-    rows = [header] + [
-        [draw(table_cells()) for _ in header] for _ in range(n)
-    ]
+    rows = [header] + [[draw(table_cells()) for _ in header] for _ in range(n)]
     return csv_text(rows), set(header)
 
 
@@ -111,7 +146,9 @@ def check_data_error(exc: DataError, file: str, columns: set[str]) -> None:
             text = str(p)
             assert len(text.splitlines()) == 1, text
             assert file in p.file, text
-            assert p.row is None or p.column is not None, f"a problem of row {p.row} names no column: {text}"
+            assert p.row is None or p.column is not None, (
+                f"a problem of row {p.row} names no column: {text}"
+            )
 
 
 def _check(text: str, touched: set[str], spec: NonmemSpec, *, raw: bool = False) -> None:
@@ -121,7 +158,9 @@ def _check(text: str, touched: set[str], spec: NonmemSpec, *, raw: bool = False)
             path.write_bytes(text.encode("utf-8", "surrogatepass"))
         else:
             path.write_text(text, encoding="utf-8")
-        _, exc = check_refusal(lambda: read_nonmem(path, spec), lambda m: "data.csv" in m, DataError)
+        _, exc = check_refusal(
+            lambda: read_nonmem(path, spec), lambda m: "data.csv" in m, DataError
+        )
         if exc is not None:
             check_data_error(exc, "data.csv", touched)
 
@@ -219,15 +258,33 @@ def _set(rows, column, value, row=None):
     "change, says",
     [
         (
-            lambda rows: rows.__setitem__(slice(None), [r + (["ADDL", "II"] if i == 0 else ["1e7", "0.001"]) for i, r in enumerate(rows)]),
+            lambda rows: rows.__setitem__(
+                slice(None),
+                [r + (["ADDL", "II"] if i == 0 else ["1e7", "0.001"]) for i, r in enumerate(rows)],
+            ),
             ["row 2, column ADDL", "from 0 to 1000"],
         ),
-        (lambda rows: _set(rows, "TIME", "1e9", row=1), ["row 2, column TIME", "more than 100 years"]),
-        (lambda rows: _set(rows, "INFDATE", "9999-12-31"), ["column infusion_date", "leaves the calendar"]),
-        (lambda rows: _set(rows, "INFDATE", "9999-12-31T23:59:59-14:00"), ["column infusion_date", "outside the calendar"]),
+        (
+            lambda rows: _set(rows, "TIME", "1e9", row=1),
+            ["row 2, column TIME", "more than 100 years"],
+        ),
+        (
+            lambda rows: _set(rows, "INFDATE", "9999-12-31"),
+            ["column infusion_date", "leaves the calendar"],
+        ),
+        (
+            lambda rows: _set(rows, "INFDATE", "9999-12-31T23:59:59-14:00"),
+            ["column infusion_date", "outside the calendar"],
+        ),
         (lambda rows: rows[0].__setitem__(0, "ID\x0cX"), ["column ID", "'ID\\x0cX'"]),
     ],
-    ids=["addl-1e7", "time-1e9-days", "infusion-9999-12-31", "infusion-time-zone-past-9999", "header-form-feed"],
+    ids=[
+        "addl-1e7",
+        "time-1e9-days",
+        "infusion-9999-12-31",
+        "infusion-time-zone-past-9999",
+        "header-form-feed",
+    ],
 )
 def test_inputs_that_gave_tracebacks_hangs_or_broken_lines(change, says):
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,6 @@ from allocart.clinical import units
 from allocart.data import DataValidationError, load_sdtm, read_sdtm, write_sdtm
 from allocart.data.sdtm import DOMAINS, KINETIC_CODES, LAB_ALIASES
 from allocart.errors import DataError
-
 from tests.data.conftest import PILOT, hand_dataset
 from tests.properties import (
     check_message,
@@ -54,12 +53,46 @@ _UNITS = sorted(
     {a.unit for a in units.ANALYTES.values()}
     | {u for a in units.ANALYTES.values() for u in a.factors}
     | {u for _, factors in units.VITALS.values() for u in factors}
-    | {"cells", "cells/kg", "10^6 cells/kg", "x10E6 cells", "10^99 cells", "mg", "mg/m2", "copies/ug", "%", "fraction", "m2"}
+    | {
+        "cells",
+        "cells/kg",
+        "10^6 cells/kg",
+        "x10E6 cells",
+        "10^99 cells",
+        "mg",
+        "mg/m2",
+        "copies/ug",
+        "%",
+        "fraction",
+        "m2",
+    }
 )
-_CODES = sorted({c for c, _ in units.ANALYTES} | set(units.VITALS) | set(LAB_ALIASES) | set(KINETIC_CODES) | {"BSA", "PGA", "ARTHRITI"})
+_CODES = sorted(
+    {c for c, _ in units.ANALYTES}
+    | set(units.VITALS)
+    | set(LAB_ALIASES)
+    | set(KINETIC_CODES)
+    | {"BSA", "PGA", "ARTHRITI"}
+)
 
 #: Results below a limit, well and badly written.
-_CENSORED = st.sampled_from(["<0.1", "<1", "< 5", "BLQ<1", "<LLOQ 2", "<0", "<.", "<e", "<-", "<1e400", "BLQ", "NQ", "<LLOQ"])
+_CENSORED = st.sampled_from(
+    [
+        "<0.1",
+        "<1",
+        "< 5",
+        "BLQ<1",
+        "<LLOQ 2",
+        "<0",
+        "<.",
+        "<e",
+        "<-",
+        "<1e400",
+        "BLQ",
+        "NQ",
+        "<LLOQ",
+    ]
+)
 
 #: Cells of each column's kind that may be wrong.
 HINTS = {
@@ -71,12 +104,22 @@ HINTS = {
     },
     **{c: number_cells() | st.just("") for c in COLUMNS if c.endswith("STRESN")},
     **{c: number_cells() | _CENSORED for c in COLUMNS if c.endswith(("ORRES", "STRESC"))},
-    **{c: st.one_of(st.sampled_from(_UNITS), table_cells()) for c in COLUMNS if c.endswith(("U", "DOSU"))},
-    **{c: st.one_of(st.sampled_from(_CODES), table_cells()) for c in COLUMNS if c.endswith("TESTCD")},
+    **{
+        c: st.one_of(st.sampled_from(_UNITS), table_cells())
+        for c in COLUMNS
+        if c.endswith(("U", "DOSU"))
+    },
+    **{
+        c: st.one_of(st.sampled_from(_CODES), table_cells())
+        for c in COLUMNS
+        if c.endswith("TESTCD")
+    },
     "USUBJID": st.sampled_from(["P-01", "P-02", "P-03", "", "p-01", " P-01"]),
     "SEX": st.sampled_from(["F", "M", "U", "1", ""]),
     "AGEU": st.sampled_from(["YEARS", "MONTHS", "DAYS", "HOURS", ""]),
-    "EXTRT": st.sampled_from(["CAR-T", "FLUDARABINE", "CYCLOPHOSPHAMIDE", "tisagenlecleucel", "PLACEBO", ""]),
+    "EXTRT": st.sampled_from(
+        ["CAR-T", "FLUDARABINE", "CYCLOPHOSPHAMIDE", "tisagenlecleucel", "PLACEBO", ""]
+    ),
     "EXCAT": st.sampled_from(["CAR-T", "LYMPHODEPLETION", ""]),
     "QSCAT": st.sampled_from(["SLEDAI-2K", "PGA", "SF-36", ""]),
     "QSORRES": st.sampled_from(["Y", "N", "1", "0", "maybe", "", "4"]),
@@ -121,11 +164,26 @@ def mutated_studies(draw):
     """The seed study changed: table contents, and whole tables (dropped, not tables, XPORT twins)."""
     tables: dict[str, bytes] = {}
     touched: set[str] = set()
-    changed = set(draw(st.lists(st.sampled_from(sorted(SEED)), min_size=1, max_size=3, unique=True)))
+    changed = set(
+        draw(st.lists(st.sampled_from(sorted(SEED)), min_size=1, max_size=3, unique=True))
+    )
     for name, rows in SEED.items():
         fname = f"{name.lower()}.csv"
         if name in changed:
-            how = draw(st.sampled_from(["cells", "cells", "cells", "cells", "drop", "not_table", "xpt_twin", "upper_case"]))
+            how = draw(
+                st.sampled_from(
+                    [
+                        "cells",
+                        "cells",
+                        "cells",
+                        "cells",
+                        "drop",
+                        "not_table",
+                        "xpt_twin",
+                        "upper_case",
+                    ]
+                )
+            )
             touched.add(fname)
             if how == "drop":
                 continue
@@ -149,11 +207,11 @@ def random_studies(draw):
     """Tables of random domains with some of the known columns (and others) and random cells."""
     tables: dict[str, bytes] = {}
     for name in draw(st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=4, unique=True)):
-        header = draw(st.lists(st.sampled_from(COLUMNS) | st.text(max_size=6), min_size=1, max_size=10))
+        header = draw(
+            st.lists(st.sampled_from(COLUMNS) | st.text(max_size=6), min_size=1, max_size=10)
+        )
         n = draw(st.integers(0, 4))
-        rows = [header] + [
-            [draw(HINTS.get(c, table_cells())) for c in header] for _ in range(n)
-        ]
+        rows = [header] + [[draw(HINTS.get(c, table_cells())) for c in header] for _ in range(n)]
         tables[f"{name.lower()}.csv"] = csv_text(rows).encode("utf-8", "surrogatepass")
     return tables, set()
 
@@ -169,7 +227,9 @@ def _check_problems(problems, folder: str) -> None:
         text = str(p)
         assert len(text.splitlines()) == 1, text
         assert folder in p.file, text
-        assert p.row is None or p.column is not None, f"a problem of row {p.row} names no column: {text}"
+        assert p.row is None or p.column is not None, (
+            f"a problem of row {p.row} names no column: {text}"
+        )
 
 
 def _check(case) -> None:
@@ -233,7 +293,8 @@ def test_cli_data_check_refuses_in_one_line(case):
 
 _PILOT_DM = PILOT / "dm.xpt"
 needs_pilot = pytest.mark.skipif(
-    not _PILOT_DM.is_file(), reason="the CDISC pilot SDTM tables are not in shared/ beside the repository"
+    not _PILOT_DM.is_file(),
+    reason="the CDISC pilot SDTM tables are not in shared/ beside the repository",
 )
 
 
@@ -306,14 +367,36 @@ def _study(table: str, changes: dict[str, str], row: int = 1) -> dict[str, bytes
 @pytest.mark.parametrize(
     "tables, says",
     [
-        (_study("LB", {"LBSTRESN": "", "LBSTRESC": "<."}), ["lb.csv, row 2, column LBSTRESC", "'<.'"]),
-        (_study("PC", {"PCSTRESN": "", "PCSTRESC": "<e"}), ["pc.csv, row 2, column PCSTRESC", "'<e'"]),
-        (_study("LB", {"LBSTRESN": "", "LBSTRESC": "<1e400"}), ["lb.csv, row 2, column LBSTRESC", "not a finite number"]),
-        (_study("EX", {"EXDOSU": "10^400 cells"}, row=3), ["ex.csv, row 4, column EXDOSU", "10^400"]),
+        (
+            _study("LB", {"LBSTRESN": "", "LBSTRESC": "<."}),
+            ["lb.csv, row 2, column LBSTRESC", "'<.'"],
+        ),
+        (
+            _study("PC", {"PCSTRESN": "", "PCSTRESC": "<e"}),
+            ["pc.csv, row 2, column PCSTRESC", "'<e'"],
+        ),
+        (
+            _study("LB", {"LBSTRESN": "", "LBSTRESC": "<1e400"}),
+            ["lb.csv, row 2, column LBSTRESC", "not a finite number"],
+        ),
+        (
+            _study("EX", {"EXDOSU": "10^400 cells"}, row=3),
+            ["ex.csv, row 4, column EXDOSU", "10^400"],
+        ),
         (_study("DM", {"AGE": "200"}), ["dm.csv, row 2, column AGE", "between 0 and 130"]),
-        (_study("LB", {"LBDTC": "9999-12-31T23:59:59-14:00"}), ["lb.csv, row 2, column LBDTC", "outside the calendar"]),
+        (
+            _study("LB", {"LBDTC": "9999-12-31T23:59:59-14:00"}),
+            ["lb.csv, row 2, column LBDTC", "outside the calendar"],
+        ),
     ],
-    ids=["lb-censored-dot", "pc-censored-e", "lb-censored-1e400", "cells-10^400", "age-200", "date-time-zone-past-9999"],
+    ids=[
+        "lb-censored-dot",
+        "pc-censored-e",
+        "lb-censored-1e400",
+        "cells-10^400",
+        "age-200",
+        "date-time-zone-past-9999",
+    ],
 )
 def test_inputs_that_gave_tracebacks_or_nameless_lines(tables, says):
     with tempfile.TemporaryDirectory() as tmp:

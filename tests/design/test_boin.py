@@ -9,8 +9,13 @@ from allocart.errors import DesignError
 
 # Boundaries printed in the reference (three decimals).
 REFERENCE = {
-    0.15: (0.118, 0.179), 0.20: (0.157, 0.238), 0.25: (0.197, 0.298), 0.30: (0.236, 0.359),
-    0.33: (0.260, 0.395), 0.35: (0.276, 0.419), 0.40: (0.316, 0.480),
+    0.15: (0.118, 0.179),
+    0.20: (0.157, 0.238),
+    0.25: (0.197, 0.298),
+    0.30: (0.236, 0.359),
+    0.33: (0.260, 0.395),
+    0.35: (0.276, 0.419),
+    0.40: (0.316, 0.480),
 }
 
 
@@ -57,8 +62,13 @@ def test_select_mtd_isotonic_and_ties():
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"target": 1.2}, "target"), ({"target": 0.0}, "target"), ({"target": 0.25, "cohort_size": 0}, "cohort_size"),
-     ({"target": 0.25, "p_saf": 0.3}, "p_saf"), ({"target": 0.25, "n_cohorts": -1}, "n_cohorts")],
+    [
+        ({"target": 1.2}, "target"),
+        ({"target": 0.0}, "target"),
+        ({"target": 0.25, "cohort_size": 0}, "cohort_size"),
+        ({"target": 0.25, "p_saf": 0.3}, "p_saf"),
+        ({"target": 0.25, "n_cohorts": -1}, "n_cohorts"),
+    ],
 )
 def test_bad_input_raises_design_error(kwargs, field):
     with pytest.raises(DesignError, match=field):

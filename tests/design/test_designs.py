@@ -16,7 +16,9 @@ def test_boin12_benchmark_and_desirability():
     assert d.benchmark_utility == pytest.approx(ubar + (100 - ubar) / 2)
     # 3 patients at a dose: 2 responders without DLT, 1 with neither: x = (2*100 + 40)/100.
     x = 2.4
-    assert d.desirability(3, x) == pytest.approx(stats.beta.sf(d.benchmark_utility / 100, 1 + x, 1 + 3 - x))
+    assert d.desirability(3, x) == pytest.approx(
+        stats.beta.sf(d.benchmark_utility / 100, 1 + x, 1 + 3 - x)
+    )
 
 
 def test_boin12_decision_prefers_more_desirable_dose():
@@ -35,7 +37,11 @@ def test_boin12_decision_prefers_more_desirable_dose():
 
 
 def test_tite_without_pending_equals_boin_advice():
-    for treated, dlts, cur in [((3, 6, 0), (0, 1, 0), 1), ((3, 3, 0), (0, 1, 0), 1), ((3, 3), (0, 3), 1)]:
+    for treated, dlts, cur in [
+        ((3, 6, 0), (0, 1, 0), 1),
+        ((3, 3, 0), (0, 1, 0), 1),
+        ((3, 3), (0, 3), 1),
+    ]:
         a = BOIN(0.25).recommend(DoseData(treated, dlts), cur)
         b = TITEBOIN(0.25).recommend(DoseData(treated, dlts), cur)
         assert (a.action, a.next_dose) == (b.action, b.next_dose)
@@ -64,11 +70,16 @@ def test_crm_posterior_matches_quadrature():
 
     def lik(a):
         p = sk ** math.exp(a)
-        return np.prod(p ** y * (1 - p) ** (n - y)) * stats.norm.pdf(a, 0, sd)
+        return np.prod(p**y * (1 - p) ** (n - y)) * stats.norm.pdf(a, 0, sd)
 
     z = integrate.quad(lik, -10 * sd, 10 * sd, epsabs=1e-13)[0]
     for j in range(5):
-        m = integrate.quad(lambda a: lik(a) * sk[j] ** math.exp(a), -10 * sd, 10 * sd, epsabs=1e-13)[0] / z
+        m = (
+            integrate.quad(
+                lambda a: lik(a) * sk[j] ** math.exp(a), -10 * sd, 10 * sd, epsabs=1e-13
+            )[0]
+            / z
+        )
         # Fixed 241-point grid on +-6 SD: accurate to well below 1e-5 for trial-sized data.
         assert post["mean"][j] == pytest.approx(m, abs=1e-5)
 

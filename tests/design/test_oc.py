@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from allocart.design import (
-    BFBOIN, BOIN, CRM, TITEBOIN, Accrual, OutcomeSource, ScenarioOutcomes, draw_patient_uniforms, simulate_oc,
+    BFBOIN,
+    BOIN,
+    CRM,
+    TITEBOIN,
+    Accrual,
+    OutcomeSource,
+    ScenarioOutcomes,
+    draw_patient_uniforms,
+    simulate_oc,
 )
 from allocart.errors import DesignError
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from allocart.design import Action, DoseData, ScenarioOutcomes, ThreePlusThree, exact_oc_3plus3, simulate_oc
+from allocart.design import (
+    Action,
+    DoseData,
+    ScenarioOutcomes,
+    ThreePlusThree,
+    exact_oc_3plus3,
+    simulate_oc,
+)
 
 SCENARIO = ScenarioOutcomes(p_tox=(0.05, 0.12, 0.25, 0.40, 0.55))
 #: Simulated selection % must lie within 4 binomial standard errors of the exact value: the
@@ -53,5 +60,8 @@ def test_rules():
     assert d.recommend(DoseData((3, 0), (1, 0)), 0).action is Action.STAY
     rec = d.recommend(DoseData((3, 3), (0, 2)), 1)
     assert rec.action is Action.DEESCALATE and rec.next_dose == 0
-    assert ThreePlusThree(expand_mtd=False).recommend(DoseData((3, 3), (0, 2)), 1).action is Action.STOP
+    assert (
+        ThreePlusThree(expand_mtd=False).recommend(DoseData((3, 3), (0, 2)), 1).action
+        is Action.STOP
+    )
     assert d.recommend(DoseData((3,), (2,)), 0).next_dose is None

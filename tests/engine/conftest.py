@@ -12,12 +12,13 @@ import tempfile
 import pytest
 
 os.environ.setdefault(
-    "ALLOCART_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"allocart-test-kernels-{os.getuid()}")
+    "ALLOCART_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"allocart-test-kernels-{os.getuid()}"),
 )
 
 from allocart.engine import build_kernel  # noqa: E402
 
-DECAY_SRC = '''
+DECAY_SRC = """
 import math
 
 N_STATES = 1
@@ -26,9 +27,9 @@ N_PARAMS = 1
 
 def rhs(t, y, p, dydt):
     dydt[0] = -p[0] * y[0]
-'''
+"""
 
-LINEAR2_SRC = '''
+LINEAR2_SRC = """
 N_STATES = 2
 N_PARAMS = 4
 
@@ -36,9 +37,9 @@ N_PARAMS = 4
 def rhs(t, y, p, dydt):
     dydt[0] = p[0] * y[0] + p[1] * y[1]
     dydt[1] = p[2] * y[0] + p[3] * y[1]
-'''
+"""
 
-LOTKA_SRC = '''
+LOTKA_SRC = """
 N_STATES = 2
 N_PARAMS = 4
 
@@ -46,9 +47,9 @@ N_PARAMS = 4
 def rhs(t, y, p, dydt):
     dydt[0] = p[0] * y[0] - p[1] * y[0] * y[1]
     dydt[1] = -p[2] * y[1] + p[3] * y[0] * y[1]
-'''
+"""
 
-VDP_SRC = '''
+VDP_SRC = """
 N_STATES = 2
 N_PARAMS = 1
 
@@ -56,10 +57,10 @@ N_PARAMS = 1
 def rhs(t, y, p, dydt):
     dydt[0] = y[1]
     dydt[1] = p[0] * (1.0 - y[0] * y[0]) * y[1] - y[0]
-'''
+"""
 
 # Blows up: y' = p*y with huge p overflows to inf within the horizon.
-GROWTH_SRC = '''
+GROWTH_SRC = """
 import math
 
 N_STATES = 1
@@ -68,7 +69,7 @@ N_PARAMS = 1
 
 def rhs(t, y, p, dydt):
     dydt[0] = p[0] * y[0]
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +101,7 @@ def growth_kernel():
 # (Gompertz growth), an explicit time dependence through exp, and a linear rate that can be
 # made to overflow (failure) or stiff (step limit). The lane source is the same right-hand side
 # on the lane workspace (parameters, times, states, derivatives; lane-minor).
-LANES3_SRC = '''
+LANES3_SRC = """
 import math
 
 N_STATES = 3
@@ -111,13 +112,13 @@ def rhs(t, y, p, dydt):
     dydt[0] = p[0] * y[0] * math.log(p[1] / y[0])
     dydt[1] = -p[2] * y[1] + math.exp(-p[3] * t)
     dydt[2] = p[4] * y[2]
-'''
+"""
 
 _L = 8
 _P, _T = 0, 5 * _L
 _Y = _T + _L
 _D = _Y + 3 * _L
-LANES3_LANES_SRC = f'''
+LANES3_LANES_SRC = f"""
 LANES = {_L}
 LANE_P = {_P}
 LANE_T = {_T}
@@ -139,7 +140,7 @@ def rhs_lanes(w):
         w[{_D} + l] = w[{_P} + l] * y0 * _vlog(w[{_P + _L} + l] / y0)
         w[{_D + _L} + l] = -w[{_P + 2 * _L} + l] * y1 + _vexp(-w[{_P + 3 * _L} + l] * t)
         w[{_D + 2 * _L} + l] = w[{_P + 4 * _L} + l] * y2
-'''
+"""
 
 
 @pytest.fixture(scope="session")

@@ -26,8 +26,17 @@ def test_exponential_decay_with_boluses(decay_kernel, method):
     ev = EventTable.from_lists([doses] * n)
     t_out = np.linspace(0.0, 20.0, 81)
     rtol = 1e-8
-    res = solve_batch(decay_kernel, np.zeros((n, 1)), k, t_out, t0=0.0, events=ev, rtol=rtol,
-                      atol=1e-12, method=method)
+    res = solve_batch(
+        decay_kernel,
+        np.zeros((n, 1)),
+        k,
+        t_out,
+        t0=0.0,
+        events=ev,
+        rtol=rtol,
+        atol=1e-12,
+        method=method,
+    )
     assert res.ok
     for i in range(n):
         exact = np.zeros_like(t_out)
@@ -42,16 +51,21 @@ def test_exponential_decay_with_boluses(decay_kernel, method):
 def test_linear_system_matches_matrix_exponential(linear2_kernel, method):
     rng = np.random.default_rng(1)
     n = 6
-    params = np.column_stack([
-        -rng.uniform(0.5, 4.0, n), rng.uniform(0.0, 1.0, n),
-        rng.uniform(0.0, 1.0, n), -rng.uniform(0.1, 2.0, n),
-    ])
+    params = np.column_stack(
+        [
+            -rng.uniform(0.5, 4.0, n),
+            rng.uniform(0.0, 1.0, n),
+            rng.uniform(0.0, 1.0, n),
+            -rng.uniform(0.1, 2.0, n),
+        ]
+    )
     y0 = rng.uniform(0.5, 2.0, (n, 2))
     t0 = 1.0
     t_out = np.array([1.0, 1.3, 2.0, 3.7, 8.0, 15.0])
     rtol = 1e-9
-    res = solve_batch(linear2_kernel, y0, params, t_out, t0=t0, rtol=rtol, atol=1e-13,
-                      method=method)
+    res = solve_batch(
+        linear2_kernel, y0, params, t_out, t0=t0, rtol=rtol, atol=1e-13, method=method
+    )
     assert res.ok
     for i in range(n):
         a = params[i].reshape(2, 2)
@@ -61,8 +75,7 @@ def test_linear_system_matches_matrix_exponential(linear2_kernel, method):
 
 
 def _scipy_ref(f, y0, t_out, t0):
-    sol = solve_ivp(f, (t0, t_out[-1]), y0, method="DOP853", t_eval=t_out, rtol=1e-12,
-                    atol=1e-14)
+    sol = solve_ivp(f, (t0, t_out[-1]), y0, method="DOP853", t_eval=t_out, rtol=1e-12, atol=1e-14)
     assert sol.success
     return sol.y.T
 
@@ -71,21 +84,27 @@ def _scipy_ref(f, y0, t_out, t0):
 def test_lotka_volterra_per_patient_parameters(lotka_kernel, method):
     rng = np.random.default_rng(2)
     n = 8
-    params = np.column_stack([
-        rng.uniform(0.8, 1.2, n), rng.uniform(0.015, 0.025, n),
-        rng.uniform(0.4, 0.6, n), rng.uniform(0.008, 0.012, n),
-    ])
+    params = np.column_stack(
+        [
+            rng.uniform(0.8, 1.2, n),
+            rng.uniform(0.015, 0.025, n),
+            rng.uniform(0.4, 0.6, n),
+            rng.uniform(0.008, 0.012, n),
+        ]
+    )
     y0 = np.column_stack([rng.uniform(30, 50, n), rng.uniform(5, 15, n)])
     t_out = np.linspace(0.0, 30.0, 61)
     rtol = 1e-8
-    res = solve_batch(lotka_kernel, y0, params, t_out, t0=0.0, rtol=rtol, atol=1e-10,
-                      method=method)
+    res = solve_batch(lotka_kernel, y0, params, t_out, t0=0.0, rtol=rtol, atol=1e-10, method=method)
     assert res.ok
     for i in range(n):
         a, b, c, d = params[i]
         ref = _scipy_ref(
             lambda t, y: [a * y[0] - b * y[0] * y[1], -c * y[1] + d * y[0] * y[1]],
-            y0[i], t_out, 0.0)
+            y0[i],
+            t_out,
+            0.0,
+        )
         # Oscillatory, ~5 periods: the phase error accumulates; 1000 rtol bounds it.
         np.testing.assert_allclose(res.y[i], ref, rtol=1000 * rtol, atol=1e-6)
 
@@ -110,8 +129,12 @@ def test_tighter_tolerance_is_more_accurate(lotka_kernel):
     params = np.array([[1.0, 0.02, 0.5, 0.01]])
     y0 = np.array([[40.0, 9.0]])
     t_out = np.linspace(0, 20, 21)
-    ref = _scipy_ref(lambda t, y: [y[0] - 0.02 * y[0] * y[1], -0.5 * y[1] + 0.01 * y[0] * y[1]],
-                     y0[0], t_out, 0.0)
+    ref = _scipy_ref(
+        lambda t, y: [y[0] - 0.02 * y[0] * y[1], -0.5 * y[1] + 0.01 * y[0] * y[1]],
+        y0[0],
+        t_out,
+        0.0,
+    )
     errs = []
     for rtol in (1e-4, 1e-6, 1e-8):
         r = solve_batch(lotka_kernel, y0, params, t_out, t0=0.0, rtol=rtol, atol=1e-12)

@@ -21,8 +21,7 @@ def test_failing_patient_is_isolated(growth_kernel):
     # Patient 1 grows at 1000/day and overflows before day 1; the others decay or grow slowly.
     rates = np.array([[-0.5], [1000.0], [0.1], [-2.0]])
     t_out = np.linspace(0.0, 5.0, 11)
-    res = solve_batch(growth_kernel, np.ones((4, 1)), rates, t_out, t0=0.0, rtol=1e-8,
-                      atol=1e-12)
+    res = solve_batch(growth_kernel, np.ones((4, 1)), rates, t_out, t0=0.0, rtol=1e-8, atol=1e-12)
     assert res.status.tolist() == [STATUS_OK, STATUS_NON_FINITE, STATUS_OK, STATUS_OK]
     fails = res.failures()
     assert [i for i, _ in fails] == [1] and "non-finite" in fails[0][1]
@@ -37,8 +36,16 @@ def test_failing_patient_is_isolated(growth_kernel):
 
 
 def test_max_steps_status(vdp_kernel):
-    res = solve_batch(vdp_kernel, np.array([[2.0, 0.0], [2.0, 0.0]]), np.array([[5.0], [5.0]]),
-                      np.array([0.0, 50.0]), t0=0.0, rtol=1e-10, atol=1e-12, max_steps=50)
+    res = solve_batch(
+        vdp_kernel,
+        np.array([[2.0, 0.0], [2.0, 0.0]]),
+        np.array([[5.0], [5.0]]),
+        np.array([0.0, 50.0]),
+        t0=0.0,
+        rtol=1e-10,
+        atol=1e-12,
+        max_steps=50,
+    )
     assert (res.status == STATUS_MAX_STEPS).all()
     assert (res.n_steps + res.n_rejected == 50).all()
     assert np.isnan(res.y[:, 1]).all() and not np.isnan(res.y[:, 0]).any()
@@ -47,15 +54,23 @@ def test_max_steps_status(vdp_kernel):
 
 def _lv_problem(n, seed=3):
     rng = np.random.default_rng(seed)
-    params = np.column_stack([
-        rng.uniform(0.8, 1.2, n), rng.uniform(0.015, 0.025, n),
-        rng.uniform(0.4, 0.6, n), rng.uniform(0.008, 0.012, n),
-    ])
+    params = np.column_stack(
+        [
+            rng.uniform(0.8, 1.2, n),
+            rng.uniform(0.015, 0.025, n),
+            rng.uniform(0.4, 0.6, n),
+            rng.uniform(0.008, 0.012, n),
+        ]
+    )
     y0 = np.column_stack([rng.uniform(30, 50, n), rng.uniform(5, 15, n)])
     times = rng.uniform(1.0, 19.0, (n, 3))
     times.sort(axis=1)
-    ev = EventTable(times, rng.integers(0, 2, (n, 3)), rng.integers(0, 3, (n, 3)),
-                    rng.uniform(0.5, 1.5, (n, 3)) * np.array([5.0, 1.0, 10.0]))
+    ev = EventTable(
+        times,
+        rng.integers(0, 2, (n, 3)),
+        rng.integers(0, 3, (n, 3)),
+        rng.uniform(0.5, 1.5, (n, 3)) * np.array([5.0, 1.0, 10.0]),
+    )
     return y0, params, ev
 
 
@@ -68,16 +83,28 @@ def test_results_independent_of_batching_and_threads(lotka_kernel, method):
     t_out = np.linspace(0.0, 20.0, 41)
     kw = dict(t0=0.0, events=ev, rtol=1e-7, atol=1e-10, method=method)
     base = solve_batch(lotka_kernel, y0, params, t_out, n_threads=1, **kw)
-    variants = [dict(n_threads=min(2, numba.config.NUMBA_NUM_THREADS)), dict(chunk_size=5),
-                dict(chunk_size=1, n_threads=1)]
+    variants = [
+        dict(n_threads=min(2, numba.config.NUMBA_NUM_THREADS)),
+        dict(chunk_size=5),
+        dict(chunk_size=1, n_threads=1),
+    ]
     for v in variants:
         other = solve_batch(lotka_kernel, y0, params, t_out, **kw, **v)
         # Per-patient arithmetic is identical, so results are bitwise equal.
         np.testing.assert_array_equal(other.y, base.y)
         np.testing.assert_array_equal(other.n_rhs, base.n_rhs)
     # A single patient alone gives the same as inside the batch.
-    one = solve_batch(lotka_kernel, y0[7:8], params[7:8], t_out, t0=0.0, events=ev.rows(7, 8),
-                      rtol=1e-7, atol=1e-10, method=method)
+    one = solve_batch(
+        lotka_kernel,
+        y0[7:8],
+        params[7:8],
+        t_out,
+        t0=0.0,
+        events=ev.rows(7, 8),
+        rtol=1e-7,
+        atol=1e-10,
+        method=method,
+    )
     np.testing.assert_array_equal(one.y[0], base.y[7])
 
 
@@ -101,8 +128,18 @@ def test_reduce_batch_matches_full_solve_and_reports_progress(lotka_kernel):
         assert chunk.n_pat <= 6
         return np.column_stack([chunk.y[:, :, 0].max(axis=1), chunk.status])
 
-    out = reduce_batch(lotka_kernel, y0, params, t_out, t0=0.0, events=ev, reducer=peak,
-                       chunk_size=6, progress=lambda d, t: calls.append((d, t)), rtol=1e-7)
+    out = reduce_batch(
+        lotka_kernel,
+        y0,
+        params,
+        t_out,
+        t0=0.0,
+        events=ev,
+        reducer=peak,
+        chunk_size=6,
+        progress=lambda d, t: calls.append((d, t)),
+        rtol=1e-7,
+    )
     assert out.shape == (n, 2)
     np.testing.assert_array_equal(out[:, 0], full.y[:, :, 0].max(axis=1))
     assert calls == [(6, n), (12, n), (18, n), (23, n)]
@@ -111,8 +148,15 @@ def test_reduce_batch_matches_full_solve_and_reports_progress(lotka_kernel):
 def test_solve_batch_progress(lotka_kernel):
     y0, params, _ = _lv_problem(10)
     calls = []
-    solve_batch(lotka_kernel, y0, params, [0.0, 1.0], t0=0.0, chunk_size=4,
-                progress=lambda d, t: calls.append((d, t)))
+    solve_batch(
+        lotka_kernel,
+        y0,
+        params,
+        [0.0, 1.0],
+        t0=0.0,
+        chunk_size=4,
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert calls == [(4, 10), (8, 10), (10, 10)]
 
 
@@ -131,8 +175,14 @@ def test_solve_batch_progress(lotka_kernel):
         (dict(method="rk4"), "method must be"),
         (dict(max_steps=0), "max_steps"),
         (dict(events=EventTable.empty(2)), "events has 2 rows"),
-        (dict(events=EventTable(np.ones((3, 1)), np.full((3, 1), 9), np.zeros((3, 1), int),
-                                np.ones((3, 1)))), "not a state index"),
+        (
+            dict(
+                events=EventTable(
+                    np.ones((3, 1)), np.full((3, 1), 9), np.zeros((3, 1), int), np.ones((3, 1))
+                )
+            ),
+            "not a state index",
+        ),
         (dict(n_threads=0), "n_threads"),
     ],
 )
@@ -151,8 +201,15 @@ def test_rodas_on_stiff_problem(vdp_kernel):
     t_out = np.array([0.0, 500.0, 1000.0])
     r = solve_batch(vdp_kernel, y0, mu, t_out, t0=0.0, rtol=1e-6, atol=1e-8, method="rodas")
     assert r.ok and r.n_steps[0] < 2000
-    ref = solve_ivp(lambda t, y: [y[1], 1000 * (1 - y[0] ** 2) * y[1] - y[0]], (0, 1000),
-                    y0[0], method="Radau", rtol=1e-10, atol=1e-12, t_eval=t_out)
+    ref = solve_ivp(
+        lambda t, y: [y[1], 1000 * (1 - y[0] ** 2) * y[1] - y[0]],
+        (0, 1000),
+        y0[0],
+        method="Radau",
+        rtol=1e-10,
+        atol=1e-12,
+        t_eval=t_out,
+    )
     # Position component only: the velocity is near-singular at the jumps. 1e-4 absolute
     # is 100 rtol on an amplitude of 2.
     np.testing.assert_allclose(r.y[0, :, 0], ref.y[0], atol=1e-4)

@@ -11,16 +11,27 @@ pytest.importorskip("roadrunner")
 
 from allocart.bench.engine import EngineBenchConfig, run_engine_bench  # noqa: E402
 
-KEYS = ["n", "allocart_patients_per_s", "roadrunner_patients_per_s", "scipy_patients_per_s",
-        "ratio_vs_roadrunner", "ratio_vs_scipy", "allocart_max_rel_error",
-        "roadrunner_max_rel_error", "flops_per_rhs", "rhs_evals_per_patient",
-        "fraction_of_flop_limit"]
+KEYS = [
+    "n",
+    "allocart_patients_per_s",
+    "roadrunner_patients_per_s",
+    "scipy_patients_per_s",
+    "ratio_vs_roadrunner",
+    "ratio_vs_scipy",
+    "allocart_max_rel_error",
+    "roadrunner_max_rel_error",
+    "flops_per_rhs",
+    "rhs_evals_per_patient",
+    "fraction_of_flop_limit",
+]
 
 
 @pytest.mark.slow
 def test_engine_bench_reports_every_figure():
-    res = run_engine_bench(EngineBenchConfig(n=16, days=20.0, n_scipy=2, n_reference=4,
-                                             repeats=1), progress=lambda msg: None)
+    res = run_engine_bench(
+        EngineBenchConfig(n=16, days=20.0, n_scipy=2, n_reference=4, repeats=1),
+        progress=lambda msg: None,
+    )
     assert set(KEYS) <= set(res)
     assert res["n"] == 16
     assert res["allocart_solves_per_window"] >= 1

@@ -12,7 +12,7 @@ import pytest
 from allocart.engine import build_kernel, kernel_cache_dir
 from allocart.errors import SolverError
 
-DECAY_SRC = '''
+DECAY_SRC = """
 import math
 
 N_STATES = 1
@@ -21,7 +21,7 @@ N_PARAMS = 1
 
 def rhs(t, y, p, dydt):
     dydt[0] = -p[0] * y[0]
-'''
+"""
 
 
 def test_cache_file_named_by_hash(decay_kernel):
@@ -49,8 +49,13 @@ def test_fresh_process_loads_from_numba_cache(decay_kernel):
         s = k.solve_all.stats
         print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ), check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=True,
+    )
     # numba's own account, not a wall time: the integrator came from the on-disk cache and
     # nothing was compiled in the fresh process.
     hits, misses = map(int, out.stdout.strip().splitlines()[-1].split())

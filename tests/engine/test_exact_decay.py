@@ -18,8 +18,9 @@ def _batch(n, days, seed):
     from allocart.model.scenario import Scenario, build_batch, sample_parameters
 
     scenario = Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy", days=days)
-    batch = build_batch(scenario, sample_parameters(load_default_parameters(), n,
-                                                    np.random.default_rng(seed)))
+    batch = build_batch(
+        scenario, sample_parameters(load_default_parameters(), n, np.random.default_rng(seed))
+    )
     ev = EventTable(batch.event_time, batch.event_state, batch.event_op, batch.event_value)
     return batch, ev
 
@@ -56,8 +57,9 @@ def test_exact_decay_accurate_and_fewer_steps():
     lanes = solve_batch(get_kernel(), batch.y0, batch.params, t_out, lanes=True, **kw)
     scalar = solve_batch(get_kernel(), batch.y0, batch.params, t_out, lanes=False, **kw)
     assert lanes.ok and scalar.ok
-    ref = solve_reference(batch, t_out, method="DOP853", rtol=1e-10, atol=state_atol(1e-3),
-                          patients=range(6))
+    ref = solve_reference(
+        batch, t_out, method="DOP853", rtol=1e-10, atol=state_atol(1e-3), patients=range(6)
+    )
     err_lanes = _errors(lanes.y[:6], ref)
     err_scalar = _errors(scalar.y[:6], ref)
     assert err_lanes <= max(2.0 * err_scalar, 1e-4)
@@ -74,16 +76,32 @@ def test_exact_decay_bitwise_independent_of_batching_and_threads():
     t_out = np.arange(0.0, 301.0, 3.0)
     kw = dict(t0=batch.t0, rtol=1e-6, atol=state_atol(), lanes=True)
     full = solve_batch(get_kernel(), batch.y0, batch.params, t_out, events=ev, n_threads=2, **kw)
-    one = solve_batch(get_kernel(), batch.y0, batch.params, t_out, events=ev, n_threads=1,
-                      chunk_size=5, **kw)
+    one = solve_batch(
+        get_kernel(), batch.y0, batch.params, t_out, events=ev, n_threads=1, chunk_size=5, **kw
+    )
     perm = np.random.default_rng(0).permutation(21)
-    evp = EventTable(batch.event_time[perm], batch.event_state[perm], batch.event_op[perm],
-                     batch.event_value[perm])
-    shuffled = solve_batch(get_kernel(), batch.y0[perm], batch.params[perm], t_out, events=evp,
-                           **kw)
-    single = solve_batch(get_kernel(), batch.y0[7:8], batch.params[7:8], t_out,
-                         events=EventTable(batch.event_time[7:8], batch.event_state[7:8],
-                                           batch.event_op[7:8], batch.event_value[7:8]), **kw)
+    evp = EventTable(
+        batch.event_time[perm],
+        batch.event_state[perm],
+        batch.event_op[perm],
+        batch.event_value[perm],
+    )
+    shuffled = solve_batch(
+        get_kernel(), batch.y0[perm], batch.params[perm], t_out, events=evp, **kw
+    )
+    single = solve_batch(
+        get_kernel(),
+        batch.y0[7:8],
+        batch.params[7:8],
+        t_out,
+        events=EventTable(
+            batch.event_time[7:8],
+            batch.event_state[7:8],
+            batch.event_op[7:8],
+            batch.event_value[7:8],
+        ),
+        **kw,
+    )
     assert full.ok
     assert np.array_equal(full.y, one.y)
     assert np.array_equal(full.y[perm], shuffled.y)

@@ -26,7 +26,11 @@ def _inputs(params_full, n=1, obs=OBS):
     """Solver inputs of a typical allogeneic patient with full parameters ``params_full``."""
     from allocart.model.codegen import derived_function, initial_function, parameter_names
     from allocart.model.equations import MODEL
-    from allocart.model.sensitivity import initial_jacobian_function, parameter_closure, parameter_jacobian_function
+    from allocart.model.sensitivity import (
+        initial_jacobian_function,
+        parameter_closure,
+        parameter_jacobian_function,
+    )
     from allocart.model.simulate import simulate
 
     b = simulate("allogeneic-cd19", typical=True, days=10.0).batch
@@ -46,9 +50,18 @@ def _inputs(params_full, n=1, obs=OBS):
     add = np.zeros((n, n_ev, ns))
     for j in range(n_ev):
         add[:, j, b.event_state[0, j]] += b.event_value[0, j]
-    return dict(wrt=wrt, y0=y0, s0=s0, params=full, dparams=dq, t0=np.full(n, b.t0),
-                ev_time=np.tile(b.event_time[0], (n, 1)), ev_add=add, ev_add_s=np.zeros((n, n_ev, 3, ns)),
-                obs_time=np.tile(obs, (n, 1)))
+    return dict(
+        wrt=wrt,
+        y0=y0,
+        s0=s0,
+        params=full,
+        dparams=dq,
+        t0=np.full(n, b.t0),
+        ev_time=np.tile(b.event_time[0], (n, 1)),
+        ev_add=add,
+        ev_add_s=np.zeros((n, n_ev, 3, ns)),
+        obs_time=np.tile(obs, (n, 1)),
+    )
 
 
 def _solve(inp, rtol):

@@ -42,8 +42,9 @@ def test_matches_roadrunner(model_and_kernel):
     P, Y0 = m.sample_params(n, seed=6), np.tile(m.y0, (n, 1))
     t_out = np.arange(0.0, 366.0, 7.0)
     ref = solve_batch(k, Y0, P, t_out, t0=0.0, events=m.events(n), rtol=1e-10, atol=1e-12)
-    _, tr = time_roadrunner(m.sbml, P, m.param_ids, Y0, t_out, rtol=1e-10, atol=1e-12,
-                            state_ids=m.state_ids)
+    _, tr = time_roadrunner(
+        m.sbml, P, m.param_ids, Y0, t_out, rtol=1e-10, atol=1e-12, state_ids=m.state_ids
+    )
     # Both at rtol 1e-10: they agree to ~1e-8 of each state's peak; the bound is loose
     # because CVODE's global error is not tightly controlled.
     assert _rel_err(tr, ref.y).max() < 1e-6

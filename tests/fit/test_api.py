@@ -8,13 +8,17 @@ def test_a_converged_fit_says_nothing():
 
 
 def test_an_unconverged_sampler_names_its_diagnostics():
-    msg = convergence_warning({"converged": False, "divergences": 600, "max_r_hat": 28045637.98, "min_ess_bulk": 4.0})
+    msg = convergence_warning(
+        {"converged": False, "divergences": 600, "max_r_hat": 28045637.98, "min_ess_bulk": 4.0}
+    )
     assert msg.startswith("warning: the sampler has not converged: 600 divergent transitions")
     assert "max R-hat 2.8e+07" in msg and "min bulk ESS 4" in msg and "--warmup" in msg
 
 
 def test_one_chain_has_no_r_hat_and_says_so():
-    msg = convergence_warning({"converged": False, "divergences": 0, "max_r_hat": None, "min_ess_bulk": None})
+    msg = convergence_warning(
+        {"converged": False, "divergences": 0, "max_r_hat": None, "min_ess_bulk": None}
+    )
     assert "max R-hat n/a" in msg
 
 

@@ -13,7 +13,9 @@ def test_tiny_individual_nuts_reports_diagnostics(one_patient, backend):
     from allocart.fit.bayes import fit_individual_nuts
 
     _, _, pb, _ = one_patient
-    res = fit_individual_nuts(pb, chains=2, num_warmup=8, num_samples=8, seed=1, max_tree_depth=3, backend=backend)
+    res = fit_individual_nuts(
+        pb, chains=2, num_warmup=8, num_samples=8, seed=1, max_tree_depth=3, backend=backend
+    )
     assert res.theta.shape == (2, 8, 1, pb.k)
     assert np.all(np.isfinite(res.theta)) and np.all(res.theta > 0)
     d = res.diagnostics
@@ -58,9 +60,16 @@ def _fake_start(rng, n=4, names=("rho_E", "k_Ab", "delta_E")):
         a = rng.standard_normal((dim, dim))
         return scale * (a @ a.T / dim + 0.5 * np.eye(dim))
 
-    modes = SimpleNamespace(theta=rng.standard_normal((n, k)), cov=np.stack([spd(k, 1e-2) for _ in range(n)]))
-    return SimpleNamespace(problem=SimpleNamespace(param_names=names), modes=modes,
-                           population_theta=rng.standard_normal(k), mu_cov=spd(k, 1e-2), log_omega_cov=spd(k, 1e-2))
+    modes = SimpleNamespace(
+        theta=rng.standard_normal((n, k)), cov=np.stack([spd(k, 1e-2) for _ in range(n)])
+    )
+    return SimpleNamespace(
+        problem=SimpleNamespace(param_names=names),
+        modes=modes,
+        population_theta=rng.standard_normal(k),
+        mu_cov=spd(k, 1e-2),
+        log_omega_cov=spd(k, 1e-2),
+    )
 
 
 #: Monte-Carlo draws of the linearisation check below: the sample covariance of 200 000 draws
@@ -71,7 +80,9 @@ MASS_DRAWS = 200_000
 MASS_TOL = 0.05
 
 
-@pytest.mark.parametrize("centred", [(True, True, True), (False, False, False), (True, False, True)])
+@pytest.mark.parametrize(
+    "centred", [(True, True, True), (False, False, False), (True, False, True)]
+)
 def test_population_mass_is_the_covariance_of_numpyros_unconstrained_parameters(centred):
     """Draw (theta_i, mu, log omega) from the point estimate's covariances, map them the way the
     model does, flatten them the way NumPyro does, and compare their covariance with the matrix."""
@@ -87,9 +98,14 @@ def test_population_mass_is_the_covariance_of_numpyros_unconstrained_parameters(
     mass = population_inverse_mass(start, omega, centred)
     post = lambda c, h: np.linalg.inv(np.linalg.inv(c) + np.eye(k) / h**2)  # noqa: E731
     theta = start.modes.theta + np.einsum(
-        "nkl,snl->snk", np.linalg.cholesky(start.modes.cov), rng.standard_normal((MASS_DRAWS, n, k)))
-    mu = rng.multivariate_normal(start.population_theta, post(start.mu_cov, HYPER_MU_SD), MASS_DRAWS)
-    log_om = rng.multivariate_normal(np.log(omega), post(start.log_omega_cov, HYPER_OMEGA_SD), MASS_DRAWS)
+        "nkl,snl->snk", np.linalg.cholesky(start.modes.cov), rng.standard_normal((MASS_DRAWS, n, k))
+    )
+    mu = rng.multivariate_normal(
+        start.population_theta, post(start.mu_cov, HYPER_MU_SD), MASS_DRAWS
+    )
+    log_om = rng.multivariate_normal(
+        np.log(omega), post(start.log_omega_cov, HYPER_OMEGA_SD), MASS_DRAWS
+    )
     sites = {"mu": mu, "omega": log_om}
     for j, p in enumerate(start.problem.param_names):
         if centred[j]:
@@ -98,10 +114,14 @@ def test_population_mass_is_the_covariance_of_numpyros_unconstrained_parameters(
             sites[f"eta_{p}"] = (theta[:, :, j] - mu[:, None, j]) / np.exp(log_om[:, None, j])
     # NumPyro flattens its unconstrained parameters with ravel_pytree: label each entry, ravel.
     keys = sorted(sites)
-    labels = {key: jnp.asarray(np.arange(sites[key][0].size) + 1000 * i) for i, key in enumerate(keys)}
+    labels = {
+        key: jnp.asarray(np.arange(sites[key][0].size) + 1000 * i) for i, key in enumerate(keys)
+    }
     order = np.asarray(ravel_pytree(labels)[0]).astype(int)
     assert order.size == mass.shape[0] == n * k + 2 * k
-    z = np.stack([sites[keys[o // 1000]].reshape(MASS_DRAWS, -1)[:, o % 1000] for o in order], axis=1)
+    z = np.stack(
+        [sites[keys[o // 1000]].reshape(MASS_DRAWS, -1)[:, o % 1000] for o in order], axis=1
+    )
     emp = np.cov(z, rowvar=False)
     scale = np.sqrt(np.outer(np.diag(emp), np.diag(emp)))
     assert np.abs((mass - emp) / scale).max() < MASS_TOL
@@ -112,5 +132,7 @@ def test_parameters_are_centred_where_the_data_pin_patients_down():
 
     start = _fake_start(np.random.default_rng(1))
     var = np.median(np.einsum("nkk->nk", start.modes.cov), axis=0)
-    omega = np.sqrt(var / CENTRED_BELOW) * np.array([0.5, 2.0, 0.9])  # shares 4, 0.25, 1.23 of the bound
+    omega = np.sqrt(var / CENTRED_BELOW) * np.array(
+        [0.5, 2.0, 0.9]
+    )  # shares 4, 0.25, 1.23 of the bound
     assert centred_parameters(start, omega) == (False, True, False)

@@ -28,8 +28,14 @@ def test_jax_solve_matches_simulate(product):
     for j, (s, v) in enumerate(zip(b.event_state[0], b.event_value[0])):
         add[j, s] = v
     f = jax.jit(lambda pr, et, ad, ts: m.solve_observables(pr, b.t0, et, ad, ts))
-    out = np.asarray(f(jnp.asarray(b.params[0, : len(m.primary_names)]), jnp.asarray(b.event_time[0]),
-                       jnp.asarray(add), jnp.asarray(DAYS)))
+    out = np.asarray(
+        f(
+            jnp.asarray(b.params[0, : len(m.primary_names)]),
+            jnp.asarray(b.event_time[0]),
+            jnp.asarray(add),
+            jnp.asarray(DAYS),
+        )
+    )
     idx = DAYS.astype(int)
     for k, name in enumerate(OBSERVABLE_NAMES):
         ref = sim.observables[name][0, idx]
@@ -47,6 +53,13 @@ def test_failed_solve_is_flagged_not_raised():
     add = np.zeros((b.event_time.shape[1], m.n_states))
     for j, (s, v) in enumerate(zip(b.event_state[0], b.event_value[0])):
         add[j, s] = v
-    _, ok = m.solve_observables(jnp.asarray(b.params[0, : len(m.primary_names)]), b.t0, jnp.asarray(b.event_time[0]),
-                                jnp.asarray(add), jnp.asarray([1.0, 30.0]), max_steps=4, return_ok=True)
+    _, ok = m.solve_observables(
+        jnp.asarray(b.params[0, : len(m.primary_names)]),
+        b.t0,
+        jnp.asarray(b.event_time[0]),
+        jnp.asarray(add),
+        jnp.asarray([1.0, 30.0]),
+        max_steps=4,
+        return_ok=True,
+    )
     assert not bool(ok)

@@ -32,7 +32,9 @@ def test_gradient_is_finite_and_matches_finite_differences(one_patient):
     for j in range(pb.k):
         e = np.zeros(pb.k)
         e[j] = FD_STEP
-        fd[j] = (_loglik_and_grad(pb, theta + e)[0] - _loglik_and_grad(pb, theta - e)[0]) / (2 * FD_STEP)
+        fd[j] = (_loglik_and_grad(pb, theta + e)[0] - _loglik_and_grad(pb, theta - e)[0]) / (
+            2 * FD_STEP
+        )
     assert np.linalg.norm(grad - fd) <= GRAD_RTOL * np.linalg.norm(fd)
 
 

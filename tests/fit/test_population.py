@@ -39,7 +39,12 @@ def _one_dimensional(x, prec, mu0=0.0, om0=0.5):
     """Patients' modes and Laplace variances under N(mu0, om0^2) for data x_i with precision P."""
     c = 1.0 / (prec + 1.0 / om0**2)
     theta = c * (prec * x + mu0 / om0**2)
-    return np.array([mu0]), np.array([om0]), theta[:, None], np.broadcast_to(c, x.shape)[:, None, None].copy()
+    return (
+        np.array([mu0]),
+        np.array([om0]),
+        theta[:, None],
+        np.broadcast_to(c, x.shape)[:, None, None].copy(),
+    )
 
 
 def test_linearised_reml_recovers_the_data_summaries_and_the_closed_form_estimate():
@@ -54,8 +59,12 @@ def test_linearised_reml_recovers_the_data_summaries_and_the_closed_form_estimat
     assert np.allclose(lin.p[:, 0, 0], prec) and np.allclose(lin.b[:, 0], prec * x)
     # Equal precisions: the REML variance is the sample variance (n - 1) less the data variance.
     closed = np.sqrt(x.var(ddof=1) - 1.0 / prec)
-    best = optimize.minimize_scalar(lambda a: -lin.reml(np.array([a])), bounds=(-5, 2), method="bounded",
-                                    options={"xatol": 1e-10})
+    best = optimize.minimize_scalar(
+        lambda a: -lin.reml(np.array([a])),
+        bounds=(-5, 2),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     assert np.exp(best.x) == pytest.approx(closed, rel=1e-6)
 
 
@@ -98,7 +107,9 @@ class _Trap:
         w = 1.0 / (1.0 + np.exp(-(a + 2.5) * 8.0))
         deep = np.exp(-0.5 * ((y - self.y_deep) / 0.3) ** 2)
         shallow = np.exp(-0.5 * ((y - self.y_shallow) / 2.0) ** 2)
-        return -0.5 * ((a - self.a0) / 0.4) ** 2 + np.log(w * deep + np.exp(-self.depth) * shallow + 1e-300)
+        return -0.5 * ((a - self.a0) / 0.4) ** 2 + np.log(
+            w * deep + np.exp(-self.depth) * shallow + 1e-300
+        )
 
 
 def test_profile_is_not_stranded_by_a_warm_start():
@@ -123,7 +134,9 @@ def test_profile_restarts_when_it_finds_a_higher_likelihood():
     trap = _Trap()
     # Started in the shallow basin: the maximisation stops there, the profile of y walks into the
     # deep basin (deviance < 0), and the search restarts from it.
-    res = omega_profile_intervals(trap, np.exp([trap.a0, trap.y_shallow]), wald_se=np.array([0.4, 0.3]))
+    res = omega_profile_intervals(
+        trap, np.exp([trap.a0, trap.y_shallow]), wald_se=np.array([0.4, 0.3])
+    )
     assert res.restarts >= 1
     assert res.method[0] == "profile" and np.allclose(res.centre_deviance, 0.0, atol=1e-6)
     # The estimate handed in (the shallow point) is not inside the profile interval around the
@@ -155,7 +168,11 @@ def test_wald_fallback_is_labelled_and_contains_the_estimate():
     assert ok.lo[0] == pytest.approx(0.3 * np.exp(-1.6448536 * 0.2), rel=2e-3)
     # No bracket: the Wald interval from the observed curvature (se 0.2 on log omega).
     cliff = omega_profile_intervals(_Cliff(), np.array([0.3]))
-    assert cliff.method == ("wald",) and "not finite" in cliff.note[0] and "observed curvature" in cliff.note[0]
+    assert (
+        cliff.method == ("wald",)
+        and "not finite" in cliff.note[0]
+        and "observed curvature" in cliff.note[0]
+    )
     assert cliff.lo[0] == pytest.approx(0.3 * np.exp(-1.6448536 * 0.2), rel=1e-3)
     assert cliff.hi[0] == pytest.approx(0.3 * np.exp(1.6448536 * 0.2), rel=1e-3)
     # The estimate outside the profile interval: Wald with the Fisher standard error given.
@@ -194,7 +211,12 @@ def test_reml_is_the_original_form_up_to_a_constant():
         g = np.linalg.solve(np.diag(1 / om2)[None] + lin.p, lin.b[:, :, None])[:, :, 0]
         s, r = m.sum(0), mx.sum(0)
         mu = np.linalg.solve(s, r)
-        ll = -0.5 * np.linalg.slogdet(a)[1].sum() + 0.5 * np.einsum("ni,ni->", lin.b, g) + mu @ r - 0.5 * mu @ s @ mu
+        ll = (
+            -0.5 * np.linalg.slogdet(a)[1].sum()
+            + 0.5 * np.einsum("ni,ni->", lin.b, g)
+            + mu @ r
+            - 0.5 * mu @ s @ mu
+        )
         return ll - 0.5 * np.linalg.slogdet(s)[1]
 
     diffs = [textbook(x) - lin.reml(x) for x in np.log(om0) + 0.7 * rng.standard_normal((6, k))]

@@ -23,25 +23,44 @@ def test_priors_come_from_the_table_iiv():
     assert tau.transform == "logit"
 
 
-@pytest.mark.parametrize("names, match", [
-    (["nope"], "unknown parameter `nope`"),
-    (["theta_Phi"], "no between-patient variability"),
-    (["m_allo"], "fixed by the product"),
-    (["rho_E", "rho_E"], "twice"),
-    ([], "at least one"),
-])
+@pytest.mark.parametrize(
+    "names, match",
+    [
+        (["nope"], "unknown parameter `nope`"),
+        (["theta_Phi"], "no between-patient variability"),
+        (["m_allo"], "fixed by the product"),
+        (["rho_E", "rho_E"], "twice"),
+        ([], "at least one"),
+    ],
+)
 def test_bad_parameter_choices(names, match):
     with pytest.raises(FitError, match=match):
         estimated_parameters(names)
 
 
 def _dataset(**over):
-    subjects = pd.DataFrame({"id": ["P1"], "product": ["allogeneic-cd19"], "ld": ["flu-cy"], "weight_kg": [70.0]})
-    doses = pd.DataFrame({"id": ["P1"] * 2, "time": [-3.0, 0.0], "kind": ["cyclophosphamide", "car_t"],
-                          "amount": [1000.0, 1e6], "unit": ["mg/m2", "cells/kg"]})
-    obs = pd.DataFrame({"id": ["P1"] * 3, "time": [7.0, 7.0, 28.0],
-                        "observable": ["car_t_cells_per_ul", "b_cells_per_ul", "b_cells_per_ul"],
-                        "value": [20.0, 1.0, 1.0], "lloq": [0.1, 1.0, 1.0], "censored": [False, True, True]})
+    subjects = pd.DataFrame(
+        {"id": ["P1"], "product": ["allogeneic-cd19"], "ld": ["flu-cy"], "weight_kg": [70.0]}
+    )
+    doses = pd.DataFrame(
+        {
+            "id": ["P1"] * 2,
+            "time": [-3.0, 0.0],
+            "kind": ["cyclophosphamide", "car_t"],
+            "amount": [1000.0, 1e6],
+            "unit": ["mg/m2", "cells/kg"],
+        }
+    )
+    obs = pd.DataFrame(
+        {
+            "id": ["P1"] * 3,
+            "time": [7.0, 7.0, 28.0],
+            "observable": ["car_t_cells_per_ul", "b_cells_per_ul", "b_cells_per_ul"],
+            "value": [20.0, 1.0, 1.0],
+            "lloq": [0.1, 1.0, 1.0],
+            "censored": [False, True, True],
+        }
+    )
     parts = {"subjects": subjects, "doses": doses, "observations": obs}
     parts.update(over)
     return Dataset(**parts, source="test.csv")
@@ -62,13 +81,26 @@ def test_missing_product_weight_or_dose_are_named():
     ds = _dataset(subjects=pd.DataFrame({"id": ["P1"], "product": [None], "weight_kg": [70.0]}))
     with pytest.raises(FitError, match="no product"):
         build_problem(ds, ["rho_E"])
-    ds = _dataset(subjects=pd.DataFrame({"id": ["P1"], "product": ["allogeneic-cd19"], "weight_kg": [np.nan]}))
+    ds = _dataset(
+        subjects=pd.DataFrame({"id": ["P1"], "product": ["allogeneic-cd19"], "weight_kg": [np.nan]})
+    )
     with pytest.raises(FitError, match="weight_kg"):
         build_problem(ds, ["rho_E"])
-    ds = _dataset(doses=pd.DataFrame({"id": ["P1"], "time": [-3.0], "kind": ["cyclophosphamide"],
-                                      "amount": [1000.0], "unit": ["mg/m2"]}))
+    ds = _dataset(
+        doses=pd.DataFrame(
+            {
+                "id": ["P1"],
+                "time": [-3.0],
+                "kind": ["cyclophosphamide"],
+                "amount": [1000.0],
+                "unit": ["mg/m2"],
+            }
+        )
+    )
     with pytest.raises(FitError, match="no CAR-T dose"):
         build_problem(ds, ["rho_E"])
-    ds = _dataset(subjects=pd.DataFrame({"id": ["P1"], "product": ["no-such-product"], "weight_kg": [70.0]}))
+    ds = _dataset(
+        subjects=pd.DataFrame({"id": ["P1"], "product": ["no-such-product"], "weight_kg": [70.0]})
+    )
     with pytest.raises(FitError, match="P1"):
         build_problem(ds, ["rho_E"])

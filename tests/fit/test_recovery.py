@@ -6,18 +6,34 @@ from allocart.fit.recovery import RecoveryConfig, summarise
 
 
 def _rec(typical, lo, hi, omega, olo, ohi):
-    return {"estimates": {"a": {"typical": typical, "typical_lo": lo, "typical_hi": hi,
-                                "omega": omega, "omega_lo": olo, "omega_hi": ohi}}}
+    return {
+        "estimates": {
+            "a": {
+                "typical": typical,
+                "typical_lo": lo,
+                "typical_hi": hi,
+                "omega": omega,
+                "omega_lo": olo,
+                "omega_hi": ohi,
+            }
+        }
+    }
 
 
 def test_summary_bias_and_coverage_by_hand():
-    recs = [_rec(1.1, 0.9, 1.3, 0.3, 0.2, 0.4), _rec(0.8, 0.7, 0.95, 0.25, 0.1, 0.28), _rec(1.0, 0.8, 1.2, 0.2, 0.15, 0.35)]
+    recs = [
+        _rec(1.1, 0.9, 1.3, 0.3, 0.2, 0.4),
+        _rec(0.8, 0.7, 0.95, 0.25, 0.1, 0.28),
+        _rec(1.0, 0.8, 1.2, 0.2, 0.15, 0.35),
+    ]
     params = summarise(recs, {"a": (1.0, 0.3)}, ["a"])
     assert set(params) == {"a", "omega_a"}
     assert params["a"]["bias"] == pytest.approx((1.1 + 0.8 + 1.0) / 3 - 1.0)
     assert params["a"]["coverage"] == pytest.approx(2 / 3)  # the second interval misses 1.0
     assert params["omega_a"]["bias"] == pytest.approx(0.25 / 0.3 - 1.0)
-    assert params["omega_a"]["coverage"] == pytest.approx(2 / 3)  # the second omega interval misses 0.3
+    assert params["omega_a"]["coverage"] == pytest.approx(
+        2 / 3
+    )  # the second omega interval misses 0.3
 
 
 def test_config_rejects_a_one_patient_trial():

@@ -24,37 +24,105 @@ def result():
     from allocart.fit.result import FitResult
 
     ids = ["P1", "P2", "P3"]
-    level = {"car_t_cells_per_ul": 30.0, "b_cells_per_ul": 50.0, "anti_dsdna_iu_per_ml": 120.0, "c3_g_per_l": 0.9}
+    level = {
+        "car_t_cells_per_ul": 30.0,
+        "b_cells_per_ul": 50.0,
+        "anti_dsdna_iu_per_ml": 120.0,
+        "c3_g_per_l": 0.9,
+    }
     obs = []
     for i, sid in enumerate(ids):
         for o in READOUTS:
             for t in DAYS:
-                v = level[o] * (1 + 0.1 * i) * (np.exp(-t / 20) if o == "car_t_cells_per_ul" else 1.0)
+                v = (
+                    level[o]
+                    * (1 + 0.1 * i)
+                    * (np.exp(-t / 20) if o == "car_t_cells_per_ul" else 1.0)
+                )
                 cens = o == "car_t_cells_per_ul" and t >= 180
-                obs.append({"id": sid, "time": t, "observable": o, "value": 0.1 if cens else v,
-                            "lloq": 0.1 if o == "car_t_cells_per_ul" else np.nan, "censored": cens})
-    ds = Dataset(subjects=pd.DataFrame({"id": ids, "product": ["allogeneic-cd19"] * 3, "weight_kg": [60.0, 70.0, 80.0]}),
-                 doses=pd.DataFrame({"id": ids, "time": [0.0] * 3, "kind": ["car_t"] * 3, "amount": [1e6] * 3,
-                                     "unit": ["cells/kg"] * 3}),
-                 observations=pd.DataFrame(obs))
+                obs.append(
+                    {
+                        "id": sid,
+                        "time": t,
+                        "observable": o,
+                        "value": 0.1 if cens else v,
+                        "lloq": 0.1 if o == "car_t_cells_per_ul" else np.nan,
+                        "censored": cens,
+                    }
+                )
+    ds = Dataset(
+        subjects=pd.DataFrame(
+            {"id": ids, "product": ["allogeneic-cd19"] * 3, "weight_kg": [60.0, 70.0, 80.0]}
+        ),
+        doses=pd.DataFrame(
+            {
+                "id": ids,
+                "time": [0.0] * 3,
+                "kind": ["car_t"] * 3,
+                "amount": [1e6] * 3,
+                "unit": ["cells/kg"] * 3,
+            }
+        ),
+        observations=pd.DataFrame(obs),
+    )
     pb = build_problem(ds)
     rng = np.random.default_rng(1)
     mode = np.tile([p.typical for p in pb.params], (pb.n, 1))
-    theta = pb.to_natural(pb.to_theta(mode)[None, None] + 0.05 * rng.standard_normal((1, 200, pb.n, pb.k)))
-    population = {p.name: {"typical": p.typical, "typical_lo": 0.8 * p.typical, "typical_hi": 1.2 * p.typical,
-                           "omega": 0.3, "omega_lo": 0.2, "omega_hi": 0.5, "omega_method": "profile", "omega_note": "",
-                           "omega_wald_lo": 0.19, "omega_wald_hi": 0.47, "table_typical": p.typical,
-                           "table_omega": p.prior_sd} for p in pb.params}
-    population["k_Trej"].update(omega_method="wald", omega_note="no bracket for the upper end; Wald on log omega")
-    per = [{"id": sid, "converged": sid != "P3", "iterations": 60 if sid == "P3" else 12, "objective": 100.0 + i,
-            "shrinkage": {p: 0.1 * i for p in pb.param_names}} for i, sid in enumerate(ids)]
-    diag = {"iterations": 9, "converged": False, "population_converged": True, "patients_converged": 2,
-            "patients_not_converged": ["P3"], "per_patient": per,
-            "omega_interval_methods": {p: population[p]["omega_method"] for p in pb.param_names},
-            "eta_shrinkage": {p: 0.1 for p in pb.param_names}}
-    return FitResult(problem=pb, method="its", level="population", theta=theta, mode=mode,
-                     typical=np.tile(mode[0], (1, 200, 1)), omega=np.full((1, 200, pb.k), 0.3),
-                     population=population, diagnostics=diag, seconds=1.0)
+    theta = pb.to_natural(
+        pb.to_theta(mode)[None, None] + 0.05 * rng.standard_normal((1, 200, pb.n, pb.k))
+    )
+    population = {
+        p.name: {
+            "typical": p.typical,
+            "typical_lo": 0.8 * p.typical,
+            "typical_hi": 1.2 * p.typical,
+            "omega": 0.3,
+            "omega_lo": 0.2,
+            "omega_hi": 0.5,
+            "omega_method": "profile",
+            "omega_note": "",
+            "omega_wald_lo": 0.19,
+            "omega_wald_hi": 0.47,
+            "table_typical": p.typical,
+            "table_omega": p.prior_sd,
+        }
+        for p in pb.params
+    }
+    population["k_Trej"].update(
+        omega_method="wald", omega_note="no bracket for the upper end; Wald on log omega"
+    )
+    per = [
+        {
+            "id": sid,
+            "converged": sid != "P3",
+            "iterations": 60 if sid == "P3" else 12,
+            "objective": 100.0 + i,
+            "shrinkage": {p: 0.1 * i for p in pb.param_names},
+        }
+        for i, sid in enumerate(ids)
+    ]
+    diag = {
+        "iterations": 9,
+        "converged": False,
+        "population_converged": True,
+        "patients_converged": 2,
+        "patients_not_converged": ["P3"],
+        "per_patient": per,
+        "omega_interval_methods": {p: population[p]["omega_method"] for p in pb.param_names},
+        "eta_shrinkage": {p: 0.1 for p in pb.param_names},
+    }
+    return FitResult(
+        problem=pb,
+        method="its",
+        level="population",
+        theta=theta,
+        mode=mode,
+        typical=np.tile(mode[0], (1, 200, 1)),
+        omega=np.full((1, 200, pb.k), 0.3),
+        population=population,
+        diagnostics=diag,
+        seconds=1.0,
+    )
 
 
 def _bands(result):
@@ -63,23 +131,43 @@ def _bands(result):
     days = np.arange(0.0, 366.0)
     for sid in result.problem.ids:
         for o in READOUTS:
-            med = 30.0 * np.exp(-days / 5) + 1e-70 if o == "car_t_cells_per_ul" else np.full(days.size, 50.0)
-            rows.append(pd.DataFrame({"id": sid, "day": days, "observable": o, "q05": np.maximum(med * 1e-3, 1e-65),
-                                      "q50": med, "q95": med * 3}))
+            med = (
+                30.0 * np.exp(-days / 5) + 1e-70
+                if o == "car_t_cells_per_ul"
+                else np.full(days.size, 50.0)
+            )
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "id": sid,
+                        "day": days,
+                        "observable": o,
+                        "q05": np.maximum(med * 1e-3, 1e-65),
+                        "q50": med,
+                        "q95": med * 3,
+                    }
+                )
+            )
     return pd.concat(rows, ignore_index=True)
 
 
 def _vpc(result):
     t = np.asarray(DAYS)
-    return {o: (t, np.full(t.size, 1e-60), np.full(t.size, 10.0), np.full(t.size, 100.0)) for o in result.problem.observables}
+    return {
+        o: (t, np.full(t.size, 1e-60), np.full(t.size, 10.0), np.full(t.size, 100.0))
+        for o in result.problem.observables
+    }
 
 
 def _figures(result):
     from allocart.fit.plots import gof_figure, individual_figure, vpc_figure
 
     pred = np.where(result.problem.mask, result.problem.value * 1.1, np.nan)
-    return {"gof": gof_figure(result, pred), "individual": individual_figure(result, _bands(result)),
-            "vpc": vpc_figure(result, _vpc(result))}
+    return {
+        "gof": gof_figure(result, pred),
+        "individual": individual_figure(result, _bands(result)),
+        "vpc": vpc_figure(result, _vpc(result)),
+    }
 
 
 def test_every_axis_has_a_quantity_and_a_unit_and_log_axes_are_clipped(result):
@@ -169,12 +257,23 @@ def _report(result, tmp_path, truth_shift: float):
     from allocart.fit.plots import _save
     from allocart.fit.report import write_report
 
-    plots = {title: _save(fig, tmp_path / f"{title}.png") for title, fig in _figures(result).items()}
-    truth = pd.DataFrame({"id": list(result.problem.ids),
-                          **{p: result.mode[:, j] * truth_shift for j, p in enumerate(result.param_names)}})
+    plots = {
+        title: _save(fig, tmp_path / f"{title}.png") for title, fig in _figures(result).items()
+    }
+    truth = pd.DataFrame(
+        {
+            "id": list(result.problem.ids),
+            **{p: result.mode[:, j] * truth_shift for j, p in enumerate(result.param_names)},
+        }
+    )
     cov = individual_coverage(result, truth)
-    path = write_report(result, tmp_path / f"report_{truth_shift}.html", plots=plots, coverage=cov,
-                        extra={"options": {"method": "map"}})
+    path = write_report(
+        result,
+        tmp_path / f"report_{truth_shift}.html",
+        plots=plots,
+        coverage=cov,
+        extra={"options": {"method": "map"}},
+    )
     page = _Page()
     page.feed(path.read_text())
     return page, cov
@@ -197,7 +296,11 @@ def test_report_fits_1400_px_and_has_a_diagnostics_table(result, tmp_path):
     header, *rows = diag[0]["rows"]
     assert header[:4] == ["patient", "converged", "iterations", "objective (-log posterior)"]
     assert any(h.startswith("shrinkage ") for h in header)
-    assert [r[0] for r in rows] == ["P1", "P2", "P3"] and [r[1] for r in rows] == ["yes", "yes", "no"]
+    assert [r[0] for r in rows] == ["P1", "P2", "P3"] and [r[1] for r in rows] == [
+        "yes",
+        "yes",
+        "no",
+    ]
     # the warning box: fixed parameters, the patient that did not converge, the Wald interval
     assert "conditional on" in page.warning_text and "P3" in page.warning_text
     assert "Wald" in page.warning_text and "k_Trej" in page.warning_text
@@ -216,8 +319,12 @@ def test_coverage_counts_and_the_binomial_threshold(result):
     from allocart.fit.coverage import individual_coverage
     from allocart.fit.residual import FitError
 
-    truth = pd.DataFrame({"id": list(result.problem.ids),
-                          **{p: result.mode[:, j] for j, p in enumerate(result.param_names)}})
+    truth = pd.DataFrame(
+        {
+            "id": list(result.problem.ids),
+            **{p: result.mode[:, j] for j, p in enumerate(result.param_names)},
+        }
+    )
     ok = individual_coverage(result, truth)
     assert ok["passed"] and ok["covered"] == ok["n"] == 15
     with pytest.raises(FitError, match="k_Ab"):
@@ -243,15 +350,38 @@ def test_nuts_results_get_the_same_tables(result, tmp_path):
 
     from allocart.fit.report import patient_diagnostics_frame, write_report
 
-    pop = {p: {"typical": v["typical"], "typical_q05": v["typical_lo"], "typical_q95": v["typical_hi"],
-               "omega": 0.3, "omega_q05": 0.2, "omega_q95": 0.5} for p, v in result.population.items()}
-    var = {f"{p}[{sid}]": {"r_hat": 1.2 if sid == "P2" else 1.01, "ess_bulk": 50.0, "ess_tail": 60.0}
-           for p in result.param_names for sid in result.problem.ids}
-    diag = {"sampler": "NUTS (NumPyro)", "chains": 4, "num_warmup": 10, "num_samples": 10, "divergences": 3,
-            "max_r_hat": 1.2, "min_ess_bulk": 50.0, "converged": False, "variables": var}
+    pop = {
+        p: {
+            "typical": v["typical"],
+            "typical_q05": v["typical_lo"],
+            "typical_q95": v["typical_hi"],
+            "omega": 0.3,
+            "omega_q05": 0.2,
+            "omega_q95": 0.5,
+        }
+        for p, v in result.population.items()
+    }
+    var = {
+        f"{p}[{sid}]": {"r_hat": 1.2 if sid == "P2" else 1.01, "ess_bulk": 50.0, "ess_tail": 60.0}
+        for p in result.param_names
+        for sid in result.problem.ids
+    }
+    diag = {
+        "sampler": "NUTS (NumPyro)",
+        "chains": 4,
+        "num_warmup": 10,
+        "num_samples": 10,
+        "divergences": 3,
+        "max_r_hat": 1.2,
+        "min_ess_bulk": 50.0,
+        "converged": False,
+        "variables": var,
+    }
     nuts = dataclasses.replace(result, method="nuts", population=pop, diagnostics=diag)
     frame = patient_diagnostics_frame(nuts)
-    assert list(frame["converged"]) == [True, False, True] and frame["max R-hat"].max() == pytest.approx(1.2)
+    assert list(frame["converged"]) == [True, False, True] and frame[
+        "max R-hat"
+    ].max() == pytest.approx(1.2)
     page = _Page()
     page.feed(write_report(nuts, tmp_path / "nuts.html").read_text())
     assert "posterior quantiles" in "".join(c for t in page.tables for r in t["rows"] for c in r)

@@ -28,17 +28,35 @@ def test_censored_row_is_the_probability_below_the_lloq_by_hand():
     cv, lloq, pred = 0.25, 0.1, 0.06
     sigma = math.sqrt(math.log(1 + cv * cv))
     hand = _phi_log((math.log(lloq) - math.log(pred)) / sigma)
-    got = observation_loglik(np.array([lloq]), np.array([pred]), np.array([True]), np.array([1.0]),
-                             np.array([sigma]), np.array([0.0]), np.array([0.0]), xp=np)
+    got = observation_loglik(
+        np.array([lloq]),
+        np.array([pred]),
+        np.array([True]),
+        np.array([1.0]),
+        np.array([sigma]),
+        np.array([0.0]),
+        np.array([0.0]),
+        xp=np,
+    )
     assert got[0] == pytest.approx(hand, rel=EXACT)
 
 
 def test_quantified_row_is_the_log_normal_density_by_hand():
     cv, y, pred = 0.15, 3.0, 2.5
     s = math.sqrt(math.log(1 + cv * cv))
-    hand = -math.log(y * s * math.sqrt(2 * math.pi)) - (math.log(y) - math.log(pred)) ** 2 / (2 * s * s)
-    got = observation_loglik(np.array([y]), np.array([pred]), np.array([False]), np.array([1.0]),
-                             np.array([s]), np.array([0.0]), np.array([0.0]), xp=np)
+    hand = -math.log(y * s * math.sqrt(2 * math.pi)) - (math.log(y) - math.log(pred)) ** 2 / (
+        2 * s * s
+    )
+    got = observation_loglik(
+        np.array([y]),
+        np.array([pred]),
+        np.array([False]),
+        np.array([1.0]),
+        np.array([s]),
+        np.array([0.0]),
+        np.array([0.0]),
+        xp=np,
+    )
     assert got[0] == pytest.approx(hand, rel=EXACT)
 
 
@@ -47,8 +65,16 @@ def test_combined_linear_error_and_its_censored_form_by_hand():
     sd = math.sqrt(a * a + (b * pred) ** 2)
     dens = -math.log(sd * math.sqrt(2 * math.pi)) - (y - pred) ** 2 / (2 * sd * sd)
     cens = _phi_log((lloq - pred) / sd)
-    got = observation_loglik(np.array([y, lloq]), np.array([pred, pred]), np.array([False, True]),
-                             np.array([0.0, 0.0]), np.array([b, b]), np.array([a, a]), np.array([0.0, 0.0]), xp=np)
+    got = observation_loglik(
+        np.array([y, lloq]),
+        np.array([pred, pred]),
+        np.array([False, True]),
+        np.array([0.0, 0.0]),
+        np.array([b, b]),
+        np.array([a, a]),
+        np.array([0.0, 0.0]),
+        xp=np,
+    )
     assert got == pytest.approx([dens, cens], rel=EXACT)
 
 
@@ -58,24 +84,41 @@ def test_jax_and_numpy_forms_agree():
     from allocart.fit.jaxmodel import enable_jax
 
     enable_jax()
-    args = [np.array([0.1, 2.0, 0.3]), np.array([0.02, 2.5, 0.5]), np.array([True, False, False]),
-            np.array([1.0, 1.0, 0.0]), np.array([0.3, 0.2, 0.1]), np.array([0.0, 0.1, 0.05]),
-            np.array([1e-4, 1e-4, 0.0])]
+    args = [
+        np.array([0.1, 2.0, 0.3]),
+        np.array([0.02, 2.5, 0.5]),
+        np.array([True, False, False]),
+        np.array([1.0, 1.0, 0.0]),
+        np.array([0.3, 0.2, 0.1]),
+        np.array([0.0, 0.1, 0.05]),
+        np.array([1e-4, 1e-4, 0.0]),
+    ]
     ref = observation_loglik(*args, xp=np)
     got = np.asarray(observation_loglik(*[jnp.asarray(a) for a in args], xp=jnp))
     assert got == pytest.approx(ref, rel=1e-10)
 
 
-@pytest.mark.parametrize("fields, match", [
-    ({"model": "quadratic"}, "model"),
-    ({"scale": "sqrt"}, "scale"),
-    ({"model": "additive", "scale": "log", "sd": 1.0}, "log scale"),
-    ({"model": "combined", "sd": 0.0}, "sd > 0"),
-    ({"source": " "}, "source"),
-])
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"model": "quadratic"}, "model"),
+        ({"scale": "sqrt"}, "scale"),
+        ({"model": "additive", "scale": "log", "sd": 1.0}, "log scale"),
+        ({"model": "combined", "sd": 0.0}, "sd > 0"),
+        ({"source": " "}, "source"),
+    ],
+)
 def test_bad_rows_name_the_field(fields, match):
-    base = dict(observable="b_cells_per_ul", model="proportional", scale="log", cv=0.1, sd=0.0, floor=0.0,
-                unit="cells/uL", source="assumption: test")
+    base = dict(
+        observable="b_cells_per_ul",
+        model="proportional",
+        scale="log",
+        cv=0.1,
+        sd=0.0,
+        floor=0.0,
+        unit="cells/uL",
+        source="assumption: test",
+    )
     base.update(fields)
     with pytest.raises(FitError, match=match):
         ResidualModel(**base)
@@ -83,9 +126,16 @@ def test_bad_rows_name_the_field(fields, match):
 
 def test_overrides_from_yaml(tmp_path):
     p = tmp_path / "err.yaml"
-    p.write_text("b_cells_per_ul: {model: combined, cv: 0.2, sd: 0.5, source: 'site assay validation'}\n")
+    p.write_text(
+        "b_cells_per_ul: {model: combined, cv: 0.2, sd: 0.5, source: 'site assay validation'}\n"
+    )
     row = load_residual_models(p)["b_cells_per_ul"]
-    assert (row.model, row.cv, row.sd, row.source) == ("combined", 0.2, 0.5, "site assay validation")
+    assert (row.model, row.cv, row.sd, row.source) == (
+        "combined",
+        0.2,
+        0.5,
+        "site assay validation",
+    )
     p.write_text("nonsense_read_out: {cv: 0.2}\n")
     with pytest.raises(FitError, match="nonsense_read_out"):
         load_residual_models(p)
@@ -121,16 +171,21 @@ def test_numpy_derivatives_equal_jax_derivatives():
     l0, j1 = jax.jvp(f, (jnp.asarray(pred),), (ones,))
     j2 = jax.jvp(lambda p: jax.jvp(f, (p,), (ones,))[1], (jnp.asarray(pred),), (ones,))[1]
     assert np.allclose(ll, l0, rtol=1e-10, atol=1e-10)
-    assert np.allclose(d1, j1, rtol=1e-8, atol=1e-10)  # log Phi far in the tail: SciPy and JAX differ by 1e-9
+    assert np.allclose(
+        d1, j1, rtol=1e-8, atol=1e-10
+    )  # log Phi far in the tail: SciPy and JAX differ by 1e-9
     assert np.allclose(d2, j2, rtol=1e-5, atol=1e-8)  # r (z + r) cancels in that tail
     assert np.all(d1[:3] == 0.0) and np.all(d2[:3] == 0.0)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"a: [1,", "not valid YAML at line 1"),
-    (b"x: 2024-02-30\n", "not a valid date"),
-    ("x: caf\xe9".encode("latin-1"), "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"a: [1,", "not valid YAML at line 1"),
+        (b"x: 2024-02-30\n", "not a valid date"),
+        ("x: caf\xe9".encode("latin-1"), "not UTF-8"),
+    ],
+)
 def test_error_model_file_problems_are_one_line(tmp_path, content, match):
     from allocart.fit.residual import load_residual_models
 

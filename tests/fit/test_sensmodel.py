@@ -43,7 +43,9 @@ def _central_differences(sm, theta, j):
     """d prediction / d theta_j of one patient by central differences of step FD_STEP."""
     e = np.zeros(theta.size)
     e[j] = FD_STEP
-    return (sm.evaluate((theta + e)[None])[0][0] - sm.evaluate((theta - e)[None])[0][0]) / (2 * FD_STEP)
+    return (sm.evaluate((theta + e)[None])[0][0] - sm.evaluate((theta - e)[None])[0][0]) / (
+        2 * FD_STEP
+    )
 
 
 def test_jacobian_matches_central_differences(model):
@@ -93,7 +95,6 @@ def test_repeated_points_come_from_memory(model, monkeypatch):
         assert np.array_equal(a[::-1], b)
     sm.evaluate(np.stack([true + 0.011, true + 0.013, true + 0.013]), np.array([0, 0, 0]))
     assert calls == [1]  # one new point, asked for twice, solved once
-
 
 
 #: A patient and a point where a mode search of a simulated 15-patient cohort went (cohort

@@ -11,7 +11,7 @@ from allocart.model.codegen import inline_intermediates, parameter_names
 from allocart.model.equations import MODEL
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def intermediate_fn(name: str):
     """Vectorised evaluation of a named intermediate quantity over a trajectory."""
     expr = inline_intermediates(sp.Symbol(name))
@@ -26,7 +26,9 @@ def evaluate_intermediate(name: str, sim) -> np.ndarray:
     env = {s: sim.states[:, :, i] for i, s in enumerate(MODEL.state_names)}
     pd = sim.batch.param_dict()
     env.update({k: v[:, None] for k, v in pd.items()})
-    return np.broadcast_to(np.asarray(fn(*(env[a] for a in args)), dtype=float), sim.states.shape[:2])
+    return np.broadcast_to(
+        np.asarray(fn(*(env[a] for a in args)), dtype=float), sim.states.shape[:2]
+    )
 
 
 __all__ = ["evaluate_intermediate", "parameter_names"]

@@ -23,14 +23,18 @@ def points():
     batch = build_batch(Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy"), primary)
     rng = np.random.default_rng(12)
     # perturb states away from steady state so every term is exercised
-    ys = batch.y0 * rng.uniform(0.3, 1.7, batch.y0.shape) + rng.uniform(0, 1e9, batch.y0.shape) * (batch.y0 == 0)
+    ys = batch.y0 * rng.uniform(0.3, 1.7, batch.y0.shape) + rng.uniform(0, 1e9, batch.y0.shape) * (
+        batch.y0 == 0
+    )
     return ys, batch.params
 
 
 def _symbolic_rhs(y, p):
     subs = {sp.Symbol(n): float(v) for n, v in zip(MODEL.state_names, y)}
     subs.update({sp.Symbol(n): float(v) for n, v in zip(parameter_names(), p)})
-    return np.array([float(inline_intermediates(MODEL.odes[s]).xreplace(subs)) for s in MODEL.state_names])
+    return np.array(
+        [float(inline_intermediates(MODEL.odes[s]).xreplace(subs)) for s in MODEL.state_names]
+    )
 
 
 def test_generated_rhs_matches_symbolic_definition(points):
@@ -53,7 +57,12 @@ def test_jax_rhs_matches_generated_rhs(points):
     dy = np.empty(len(MODEL.states))
     for y, p in zip(*points):
         rhs(0.0, y, p, dy)
-        np.testing.assert_allclose(np.asarray(f(0.0, jax.numpy.asarray(y), jax.numpy.asarray(p))), dy, rtol=RHS_RTOL, atol=1e-12 * np.abs(dy).max())
+        np.testing.assert_allclose(
+            np.asarray(f(0.0, jax.numpy.asarray(y), jax.numpy.asarray(p))),
+            dy,
+            rtol=RHS_RTOL,
+            atol=1e-12 * np.abs(dy).max(),
+        )
 
 
 def test_rhs_source_uses_only_math_and_arithmetic():

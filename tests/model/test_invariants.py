@@ -30,7 +30,9 @@ def test_baseline_is_a_steady_state_for_sampled_patients():
         rhs(0.0, batch.y0[i], batch.params[i], dy)
         scale = np.maximum(np.abs(batch.y0[i]), 1e-300)
         # each state's derivative relative to the state itself (per day)
-        assert np.all(np.abs(dy) <= STEADY_RTOL * scale + 1e-12), MODEL.state_names[int(np.argmax(np.abs(dy) / scale))]
+        assert np.all(np.abs(dy) <= STEADY_RTOL * scale + 1e-12), MODEL.state_names[
+            int(np.argmax(np.abs(dy) / scale))
+        ]
 
 
 def test_no_car_t_and_no_lymphodepletion_stays_at_steady_state():
@@ -132,7 +134,9 @@ def _redose_exposure(product):
     from allocart.model.codegen import observables_function
     from allocart.model.simulate import solve
 
-    sc = Scenario.create(product, "1e6/kg", "flu-cy", days=300, redose=[(150, "1e6/kg")], redose_ld="flu-cy")
+    sc = Scenario.create(
+        product, "1e6/kg", "flu-cy", days=300, redose=[(150, "1e6/kg")], redose_ld="flu-cy"
+    )
     batch = build_batch(sc, sample_parameters(load_default_parameters(), 1, 0, typical=True))
     t = np.arange(0, 301.0)
     car = observables_function()(solve(batch, t).y, batch.param_dict())["car_t_cells_per_ul"][0]

@@ -28,7 +28,9 @@ def test_parameter_vector_order_is_primary_then_derived():
 
 def test_override_converts_units_at_the_boundary(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text("parameters:\n  delta_E: {value: 0.01, unit: 1/h, source: my fit}\n  k_Trej: 0.3\n")
+    f.write_text(
+        "parameters:\n  delta_E: {value: 0.01, unit: 1/h, source: my fit}\n  k_Trej: 0.3\n"
+    )
     table = load_default_parameters().with_overrides(load_overrides(f), origin="--params")
     assert table["delta_E"].value == pytest.approx(0.24)
     assert table["delta_E"].source == "my fit"

@@ -25,7 +25,6 @@ from allocart.errors import ParameterError
 from allocart.model.codegen import parameter_names
 from allocart.model.parameters import KNOWN_UNITS, load_default_parameters, load_overrides
 from allocart.model.scenario import Scenario, build_batch, sample_parameters
-
 from tests.properties import (
     check_message,
     check_refusal,
@@ -45,8 +44,15 @@ NAMES = set(TABLE.names) | {"parameters", "value", "unit", "iiv", "source"}
 
 BASES = [
     {"parameters": {"k_Trej": 0.3, "delta_E": {"value": 0.004, "unit": "1/h", "source": "my fit"}}},
-    {"k_Trej": 0.3, "EC50_A": {"value": 0.5, "unit": "1e9 cells", "iiv": 0.4}, "theta_Phi": {"value": 25, "unit": "%"}},
-    {name: {"value": TABLE[name].value, "unit": TABLE[name].unit, "iiv": TABLE[name].iiv} for name in TABLE.names[:12]},
+    {
+        "k_Trej": 0.3,
+        "EC50_A": {"value": 0.5, "unit": "1e9 cells", "iiv": 0.4},
+        "theta_Phi": {"value": 25, "unit": "%"},
+    },
+    {
+        name: {"value": TABLE[name].value, "unit": TABLE[name].unit, "iiv": TABLE[name].iiv}
+        for name in TABLE.names[:12]
+    },
 ]
 
 HINTS = {
@@ -70,7 +76,12 @@ def random_overrides(draw):
         numbers(),
         st.fixed_dictionaries(
             {},
-            optional={"value": numbers(), "unit": HINTS["unit"], "iiv": numbers(), "source": scalars()},
+            optional={
+                "value": numbers(),
+                "unit": HINTS["unit"],
+                "iiv": numbers(),
+                "source": scalars(),
+            },
         ),
         weird_values(NAMES),
     )
@@ -122,7 +133,11 @@ def _check_text(text: str) -> None:
         path.write_text(text, encoding="utf-8")
         overrides, _ = check_refusal(lambda: load_overrides(path), ids, ParameterError)
         if overrides is not None:
-            check_refusal(lambda: TABLE.with_overrides(overrides, origin="--params"), ids | names_in(overrides), ParameterError)
+            check_refusal(
+                lambda: TABLE.with_overrides(overrides, origin="--params"),
+                ids | names_in(overrides),
+                ParameterError,
+            )
 
 
 @given(override_texts())
@@ -168,12 +183,21 @@ def test_random_overrides_long(case):
     "text, says",
     [
         ("'': 1\n", "unknown parameter ''"),
-        ("\"k\\rT\": 1\n", "unknown parameter 'k\\rT'"),
+        ('"k\\rT": 1\n', "unknown parameter 'k\\rT'"),
         ("delta_E: {value: 0.1, 3: x, foo: 1}\n", "unknown field(s) 3, `foo`"),
         ("delta_E: " + "9" * 400 + "\n", "`delta_E` = 999999999999... (400 digits) is not finite"),
-        ("delta_E: {value: 0.1, iiv: 1.0e+300}\n", "iiv = 1e+300 must be a coefficient of variation from 0 to 10"),
+        (
+            "delta_E: {value: 0.1, iiv: 1.0e+300}\n",
+            "iiv = 1e+300 must be a coefficient of variation from 0 to 10",
+        ),
     ],
-    ids=["empty-name", "name-with-line-break", "fields-of-mixed-types", "value-400-digits", "iiv-1e300"],
+    ids=[
+        "empty-name",
+        "name-with-line-break",
+        "fields-of-mixed-types",
+        "value-400-digits",
+        "iiv-1e300",
+    ],
 )
 def test_inputs_that_gave_tracebacks_or_nameless_lines(text, says):
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,8 +24,11 @@ def test_roadrunner_reproduces_simulate(product):
     xml = to_sbml(sim.scenario, sim.batch)
     doc = libsbml.readSBMLFromString(xml)
     doc.checkConsistency()
-    errors = [doc.getError(i).getMessage() for i in range(doc.getNumErrors())
-              if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
+    errors = [
+        doc.getError(i).getMessage()
+        for i in range(doc.getNumErrors())
+        if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR
+    ]
     assert not errors
     rr = roadrunner.RoadRunner(xml)
     # Adams (non-stiff) CVODE: the model is only mildly stiff; BDF's error test fails on
@@ -50,7 +53,10 @@ def test_export_has_one_event_per_dosing_time():
     sim = simulate("allogeneic-cd19cd20", "3e8", "flu-cy", typical=True, days=10)
     doc = libsbml.readSBMLFromString(to_sbml(sim.scenario, sim.batch))
     m = doc.getModel()
-    times = sorted(float(libsbml.formulaToL3String(m.getEvent(i).getTrigger().getMath()).split(">=")[1]) for i in range(m.getNumEvents()))
+    times = sorted(
+        float(libsbml.formulaToL3String(m.getEvent(i).getTrigger().getMath()).split(">=")[1])
+        for i in range(m.getNumEvents())
+    )
     assert times == [-5.0, -4.0, -3.0, 0.0]
     assert m.getNumSpecies() == len(MODEL.states)
     assert {m.getSpecies(i).getId() for i in range(m.getNumSpecies())} == set(MODEL.state_names)

@@ -18,7 +18,9 @@ def test_gcsf_shortens_neutropenia_only_after_its_start_day():
     # A stronger regimen than flu-cy so that ANC < 0.5 outlasts day 7 in the typical patient.
     over = {"slope_cy_N": 0.02}
     without = simulate("autologous-cd19", "0", "flu-cy", typical=True, days=60, params=over)
-    with_ = simulate("autologous-cd19", "0", "flu-cy", typical=True, days=60, params=over, gcsf_from_day=7)
+    with_ = simulate(
+        "autologous-cd19", "0", "flu-cy", typical=True, days=60, params=over, gcsf_from_day=7
+    )
     a0, a1 = _obs(without, "anc_1e9_per_l"), _obs(with_, "anc_1e9_per_l")
     t = without.time
     assert np.allclose(a0[t <= 7], a1[t <= 7])  # nothing changes before G-CSF may start

@@ -16,8 +16,14 @@ def _metrics(product):
     aplasia = t[np.argmax(b < 1)] if (b < 1).any() else np.inf
     back = t[(t > aplasia) & (b >= 1)]
     cleared = t[(t > t_peak) & (car < 1)]
-    return dict(t_peak=t_peak, aplasia=aplasia, back=back[0] if len(back) else np.inf,
-                cleared=cleared[0] if len(cleared) else np.inf, ab=ab, t=t)
+    return dict(
+        t_peak=t_peak,
+        aplasia=aplasia,
+        back=back[0] if len(back) else np.inf,
+        cleared=cleared[0] if len(cleared) else np.inf,
+        ab=ab,
+        t=t,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,13 @@ def _cohort(product):
 
 @pytest.fixture(scope="module")
 def cohorts():
-    names = ["autologous-cd19", "allogeneic-cd19", "allogeneic-cd19-hla-edited", "allogeneic-cd19cd20",
-             "autologous-cd19-bcma"]
+    names = [
+        "autologous-cd19",
+        "allogeneic-cd19",
+        "allogeneic-cd19-hla-edited",
+        "allogeneic-cd19cd20",
+        "autologous-cd19-bcma",
+    ]
     return {p: _cohort(p) for p in names}
 
 
@@ -38,7 +43,9 @@ def persistence(res):
 
 
 def test_hla_intact_allogeneic_cells_persist_less_than_autologous(cohorts):
-    diff, tol = _longer(persistence(cohorts["autologous-cd19"]), persistence(cohorts["allogeneic-cd19"]))
+    diff, tol = _longer(
+        persistence(cohorts["autologous-cd19"]), persistence(cohorts["allogeneic-cd19"])
+    )
     assert diff > tol
 
 

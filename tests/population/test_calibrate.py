@@ -25,8 +25,10 @@ def test_targets_load_with_sources_and_known_scenarios():
 
 def test_malformed_target_file_is_an_error(tmp_path):
     bad = tmp_path / "t.yaml"
-    bad.write_text("cohorts: {a: {product: autologous-cd19, dose: 1e6/kg, ld: flu-cy}}\n"
-                   "targets: [{id: x, cohort: b, quantity: crs_any, statistic: rate, value: 0.5, n: 5, source: s}]\n")
+    bad.write_text(
+        "cohorts: {a: {product: autologous-cd19, dose: 1e6/kg, ld: flu-cy}}\n"
+        "targets: [{id: x, cohort: b, quantity: crs_any, statistic: rate, value: 0.5, n: 5, source: s}]\n"
+    )
     with pytest.raises(AllocartError, match="cohort 'b'"):
         cal.load_targets(bad)
 
@@ -36,7 +38,9 @@ def _spec():
 
 
 def test_rate_rule_is_the_exact_binomial_study_interval():
-    t = cal.Target(id="x", cohort="c", quantity="q", statistic="rate", n=5, source="s", tag="R", value=1.0)
+    t = cal.Target(
+        id="x", cohort="c", quantity="q", statistic="rate", n=5, source="s", tag="R", value=1.0
+    )
     rng = np.random.default_rng(0)
     # 5/5 is inside the 95% interval of studies of 5 when P(5/5) = p^5 >= 2.5% (p >= 0.478).
     hi = cal.compare(t, _spec(), (np.arange(1000) < 600).astype(float), rng)
@@ -49,7 +53,9 @@ def test_rate_rule_is_the_exact_binomial_study_interval():
 def test_mean_rule_uses_resampled_studies_of_the_published_size():
     rng = np.random.default_rng(1)
     v = rng.normal(100.0, 30.0, 4000)
-    t = cal.Target(id="x", cohort="c", quantity="q", statistic="mean", n=5, source="s", tag="R", value=110.0)
+    t = cal.Target(
+        id="x", cohort="c", quantity="q", statistic="mean", n=5, source="s", tag="R", value=110.0
+    )
     r = cal.compare(t, _spec(), v, rng)
     # reference: the mean of 5 draws has SD 30/sqrt(5) = 13.4, so the interval is 100 +/- 26
     # (tolerance 3: Monte-Carlo error of 2.5% quantiles from 2000 resamples)
@@ -93,20 +99,36 @@ def test_calibrate_check_passes_on_the_committed_calibration(tmp_path, capsys):
     assert report["passed"] >= len(report["targets"]) - 5
     # each line gives the study size and the acceptance interval; the summary counts the met
     # targets that cannot discriminate (e.g. TyU19's CRS 0/3, met by any rate up to 0.71)
-    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith(("pass ", "FAIL "))}
+    lines = {
+        line.split()[1]: line for line in out.splitlines() if line.startswith(("pass ", "FAIL "))
+    }
     assert set(lines) == ids
     assert "n=3 " in lines["tyu19_crs"] and "acceptance" in lines["tyu19_crs"]
     assert "uninformative:" in lines["tyu19_crs"] and "uninformative" not in lines["pooled_crs_any"]
     met_uninformative = [t["id"] for t in report["targets"] if t["passed"] and not t["informative"]]
-    assert "tyu19_crs" in met_uninformative and report["passed_uninformative"] == len(met_uninformative)
-    assert f"{report['passed']} of {len(ids)} targets met (of which {len(met_uninformative)} uninformative)" in out
+    assert "tyu19_crs" in met_uninformative and report["passed_uninformative"] == len(
+        met_uninformative
+    )
+    assert (
+        f"{report['passed']} of {len(ids)} targets met (of which {len(met_uninformative)} uninformative)"
+        in out
+    )
     html = (tmp_path / "calibration.html").read_text()
     assert "erlangen_b_return_mean" in html and "Reference rows not simulated" in html
 
 
 def _rate(value=None, n=5, rng=None):
-    return cal.Target(id="x", cohort="c", quantity="q", statistic="rate", n=n, source="s", tag="R",
-                      value=value, range=rng)
+    return cal.Target(
+        id="x",
+        cohort="c",
+        quantity="q",
+        statistic="rate",
+        n=n,
+        source="s",
+        tag="R",
+        value=value,
+        range=rng,
+    )
 
 
 def test_zero_of_three_is_met_by_any_true_rate_up_to_071_and_is_uninformative():
@@ -122,7 +144,10 @@ def test_zero_of_three_is_met_by_any_true_rate_up_to_071_and_is_uninformative():
 def test_all_of_five_and_three_of_five_are_uninformative_rates():
     lo, hi = cal.accepted_rates(_rate(1.0, n=5))
     assert lo == pytest.approx(0.025 ** (1 / 5), abs=1e-3) and hi == 1.0
-    assert cal.informativeness(_rate(1.0, n=5), (0.6, 1.0))[1] == "met by any true rate from 0.48 (n = 5)"
+    assert (
+        cal.informativeness(_rate(1.0, n=5), (0.6, 1.0))[1]
+        == "met by any true rate from 0.48 (n = 5)"
+    )
     informative, reason, _ = cal.informativeness(_rate(0.6, n=5), (0.2, 1.0))
     assert not informative and reason.startswith("met by any true rate from 0.15 to 0.9")
 
@@ -133,7 +158,12 @@ def test_an_acceptance_interval_of_zero_to_one_is_uninformative_whatever_n():
 
 
 def test_pooled_and_larger_series_rates_are_informative():
-    for t in (_rate(0.5586, n=145), _rate(0.0, n=13), _rate(0.0, n=8), _rate(rng=(0.0, 0.19), n=20)):
+    for t in (
+        _rate(0.5586, n=145),
+        _rate(0.0, n=13),
+        _rate(0.0, n=8),
+        _rate(rng=(0.0, 0.19), n=20),
+    ):
         informative, reason, (lo, hi) = cal.informativeness(t, (0.0, 0.3))
         assert informative and reason == "" and hi - lo <= cal.UNINFORMATIVE_RATE_SPAN, t
     # 0/13 is met up to 0.247 only
@@ -145,11 +175,15 @@ def test_a_median_of_one_patient_or_no_narrower_than_one_patient_is_uninformativ
     med = dict(id="m", cohort="c", quantity="q", statistic="median", source="s", tag="R")
     one = cal.Target(n=1, value=90.0, **med)
     assert cal.informativeness(one, (61.0, 139.0), v)[:2] == (
-        False, "the median of one patient: any single patient's value is met")
+        False,
+        "the median of one patient: any single patient's value is met",
+    )
     twenty = cal.Target(n=20, value=95.0, **med)
     assert cal.informativeness(twenty, (88.0, 112.0), v)[:2] == (True, "")
     wide = cal.informativeness(twenty, (40.0, 160.0), v)
-    assert not wide[0] and wide[1].startswith("the acceptance interval covers the spread of single patients")
+    assert not wide[0] and wide[1].startswith(
+        "the acceptance interval covers the spread of single patients"
+    )
     vague = cal.Target(n=20, range=(0.0, 500.0), **med)
     assert cal.informativeness(vague, (88.0, 112.0), v)[1].startswith("the published range covers")
     sd1 = cal.Target(n=1, value=5.0, **{**med, "statistic": "sd"})
@@ -161,14 +195,22 @@ def test_compare_marks_only_met_targets_uninformative():
     t = _rate(1.0, n=3)  # 3/3: met by any true rate from 0.29
     met = cal.compare(t, _spec(), (np.arange(1000) < 900).astype(float), rng)
     missed = cal.compare(t, _spec(), (np.arange(1000) < 70).astype(float), rng)
-    assert met.passed and not met.informative and met.uninformative_reason.startswith("met by any true rate")
+    assert (
+        met.passed
+        and not met.informative
+        and met.uninformative_reason.startswith("met by any true rate")
+    )
     assert not missed.passed and missed.informative and missed.uninformative_reason == ""
     assert met.accepted_rates == missed.accepted_rates == cal.accepted_rates(t)
     d = met.to_dict()
     assert d["acceptance_interval_95"] == d["study_interval_95"] == list(met.study_interval)
-    assert d["informative"] is False and d["n_published"] == 3 and d["accepted_true_rates"][1] == 1.0
+    assert (
+        d["informative"] is False and d["n_published"] == 3 and d["accepted_true_rates"][1] == 1.0
+    )
     # the calibration search skips the classification
-    assert cal.compare(t, _spec(), (np.arange(1000) < 900).astype(float), rng, classify=False).informative
+    assert cal.compare(
+        t, _spec(), (np.arange(1000) < 900).astype(float), rng, classify=False
+    ).informative
 
 
 def test_report_counts_uninformative_met_targets_in_json_and_html(tmp_path):
@@ -182,7 +224,9 @@ def test_report_counts_uninformative_met_targets_in_json_and_html(tmp_path):
     assert report.headline() == "2 of 3 targets met (of which 1 uninformative)"
     jpath, hpath = cal.write_report(report, tmp_path)
     doc = json.loads(jpath.read_text())
-    assert doc["passed"] == 2 and doc["passed_uninformative"] == 1 and doc["passed_informative"] == 1
+    assert (
+        doc["passed"] == 2 and doc["passed_uninformative"] == 1 and doc["passed_informative"] == 1
+    )
     assert doc["uninformative"] == [tiny.target.id]
     assert doc["headline"] == report.headline()
     html = hpath.read_text()

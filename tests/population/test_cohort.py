@@ -7,12 +7,12 @@ import pytest
 
 from allocart.clinical import score
 from allocart.errors import AllocartError
+from allocart.model.scenario import Scenario
 from allocart.population.cohort import SUMMARY_KEYS, simulate_cohort
 from allocart.population.events import derive_events, sledai2k_fast
 from allocart.population.links import load_links
 from allocart.population.schedule import schedule_for
 from allocart.population.virtual import kinetics, simulate_virtual
-from allocart.model.scenario import Scenario
 
 N = 40
 
@@ -25,15 +25,46 @@ def cohort():
 def test_patient_table_has_the_interface_columns(cohort):
     p = cohort.patients
     required = [
-        "id", "age_years", "female", "weight_kg", "bsa_m2", "nephritis", "sledai2k_baseline", "crs_grade",
-        "crs_onset_day", "icans_grade", "icans_onset_day", "neutropenia_grade_max", "thrombocytopenia_grade_max",
-        "gvhd_grade", "dlt", "dlt_day", "dlt_reason", "car_t_cmax_cells_per_ul", "car_t_tmax_days",
-        "car_t_persistence_days", "b_cell_aplasia_onset_days", "b_cell_aplasia_days", "b_cell_return_days",
-        "igg_m6_fold_change", "failed",
+        "id",
+        "age_years",
+        "female",
+        "weight_kg",
+        "bsa_m2",
+        "nephritis",
+        "sledai2k_baseline",
+        "crs_grade",
+        "crs_onset_day",
+        "icans_grade",
+        "icans_onset_day",
+        "neutropenia_grade_max",
+        "thrombocytopenia_grade_max",
+        "gvhd_grade",
+        "dlt",
+        "dlt_day",
+        "dlt_reason",
+        "car_t_cmax_cells_per_ul",
+        "car_t_tmax_days",
+        "car_t_persistence_days",
+        "b_cell_aplasia_onset_days",
+        "b_cell_aplasia_days",
+        "b_cell_return_days",
+        "igg_m6_fold_change",
+        "failed",
     ]
     for m in (3, 6):
-        required += [f"{k}_m{m}" for k in ("sri4", "doris", "lldas", "b_cell_aplasia", "anti_dsdna_negative",
-                                           "c3_normal", "flare", "sledai2k")]
+        required += [
+            f"{k}_m{m}"
+            for k in (
+                "sri4",
+                "doris",
+                "lldas",
+                "b_cell_aplasia",
+                "anti_dsdna_negative",
+                "c3_normal",
+                "flare",
+                "sledai2k",
+            )
+        ]
     assert [c for c in required if c not in p.columns] == []
     assert list(p["id"]) == list(range(N))
     assert p["crs_grade"].between(0, 5).all()
@@ -67,7 +98,9 @@ def test_a_patient_does_not_depend_on_cohort_size(cohort):
     small = simulate_cohort("allogeneic-cd19cd20", "3e8", "flu-cy", n=N // 2, seed=11)
     # Patients are drawn in one block per stream, so a smaller cohort is not a prefix; but its
     # draws are reproducible on their own and the first patient's covariates are unchanged.
-    assert small.patients["age_years"].iloc[0] == pytest.approx(cohort.patients["age_years"].iloc[0])
+    assert small.patients["age_years"].iloc[0] == pytest.approx(
+        cohort.patients["age_years"].iloc[0]
+    )
 
 
 def test_records_rescore_to_the_reported_values(cohort):
@@ -85,8 +118,17 @@ def test_records_rescore_to_the_reported_values(cohort):
 def test_timecourses_of_the_first_patients(cohort):
     tc = cohort.timecourses
     assert set(tc["id"]) == {0, 1}
-    assert {"time", "car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml", "c3_g_per_l", "il6_pg_per_ml",
-            "anc_1e9_per_l", "platelets_1e9_per_l", "sledai2k"} <= set(tc.columns)
+    assert {
+        "time",
+        "car_t_cells_per_ul",
+        "b_cells_per_ul",
+        "anti_dsdna_iu_per_ml",
+        "c3_g_per_l",
+        "il6_pg_per_ml",
+        "anc_1e9_per_l",
+        "platelets_1e9_per_l",
+        "sledai2k",
+    } <= set(tc.columns)
     visits = tc[(tc["id"] == 0) & tc["sledai2k"].notna()]
     assert list(visits["time"]) == [14, 28, 91, 183, 365]
 
@@ -105,16 +147,26 @@ def test_fast_sledai_matches_the_clinical_library(cohort):
     assert list(ev.crs_grade) == list(cohort.patients["crs_grade"])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n": 0}, "--n"),
-    ({"seed": -1}, "--seed"),
-    ({"months": (0,)}, "months"),
-    ({"dlt_window_days": 0}, "dlt_window_days"),
-    ({"dlt_rules": {"no_such_rule": 1}}, "dlt_rules"),
-    ({"dose": "lots"}, "--dose"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 0}, "--n"),
+        ({"seed": -1}, "--seed"),
+        ({"months": (0,)}, "months"),
+        ({"dlt_window_days": 0}, "dlt_window_days"),
+        ({"dlt_rules": {"no_such_rule": 1}}, "dlt_rules"),
+        ({"dose": "lots"}, "--dose"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(kwargs, match):
-    args = {"product": "autologous-cd19", "dose": "1e6/kg", "ld": "flu-cy", "n": 2, "seed": 1, **kwargs}
+    args = {
+        "product": "autologous-cd19",
+        "dose": "1e6/kg",
+        "ld": "flu-cy",
+        "n": 2,
+        "seed": 1,
+        **kwargs,
+    }
     with pytest.raises(AllocartError, match=match):
         simulate_cohort(**args)
 

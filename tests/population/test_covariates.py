@@ -7,11 +7,17 @@ import pytest
 from scipy.stats import spearmanr
 
 from allocart.errors import AllocartError
-from allocart.population.covariates import covariate_parameters, load_covariate_model
-from allocart.population.links import crs_grade, crs_probabilities, gvhd_grade, icans_probabilities, load_links
-from allocart.population.schedule import month_day, schedule_for
 from allocart.model.parameters import load_default_parameters
 from allocart.model.scenario import sample_parameters
+from allocart.population.covariates import covariate_parameters, load_covariate_model
+from allocart.population.links import (
+    crs_grade,
+    crs_probabilities,
+    gvhd_grade,
+    icans_probabilities,
+    load_links,
+)
+from allocart.population.schedule import month_day, schedule_for
 
 N = 20000
 
@@ -27,7 +33,9 @@ def test_marginals_match_their_rows(cov):
     for name in ("anti_dsdna_iu_per_ml", "c3_g_per_l", "b_cells_per_ul"):
         sigma = math.sqrt(math.log1p(spec[name]["cv"] ** 2))
         tol = 4 * 1.25 * sigma / math.sqrt(N)
-        assert math.log(np.median(cov[name])) == pytest.approx(math.log(spec[name]["median"]), abs=tol)
+        assert math.log(np.median(cov[name])) == pytest.approx(
+            math.log(spec[name]["median"]), abs=tol
+        )
     p = spec["female"]["p"]
     assert cov["female"].mean() == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / N))
 
@@ -59,13 +67,21 @@ def test_mapped_covariates_set_model_parameters(cov):
     assert (out["C3_norm"] > out["C3_0"]).all()
 
 
-@pytest.mark.parametrize("spec, match", [
-    ({"covariates": {"x": {"distribution": "gamma", "source": "s"}}}, "distribution"),
-    ({"covariates": {"x": {"distribution": "bernoulli", "p": 1.5, "source": "s"}}}, "`p`"),
-    ({"covariates": {"x": {"distribution": "normal", "mean": 1, "sd": 1}}}, "source"),
-    ({"covariates": {"x": {"distribution": "normal", "mean": 1, "sd": 1, "source": "s"}},
-      "correlations": [{"a": "x", "b": "y", "rho": 0.2}]}, "unknown covariate"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ({"covariates": {"x": {"distribution": "gamma", "source": "s"}}}, "distribution"),
+        ({"covariates": {"x": {"distribution": "bernoulli", "p": 1.5, "source": "s"}}}, "`p`"),
+        ({"covariates": {"x": {"distribution": "normal", "mean": 1, "sd": 1}}}, "source"),
+        (
+            {
+                "covariates": {"x": {"distribution": "normal", "mean": 1, "sd": 1, "source": "s"}},
+                "correlations": [{"a": "x", "b": "y", "rho": 0.2}],
+            },
+            "unknown covariate",
+        ),
+    ],
+)
 def test_malformed_covariate_models_are_errors(spec, match):
     with pytest.raises(AllocartError, match=match):
         load_covariate_model(spec)

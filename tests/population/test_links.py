@@ -12,10 +12,22 @@ _X50 = st.floats(0.05, 5.0)
 
 
 @settings(max_examples=200, deadline=None)
-@given(x1=_X50, x2=_X50, step3=st.floats(0.0, 2.0), step=st.floats(0.0, 2.0), hill=st.floats(0.5, 10.0),
-       folds=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=20))
+@given(
+    x1=_X50,
+    x2=_X50,
+    step3=st.floats(0.0, 2.0),
+    step=st.floats(0.0, 2.0),
+    hill=st.floats(0.5, 10.0),
+    folds=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=20),
+)
 def test_crs_probabilities_are_ordered_and_anchored(x1, x2, step3, step, hill, folds):
-    lk = {"crs_x50_1": x1, "crs_x50_2": x2, "crs_x50_3_step": step3, "crs_x50_4_step": step, "crs_hill": hill}
+    lk = {
+        "crs_x50_1": x1,
+        "crs_x50_2": x2,
+        "crs_x50_3_step": step3,
+        "crs_x50_4_step": step,
+        "crs_hill": hill,
+    }
     f = np.array(folds)
     p = crs_probabilities(f, lk)
     assert ((p >= 0) & (p <= 1)).all()
@@ -26,15 +38,24 @@ def test_crs_probabilities_are_ordered_and_anchored(x1, x2, step3, step, hill, f
     assert (np.diff(p[order], axis=0) >= -1e-12).all()
 
 
-_LINKS = {"inf_per_neutropenic_day": 0.01, "inf_per_profound_day": 0.01, "inf_per_hypogamma_day": 0.001,
-          "inf_per_aplasia_day": 0.001, "b_aplasia_below_per_ul": 1.0,
-          "igg_low_g_per_l": 4.0, "inf_fatal_share": 0.1, "inf_grade4_share": 0.1}
+_LINKS = {
+    "inf_per_neutropenic_day": 0.01,
+    "inf_per_profound_day": 0.01,
+    "inf_per_hypogamma_day": 0.001,
+    "inf_per_aplasia_day": 0.001,
+    "b_aplasia_below_per_ul": 1.0,
+    "igg_low_g_per_l": 4.0,
+    "inf_fatal_share": 0.1,
+    "inf_grade4_share": 0.1,
+}
 
 
 def test_no_cytopenia_no_infection():
     n = 1000
     rng = np.random.default_rng(0)
-    grade, onset = infection_events(np.full((n, 60), 3.0), np.full((n, 60), 10.0), rng.random(n), rng.random(n), _LINKS)
+    grade, onset = infection_events(
+        np.full((n, 60), 3.0), np.full((n, 60), 10.0), rng.random(n), rng.random(n), _LINKS
+    )
     assert (grade == 0).all() and np.isnan(onset).all()
 
 
@@ -43,7 +64,9 @@ def test_infection_rate_matches_the_cumulative_hazard_and_starts_during_neutrope
     rng = np.random.default_rng(1)
     anc = np.full((n, 60), 3.0)
     anc[:, 5:15] = 0.3  # 10 days below 0.5, none below 0.1
-    grade, onset = infection_events(anc, np.full((n, 60), 10.0), rng.random(n), rng.random(n), _LINKS)
+    grade, onset = infection_events(
+        anc, np.full((n, 60), 10.0), rng.random(n), rng.random(n), _LINKS
+    )
     p = 1 - np.exp(-10 * 0.01)
     se = np.sqrt(p * (1 - p) / n)
     assert abs((grade > 0).mean() - p) < 4 * se  # 4 SE: a seeded check with margin

@@ -103,7 +103,9 @@ def test_crs_grades_are_monotone_and_rare_above_grade_2(deep):
 
 def test_dlt_reasons_add_up(deep):
     s = deep.summary()
-    reasons = [s[f"dlt_{r}_rate"] for r in ("haematological", "crs", "icans", "infection", "gvhd", "other")]
+    reasons = [
+        s[f"dlt_{r}_rate"] for r in ("haematological", "crs", "icans", "infection", "gvhd", "other")
+    ]
     # A patient may have several reasons; each reason rate is at most the DLT rate.
     assert all(r <= s["dlt_rate"] + 1e-12 for r in reasons)
     assert s["dlt_rate"] <= sum(reasons) + 1e-12

@@ -9,7 +9,6 @@ import yaml
 
 from allocart.trial.builtin import scenario_path
 from allocart.trial.protocol import protocol_from_dict
-
 from tests.trial.fake_cohort import fake_simulate_cohort
 
 

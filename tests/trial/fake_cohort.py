@@ -110,7 +110,9 @@ def fake_simulate_cohort(
         df["infection_grade_max"] = grade
         df["serious_infection"] = grade >= 3
         days = np.floor(20 * u[:, 2]) + 4 * r
-        df["anc_below_0p5_days"] = days if gcsf_from_day is None else np.minimum(days, gcsf_from_day + 2)
+        df["anc_below_0p5_days"] = (
+            days if gcsf_from_day is None else np.minimum(days, gcsf_from_day + 2)
+        )
     df.loc[n - 1, "failed"] = n > 30  # one failed person in larger pools: must be excluded
     for m in months:
         resp = u[:, 3] < min(FAKE_RESPONSE[r] + 0.05 * (m == 6) - shift, 1.0)

@@ -21,7 +21,6 @@ import time
 import allocart.population.cohort as _cohort
 import allocart.trial.runner as _runner
 from allocart.errors import DesignError
-
 from tests.trial.fake_cohort import fake_simulate_cohort
 
 

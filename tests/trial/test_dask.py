@@ -14,7 +14,6 @@ import pytest
 from allocart.errors import DesignError
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
-
 from tests.trial.conftest import small_dict
 
 distributed = pytest.importorskip("distributed")

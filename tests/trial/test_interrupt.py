@@ -143,7 +143,9 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(reference, tmp_path, workers
     assert took < 20, f"exit {took:.1f} s after Ctrl-C"
     assert "Traceback" not in err, err
     line = err.strip().splitlines()[-1]
-    assert line.startswith("interrupted: ") and line.endswith("run the same command again to resume")
+    assert line.startswith("interrupted: ") and line.endswith(
+        "run the same command again to resume"
+    )
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "interrupted"
     assert man["saved"]["pools"] == len(list(pools.glob("*.patients.parquet"))) >= 1

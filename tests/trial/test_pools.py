@@ -22,7 +22,6 @@ from allocart.trial.pools import (
     simulate_pool,
 )
 from allocart.trial.protocol import DAYS_PER_MONTH, protocol_from_dict
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -38,9 +37,13 @@ def test_trial_outcomes_are_the_models_potential_outcomes():
             p.product, dose, p.lymphodepletion, 20, p.simulation.seed, months=(3, 6)
         ).patients
         for col in ("dlt", "crs_grade", "icans_grade", "sri4_m3", "doris_m6"):
-            np.testing.assert_array_equal(pools[PoolKey(0, lv)][col].to_numpy(), direct[col].to_numpy())
+            np.testing.assert_array_equal(
+                pools[PoolKey(0, lv)][col].to_numpy(), direct[col].to_numpy()
+            )
     # The same people at both doses (covariates), with dose-specific outcomes.
-    np.testing.assert_array_equal(pools[PoolKey(0, 0)]["age_years"], pools[PoolKey(0, 1)]["age_years"])
+    np.testing.assert_array_equal(
+        pools[PoolKey(0, 0)]["age_years"], pools[PoolKey(0, 1)]["age_years"]
+    )
     eligible = eligible_people(pools)
     src = pool_outcomes(p, pools, eligible)[0]
     assert src.n_doses == 2 and src.n_people == eligible.size

@@ -24,7 +24,6 @@ from allocart.clinical.dlt import DltOptions
 from allocart.errors import DesignError
 from allocart.trial.builtin import list_scenarios, scenario_path
 from allocart.trial.protocol import Protocol, load_protocol, protocol_from_dict
-
 from tests.properties import (
     check_message,
     check_refusal,
@@ -159,7 +158,11 @@ def _check_cli(case):
     assert code in (0, 2), err
     if code == 2:
         assert err.startswith("error: ") and err.count("\n") == 1, err
-        ids = _identifiers(doc, touched) | names_in(yaml.safe_load(yaml.safe_dump(doc))) | {"protocol.yaml"}
+        ids = (
+            _identifiers(doc, touched)
+            | names_in(yaml.safe_load(yaml.safe_dump(doc)))
+            | {"protocol.yaml"}
+        )
         check_message(err.rstrip("\n"), ids)
 
 
@@ -221,7 +224,15 @@ def _with(change):
         (lambda d: d["dlt"].update(rules={1: True}), "dlt.rules[1]"),
         (lambda d: d.update(dose_levels=["3e8", 10**400]), "dose_levels: dose 1000000"),
     ],
-    ids=["int-key", "empty-key", "key-with-line-break", "key-control-char", "nested-int-key", "rule-int-key", "dose-10**400"],
+    ids=[
+        "int-key",
+        "empty-key",
+        "key-with-line-break",
+        "key-control-char",
+        "nested-int-key",
+        "rule-int-key",
+        "dose-10**400",
+    ],
 )
 def test_inputs_that_gave_tracebacks_or_nameless_lines(change, says):
     with pytest.raises(DesignError) as exc:

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from allocart.errors import AllocartError, DesignError
 from allocart.trial.builtin import list_scenarios, resolve_protocol, scenario_path
 from allocart.trial.protocol import load_protocol, protocol_from_dict
-
 from tests.trial.conftest import default_dict
 
 
@@ -106,7 +105,11 @@ def _error(mutate) -> str:
             "endpoints[5].name",
             "'qol'",
         ),
-        (lambda d: d["comparators"][0].update(product="car-y"), "comparators[0].product", "'car-y'"),
+        (
+            lambda d: d["comparators"][0].update(product="car-y"),
+            "comparators[0].product",
+            "'car-y'",
+        ),
         (lambda d: d.update(colour="blue"), "colour", "unknown field"),
         (
             lambda d: d.update(supportive_care={"gcsf_from_day": -1}),
@@ -223,7 +226,11 @@ def test_schedule_days_are_the_visits_of_the_virtual_patients():
             "'1e6/kg'",
         ),
         # An endpoint twice, or a month twice.
-        (lambda d: d["endpoints"].append({"name": "sri4", "months": [6]}), "endpoints[5].name", "'sri4'"),
+        (
+            lambda d: d["endpoints"].append({"name": "sri4", "months": [6]}),
+            "endpoints[5].name",
+            "'sri4'",
+        ),
         (lambda d: d["endpoints"][1].update(months=[3, 3, 6]), "endpoints[1].months", "month 3"),
         # The name names the run folder.
         (lambda d: d.update(name="../../x"), "name", "'../../x'"),
@@ -252,7 +259,8 @@ def test_safe_names_are_accepted(name):
 
 
 @pytest.mark.parametrize(
-    "levels", [["1e3", "1e11"], ["1e2/kg", "1e9/kg"], ["0.5e6/kg", "1e6/kg", "2e6/kg"], [3.0e8, 4.5e8]]
+    "levels",
+    [["1e3", "1e11"], ["1e2/kg", "1e9/kg"], ["0.5e6/kg", "1e6/kg", "2e6/kg"], [3.0e8, 4.5e8]],
 )
 def test_plausible_increasing_doses_are_accepted(levels):
     d = default_dict()

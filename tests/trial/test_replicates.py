@@ -21,7 +21,6 @@ from allocart.trial.replicates import (
     decision_lag_months,
     simulate_chunk,
 )
-
 from tests.trial.conftest import small_dict
 
 

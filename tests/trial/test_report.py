@@ -16,7 +16,6 @@ from allocart.report.html import _design_endpoint, endpoint_label, render_report
 from allocart.trial.pools import arms_of
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -29,7 +28,9 @@ def _render(tmp_path_factory, infections: bool) -> tuple[str, object]:
     p = protocol_from_dict(d)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
-            cohort, "simulate_cohort", functools.partial(fake_simulate_cohort, infections=infections)
+            cohort,
+            "simulate_cohort",
+            functools.partial(fake_simulate_cohort, infections=infections),
         )
         res = run_trial(
             p, tmp_path_factory.mktemp("rep") / "run", workers=1, progress=False, report=False

@@ -16,7 +16,6 @@ from allocart.report.figures import figure_ids
 from allocart.trial.pools import arms_of
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 

@@ -17,7 +17,6 @@ from allocart.errors import DesignError
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
 from allocart.trial.summary import TABLES, oc_wide
-
 from tests.trial.conftest import small_dict
 
 

@@ -31,7 +31,6 @@ from allocart.errors import DesignError
 from allocart.trial.builtin import resolve_protocol
 from allocart.trial.runner import MAIN_GUARD_MESSAGE, run_trial
 from allocart.trial.store import RunFolder, process_alive, process_identity
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -141,9 +140,7 @@ def _run_until_a_pool_is_saved(
             return None
         assert time.monotonic() < deadline, "no pool saved in 180 s"
         time.sleep(0.02)
-    workers = {
-        pid: t for pid, t in _children(proc.pid).items() if "spawn_main" in _cmdline(pid)
-    }
+    workers = {pid: t for pid, t in _children(proc.pid).items() if "spawn_main" in _cmdline(pid)}
     assert len(workers) == 2, [_cmdline(p) for p in _children(proc.pid)]
     return proc, workers
 
@@ -191,7 +188,9 @@ def reference(tmp_path_factory):
         import allocart.population.cohort as cohort
 
         mp.setattr(cohort, "simulate_cohort", fake_simulate_cohort)
-        res = run_trial(resolve_protocol(str(protocol)), tmp / "ref", workers=1, progress=False, report=False)
+        res = run_trial(
+            resolve_protocol(str(protocol)), tmp / "ref", workers=1, progress=False, report=False
+        )
     return protocol, res.tables
 
 
@@ -199,7 +198,12 @@ def _resume(protocol: Path, out: Path, reference_tables) -> tuple[object, list[s
     """Run again in this process; the results must equal the uninterrupted run's."""
     msgs: list[str] = []
     res = run_trial(
-        resolve_protocol(str(protocol)), out, workers=1, progress=False, report=False, log=msgs.append
+        resolve_protocol(str(protocol)),
+        out,
+        workers=1,
+        progress=False,
+        report=False,
+        log=msgs.append,
     )
     assert res.resumed and res.manifest["status"] == "complete"
     for name, frame in reference_tables.items():
@@ -371,7 +375,10 @@ def _script(tmp: Path, guarded: bool) -> Path:
 
 
 def _run_script(script: Path, protocol: Path, out: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run(
         [sys.executable, str(script), str(protocol), str(out)],
         cwd=script.parent,
@@ -406,13 +413,17 @@ def test_the_same_script_with_the_main_guard_runs(tmp_path):
 def test_a_live_writer_is_named_and_a_dead_one_is_recognised(small_protocol, tmp_path):
     first = RunFolder(tmp_path / "run")
     first.claim(small_protocol)
-    with pytest.raises(DesignError, match=rf"another `allocart run` is writing to .* \(pid {os.getpid()} "):
+    with pytest.raises(
+        DesignError, match=rf"another `allocart run` is writing to .* \(pid {os.getpid()} "
+    ):
         RunFolder(tmp_path / "run").claim(small_protocol)
     me = process_identity()
     assert process_alive(me) is True
     assert process_alive({**me, "started_ticks": (me["started_ticks"] or 0) + 1}) is False
     assert process_alive({**me, "host": me["host"] + "-elsewhere"}) is None
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     assert process_alive({**me, "pid": int(done.stdout), "started_ticks": None}) is False
     first.release()
 
@@ -452,5 +463,9 @@ def test_a_running_manifest_without_its_writer_is_taken_as_interrupted(
     msgs: list[str] = []
     res = run_trial(small_protocol, root, workers=1, progress=False, report=False, log=msgs.append)
     assert res.manifest["status"] == "complete"
-    assert res.manifest["previous_run"] == {"status": "interrupted", "stale": True, "pid": 2**22 + 1}
+    assert res.manifest["previous_run"] == {
+        "status": "interrupted",
+        "stale": True,
+        "pid": 2**22 + 1,
+    }
     assert any("ended without finishing" in m for m in msgs)

@@ -18,7 +18,6 @@ from allocart.trial.pools import arms_of
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
 from allocart.trial.summary import DLT_REASON_CATEGORIES, wilson_interval
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -34,7 +33,9 @@ def _run(out, *, infections: bool, **changes):
     d.update(changes)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
-            cohort, "simulate_cohort", functools.partial(fake_simulate_cohort, infections=infections)
+            cohort,
+            "simulate_cohort",
+            functools.partial(fake_simulate_cohort, infections=infections),
         )
         return run_trial(protocol_from_dict(d), out, workers=1, progress=False, report=False)
 
@@ -135,7 +136,10 @@ def test_endpoints_hold_the_pool_rates_by_reason_with_n_and_intervals(full):
         assert rows.loc["serious_infection", "kind"] == "rate"
         assert rows.loc["anc_below_0p5_days_median", "kind"] == "median"
         rates = rows[rows["kind"] == "rate"]
-        assert ((rates["ci_low"] <= rates["value"] + 1e-12) & (rates["value"] <= rates["ci_high"] + 1e-12)).all()
+        assert (
+            (rates["ci_low"] <= rates["value"] + 1e-12)
+            & (rates["value"] <= rates["ci_high"] + 1e-12)
+        ).all()
         assert ((rates["ci_low"] >= 0) & (rates["ci_high"] <= 1)).all()
         for _, r in rates.iterrows():
             assert (r["ci_low"], r["ci_high"]) == pytest.approx(wilson_interval(r["value"], r["n"]))
@@ -145,7 +149,11 @@ def test_endpoints_hold_the_pool_rates_by_reason_with_n_and_intervals(full):
         per_reason = rows.loc[[f"dlt_{r}" for r in REASONS], "value"]
         assert (per_reason <= rows.loc["dlt", "value"] + 1e-12).all()
         assert per_reason.sum() >= rows.loc["dlt", "value"] - 1e-12
-        assert rows.loc["crs_grade3", "value"] <= rows.loc["crs_grade2", "value"] <= rows.loc["crs", "value"]
+        assert (
+            rows.loc["crs_grade3", "value"]
+            <= rows.loc["crs_grade2", "value"]
+            <= rows.loc["crs", "value"]
+        )
 
 
 def test_operating_characteristics_carry_n_and_intervals(full):

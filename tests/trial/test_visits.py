@@ -9,7 +9,6 @@ from allocart.population.covariates import PopulationError
 from allocart.population.schedule import DEFAULT_SAFETY_LAB_DAYS, schedule_for
 from allocart.trial.pools import PoolKey, pool_keys, simulate_pool
 from allocart.trial.protocol import DAYS_PER_MONTH, protocol_from_dict
-
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 

@@ -43,7 +43,10 @@ def _peer_status(module: str) -> tuple[Any | None, str | None]:
     try:
         mod = importlib.import_module(module)
     except Exception as exc:  # any import failure makes the peer unavailable
-        return None, f"import failed on Python {platform.python_version()}: {type(exc).__name__}: {exc}"
+        return (
+            None,
+            f"import failed on Python {platform.python_version()}: {type(exc).__name__}: {exc}",
+        )
     return mod, None
 
 
@@ -58,8 +61,11 @@ def _run_clintrials(mod: Any, p_tox: tuple[float, ...], trials: int, seed: int) 
     for _ in range(trials):
         r = simulate_dose_finding_trial(CT33(k), p_tox, cohort_size=3)
         counts[int(r["RecommendedDose"] or 0)] += 1
-    return {"design": "3+3", "wall_time_s": time.perf_counter() - t0,
-            "selection_pct": (100 * counts[1:] / trials).tolist()}
+    return {
+        "design": "3+3",
+        "wall_time_s": time.perf_counter() - t0,
+        "selection_pct": (100 * counts[1:] / trials).tolist(),
+    }
 
 
 def run_design_bench(trials: int = 10_000, seed: int = 1) -> dict[str, Any]:
@@ -80,8 +86,14 @@ def run_design_bench(trials: int = 10_000, seed: int = 1) -> dict[str, Any]:
         "boin12": (BOIN12(0.35, eff_lower=0.25), None),
         "crm": (CRM(TARGET), None),
     }
-    out: dict[str, Any] = {"trials": trials, "seed": seed, "target": TARGET, "python": platform.python_version(),
-                           "allocart": [], "peers": {}}
+    out: dict[str, Any] = {
+        "trials": trials,
+        "seed": seed,
+        "target": TARGET,
+        "python": platform.python_version(),
+        "allocart": [],
+        "peers": {},
+    }
     for sc_name, sc_def in SCENARIOS.items():
         sc = ScenarioOutcomes(**sc_def)
         for name, (design, accrual) in designs.items():
@@ -89,22 +101,41 @@ def run_design_bench(trials: int = 10_000, seed: int = 1) -> dict[str, Any]:
             simulate_oc(design, sc, min(trials, 200), seed, accrual=accrual)
             first = time.perf_counter() - t0
             res = simulate_oc(design, sc, trials, seed, accrual=accrual)
-            out["allocart"].append({
-                "scenario": sc_name, "design": name, "wall_time_s": res.wall_time_s,
-                "first_call_s": first, "selection_pct": res.selection_pct.tolist(),
-                "no_selection_pct": res.no_selection_pct, "mean_n": res.mean_n,
-            })
+            out["allocart"].append(
+                {
+                    "scenario": sc_name,
+                    "design": name,
+                    "wall_time_s": res.wall_time_s,
+                    "first_call_s": first,
+                    "selection_pct": res.selection_pct.tolist(),
+                    "no_selection_pct": res.no_selection_pct,
+                    "mean_n": res.mean_n,
+                }
+            )
         ex = exact_oc_3plus3(ThreePlusThree(target=TARGET), sc)
-        out["allocart"].append({"scenario": sc_name, "design": "3+3 (exact)", "wall_time_s": None,
-                                "first_call_s": None, "selection_pct": ex.selection_pct.tolist(),
-                                "no_selection_pct": ex.no_selection_pct, "mean_n": ex.mean_n})
+        out["allocart"].append(
+            {
+                "scenario": sc_name,
+                "design": "3+3 (exact)",
+                "wall_time_s": None,
+                "first_call_s": None,
+                "selection_pct": ex.selection_pct.tolist(),
+                "no_selection_pct": ex.no_selection_pct,
+                "mean_n": ex.mean_n,
+            }
+        )
     # Peers.
     mod, reason = _peer_status("clintrials.dosefinding")
     if mod is None:
         out["peers"]["clintrials"] = {"available": False, "reason": reason}
     else:
-        out["peers"]["clintrials"] = {"available": True, "results": [
-            dict(scenario=n, **_run_clintrials(mod, s["p_tox"], trials, seed)) for n, s in SCENARIOS.items()]}
+        out["peers"]["clintrials"] = {
+            "available": True,
+            "results": [
+                dict(scenario=n, **_run_clintrials(mod, s["p_tox"], trials, seed))
+                for n, s in SCENARIOS.items()
+            ],
+        }
     mod, reason = _peer_status("pyboin")
     if mod is None:
         out["peers"]["pyboin"] = {"available": False, "reason": reason}
@@ -112,7 +143,8 @@ def run_design_bench(trials: int = 10_000, seed: int = 1) -> dict[str, Any]:
         public = sorted(n for n in dir(mod) if not n.startswith("_"))
         out["peers"]["pyboin"] = {
             "available": False,
-            "reason": "installed, but it has no dose-finding API (public names: " + ", ".join(public)
+            "reason": "installed, but it has no dose-finding API (public names: "
+            + ", ".join(public)
             + "); the PyPI package of that name converts Japanese text to vowels.",
         }
     return out
@@ -124,19 +156,36 @@ def format_bench(res: dict[str, Any]) -> None:
     from rich.table import Table
 
     con = Console(width=160)
-    t = Table(title=f"allocart dose-finding simulator, {res['trials']} trials per row (seed {res['seed']})")
-    for c in ("Scenario", "Design", "Wall s", "First call s", "Selection % by dose", "None %", "Mean N"):
+    t = Table(
+        title=f"allocart dose-finding simulator, {res['trials']} trials per row (seed {res['seed']})"
+    )
+    for c in (
+        "Scenario",
+        "Design",
+        "Wall s",
+        "First call s",
+        "Selection % by dose",
+        "None %",
+        "Mean N",
+    ):
         t.add_column(c)
     for r in res["allocart"]:
-        t.add_row(r["scenario"], r["design"], "exact" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3f}",
-                  "-" if r["first_call_s"] is None else f"{r['first_call_s']:.2f}",
-                  " ".join(f"{x:5.1f}" for x in r["selection_pct"]), f"{r['no_selection_pct']:.1f}",
-                  f"{r['mean_n']:.1f}")
+        t.add_row(
+            r["scenario"],
+            r["design"],
+            "exact" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3f}",
+            "-" if r["first_call_s"] is None else f"{r['first_call_s']:.2f}",
+            " ".join(f"{x:5.1f}" for x in r["selection_pct"]),
+            f"{r['no_selection_pct']:.1f}",
+            f"{r['mean_n']:.1f}",
+        )
     con.print(t)
     for peer, info in res["peers"].items():
         if not info["available"]:
             con.print(f"[bold]{peer}[/]: unavailable - {info['reason']}")
             continue
         for r in info["results"]:
-            con.print(f"[bold]{peer}[/] {r['scenario']} {r['design']}: {r['wall_time_s']:.3f} s, selection % "
-                      + " ".join(f"{x:.1f}" for x in r["selection_pct"]))
+            con.print(
+                f"[bold]{peer}[/] {r['scenario']} {r['design']}: {r['wall_time_s']:.3f} s, selection % "
+                + " ".join(f"{x:.1f}" for x in r["selection_pct"])
+            )

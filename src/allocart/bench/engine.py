@@ -126,16 +126,24 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
     pilot = min(cfg.n, 50)
     choice = None
     for stiff in (True, False):
-        el, tr = _rr_worker((xml, batch.params[:pilot], batch.y0[:pilot], times, BENCH_RTOL, atol, stiff))
+        el, tr = _rr_worker(
+            (xml, batch.params[:pilot], batch.y0[:pilot], times, BENCH_RTOL, atol, stiff)
+        )
         ok = bool(np.isfinite(tr).all())
-        progress(f"libRoadRunner pilot ({'BDF' if stiff else 'Adams'}): {pilot / el:,.0f} patients/s, "
-                 f"{'no failures' if ok else 'failures'}")
+        progress(
+            f"libRoadRunner pilot ({'BDF' if stiff else 'Adams'}): {pilot / el:,.0f} patients/s, "
+            f"{'no failures' if ok else 'failures'}"
+        )
         if ok and (choice is None or pilot / el > choice[1]):
             choice = (stiff, pilot / el)
     rr_stiff = True if choice is None else choice[0]
     n_proc = cfg.rr_processes or os.cpu_count() or 1
     chunks = np.array_split(np.arange(cfg.n), n_proc)
-    jobs = [(xml, batch.params[c], batch.y0[c], times, BENCH_RTOL, atol, rr_stiff) for c in chunks if len(c)]
+    jobs = [
+        (xml, batch.params[c], batch.y0[c], times, BENCH_RTOL, atol, rr_stiff)
+        for c in chunks
+        if len(c)
+    ]
     progress(f"libRoadRunner: {cfg.n} patients on {len(jobs)} processes...")
     ctx = mp.get_context("spawn")
     rr_wall = np.inf
@@ -143,7 +151,10 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
     runs_per_window = 0
     with ctx.Pool(len(jobs)) as pool:
         # load (and compile) the model in every worker before timing
-        pool.map(_rr_worker, [(xml, j[1][:1], j[2][:1], times[:3], BENCH_RTOL, atol, rr_stiff) for j in jobs])
+        pool.map(
+            _rr_worker,
+            [(xml, j[1][:1], j[2][:1], times[:3], BENCH_RTOL, atol, rr_stiff) for j in jobs],
+        )
         # allocart and libRoadRunner take turns, so that both see the same machine load.
         for r in range(cfg.repeats):
             # A solve of 2000 patients takes ~0.1 s, libRoadRunner's seconds: allocart is timed
@@ -162,8 +173,10 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
             out = pool.map(_rr_worker, jobs)
             # The workers run at the same time; the machine is done when the slowest is.
             rr_wall = min(rr_wall, max(o[0] for o in out))
-            progress(f"repeat {r + 1}/{cfg.repeats}: allocart {cfg.n / best:,.0f}, "
-                     f"libRoadRunner {cfg.n / rr_wall:,.0f} patients/s (best so far)")
+            progress(
+                f"repeat {r + 1}/{cfg.repeats}: allocart {cfg.n / best:,.0f}, "
+                f"libRoadRunner {cfg.n / rr_wall:,.0f} patients/s (best so far)"
+            )
     allocart_pps = cfg.n / best
     rr_traj = np.concatenate([o[1][:, 1:, :] for o in out])
     rr_pps = cfg.n / rr_wall
@@ -172,16 +185,37 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
     from allocart.bench.engine_peers import time_scipy
 
     ns = min(cfg.n_scipy, cfg.n)
-    evs = [(float(batch.event_time[0, j]), int(batch.event_state[0, j]), float(batch.event_value[0, j]))
-           for j in range(batch.event_time.shape[1]) if np.isfinite(batch.event_time[0, j])]
-    scipy_pps, _ = time_scipy(rhs_python(), batch.params[:ns], batch.y0[:ns], times, rtol=BENCH_RTOL,
-                              atol=atol, events=evs, method="LSODA")
+    evs = [
+        (
+            float(batch.event_time[0, j]),
+            int(batch.event_state[0, j]),
+            float(batch.event_value[0, j]),
+        )
+        for j in range(batch.event_time.shape[1])
+        if np.isfinite(batch.event_time[0, j])
+    ]
+    scipy_pps, _ = time_scipy(
+        rhs_python(),
+        batch.params[:ns],
+        batch.y0[:ns],
+        times,
+        rtol=BENCH_RTOL,
+        atol=atol,
+        events=evs,
+        method="LSODA",
+    )
     progress(f"SciPy LSODA: {scipy_pps:,.1f} patients/s")
 
     nref = min(cfg.n_reference, cfg.n)
     progress(f"tight reference (SciPy DOP853, rtol {REFERENCE_RTOL:g}) for {nref} patients...")
-    ref = solve_reference(batch, t_out, method="DOP853", rtol=REFERENCE_RTOL,
-                          atol=state_atol(1e-3), patients=range(nref))
+    ref = solve_reference(
+        batch,
+        t_out,
+        method="DOP853",
+        rtol=REFERENCE_RTOL,
+        atol=state_atol(1e-3),
+        patients=range(nref),
+    )
     flops = _rhs_flops(rhs_source())
     rhs_evals = float(np.mean(res.n_rhs))
     # The lane kernel's arithmetic is 8-wide FMA: its ceiling is the vectorised one.
@@ -194,7 +228,9 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
         "product": scenario.product.name,
         "rtol": BENCH_RTOL,
         "threads": int(__import__("numba").get_num_threads()),
-        "allocart_method": "DOPRI5, SIMD lanes of 8 patients" if hasattr(get_kernel(), "solve_all_lanes") else "DOPRI5",
+        "allocart_method": "DOPRI5, SIMD lanes of 8 patients"
+        if hasattr(get_kernel(), "solve_all_lanes")
+        else "DOPRI5",
         "roadrunner_processes": len(jobs),
         "roadrunner_method": "CVODE BDF" if rr_stiff else "CVODE Adams",
         "allocart_patients_per_s": allocart_pps,
@@ -216,8 +252,9 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
     }
 
 
-def run_per_core_comparison(n: int = 200, repeats: int = 6, seed: int = 1, days: float = 365.0,
-                            progress=print) -> dict:
+def run_per_core_comparison(
+    n: int = 200, repeats: int = 6, seed: int = 1, days: float = 365.0, progress=print
+) -> dict:
     """One core each: allocart lane kernel, per-patient kernel and one libRoadRunner process.
 
     The three run one after another, ``repeats`` times, on the patients of
@@ -234,8 +271,9 @@ def run_per_core_comparison(n: int = 200, repeats: int = 6, seed: int = 1, days:
     from allocart.engine import EventTable, solve_batch
 
     scenario = Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy", days=days)
-    batch = build_batch(scenario, sample_parameters(load_default_parameters(), n,
-                                                    np.random.default_rng(seed)))
+    batch = build_batch(
+        scenario, sample_parameters(load_default_parameters(), n, np.random.default_rng(seed))
+    )
     ev = EventTable(batch.event_time, batch.event_state, batch.event_op, batch.event_value)
     t_out = np.arange(0.0, days + 0.5)
     atol = state_atol()
@@ -245,19 +283,42 @@ def run_per_core_comparison(n: int = 200, repeats: int = 6, seed: int = 1, days:
     _rr_worker((xml, batch.params[:2], batch.y0[:2], times, BENCH_RTOL, atol, True))  # load
     best = {"lanes": np.inf, "per_patient": np.inf, "roadrunner": np.inf}
     for lanes in (True, False):  # compile / load
-        solve_batch(kernel, batch.y0[:2], batch.params[:2], t_out[:2], t0=batch.t0,
-                    events=ev.rows(0, 2), rtol=BENCH_RTOL, atol=atol, n_threads=1, lanes=lanes)
+        solve_batch(
+            kernel,
+            batch.y0[:2],
+            batch.params[:2],
+            t_out[:2],
+            t0=batch.t0,
+            events=ev.rows(0, 2),
+            rtol=BENCH_RTOL,
+            atol=atol,
+            n_threads=1,
+            lanes=lanes,
+        )
     for r in range(repeats):
         for lanes in (True, False):
             tic = time.perf_counter()
-            solve_batch(kernel, batch.y0, batch.params, t_out, t0=batch.t0, events=ev,
-                        rtol=BENCH_RTOL, atol=atol, n_threads=1, lanes=lanes)
+            solve_batch(
+                kernel,
+                batch.y0,
+                batch.params,
+                t_out,
+                t0=batch.t0,
+                events=ev,
+                rtol=BENCH_RTOL,
+                atol=atol,
+                n_threads=1,
+                lanes=lanes,
+            )
             key = "lanes" if lanes else "per_patient"
             best[key] = min(best[key], time.perf_counter() - tic)
         el, _ = _rr_worker((xml, batch.params, batch.y0, times, BENCH_RTOL, atol, True))
         best["roadrunner"] = min(best["roadrunner"], el)
-        progress(f"repeat {r + 1}/{repeats}: " + ", ".join(f"{k} {n / v:,.0f}" for k, v in best.items())
-                 + " patients/s")
+        progress(
+            f"repeat {r + 1}/{repeats}: "
+            + ", ".join(f"{k} {n / v:,.0f}" for k, v in best.items())
+            + " patients/s"
+        )
     pps = {k: n / v for k, v in best.items()}
     return {
         "n": n,
@@ -274,4 +335,6 @@ if __name__ == "__main__":  # pragma: no cover - manual benchmark
     import json
     import sys
 
-    print(json.dumps(run_per_core_comparison(progress=lambda m: print(m, file=sys.stderr)), indent=1))
+    print(
+        json.dumps(run_per_core_comparison(progress=lambda m: print(m, file=sys.stderr)), indent=1)
+    )

@@ -89,12 +89,35 @@ class TestModel:
 # (parameter name, value). Rates are per day; the drug elimination kel = 4/day and the
 # cytokine clearances (3-3.5/day) are the fast modes, as in the real model.
 _PARAMS = [
-    ("ka", 1.0), ("ktr", 1.5), ("kel", 4.0), ("k12", 0.5), ("k21", 0.3), ("ic50", 1.0),
-    ("rho", 1.6), ("kmb", 50.0), ("kout", 0.8), ("kin", 0.4), ("de", 0.25), ("kem", 0.05),
-    ("kme", 0.02), ("kex", 0.1), ("dx", 0.1), ("kill", 2.0), ("kme50", 10.0),
-    ("prodb", 20.0), ("kmat", 0.3), ("db", 0.05), ("kpb", 0.01), ("kab", 1.0),
-    ("dab", 0.033), ("kil6", 0.5), ("dil6", 3.5), ("difn", 3.0), ("kinf", 0.2),
-    ("dinf", 0.1), ("dose", 10.0),
+    ("ka", 1.0),
+    ("ktr", 1.5),
+    ("kel", 4.0),
+    ("k12", 0.5),
+    ("k21", 0.3),
+    ("ic50", 1.0),
+    ("rho", 1.6),
+    ("kmb", 50.0),
+    ("kout", 0.8),
+    ("kin", 0.4),
+    ("de", 0.25),
+    ("kem", 0.05),
+    ("kme", 0.02),
+    ("kex", 0.1),
+    ("dx", 0.1),
+    ("kill", 2.0),
+    ("kme50", 10.0),
+    ("prodb", 20.0),
+    ("kmat", 0.3),
+    ("db", 0.05),
+    ("kpb", 0.01),
+    ("kab", 1.0),
+    ("dab", 0.033),
+    ("kil6", 0.5),
+    ("dil6", 3.5),
+    ("difn", 3.0),
+    ("kinf", 0.2),
+    ("dinf", 0.1),
+    ("dose", 10.0),
 ]
 # One expression per state, in x<i>/k<name> notation, using exp/ln and arithmetic only.
 _STIM_B = "(x13/(x13 + kmb))"
@@ -130,8 +153,33 @@ _ODES = [
     "0.5 - 0.05*x23 + 0.01*x23*x18/(x18 + 1)",
     "5 - 0.05*x24 - 0.02*x24*x4/(x4 + ic50) + 0.01*x24*x19",
 ]
-_Y0 = [10.0, 0, 0, 0, 0, 0, 1.0, 0, 0, 0, 66.7, 66.7, 66.7, 40.0, 110.0, 1.8, 7.0, 100.0,
-       0, 0, 1.0, 1.0, 0.7, 10.0, 100.0]
+_Y0 = [
+    10.0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1.0,
+    0,
+    0,
+    0,
+    66.7,
+    66.7,
+    66.7,
+    40.0,
+    110.0,
+    1.8,
+    7.0,
+    100.0,
+    0,
+    0,
+    1.0,
+    1.0,
+    0.7,
+    10.0,
+    100.0,
+]
 
 
 def _to_python(expr: str, pidx: dict) -> str:
@@ -140,8 +188,11 @@ def _to_python(expr: str, pidx: dict) -> str:
     out = re.sub(r"\bx(\d+)\b", r"y[\1]", expr)
     out = re.sub(r"\bln\(", "math.log(", out)
     out = re.sub(r"\bexp\(", "math.exp(", out)
-    return re.sub(r"\b([a-z][a-z0-9]*)\b",
-                  lambda m: f"p[{pidx[m.group(1)]}]" if m.group(1) in pidx else m.group(1), out)
+    return re.sub(
+        r"\b([a-z][a-z0-9]*)\b",
+        lambda m: f"p[{pidx[m.group(1)]}]" if m.group(1) in pidx else m.group(1),
+        out,
+    )
 
 
 def _build_sbml(state_ids, params, odes, y0, dose_times) -> str:
@@ -213,8 +264,9 @@ def test_model() -> TestModel:
     params = np.array([v for _, v in _PARAMS])
     y0 = np.array(_Y0, dtype=float)
     sbml = _build_sbml(state_ids, _PARAMS, _ODES, y0, dose_times)
-    return TestModel(rhs_source, sbml, state_ids, [n for n, _ in _PARAMS], params, y0,
-                     dose_times, pidx["dose"])
+    return TestModel(
+        rhs_source, sbml, state_ids, [n for n, _ in _PARAMS], params, y0, dose_times, pidx["dose"]
+    )
 
 
 # Not a pytest test despite the name.
@@ -364,8 +416,16 @@ def time_scipy(
         traj[i, 0] = y
         for seg_end in stops + [t_out[-1]]:
             mask = (t_out > t) & (t_out <= seg_end)
-            sol = solve_ivp(f, (t, seg_end), y, method=method, rtol=rtol, atol=atol,
-                            t_eval=t_out[mask] if mask.any() else None, dense_output=False)
+            sol = solve_ivp(
+                f,
+                (t, seg_end),
+                y,
+                method=method,
+                rtol=rtol,
+                atol=atol,
+                t_eval=t_out[mask] if mask.any() else None,
+                dense_output=False,
+            )
             y = sol.y[:, -1].copy()
             for te, s, v in events:
                 if te == seg_end:
@@ -494,8 +554,9 @@ def _simd_flop_kernel():
     return run, 64 * 35
 
 
-def measure_flop_peak(seconds: float = 1.0, n_threads: int | None = None,
-                      simd: bool = False) -> float:
+def measure_flop_peak(
+    seconds: float = 1.0, n_threads: int | None = None, simd: bool = False
+) -> float:
     """Achieved double-precision FLOP/s of RHS-like arithmetic on all numba threads.
 
     Runs independent chains of multiply-adds with some divisions (the mix of a generated
@@ -563,8 +624,13 @@ def _rhs_flops(rhs_source: str) -> int:
 
 
 def compare_on_test_model(
-    n_pat: int = 400, n_rr: int = 100, rtol: float = 1e-6, atol: float = 1e-9,
-    n_threads: int | None = None, repeats: int = 3, method: str = "auto",
+    n_pat: int = 400,
+    n_rr: int = 100,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    n_threads: int | None = None,
+    repeats: int = 3,
+    method: str = "auto",
 ) -> dict:
     """Engine vs libRoadRunner on :func:`test_model`, both checked against a tight reference.
 
@@ -595,15 +661,26 @@ def compare_on_test_model(
     best = math.inf
     for _ in range(repeats):
         tic = time.perf_counter()
-        res = solve_batch(k, Y0, P, t_out, t0=0.0, events=ev, rtol=rtol, atol=atol,
-                          method=method, n_threads=n_threads)
+        res = solve_batch(
+            k,
+            Y0,
+            P,
+            t_out,
+            t0=0.0,
+            events=ev,
+            rtol=rtol,
+            atol=atol,
+            method=method,
+            n_threads=n_threads,
+        )
         best = min(best, time.perf_counter() - tic)
     eng_err = float((np.abs(res.y - ref.y) / scale).max())
     rr_pps = 0.0
     rr_err = math.nan
     for _ in range(repeats):
-        pps, tr = time_roadrunner(m.sbml, P[:n_rr], m.param_ids, Y0[:n_rr], t_out, rtol, atol,
-                                  state_ids=m.state_ids)
+        pps, tr = time_roadrunner(
+            m.sbml, P[:n_rr], m.param_ids, Y0[:n_rr], t_out, rtol, atol, state_ids=m.state_ids
+        )
         rr_pps = max(rr_pps, pps)
     rr_err = float((np.abs(tr - ref.y[:n_rr]) / scale[:n_rr]).max())
     threads = numba.get_num_threads() if n_threads is None else n_threads

@@ -25,22 +25,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks against peer tools, measured in the same run.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks against peer tools, measured in the same run.", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 
 # Command registration: each module adds its commands to `app` or `bench_app`.
-from allocart.cli import model_cmds  # noqa: E402
-from allocart.cli import score_cmd  # noqa: E402
+from allocart.cli import (
+    model_cmds,  # noqa: E402
+    score_cmd,  # noqa: E402
+)
 
 model_cmds.register(app, bench_app)
 score_cmd.register(app, bench_app)
 from allocart.cli import design_cmd  # noqa: E402
+
 design_cmd.register(app, bench_app)
 from allocart.cli import population_cmds  # noqa: E402
+
 population_cmds.register(app, bench_app)
-from allocart.cli import trial_cmds; trial_cmds.register(app, bench_app)  # noqa: E402, E702
-from allocart.cli import data_cmds; data_cmds.register(app, bench_app)  # noqa: E402, E702
-from allocart.cli import fit_cmds; fit_cmds.register(app, bench_app)  # noqa: E402, E702
+from allocart.cli import trial_cmds
+
+trial_cmds.register(app, bench_app)  # noqa: E402, E702
+from allocart.cli import data_cmds
+
+data_cmds.register(app, bench_app)  # noqa: E402, E702
+from allocart.cli import fit_cmds
+
+fit_cmds.register(app, bench_app)  # noqa: E402, E702
 
 
 #: Checks of options that several commands share, by parameter name, run before the command:
@@ -106,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:  # raised by --help and explicit exits
         return int(exc.exit_code or 0)
-    except Exception as exc:  # usage errors (missing argument, bad option) carry their own formatting
+    except (
+        Exception
+    ) as exc:  # usage errors (missing argument, bad option) carry their own formatting
         if isinstance(exc, _usage_errors()):
             exc.show()
             return exc.exit_code

@@ -45,8 +45,10 @@ def _options(**kw: Any) -> dict[str, Any]:
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the ``design`` commands to ``app`` and ``design`` to ``bench_app``."""
-    design_app = typer.Typer(help="Dose-finding designs: decision tables, next-dose advice, operating characteristics.",
-                             no_args_is_help=True)
+    design_app = typer.Typer(
+        help="Dose-finding designs: decision tables, next-dose advice, operating characteristics.",
+        no_args_is_help=True,
+    )
     app.add_typer(design_app, name="design")
 
     @design_app.command("table")
@@ -69,13 +71,23 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from rich.table import Table
 
         t = Table(title=f"{d.name} decision table, target {target}")
-        for col in ("Number treated", "Escalate if DLTs <=", "Stay if DLTs", "De-escalate if DLTs >=",
-                    "Eliminate if DLTs >="):
+        for col in (
+            "Number treated",
+            "Escalate if DLTs <=",
+            "Stay if DLTs",
+            "De-escalate if DLTs >=",
+            "Eliminate if DLTs >=",
+        ):
             t.add_column(col, justify="right")
         for r in rows:
             el = r["eliminate_if_dlts_at_least"]
-            t.add_row(str(r["n"]), str(r["escalate_if_dlts_at_most"]), str(r["stay"]),
-                      str(r["deescalate_if_dlts_at_least"]), "-" if el is None else str(el))
+            t.add_row(
+                str(r["n"]),
+                str(r["escalate_if_dlts_at_most"]),
+                str(r["stay"]),
+                str(r["deescalate_if_dlts_at_least"]),
+                "-" if el is None else str(el),
+            )
         Console().print(t)
 
     @design_app.command("next")
@@ -86,10 +98,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         treated: str = typer.Option(..., help="Patients treated per dose, comma-separated."),
         dlts: str = typer.Option(..., help="DLTs per dose, comma-separated."),
         responses: str | None = typer.Option(None, help="Responses per dose (BOIN12: required)."),
-        pending: str | None = typer.Option(None, help="Patients with pending DLT data per dose (TITE-BOIN)."),
-        followup: str | None = typer.Option(None, help="Standardised follow-up of pending patients per dose (TITE-BOIN)."),
-        eff_lower: float | None = typer.Option(None, help="Lowest acceptable response rate (BOIN12)."),
-        n_earlystop: int | None = typer.Option(None, help="Stop at this many patients on the current dose."),
+        pending: str | None = typer.Option(
+            None, help="Patients with pending DLT data per dose (TITE-BOIN)."
+        ),
+        followup: str | None = typer.Option(
+            None, help="Standardised follow-up of pending patients per dose (TITE-BOIN)."
+        ),
+        eff_lower: float | None = typer.Option(
+            None, help="Lowest acceptable response rate (BOIN12)."
+        ),
+        n_earlystop: int | None = typer.Option(
+            None, help="Stop at this many patients on the current dose."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Advise the dose for the next cohort from the data so far."""
@@ -101,7 +121,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 "responses per dose, e.g. --responses 1,0 (none given would mean no patient "
                 "responded)."
             )
-        d = make_design(design, **_options(target=target, eff_lower=eff_lower, n_earlystop=n_earlystop))
+        d = make_design(
+            design, **_options(target=target, eff_lower=eff_lower, n_earlystop=n_earlystop)
+        )
         data = DoseData(
             treated=tuple(_ints("treated", treated) or ()),
             dlts=tuple(_ints("dlts", dlts) or ()),
@@ -128,11 +150,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ),
         cohort_size: int = typer.Option(3, help="Patients per cohort."),
         n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
-        n_earlystop: int | None = typer.Option(None, help="Stop at this many patients on the current dose."),
+        n_earlystop: int | None = typer.Option(
+            None, help="Stop at this many patients on the current dose."
+        ),
         backfill_cap: int | None = typer.Option(None, help="BF-BOIN cap per dose."),
-        eff_lower: float | None = typer.Option(None, help="Lowest acceptable response rate (BOIN12)."),
+        eff_lower: float | None = typer.Option(
+            None, help="Lowest acceptable response rate (BOIN12)."
+        ),
         no_expansion: bool = typer.Option(False, help="3+3 without expanding the MTD to 6."),
-        accrual_per_month: float | None = typer.Option(None, help="Accrual rate, patients per month."),
+        accrual_per_month: float | None = typer.Option(
+            None, help="Accrual rate, patients per month."
+        ),
         dlt_window_months: float = typer.Option(1.0, help="DLT assessment window, months."),
         trials: int = typer.Option(10000, help="Number of simulated trials."),
         seed: int = typer.Option(1, help="Seed of the common random numbers."),
@@ -140,7 +168,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Operating characteristics of a design under a scenario."""
-        from allocart.design import Accrual, ScenarioOutcomes, exact_oc_3plus3, make_design, simulate_oc
+        from allocart.design import (
+            Accrual,
+            ScenarioOutcomes,
+            exact_oc_3plus3,
+            make_design,
+            simulate_oc,
+        )
 
         if design.strip().lower() in _RESPONSE_DESIGNS and not p_eff:
             raise DesignError(
@@ -149,20 +183,32 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 "no patient responds)."
             )
         check_seed(seed, "--seed", DesignError)
-        opts = _options(target=target, cohort_size=cohort_size, n_cohorts=n_cohorts, n_earlystop=n_earlystop,
-                        backfill_cap=backfill_cap, eff_lower=eff_lower)
+        opts = _options(
+            target=target,
+            cohort_size=cohort_size,
+            n_cohorts=n_cohorts,
+            n_earlystop=n_earlystop,
+            backfill_cap=backfill_cap,
+            eff_lower=eff_lower,
+        )
         if design == "3+3":
             opts["expand_mtd"] = not no_expansion
         d = make_design(design, **opts)
-        sc = ScenarioOutcomes(p_tox=tuple(_floats("p-tox", p_tox) or ()), p_eff=tuple(_floats("p-eff", p_eff) or ()))
+        sc = ScenarioOutcomes(
+            p_tox=tuple(_floats("p-tox", p_tox) or ()), p_eff=tuple(_floats("p-eff", p_eff) or ())
+        )
         if exact:
             if design != "3+3":
-                raise DesignError(f"`--exact` is available for the 3+3 only, got design {design!r}.")
+                raise DesignError(
+                    f"`--exact` is available for the 3+3 only, got design {design!r}."
+                )
             res = exact_oc_3plus3(d, sc)  # type: ignore[arg-type]
         else:
             from allocart.cli.progress import ProgressBar
 
-            acc = None if accrual_per_month is None else Accrual(accrual_per_month, dlt_window_months)
+            acc = (
+                None if accrual_per_month is None else Accrual(accrual_per_month, dlt_window_months)
+            )
             # On stderr, and only on a terminal: --json output on stdout stays plain JSON.
             with ProgressBar(f"{d.name}: simulating trials", total=max(trials, 1)) as bar:
                 res = simulate_oc(d, sc, trials, seed, accrual=acc, progress=bar.callback())
@@ -173,18 +219,31 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(title=f"{d.name}: {'exact' if res.exact else f'{res.n_trials} trials, seed {res.seed}'}")
+        t = Table(
+            title=f"{d.name}: {'exact' if res.exact else f'{res.n_trials} trials, seed {res.seed}'}"
+        )
         t.add_column("Dose", justify="right")
         for c in ("True P(DLT)", "Selected %", "Patients", "DLTs"):
             t.add_column(c, justify="right")
         for j in range(res.n_doses):
-            t.add_row(str(j + 1), f"{sc.p_tox[j]:.2f}", f"{res.selection_pct[j]:.1f}",
-                      f"{res.patients_per_dose[j]:.2f}", f"{res.dlts_per_dose[j]:.2f}")
+            t.add_row(
+                str(j + 1),
+                f"{sc.p_tox[j]:.2f}",
+                f"{res.selection_pct[j]:.1f}",
+                f"{res.patients_per_dose[j]:.2f}",
+                f"{res.dlts_per_dose[j]:.2f}",
+            )
         con = Console()
         con.print(t)
-        con.print(f"No selection: {res.no_selection_pct:.1f}%  Overdose selection: {res.overdose_selection_pct:.1f}%  "
-                  f"Mean N: {res.mean_n:.1f}  Mean per-trial DLT proportion: {res.mean_dlt_proportion:.3f}"
-                  + ("" if res.mean_duration_months is None else f"  Mean duration: {res.mean_duration_months:.1f} months"))
+        con.print(
+            f"No selection: {res.no_selection_pct:.1f}%  Overdose selection: {res.overdose_selection_pct:.1f}%  "
+            f"Mean N: {res.mean_n:.1f}  Mean per-trial DLT proportion: {res.mean_dlt_proportion:.3f}"
+            + (
+                ""
+                if res.mean_duration_months is None
+                else f"  Mean duration: {res.mean_duration_months:.1f} months"
+            )
+        )
 
     @bench_app.command("design")
     def bench_design(

@@ -18,24 +18,56 @@ __all__ = ["register"]
 def fit_cmd(
     data: Annotated[Path, typer.Argument(help="NONMEM CSV file or folder of SDTM tables.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="nonmem or sdtm (default: from the path).")] = None,
-    params: Annotated[str | None, typer.Option(help="Parameters to estimate, comma-separated "
-                                                     "(default rho_E,delta_E,k_Trej,k_mat,k_Ab).")] = None,
-    method: Annotated[str, typer.Option(help="map (posterior mode + Laplace; population point estimate) or nuts.")] = "map",
-    level: Annotated[str, typer.Option(help="auto, individual (table priors) or population.")] = "auto",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="nonmem or sdtm (default: from the path).")
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help="Parameters to estimate, comma-separated "
+            "(default rho_E,delta_E,k_Trej,k_mat,k_Ab)."
+        ),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="map (posterior mode + Laplace; population point estimate) or nuts.")
+    ] = "map",
+    level: Annotated[
+        str, typer.Option(help="auto, individual (table priors) or population.")
+    ] = "auto",
     chains: Annotated[int, typer.Option(help="NUTS chains.")] = 4,
     warmup: Annotated[int, typer.Option(help="NUTS warm-up iterations per chain.")] = 150,
     samples: Annotated[int, typer.Option(help="NUTS draws per chain.")] = 150,
-    observables: Annotated[str | None, typer.Option(help="Read-outs to fit, comma-separated (default: all in the data).")] = None,
+    observables: Annotated[
+        str | None,
+        typer.Option(help="Read-outs to fit, comma-separated (default: all in the data)."),
+    ] = None,
     horizon: Annotated[float, typer.Option(help="Forecast horizon, days after infusion.")] = 365.0,
     seed: Annotated[int, typer.Option(help="Seed of the sampler and the forecast draws.")] = 0,
-    model_params: Annotated[Path | None, typer.Option("--model-params", help="YAML overrides of the parameter table.")] = None,
-    error_model: Annotated[Path | None, typer.Option("--error-model", help="YAML overrides of the residual-error table.")] = None,
-    plots: Annotated[bool, typer.Option(help="Write the plots (and embed them in the report).")] = True,
-    backend: Annotated[str, typer.Option(help="Gradients: sensitivity (numba forward sensitivities) or jax "
-                                              "(forward-mode through diffrax; needs the jax extra).")] = "sensitivity",
-    truth: Annotated[Path | None, typer.Option("--truth", help="CSV of true parameter values (id, one column per "
-                                               "parameter) of simulated data: check the intervals' coverage.")] = None,
+    model_params: Annotated[
+        Path | None, typer.Option("--model-params", help="YAML overrides of the parameter table.")
+    ] = None,
+    error_model: Annotated[
+        Path | None,
+        typer.Option("--error-model", help="YAML overrides of the residual-error table."),
+    ] = None,
+    plots: Annotated[
+        bool, typer.Option(help="Write the plots (and embed them in the report).")
+    ] = True,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Gradients: sensitivity (numba forward sensitivities) or jax "
+            "(forward-mode through diffrax; needs the jax extra)."
+        ),
+    ] = "sensitivity",
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="CSV of true parameter values (id, one column per "
+            "parameter) of simulated data: check the intervals' coverage.",
+        ),
+    ] = None,
 ) -> None:
     """Fit the model to patient data: posterior, diagnostics, forecasts and an HTML report.
 
@@ -47,10 +79,18 @@ def fit_cmd(
     from allocart.fit.residual import load_residual_models
     from allocart.model.parameters import load_default_parameters, load_overrides
 
-    opts = FitOptions(params=parse_params(params), method=method.strip().lower(), level=level.strip().lower(),
-                      chains=chains, warmup=warmup, samples=samples, seed=seed,
-                      observables=parse_observables(observables), horizon=horizon,
-                      backend=backend.strip().lower())
+    opts = FitOptions(
+        params=parse_params(params),
+        method=method.strip().lower(),
+        level=level.strip().lower(),
+        chains=chains,
+        warmup=warmup,
+        samples=samples,
+        seed=seed,
+        observables=parse_observables(observables),
+        horizon=horizon,
+        backend=backend.strip().lower(),
+    )
     opts.check_dependencies()  # NUTS without JAX: one line, before the data are read
     ds = read_dataset(data, fmt)
     table = load_default_parameters()
@@ -62,8 +102,16 @@ def fit_cmd(
         from allocart.fit.coverage import read_truth
 
         truth_frame = read_truth(truth)
-    paths = run_fit(ds, out, opts, table=table, residual=residual, plots=plots, truth=truth_frame,
-                    echo=lambda s: print(s, file=sys.stderr))
+    paths = run_fit(
+        ds,
+        out,
+        opts,
+        table=table,
+        residual=residual,
+        plots=plots,
+        truth=truth_frame,
+        echo=lambda s: print(s, file=sys.stderr),
+    )
     for name, p in paths.items():
         typer.echo(f"{name:16s} {p}")
 
@@ -71,33 +119,52 @@ def fit_cmd(
 def recovery_cmd(
     replicates: Annotated[int, typer.Option(help="Simulated trials.")] = 100,
     patients: Annotated[int, typer.Option(help="Patients per trial.")] = 15,
-    params: Annotated[str | None, typer.Option(help="Estimated parameters, comma-separated.")] = None,
-    product: Annotated[str, typer.Option(help="CAR-T product of the simulated trials.")] = "allogeneic-cd19",
+    params: Annotated[
+        str | None, typer.Option(help="Estimated parameters, comma-separated.")
+    ] = None,
+    product: Annotated[
+        str, typer.Option(help="CAR-T product of the simulated trials.")
+    ] = "allogeneic-cd19",
     seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = 2024,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON report here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON report here.")
+    ] = None,
 ) -> None:
     """Simulation-estimation study: relative bias and 90% coverage per population parameter."""
     from allocart.fit.api import parse_params
     from allocart.fit.recovery import RecoveryConfig, run_recovery
 
-    cfg = RecoveryConfig(replicates=replicates, patients=patients, params=parse_params(params), product=product,
-                         seed=seed)
+    cfg = RecoveryConfig(
+        replicates=replicates,
+        patients=patients,
+        params=parse_params(params),
+        product=product,
+        seed=seed,
+    )
     rep = run_recovery(cfg, progress=lambda i, n: print(f"replicate {i}/{n}", file=sys.stderr))
     doc = rep.to_json()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=1, default=str))
     if as_json:
-        typer.echo(json.dumps({k: v for k, v in doc.items() if k != "per_replicate"}, indent=1, default=str))
+        typer.echo(
+            json.dumps(
+                {k: v for k, v in doc.items() if k != "per_replicate"}, indent=1, default=str
+            )
+        )
         return
-    typer.echo(f"{replicates} trials of {patients} patients ({product}); 90% intervals "
-               f"(Monte-Carlo SE of a coverage: {doc['coverage_monte_carlo_se']:.0%})")
+    typer.echo(
+        f"{replicates} trials of {patients} patients ({product}); 90% intervals "
+        f"(Monte-Carlo SE of a coverage: {doc['coverage_monte_carlo_se']:.0%})"
+    )
     typer.echo(f"{'parameter':16s} {'bias':>8s} {'coverage':>9s}")
     for p, v in doc["params"].items():
         typer.echo(f"{p:16s} {v['bias']:+8.1%} {v['coverage']:9.0%}")
-    typer.echo("targets (|bias| <= 15%, coverage 80-97% for every typical value and omega): "
-               + ("met" if doc["passed"] else "NOT met"))
+    typer.echo(
+        "targets (|bias| <= 15%, coverage 80-97% for every typical value and omega): "
+        + ("met" if doc["passed"] else "NOT met")
+    )
 
 
 def bench_fit_cmd(
@@ -111,7 +178,9 @@ def bench_fit_cmd(
     """Individual NUTS fit of one simulated patient (target: <= 60 s with 4 chains)."""
     from allocart.fit.bench import run_fit_bench
 
-    res = run_fit_bench(chains=chains, warmup=warmup, samples=samples, seed=seed, backend=backend.strip().lower())
+    res = run_fit_bench(
+        chains=chains, warmup=warmup, samples=samples, seed=seed, backend=backend.strip().lower()
+    )
     if as_json:
         typer.echo(json.dumps(res, indent=1, default=str))
         return
@@ -131,7 +200,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if group.name == "validate":
             validate = group.typer_instance
     if validate is None:
-        validate = typer.Typer(help="Validation studies of the model and its fitting.", no_args_is_help=True)
+        validate = typer.Typer(
+            help="Validation studies of the model and its fitting.", no_args_is_help=True
+        )
         app.add_typer(validate, name="validate")
     validate.command("recovery")(recovery_cmd)
     bench_app.command("fit")(bench_fit_cmd)

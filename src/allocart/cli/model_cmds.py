@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
-from typing import Annotated, Optional
-
 import typer
 
 from allocart.cli.checks import check_seed
 from allocart.errors import ModelError
 from allocart.files import check_output
 
-export_app = typer.Typer(help="Export the model: SBML for other tools, the equation listing.", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Export the model: SBML for other tools, the equation listing.", no_args_is_help=True
+)
 
 
 def _parse_redose(items: list[str]) -> list[tuple[float, str]]:
@@ -31,20 +32,38 @@ def _parse_redose(items: list[str]) -> list[tuple[float, str]]:
 
 
 def simulate_cmd(
-    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
-    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "1e6/kg",
-    ld: Annotated[str, typer.Option(help="Lymphodepletion regimen or a regimen YAML file.")] = "flu-cy",
+    product: Annotated[
+        str, typer.Option(help="Built-in product or a product YAML file.")
+    ] = "allogeneic-cd19cd20",
+    dose: Annotated[
+        str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")
+    ] = "1e6/kg",
+    ld: Annotated[
+        str, typer.Option(help="Lymphodepletion regimen or a regimen YAML file.")
+    ] = "flu-cy",
     days: Annotated[float, typer.Option(help="Horizon in days after infusion.")] = 365.0,
     dt: Annotated[float, typer.Option(help="Output grid step in days.")] = 1.0,
-    params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
+    params: Annotated[
+        Path | None, typer.Option(help="YAML file of parameter overrides.")
+    ] = None,
     n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of between-patient variability.")] = 0,
-    typical: Annotated[bool, typer.Option("--typical", help="Simulate the typical patient.")] = False,
-    states: Annotated[bool, typer.Option("--states", help="Add the raw states (SBML species ids).")] = False,
-    redose: Annotated[Optional[list[str]], typer.Option(help="Later infusion DAY:DOSE (repeatable).")] = None,
-    redose_ld: Annotated[Optional[str], typer.Option(help="Lymphodepletion repeated before each redose.")] = None,
+    typical: Annotated[
+        bool, typer.Option("--typical", help="Simulate the typical patient.")
+    ] = False,
+    states: Annotated[
+        bool, typer.Option("--states", help="Add the raw states (SBML species ids).")
+    ] = False,
+    redose: Annotated[
+        list[str] | None, typer.Option(help="Later infusion DAY:DOSE (repeatable).")
+    ] = None,
+    redose_ld: Annotated[
+        str | None, typer.Option(help="Lymphodepletion repeated before each redose.")
+    ] = None,
     rtol: Annotated[float, typer.Option(help="Relative tolerance of the solver.")] = 1e-8,
-    out: Annotated[Optional[Path], typer.Option(help="Write the table to FILE (.csv or .parquet).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the table to FILE (.csv or .parquet).")
+    ] = None,
 ) -> None:
     """Simulate virtual patients and write a long table (id, time, one column per read-out)."""
     from rich.console import Console
@@ -58,10 +77,23 @@ def simulate_cmd(
         check_output(out, what="--out", error=ModelError)
     check_seed(seed, "--seed", ModelError)
     console = Console(stderr=True)
-    with ProgressBar(f"simulating {n} virtual patients", total=max(n, 1), enabled=not typical) as bar:
+    with ProgressBar(
+        f"simulating {n} virtual patients", total=max(n, 1), enabled=not typical
+    ) as bar:
         sim = simulate(
-            product, dose, ld, days=days, dt=dt, n=n, seed=seed, typical=typical, params=params,
-            redose=_parse_redose(redose or []), redose_ld=redose_ld, rtol=rtol, progress=bar.callback(),
+            product,
+            dose,
+            ld,
+            days=days,
+            dt=dt,
+            n=n,
+            seed=seed,
+            typical=typical,
+            params=params,
+            redose=_parse_redose(redose or []),
+            redose_ld=redose_ld,
+            rtol=rtol,
+            progress=bar.callback(),
         )
     for i, reason in sim.failures:
         console.print(f"[yellow]warning: patient {i + 1} failed: {reason}[/yellow]")
@@ -74,11 +106,19 @@ def simulate_cmd(
 
 
 def export_sbml_cmd(
-    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
-    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "1e6/kg",
+    product: Annotated[
+        str, typer.Option(help="Built-in product or a product YAML file.")
+    ] = "allogeneic-cd19cd20",
+    dose: Annotated[
+        str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")
+    ] = "1e6/kg",
     ld: Annotated[str, typer.Option(help="Lymphodepletion regimen.")] = "flu-cy",
-    params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
-    redose: Annotated[Optional[list[str]], typer.Option(help="Later infusion DAY:DOSE (repeatable).")] = None,
+    params: Annotated[
+        Path | None, typer.Option(help="YAML file of parameter overrides.")
+    ] = None,
+    redose: Annotated[
+        list[str] | None, typer.Option(help="Later infusion DAY:DOSE (repeatable).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output SBML file.")] = Path("model.xml"),
 ) -> None:
     """Write the typical patient's complete scenario (events included) as SBML Level 3."""
@@ -93,7 +133,9 @@ def export_sbml_cmd(
     table = load_default_parameters()
     if params is not None:
         table = table.with_overrides(load_overrides(params), origin="--params")
-    batch = build_batch(scenario, sample_parameters(table, 1, 0, typical=True), np.array([TYPICAL_WEIGHT_KG]))
+    batch = build_batch(
+        scenario, sample_parameters(table, 1, 0, typical=True), np.array([TYPICAL_WEIGHT_KG])
+    )
     xml = to_sbml(scenario, batch)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
@@ -142,7 +184,9 @@ def products_cmd() -> None:
     typer.echo("products:")
     for name in list_products():
         p = load_product(name)
-        typer.echo(f"  {name:28s} {p.origin:10s} targets={'+'.join(p.targets)} edits={','.join(p.edits) or '-'}")
+        typer.echo(
+            f"  {name:28s} {p.origin:10s} targets={'+'.join(p.targets)} edits={','.join(p.edits) or '-'}"
+        )
     typer.echo("lymphodepletion regimens:")
     for name in list_regimens():
         typer.echo(f"  {name:28s} {load_regimen(name).description}")
@@ -169,7 +213,8 @@ def demo_cmd(
     out.mkdir(parents=True, exist_ok=True)
     table = write_table(index.to_frame(), out / "allogeneic-cd19cd20_3e8_flu-cy.csv")
     plot = plot_products(
-        [index, auto, allo], out / "products.png",
+        [index, auto, allo],
+        out / "products.png",
         title=f"Allogeneic CD19/CD20 CAR-T (median and 90% band of {n} virtual patients) vs typical patients",
     )
     car = index.observables["car_t_cells_per_ul"]
@@ -197,8 +242,10 @@ def bench_engine_cmd(
     if n < 1:
         raise ModelError(f"--n: {n!r} must be at least 1")
     check_seed(seed, "--seed", ModelError)
-    res = run_engine_bench(EngineBenchConfig(n=n, days=days, seed=seed),
-                           progress=lambda msg: print(msg, file=sys.stderr))
+    res = run_engine_bench(
+        EngineBenchConfig(n=n, days=days, seed=seed),
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
     if as_json:
         typer.echo(json.dumps(res, indent=1))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -24,16 +24,28 @@ def _clean(x: Any) -> Any:
 
 
 def cohort_cmd(
-    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
+    product: Annotated[
+        str, typer.Option(help="Built-in product or a product YAML file.")
+    ] = "allogeneic-cd19cd20",
     dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "3e8",
-    ld: Annotated[str, typer.Option(help="Lymphodepletion: flu-cy, cy-only, reduced, none or a YAML file.")] = "flu-cy",
+    ld: Annotated[
+        str, typer.Option(help="Lymphodepletion: flu-cy, cy-only, reduced, none or a YAML file.")
+    ] = "flu-cy",
     n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the virtual patients.")] = 0,
-    params: Annotated[Optional[Path], typer.Option(help="YAML file of parameter overrides.")] = None,
+    params: Annotated[
+        Path | None, typer.Option(help="YAML file of parameter overrides.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Also write the patient table (.csv or .parquet).")] = None,
-    gcsf_from_day: Annotated[Optional[float], typer.Option(
-        help="Supportive care: G-CSF whenever ANC < 0.5 x 10^9/L from this day after infusion (e.g. 7).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the patient table (.csv or .parquet).")
+    ] = None,
+    gcsf_from_day: Annotated[
+        float | None,
+        typer.Option(
+            help="Supportive care: G-CSF whenever ANC < 0.5 x 10^9/L from this day after infusion (e.g. 7)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate a single-arm cohort of virtual SLE patients and summarise it.
 
@@ -49,26 +61,43 @@ def cohort_cmd(
         check_output(out, what="--out")
     check_seed(seed, "--seed")
     if gcsf_from_day is not None and not (gcsf_from_day >= 0):
-        raise AllocartError(f"--gcsf-from-day: {gcsf_from_day!r} must be a day >= 0 after the infusion")
+        raise AllocartError(
+            f"--gcsf-from-day: {gcsf_from_day!r} must be a day >= 0 after the infusion"
+        )
     from allocart.cli.progress import ProgressBar
 
     with ProgressBar(f"solving {n} virtual patients", total=max(n, 1)) as bar:
+
         def solved(done: int, total: int) -> None:
             bar.update(done, total)
             if done >= total:  # the records are scored next (no count of that part)
                 bar.update(done, description=f"scoring the records of {n} virtual patients")
 
-        res = simulate_cohort(product, dose, ld, n=n, seed=seed, params=params, gcsf_from_day=gcsf_from_day,
-                              progress=solved)
+        res = simulate_cohort(
+            product,
+            dose,
+            ld,
+            n=n,
+            seed=seed,
+            params=params,
+            gcsf_from_day=gcsf_from_day,
+            progress=solved,
+        )
     summary = res.summary()
     if out is not None:
         write_table(res.patients, out)
     if summary["n_failed"]:
-        typer.echo(f"warning: {summary['n_failed']} of {summary['n']} virtual patients failed in the solver "
-                   "and are left out of the summary", err=True)
+        typer.echo(
+            f"warning: {summary['n_failed']} of {summary['n']} virtual patients failed in the solver "
+            "and are left out of the summary",
+            err=True,
+        )
     if as_json:
         fields = ("mean", "sd", "median", "p05", "p95")
-        doc = {k: ({f: summary[k][f] for f in fields} if isinstance(summary[k], dict) else summary[k]) for k in SUMMARY_KEYS}
+        doc = {
+            k: ({f: summary[k][f] for f in fields} if isinstance(summary[k], dict) else summary[k])
+            for k in SUMMARY_KEYS
+        }
         doc.update({k: v for k, v in summary.items() if k.endswith("_ci95")})
         doc.update(n=summary["n"], n_failed=summary["n_failed"])
         typer.echo(json.dumps(_clean(doc), indent=2))
@@ -76,7 +105,9 @@ def cohort_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{product} {dose} after {ld}: {summary['n']} virtual patients ({summary['n_failed']} failed)")
+    table = Table(
+        title=f"{product} {dose} after {ld}: {summary['n']} virtual patients ({summary['n_failed']} failed)"
+    )
     table.add_column("endpoint")
     table.add_column("value", justify="right")
     table.add_column("p05-p95 (rates: 95% CI)", justify="right")
@@ -90,16 +121,23 @@ def cohort_cmd(
         else:
             ci = summary.get(k[: -len("_rate")] + "_ci95")
             n_ok = summary["n"] - summary["n_failed"]
-            table.add_row(k, "-" if v is None else f"{100 * v:.1f}% of {n_ok}",
-                          "" if ci is None else f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}%")
+            table.add_row(
+                k,
+                "-" if v is None else f"{100 * v:.1f}% of {n_ok}",
+                "" if ci is None else f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}%",
+            )
     Console().print(table)
 
 
 def calibrate_cmd(
-    check: Annotated[bool, typer.Option("--check", help="Check the committed calibration instead of fitting.")] = False,
-    out: Annotated[Path, typer.Option(help="Folder of the report (calibration.html, calibration.json).")] = Path("runs/calibration"),
-    n: Annotated[Optional[int], typer.Option(help="Virtual patients per target cohort.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the target cohorts.")] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Check the committed calibration instead of fitting.")
+    ] = False,
+    out: Annotated[
+        Path, typer.Option(help="Folder of the report (calibration.html, calibration.json).")
+    ] = Path("runs/calibration"),
+    n: Annotated[int | None, typer.Option(help="Virtual patients per target cohort.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the target cohorts.")] = None,
 ) -> None:
     """Fit the population to the published targets (or --check the fit) and write the report.
 
@@ -116,7 +154,9 @@ def calibrate_cmd(
     n_ = cal.DEFAULT_N if n is None else n
     seed_ = cal.DEFAULT_SEED if seed is None else seed
     if n_ < 20:
-        raise AllocartError(f"--n: {n_!r} is too few virtual patients per cohort for Monte-Carlo intervals; use 20 or more")
+        raise AllocartError(
+            f"--n: {n_!r} is too few virtual patients per cohort for Monte-Carlo intervals; use 20 or more"
+        )
     check_seed(seed_, "--seed")
     check_output(out, what="--out", folder=True)
     targets = cal.load_targets()
@@ -132,10 +172,17 @@ def calibrate_cmd(
         fitted = None
         if not check:
             fitted = cal.fit(targets, n=n_, seed=seed_, progress=say, steps=steps)
-            cal.write_calibrated(fitted, target_ids=[t.id for t in targets.targets], n=n_, seed=seed_,
-                                 model=cal.load_calibrated_model())
+            cal.write_calibrated(
+                fitted,
+                target_ids=[t.id for t in targets.targets],
+                n=n_,
+                seed=seed_,
+                model=cal.load_calibrated_model(),
+            )
             say("fitted: " + ", ".join(f"{k}={v:g}" for k, v in fitted.items()))
-        report = cal.evaluate(targets, n=n_, seed=seed_, progress=lambda s: say(f"evaluating {s}"), steps=steps)
+        report = cal.evaluate(
+            targets, n=n_, seed=seed_, progress=lambda s: say(f"evaluating {s}"), steps=steps
+        )
     if fitted is not None and bar.enabled:
         console.print("fitted: " + ", ".join(f"{k}={v:g}" for k, v in fitted.items()))
     jpath, hpath = cal.write_report(report, out)
@@ -146,7 +193,8 @@ def calibrate_cmd(
     if check and bad:
         raise AllocartError(
             f"calibration check failed: {len(bad)} target(s) unmet without a recorded reason: "
-            + ", ".join(r.target.id for r in bad) + "; run `allocart calibrate` to refit"
+            + ", ".join(r.target.id for r in bad)
+            + "; run `allocart calibrate` to refit"
         )
 
 
@@ -164,8 +212,10 @@ def report_lines(report: Any) -> list[str]:
     for r in report.results:
         mark = "pass" if r.passed else "FAIL"
         sim = "-" if r.simulated is None else f"{r.simulated:.3g}"
-        line = (f"{mark:4s}  {r.target.id:24s} n={r.target.n:<4d} published {r.target.describe():>14s}  "
-                f"simulated {sim:>7s}  acceptance {_interval(r.study_interval):>13s}")
+        line = (
+            f"{mark:4s}  {r.target.id:24s} n={r.target.n:<4d} published {r.target.describe():>14s}  "
+            f"simulated {sim:>7s}  acceptance {_interval(r.study_interval):>13s}"
+        )
         if not r.informative:
             line += f"  uninformative: {r.uninformative_reason}"
         if not r.passed:
@@ -175,10 +225,14 @@ def report_lines(report: Any) -> list[str]:
 
 
 def bench_cohort_cmd(
-    product: Annotated[str, typer.Option(help="Built-in product or a product YAML file.")] = "allogeneic-cd19cd20",
+    product: Annotated[
+        str, typer.Option(help="Built-in product or a product YAML file.")
+    ] = "allogeneic-cd19cd20",
     dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "3e8",
     ld: Annotated[str, typer.Option(help="Lymphodepletion regimen.")] = "flu-cy",
-    n: Annotated[int, typer.Option(help="Virtual patients (a trial's pool per dose level is about 400).")] = 400,
+    n: Annotated[
+        int, typer.Option(help="Virtual patients (a trial's pool per dose level is about 400).")
+    ] = 400,
     repeats: Annotated[int, typer.Option(help="Timed repetitions (the best is reported).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measurement as JSON.")] = False,
 ) -> None:
@@ -197,13 +251,23 @@ def bench_cohort_cmd(
         simulate_cohort(product, dose, ld, n=n, seed=r + 1)
         times.append(time.perf_counter() - t0)
     best = min(times)
-    result = {"product": product, "dose": dose, "ld": ld, "n": n, "seconds_best": best, "seconds_all": times,
-              "patients_per_second": n / best, "cpus": os.cpu_count()}
+    result = {
+        "product": product,
+        "dose": dose,
+        "ld": ld,
+        "n": n,
+        "seconds_best": best,
+        "seconds_all": times,
+        "patients_per_second": n / best,
+        "cpus": os.cpu_count(),
+    }
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
-        typer.echo(f"simulate_cohort {product} {dose} {ld}, n={n}: best {best:.2f} s of {repeats} "
-                   f"({n / best:.0f} patients/s on {os.cpu_count()} CPUs)")
+        typer.echo(
+            f"simulate_cohort {product} {dose} {ld}, n={n}: best {best:.2f} s of {repeats} "
+            f"({n / best:.0f} patients/s on {os.cpu_count()} CPUs)"
+        )
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -36,8 +36,14 @@ class ProgressBar:
         Seconds between two updates passed on to Rich.
     """
 
-    def __init__(self, description: str, total: int | None = None, *, enabled: bool = True,
-                 min_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        description: str,
+        total: int | None = None,
+        *,
+        enabled: bool = True,
+        min_interval: float = 0.1,
+    ) -> None:
         self._description = description
         self._total = total
         self._min_interval = float(min_interval)
@@ -62,9 +68,17 @@ class ProgressBar:
             )
 
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=console, transient=True, redirect_stdout=False, redirect_stderr=False,
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
                 refresh_per_second=5,
             )
 
@@ -75,8 +89,12 @@ class ProgressBar:
             self._last = time.monotonic()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
 

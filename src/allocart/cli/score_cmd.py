@@ -36,12 +36,20 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("score")
     def score_command(
-        standard: str = typer.Argument(None, help="Standard name, e.g. sledai2k, sri4, crs (see --list)."),
-        input_file: Path = typer.Argument(None, metavar="INPUT.json", help="Patient records (JSON)."),
+        standard: str = typer.Argument(
+            None, help="Standard name, e.g. sledai2k, sri4, crs (see --list)."
+        ),
+        input_file: Path = typer.Argument(
+            None, metavar="INPUT.json", help="Patient records (JSON)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
-        schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the input and exit."),
+        schema: bool = typer.Option(
+            False, "--schema", help="Print the JSON Schema of the input and exit."
+        ),
         list_: bool = typer.Option(False, "--list", help="List the standards and exit."),
-        option: list[str] = typer.Option([], "--option", "-o", help="Standard option NAME=VALUE (JSON value); repeatable."),
+        option: list[str] = typer.Option(
+            [], "--option", "-o", help="Standard option NAME=VALUE (JSON value); repeatable."
+        ),
     ) -> None:
         """Score patient records with a clinical standard (SLE activity, response, CAR-T safety)."""
         from allocart import clinical
@@ -66,7 +74,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             print(json.dumps(clinical.input_schema(standard), indent=2))
             return
         if input_file is None:
-            raise ScoringError(f"give the INPUT.json file to score with {standard!r} (or --schema for its format)")
+            raise ScoringError(
+                f"give the INPUT.json file to score with {standard!r} (or --schema for its format)"
+            )
         options = dict(_parse_option(o) for o in option)
         results = clinical.score(standard, input_file, **options)
         if as_json:

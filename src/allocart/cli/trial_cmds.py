@@ -76,13 +76,17 @@ def _print_summary(result: Any) -> None:
             dlt = rows.get("dlt_rate")
             treated = dlt.get("n", float("nan")) if dlt is not None else float("nan")
             cells = [
-                _rate_text(rows.get(m), s, k) if m.endswith("_rate") else _fmt(rows.get(m, {}).get("value"), s, k)
+                _rate_text(rows.get(m), s, k)
+                if m.endswith("_rate")
+                else _fmt(rows.get(m, {}).get("value"), s, k)
                 for m, _, s, k in cols
             ]
             table.add_row(str(int(lv)), str(dose), _fmt(treated, 1, 0), *cells)
         console.print(table)
-        console.print(f"  rates over every patient treated at the level in all trials; '–' where fewer than "
-                      f"{MIN_RATE_N} were (95% intervals in the report)")
+        console.print(
+            f"  rates over every patient treated at the level in all trials; '–' where fewer than "
+            f"{MIN_RATE_N} were (95% intervals in the report)"
+        )
         t = g[g["dose_level"].isna()].set_index("metric")["value"]
         console.print(
             f"  no dose selected {_fmt(t.get('no_selection_pct'))}%, mean sample size "

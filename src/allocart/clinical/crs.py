@@ -54,21 +54,32 @@ class CrsOptions(Options):
     """Options of ASTCT CRS grading."""
 
     resolution: Literal["day", "timepoint"] = Field(
-        "day", description="Grade per calendar day (worst findings of the day) or per recorded time point."
+        "day",
+        description="Grade per calendar day (worst findings of the day) or per recorded time point.",
     )
     fever_c: float = Field(38.0, description="Fever threshold, degC (>=).")
-    sbp_below: float = Field(90.0, description="Hypotension: systolic BP below this (mmHg); adult convention.")
-    map_below: float = Field(65.0, description="Hypotension: mean arterial pressure below this (mmHg).")
-    low_flow_max_l_min: float = Field(6.0, gt=0, description="Nasal cannula up to this flow is low flow (grade 2).")
-    low_flow_face_mask_grade: Literal[2, 3] = Field(
-        3, description="Grade of a simple face mask at low flow (the table says face mask = grade 3)."
+    sbp_below: float = Field(
+        90.0, description="Hypotension: systolic BP below this (mmHg); adult convention."
     )
-    fever_not_required_after: tuple[Literal["tocilizumab", "glucocorticoid", "antipyretic", "anakinra"], ...] = Field(
+    map_below: float = Field(
+        65.0, description="Hypotension: mean arterial pressure below this (mmHg)."
+    )
+    low_flow_max_l_min: float = Field(
+        6.0, gt=0, description="Nasal cannula up to this flow is low flow (grade 2)."
+    )
+    low_flow_face_mask_grade: Literal[2, 3] = Field(
+        3,
+        description="Grade of a simple face mask at low flow (the table says face mask = grade 3).",
+    )
+    fever_not_required_after: tuple[
+        Literal["tocilizumab", "glucocorticoid", "antipyretic", "anakinra"], ...
+    ] = Field(
         ("tocilizumab", "glucocorticoid", "antipyretic", "anakinra"),
         description="Treatments after which fever is no longer required (glucocorticoids given for toxicity).",
     )
     prophylactic_treatment_counts: bool = Field(
-        False, description="Whether such treatment given before CRS onset (prophylaxis) also waives fever."
+        False,
+        description="Whether such treatment given before CRS onset (prophylaxis) also waives fever.",
     )
     unattributed: Literal["count", "exclude"] = Field(
         "count", description="Whether findings with attribution 'unspecified' count towards CRS."
@@ -76,7 +87,9 @@ class CrsOptions(Options):
 
 
 def _counts(attribution: str, opts: CrsOptions) -> bool:
-    return attribution in _COUNTED or (attribution == "unspecified" and opts.unattributed == "count")
+    return attribution in _COUNTED or (
+        attribution == "unspecified" and opts.unattributed == "count"
+    )
 
 
 def _units(patient: PatientRecords, opts: CrsOptions) -> list[float]:
@@ -120,18 +133,29 @@ def _treatment_kind(med: Any) -> str | None:
 
 
 def _grade_unit(patient: PatientRecords, unit: float, opts: CrsOptions) -> dict[str, Any]:
-    temps = [v for v in patient.vitals if v.code == "TEMP" and _in_unit(patient, v.time, unit, opts)]
-    fever = [v.std_value for v in temps if v.std_value >= opts.fever_c and _counts(v.attribution, opts)]
+    temps = [
+        v for v in patient.vitals if v.code == "TEMP" and _in_unit(patient, v.time, unit, opts)
+    ]
+    fever = [
+        v.std_value for v in temps if v.std_value >= opts.fever_c and _counts(v.attribution, opts)
+    ]
     low_bp = [
-        f"{v.code} {v.std_value:g}" for v in patient.vitals
-        if _in_unit(patient, v.time, unit, opts) and _counts(v.attribution, opts) and (
-            (v.code == "SYSBP" and v.std_value < opts.sbp_below) or (v.code == "MAP" and v.std_value < opts.map_below)
+        f"{v.code} {v.std_value:g}"
+        for v in patient.vitals
+        if _in_unit(patient, v.time, unit, opts)
+        and _counts(v.attribution, opts)
+        and (
+            (v.code == "SYSBP" and v.std_value < opts.sbp_below)
+            or (v.code == "MAP" and v.std_value < opts.map_below)
         )
     ]
-    pressors = sorted({
-        m.name.strip().lower() for m in patient.medications
-        if m.category == "vasopressor" and _active(patient, m.start, m.end, unit, opts)
-    })
+    pressors = sorted(
+        {
+            m.name.strip().lower()
+            for m in patient.medications
+            if m.category == "vasopressor" and _active(patient, m.start, m.end, unit, opts)
+        }
+    )
     non_vasopressin = [p for p in pressors if p != "vasopressin"]
     n_pressors = len(non_vasopressin) or (1 if pressors else 0)
     hypotension = 4 if n_pressors >= 2 else 3 if n_pressors == 1 else 2 if low_bp else 0
@@ -142,7 +166,11 @@ def _grade_unit(patient: PatientRecords, unit: float, opts: CrsOptions) -> dict[
             continue
         if o.device == "nasal_cannula":
             g = 2 if (o.flow_l_min or 0.0) <= opts.low_flow_max_l_min else 3
-        elif o.device == "face_mask" and o.flow_l_min is not None and o.flow_l_min <= opts.low_flow_max_l_min:
+        elif (
+            o.device == "face_mask"
+            and o.flow_l_min is not None
+            and o.flow_l_min <= opts.low_flow_max_l_min
+        ):
             g = opts.low_flow_face_mask_grade
         else:
             g = _HYPOXIA[o.device]
@@ -150,8 +178,12 @@ def _grade_unit(patient: PatientRecords, unit: float, opts: CrsOptions) -> dict[
         hypoxia = max(hypoxia, g)
     return {
         "max_temperature_c": max((v.std_value for v in temps), default=None),
-        "fever": bool(fever), "hypotension": low_bp, "vasopressors": pressors, "oxygen": devices,
-        "hypotension_grade": hypotension, "hypoxia_grade": hypoxia,
+        "fever": bool(fever),
+        "hypotension": low_bp,
+        "vasopressors": pressors,
+        "oxygen": devices,
+        "hypotension_grade": hypotension,
+        "hypoxia_grade": hypoxia,
     }
 
 
@@ -181,27 +213,47 @@ def score_crs(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             grade = max(1, u["hypotension_grade"], u["hypoxia_grade"])
         elif onset is not None and treated:
             grade = max(u["hypotension_grade"], u["hypoxia_grade"])
-            flags.append("fever not required: CRS already present and treated (" + ", ".join(treated) + ")")
+            flags.append(
+                "fever not required: CRS already present and treated (" + ", ".join(treated) + ")"
+            )
         else:
             grade = 0
             if u["hypotension_grade"] or u["hypoxia_grade"]:
-                flags.append("hypotension or hypoxia without fever: not CRS at onset; evaluate other causes")
+                flags.append(
+                    "hypotension or hypoxia without fever: not CRS at onset; evaluate other causes"
+                )
         worst = max(worst, grade)
         flags_all += flags
         out.append(
             ctx.result(
-                patient, item=f"day {int(unit)}" if opts.resolution == "day" else "assessment",
-                time=unit, value=grade,
-                label="no CRS" if grade == 0 else f"grade {grade}", components=u, flags=flags,
+                patient,
+                item=f"day {int(unit)}" if opts.resolution == "day" else "assessment",
+                time=unit,
+                value=grade,
+                label="no CRS" if grade == 0 else f"grade {grade}",
+                components=u,
+                flags=flags,
             )
         )
     if patient.death is not None and patient.death.cause == "crs":
         worst = 5
-        out.append(ctx.result(patient, item="death", time=patient.death.time, value=5, label="grade 5 (death due to CRS)"))
+        out.append(
+            ctx.result(
+                patient,
+                item="death",
+                time=patient.death.time,
+                value=5,
+                label="grade 5 (death due to CRS)",
+            )
+        )
     out.append(
         ctx.result(
-            patient, item="worst", value=worst, label="no CRS" if worst == 0 else f"grade {worst}",
-            components={"onset_day": onset, "units_graded": len(out)}, flags=flags_all,
+            patient,
+            item="worst",
+            value=worst,
+            label="no CRS" if worst == 0 else f"grade {worst}",
+            components={"onset_day": onset, "units_graded": len(out)},
+            flags=flags_all,
         )
     )
     return out

@@ -77,16 +77,29 @@ class CtcaeOptions(Options):
     version: Literal["5.0"] = Field("5.0", description="CTCAE version (v6.0 is not implemented).")
     terms: tuple[TermName, ...] = Field(tuple(TERMS), description="Terms to grade.")
     missing_lln: Literal["not_evaluable", "error"] = Field(
-        "not_evaluable", description="A value at or above the grade-2 bound without ref_low cannot be told apart from grade 0/1."
+        "not_evaluable",
+        description="A value at or above the grade-2 bound without ref_low cannot be told apart from grade 0/1.",
     )
-    baseline_before_day: int = Field(0, description="Values before this day are baseline; later ones post-baseline.")
-    febrile_neutropenia: bool = Field(True, description="Derive febrile neutropenia from ANC and temperatures of the same day.")
-    fn_single_c: float = Field(38.3, description="Febrile neutropenia: a single temperature above this.")
-    fn_sustained_c: float = Field(38.0, description="... or temperatures at or above this for more than fn_sustained_hours.")
+    baseline_before_day: int = Field(
+        0, description="Values before this day are baseline; later ones post-baseline."
+    )
+    febrile_neutropenia: bool = Field(
+        True, description="Derive febrile neutropenia from ANC and temperatures of the same day."
+    )
+    fn_single_c: float = Field(
+        38.3, description="Febrile neutropenia: a single temperature above this."
+    )
+    fn_sustained_c: float = Field(
+        38.0, description="... or temperatures at or above this for more than fn_sustained_hours."
+    )
     fn_sustained_hours: float = Field(1.0, gt=0)
-    igg_threshold_g_l: float = Field(4.0, gt=0, description="Hypogammaglobulinaemia: IgG below this (g/L).")
+    igg_threshold_g_l: float = Field(
+        4.0, gt=0, description="Hypogammaglobulinaemia: IgG below this (g/L)."
+    )
     igg_inclusive: bool = Field(False, description="Count IgG equal to the threshold as low.")
-    infection_window_days: int = Field(90, ge=0, description="Infections this many days before a low IgG are reported with it.")
+    infection_window_days: int = Field(
+        90, ge=0, description="Infections this many days before a low IgG are reported with it."
+    )
     infections: bool = Field(
         True,
         description="Grade every infection record from its attributes (CTCAE v5.0 'Infections and infestations', "
@@ -198,14 +211,32 @@ def score_ctcae(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                         f"patient {patient.patient_id!r}, labs[{i}]: {code} = {lab.value:g} {lab.unit} has no `ref_low`; "
                         "CTCAE grade 1 needs the laboratory's lower limit of normal"
                     )
-                out.append(ctx.not_evaluable(patient, item=term, time=lab.time, reason=f"labs[{i}] has no ref_low (grade 0 or 1)"))
+                out.append(
+                    ctx.not_evaluable(
+                        patient,
+                        item=term,
+                        time=lab.time,
+                        reason=f"labs[{i}] has no ref_low (grade 0 or 1)",
+                    )
+                )
                 continue
             if term == "anemia" and grade == 3:
-                flags.append("grade 4 anaemia is a clinical judgement (life-threatening), not derived from Hb")
+                flags.append(
+                    "grade 4 anaemia is a clinical judgement (life-threatening), not derived from Hb"
+                )
             out.append(
                 ctx.result(
-                    patient, item=term, time=lab.time, value=grade, label=f"grade {grade}",
-                    components={"value": lab.std_value, "unit": TERMS[term][4], "lln": lab.std_ref_low, "record": f"labs[{i}]"},
+                    patient,
+                    item=term,
+                    time=lab.time,
+                    value=grade,
+                    label=f"grade {grade}",
+                    components={
+                        "value": lab.std_value,
+                        "unit": TERMS[term][4],
+                        "lln": lab.std_ref_low,
+                        "record": f"labs[{i}]",
+                    },
                     flags=flags,
                 )
             )
@@ -216,10 +247,18 @@ def score_ctcae(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         if worst is not None or base_grade is not None:
             out.append(
                 ctx.result(
-                    patient, item=f"{term} (worst post-baseline)", value=worst,
-                    label="no post-baseline value" if worst is None else f"grade {worst} (baseline {base_grade})",
+                    patient,
+                    item=f"{term} (worst post-baseline)",
+                    value=worst,
+                    label="no post-baseline value"
+                    if worst is None
+                    else f"grade {worst} (baseline {base_grade})",
                     evaluable=worst is not None,
-                    components={"baseline_grade": base_grade, "worst_grade": worst, "shift": f"{base_grade}->{worst}"},
+                    components={
+                        "baseline_grade": base_grade,
+                        "worst_grade": worst,
+                        "shift": f"{base_grade}->{worst}",
+                    },
                 )
             )
     if opts.febrile_neutropenia:
@@ -236,15 +275,25 @@ def _infections(patient: PatientRecords, ctx: Context, opts: Any) -> list[ScoreR
     worst = 0
     counted = []
     baseline = []
-    for i, inf in sorted(enumerate(patient.infections), key=lambda p: (patient.day_of(p[1].start), p[0])):
+    for i, inf in sorted(
+        enumerate(patient.infections), key=lambda p: (patient.day_of(p[1].start), p[0])
+    ):
         grade = infection_grade(inf)
         out.append(
             ctx.result(
-                patient, item="infection", time=inf.start, value=grade, label=f"grade {grade} ({inf.term})",
+                patient,
+                item="infection",
+                time=inf.start,
+                value=grade,
+                label=f"grade {grade} ({inf.term})",
                 components={
-                    "term": inf.term, "antimicrobial": inf.antimicrobial, "invasive_intervention": inf.invasive_intervention,
-                    "life_threatening": inf.life_threatening, "fatal": inf.fatal,
-                    "decided_by": _infection_reasons(inf, grade), "record": f"infections[{i}]",
+                    "term": inf.term,
+                    "antimicrobial": inf.antimicrobial,
+                    "invasive_intervention": inf.invasive_intervention,
+                    "life_threatening": inf.life_threatening,
+                    "fatal": inf.fatal,
+                    "decided_by": _infection_reasons(inf, grade),
+                    "record": f"infections[{i}]",
                 },
             )
         )
@@ -255,7 +304,9 @@ def _infections(patient: PatientRecords, ctx: Context, opts: Any) -> list[ScoreR
             worst = max(worst, grade)
     out.append(
         ctx.result(
-            patient, item="infection (worst post-baseline)", value=worst,
+            patient,
+            item="infection (worst post-baseline)",
+            value=worst,
             label="no post-baseline infection" if not counted else f"grade {worst}",
             components={"worst_grade": worst, "records": counted, "baseline_records": baseline},
         )
@@ -270,7 +321,11 @@ def _febrile_neutropenia(patient: PatientRecords, ctx: Context, opts: Any) -> li
             continue
         day = patient.calendar_day(lab.time)
         temps = sorted(
-            ((patient.day_of(v.time), v.std_value) for v in patient.vitals if v.code == "TEMP" and patient.calendar_day(v.time) == day)
+
+                (patient.day_of(v.time), v.std_value)
+                for v in patient.vitals
+                if v.code == "TEMP" and patient.calendar_day(v.time) == day
+
         )
         single = [t for _, t in temps if t > opts.fn_single_c]
         febrile = [t for t, v in temps if v >= opts.fn_sustained_c]
@@ -283,9 +338,18 @@ def _febrile_neutropenia(patient: PatientRecords, ctx: Context, opts: Any) -> li
         if single or sustained:
             out.append(
                 ctx.result(
-                    patient, item="febrile_neutropenia", time=lab.time, value=3, label="grade 3",
-                    components={"anc_10e9_l": lab.std_value, "max_temperature_c": max(v for _, v in temps),
-                                "single_above": bool(single), "sustained": sustained, "febrile_readings": len(febrile)},
+                    patient,
+                    item="febrile_neutropenia",
+                    time=lab.time,
+                    value=3,
+                    label="grade 3",
+                    components={
+                        "anc_10e9_l": lab.std_value,
+                        "max_temperature_c": max(v for _, v in temps),
+                        "single_above": bool(single),
+                        "sustained": sustained,
+                        "febrile_readings": len(febrile),
+                    },
                     flags=["grade 4 (life-threatening) is a clinical judgement"],
                 )
             )
@@ -299,18 +363,31 @@ def _hypogammaglobulinaemia(patient: PatientRecords, ctx: Context, opts: Any) ->
         low = lab.std_value <= limit if opts.igg_inclusive else lab.std_value < limit
         day = patient.calendar_day(lab.time)
         infections = [
-            f"adverse_events[{j}] ({ae.term})" for j, ae in enumerate(patient.adverse_events)
-            if ae.category == "infection" and day - opts.infection_window_days <= patient.calendar_day(ae.start) <= day
+            f"adverse_events[{j}] ({ae.term})"
+            for j, ae in enumerate(patient.adverse_events)
+            if ae.category == "infection"
+            and day - opts.infection_window_days <= patient.calendar_day(ae.start) <= day
         ] + [
-            f"infections[{j}] ({inf.term})" for j, inf in enumerate(patient.infections)
+            f"infections[{j}] ({inf.term})"
+            for j, inf in enumerate(patient.infections)
             if day - opts.infection_window_days <= patient.calendar_day(inf.start) <= day
         ]
         out.append(
             ctx.result(
-                patient, item="hypogammaglobulinaemia", time=lab.time, value=low,
+                patient,
+                item="hypogammaglobulinaemia",
+                time=lab.time,
+                value=low,
                 label=f"IgG {lab.std_value:g} g/L {'below' if low else 'not below'} {limit:g} g/L",
-                components={"igg_g_l": lab.std_value, "threshold_g_l": limit, "infections": infections, "record": f"labs[{i}]"},
-                flags=["no CTCAE grade exists for hypogammaglobulinaemia; reported as a threshold event"],
+                components={
+                    "igg_g_l": lab.std_value,
+                    "threshold_g_l": limit,
+                    "infections": infections,
+                    "record": f"labs[{i}]",
+                },
+                flags=[
+                    "no CTCAE grade exists for hypogammaglobulinaemia; reported as a threshold event"
+                ],
             )
         )
     return out

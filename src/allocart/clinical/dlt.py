@@ -56,13 +56,19 @@ class DltOptions(Options):
     """The DLT rule set (defaults: the template above)."""
 
     window_start_day: int = Field(0, description="First day of the DLT window (day 0 = infusion).")
-    window_end_day: int = Field(28, ge=0, description="Last day of the window (28; some protocols 29).")
+    window_end_day: int = Field(
+        28, ge=0, description="Last day of the window (28; some protocols 29)."
+    )
     min_relatedness: Literal["unlikely", "possible", "probable", "definite"] = Field(
         "possible", description="Least relatedness to study treatment that counts."
     )
-    unspecified_relatedness: Literal["count", "exclude"] = Field("count", description="How events without relatedness count.")
+    unspecified_relatedness: Literal["count", "exclude"] = Field(
+        "count", description="How events without relatedness count."
+    )
     crs: bool = Field(True, description="Apply the CRS rule.")
-    crs_grade3_max_hours: float | None = Field(72.0, ge=0, description="Grade >= 3 CRS lasting longer is a DLT; None: any grade 3.")
+    crs_grade3_max_hours: float | None = Field(
+        72.0, ge=0, description="Grade >= 3 CRS lasting longer is a DLT; None: any grade 3."
+    )
     icans: bool = Field(True, description="Apply the ICANS rule.")
     icans_min_grade: int = Field(3, ge=1, le=5)
     icans_grade3_max_hours: float | None = Field(
@@ -75,10 +81,16 @@ class DltOptions(Options):
     iec_hs: bool = Field(True, description="Apply the IEC-HS rule.")
     iec_hs_min_grade: int = Field(3, ge=1, le=5)
     infection: bool = Field(
-        True, description="Apply the infection rule (project template): infection records graded by CTCAE v5.0 "
-        "'Infections and infestations', and adverse events of category 'infection' at their reported grade."
+        True,
+        description="Apply the infection rule (project template): infection records graded by CTCAE v5.0 "
+        "'Infections and infestations', and adverse events of category 'infection' at their reported grade.",
     )
-    infection_min_grade: int = Field(3, ge=1, le=5, description="CTCAE v5.0 grade an infection must reach to be considered (template: 3).")
+    infection_min_grade: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="CTCAE v5.0 grade an infection must reach to be considered (template: 3).",
+    )
     infection_min_hours: float | None = Field(
         72.0,
         ge=0,
@@ -86,23 +98,51 @@ class DltOptions(Options):
         "ongoing = unbounded); grade >= 4 always counts (template: as the 72 h rule for other grade 3 events). "
         "None: any duration.",
     )
-    haematological: bool = Field(True, description="Apply the haematological rule (from laboratory values).")
-    haematological_terms: tuple[Literal["neutrophil_count_decreased", "platelet_count_decreased"], ...] = (
-        "neutrophil_count_decreased", "platelet_count_decreased",
+    haematological: bool = Field(
+        True, description="Apply the haematological rule (from laboratory values)."
     )
-    haematological_persist_beyond_day: int = Field(28, ge=0, description="Grade 4 must persist beyond this day.")
+    haematological_terms: tuple[
+        Literal["neutrophil_count_decreased", "platelet_count_decreased"], ...
+    ] = (
+        "neutrophil_count_decreased",
+        "platelet_count_decreased",
+    )
+    haematological_persist_beyond_day: int = Field(
+        28, ge=0, description="Grade 4 must persist beyond this day."
+    )
     gvhd: bool = Field(True, description="Apply the acute GvHD rule (allogeneic products).")
-    gvhd_min_grade: int = Field(2, ge=1, le=4, description="MAGIC overall grade (2 = II; some protocols 3 = III).")
+    gvhd_min_grade: int = Field(
+        2, ge=1, le=4, description="MAGIC overall grade (2 = II; some protocols 3 = III)."
+    )
     other: bool = Field(True, description="Apply the other non-haematological rule.")
     other_min_grade: int = Field(3, ge=1, le=5)
-    other_min_hours: float = Field(72.0, ge=0, description="Other events must last longer than this (72 h; some protocols 7 days).")
+    other_min_hours: float = Field(
+        72.0,
+        ge=0,
+        description="Other events must last longer than this (72 h; some protocols 7 days).",
+    )
     excluded_categories: tuple[str, ...] = Field(
-        ("fever", "lymphopenia", "b_cell_aplasia", "hypogammaglobulinaemia", "neutropenia", "thrombocytopenia", "leukopenia", "anaemia"),
+        (
+            "fever",
+            "lymphopenia",
+            "b_cell_aplasia",
+            "hypogammaglobulinaemia",
+            "neutropenia",
+            "thrombocytopenia",
+            "leukopenia",
+            "anaemia",
+        ),
         description="Adverse-event categories never counted by the 'other' rule (cytopenias come from laboratory values).",
     )
     exclude_expected_ld_toxicity: bool = True
-    infusion_reaction_max_hours: float = Field(24.0, ge=0, description="Grade 3 infusion reactions resolving within this are excluded.")
-    lab_abnormality_max_hours: float = Field(96.0, ge=0, description="Non-significant lab abnormalities resolving within this are excluded.")
+    infusion_reaction_max_hours: float = Field(
+        24.0, ge=0, description="Grade 3 infusion reactions resolving within this are excluded."
+    )
+    lab_abnormality_max_hours: float = Field(
+        96.0,
+        ge=0,
+        description="Non-significant lab abnormalities resolving within this are excluded.",
+    )
     death: bool = Field(True, description="Apply the death rule.")
 
 
@@ -113,10 +153,14 @@ def _related(event: AdverseEvent | Infection, opts: DltOptions) -> bool:
     return _RELATEDNESS[event.relatedness] >= _RELATEDNESS[opts.min_relatedness]
 
 
-def _episodes(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int) -> list[dict[str, Any]]:
+def _episodes(
+    patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int
+) -> list[dict[str, Any]]:
     """Union of touching records at >= min_grade: start, end (days), worst grade, records."""
     spans = sorted(
-        (interval(patient, ae.start, ae.end) + (ae.grade, i)) for i, ae in events if ae.grade >= min_grade
+        (interval(patient, ae.start, ae.end) + (ae.grade, i))
+        for i, ae in events
+        if ae.grade >= min_grade
     )
     out: list[dict[str, Any]] = []
     for lo, hi, grade, i in spans:
@@ -125,7 +169,9 @@ def _episodes(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], m
             out[-1]["grade"] = max(out[-1]["grade"], grade)
             out[-1]["records"].append(f"adverse_events[{i}]")
         else:
-            out.append({"start": lo, "end": hi, "grade": grade, "records": [f"adverse_events[{i}]"]})
+            out.append(
+                {"start": lo, "end": hi, "grade": grade, "records": [f"adverse_events[{i}]"]}
+            )
     for ep in out:
         # Date-only records end at the next midnight; durations count whole days end - start.
         ep["hours"] = (ep["end"] - ep["start"]) * 24.0
@@ -152,12 +198,20 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     considered: list[dict[str, Any]] = []
 
     def note(rule: str, day: float, detail: str, is_dlt: bool) -> None:
-        (dlts if is_dlt else considered).append({"rule": rule, "day": math.floor(day), "detail": detail})
+        (dlts if is_dlt else considered).append(
+            {"rule": rule, "day": math.floor(day), "detail": detail}
+        )
 
     by_cat: dict[str, list[tuple[int, AdverseEvent]]] = {}
     for i, ae in enumerate(patient.adverse_events):
         if not _related(ae, opts):
-            considered.append({"rule": "attribution", "day": patient.calendar_day(ae.start), "detail": f"adverse_events[{i}] ({ae.term}) {ae.relatedness}"})
+            considered.append(
+                {
+                    "rule": "attribution",
+                    "day": patient.calendar_day(ae.start),
+                    "detail": f"adverse_events[{i}] ({ae.term}) {ae.relatedness}",
+                }
+            )
             continue
         by_cat.setdefault(ae.category, []).append((i, ae))
 
@@ -167,21 +221,32 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                 continue
             long = opts.crs_grade3_max_hours is None or ep["hours"] > opts.crs_grade3_max_hours
             is_dlt = ep["grade"] >= 4 or long
-            note("crs", ep["start"], f"CRS grade {ep['grade']} for {ep['hours']:g} h ({', '.join(ep['records'])})", is_dlt)
+            note(
+                "crs",
+                ep["start"],
+                f"CRS grade {ep['grade']} for {ep['hours']:g} h ({', '.join(ep['records'])})",
+                is_dlt,
+            )
     if opts.icans:
         for ep in _until_resolved(patient, by_cat.get("icans", []), opts.icans_min_grade):
             if not in_window(ep["start"]):
                 continue
             long = opts.icans_grade3_max_hours is None or ep["hours"] > opts.icans_grade3_max_hours
             note(
-                "icans", ep["start"],
+                "icans",
+                ep["start"],
                 f"ICANS grade {ep['grade']} for {ep['hours']:g} h until grade <= 1 ({', '.join(ep['records'])})",
                 ep["grade"] >= 4 or long,
             )
     if opts.iec_hs:
         for i, ae in by_cat.get("iec_hs", []):
             if ae.grade >= opts.iec_hs_min_grade and in_window(patient.day_of(ae.start)):
-                note("iec_hs", patient.day_of(ae.start), f"IEC-HS grade {ae.grade} (adverse_events[{i}])", True)
+                note(
+                    "iec_hs",
+                    patient.day_of(ae.start),
+                    f"IEC-HS grade {ae.grade} (adverse_events[{i}])",
+                    True,
+                )
     if opts.infection:
         _infection(patient, opts, by_cat.get("infection", []), in_window, note, considered)
     if opts.haematological:
@@ -191,30 +256,68 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         for i, a in enumerate(patient.gvhd):
             grade = overall_grade(stage_organs(patient, a, gopts))
             if in_window(patient.day_of(a.time)) and grade >= 1:
-                note("gvhd", patient.day_of(a.time), f"acute GvHD grade {ROMAN[grade]} (gvhd[{i}])", grade >= opts.gvhd_min_grade)
+                note(
+                    "gvhd",
+                    patient.day_of(a.time),
+                    f"acute GvHD grade {ROMAN[grade]} (gvhd[{i}])",
+                    grade >= opts.gvhd_min_grade,
+                )
         for i, ae in by_cat.get("gvhd", []):
             if in_window(patient.day_of(ae.start)):
-                note("gvhd", patient.day_of(ae.start), f"acute GvHD grade {ROMAN[min(ae.grade, 4)]} (adverse_events[{i}])", ae.grade >= opts.gvhd_min_grade)
+                note(
+                    "gvhd",
+                    patient.day_of(ae.start),
+                    f"acute GvHD grade {ROMAN[min(ae.grade, 4)]} (adverse_events[{i}])",
+                    ae.grade >= opts.gvhd_min_grade,
+                )
     if opts.other:
         _other(patient, opts, by_cat, in_window, note)
     if opts.death:
         for i, ae in enumerate(patient.adverse_events):
-            if ae.grade == 5 and ae.relatedness != "not_related" and in_window(patient.day_of(ae.start)):
-                note("death", patient.day_of(ae.start), f"grade 5 {ae.term} (adverse_events[{i}])", True)
+            if (
+                ae.grade == 5
+                and ae.relatedness != "not_related"
+                and in_window(patient.day_of(ae.start))
+            ):
+                note(
+                    "death",
+                    patient.day_of(ae.start),
+                    f"grade 5 {ae.term} (adverse_events[{i}])",
+                    True,
+                )
         for i, inf in enumerate(patient.infections):
-            if inf.fatal and inf.relatedness != "not_related" and in_window(patient.day_of(inf.start)):
-                note("death", patient.day_of(inf.start), f"fatal {inf.term} (infections[{i}])", True)
+            if (
+                inf.fatal
+                and inf.relatedness != "not_related"
+                and in_window(patient.day_of(inf.start))
+            ):
+                note(
+                    "death", patient.day_of(inf.start), f"fatal {inf.term} (infections[{i}])", True
+                )
         d = patient.death
         if d is not None and in_window(patient.day_of(d.time)):
-            note("death", patient.day_of(d.time), f"death, cause {d.cause}", d.cause not in _OTHER_CAUSES)
+            note(
+                "death",
+                patient.day_of(d.time),
+                f"death, cause {d.cause}",
+                d.cause not in _OTHER_CAUSES,
+            )
 
     flags = []
-    if patient.last_follow_up is not None and patient.calendar_day(patient.last_follow_up) < hi and not dlts:
+    if (
+        patient.last_follow_up is not None
+        and patient.calendar_day(patient.last_follow_up) < hi
+        and not dlts
+    ):
         flags.append(f"follow-up ends before day {hi}: DLT window not completed")
     return [
         ctx.result(
-            patient, item="patient", value=bool(dlts), label="DLT" if dlts else "no DLT",
-            components={"window_days": [lo, hi], "dlts": dlts, "considered": considered}, flags=flags,
+            patient,
+            item="patient",
+            value=bool(dlts),
+            label="DLT" if dlts else "no DLT",
+            components={"window_days": [lo, hi], "dlts": dlts, "considered": considered},
+            flags=flags,
         )
     ]
 
@@ -223,7 +326,13 @@ def _haematological(patient: PatientRecords, opts: Any, in_window: Any, note: An
     codes = {"neutrophil_count_decreased": "NEUT", "platelet_count_decreased": "PLAT"}
     for term in opts.haematological_terms:
         labs = sorted(
-            (lab for lab in patient.labs if lab.code == codes[term] and not lab.is_urine() and lab.attribution not in _OTHER_CAUSES),
+            (
+                lab
+                for lab in patient.labs
+                if lab.code == codes[term]
+                and not lab.is_urine()
+                and lab.attribution not in _OTHER_CAUSES
+            ),
             key=lambda lab: patient.day_of(lab.time),
         )
         episode: list[float] = []
@@ -235,15 +344,22 @@ def _haematological(patient: PatientRecords, opts: Any, in_window: Any, note: An
             if episode and in_window(episode[0]):
                 persists = math.floor(episode[-1]) > opts.haematological_persist_beyond_day
                 note(
-                    "haematological", episode[0],
+                    "haematological",
+                    episode[0],
                     f"{term} grade 4 from day {math.floor(episode[0])} to day {math.floor(episode[-1])}"
-                    + ("" if persists else f" (not beyond day {opts.haematological_persist_beyond_day})"),
+                    + (
+                        ""
+                        if persists
+                        else f" (not beyond day {opts.haematological_persist_beyond_day})"
+                    ),
                     persists,
                 )
             episode = []
 
 
-def _until_resolved(patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int) -> list[dict[str, Any]]:
+def _until_resolved(
+    patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int
+) -> list[dict[str, Any]]:
     """Episodes from the start of grade >= ``min_grade`` until resolution to grade <= 1.
 
     Records are walked in order of start. An episode opens with a record at ``min_grade`` or
@@ -280,7 +396,9 @@ def _until_resolved(patient: PatientRecords, events: list[tuple[int, AdverseEven
         out.append(ep)
     for ep in out:
         ep["hours"] = (ep["end"] - ep["start"]) * 24.0
-        if not ep.pop("resolved", False) and all(_date_only(patient, events, f"adverse_events[{i}]") for i in ep["records"]):
+        if not ep.pop("resolved", False) and all(
+            _date_only(patient, events, f"adverse_events[{i}]") for i in ep["records"]
+        ):
             ep["hours"] -= 24.0
         ep["records"] = [f"adverse_events[{i}]" for i in ep.pop("records")]
         ep.pop("severe_end")
@@ -288,7 +406,11 @@ def _until_resolved(patient: PatientRecords, events: list[tuple[int, AdverseEven
 
 
 def _infection(
-    patient: PatientRecords, opts: Any, events: list[tuple[int, AdverseEvent]], in_window: Any, note: Any,
+    patient: PatientRecords,
+    opts: Any,
+    events: list[tuple[int, AdverseEvent]],
+    in_window: Any,
+    note: Any,
     considered: list[dict[str, Any]],
 ) -> None:
     """The infection rule: infection records graded by CTCAE v5.0 and infection adverse events."""
@@ -304,10 +426,18 @@ def _infection(
 
     for i, inf in enumerate(patient.infections):
         if not _related(inf, opts):
-            considered.append({"rule": "attribution", "day": patient.calendar_day(inf.start), "detail": f"infections[{i}] ({inf.term}) {inf.relatedness}"})
+            considered.append(
+                {
+                    "rule": "attribution",
+                    "day": patient.calendar_day(inf.start),
+                    "detail": f"infections[{i}] ({inf.term}) {inf.relatedness}",
+                }
+            )
             continue
         hours = duration_hours(patient, inf.start, inf.end)
-        judge(patient.day_of(inf.start), infection_grade(inf), hours, f"{inf.term} (infections[{i}])")
+        judge(
+            patient.day_of(inf.start), infection_grade(inf), hours, f"{inf.term} (infections[{i}])"
+        )
     groups: dict[str, list[tuple[int, AdverseEvent]]] = {}
     for i, ae in events:
         groups.setdefault(ae.term.strip().lower(), []).append((i, ae))
@@ -317,12 +447,23 @@ def _infection(
             first = patient.adverse_events[int(ep["records"][0].split("[")[1].rstrip("]"))]
             if opts.exclude_expected_ld_toxicity and first.expected_ld_toxicity:
                 if in_window(ep["start"]):
-                    note("infection", ep["start"], f"{what} grade {ep['grade']} (expected lymphodepletion toxicity)", False)
+                    note(
+                        "infection",
+                        ep["start"],
+                        f"{what} grade {ep['grade']} (expected lymphodepletion toxicity)",
+                        False,
+                    )
                 continue
             judge(ep["start"], ep["grade"], ep["hours"], what)
 
 
-def _other(patient: PatientRecords, opts: Any, by_cat: dict[str, list[tuple[int, AdverseEvent]]], in_window: Any, note: Any) -> None:
+def _other(
+    patient: PatientRecords,
+    opts: Any,
+    by_cat: dict[str, list[tuple[int, AdverseEvent]]],
+    in_window: Any,
+    note: Any,
+) -> None:
     special = {"crs", "icans", "iec_hs", "gvhd", "infection"}
     groups: dict[tuple[str, str], list[tuple[int, AdverseEvent]]] = {}
     for cat, events in by_cat.items():
@@ -340,9 +481,27 @@ def _other(patient: PatientRecords, opts: Any, by_cat: dict[str, list[tuple[int,
                 note("other", ep["start"], detail + f" (category {cat} excluded)", False)
             elif opts.exclude_expected_ld_toxicity and first.expected_ld_toxicity:
                 note("other", ep["start"], detail + " (expected lymphodepletion toxicity)", False)
-            elif cat == "infusion_reaction" and ep["grade"] == 3 and ep["hours"] <= opts.infusion_reaction_max_hours:
+            elif (
+                cat == "infusion_reaction"
+                and ep["grade"] == 3
+                and ep["hours"] <= opts.infusion_reaction_max_hours
+            ):
                 note("other", ep["start"], detail + " (infusion reaction resolved quickly)", False)
-            elif cat == "lab_abnormality" and not first.clinically_significant and ep["hours"] <= opts.lab_abnormality_max_hours:
-                note("other", ep["start"], detail + " (lab abnormality without clinical significance)", False)
+            elif (
+                cat == "lab_abnormality"
+                and not first.clinically_significant
+                and ep["hours"] <= opts.lab_abnormality_max_hours
+            ):
+                note(
+                    "other",
+                    ep["start"],
+                    detail + " (lab abnormality without clinical significance)",
+                    False,
+                )
             else:
-                note("other", ep["start"], detail, ep["hours"] > opts.other_min_hours or ep["grade"] >= 5)
+                note(
+                    "other",
+                    ep["start"],
+                    detail,
+                    ep["hours"] > opts.other_min_hours or ep["grade"] >= 5,
+                )

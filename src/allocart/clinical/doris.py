@@ -31,9 +31,22 @@ from allocart.clinical.medications import prednisone_equivalent_mg_per_day
 from allocart.clinical.pga import PgaOptions, pga_at
 from allocart.clinical.records import PatientRecords
 from allocart.clinical.results import Context, ScoreResult, decimal1
-from allocart.clinical.sledai import SEROLOGY, SledaiOptions, compute_sledai, sorted_visits, variant_label
+from allocart.clinical.sledai import (
+    SEROLOGY,
+    SledaiOptions,
+    compute_sledai,
+    sorted_visits,
+    variant_label,
+)
 
-__all__ = ["DorisOptions", "CompleteRemissionOptions", "DrugFreeOptions", "score_doris", "score_doris_complete", "score_drug_free"]
+__all__ = [
+    "DorisOptions",
+    "CompleteRemissionOptions",
+    "DrugFreeOptions",
+    "score_doris",
+    "score_doris_complete",
+    "score_drug_free",
+]
 
 _SEROLOGY_TESTS = ("C3", "C4", "CH50", "DSDNAAB")
 
@@ -42,14 +55,23 @@ class DorisOptions(SledaiOptions, PgaOptions):
     """Options of DORIS 2021 remission."""
 
     pga_max: float = Field(0.5, ge=0, le=3, description="PGA threshold (DORIS 2021: below 0.5).")
-    pga_inclusive: bool = Field(False, description="Accept PGA equal to pga_max (2017 framework reading: <= 0.5).")
-    prednisolone_max_mg: float = Field(5.0, ge=0, description="Prednisolone-equivalent mg/day threshold.")
-    prednisolone_inclusive: bool = Field(
-        True, description="Accept exactly prednisolone_max_mg (abstract: '5 mg/day or less'; Table 2: '<5')."
+    pga_inclusive: bool = Field(
+        False, description="Accept PGA equal to pga_max (2017 framework reading: <= 0.5)."
     )
-    exclude_toxicity_steroids: bool = Field(False, description="Leave glucocorticoids given for CAR-T toxicity out.")
+    prednisolone_max_mg: float = Field(
+        5.0, ge=0, description="Prednisolone-equivalent mg/day threshold."
+    )
+    prednisolone_inclusive: bool = Field(
+        True,
+        description="Accept exactly prednisolone_max_mg (abstract: '5 mg/day or less'; Table 2: '<5').",
+    )
+    exclude_toxicity_steroids: bool = Field(
+        False, description="Leave glucocorticoids given for CAR-T toxicity out."
+    )
     stable_days: int | None = Field(
-        None, ge=1, description="Maintenance is 'stable' if no new agent or dose increase in this many days; None = not checked."
+        None,
+        ge=1,
+        description="Maintenance is 'stable' if no new agent or dose increase in this many days; None = not checked.",
     )
 
 
@@ -62,15 +84,22 @@ class CompleteRemissionOptions(DorisOptions):
 class DrugFreeOptions(DorisOptions):
     """Options of drug-free remission."""
 
-    antimalarials_allowed: bool = Field(False, description="Whether hydroxychloroquine may continue.")
-    require_serology_negative: bool = Field(False, description="Also require no serological activity.")
+    antimalarials_allowed: bool = Field(
+        False, description="Whether hydroxychloroquine may continue."
+    )
+    require_serology_negative: bool = Field(
+        False, description="Also require no serological activity."
+    )
 
 
-def _serology(patient: PatientRecords, day: int, opts: SledaiOptions) -> tuple[bool | None, dict[str, int]]:
+def _serology(
+    patient: PatientRecords, day: int, opts: SledaiOptions
+) -> tuple[bool | None, dict[str, int]]:
     """(no serological activity?, serology items scored); None if no serology measured in the window."""
     s = compute_sledai(patient, day, "sledai2k", opts)
     measured = any(
-        lab.code in _SEROLOGY_TESTS and day - opts.window_days <= patient.calendar_day(lab.time) <= day
+        lab.code in _SEROLOGY_TESTS
+        and day - opts.window_days <= patient.calendar_day(lab.time) <= day
         for lab in patient.labs
     )
     active = {k: v for k, v in s.items.items() if k in SEROLOGY}
@@ -84,17 +113,34 @@ def _core(patient: PatientRecords, ctx: Context, visit: Any, opts: Any) -> dict[
     c = compute_sledai(patient, d, "clinical-sledai", opts)
     full = compute_sledai(patient, d, "sledai2k", opts)
     pga = pga_at(patient, d, opts)
-    pred, agents = prednisone_equivalent_mg_per_day(patient, d, exclude_toxicity=opts.exclude_toxicity_steroids)
+    pred, agents = prednisone_equivalent_mg_per_day(
+        patient, d, exclude_toxicity=opts.exclude_toxicity_steroids
+    )
     limit = opts.prednisolone_max_mg
     gc_ok = pred <= limit if opts.prednisolone_inclusive else pred < limit
     pga_ok = None
     if pga is not None:
-        pga_ok = pga <= decimal1(opts.pga_max) if opts.pga_inclusive else pga < decimal1(opts.pga_max)
+        pga_ok = (
+            pga <= decimal1(opts.pga_max) if opts.pga_inclusive else pga < decimal1(opts.pga_max)
+        )
     unstable = [] if opts.stable_days is None else changed_within(patient, d, opts.stable_days)
     return {
-        "day": d, "csledai": c.total, "csledai_items": c.items, "sledai2k": full.total, "pga": pga, "pga_ok": pga_ok,
-        "prednisolone_mg_per_day": pred, "glucocorticoids": agents, "gc_ok": gc_ok, "unstable": unstable,
-        "flags": c.flags + ([] if opts.stable_days is not None else ["maintenance stability not checked (stable_days unset)"]),
+        "day": d,
+        "csledai": c.total,
+        "csledai_items": c.items,
+        "sledai2k": full.total,
+        "pga": pga,
+        "pga_ok": pga_ok,
+        "prednisolone_mg_per_day": pred,
+        "glucocorticoids": agents,
+        "gc_ok": gc_ok,
+        "unstable": unstable,
+        "flags": c.flags
+        + (
+            []
+            if opts.stable_days is not None
+            else ["maintenance stability not checked (stable_days unset)"]
+        ),
         "maintenance": maintenance_on(patient, d),
     }
 
@@ -113,22 +159,50 @@ def _visits_with_pga(
     for visit in sorted_visits(patient, ctx.standard):
         core = _core(patient, ctx, visit, ctx.options)
         if core["pga"] is None:
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason="PGA missing", variant=variant))
+            out.append(
+                ctx.not_evaluable(
+                    patient, item="visit", time=visit.time, reason="PGA missing", variant=variant
+                )
+            )
             continue
         yield visit, core
 
 
-def _row(ctx: Context, patient: PatientRecords, visit: Any, core: dict[str, Any], criteria: dict[str, bool], variant: str, extra: dict[str, Any], yes: str, no: str) -> ScoreResult:
+def _row(
+    ctx: Context,
+    patient: PatientRecords,
+    visit: Any,
+    core: dict[str, Any],
+    criteria: dict[str, bool],
+    variant: str,
+    extra: dict[str, Any],
+    yes: str,
+    no: str,
+) -> ScoreResult:
     ok = all(criteria.values())
     components = {
-        "visit_id": visit.visit_id, "criteria": criteria, "clinical_sledai": core["csledai"],
-        "clinical_sledai_items": core["csledai_items"], "sledai2k": core["sledai2k"], "pga": float(core["pga"]),
-        "prednisolone_mg_per_day": core["prednisolone_mg_per_day"], "glucocorticoids": core["glucocorticoids"],
+        "visit_id": visit.visit_id,
+        "criteria": criteria,
+        "clinical_sledai": core["csledai"],
+        "clinical_sledai_items": core["csledai_items"],
+        "sledai2k": core["sledai2k"],
+        "pga": float(core["pga"]),
+        "prednisolone_mg_per_day": core["prednisolone_mg_per_day"],
+        "glucocorticoids": core["glucocorticoids"],
         "maintenance": [f"{name} ({cat})" for _, name, cat in core["maintenance"]],
-        "unstable_maintenance": core["unstable"], **extra,
+        "unstable_maintenance": core["unstable"],
+        **extra,
     }
-    return ctx.result(patient, item="visit", time=visit.time, value=ok, label=yes if ok else no,
-                      components=components, flags=core["flags"], variant=variant)
+    return ctx.result(
+        patient,
+        item="visit",
+        time=visit.time,
+        value=ok,
+        label=yes if ok else no,
+        components=components,
+        flags=core["flags"],
+        variant=variant,
+    )
 
 
 def score_doris(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
@@ -145,19 +219,27 @@ def score_doris(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             "glucocorticoid": core["gc_ok"],
             "stable_maintenance": not core["unstable"],
         }
-        out.append(_row(ctx, patient, visit, core, criteria, variant, {}, "remission", "not in remission"))
+        out.append(
+            _row(ctx, patient, visit, core, criteria, variant, {}, "remission", "not in remission")
+        )
     return out
 
 
 def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     """DORIS-framework complete remission at every visit."""
     opts: Any = ctx.options
-    variant = f"DORIS framework complete remission (2017) with {variant_label('clinical-sledai', opts)}"
+    variant = (
+        f"DORIS framework complete remission (2017) with {variant_label('clinical-sledai', opts)}"
+    )
     out: list[ScoreResult] = []
     for visit, core in _visits_with_pga(patient, ctx, variant, out):
         serology_ok, active = _serology(patient, core["day"], opts)
         if serology_ok is None:
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant))
+            out.append(
+                ctx.not_evaluable(
+                    patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant
+                )
+            )
             continue
         non_antimalarial = [name for _, name, cat in core["maintenance"] if cat != "antimalarial"]
         criteria = {
@@ -167,7 +249,19 @@ def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreRes
             "no_glucocorticoids": core["prednisolone_mg_per_day"] == 0,
             "no_immunosuppressives_or_biologics": not non_antimalarial,
         }
-        out.append(_row(ctx, patient, visit, core, criteria, variant, {"active_serology": active}, "complete remission", "not in complete remission"))
+        out.append(
+            _row(
+                ctx,
+                patient,
+                visit,
+                core,
+                criteria,
+                variant,
+                {"active_serology": active},
+                "complete remission",
+                "not in complete remission",
+            )
+        )
     return out
 
 
@@ -181,7 +275,8 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     out: list[ScoreResult] = []
     for visit, core in _visits_with_pga(patient, ctx, variant, out):
         drugs = [
-            name for _, name, cat in core["maintenance"]
+            name
+            for _, name, cat in core["maintenance"]
             if not (cat == "antimalarial" and opts.antimalarials_allowed)
         ]
         criteria = {
@@ -194,9 +289,25 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         if opts.require_serology_negative:
             serology_ok, active = _serology(patient, core["day"], opts)
             if serology_ok is None:
-                out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant))
+                out.append(
+                    ctx.not_evaluable(
+                        patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant
+                    )
+                )
                 continue
             criteria["no_serological_activity"] = serology_ok
             extra["active_serology"] = active
-        out.append(_row(ctx, patient, visit, core, criteria, variant, extra, "drug-free remission", "not in drug-free remission"))
+        out.append(
+            _row(
+                ctx,
+                patient,
+                visit,
+                core,
+                criteria,
+                variant,
+                extra,
+                "drug-free remission",
+                "not in drug-free remission",
+            )
+        )
     return out

@@ -39,14 +39,21 @@ class GvhdOptions(Options):
     """Options of MAGIC acute GvHD staging."""
 
     lower_gi_scale: Literal["auto", "adult", "child"] = Field(
-        "auto", description="auto: adult thresholds above 50 kg body weight, child (mL/kg) otherwise."
+        "auto",
+        description="auto: adult thresholds above 50 kg body weight, child (mL/kg) otherwise.",
     )
-    bilirubin_window_days: int = Field(0, ge=0, le=7, description="Use the highest bilirubin this many days before the assessment.")
+    bilirubin_window_days: int = Field(
+        0, ge=0, le=7, description="Use the highest bilirubin this many days before the assessment."
+    )
 
 
 def _liver_stage(lab: Any) -> int:
     # Stage bounds stated in both units so a value in umol/L is compared as collected.
-    for stage, bounds in ((4, {"mg/dL": 15.0, "umol/L": 256.5}), (3, {"mg/dL": 6.0, "umol/L": 102.6}), (2, {"mg/dL": 3.0, "umol/L": 51.3})):
+    for stage, bounds in (
+        (4, {"mg/dL": 15.0, "umol/L": 256.5}),
+        (3, {"mg/dL": 6.0, "umol/L": 102.6}),
+        (2, {"mg/dL": 3.0, "umol/L": 51.3}),
+    ):
         limit, own = threshold_in_unit(bounds, lab.unit, "mg/dL")
         if (lab.value if own else lab.std_value) > limit:
             return stage
@@ -67,8 +74,10 @@ def stage_organs(patient: PatientRecords, a: GvhdAssessment, opts: GvhdOptions) 
         skin = 4 if a.skin_bullae_desquamation else 3
     d = patient.calendar_day(a.time)
     bili = [
-        lab for lab in patient.labs
-        if lab.code == "BILI" and d - opts.bilirubin_window_days <= patient.calendar_day(lab.time) <= d
+        lab
+        for lab in patient.labs
+        if lab.code == "BILI"
+        and d - opts.bilirubin_window_days <= patient.calendar_day(lab.time) <= d
     ]
     bili_lab = max(bili, key=lambda lab: lab.std_value) if bili else None
     liver = 0 if bili_lab is None else _liver_stage(bili_lab)
@@ -83,24 +92,59 @@ def stage_organs(patient: PatientRecords, a: GvhdAssessment, opts: GvhdOptions) 
     if a.severe_abdominal_pain or a.ileus or a.grossly_bloody_stool:
         lower = 4
     elif scale == "adult":
-        by_volume = 0 if volume is None or volume < 500 else 1 if volume < 1000 else 2 if volume <= 1500 else 3
-        by_count = 0 if episodes is None or episodes < 3 else 1 if episodes <= 4 else 2 if episodes <= 7 else 3
+        by_volume = (
+            0
+            if volume is None or volume < 500
+            else 1
+            if volume < 1000
+            else 2
+            if volume <= 1500
+            else 3
+        )
+        by_count = (
+            0
+            if episodes is None or episodes < 3
+            else 1
+            if episodes <= 4
+            else 2
+            if episodes <= 7
+            else 3
+        )
         lower = max(by_volume, by_count)
     else:
         per_kg = None if volume is None or patient.weight_kg is None else volume / patient.weight_kg
-        by_volume = 0 if per_kg is None or per_kg < 10 else 1 if per_kg < 20 else 2 if per_kg <= 30 else 3
-        by_count = 0 if episodes is None or episodes < 4 else 1 if episodes <= 6 else 2 if episodes <= 10 else 3
+        by_volume = (
+            0 if per_kg is None or per_kg < 10 else 1 if per_kg < 20 else 2 if per_kg <= 30 else 3
+        )
+        by_count = (
+            0
+            if episodes is None or episodes < 4
+            else 1
+            if episodes <= 6
+            else 2
+            if episodes <= 10
+            else 3
+        )
         lower = max(by_volume, by_count)
     return {
-        "skin": skin, "liver": liver, "upper_gi": upper, "lower_gi": lower,
+        "skin": skin,
+        "liver": liver,
+        "upper_gi": upper,
+        "lower_gi": lower,
         "bilirubin_mg_dl": None if bili_lab is None else bili_lab.std_value,
-        "stool_ml_per_day_used": volume, "lower_gi_scale": scale,
+        "stool_ml_per_day_used": volume,
+        "lower_gi_scale": scale,
     }
 
 
 def overall_grade(stages: dict[str, int]) -> int:
     """MAGIC overall grade 0-4 (I-IV) from organ stages."""
-    skin, liver, upper, lower = stages["skin"], stages["liver"], stages["upper_gi"], stages["lower_gi"]
+    skin, liver, upper, lower = (
+        stages["skin"],
+        stages["liver"],
+        stages["upper_gi"],
+        stages["lower_gi"],
+    )
     if skin == 4 or liver == 4 or lower == 4:
         return 4
     if liver in (2, 3) or lower in (2, 3):
@@ -118,10 +162,22 @@ def score_gvhd(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     for _i, a in sorted(enumerate(patient.gvhd), key=lambda p: patient.day_of(p[1].time)):
         stages = stage_organs(patient, a, opts)
         grade = overall_grade(stages)
-        flags = [] if a.attribution in ("gvhd", "unspecified") else [f"findings attributed to {a.attribution}; staged anyway (MAGIC)"]
+        flags = (
+            []
+            if a.attribution in ("gvhd", "unspecified")
+            else [f"findings attributed to {a.attribution}; staged anyway (MAGIC)"]
+        )
         worst = max(worst, grade)
         out.append(
-            ctx.result(patient, item="assessment", time=a.time, value=grade, label=f"grade {ROMAN[grade]}", components=stages, flags=flags)
+            ctx.result(
+                patient,
+                item="assessment",
+                time=a.time,
+                value=grade,
+                label=f"grade {ROMAN[grade]}",
+                components=stages,
+                flags=flags,
+            )
         )
     out.append(ctx.result(patient, item="worst", value=worst, label=f"grade {ROMAN[worst]}"))
     return out

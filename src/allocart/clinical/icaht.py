@@ -49,15 +49,27 @@ class IcahtOptions(Options):
     """Options of ICAHT grading."""
 
     duration: Literal["longest_episode", "cumulative"] = Field(
-        "longest_episode", description="Longest episode with non-stable recoveries bridged, or cumulative days."
+        "longest_episode",
+        description="Longest episode with non-stable recoveries bridged, or cumulative days.",
     )
-    stable_recovery_days: int = Field(3, ge=1, description="Consecutive days above the threshold that end an episode.")
-    interpolate_max_gap_days: int = Field(7, ge=0, description="Interpolate linearly across at most this many missing days (0 = off).")
-    inclusive: bool = Field(True, description="Neutropenia is ANC <= threshold (False: < threshold).")
-    open_episode_grade4: bool = Field(True, description="Grade 4 for an early episode starting by open_episode_start_max_day still open at day 30.")
+    stable_recovery_days: int = Field(
+        3, ge=1, description="Consecutive days above the threshold that end an episode."
+    )
+    interpolate_max_gap_days: int = Field(
+        7, ge=0, description="Interpolate linearly across at most this many missing days (0 = off)."
+    )
+    inclusive: bool = Field(
+        True, description="Neutropenia is ANC <= threshold (False: < threshold)."
+    )
+    open_episode_grade4: bool = Field(
+        True,
+        description="Grade 4 for an early episode starting by open_episode_start_max_day still open at day 30.",
+    )
     open_episode_start_max_day: int = Field(3, ge=0, le=30)
     early_end_day: int = Field(30, ge=1, description="Last day of the early window.")
-    late_end_day: int = Field(100, ge=31, description="Last day of the late window (reference implementation: 100).")
+    late_end_day: int = Field(
+        100, ge=31, description="Last day of the late window (reference implementation: 100)."
+    )
     late_rule: Literal["min_values", "reference"] = Field(
         "min_values",
         description="Late ICAHT needs non-transient neutropenia (Rejeski 2023: >= 2 values <= 1500/uL). min_values: at "
@@ -95,7 +107,9 @@ def _below(value: float, threshold: float, inclusive: bool) -> bool:
     return value <= threshold if inclusive else value < threshold
 
 
-def episodes(series: dict[int, float], threshold: float, opts: IcahtOptions) -> list[tuple[int, int]]:
+def episodes(
+    series: dict[int, float], threshold: float, opts: IcahtOptions
+) -> list[tuple[int, int]]:
     """Neutropenic episodes (first day, last day); non-stable recoveries are bridged.
 
     An unmeasured day (beyond the interpolation limit) ends an episode.
@@ -125,7 +139,9 @@ def episodes(series: dict[int, float], threshold: float, opts: IcahtOptions) -> 
     return out
 
 
-def _duration(series: dict[int, float], threshold: float, opts: IcahtOptions) -> tuple[int, list[tuple[int, int]]]:
+def _duration(
+    series: dict[int, float], threshold: float, opts: IcahtOptions
+) -> tuple[int, list[tuple[int, int]]]:
     eps = episodes(series, threshold, opts)
     if opts.duration == "cumulative":
         return sum(_below(v, threshold, opts.inclusive) for v in series.values()), eps
@@ -156,17 +172,34 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     opts: Any = ctx.options
     require_day_zero(patient, "ICAHT")
     flags: list[str] = []
-    pre = [lab for lab in patient.labs if lab.code == "NEUT" and not lab.is_urine() and patient.day_of(lab.time) < 0]
+    pre = [
+        lab
+        for lab in patient.labs
+        if lab.code == "NEUT" and not lab.is_urine() and patient.day_of(lab.time) < 0
+    ]
     baseline = max(pre, key=lambda lab: patient.day_of(lab.time)).std_value if pre else None
     if baseline is not None and baseline <= 1.5:
-        flags.append(f"pre-existing neutropenia at lymphodepletion (baseline ANC {baseline * 1000:g}/uL)")
-    gcsf = [m.name for m in patient.medications if m.category == "g_csf" and patient.day_of(m.start) >= 0]
+        flags.append(
+            f"pre-existing neutropenia at lymphodepletion (baseline ANC {baseline * 1000:g}/uL)"
+        )
+    gcsf = [
+        m.name
+        for m in patient.medications
+        if m.category == "g_csf" and patient.day_of(m.start) >= 0
+    ]
     if gcsf:
         flags.append("G-CSF given (does not change the grade)")
 
     early = daily_series(patient, 0, opts.early_end_day, opts.interpolate_max_gap_days)
     if not early:
-        out = [ctx.not_evaluable(patient, item="early", time=None, reason=f"no ANC (NEUT) between day 0 and {opts.early_end_day}")]
+        out = [
+            ctx.not_evaluable(
+                patient,
+                item="early",
+                time=None,
+                reason=f"no ANC (NEUT) between day 0 and {opts.early_end_day}",
+            )
+        ]
     else:
         d500, eps500 = _duration(early, 0.5, opts)
         d100, eps100 = _duration(early, 0.1, opts)
@@ -182,10 +215,17 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             )
         out = [
             ctx.result(
-                patient, item="early", value=grade, label="no early ICAHT" if grade == 0 else f"early grade {grade}",
+                patient,
+                item="early",
+                value=grade,
+                label="no early ICAHT" if grade == 0 else f"early grade {grade}",
                 components={
-                    "days_anc_le_500": d500, "days_anc_le_100": d100, "episodes_le_500": eps500,
-                    "episodes_le_100": eps100, "baseline_anc_10e9_l": baseline, "g_csf": gcsf,
+                    "days_anc_le_500": d500,
+                    "days_anc_le_100": d100,
+                    "episodes_le_500": eps500,
+                    "episodes_le_100": eps100,
+                    "baseline_anc_10e9_l": baseline,
+                    "g_csf": gcsf,
                     "days_with_values": len(early),
                 },
                 flags=flags,
@@ -196,8 +236,11 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     if patient.last_follow_up is not None:
         end = min(end, patient.calendar_day(patient.last_follow_up))
     late_values = [
-        (patient.calendar_day(lab.time), lab.std_value) for lab in patient.labs
-        if lab.code == "NEUT" and not lab.is_urine() and opts.early_end_day < patient.calendar_day(lab.time) <= end
+        (patient.calendar_day(lab.time), lab.std_value)
+        for lab in patient.labs
+        if lab.code == "NEUT"
+        and not lab.is_urine()
+        and opts.early_end_day < patient.calendar_day(lab.time) <= end
     ]
     low = [v for _, v in late_values if v <= 1.5]
     late_flags = []
@@ -213,19 +256,32 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         else:
             late = 0
             if lowest and lowest[0] <= 1.5:
-                late_flags.append(f"second-lowest daily ANC {lowest[1] * 1000:g}/uL above 1500/uL: transient (reference rule)")
+                late_flags.append(
+                    f"second-lowest daily ANC {lowest[1] * 1000:g}/uL above 1500/uL: transient (reference rule)"
+                )
     elif len(low) >= opts.late_min_values:
         late = _late_grade(min(low))
     else:
         late = 0
         if low:
-            late_flags.append(f"{len(low)} value(s) <= 1500/uL: transient, below late_min_values = {opts.late_min_values}")
+            late_flags.append(
+                f"{len(low)} value(s) <= 1500/uL: transient, below late_min_values = {opts.late_min_values}"
+            )
     out.append(
         ctx.result(
-            patient, item="late", value=late, label="no late ICAHT" if late == 0 else f"late grade {late}",
+            patient,
+            item="late",
+            value=late,
+            label="no late ICAHT" if late == 0 else f"late grade {late}",
             evaluable=bool(late_values),
-            components={"values": late_values, "low_values": len(low), "nadir_10e9_l": min(low) if low else None,
-                        "window_days": [opts.early_end_day + 1, end], "rule": opts.late_rule, **components},
+            components={
+                "values": late_values,
+                "low_values": len(low),
+                "nadir_10e9_l": min(low) if low else None,
+                "window_days": [opts.early_end_day + 1, end],
+                "rule": opts.late_rule,
+                **components,
+            },
             flags=late_flags,
         )
     )

@@ -47,9 +47,21 @@ _CONSCIOUSNESS = {
     "awakens_to_tactile": 3,
     "unarousable": 4,
 }
-_SEIZURE = {"none": 0, "rapidly_resolving": 3, "nonconvulsive_eeg_resolving": 3, "prolonged": 4, "repetitive": 4}
+_SEIZURE = {
+    "none": 0,
+    "rapidly_resolving": 3,
+    "nonconvulsive_eeg_resolving": 3,
+    "prolonged": 4,
+    "repetitive": 4,
+}
 _OEDEMA = {
-    "none": 0, "focal": 3, "diffuse": 4, "posturing": 4, "cranial_nerve_vi_palsy": 4, "papilloedema": 4, "cushing_triad": 4,
+    "none": 0,
+    "focal": 3,
+    "diffuse": 4,
+    "posturing": 4,
+    "cranial_nerve_vi_palsy": 4,
+    "papilloedema": 4,
+    "cushing_triad": 4,
 }
 _COUNTED = ("icans", "car_t")
 
@@ -58,13 +70,16 @@ class IcansOptions(Options):
     """Options of ASTCT ICANS grading."""
 
     capd_below_age: float = Field(
-        12.0, gt=0, description="Use CAPD below this age (ASTCT: < 12 years; NCIt wording '12 and under' = 13)."
+        12.0,
+        gt=0,
+        description="Use CAPD below this age (ASTCT: < 12 years; NCIt wording '12 and under' = 13).",
     )
     unattributed: Literal["count", "exclude"] = Field(
         "count", description="Whether assessments with attribution 'unspecified' count as ICANS."
     )
     ice_relative_to_baseline: bool = Field(
-        False, description="Grade ICE deficits relative to the patient's baseline_ice (not part of ASTCT)."
+        False,
+        description="Grade ICE deficits relative to the patient's baseline_ice (not part of ASTCT).",
     )
 
 
@@ -103,35 +118,74 @@ def score_icans(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     worst = 0
     baseline_flags = []
     if patient.baseline_ice is not None and patient.baseline_ice < 10:
-        baseline_flags.append(f"baseline ICE {patient.baseline_ice} < 10: deficits may pre-date CAR-T (not addressed by ASTCT)")
+        baseline_flags.append(
+            f"baseline ICE {patient.baseline_ice} < 10: deficits may pre-date CAR-T (not addressed by ASTCT)"
+        )
     records = sorted(enumerate(patient.neuro), key=lambda p: patient.day_of(p[1].time))
     for i, a in records:
         flags = list(baseline_flags)
         comp = _grade(patient, i, a, use_capd, age, opts, flags)
         grade = comp["grade"]
-        if a.attribution not in _COUNTED and not (a.attribution == "unspecified" and opts.unattributed == "count"):
+        if a.attribution not in _COUNTED and not (
+            a.attribution == "unspecified" and opts.unattributed == "count"
+        ):
             flags.append(f"findings attributed to {a.attribution}: not ICANS")
             grade = 0
         worst = max(worst, grade)
         out.append(
             ctx.result(
-                patient, item="assessment", time=a.time, value=grade,
-                label="no ICANS" if grade == 0 else f"grade {grade}", components=comp, flags=flags,
+                patient,
+                item="assessment",
+                time=a.time,
+                value=grade,
+                label="no ICANS" if grade == 0 else f"grade {grade}",
+                components=comp,
+                flags=flags,
                 variant="ASTCT 2019 ICANS (CAPD)" if use_capd else "ASTCT 2019 ICANS (ICE)",
             )
         )
     if patient.death is not None and patient.death.cause == "icans":
         worst = 5
-        out.append(ctx.result(patient, item="death", time=patient.death.time, value=5, label="grade 5 (death due to ICANS)"))
-    out.append(ctx.result(patient, item="worst", value=worst, label="no ICANS" if worst == 0 else f"grade {worst}", flags=baseline_flags))
+        out.append(
+            ctx.result(
+                patient,
+                item="death",
+                time=patient.death.time,
+                value=5,
+                label="grade 5 (death due to ICANS)",
+            )
+        )
+    out.append(
+        ctx.result(
+            patient,
+            item="worst",
+            value=worst,
+            label="no ICANS" if worst == 0 else f"grade {worst}",
+            flags=baseline_flags,
+        )
+    )
     return out
 
 
-def _grade(patient: PatientRecords, i: int, a: NeuroAssessment, use_capd: bool, age: float | None, opts: Any, flags: list[str]) -> dict[str, Any]:
+def _grade(
+    patient: PatientRecords,
+    i: int,
+    a: NeuroAssessment,
+    use_capd: bool,
+    age: float | None,
+    opts: Any,
+    flags: list[str],
+) -> dict[str, Any]:
     where = f"patient {patient.patient_id!r}, neuro[{i}]"
     consciousness = _CONSCIOUSNESS[a.consciousness]
-    if a.consciousness != "alert" and a.consciousness_attribution not in ("icans", "car_t", "unspecified"):
-        flags.append(f"depressed consciousness attributed to {a.consciousness_attribution}: not graded")
+    if a.consciousness != "alert" and a.consciousness_attribution not in (
+        "icans",
+        "car_t",
+        "unspecified",
+    ):
+        flags.append(
+            f"depressed consciousness attributed to {a.consciousness_attribution}: not graded"
+        )
         consciousness = 0
     unarousable = a.unable_to_perform or a.consciousness == "unarousable"
     if use_capd:
@@ -145,7 +199,9 @@ def _grade(patient: PatientRecords, i: int, a: NeuroAssessment, use_capd: bool, 
     else:
         ice = a.ice
         if ice is None and not a.unable_to_perform:
-            raise ScoringError(f"{where}: `ice_score` (or `ice_items`) is missing; give it or set `unable_to_perform`")
+            raise ScoringError(
+                f"{where}: `ice_score` (or `ice_items`) is missing; give it or set `unable_to_perform`"
+            )
         if a.unable_to_perform and not unarousable_ok(a):
             flags.append("unable to perform ICE while not unarousable")
         if ice is not None and opts.ice_relative_to_baseline and patient.baseline_ice is not None:

@@ -41,13 +41,28 @@ __all__ = ["HlhOptions", "score_hscore", "score_hlh2004", "score_iec_hs", "hscor
 class HlhOptions(Options):
     """Options of HScore, HLH-2004 and IEC-HS."""
 
-    lab_window_days: int = Field(3, ge=0, le=30, description="Use the worst value within this many days before each assessment.")
-    hscore_cutoff: int = Field(169, ge=0, description="HScore at or above this is reported as probable HLH.")
+    lab_window_days: int = Field(
+        3,
+        ge=0,
+        le=30,
+        description="Use the worst value within this many days before each assessment.",
+    )
+    hscore_cutoff: int = Field(
+        169, ge=0, description="HScore at or above this is reported as probable HLH."
+    )
 
 
-def _window_labs(patient: PatientRecords, a: HlhAssessment, code: str, days: int) -> list[LabResult]:
+def _window_labs(
+    patient: PatientRecords, a: HlhAssessment, code: str, days: int
+) -> list[LabResult]:
     d = patient.calendar_day(a.time)
-    return [lab for lab in patient.labs if lab.code == code and not lab.is_urine() and d - days <= patient.calendar_day(lab.time) <= d]
+    return [
+        lab
+        for lab in patient.labs
+        if lab.code == code
+        and not lab.is_urine()
+        and d - days <= patient.calendar_day(lab.time) <= d
+    ]
 
 
 def _worst(labs: list[LabResult], high: bool) -> LabResult | None:
@@ -59,13 +74,22 @@ def _worst(labs: list[LabResult], high: bool) -> LabResult | None:
 def _cmp(lab: LabResult, thresholds: dict[str, float], op: str) -> bool:
     threshold, own = threshold_in_unit(thresholds, lab.unit, lab.analyte.unit)
     value = lab.value if own else lab.std_value
-    return {"<": value < threshold, "<=": value <= threshold, ">": value > threshold, ">=": value >= threshold}[op]
+    return {
+        "<": value < threshold,
+        "<=": value <= threshold,
+        ">": value > threshold,
+        ">=": value >= threshold,
+    }[op]
 
 
 def _inputs(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> dict[str, Any]:
     w = opts.lab_window_days
     d = patient.calendar_day(a.time)
-    temps = [v.std_value for v in patient.vitals if v.code == "TEMP" and d - w <= patient.calendar_day(v.time) <= d]
+    temps = [
+        v.std_value
+        for v in patient.vitals
+        if v.code == "TEMP" and d - w <= patient.calendar_day(v.time) <= d
+    ]
     return {
         "temperature": max(temps) if temps else None,
         "ferritin": _worst(_window_labs(patient, a, "FERRITIN", w), True),
@@ -80,7 +104,9 @@ def _inputs(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> dict
     }
 
 
-def hscore(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> tuple[int, dict[str, int], list[str]]:
+def hscore(
+    patient: PatientRecords, a: HlhAssessment, opts: HlhOptions
+) -> tuple[int, dict[str, int], list[str]]:
     """HScore points of one assessment: (total, points per item, items not assessed)."""
     x = _inputs(patient, a, opts)
     pts: dict[str, int] = {}
@@ -114,8 +140,11 @@ def hscore(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> tuple
     if need("triglycerides", x["trig"]):
         tg = x["trig"]
         pts["triglycerides"] = (
-            64 if _cmp(tg, {"mmol/L": 4.0, "mg/dL": 354.0}, ">")
-            else 44 if _cmp(tg, {"mmol/L": 1.5, "mg/dL": 132.7}, ">=") else 0
+            64
+            if _cmp(tg, {"mmol/L": 4.0, "mg/dL": 354.0}, ">")
+            else 44
+            if _cmp(tg, {"mmol/L": 1.5, "mg/dL": 132.7}, ">=")
+            else 0
         )
     if need("fibrinogen", x["fib"]):
         pts["fibrinogen"] = 30 if _cmp(x["fib"], {"g/L": 2.5, "mg/dL": 250.0}, "<=") else 0
@@ -126,7 +155,9 @@ def hscore(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> tuple
     return sum(pts.values()), pts, missing
 
 
-def hlh2004(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> tuple[int, dict[str, bool | None]]:
+def hlh2004(
+    patient: PatientRecords, a: HlhAssessment, opts: HlhOptions
+) -> tuple[int, dict[str, bool | None]]:
     """HLH-2004 criteria of one assessment: (number met, each criterion; None = not assessed)."""
     x = _inputs(patient, a, opts)
     infant = patient.age_years is not None and patient.age_years < 4 / 52
@@ -141,8 +172,12 @@ def hlh2004(patient: PatientRecords, a: HlhAssessment, opts: HlhOptions) -> tupl
     criteria: dict[str, bool | None] = {
         "fever": None if x["temperature"] is None else x["temperature"] >= 38.5,
         "splenomegaly": a.splenomegaly,
-        "cytopenias": None if all(x[k] is None for k in ("hgb", "plat", "neut")) else sum(lineages) >= 2,
-        "hypertriglyceridaemia_or_hypofibrinogenaemia": None if tg is None and fib is None else bool(tg or fib),
+        "cytopenias": None
+        if all(x[k] is None for k in ("hgb", "plat", "neut"))
+        else sum(lineages) >= 2,
+        "hypertriglyceridaemia_or_hypofibrinogenaemia": None
+        if tg is None and fib is None
+        else bool(tg or fib),
         "haemophagocytosis": a.haemophagocytosis,
         "low_nk_activity": a.nk_activity_low,
         "ferritin": None if x["ferritin"] is None else x["ferritin"].std_value >= 500,
@@ -164,7 +199,10 @@ def score_hscore(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         probable = total >= opts.hscore_cutoff
         out.append(
             ctx.result(
-                patient, item="assessment", time=a.time, value=total,
+                patient,
+                item="assessment",
+                time=a.time,
+                value=total,
                 label=f"{total} ({'>=' if probable else '<'} {opts.hscore_cutoff})",
                 components={"points": pts, "not_assessed": missing, "probable_hlh": probable},
                 flags=[f"not assessed (0 points): {', '.join(missing)}"] if missing else [],
@@ -183,9 +221,16 @@ def score_hlh2004(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         not_assessed = [k for k, v in criteria.items() if v is None]
         out.append(
             ctx.result(
-                patient, item="assessment", time=a.time, value=fulfilled,
+                patient,
+                item="assessment",
+                time=a.time,
+                value=fulfilled,
                 label=f"{'fulfilled' if fulfilled else 'not fulfilled'} ({met} of 8)",
-                components={"criteria_met": met, "criteria": criteria, "molecular_diagnosis": a.molecular_diagnosis},
+                components={
+                    "criteria_met": met,
+                    "criteria": criteria,
+                    "molecular_diagnosis": a.molecular_diagnosis,
+                },
                 flags=[f"not assessed: {', '.join(not_assessed)}"] if not_assessed else [],
             )
         )
@@ -201,14 +246,28 @@ def score_iec_hs(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     for _i, a in _assessments(patient):
         total, _, _ = hscore(patient, a, opts)
         met, _ = hlh2004(patient, a, opts)
-        support.append({"day": patient.calendar_day(a.time), "hscore": total, "hlh2004_criteria_met": met})
-    flags = ["IEC-HS grade as reported (ASTCT 2023 tables not re-derived); HScore/HLH-2004 given as support"]
-    if not reported and any(s["hscore"] >= opts.hscore_cutoff or s["hlh2004_criteria_met"] >= 5 for s in support):
+        support.append(
+            {"day": patient.calendar_day(a.time), "hscore": total, "hlh2004_criteria_met": met}
+        )
+    flags = [
+        "IEC-HS grade as reported (ASTCT 2023 tables not re-derived); HScore/HLH-2004 given as support"
+    ]
+    if not reported and any(
+        s["hscore"] >= opts.hscore_cutoff or s["hlh2004_criteria_met"] >= 5 for s in support
+    ):
         flags.append("HLH criteria met but no IEC-HS event reported: review")
     return [
         ctx.result(
-            patient, item="worst", value=worst, label="no IEC-HS" if worst == 0 else f"grade {worst}",
-            components={"events": [f"adverse_events[{i}] ({ae.term}, grade {ae.grade})" for i, ae in reported], "hlh_assessments": support},
+            patient,
+            item="worst",
+            value=worst,
+            label="no IEC-HS" if worst == 0 else f"grade {worst}",
+            components={
+                "events": [
+                    f"adverse_events[{i}] ({ae.term}, grade {ae.grade})" for i, ae in reported
+                ],
+                "hlh_assessments": support,
+            },
             flags=flags,
         )
     ]

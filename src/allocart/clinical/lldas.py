@@ -35,9 +35,21 @@ __all__ = ["LldasOptions", "MAJOR_ORGAN_ITEMS", "score_lldas"]
 
 #: SLEDAI-2K items that mean major-organ activity for criterion 1.
 MAJOR_ORGAN_ITEMS = (
-    "seizure", "psychosis", "organic_brain_syndrome", "visual_disturbance", "cranial_nerve_disorder",
-    "lupus_headache", "cva", "vasculitis", "urinary_casts", "haematuria", "proteinuria", "pyuria",
-    "pleurisy", "pericarditis", "fever",
+    "seizure",
+    "psychosis",
+    "organic_brain_syndrome",
+    "visual_disturbance",
+    "cranial_nerve_disorder",
+    "lupus_headache",
+    "cva",
+    "vasculitis",
+    "urinary_casts",
+    "haematuria",
+    "proteinuria",
+    "pyuria",
+    "pleurisy",
+    "pericarditis",
+    "fever",
 )
 
 
@@ -46,10 +58,15 @@ class LldasOptions(SledaiOptions, PgaOptions):
 
     sledai_max: int = Field(4, ge=0, description="Criterion 1: SLEDAI-2K at most this.")
     pga_max: float = Field(1.0, ge=0, le=3, description="Criterion 3: PGA at most this.")
-    prednisolone_max_mg: float = Field(7.5, ge=0, description="Criterion 4: prednisolone-equivalent mg/day at most this.")
-    exclude_toxicity_steroids: bool = Field(False, description="Leave glucocorticoids given for CAR-T toxicity out of criterion 4.")
+    prednisolone_max_mg: float = Field(
+        7.5, ge=0, description="Criterion 4: prednisolone-equivalent mg/day at most this."
+    )
+    exclude_toxicity_steroids: bool = Field(
+        False, description="Leave glucocorticoids given for CAR-T toxicity out of criterion 4."
+    )
     first_visit: Literal["not_evaluable", "no_new_features"] = Field(
-        "not_evaluable", description="Criterion 2 at the first visit, which has no previous assessment."
+        "not_evaluable",
+        description="Criterion 2 at the first visit, which has no previous assessment.",
     )
     missing_haemolysis_gi: Literal["assume_absent", "not_evaluable"] = Field(
         "assume_absent",
@@ -66,14 +83,18 @@ class LldasOptions(SledaiOptions, PgaOptions):
         description="Criterion 5: maximum standard maintenance dose per day (Arthritis Res Ther 2016 cohort).",
     )
     weekly_caps_mg: dict[str, float] = Field(
-        default_factory=lambda: {"methotrexate": 30.0}, description="Criterion 5: weekly caps (methotrexate is weekly)."
+        default_factory=lambda: {"methotrexate": 30.0},
+        description="Criterion 5: weekly caps (methotrexate is weekly).",
     )
     car_t_breaks_criterion_5: bool = Field(
-        False, description="Whether a past investigational CAR-T infusion violates criterion 5 (single dose; default no)."
+        False,
+        description="Whether a past investigational CAR-T infusion violates criterion 5 (single dose; default no).",
     )
 
 
-def _criterion5(patient: PatientRecords, day: int, opts: LldasOptions) -> tuple[bool, list[str], list[str]]:
+def _criterion5(
+    patient: PatientRecords, day: int, opts: LldasOptions
+) -> tuple[bool, list[str], list[str]]:
     problems: list[str] = []
     notes: list[str] = []
     for i, name, _cat in maintenance_on(patient, day):
@@ -84,7 +105,9 @@ def _criterion5(patient: PatientRecords, day: int, opts: LldasOptions) -> tuple[
                 continue
             per_day = daily_dose_mg(patient, med, f"medications[{i}]")
             if name in opts.weekly_caps_mg and round(per_day * 7, 6) > opts.weekly_caps_mg[name]:
-                problems.append(f"{med.name} {per_day * 7:g} mg/week above {opts.weekly_caps_mg[name]:g}")
+                problems.append(
+                    f"{med.name} {per_day * 7:g} mg/week above {opts.weekly_caps_mg[name]:g}"
+                )
             if name in opts.daily_caps_mg and round(per_day, 6) > opts.daily_caps_mg[name]:
                 problems.append(f"{med.name} {per_day:g} mg/day above {opts.daily_caps_mg[name]:g}")
         else:
@@ -92,7 +115,11 @@ def _criterion5(patient: PatientRecords, day: int, opts: LldasOptions) -> tuple[
     for i, med in enumerate(patient.medications):
         if med.category == "investigational" and active_on(patient, med, day):
             problems.append(f"investigational drug medications[{i}] ({med.name})")
-        if med.category == "car_t" and opts.car_t_breaks_criterion_5 and patient.calendar_day(med.start) <= day:
+        if (
+            med.category == "car_t"
+            and opts.car_t_breaks_criterion_5
+            and patient.calendar_day(med.start) <= day
+        ):
             problems.append(f"CAR-T infusion medications[{i}] ({med.name})")
     return not problems, problems, notes
 
@@ -138,18 +165,30 @@ def score_lldas(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             new_bilag = []
             if bilag_now is not None and previous_bilag is not None:
                 new_bilag = sorted(
-                    dom for dom, g in bilag_now.domains.items()
+                    dom
+                    for dom, g in bilag_now.domains.items()
                     if g in ("A", "B", "C") and previous_bilag.domains[dom] in ("D", "E")
                 )
         c2 = not new_items and not new_bilag
         previous_items, previous_bilag = set(s.items), bilag_now or previous_bilag
 
-        pred, agents = prednisone_equivalent_mg_per_day(patient, d, exclude_toxicity=opts.exclude_toxicity_steroids)
+        pred, agents = prednisone_equivalent_mg_per_day(
+            patient, d, exclude_toxicity=opts.exclude_toxicity_steroids
+        )
         c4 = pred <= opts.prednisolone_max_mg
         c5, problems, notes = _criterion5(patient, d, opts)
         flags += notes
         if missing:
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=", ".join(missing) + " missing", variant=variant, flags=flags))
+            out.append(
+                ctx.not_evaluable(
+                    patient,
+                    item="visit",
+                    time=visit.time,
+                    reason=", ".join(missing) + " missing",
+                    variant=variant,
+                    flags=flags,
+                )
+            )
             continue
         c3 = pga <= decimal1(opts.pga_max)  # type: ignore[operator]
         criteria = {
@@ -162,14 +201,26 @@ def score_lldas(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         ok = all(criteria.values())
         out.append(
             ctx.result(
-                patient, item="visit", time=visit.time, value=ok, label="LLDAS" if ok else "not in LLDAS",
+                patient,
+                item="visit",
+                time=visit.time,
+                value=ok,
+                label="LLDAS" if ok else "not in LLDAS",
                 components={
-                    "visit_id": visit.visit_id, "criteria": criteria, "sledai": s.total, "sledai_items": s.items,
-                    "major_organ_items": major, "new_items": new_items, "new_bilag_domains": new_bilag,
-                    "pga": float(pga), "prednisolone_mg_per_day": pred, "glucocorticoids": agents,  # type: ignore[arg-type]
+                    "visit_id": visit.visit_id,
+                    "criteria": criteria,
+                    "sledai": s.total,
+                    "sledai_items": s.items,
+                    "major_organ_items": major,
+                    "new_items": new_items,
+                    "new_bilag_domains": new_bilag,
+                    "pga": float(pga),
+                    "prednisolone_mg_per_day": pred,
+                    "glucocorticoids": agents,  # type: ignore[arg-type]
                     "maintenance_problems": problems,
                 },
-                flags=flags, variant=variant,
+                flags=flags,
+                variant=variant,
             )
         )
     return out

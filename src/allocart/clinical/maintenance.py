@@ -5,7 +5,13 @@ from __future__ import annotations
 from allocart.clinical.medications import active_on, daily_dose_mg
 from allocart.clinical.records import PatientRecords
 
-__all__ = ["ALIASES", "MAINTENANCE_CATEGORIES", "canonical_drug", "maintenance_on", "changed_within"]
+__all__ = [
+    "ALIASES",
+    "MAINTENANCE_CATEGORIES",
+    "canonical_drug",
+    "maintenance_on",
+    "changed_within",
+]
 
 #: Common abbreviations mapped to the drug names the dose caps use.
 ALIASES = {
@@ -28,7 +34,9 @@ def canonical_drug(name: str) -> str:
     return ALIASES.get(key, key)
 
 
-def maintenance_on(patient: PatientRecords, day: int, categories: tuple[str, ...] = MAINTENANCE_CATEGORIES) -> list[tuple[int, str, str]]:
+def maintenance_on(
+    patient: PatientRecords, day: int, categories: tuple[str, ...] = MAINTENANCE_CATEGORIES
+) -> list[tuple[int, str, str]]:
     """Courses of the given categories active on ``day``: (index, canonical name, category)."""
     return [
         (i, canonical_drug(m.name), m.category)
@@ -37,7 +45,12 @@ def maintenance_on(patient: PatientRecords, day: int, categories: tuple[str, ...
     ]
 
 
-def changed_within(patient: PatientRecords, day: int, days: int, categories: tuple[str, ...] = MAINTENANCE_CATEGORIES) -> list[str]:
+def changed_within(
+    patient: PatientRecords,
+    day: int,
+    days: int,
+    categories: tuple[str, ...] = MAINTENANCE_CATEGORIES,
+) -> list[str]:
     """Courses started in ``(day - days, day]`` that are new agents or dose increases."""
     out = []
     for i, med in enumerate(patient.medications):
@@ -48,8 +61,11 @@ def changed_within(patient: PatientRecords, day: int, days: int, categories: tup
             continue
         name = canonical_drug(med.name)
         before = [
-            other for other in patient.medications
-            if canonical_drug(other.name) == name and other is not med and active_on(patient, other, start - 1)
+            other
+            for other in patient.medications
+            if canonical_drug(other.name) == name
+            and other is not med
+            and active_on(patient, other, start - 1)
         ]
         if not before:
             out.append(f"medications[{i}] ({med.name}) started on day {start}")

@@ -11,7 +11,12 @@ from __future__ import annotations
 from allocart.clinical.records import Medication, PatientRecords
 from allocart.errors import ScoringError
 
-__all__ = ["PREDNISONE_EQUIVALENT_MG", "daily_dose_mg", "prednisone_equivalent_mg_per_day", "active_on"]
+__all__ = [
+    "PREDNISONE_EQUIVALENT_MG",
+    "daily_dose_mg",
+    "prednisone_equivalent_mg_per_day",
+    "active_on",
+]
 
 #: Milligrams of the agent equivalent to 5 mg prednisone.
 PREDNISONE_EQUIVALENT_MG: dict[str, float] = {
@@ -54,7 +59,9 @@ def daily_dose_mg(patient: PatientRecords, med: Medication, where: str) -> float
         If the dose is missing or its unit is not a mass.
     """
     if med.dose is None or med.dose_unit is None:
-        raise ScoringError(f"patient {patient.patient_id!r}, {where}: `dose` of {med.name!r} is missing; it is needed here")
+        raise ScoringError(
+            f"patient {patient.patient_id!r}, {where}: `dose` of {med.name!r} is missing; it is needed here"
+        )
     if med.dose_unit == "mg":
         mg = med.dose
     elif med.dose_unit == "g":
@@ -112,6 +119,8 @@ def prednisone_equivalent_mg_per_day(
                 f"patient {patient.patient_id!r}, medications[{i}]: unknown glucocorticoid {med.name!r}; "
                 f"use one of {', '.join(PREDNISONE_EQUIVALENT_MG)}"
             )
-        total += daily_dose_mg(patient, med, f"medications[{i}]") * 5.0 / PREDNISONE_EQUIVALENT_MG[key]
+        total += (
+            daily_dose_mg(patient, med, f"medications[{i}]") * 5.0 / PREDNISONE_EQUIVALENT_MG[key]
+        )
         agents.append(med.name)
     return round(total, 6), agents

@@ -28,10 +28,14 @@ class PgaOptions(Options):
     pga_mm_anchors_match: bool = Field(
         False, description="Convert 0-100 mm PGA values to 0-3 (only valid if the anchors match)."
     )
-    pga_window_days: int = Field(0, ge=0, le=30, description="A PGA this many days before a visit still counts for it.")
+    pga_window_days: int = Field(
+        0, ge=0, le=30, description="A PGA this many days before a visit still counts for it."
+    )
 
 
-def pga_value(patient: PatientRecords, index: int, record: PgaAssessment, opts: PgaOptions) -> Decimal:
+def pga_value(
+    patient: PatientRecords, index: int, record: PgaAssessment, opts: PgaOptions
+) -> Decimal:
     """PGA on the 0-3 scale as an exact one-decimal number.
 
     Raises
@@ -69,7 +73,11 @@ def score_pga(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         value = pga_value(patient, i, rec, opts)
         out.append(
             ctx.result(
-                patient, item="assessment", time=rec.time, value=float(value), label=f"{value} / 3",
+                patient,
+                item="assessment",
+                time=rec.time,
+                value=float(value),
+                label=f"{value} / 3",
                 components={"original_value": rec.value, "original_scale": rec.scale},
             )
         )

@@ -40,7 +40,7 @@ error rather than silently ignored data.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
@@ -77,20 +77,26 @@ __all__ = [
 
 def _parse_time(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("a time must be an ISO 8601 date or date-time, or days after infusion; got a boolean")
+        raise ValueError(
+            "a time must be an ISO 8601 date or date-time, or days after infusion; got a boolean"
+        )
     if isinstance(value, (int, float)):
         try:
             days = float(value)
         except OverflowError:  # an integer beyond the largest float
             days = math.inf
         if not math.isfinite(days):
-            shown = repr(value) if len(repr(value)) <= 30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            shown = (
+                repr(value)
+                if len(repr(value)) <= 30
+                else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            )
             raise ValueError(f"a time in days must be finite; got {shown}")
         return days
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             try:
-                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+                value = value.astimezone(UTC).replace(tzinfo=None)
             except OverflowError:  # 9999-12-31T23:00-14:00 is past the last date in UTC
                 raise ValueError(
                     f"{value.isoformat()!r} lies outside the calendar (years 1-9999) in UTC"
@@ -99,8 +105,11 @@ def _parse_time(value: Any) -> Any:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        return _parse_iso(value, "a time: use an ISO 8601 date (2024-03-05), date-time (2024-03-05T14:30) "
-                                 "or a number of days after infusion")
+        return _parse_iso(
+            value,
+            "a time: use an ISO 8601 date (2024-03-05), date-time (2024-03-05T14:30) "
+            "or a number of days after infusion",
+        )
     raise ValueError(f"cannot read {value!r} as a time")
 
 
@@ -131,7 +140,9 @@ def _parse_date(value: Any) -> Any:
             f"got the {kind} {value!r}"
         )
     if isinstance(value, str):
-        return _parse_iso(value, "a date: use an ISO 8601 date (2024-01-05) or date-time (2024-01-05T14:30)")
+        return _parse_iso(
+            value, "a date: use an ISO 8601 date (2024-01-05) or date-time (2024-01-05T14:30)"
+        )
     return _parse_time(value) if isinstance(value, datetime) else value
 
 
@@ -169,9 +180,13 @@ def _check_order(start: Any, end: Any, start_name: str, end_name: str) -> None:
         return
     a, b = _sort_key(start), _sort_key(end)
     if isinstance(a, float) != isinstance(b, float):
-        raise ValueError(f"`{start_name}` and `{end_name}` must both be calendar times or both days after infusion")
+        raise ValueError(
+            f"`{start_name}` and `{end_name}` must both be calendar times or both days after infusion"
+        )
     if b < a:
-        raise ValueError(f"`{end_name}` ({end}) is before `{start_name}` ({start}); dates are out of order")
+        raise ValueError(
+            f"`{end_name}` ({end}) is before `{start_name}` ({start}); dates are out of order"
+        )
 
 
 class _Record(BaseModel):
@@ -206,7 +221,9 @@ class Visit(_Record):
     time: Time
     visit_id: str | None = Field(None, description="Visit label, e.g. 'WEEK 52' (SDTM VISIT).")
     baseline: bool = Field(False, description="Baseline visit for change-from-baseline standards.")
-    haemolytic_anaemia: bool | None = Field(None, description="Active haemolytic anaemia due to SLE.")
+    haemolytic_anaemia: bool | None = Field(
+        None, description="Active haemolytic anaemia due to SLE."
+    )
     gi_activity: bool | None = Field(None, description="Active gastrointestinal lupus.")
 
 
@@ -219,7 +236,9 @@ class LabResult(_Record):
     needed wherever a standard compares with the lower or upper limit of normal.
     """
 
-    test: str = Field(..., description="Test code (SDTM LBTESTCD), e.g. NEUT, PLAT, C3, DSDNAAB, PROT.")
+    test: str = Field(
+        ..., description="Test code (SDTM LBTESTCD), e.g. NEUT, PLAT, C3, DSDNAAB, PROT."
+    )
     value: float = Field(..., description="Numeric result in `unit` (LBORRES/LBSTRESN).")
     unit: str = Field(..., description="Unit of `value` and of the reference limits.")
     time: Time
@@ -235,7 +254,9 @@ class LabResult(_Record):
         if not math.isfinite(self.value):
             raise ValueError(f"`value` must be a finite number; got {self.value!r}")
         if self.value < 0:
-            raise ValueError(f"`value` of {self.test} cannot be negative; got {self.value!r} {self.unit}")
+            raise ValueError(
+                f"`value` of {self.test} cannot be negative; got {self.value!r} {self.unit}"
+            )
         for name in ("ref_low", "ref_high"):
             limit = getattr(self, name)
             if limit is not None and (not math.isfinite(limit) or limit < 0):
@@ -258,12 +279,20 @@ class LabResult(_Record):
     @cached_property
     def std_ref_low(self) -> float | None:
         """Lower limit of normal in the internal unit."""
-        return None if self.ref_low is None else units.convert(self.test, self.specimen, self.ref_low, self.unit)
+        return (
+            None
+            if self.ref_low is None
+            else units.convert(self.test, self.specimen, self.ref_low, self.unit)
+        )
 
     @cached_property
     def std_ref_high(self) -> float | None:
         """Upper limit of normal in the internal unit."""
-        return None if self.ref_high is None else units.convert(self.test, self.specimen, self.ref_high, self.unit)
+        return (
+            None
+            if self.ref_high is None
+            else units.convert(self.test, self.specimen, self.ref_high, self.unit)
+        )
 
     @property
     def code(self) -> str:
@@ -292,12 +321,18 @@ class VitalSign(_Record):
     """One vital-sign measurement (SDTM VS row): TEMP, SYSBP, DIABP, MAP, HR, RESP, OXYSAT,
     WEIGHT or HEIGHT. Temperature in degC or degF; blood pressure in mmHg."""
 
-    test: str = Field(..., description="VSTESTCD: TEMP, SYSBP, DIABP, MAP, HR, RESP, OXYSAT, WEIGHT, HEIGHT.")
+    test: str = Field(
+        ..., description="VSTESTCD: TEMP, SYSBP, DIABP, MAP, HR, RESP, OXYSAT, WEIGHT, HEIGHT."
+    )
     value: float
     unit: str
     time: Time
-    location: str | None = Field(None, description="Route of temperature measurement (oral, axillary...).")
-    attribution: Attribution = Field("unspecified", description="Cause, e.g. 'infection' for an infectious fever.")
+    location: str | None = Field(
+        None, description="Route of temperature measurement (oral, axillary...)."
+    )
+    attribution: Attribution = Field(
+        "unspecified", description="Cause, e.g. 'infection' for an infectious fever."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> VitalSign:
@@ -392,7 +427,9 @@ class SledaiFinding(_Span):
     end: Time | None = Field(None, description="Resolution time; None = observed only at `start`.")
     present: bool = True
     attribution: Attribution = Field("unspecified", description="'sle' if attributed to lupus.")
-    joints: int | None = Field(None, ge=0, le=100, description="Arthritis: number of joints with inflammation.")
+    joints: int | None = Field(
+        None, ge=0, le=100, description="Arthritis: number of joints with inflammation."
+    )
     new_or_recurrent: bool | None = Field(
         None, description="New, recurrent or increased (SELENA-SLEDAI rules for proteinuria)."
     )
@@ -419,7 +456,9 @@ class PgaAssessment(_Record):
     def _check(self) -> PgaAssessment:
         top = 3.0 if self.scale == "0-3" else 100.0
         if not (math.isfinite(self.value) and 0.0 <= self.value <= top):
-            raise ValueError(f"PGA `value` must lie in 0-{top:g} for scale {self.scale!r}; got {self.value!r}")
+            raise ValueError(
+                f"PGA `value` must lie in 0-{top:g} for scale {self.scale!r}; got {self.value!r}"
+            )
         return self
 
 
@@ -450,7 +489,9 @@ class BilagAssessment(_Record):
     def _check(self) -> BilagAssessment:
         missing = [d for d in BILAG_DOMAINS if d not in self.domains]
         if missing:
-            raise ValueError(f"BILAG `domains` is missing {', '.join(missing)}; give all nine domains")
+            raise ValueError(
+                f"BILAG `domains` is missing {', '.join(missing)}; give all nine domains"
+            )
         return self
 
 
@@ -510,7 +551,9 @@ MedicationCategory = Literal[
     "other",
 ]
 
-DoseUnit = Literal["mg", "g", "ug", "mg/kg", "mg/m2", "ug/kg/min", "ug/min", "units/min", "IU", "cells", "mL"]
+DoseUnit = Literal[
+    "mg", "g", "ug", "mg/kg", "mg/m2", "ug/kg/min", "ug/min", "units/min", "IU", "cells", "mL"
+]
 
 
 class Medication(_Span):
@@ -520,17 +563,21 @@ class Medication(_Span):
     equivalents by agent ``name`` (see :mod:`allocart.clinical.medications`).
     """
 
-    name: str = Field(..., min_length=1, description="Agent, e.g. 'prednisolone', 'norepinephrine'.")
+    name: str = Field(
+        ..., min_length=1, description="Agent, e.g. 'prednisolone', 'norepinephrine'."
+    )
     category: MedicationCategory
     start: Time
     end: Time | None = None
     dose: float | None = Field(None, ge=0, description="Dose per administration.")
     dose_unit: DoseUnit | None = None
-    frequency: Literal["once", "daily", "bid", "tid", "qid", "every_other_day", "weekly", "continuous"] = Field(
-        "daily", description="Administrations per period; default daily."
-    )
+    frequency: Literal[
+        "once", "daily", "bid", "tid", "qid", "every_other_day", "weekly", "continuous"
+    ] = Field("daily", description="Administrations per period; default daily.")
     indication: Literal["sle", "toxicity", "prophylaxis", "other", "unspecified"] = "unspecified"
-    rescue: bool = Field(False, description="Prohibited or rescue medication per protocol (treatment failure).")
+    rescue: bool = Field(
+        False, description="Prohibited or rescue medication per protocol (treatment failure)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Medication:
@@ -594,28 +641,50 @@ class NeuroAssessment(_Record):
     time: Time
     ice_score: int | None = Field(None, ge=0, le=10)
     ice_items: IceItems | None = None
-    capd_score: int | None = Field(None, ge=0, le=32, description="Cornell Assessment of Pediatric Delirium.")
-    unable_to_perform: bool = Field(False, description="Cannot perform ICE/CAPD because unarousable.")
-    global_aphasia: bool = Field(False, description="Awake but globally aphasic (ICE 0 -> grade 3).")
+    capd_score: int | None = Field(
+        None, ge=0, le=32, description="Cornell Assessment of Pediatric Delirium."
+    )
+    unable_to_perform: bool = Field(
+        False, description="Cannot perform ICE/CAPD because unarousable."
+    )
+    global_aphasia: bool = Field(
+        False, description="Awake but globally aphasic (ICE 0 -> grade 3)."
+    )
     consciousness: Literal[
         "alert", "awakens_spontaneously", "awakens_to_voice", "awakens_to_tactile", "unarousable"
     ] = "alert"
     consciousness_attribution: Attribution = Field(
-        "unspecified", description="E.g. 'drug' for sedation: then consciousness does not grade ICANS."
+        "unspecified",
+        description="E.g. 'drug' for sedation: then consciousness does not grade ICANS.",
     )
-    seizure: Literal["none", "rapidly_resolving", "nonconvulsive_eeg_resolving", "prolonged", "repetitive"] = "none"
+    seizure: Literal[
+        "none", "rapidly_resolving", "nonconvulsive_eeg_resolving", "prolonged", "repetitive"
+    ] = "none"
     motor: Literal["none", "deep_focal_weakness"] = "none"
     cerebral_oedema: Literal[
-        "none", "focal", "diffuse", "posturing", "cranial_nerve_vi_palsy", "papilloedema", "cushing_triad"
+        "none",
+        "focal",
+        "diffuse",
+        "posturing",
+        "cranial_nerve_vi_palsy",
+        "papilloedema",
+        "cushing_triad",
     ] = "none"
     attribution: Attribution = Field(
-        "unspecified", description="Cause of the findings; another cause (e.g. 'sle') means not ICANS."
+        "unspecified",
+        description="Cause of the findings; another cause (e.g. 'sle') means not ICANS.",
     )
 
     @model_validator(mode="after")
     def _check(self) -> NeuroAssessment:
-        if self.ice_items is not None and self.ice_score is not None and self.ice_items.total != self.ice_score:
-            raise ValueError(f"`ice_score` ({self.ice_score}) differs from the sum of `ice_items` ({self.ice_items.total})")
+        if (
+            self.ice_items is not None
+            and self.ice_score is not None
+            and self.ice_items.total != self.ice_score
+        ):
+            raise ValueError(
+                f"`ice_score` ({self.ice_score}) differs from the sum of `ice_items` ({self.ice_items.total})"
+            )
         return self
 
     @property
@@ -634,7 +703,9 @@ class HlhAssessment(_Record):
     known_immunosuppression: bool | None = None
     hepatomegaly: bool | None = None
     splenomegaly: bool | None = None
-    haemophagocytosis: bool | None = Field(None, description="Haemophagocytosis on marrow (or tissue) biopsy.")
+    haemophagocytosis: bool | None = Field(
+        None, description="Haemophagocytosis on marrow (or tissue) biopsy."
+    )
     nk_activity_low: bool | None = None
     molecular_diagnosis: bool = Field(False, description="Molecular diagnosis consistent with HLH.")
 
@@ -646,13 +717,19 @@ class GvhdAssessment(_Record):
     """
 
     time: Time
-    skin_bsa_percent: float = Field(0.0, ge=0, le=100, description="Active GvHD erythema, % body surface area.")
+    skin_bsa_percent: float = Field(
+        0.0, ge=0, le=100, description="Active GvHD erythema, % body surface area."
+    )
     skin_bullae_desquamation: bool = Field(False, description="Bullae with desquamation > 5% BSA.")
     upper_gi_persistent: bool = Field(False, description="Persistent nausea, vomiting or anorexia.")
     stool_ml_per_day: float | None = Field(None, ge=0, le=20000)
     stool_episodes_per_day: float | None = Field(None, ge=0, le=100)
-    stool_mixed_with_urine: bool = Field(False, description="Stool output measured mixed with urine.")
-    severe_abdominal_pain: bool = Field(False, description="Opioid-requiring, affecting performance status.")
+    stool_mixed_with_urine: bool = Field(
+        False, description="Stool output measured mixed with urine."
+    )
+    severe_abdominal_pain: bool = Field(
+        False, description="Opioid-requiring, affecting performance status."
+    )
     ileus: bool = False
     grossly_bloody_stool: bool = False
     attribution: Attribution = "unspecified"
@@ -717,16 +794,21 @@ class Infection(_Span):
     worst point of the infection; ``end=None`` means ongoing.
     """
 
-    term: str = Field(..., min_length=1, description="Infection term, e.g. 'pneumonia', 'CMV reactivation'.")
+    term: str = Field(
+        ..., min_length=1, description="Infection term, e.g. 'pneumonia', 'CMV reactivation'."
+    )
     start: Time
     end: Time | None = Field(None, description="Resolution time; None = ongoing.")
     antimicrobial: Literal["none", "local", "oral", "iv"] = Field(
         "none",
         description="Antibiotic, antifungal or antiviral treatment indicated: none, local (topical), oral, or iv.",
     )
-    invasive_intervention: bool = Field(False, description="Invasive intervention indicated (e.g. drainage, surgery).")
+    invasive_intervention: bool = Field(
+        False, description="Invasive intervention indicated (e.g. drainage, surgery)."
+    )
     life_threatening: bool = Field(
-        False, description="Life-threatening consequences; urgent intervention indicated (e.g. septic shock, ICU)."
+        False,
+        description="Life-threatening consequences; urgent intervention indicated (e.g. septic shock, ICU).",
     )
     fatal: bool = Field(False, description="The infection caused death.")
     relatedness: Relatedness = "unspecified"
@@ -799,7 +881,9 @@ class PatientRecords(_Record):
         for i, visit in enumerate(self.visits):
             key = self.day_of(visit.time)
             if key in seen:
-                raise ValueError(f"visits[{i}] has the same time ({visit.time}) as visits[{seen[key]}]")
+                raise ValueError(
+                    f"visits[{i}] has the same time ({visit.time}) as visits[{seen[key]}]"
+                )
             seen[key] = i
         if sum(v.baseline for v in self.visits) > 1:
             raise ValueError("more than one visit has `baseline` = true; mark exactly one")
@@ -808,10 +892,25 @@ class PatientRecords(_Record):
     def _all_times(self) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
         for name in (
-            "visits", "labs", "vitals", "pga", "bilag", "flare_findings", "neuro", "hlh", "gvhd",
+            "visits",
+            "labs",
+            "vitals",
+            "pga",
+            "bilag",
+            "flare_findings",
+            "neuro",
+            "hlh",
+            "gvhd",
         ):
             out += [(name, r.time) for r in getattr(self, name)]
-        for name in ("sledai_findings", "medications", "oxygen", "adverse_events", "infections", "hospitalisations"):
+        for name in (
+            "sledai_findings",
+            "medications",
+            "oxygen",
+            "adverse_events",
+            "infections",
+            "hospitalisations",
+        ):
             for r in getattr(self, name):
                 out.append((name, r.start))
                 if r.end is not None:

@@ -34,21 +34,38 @@ from pydantic import Field
 from allocart.clinical.pga import PgaOptions, pga_at
 from allocart.clinical.records import BilagAssessment, PatientRecords, Visit
 from allocart.clinical.results import Context, ScoreResult, decimal1
-from allocart.clinical.sledai import SledaiOptions, SledaiScore, compute_sledai, sorted_visits, variant_label
+from allocart.clinical.sledai import (
+    SledaiOptions,
+    SledaiScore,
+    compute_sledai,
+    sorted_visits,
+    variant_label,
+)
 
-__all__ = ["ResponseOptions", "SriOptions", "BiclaOptions", "score_sri", "score_bicla", "baseline_visit"]
+__all__ = [
+    "ResponseOptions",
+    "SriOptions",
+    "BiclaOptions",
+    "score_sri",
+    "score_bicla",
+    "baseline_visit",
+]
 
 
 class ResponseOptions(SledaiOptions, PgaOptions):
     """Options shared by SRI and BICLA."""
 
     sledai_variant: Literal["sledai2k", "selena-sledai", "hybrid-sledai"] = Field(
-        "sledai2k", description="SLEDAI variant for the change from baseline (never mixed within one comparison)."
+        "sledai2k",
+        description="SLEDAI variant for the change from baseline (never mixed within one comparison).",
     )
     baseline_visit: str | None = Field(
-        None, description="visit_id of the baseline; None = the visit marked baseline, else the first visit."
+        None,
+        description="visit_id of the baseline; None = the visit marked baseline, else the first visit.",
     )
-    bilag_window_days: int = Field(0, ge=0, le=30, description="A BILAG this many days before a visit still counts.")
+    bilag_window_days: int = Field(
+        0, ge=0, le=30, description="A BILAG this many days before a visit still counts."
+    )
     failure_categories: tuple[str, ...] = Field(
         ("immunosuppressant", "biologic"),
         description="Medication categories whose start after baseline for SLE is a treatment failure "
@@ -59,7 +76,9 @@ class ResponseOptions(SledaiOptions, PgaOptions):
 class SriOptions(ResponseOptions):
     """Options of SRI-k."""
 
-    pga_max_increase: float = Field(0.3, gt=0, description="PGA worsening: increase must be below this.")
+    pga_max_increase: float = Field(
+        0.3, gt=0, description="PGA worsening: increase must be below this."
+    )
 
 
 class BiclaOptions(ResponseOptions):
@@ -71,9 +90,13 @@ class BiclaOptions(ResponseOptions):
         "pga_max_increase (TULIP); relative: increase < pga_max_relative_increase x baseline (strict; exactly 10 % "
         "fails; no increase passes).",
     )
-    pga_max_increase: float = Field(0.3, gt=0, description="Absolute rule: increase must be below this (10 % of 0-3).")
+    pga_max_increase: float = Field(
+        0.3, gt=0, description="Absolute rule: increase must be below this (10 % of 0-3)."
+    )
     pga_max_relative_increase: float = Field(
-        0.10, gt=0, description="Relative rule: the increase must be below this fraction of the baseline PGA (Wallace 2014: < 10 %)."
+        0.10,
+        gt=0,
+        description="Relative rule: the increase must be below this fraction of the baseline PGA (Wallace 2014: < 10 %).",
     )
 
 
@@ -104,7 +127,9 @@ def _new_domains(base: BilagAssessment, now: BilagAssessment) -> tuple[list[str]
     return sorted(new_a), sorted(new_b)
 
 
-def _failures(patient: PatientRecords, base_day: int, day: int, categories: tuple[str, ...]) -> list[str]:
+def _failures(
+    patient: PatientRecords, base_day: int, day: int, categories: tuple[str, ...]
+) -> list[str]:
     out = []
     for i, med in enumerate(patient.medications):
         start = patient.calendar_day(med.start)
@@ -171,21 +196,34 @@ def _comparisons(
         b1 = _bilag_at(patient, d, opts.bilag_window_days)
         if pga0 is None or pga1 is None or b0 is None or b1 is None:
             reason = ", ".join(_missing(pga0, pga1, b0, b1)) + " missing"
-            out.append(ctx.not_evaluable(patient, item="visit", time=visit.time, reason=reason, variant=variant))
+            out.append(
+                ctx.not_evaluable(
+                    patient, item="visit", time=visit.time, reason=reason, variant=variant
+                )
+            )
             continue
         yield _Comparison(base, visit, d0, d, s0, s1, pga0, pga1, b0, b1)
 
 
 def _responder_row(
-    ctx: Context, patient: PatientRecords, c: _Comparison, criteria: dict[str, bool],
-    components: dict[str, Any], variant: str,
+    ctx: Context,
+    patient: PatientRecords,
+    c: _Comparison,
+    criteria: dict[str, bool],
+    components: dict[str, Any],
+    variant: str,
 ) -> ScoreResult:
     """The row of one compared visit: a responder when every criterion holds."""
     responder = all(criteria.values())
     return ctx.result(
-        patient, item="visit", time=c.visit.time, value=responder,
+        patient,
+        item="visit",
+        time=c.visit.time,
+        value=responder,
         label="responder" if responder else "non-responder",
-        components=components, flags=c.sledai0.flags + c.sledai1.flags, variant=variant,
+        components=components,
+        flags=c.sledai0.flags + c.sledai1.flags,
+        variant=variant,
     )
 
 
@@ -206,10 +244,17 @@ def score_sri(patient: PatientRecords, ctx: Context, k: int) -> list[ScoreResult
             "no_treatment_failure": not failures,
         }
         components = {
-            "visit_id": c.visit.visit_id, "baseline_visit_id": c.base.visit_id,
-            "criteria": criteria, "sledai_baseline": c.sledai0.total, "sledai_visit": c.sledai1.total,
-            "sledai_reduction": reduction, "new_bilag_a": new_a, "new_bilag_b": new_b,
-            "pga_baseline": float(c.pga0), "pga_visit": float(c.pga1), "pga_change": float(pga_change),
+            "visit_id": c.visit.visit_id,
+            "baseline_visit_id": c.base.visit_id,
+            "criteria": criteria,
+            "sledai_baseline": c.sledai0.total,
+            "sledai_visit": c.sledai1.total,
+            "sledai_reduction": reduction,
+            "new_bilag_a": new_a,
+            "new_bilag_b": new_b,
+            "pga_baseline": float(c.pga0),
+            "pga_visit": float(c.pga1),
+            "pga_change": float(pga_change),
             "treatment_failures": failures,
         }
         out.append(_responder_row(ctx, patient, c, criteria, components, variant))
@@ -224,7 +269,8 @@ def score_bicla(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     for c in _comparisons(patient, ctx, variant, out):
         b0, b1 = c.bilag0, c.bilag1
         not_improved = [
-            dom for dom, g in b0.domains.items()
+            dom
+            for dom, g in b0.domains.items()
             if (g == "A" and b1.domains[dom] == "A") or (g == "B" and b1.domains[dom] in ("A", "B"))
         ]
         new_a, new_b = _new_domains(b0, b1)
@@ -234,7 +280,9 @@ def score_bicla(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             pga_ok = pga_change < decimal1(opts.pga_max_increase)
         else:
             # Wallace 2014: worsening < 10 %, strictly; an unchanged or improved PGA never worsens.
-            pga_ok = pga_change <= 0 or pga_change < c.pga0 * Decimal(repr(opts.pga_max_relative_increase))
+            pga_ok = pga_change <= 0 or pga_change < c.pga0 * Decimal(
+                repr(opts.pga_max_relative_increase)
+            )
         criteria = {
             "all_active_domains_improved": not not_improved,
             "no_bilag_worsening": not new_a and len(new_b) <= 1,
@@ -243,10 +291,17 @@ def score_bicla(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             "no_treatment_failure": not failures,
         }
         components = {
-            "visit_id": c.visit.visit_id, "baseline_visit_id": c.base.visit_id, "criteria": criteria,
-            "domains_not_improved": sorted(not_improved), "new_bilag_a": new_a, "new_bilag_b": new_b,
-            "sledai_baseline": c.sledai0.total, "sledai_visit": c.sledai1.total,
-            "pga_baseline": float(c.pga0), "pga_visit": float(c.pga1), "pga_change": float(pga_change),
+            "visit_id": c.visit.visit_id,
+            "baseline_visit_id": c.base.visit_id,
+            "criteria": criteria,
+            "domains_not_improved": sorted(not_improved),
+            "new_bilag_a": new_a,
+            "new_bilag_b": new_b,
+            "sledai_baseline": c.sledai0.total,
+            "sledai_visit": c.sledai1.total,
+            "pga_baseline": float(c.pga0),
+            "pga_visit": float(c.pga1),
+            "pga_change": float(pga_change),
             "treatment_failures": failures,
         }
         out.append(_responder_row(ctx, patient, c, criteria, components, variant))

@@ -108,9 +108,19 @@ class Context:
             source=self.source,
         )
 
-    def not_evaluable(self, patient: PatientRecords, *, item: str, time: Any, reason: str, **kw: Any) -> ScoreResult:
+    def not_evaluable(
+        self, patient: PatientRecords, *, item: str, time: Any, reason: str, **kw: Any
+    ) -> ScoreResult:
         """A row for a time point that lacks required data."""
-        return self.result(patient, item=item, time=time, value=None, label=f"not evaluable: {reason}", evaluable=False, **kw)
+        return self.result(
+            patient,
+            item=item,
+            time=time,
+            value=None,
+            label=f"not evaluable: {reason}",
+            evaluable=False,
+            **kw,
+        )
 
 
 def decimal1(value: float) -> Decimal:

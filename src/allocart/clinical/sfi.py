@@ -36,30 +36,58 @@ from allocart.errors import ScoringError
 __all__ = ["SfiOptions", "score_sfi", "MILD_MANIFESTATIONS", "SEVERE_MANIFESTATIONS"]
 
 MILD_MANIFESTATIONS = (
-    "discoid_rash", "photosensitive_rash", "lupus_profundus", "cutaneous_vasculitis", "bullous_lupus",
-    "nasopharyngeal_ulcers", "pleuritis", "pericarditis", "arthritis", "sle_fever",
+    "discoid_rash",
+    "photosensitive_rash",
+    "lupus_profundus",
+    "cutaneous_vasculitis",
+    "bullous_lupus",
+    "nasopharyngeal_ulcers",
+    "pleuritis",
+    "pericarditis",
+    "arthritis",
+    "sle_fever",
 )
-SEVERE_MANIFESTATIONS = ("cns_sle", "vasculitis", "nephritis", "myositis", "thrombocytopenia", "haemolytic_anaemia")
-_SEVERE_DRUGS = ("cyclophosphamide", "azathioprine", "methotrexate", "mycophenolate mofetil", "mycophenolic acid")
+SEVERE_MANIFESTATIONS = (
+    "cns_sle",
+    "vasculitis",
+    "nephritis",
+    "myositis",
+    "thrombocytopenia",
+    "haemolytic_anaemia",
+)
+_SEVERE_DRUGS = (
+    "cyclophosphamide",
+    "azathioprine",
+    "methotrexate",
+    "mycophenolate mofetil",
+    "mycophenolic acid",
+)
 
 
 class SfiOptions(SledaiOptions, PgaOptions):
     """Options of the SELENA flare index."""
 
-    variant: Literal["classic"] = Field("classic", description="Index version (the revised SFI-R is not implemented).")
+    variant: Literal["classic"] = Field(
+        "classic", description="Index version (the revised SFI-R is not implemented)."
+    )
     sledai_variant: Literal["selena-sledai", "hybrid-sledai", "sledai2k"] = Field(
         "selena-sledai", description="SLEDAI variant of the score criteria."
     )
     doubling_standalone: bool = Field(
-        False, description="Treat a prednisone doubling alone as severe (default: only as a qualifier of severe manifestations)."
+        False,
+        description="Treat a prednisone doubling alone as severe (default: only as a qualifier of severe manifestations).",
     )
-    haemoglobin_fall_g_dl: float = Field(3.0, gt=0, description="Haemolytic anaemia: a fall in Hb above this (g/dL) qualifies.")
+    haemoglobin_fall_g_dl: float = Field(
+        3.0, gt=0, description="Haemolytic anaemia: a fall in Hb above this (g/dL) qualifies."
+    )
 
 
 def _weight(patient: PatientRecords, day: int) -> float | None:
     if patient.weight_kg is not None:
         return patient.weight_kg
-    weights = [v for v in patient.vitals if v.code == "WEIGHT" and patient.calendar_day(v.time) <= day]
+    weights = [
+        v for v in patient.vitals if v.code == "WEIGHT" and patient.calendar_day(v.time) <= day
+    ]
     return max(weights, key=lambda v: patient.day_of(v.time)).std_value if weights else None
 
 
@@ -104,7 +132,8 @@ def score_sfi(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             over_half = pred1 / weight > 0.5
         in_interval = lambda t: d0 < patient.calendar_day(t) <= d1  # noqa: E731
         hospitalised = [
-            f"hospitalisations[{i}]" for i, h in enumerate(patient.hospitalisations)
+            f"hospitalisations[{i}]"
+            for i, h in enumerate(patient.hospitalisations)
             if in_interval(h.start) and h.reason in ("sle",)
         ]
 
@@ -123,9 +152,13 @@ def score_sfi(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                 mild.append(f"new/worse {f.manifestation}")
             elif _severe_manifestation_qualifies(f, opts):
                 if doubled or over_half or hospitalised:
-                    severe.append(f"new/worse {f.manifestation} requiring more treatment or hospitalisation")
+                    severe.append(
+                        f"new/worse {f.manifestation} requiring more treatment or hospitalisation"
+                    )
                 else:
-                    mild.append(f"new/worse {f.manifestation} (no doubling, > 0.5 mg/kg or hospitalisation)")
+                    mild.append(
+                        f"new/worse {f.manifestation} (no doubling, > 0.5 mg/kg or hospitalisation)"
+                    )
         if increased and over_half:
             severe.append(f"prednisone increased to {pred1:g} mg/day (> 0.5 mg/kg/day)")
         elif increased:
@@ -153,16 +186,29 @@ def score_sfi(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         category = "severe" if severe else ("mild/moderate" if mild else "none")
         out.append(
             ctx.result(
-                patient, item="visit", time=cur.time, value=category,
-                label={"severe": "severe flare", "mild/moderate": "mild/moderate flare", "none": "no flare"}[category],
+                patient,
+                item="visit",
+                time=cur.time,
+                value=category,
+                label={
+                    "severe": "severe flare",
+                    "mild/moderate": "mild/moderate flare",
+                    "none": "no flare",
+                }[category],
                 components={
-                    "visit_id": cur.visit_id, "previous_visit_id": prev.visit_id,
-                    "sledai_previous": s0.total, "sledai_current": s1.total,
-                    "pga_previous": None if p0 is None else float(p0), "pga_current": None if p1 is None else float(p1),
-                    "prednisone_previous_mg": pred0, "prednisone_current_mg": pred1,
-                    "severe_criteria": severe, "mild_moderate_criteria": mild,
+                    "visit_id": cur.visit_id,
+                    "previous_visit_id": prev.visit_id,
+                    "sledai_previous": s0.total,
+                    "sledai_current": s1.total,
+                    "pga_previous": None if p0 is None else float(p0),
+                    "pga_current": None if p1 is None else float(p1),
+                    "prednisone_previous_mg": pred0,
+                    "prednisone_current_mg": pred1,
+                    "severe_criteria": severe,
+                    "mild_moderate_criteria": mild,
                 },
-                flags=flags, variant=variant,
+                flags=flags,
+                variant=variant,
             )
         )
     return out

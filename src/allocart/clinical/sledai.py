@@ -66,17 +66,25 @@ _DEFAULT_JOINTS = {"sledai2k": 2, "clinical-sledai": 2, "selena-sledai": 3, "hyb
 class SledaiOptions(Options):
     """Options of the SLEDAI family (shared by every standard built on it)."""
 
-    window_days: int = Field(10, ge=1, le=365, description="Look-back window: 10 (Gladman 2002) or 30 (Touma 2010).")
+    window_days: int = Field(
+        10, ge=1, le=365, description="Look-back window: 10 (Gladman 2002) or 30 (Touma 2010)."
+    )
     unattributed: Literal["count", "exclude"] = Field(
         "count",
         description="How findings with attribution 'unspecified' count; counted ones are flagged.",
     )
     arthritis_min_joints: int | None = Field(
-        None, ge=1, description="Joints needed for arthritis; None = variant default (2K: 2, SELENA: 3)."
+        None,
+        ge=1,
+        description="Joints needed for arthritis; None = variant default (2K: 2, SELENA: 3).",
     )
-    accept_upcr: bool = Field(True, description="Score proteinuria from a spot UPCR as well as 24-h urine.")
+    accept_upcr: bool = Field(
+        True, description="Score proteinuria from a spot UPCR as well as 24-h urine."
+    )
     upcr_cutoff_mg_per_g: float = Field(
-        500.0, gt=0, description="UPCR above this (mg/g) scores; 500 mg/g = 56.6 mg/mmol (1 mg/mmol = 8.84 mg/g)."
+        500.0,
+        gt=0,
+        description="UPCR above this (mg/g) scores; 500 mg/g = 56.6 mg/mmol (1 mg/mmol = 8.84 mg/g).",
     )
     selena_unknown_newness: Literal["count", "exclude"] = Field(
         "count",
@@ -163,10 +171,14 @@ def compute_sledai(
         if f.descriptor == "arthritis" and (f.joints or 0) < min_joints:
             continue
         if f.descriptor == "proteinuria" and selena_proteinuria:
-            if f.new_or_recurrent is False or (f.new_or_recurrent is None and opts.selena_unknown_newness == "exclude"):
+            if f.new_or_recurrent is False or (
+                f.new_or_recurrent is None and opts.selena_unknown_newness == "exclude"
+            ):
                 continue
             if f.new_or_recurrent is None:
-                flags.append(f"proteinuria in sledai_findings[{i}] counted as new (newness not recorded)")
+                flags.append(
+                    f"proteinuria in sledai_findings[{i}] counted as new (newness not recorded)"
+                )
         add(f.descriptor, f"sledai_findings[{i}]", attributed)
 
     for i, lab in enumerate(patient.labs):
@@ -210,7 +222,8 @@ def compute_sledai(
                 continue
             if selena_proteinuria:
                 earlier = [
-                    other for other in patient.labs
+                    other
+                    for other in patient.labs
                     if other.code == code and patient.calendar_day(other.time) < lo
                 ]
                 if earlier:
@@ -252,7 +265,9 @@ def variant_label(variant: str, opts: SledaiOptions) -> str:
     return f"{VARIANT_NAMES[variant]}, {opts.window_days}-day window"
 
 
-def score_sledai(patient: PatientRecords, ctx: Context, variant: SledaiVariant) -> list[ScoreResult]:
+def score_sledai(
+    patient: PatientRecords, ctx: Context, variant: SledaiVariant
+) -> list[ScoreResult]:
     """Score every visit of one patient with a SLEDAI variant."""
     opts: Any = ctx.options
     out = []

@@ -40,7 +40,9 @@ def _end_of(patient: PatientRecords, t: Any) -> float:
     return patient.day_of(t)
 
 
-def interval(patient: PatientRecords, start: Any, end: Any, *, open_end: float = math.inf) -> tuple[float, float]:
+def interval(
+    patient: PatientRecords, start: Any, end: Any, *, open_end: float = math.inf
+) -> tuple[float, float]:
     """``[start, end]`` in days after infusion; an open end is ``open_end`` (ongoing)."""
     lo = patient.day_of(start)
     hi = open_end if end is None else _end_of(patient, end)

@@ -124,7 +124,12 @@ ANALYTES: dict[tuple[str, str], Analyte] = {
         # CH50 and anti-dsDNA are judged only against the testing laboratory's own limits,
         # so the unit is carried through unchanged and must match the limits' unit.
         Analyte("CH50", "Total haemolytic complement", "U/mL", {"u/ml": 1.0, "%": 1.0, "u/l": 1.0}),
-        Analyte("DSDNAAB", "Anti-dsDNA antibody", "IU/mL", {"iu/ml": 1.0, "u/ml": 1.0, "titer": 1.0, "ratio": 1.0}),
+        Analyte(
+            "DSDNAAB",
+            "Anti-dsDNA antibody",
+            "IU/mL",
+            {"iu/ml": 1.0, "u/ml": 1.0, "titer": 1.0, "ratio": 1.0},
+        ),
         Analyte("CRP", "C-reactive protein", "mg/L", {"mg/l": 1.0, "mg/dl": 10.0}),
         Analyte("FERRITIN", "Ferritin", "ug/L", {"ug/l": 1.0, "ng/ml": 1.0, "mg/l": 1000.0}),
         Analyte("TRIG", "Triglycerides", "mmol/L", {"mmol/l": 1.0, "mg/dl": 1 / 88.57}),
@@ -137,8 +142,20 @@ ANALYTES: dict[tuple[str, str], Analyte] = {
         Analyte("CREAT", "Creatinine", "mg/dL", {"mg/dl": 1.0, "umol/l": 1 / 88.4}),
         Analyte("IL6", "Interleukin 6", "pg/mL", {"pg/ml": 1.0, "ng/l": 1.0}),
         Analyte("SIL2R", "Soluble CD25 (sIL-2R)", "U/mL", {"u/ml": 1.0, "ku/l": 1.0}),
-        Analyte("PROT", "Urine protein excretion", "g/24h", {"g/24h": 1.0, "g/d": 1.0, "g/day": 1.0, "mg/24h": 1e-3, "mg/d": 1e-3, "mg/day": 1e-3}, "urine"),
-        Analyte("PROTCRT", "Urine protein/creatinine ratio", "mg/g", {"mg/g": 1.0, "g/g": 1000.0, "mg/mg": 1000.0, "mg/mmol": 8.84, "g/mmol": 8840.0}, "urine"),
+        Analyte(
+            "PROT",
+            "Urine protein excretion",
+            "g/24h",
+            {"g/24h": 1.0, "g/d": 1.0, "g/day": 1.0, "mg/24h": 1e-3, "mg/d": 1e-3, "mg/day": 1e-3},
+            "urine",
+        ),
+        Analyte(
+            "PROTCRT",
+            "Urine protein/creatinine ratio",
+            "mg/g",
+            {"mg/g": 1.0, "g/g": 1000.0, "mg/mg": 1000.0, "mg/mmol": 8.84, "g/mmol": 8840.0},
+            "urine",
+        ),
         Analyte("RBC", "Urine red blood cells", "/hpf", {"/hpf": 1.0}, "urine"),
         Analyte("WBC", "Urine white blood cells", "/hpf", {"/hpf": 1.0}, "urine"),
     ]
@@ -220,7 +237,9 @@ def convert_vital(code: str, value: float, unit: str) -> float:
     spelling = canonical_unit_spelling(unit)
     factor = entry[1].get(spelling)
     if factor is None:
-        raise ValueError(f"unknown unit {unit!r} for vital sign {code!r}; use one of: {_accepted(entry[1])}")
+        raise ValueError(
+            f"unknown unit {unit!r} for vital sign {code!r}; use one of: {_accepted(entry[1])}"
+        )
     if math.isnan(factor):  # Fahrenheit: affine, not a factor
         return _round_sig((value - 32.0) * 5.0 / 9.0)
     return _round_sig(value * factor)

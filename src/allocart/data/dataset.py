@@ -613,7 +613,12 @@ class Dataset:
                     if "calendar" in str(exc):  # a date-time whose time zone leaves the calendar
                         p("subjects", i, "infusion_date", str(exc))
                     else:
-                        p("subjects", i, "infusion_date", f"{v!r} is not an ISO 8601 date or date-time")
+                        p(
+                            "subjects",
+                            i,
+                            "infusion_date",
+                            f"{v!r} is not an ISO 8601 date or date-time",
+                        )
 
         known = set(seen)
 

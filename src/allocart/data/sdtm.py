@@ -606,7 +606,9 @@ class _StudyReader:
         try:
             when = _dtc(r.get("EXSTDTC", ""))
         except ValueError as exc:
-            self.probs.append(Problem(ex.file, row, "EXSTDTC", _date_problem(r.get("EXSTDTC"), exc)))
+            self.probs.append(
+                Problem(ex.file, row, "EXSTDTC", _date_problem(r.get("EXSTDTC"), exc))
+            )
             return None
         if when is None or when == "partial":
             self.probs.append(Problem(ex.file, row, "EXSTDTC", incomplete(when)))
@@ -1015,7 +1017,9 @@ class _StudyReader:
                 try:
                     end = _dtc(end_text)
                 except ValueError as exc:
-                    self.probs.append(Problem(ae.file, row, "AEENDTC", _date_problem(end_text, exc)))
+                    self.probs.append(
+                        Problem(ae.file, row, "AEENDTC", _date_problem(end_text, exc))
+                    )
                     continue
                 if end == "partial":
                     self.partial.setdefault(f"{ae.file} AEENDTC", []).append(row)

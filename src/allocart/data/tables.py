@@ -75,9 +75,10 @@ _PLAIN_COLUMN = re.compile(r"[A-Z0-9_]+\Z")
 
 def column_list(columns: Iterable[object]) -> str:
     """Column names for a message: ``ID, TIME, 'WT (kg)'`` (an odd name quoted, so it shows)."""
-    return ", ".join(
-        str(c) if _PLAIN_COLUMN.match(str(c)) else repr(str(c)) for c in columns
-    ) or "none"
+    return (
+        ", ".join(str(c) if _PLAIN_COLUMN.match(str(c)) else repr(str(c)) for c in columns)
+        or "none"
+    )
 
 
 def _xpt_text(value: object) -> str:

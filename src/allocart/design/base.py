@@ -77,14 +77,18 @@ def check_probability(name: str, value: float, *, open_interval: bool = False) -
     return v
 
 
-def check_probabilities(name: str, values: Sequence[float] | NDArray[np.floating]) -> NDArray[np.float64]:
+def check_probabilities(
+    name: str, values: Sequence[float] | NDArray[np.floating]
+) -> NDArray[np.float64]:
     """Validate a per-dose probability vector and return it as a read-only float array."""
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise DesignError(f"`{name}` must be a list of probabilities, got {values!r}.") from None
     if arr.ndim != 1 or arr.size == 0:
-        raise DesignError(f"`{name}` must be a non-empty list of per-dose probabilities, got {values!r}.")
+        raise DesignError(
+            f"`{name}` must be a non-empty list of per-dose probabilities, got {values!r}."
+        )
     bad = [float(v) for v in arr if not (np.isfinite(v) and 0.0 <= v <= 1.0)]
     if bad:
         raise DesignError(
@@ -309,7 +313,9 @@ class PatientUniforms:
 _STREAMS = ("tox", "eff", "onset", "arrival")
 
 
-def draw_patient_uniforms(seed: int, first_trial: int, n_trials: int, n_patients: int) -> PatientUniforms:
+def draw_patient_uniforms(
+    seed: int, first_trial: int, n_trials: int, n_patients: int
+) -> PatientUniforms:
     """Draw the common random numbers of trials ``first_trial .. first_trial + n_trials - 1``.
 
     Every patient column is drawn from its own generator keyed by ``(seed, block, stream,

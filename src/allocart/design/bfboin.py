@@ -26,7 +26,14 @@ import numba
 import numpy as np
 
 from allocart.design.base import check_int, kernel_outputs
-from allocart.design.boin import BOIN, boin_selection, boin_step, enrol_cohort, kernel_boundaries, trial_end
+from allocart.design.boin import (
+    BOIN,
+    boin_selection,
+    boin_step,
+    enrol_cohort,
+    kernel_boundaries,
+    trial_end,
+)
 from allocart.errors import DesignError
 
 __all__ = ["BFBOIN"]
@@ -68,9 +75,22 @@ class BFBOIN(BOIN):
 
 @numba.njit(cache=True)
 def _bf_kernel(
-    dlt: np.ndarray, resp: np.ndarray, arrivals: np.ndarray, window: float, start: int, n_cohorts: int,
-    cs: int, n_earlystop: int, b_e: np.ndarray, b_d: np.ndarray, b_elim: np.ndarray, stop_b: np.ndarray,
-    extrasafe: bool, target: float, cap: int, need_resp: bool,
+    dlt: np.ndarray,
+    resp: np.ndarray,
+    arrivals: np.ndarray,
+    window: float,
+    start: int,
+    n_cohorts: int,
+    cs: int,
+    n_earlystop: int,
+    b_e: np.ndarray,
+    b_d: np.ndarray,
+    b_elim: np.ndarray,
+    stop_b: np.ndarray,
+    extrasafe: bool,
+    target: float,
+    cap: int,
+    need_resp: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, n_pat, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
@@ -136,7 +156,9 @@ def _bf_kernel(
             if n_d == 0:
                 continue
             d_old = d
-            d, status = boin_step(y_d, n_d, d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop)
+            d, status = boin_step(
+                y_d, n_d, d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop
+            )
             if status != 0:
                 break
             if d > d_old:
@@ -153,13 +175,25 @@ def _bf_kernel(
     return sel, N, Y, dur
 
 
-def _simulate_block(self: BFBOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, Any]:
+def _simulate_block(
+    self: BFBOIN, po: Any, arrivals: Any, accrual: Any
+) -> tuple[Any, Any, Any, Any]:
     if accrual is None:
         raise DesignError("BF-BOIN needs `accrual_per_month` and `dlt_window_months`.")
     return _bf_kernel(
-        po.dlt, po.response, arrivals, float(accrual.dlt_window_months), self.start_dose, self.n_cohorts,
-        self.cohort_size, self.n_earlystop, *kernel_boundaries(self, self.max_patients(po.dlt.shape[2])),
-        self.extrasafe, self.target, self.backfill_cap, self.backfill_requires_response,
+        po.dlt,
+        po.response,
+        arrivals,
+        float(accrual.dlt_window_months),
+        self.start_dose,
+        self.n_cohorts,
+        self.cohort_size,
+        self.n_earlystop,
+        *kernel_boundaries(self, self.max_patients(po.dlt.shape[2])),
+        self.extrasafe,
+        self.target,
+        self.backfill_cap,
+        self.backfill_requires_response,
     )
 
 

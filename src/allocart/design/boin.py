@@ -65,12 +65,18 @@ _EPS = 1e-9
 
 def boin_lambdas(target: float, p_saf: float, p_tox: float) -> tuple[float, float]:
     """Escalation and de-escalation boundaries ``(lambda_e, lambda_d)`` of Liu & Yuan (2015)."""
-    le = math.log((1 - p_saf) / (1 - target)) / math.log(target * (1 - p_saf) / (p_saf * (1 - target)))
-    ld = math.log((1 - target) / (1 - p_tox)) / math.log(p_tox * (1 - target) / (target * (1 - p_tox)))
+    le = math.log((1 - p_saf) / (1 - target)) / math.log(
+        target * (1 - p_saf) / (p_saf * (1 - target))
+    )
+    ld = math.log((1 - target) / (1 - p_tox)) / math.log(
+        p_tox * (1 - target) / (target * (1 - p_tox))
+    )
     return le, ld
 
 
-def elimination_boundary(target: float, n_max: int, cutoff: float = 0.95, min_n: int = 3) -> NDArray[np.int64]:
+def elimination_boundary(
+    target: float, n_max: int, cutoff: float = 0.95, min_n: int = 3
+) -> NDArray[np.int64]:
     """Smallest DLT count that eliminates a dose, for each number treated ``0..n_max``.
 
     A dose with ``y`` DLTs out of ``n`` is eliminated when
@@ -143,10 +149,20 @@ class BOIN(AbstractDesign):
     def __post_init__(self) -> None:
         t = check_probability("target", self.target, open_interval=True)
         object.__setattr__(self, "target", t)
-        ps = 0.6 * t if self.p_saf is None else check_probability("p_saf", self.p_saf, open_interval=True)
-        pt = 1.4 * t if self.p_tox is None else check_probability("p_tox", self.p_tox, open_interval=True)
+        ps = (
+            0.6 * t
+            if self.p_saf is None
+            else check_probability("p_saf", self.p_saf, open_interval=True)
+        )
+        pt = (
+            1.4 * t
+            if self.p_tox is None
+            else check_probability("p_tox", self.p_tox, open_interval=True)
+        )
         if pt >= 1.0:
-            raise DesignError(f"`p_tox` (default 1.4 * target) must be below 1, got {pt!r}; lower `target`.")
+            raise DesignError(
+                f"`p_tox` (default 1.4 * target) must be below 1, got {pt!r}; lower `target`."
+            )
         if not ps < t:
             raise DesignError(f"`p_saf` must be below `target` ({t}), got {ps!r}.")
         if not pt > t:
@@ -214,7 +230,12 @@ class BOIN(AbstractDesign):
 
         n = np.asarray(data.treated) - np.asarray(data.pending)
         b = self.boundaries(max(int(n.max()), 3))
-        if self.extrasafe and n[0] >= 3 and b["stop"][n[0]] >= 0 and data.dlts[0] >= b["stop"][n[0]]:
+        if (
+            self.extrasafe
+            and n[0] >= 3
+            and b["stop"][n[0]] >= 0
+            and data.dlts[0] >= b["stop"][n[0]]
+        ):
             return None
         return select_mtd(self.target, n, data.dlts, b["eliminate"])
 
@@ -225,27 +246,40 @@ def _recommend_boin(
     """BOIN decision at dose ``d`` with (possibly fractional, effective) sample sizes ``n``."""
     eliminated: list[int] = []
     for j in range(k):
-        if n[j] >= 3 - _EPS and design_posterior_exceeds(design.target, y[j], n[j], design.cutoff_eli):
+        if n[j] >= 3 - _EPS and design_posterior_exceeds(
+            design.target, y[j], n[j], design.cutoff_eli
+        ):
             eliminated = list(range(j, k))
             break
     le, ld = design.lambda_e, design.lambda_d
     if n[d] <= 0:
-        return Recommendation(Action.STAY, d, tuple(eliminated), "No evaluable patient at the current dose yet.")
+        return Recommendation(
+            Action.STAY, d, tuple(eliminated), "No evaluable patient at the current dose yet."
+        )
     rate = y[d] / n[d]
     if d in eliminated:
         if d == 0:
             return Recommendation(
-                Action.STOP, None, tuple(eliminated),
+                Action.STOP,
+                None,
+                tuple(eliminated),
                 f"The lowest dose is overly toxic (Pr(p > {design.target}) > {design.cutoff_eli}); stop, no dose selected.",
             )
         return Recommendation(
-            Action.ELIMINATE, d - 1, tuple(eliminated),
+            Action.ELIMINATE,
+            d - 1,
+            tuple(eliminated),
             f"Pr(p > {design.target} | data) > {design.cutoff_eli}: eliminate dose {d + 1} and above; de-escalate.",
         )
-    if design.extrasafe and d == 0 and n[0] >= 3 - _EPS and design_posterior_exceeds(
-        design.target, y[0], n[0], design.cutoff_eli - design.offset
+    if (
+        design.extrasafe
+        and d == 0
+        and n[0] >= 3 - _EPS
+        and design_posterior_exceeds(design.target, y[0], n[0], design.cutoff_eli - design.offset)
     ):
-        return Recommendation(Action.STOP, None, tuple(eliminated), "Extra-safe rule met at the lowest dose; stop.")
+        return Recommendation(
+            Action.STOP, None, tuple(eliminated), "Extra-safe rule met at the lowest dose; stop."
+        )
     blocked_up = d == k - 1 or (d + 1) in eliminated
     if rate <= le + _EPS:
         action, nxt = (Action.STAY, d) if blocked_up else (Action.ESCALATE, d + 1)
@@ -258,7 +292,9 @@ def _recommend_boin(
         why = f"Observed rate {y[d]}/{n[d]:g} lies between lambda_e = {le:.3f} and lambda_d = {ld:.3f}"
     if action is Action.STAY and n[d] >= design.n_earlystop:
         return Recommendation(
-            Action.STOP, d, tuple(eliminated),
+            Action.STOP,
+            d,
+            tuple(eliminated),
             f"{why}; {n[d]:g} patients treated at the current dose reach n_earlystop = {design.n_earlystop}: stop and select the MTD.",
         )
     return Recommendation(action, nxt, tuple(eliminated), why + ".")
@@ -280,7 +316,13 @@ def extrasafe_stop(y_1: int, n_1: int, stop_b: np.ndarray) -> bool:  # pragma: n
 
 @numba.njit(cache=True)
 def boin_safety(
-    y_d: int, n_d: int, d: int, k: int, elimi: np.ndarray, b_elim: np.ndarray, stop_b: np.ndarray,
+    y_d: int,
+    n_d: int,
+    d: int,
+    k: int,
+    elimi: np.ndarray,
+    b_elim: np.ndarray,
+    stop_b: np.ndarray,
     extrasafe: bool,
 ) -> bool:  # pragma: no cover - jitted
     """Elimination and extra-safe rules at dose ``d`` with ``y_d`` DLTs out of ``n_d``.
@@ -297,7 +339,9 @@ def boin_safety(
 
 
 @numba.njit(cache=True)
-def boin_stays(up: bool, down: bool, d: int, k: int, elimi: np.ndarray) -> bool:  # pragma: no cover - jitted
+def boin_stays(
+    up: bool, down: bool, d: int, k: int, elimi: np.ndarray
+) -> bool:  # pragma: no cover - jitted
     """Whether the decision at dose ``d`` is to stay (the ``n_earlystop`` rule's condition).
 
     ``up`` and ``down`` say whether the data meet the escalation and the de-escalation boundary;
@@ -308,7 +352,9 @@ def boin_stays(up: bool, down: bool, d: int, k: int, elimi: np.ndarray) -> bool:
 
 
 @numba.njit(cache=True)
-def boin_move(up: bool, down: bool, d: int, k: int, elimi: np.ndarray) -> int:  # pragma: no cover - jitted
+def boin_move(
+    up: bool, down: bool, d: int, k: int, elimi: np.ndarray
+) -> int:  # pragma: no cover - jitted
     """Next dose from the boundary comparisons ``up`` and ``down`` at dose ``d``."""
     if up and d != k - 1:
         if not elimi[d + 1]:
@@ -321,9 +367,17 @@ def boin_move(up: bool, down: bool, d: int, k: int, elimi: np.ndarray) -> int:  
 
 @numba.njit(cache=True)
 def boin_step(
-    y_d: int, n_d: int, d: int, k: int, elimi: np.ndarray,
-    b_e: np.ndarray, b_d: np.ndarray, b_elim: np.ndarray, stop_b: np.ndarray,
-    extrasafe: bool, n_earlystop: int,
+    y_d: int,
+    n_d: int,
+    d: int,
+    k: int,
+    elimi: np.ndarray,
+    b_e: np.ndarray,
+    b_d: np.ndarray,
+    b_elim: np.ndarray,
+    stop_b: np.ndarray,
+    extrasafe: bool,
+    n_earlystop: int,
 ) -> tuple[int, int]:  # pragma: no cover - jitted
     """One BOIN decision. Returns ``(next_dose, status)``; status 0 go on, 1 stop without
     selection, 2 stop and select."""
@@ -338,8 +392,17 @@ def boin_step(
 
 @numba.njit(cache=True)
 def enrol_cohort(
-    dlt: np.ndarray, arrivals: np.ndarray, t: int, p: int, d: int, cs: int, earliest: float,
-    pdose: np.ndarray, pstart: np.ndarray, N: np.ndarray, Y: np.ndarray,
+    dlt: np.ndarray,
+    arrivals: np.ndarray,
+    t: int,
+    p: int,
+    d: int,
+    cs: int,
+    earliest: float,
+    pdose: np.ndarray,
+    pstart: np.ndarray,
+    N: np.ndarray,
+    Y: np.ndarray,
 ) -> tuple[int, float]:  # pragma: no cover - jitted
     """Enrol patients ``p .. p + cs - 1`` of trial ``t`` at dose ``d`` in calendar time.
 
@@ -359,7 +422,9 @@ def enrol_cohort(
 
 
 @numba.njit(cache=True)
-def trial_end(end: float, pstart: np.ndarray, p: int, window: float) -> float:  # pragma: no cover - jitted
+def trial_end(
+    end: float, pstart: np.ndarray, p: int, window: float
+) -> float:  # pragma: no cover - jitted
     """Calendar end of a trial: ``end``, or the close of a later DLT window of patients ``0 .. p - 1``."""
     for i in range(p):
         end = max(end, pstart[i] + window)
@@ -368,7 +433,12 @@ def trial_end(end: float, pstart: np.ndarray, p: int, window: float) -> float:  
 
 @numba.njit(cache=True)
 def boin_selection(
-    status: int, n: np.ndarray, y: np.ndarray, target: float, b_elim: np.ndarray, stop_b: np.ndarray,
+    status: int,
+    n: np.ndarray,
+    y: np.ndarray,
+    target: float,
+    b_elim: np.ndarray,
+    stop_b: np.ndarray,
     extrasafe: bool,
 ) -> int:  # pragma: no cover - jitted
     """Dose selected at the end of a simulated trial (-1 for none) from its counts ``n``, ``y``."""
@@ -379,9 +449,17 @@ def boin_selection(
 
 @numba.njit(cache=True)
 def simulate_boin_kernel(
-    dlt: np.ndarray, start: int, n_cohorts: int, cs: int, n_earlystop: int,
-    b_e: np.ndarray, b_d: np.ndarray, b_elim: np.ndarray, stop_b: np.ndarray,
-    extrasafe: bool, target: float,
+    dlt: np.ndarray,
+    start: int,
+    n_cohorts: int,
+    cs: int,
+    n_earlystop: int,
+    b_e: np.ndarray,
+    b_d: np.ndarray,
+    b_elim: np.ndarray,
+    stop_b: np.ndarray,
+    extrasafe: bool,
+    target: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
@@ -395,7 +473,9 @@ def simulate_boin_kernel(
             p = treat_cohort(dlt, t, p, d, cs, N, Y)
             if c == n_cohorts - 1:
                 break
-            d, status = boin_step(Y[t, d], N[t, d], d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop)
+            d, status = boin_step(
+                Y[t, d], N[t, d], d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop
+            )
             if status != 0:
                 break
         sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
@@ -410,10 +490,18 @@ def kernel_boundaries(design: BOIN, n_max: int) -> tuple[NDArray[np.int64], ...]
     return b["escalate"], b["deescalate"], b["eliminate"], stop_b
 
 
-def _boin_simulate_block(self: BOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, None]:
+def _boin_simulate_block(
+    self: BOIN, po: Any, arrivals: Any, accrual: Any
+) -> tuple[Any, Any, Any, None]:
     sel, N, Y = simulate_boin_kernel(
-        po.dlt, self.start_dose, self.n_cohorts, self.cohort_size, self.n_earlystop,
-        *kernel_boundaries(self, self.max_patients(0)), self.extrasafe, self.target,
+        po.dlt,
+        self.start_dose,
+        self.n_cohorts,
+        self.cohort_size,
+        self.n_earlystop,
+        *kernel_boundaries(self, self.max_patients(0)),
+        self.extrasafe,
+        self.target,
     )
     return sel, N, Y, None
 

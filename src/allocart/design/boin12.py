@@ -133,13 +133,21 @@ class BOIN12(AbstractDesign):
         for m in range(3, n_max + 1):
             yy = y[: m + 1]
             tox_bad[m, : m + 1] = stats.beta.sf(self.target, 1 + yy, 1 + m - yy) > self.cutoff_tox
-            eff_bad[m, : m + 1] = stats.beta.cdf(self.eff_lower, 1 + yy, 1 + m - yy) > self.cutoff_eff
+            eff_bad[m, : m + 1] = (
+                stats.beta.cdf(self.eff_lower, 1 + yy, 1 + m - yy) > self.cutoff_eff
+            )
         ds = np.zeros((n_max + 1, _GRID * n_max + 1))
         ub = self.benchmark_utility / 100
         for m in range(n_max + 1):
             x = np.arange(_GRID * m + 1) / _GRID
             ds[m, : x.size] = stats.beta.sf(ub, 1 + x, 1 + m - x)
-        return {"lambda": np.array([le, ld]), "n": n, "tox_bad": tox_bad, "eff_bad": eff_bad, "ds": ds}
+        return {
+            "lambda": np.array([le, ld]),
+            "n": n,
+            "tox_bad": tox_bad,
+            "eff_bad": eff_bad,
+            "ds": ds,
+        }
 
     def recommend(self, data: DoseData, current_dose: int) -> Recommendation:
         """Advice from ``treated``, ``dlts`` and ``responses``.
@@ -161,21 +169,47 @@ class BOIN12(AbstractDesign):
         neither = n - y - r + both
         xk = resp_only * _GRID + both * self.u_resp_tox + neither * self.u_none
         nxt, status, adm = _boin12_step(
-            d, k, n, y, r, xk, tb["lambda"][0], tb["lambda"][1], tb["tox_bad"], tb["eff_bad"], tb["ds"],
-            self.n_star, self.n_explore,
+            d,
+            k,
+            n,
+            y,
+            r,
+            xk,
+            tb["lambda"][0],
+            tb["lambda"][1],
+            tb["tox_bad"],
+            tb["eff_bad"],
+            tb["ds"],
+            self.n_star,
+            self.n_explore,
         )
         inadm = tuple(int(j) for j in range(k) if not adm[j])
         if status == 1:
             return Recommendation(Action.STOP, None, inadm, "No admissible dose: stop the trial.")
-        scores = ", ".join(f"{j + 1}: {tb['ds'][n[j], xk[j]]:.3f}" for j in range(max(0, d - 1), min(k, d + 2)))
+        scores = ", ".join(
+            f"{j + 1}: {tb['ds'][n[j], xk[j]]:.3f}" for j in range(max(0, d - 1), min(k, d + 2))
+        )
         action = Action.ESCALATE if nxt > d else Action.DEESCALATE if nxt < d else Action.STAY
-        return Recommendation(action, int(nxt), inadm, f"Desirability Pr(u > u_b) by dose: {scores}.")
+        return Recommendation(
+            action, int(nxt), inadm, f"Desirability Pr(u > u_b) by dose: {scores}."
+        )
 
 
 @numba.njit(cache=True)
 def _boin12_step(
-    d: int, k: int, n: np.ndarray, y: np.ndarray, r: np.ndarray, xk: np.ndarray, le: float, ld: float,
-    tox_bad: np.ndarray, eff_bad: np.ndarray, ds: np.ndarray, n_star: int, n_explore: int,
+    d: int,
+    k: int,
+    n: np.ndarray,
+    y: np.ndarray,
+    r: np.ndarray,
+    xk: np.ndarray,
+    le: float,
+    ld: float,
+    tox_bad: np.ndarray,
+    eff_bad: np.ndarray,
+    ds: np.ndarray,
+    n_star: int,
+    n_explore: int,
 ) -> tuple[int, int, np.ndarray]:  # pragma: no cover - jitted
     adm = np.ones(k, dtype=np.bool_)
     for j in range(k):
@@ -223,9 +257,22 @@ def _boin12_step(
 
 @numba.njit(cache=True)
 def _boin12_kernel(
-    dlt: np.ndarray, resp: np.ndarray, start: int, n_cohorts: int, cs: int, n_earlystop: int,
-    le: float, ld: float, tox_bad: np.ndarray, eff_bad: np.ndarray, ds: np.ndarray, n_star: int,
-    n_explore: int, u3: int, u2: int, target: float,
+    dlt: np.ndarray,
+    resp: np.ndarray,
+    start: int,
+    n_cohorts: int,
+    cs: int,
+    n_earlystop: int,
+    le: float,
+    ld: float,
+    tox_bad: np.ndarray,
+    eff_bad: np.ndarray,
+    ds: np.ndarray,
+    n_star: int,
+    n_explore: int,
+    u3: int,
+    u2: int,
+    target: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
@@ -250,7 +297,9 @@ def _boin12_kernel(
                 break
             if c == n_cohorts - 1:
                 break
-            d, status, adm = _boin12_step(d, k, N[t], Y[t], R, X, le, ld, tox_bad, eff_bad, ds, n_star, n_explore)
+            d, status, adm = _boin12_step(
+                d, k, N[t], Y[t], R, X, le, ld, tox_bad, eff_bad, ds, n_star, n_explore
+            )
             if status != 0:
                 break
         if status == 1:
@@ -286,12 +335,27 @@ def _boin12_kernel(
     return sel, N, Y
 
 
-def _simulate_block(self: BOIN12, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, None]:
+def _simulate_block(
+    self: BOIN12, po: Any, arrivals: Any, accrual: Any
+) -> tuple[Any, Any, Any, None]:
     tb = self.tables(self.max_patients(0))
     sel, N, Y = _boin12_kernel(
-        po.dlt, po.response, self.start_dose, self.n_cohorts, self.cohort_size, self.n_earlystop,
-        float(tb["lambda"][0]), float(tb["lambda"][1]), tb["tox_bad"], tb["eff_bad"], tb["ds"],
-        self.n_star, self.n_explore, self.u_resp_tox, self.u_none, self.target,
+        po.dlt,
+        po.response,
+        self.start_dose,
+        self.n_cohorts,
+        self.cohort_size,
+        self.n_earlystop,
+        float(tb["lambda"][0]),
+        float(tb["lambda"][1]),
+        tb["tox_bad"],
+        tb["eff_bad"],
+        tb["ds"],
+        self.n_star,
+        self.n_explore,
+        self.u_resp_tox,
+        self.u_none,
+        self.target,
     )
     return sel, N, Y, None
 

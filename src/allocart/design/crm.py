@@ -48,15 +48,21 @@ _GRID_HALF_WIDTH_SD = 6.0
 _GRID_POINTS = 241
 
 
-def indifference_skeleton(target: float, n_doses: int, halfwidth: float = 0.05, nu: int | None = None) -> tuple[float, ...]:
+def indifference_skeleton(
+    target: float, n_doses: int, halfwidth: float = 0.05, nu: int | None = None
+) -> tuple[float, ...]:
     """Skeleton of Lee & Cheung (2009) for the power model (``dfcrm::getprior``, empiric)."""
     nu = (n_doses + 1) // 2 if nu is None else nu
     s = np.empty(n_doses)
     s[nu - 1] = target
     for i in range(nu, n_doses):
-        s[i] = math.exp(math.log(target + halfwidth) * math.log(s[i - 1]) / math.log(target - halfwidth))
+        s[i] = math.exp(
+            math.log(target + halfwidth) * math.log(s[i - 1]) / math.log(target - halfwidth)
+        )
     for i in range(nu - 2, -1, -1):
-        s[i] = math.exp(math.log(target - halfwidth) * math.log(s[i + 1]) / math.log(target + halfwidth))
+        s[i] = math.exp(
+            math.log(target - halfwidth) * math.log(s[i + 1]) / math.log(target + halfwidth)
+        )
     return tuple(float(x) for x in s)
 
 
@@ -94,7 +100,9 @@ class CRM(AbstractDesign):
         if len(self.skeleton):
             sk = check_probabilities("skeleton", self.skeleton)
             if np.any(sk <= 0) or np.any(sk >= 1) or np.any(np.diff(sk) <= 0):
-                raise DesignError(f"`skeleton` must increase strictly within (0, 1), got {list(map(float, sk))}.")
+                raise DesignError(
+                    f"`skeleton` must increase strictly within (0, 1), got {list(map(float, sk))}."
+                )
             object.__setattr__(self, "skeleton", tuple(map(float, sk)))
         if not (isinstance(self.prior_sd, (int, float)) and self.prior_sd > 0):
             raise DesignError(f"`prior_sd` must be positive, got {self.prior_sd!r}.")
@@ -109,7 +117,9 @@ class CRM(AbstractDesign):
         """The skeleton used with ``n_doses`` doses."""
         if self.skeleton:
             if len(self.skeleton) != n_doses:
-                raise DesignError(f"`skeleton` has {len(self.skeleton)} doses but the data have {n_doses}.")
+                raise DesignError(
+                    f"`skeleton` has {len(self.skeleton)} doses but the data have {n_doses}."
+                )
             return np.asarray(self.skeleton)
         return np.asarray(indifference_skeleton(self.target, n_doses))
 
@@ -118,7 +128,9 @@ class CRM(AbstractDesign):
         logprior = -0.5 * (a / self.prior_sd) ** 2
         return a, logprior
 
-    def posterior(self, treated: NDArray[np.integer], dlts: NDArray[np.integer]) -> dict[str, NDArray[np.float64]]:
+    def posterior(
+        self, treated: NDArray[np.integer], dlts: NDArray[np.integer]
+    ) -> dict[str, NDArray[np.float64]]:
         """Posterior mean DLT probability per dose and Pr(p_d > target).
 
         Returns
@@ -138,7 +150,12 @@ class CRM(AbstractDesign):
         n = np.asarray(data.treated) - np.asarray(data.pending)
         post = self.posterior(n, data.dlts)
         if post["prob_above"][0] > self.stop_cutoff:
-            return Recommendation(Action.STOP, None, tuple(range(n.size)), "Pr(p_1 > target) exceeds the stopping cut-off.")
+            return Recommendation(
+                Action.STOP,
+                None,
+                tuple(range(n.size)),
+                "Pr(p_1 > target) exceeds the stopping cut-off.",
+            )
         tried = np.nonzero(np.asarray(data.treated) > 0)[0]
         highest = int(tried.max()) if tried.size else d
         best = int(np.argmin(np.abs(post["mean"] - self.target)))
@@ -182,8 +199,15 @@ def _posterior(
 
 @numba.njit(cache=True)
 def _crm_kernel(
-    dlt: np.ndarray, logsk: np.ndarray, a: np.ndarray, lp: np.ndarray, target: float, start: int,
-    n_cohorts: int, cs: int, stop_cutoff: float,
+    dlt: np.ndarray,
+    logsk: np.ndarray,
+    a: np.ndarray,
+    lp: np.ndarray,
+    target: float,
+    start: int,
+    n_cohorts: int,
+    cs: int,
+    stop_cutoff: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
@@ -223,8 +247,15 @@ def _simulate_block(self: CRM, po: Any, arrivals: Any, accrual: Any) -> tuple[An
     k = po.dlt.shape[2]
     a, lp = self._grid()
     sel, N, Y = _crm_kernel(
-        po.dlt, np.log(self.skeleton_for(k)), a, lp, self.target, self.start_dose, self.n_cohorts,
-        self.cohort_size, self.stop_cutoff,
+        po.dlt,
+        np.log(self.skeleton_for(k)),
+        a,
+        lp,
+        self.target,
+        self.start_dose,
+        self.n_cohorts,
+        self.cohort_size,
+        self.stop_cutoff,
     )
     return sel, N, Y, None
 

@@ -72,7 +72,13 @@ def exact_oc_3plus3(design: ThreePlusThree, scenario: ScenarioOutcomes) -> OCRes
             else:
                 walk(int(nxt), n2, y2, c2, px)
 
-    walk(0, np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.bool_), 1.0)
+    walk(
+        0,
+        np.zeros(k, dtype=np.int64),
+        np.zeros(k, dtype=np.int64),
+        np.zeros(k, dtype=np.bool_),
+        1.0,
+    )
     over = p > design.target
     return OCResult(
         design=design.name,

@@ -49,7 +49,9 @@ def _pava(values: np.ndarray, weights: np.ndarray) -> np.ndarray:  # pragma: no 
     return out
 
 
-def pava(values: NDArray[np.floating], weights: NDArray[np.floating] | None = None) -> NDArray[np.float64]:
+def pava(
+    values: NDArray[np.floating], weights: NDArray[np.floating] | None = None
+) -> NDArray[np.float64]:
     """Weighted least-squares non-decreasing fit (pool-adjacent-violators).
 
     Parameters
@@ -138,7 +140,10 @@ def _select_mtd(
 
 
 def select_mtd(
-    target: float, treated: NDArray[np.integer], dlts: NDArray[np.integer], elim_bound: NDArray[np.integer]
+    target: float,
+    treated: NDArray[np.integer],
+    dlts: NDArray[np.integer],
+    elim_bound: NDArray[np.integer],
 ) -> int | None:
     """Select the MTD after isotonic regression of the observed DLT rates (BOIN rule).
 

@@ -110,7 +110,9 @@ class OCResult:
             "mean_n": float(self.mean_n),
             "mean_dlt_proportion": float(self.mean_dlt_proportion),
             "overdose_selection_pct": float(self.overdose_selection_pct),
-            "mean_duration_months": None if self.mean_duration_months is None else float(self.mean_duration_months),
+            "mean_duration_months": None
+            if self.mean_duration_months is None
+            else float(self.mean_duration_months),
             "exact": bool(self.exact),
             "n_trials": int(self.n_trials),
             "seed": self.seed,

@@ -56,10 +56,20 @@ def decision_table(design: AbstractDesign, n_max: int | None = None) -> list[dic
     """
     if isinstance(design, ThreePlusThree):
         return [
-            {"n": 3, "escalate_if_dlts_at_most": 0, "stay": "1 (treat 3 more)", "deescalate_if_dlts_at_least": 2,
-             "eliminate_if_dlts_at_least": 2},
-            {"n": 6, "escalate_if_dlts_at_most": 1, "stay": "-", "deescalate_if_dlts_at_least": 2,
-             "eliminate_if_dlts_at_least": 2},
+            {
+                "n": 3,
+                "escalate_if_dlts_at_most": 0,
+                "stay": "1 (treat 3 more)",
+                "deescalate_if_dlts_at_least": 2,
+                "eliminate_if_dlts_at_least": 2,
+            },
+            {
+                "n": 6,
+                "escalate_if_dlts_at_most": 1,
+                "stay": "-",
+                "deescalate_if_dlts_at_least": 2,
+                "eliminate_if_dlts_at_least": 2,
+            },
         ]
     if isinstance(design, BOIN):
         cs = design.cohort_size
@@ -71,13 +81,15 @@ def decision_table(design: AbstractDesign, n_max: int | None = None) -> list[dic
             stay = f"{e + 1}-{d - 1}" if d - 1 >= e + 1 else ("-" if d - 1 < e + 1 else str(e + 1))
             if d - 1 == e + 1:
                 stay = str(e + 1)
-            rows.append({
-                "n": n,
-                "escalate_if_dlts_at_most": e,
-                "stay": stay,
-                "deescalate_if_dlts_at_least": d,
-                "eliminate_if_dlts_at_least": None if el < 0 else el,
-            })
+            rows.append(
+                {
+                    "n": n,
+                    "escalate_if_dlts_at_most": e,
+                    "stay": stay,
+                    "deescalate_if_dlts_at_least": d,
+                    "eliminate_if_dlts_at_least": None if el < 0 else el,
+                }
+            )
         return rows
     raise DesignError(
         f"A decision table is defined for the 3+3 and BOIN-type designs, not for `{design.name}`; "

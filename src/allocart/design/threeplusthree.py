@@ -88,25 +88,36 @@ class ThreePlusThree(AbstractDesign):
         y = np.asarray(data.dlts, dtype=np.int64)
         for j, nj in enumerate(n):
             if nj not in (0, 3, 6):
-                raise DesignError(f"The 3+3 treats cohorts of 3: `treated` at dose {j + 1} is {nj}, expected 0, 3 or 6.")
+                raise DesignError(
+                    f"The 3+3 treats cohorts of 3: `treated` at dose {j + 1} is {nj}, expected 0, 3 or 6."
+                )
         toxic = (y >= 2) & (n > 0)
         toxic[d] = False
         # Once a dose is overly toxic every higher dose is closed.
         closed = np.zeros(n.size, dtype=np.bool_)
         hits = np.nonzero(toxic)[0]
         if hits.size:
-            closed[hits[0]:] = True
+            closed[hits[0] :] = True
         nxt, status = step_3plus3(int(y[d]), int(n[d]), d, n.size, n, closed, self.expand_mtd)
         elim = tuple(int(j) for j in np.nonzero(closed)[0])
         if status == NO_DOSE:
-            return Recommendation(Action.STOP, None, elim, "The lowest dose exceeds the MTD: no dose is recommended.")
+            return Recommendation(
+                Action.STOP, None, elim, "The lowest dose exceeds the MTD: no dose is recommended."
+            )
         if status == MTD_FOUND:
             return Recommendation(Action.STOP, nxt, elim, f"Dose {nxt + 1} is declared the MTD.")
         if nxt > d:
             return Recommendation(Action.ESCALATE, nxt, elim, f"{y[d]}/{n[d]} DLTs: escalate.")
         if nxt < d:
-            return Recommendation(Action.DEESCALATE, nxt, elim, f"Dose {d + 1} exceeds the MTD; expand dose {nxt + 1} to 6.")
-        return Recommendation(Action.STAY, nxt, elim, f"{y[d]}/{n[d]} DLTs: treat 3 more at this dose.")
+            return Recommendation(
+                Action.DEESCALATE,
+                nxt,
+                elim,
+                f"Dose {d + 1} exceeds the MTD; expand dose {nxt + 1} to 6.",
+            )
+        return Recommendation(
+            Action.STAY, nxt, elim, f"{y[d]}/{n[d]} DLTs: treat 3 more at this dose."
+        )
 
 
 @numba.njit(cache=True)
@@ -141,7 +152,9 @@ def step_3plus3(
 
 
 @numba.njit(cache=True)
-def simulate_3plus3_kernel(dlt: np.ndarray, expand: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+def simulate_3plus3_kernel(
+    dlt: np.ndarray, expand: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     n_trials, _, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
     closed = np.zeros(k, dtype=np.bool_)

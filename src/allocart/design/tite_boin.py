@@ -81,7 +81,9 @@ class TITEBOIN(BOIN):
         ess = treated - pending + np.asarray(data.followup)
         if treated[d] > 0 and pending[d] / treated[d] > self.max_pending_fraction:
             return Recommendation(
-                Action.SUSPEND, d, (),
+                Action.SUSPEND,
+                d,
+                (),
                 f"{int(pending[d])} of {int(treated[d])} patients at the current dose are pending "
                 f"(more than {self.max_pending_fraction:.0%}): suspend accrual until more data are in.",
             )
@@ -90,16 +92,34 @@ class TITEBOIN(BOIN):
         rec = _recommend_boin(self, ess, np.asarray(data.dlts), d, data.n_doses)
         if not np.array_equal(ess_elim, ess):
             rec_floor = _recommend_boin(self, ess_elim, np.asarray(data.dlts), d, data.n_doses)
-            if rec_floor.eliminated and not rec.eliminated or rec_floor.action in (Action.ELIMINATE, Action.STOP):
+            if (
+                rec_floor.eliminated
+                and not rec.eliminated
+                or rec_floor.action in (Action.ELIMINATE, Action.STOP)
+            ):
                 return rec_floor if rec_floor.action in (Action.ELIMINATE, Action.STOP) else rec
         return rec
 
 
 @numba.njit(cache=True)
 def _tite_kernel(
-    dlt: np.ndarray, dlt_time: np.ndarray, arrivals: np.ndarray, window: float, start: int,
-    n_cohorts: int, cs: int, n_earlystop: int, b_e: np.ndarray, b_d: np.ndarray, b_elim: np.ndarray,
-    stop_b: np.ndarray, extrasafe: bool, target: float, lam_e: float, lam_d: float, max_pend: float,
+    dlt: np.ndarray,
+    dlt_time: np.ndarray,
+    arrivals: np.ndarray,
+    window: float,
+    start: int,
+    n_cohorts: int,
+    cs: int,
+    n_earlystop: int,
+    b_e: np.ndarray,
+    b_d: np.ndarray,
+    b_elim: np.ndarray,
+    stop_b: np.ndarray,
+    extrasafe: bool,
+    target: float,
+    lam_e: float,
+    lam_d: float,
+    max_pend: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, n_pat, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
@@ -165,13 +185,26 @@ def _tite_kernel(
     return sel, N, Y, dur
 
 
-def _simulate_block(self: TITEBOIN, po: Any, arrivals: Any, accrual: Any) -> tuple[Any, Any, Any, Any]:
+def _simulate_block(
+    self: TITEBOIN, po: Any, arrivals: Any, accrual: Any
+) -> tuple[Any, Any, Any, Any]:
     if accrual is None:
         raise DesignError("TITE-BOIN needs `accrual_per_month` and `dlt_window_months`.")
     return _tite_kernel(
-        po.dlt, po.dlt_time, arrivals, float(accrual.dlt_window_months), self.start_dose, self.n_cohorts,
-        self.cohort_size, self.n_earlystop, *kernel_boundaries(self, self.max_patients(0)), self.extrasafe,
-        self.target, self.lambda_e, self.lambda_d, self.max_pending_fraction,
+        po.dlt,
+        po.dlt_time,
+        arrivals,
+        float(accrual.dlt_window_months),
+        self.start_dose,
+        self.n_cohorts,
+        self.cohort_size,
+        self.n_earlystop,
+        *kernel_boundaries(self, self.max_patients(0)),
+        self.extrasafe,
+        self.target,
+        self.lambda_e,
+        self.lambda_d,
+        self.max_pending_fraction,
     )
 
 

@@ -61,14 +61,16 @@ _FAC_MIN = 0.2  # the step may shrink at most 5x after one step
 _FAC_MAX = 10.0  # and grow at most 10x
 
 # The tableau as arrays: row i (1..5) gives the input of stage i + 1, row 6 the new value.
-DOPRI_A = np.array([
-    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [_A21, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [_A31, _A32, 0.0, 0.0, 0.0, 0.0],
-    [_A41, _A42, _A43, 0.0, 0.0, 0.0],
-    [_A51, _A52, _A53, _A54, 0.0, 0.0],
-    [_A61, _A62, _A63, _A64, _A65, 0.0],
-    [_A71, 0.0, _A73, _A74, _A75, _A76],
-])
+DOPRI_A = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [_A21, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [_A31, _A32, 0.0, 0.0, 0.0, 0.0],
+        [_A41, _A42, _A43, 0.0, 0.0, 0.0],
+        [_A51, _A52, _A53, _A54, 0.0, 0.0],
+        [_A61, _A62, _A63, _A64, _A65, 0.0],
+        [_A71, 0.0, _A73, _A74, _A75, _A76],
+    ]
+)
 DOPRI_C = np.array([0.0, _C2, _C3, _C4, _C5, 1.0, 1.0])
 DOPRI_E = np.array([_E1, 0.0, _E3, _E4, _E5, _E6, _E7])

@@ -44,9 +44,50 @@ _STEP_UNDERFLOW = 3
 
 # ---------------------------------------------------------------------------------------------
 from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
-    _C2, _C3, _C4, _C5, _A21, _A31, _A32, _A41, _A42, _A43, _A51, _A52, _A53, _A54, _A61, _A62,
-    _A63, _A64, _A65, _A71, _A73, _A74, _A75, _A76, _E1, _E3, _E4, _E5, _E6, _E7, _D1, _D3,
-    _D4, _D5, _D6, _D7, _BETA, _EXPO1, _SAFE, _FAC_MIN, _FAC_MAX, DOPRI_A, DOPRI_C, DOPRI_E,
+    _C2,
+    _C3,
+    _C4,
+    _C5,
+    _A21,
+    _A31,
+    _A32,
+    _A41,
+    _A42,
+    _A43,
+    _A51,
+    _A52,
+    _A53,
+    _A54,
+    _A61,
+    _A62,
+    _A63,
+    _A64,
+    _A65,
+    _A71,
+    _A73,
+    _A74,
+    _A75,
+    _A76,
+    _E1,
+    _E3,
+    _E4,
+    _E5,
+    _E6,
+    _E7,
+    _D1,
+    _D3,
+    _D4,
+    _D5,
+    _D6,
+    _D7,
+    _BETA,
+    _EXPO1,
+    _SAFE,
+    _FAC_MIN,
+    _FAC_MAX,
+    DOPRI_A,
+    DOPRI_C,
+    DOPRI_E,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -319,9 +360,7 @@ def _integrate_patient(
                     ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
                 _rhs(t + _C4 * h, ytmp, p, k4)
                 for i in range(n):
-                    ytmp[i] = y[i] + h * (
-                        _A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i]
-                    )
+                    ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
                 _rhs(t + _C5 * h, ytmp, p, k5)
                 for i in range(n):
                     ytmp[i] = y[i] + h * (
@@ -410,22 +449,26 @@ def _integrate_patient(
                     t_new = t_seg
                 _rhs(t_new, ytmp, p, err)
                 for i in range(n):
-                    k6[i] = err[i] + (
-                        _RC51 * k2[i] + _RC52 * k3[i] + _RC53 * k4[i] + _RC54 * k5[i]
-                    ) / h
+                    k6[i] = (
+                        err[i] + (_RC51 * k2[i] + _RC52 * k3[i] + _RC53 * k4[i] + _RC54 * k5[i]) / h
+                    )
                 _lu_solve(jac, piv, k6)
                 # Stage 6 gives the embedded error estimate.
                 for i in range(n):
                     ytmp[i] += k6[i]
                 _rhs(t_new, ytmp, p, err)
                 for i in range(n):
-                    r5[i] = err[i] + (
-                        _RC61 * k2[i]
-                        + _RC62 * k3[i]
-                        + _RC63 * k4[i]
-                        + _RC64 * k5[i]
-                        + _RC65 * k6[i]
-                    ) / h
+                    r5[i] = (
+                        err[i]
+                        + (
+                            _RC61 * k2[i]
+                            + _RC62 * k3[i]
+                            + _RC63 * k4[i]
+                            + _RC64 * k5[i]
+                            + _RC65 * k6[i]
+                        )
+                        / h
+                    )
                 _lu_solve(jac, piv, r5)
                 n_rhs += 5
                 for i in range(n):
@@ -483,8 +526,7 @@ def _integrate_patient(
                             s1 = 1.0 - s
                             for i in range(n):
                                 out[j, i] = y[i] + s * (
-                                    (ynew[i] - y[i])
-                                    + s1 * (ytmp[i] + s * (err[i] + s1 * r5[i]))
+                                    (ynew[i] - y[i]) + s1 * (ytmp[i] + s * (err[i] + s1 * r5[i]))
                                 )
                             j += 1
                     else:
@@ -497,9 +539,7 @@ def _integrate_patient(
                             s = (t_out[j] - t) / h
                             s1 = 1.0 - s
                             for i in range(n):
-                                out[j, i] = s1 * y[i] + s * (
-                                    ynew[i] + s1 * (k7[i] + s * r5[i])
-                                )
+                                out[j, i] = s1 * y[i] + s * (ynew[i] + s1 * (k7[i] + s * r5[i]))
                             j += 1
 
                 t = t_new

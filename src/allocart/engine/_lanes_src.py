@@ -225,8 +225,11 @@ def _if_stage(W, i):
         n0 = W[_WIFN + l]
         acc = 0.0
         for j in range(i):
-            acc += _IF_A[i, j] * (gi / W[_WIFG + j * L + l]) * (
-                W[_WK1 + j * _NL + q] + lam * W[_WIFY + j * L + l] - n0)
+            acc += (
+                _IF_A[i, j]
+                * (gi / W[_WIFG + j * L + l])
+                * (W[_WK1 + j * _NL + q] + lam * W[_WIFY + j * L + l] - n0)
+            )
         v = gi * (W[_WIFY + l] - sh) + sh + W[_WIFH + l] * acc
         v = v if W[_WIFM + l] != 0.0 else W[LANE_Y + q]
         W[_WIFY + i * L + l] = v
@@ -268,8 +271,24 @@ def pre_lanes_jit(w):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _lane_finish(l, k, st, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
-                 status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o):
+def _lane_finish(
+    l,
+    k,
+    st,
+    t,
+    j,
+    n_out,
+    out,
+    pid,
+    n_acc,
+    n_rej,
+    n_rhs,
+    status_o,
+    n_acc_o,
+    n_rej_o,
+    n_rhs_o,
+    t_fail_o,
+):
     """Write lane ``l``'s patient ``k`` back with status ``st`` and free the lane."""
     status_o[k] = st
     n_acc_o[k] = n_acc[l]
@@ -302,8 +321,25 @@ def _lane_event(W, l, state, op, value):
 # flag: reassociation would break the exp/log inlined here, nnan/ninf the failure checks.
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _lane_group(
-    counter, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max,
-    out, status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o,
+    counter,
+    y0,
+    params,
+    t0,
+    t_out,
+    ev_t,
+    ev_s,
+    ev_o,
+    ev_v,
+    rtol,
+    atol,
+    max_steps,
+    h_max,
+    out,
+    status_o,
+    n_acc_o,
+    n_rej_o,
+    n_rhs_o,
+    t_fail_o,
 ):
     """Integrate patients with one group of ``LANES`` lanes until none is left.
 
@@ -324,7 +360,7 @@ def _lane_group(
     # 8 doubles more and start at the first 64-byte boundary.
     W_mem = np.zeros(_WSIZE + 8)
     w_off = ((64 - W_mem.ctypes.data % 64) % 64) // 8
-    W = W_mem[w_off:w_off + _WSIZE]
+    W = W_mem[w_off : w_off + _WSIZE]
     for i in range(n):
         for l in range(L):
             W[_WATOL + i * L + l] = atol[i]
@@ -424,12 +460,29 @@ def _lane_group(
                 n_rhs[l] += 1
                 fail = False
                 for i in range(n):
-                    if not (math.isfinite(W[_WY + i * L + l])
-                            and math.isfinite(W[LANE_D + i * L + l])):
+                    if not (
+                        math.isfinite(W[_WY + i * L + l]) and math.isfinite(W[LANE_D + i * L + l])
+                    ):
                         fail = True
                 if fail:
-                    _lane_finish(l, k, 2, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
-                                 status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
+                    _lane_finish(
+                        l,
+                        k,
+                        2,
+                        t,
+                        j,
+                        n_out,
+                        out,
+                        pid,
+                        n_acc,
+                        n_rej,
+                        n_rhs,
+                        status_o,
+                        n_acc_o,
+                        n_rej_o,
+                        n_rhs_o,
+                        t_fail_o,
+                    )
                     continue
                 for i in range(n):
                     W[_WK1 + i * L + l] = W[LANE_D + i * L + l]
@@ -504,16 +557,47 @@ def _lane_group(
                 last[l] = False
                 continue
             if n_acc[l] + n_rej[l] >= max_steps:
-                _lane_finish(l, pid[l], 1, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
-                             status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
+                _lane_finish(
+                    l,
+                    pid[l],
+                    1,
+                    t,
+                    j,
+                    n_out,
+                    out,
+                    pid,
+                    n_acc,
+                    n_rej,
+                    n_rhs,
+                    status_o,
+                    n_acc_o,
+                    n_rej_o,
+                    n_rhs_o,
+                    t_fail_o,
+                )
                 refill = True
                 continue
             if h[l] < 16.0 * eps * max(abs(t[l]), 1.0):
                 # Shrinking because stages kept overflowing means the solution itself is
                 # blowing up; report that rather than a generic underflow.
-                _lane_finish(l, pid[l], 2 if nonfinite_reject[l] else 3, t, j, n_out, out,
-                             pid, n_acc, n_rej, n_rhs, status_o, n_acc_o, n_rej_o, n_rhs_o,
-                             t_fail_o)
+                _lane_finish(
+                    l,
+                    pid[l],
+                    2 if nonfinite_reject[l] else 3,
+                    t,
+                    j,
+                    n_out,
+                    out,
+                    pid,
+                    n_acc,
+                    n_rej,
+                    n_rhs,
+                    status_o,
+                    n_acc_o,
+                    n_rej_o,
+                    n_rhs_o,
+                    t_fail_o,
+                )
                 refill = True
                 continue
             last[l] = False
@@ -567,9 +651,7 @@ def _lane_group(
         _rhs_lanes(W)
         for q in range(_NL):
             W[_WK2 + q] = W[LANE_D + q]
-            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
-                _A31 * W[_WK1 + q] + _A32 * W[_WK2 + q]
-            )
+            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A31 * W[_WK1 + q] + _A32 * W[_WK2 + q])
         if any_if:
             _if_stage(W, 2)
         for l in range(L):
@@ -588,8 +670,7 @@ def _lane_group(
         for q in range(_NL):
             W[_WK4 + q] = W[LANE_D + q]
             W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
-                _A51 * W[_WK1 + q] + _A52 * W[_WK2 + q] + _A53 * W[_WK3 + q]
-                + _A54 * W[_WK4 + q]
+                _A51 * W[_WK1 + q] + _A52 * W[_WK2 + q] + _A53 * W[_WK3 + q] + _A54 * W[_WK4 + q]
             )
         if any_if:
             _if_stage(W, 4)
@@ -599,8 +680,11 @@ def _lane_group(
         for q in range(_NL):
             W[_WK5 + q] = W[LANE_D + q]
             W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
-                _A61 * W[_WK1 + q] + _A62 * W[_WK2 + q] + _A63 * W[_WK3 + q]
-                + _A64 * W[_WK4 + q] + _A65 * W[_WK5 + q]
+                _A61 * W[_WK1 + q]
+                + _A62 * W[_WK2 + q]
+                + _A63 * W[_WK3 + q]
+                + _A64 * W[_WK4 + q]
+                + _A65 * W[_WK5 + q]
             )
         if any_if:
             _if_stage(W, 5)
@@ -611,8 +695,11 @@ def _lane_group(
         for q in range(_NL):
             W[_WK6 + q] = W[LANE_D + q]
             W[_WYN + q] = W[_WY + q] + W[_WH + q] * (
-                _A71 * W[_WK1 + q] + _A73 * W[_WK3 + q] + _A74 * W[_WK4 + q]
-                + _A75 * W[_WK5 + q] + _A76 * W[_WK6 + q]
+                _A71 * W[_WK1 + q]
+                + _A73 * W[_WK3 + q]
+                + _A74 * W[_WK4 + q]
+                + _A75 * W[_WK5 + q]
+                + _A76 * W[_WK6 + q]
             )
             W[LANE_Y + q] = W[_WYN + q]
         if any_if:
@@ -631,8 +718,11 @@ def _lane_group(
                 g6 = W[_WIFG + 6 * L + l]
                 er = 0.0
                 for jj in range(6):
-                    er += _IF_E[jj] * (g6 / W[_WIFG + jj * L + l]) * (
-                        W[_WK1 + jj * _NL + qq] + lam * W[_WIFY + jj * L + l] - n0)
+                    er += (
+                        _IF_E[jj]
+                        * (g6 / W[_WIFG + jj * L + l])
+                        * (W[_WK1 + jj * _NL + qq] + lam * W[_WIFY + jj * L + l] - n0)
+                    )
                 er += _E7 * (W[LANE_D + qq] + lam * W[_WYN + qq] - n0)
                 er = W[_WIFH + l] * er
                 sk = W[_WATOL + qq] + rtol * max(abs(W[_WY + qq]), abs(W[_WYN + qq]))
@@ -758,8 +848,11 @@ def _lane_group(
                 ez = _vexp(-z)
                 den1 = z * lam
                 den2 = z * z * lam
-                yend = ez * v0 + W[_WIFS + l] + (aq * (z - 1.0 + ez) / den1
-                                             + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / den2)
+                yend = (
+                    ez * v0
+                    + W[_WIFS + l]
+                    + (aq * (z - 1.0 + ez) / den1 + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / den2)
+                )
                 W[_WIFD + l] = v0
                 W[_WIFD + L + l] = aq
                 W[_WIFD + 2 * L + l] = bq
@@ -798,10 +891,16 @@ def _lane_group(
                         zq = W[_WIFD + 3 * L + l] * sq
                         ez = _vexp(-zq)
                         # p(tau) = aq*theta + bq*theta**2, theta = tau/h = zq/z
-                        v = ez * W[_WIFD + l] + W[_WIFS + l] + (
-                            W[_WIFD + L + l] * (zq - 1.0 + ez) / W[_WIFD + 4 * L + l]
-                            + W[_WIFD + 2 * L + l] * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez)
-                            / W[_WIFD + 5 * L + l])
+                        v = (
+                            ez * W[_WIFD + l]
+                            + W[_WIFS + l]
+                            + (
+                                W[_WIFD + L + l] * (zq - 1.0 + ez) / W[_WIFD + 4 * L + l]
+                                + W[_WIFD + 2 * L + l]
+                                * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez)
+                                / W[_WIFD + 5 * L + l]
+                            )
+                        )
                         v = v + sq * W[_WIFD + 6 * L + l]
                         qd = _WDV + IF_STATE * L + l
                         W[qd] = v if W[_WIFD_USE + l] != 0.0 else W[qd]
@@ -853,16 +952,49 @@ def _lane_group(
                 h_prop[l] = -1.0
             e[l] = ee
             if jj >= n_out:
-                _lane_finish(l, k, 0, t, j, n_out, out, pid, n_acc, n_rej, n_rhs,
-                             status_o, n_acc_o, n_rej_o, n_rhs_o, t_fail_o)
+                _lane_finish(
+                    l,
+                    k,
+                    0,
+                    t,
+                    j,
+                    n_out,
+                    out,
+                    pid,
+                    n_acc,
+                    n_rej,
+                    n_rhs,
+                    status_o,
+                    n_acc_o,
+                    n_rej_o,
+                    n_rhs_o,
+                    t_fail_o,
+                )
             else:
                 need_start[l] = True
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def solve_all_lanes(
-    y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, n_groups,
-    out, status, n_acc, n_rej, n_rhs, t_fail,
+    y0,
+    params,
+    t0,
+    t_out,
+    ev_t,
+    ev_s,
+    ev_o,
+    ev_v,
+    rtol,
+    atol,
+    max_steps,
+    h_max,
+    n_groups,
+    out,
+    status,
+    n_acc,
+    n_rej,
+    n_rhs,
+    t_fail,
 ):
     """Integrate every patient with DOPRI5, ``LANES`` patients per SIMD group.
 
@@ -871,5 +1003,24 @@ def solve_all_lanes(
     """
     counter = np.zeros(1, dtype=np.int64)
     for g in numba.prange(n_groups):
-        _lane_group(counter, y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol,
-                    max_steps, h_max, out, status, n_acc, n_rej, n_rhs, t_fail)
+        _lane_group(
+            counter,
+            y0,
+            params,
+            t0,
+            t_out,
+            ev_t,
+            ev_s,
+            ev_o,
+            ev_v,
+            rtol,
+            atol,
+            max_steps,
+            h_max,
+            out,
+            status,
+            n_acc,
+            n_rej,
+            n_rhs,
+            t_fail,
+        )

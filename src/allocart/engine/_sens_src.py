@@ -35,9 +35,50 @@ from allocart.engine.solve import (  # noqa: E402
 )
 
 from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
-    _C2, _C3, _C4, _C5, _A21, _A31, _A32, _A41, _A42, _A43, _A51, _A52, _A53, _A54, _A61, _A62,
-    _A63, _A64, _A65, _A71, _A73, _A74, _A75, _A76, _E1, _E3, _E4, _E5, _E6, _E7, _D1, _D3,
-    _D4, _D5, _D6, _D7, _BETA, _EXPO1, _SAFE, _FAC_MIN, _FAC_MAX, DOPRI_A, DOPRI_C, DOPRI_E,
+    _C2,
+    _C3,
+    _C4,
+    _C5,
+    _A21,
+    _A31,
+    _A32,
+    _A41,
+    _A42,
+    _A43,
+    _A51,
+    _A52,
+    _A53,
+    _A54,
+    _A61,
+    _A62,
+    _A63,
+    _A64,
+    _A65,
+    _A71,
+    _A73,
+    _A74,
+    _A75,
+    _A76,
+    _E1,
+    _E3,
+    _E4,
+    _E5,
+    _E6,
+    _E7,
+    _D1,
+    _D3,
+    _D4,
+    _D5,
+    _D6,
+    _D7,
+    _BETA,
+    _EXPO1,
+    _SAFE,
+    _FAC_MIN,
+    _FAC_MAX,
+    DOPRI_A,
+    DOPRI_C,
+    DOPRI_E,
 )
 
 
@@ -47,7 +88,6 @@ def _finite(v, m):
         if not math.isfinite(v[i]):
             return False
     return True
-
 
 
 # Exact decay (docs/engine.md, "Exact decay of the stiff state"): the model's stiff state
@@ -195,12 +235,16 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 _decay_stage(4, z, ztmp, kk, ify, g, n0, sh, lam, h)
             _rhs_s(t + _C5 * h, ztmp, p, D, k5)
             for q in range(nz):
-                ztmp[q] = z[q] + h * (_A61 * k1[q] + _A62 * k2[q] + _A63 * k3[q] + _A64 * k4[q] + _A65 * k5[q])
+                ztmp[q] = z[q] + h * (
+                    _A61 * k1[q] + _A62 * k2[q] + _A63 * k3[q] + _A64 * k4[q] + _A65 * k5[q]
+                )
             if on:
                 _decay_stage(5, z, ztmp, kk, ify, g, n0, sh, lam, h)
             _rhs_s(t_new, ztmp, p, D, k6)
             for q in range(nz):
-                znew[q] = z[q] + h * (_A71 * k1[q] + _A73 * k3[q] + _A74 * k4[q] + _A75 * k5[q] + _A76 * k6[q])
+                znew[q] = z[q] + h * (
+                    _A71 * k1[q] + _A73 * k3[q] + _A74 * k4[q] + _A75 * k5[q] + _A76 * k6[q]
+                )
             if on:
                 _decay_stage(6, z, znew, kk, ify, g, n0, sh, lam, h)
             _rhs_s(t_new, znew, p, D, kk[6])
@@ -208,7 +252,14 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             poison = 0.0
             k7 = kk[6]
             for i in range(ns):
-                er = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])
+                er = h * (
+                    _E1 * k1[i]
+                    + _E3 * k3[i]
+                    + _E4 * k4[i]
+                    + _E5 * k5[i]
+                    + _E6 * k6[i]
+                    + _E7 * k7[i]
+                )
                 if on and i == IF_STATE:
                     er = DOPRI_E[6] * (kk[6, i] + lam * znew[i] - n0[0])
                     for jj in range(6):
@@ -227,12 +278,23 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 acs = 0.0
                 for i in range(ns):
                     q = ns + i * KP + jd
-                    er = h * (_E1 * k1[q] + _E3 * k3[q] + _E4 * k4[q] + _E5 * k5[q] + _E6 * k6[q] + _E7 * k7[q])
+                    er = h * (
+                        _E1 * k1[q]
+                        + _E3 * k3[q]
+                        + _E4 * k4[q]
+                        + _E5 * k5[q]
+                        + _E6 * k6[q]
+                        + _E7 * k7[q]
+                    )
                     if on and i == IF_STATE:
                         c = 1 + jd
                         er = DOPRI_E[6] * (kk[6, q] + lam * znew[q] - n0[c])
                         for jj in range(6):
-                            er += DOPRI_E[jj] * (g[6] / g[jj]) * (kk[jj, q] + lam * ify[jj, c] - n0[c])
+                            er += (
+                                DOPRI_E[jj]
+                                * (g[6] / g[jj])
+                                * (kk[jj, q] + lam * ify[jj, c] - n0[c])
+                            )
                         er *= h
                     sk = _SENS_TOL * (atol[i] + rtol * max(abs(z[q]), abs(znew[q])))
                     acs += (er / sk) ** 2
@@ -280,9 +342,13 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def solve_sens_serial(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out, status, n_steps):
+def solve_sens_serial(
+    z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out, status, n_steps
+):
     """Integrate patients one after another without the GIL (callers run threads of these)."""
     for k in range(z0.shape[0]):
-        st, na = _integrate(z0[k], p[k], D[k], t0[k], ev_t[k], ev_add[k], obs_t[k], rtol, atol, max_steps, out[k])
+        st, na = _integrate(
+            z0[k], p[k], D[k], t0[k], ev_t[k], ev_add[k], obs_t[k], rtol, atol, max_steps, out[k]
+        )
         status[k] = st
         n_steps[k] = na

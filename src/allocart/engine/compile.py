@@ -76,9 +76,7 @@ def _check_rhs_source(rhs_source: str, name: str) -> None:
         "p",
         "dydt",
     ]:
-        raise SolverError(
-            f"rhs_source for kernel {name!r}: rhs must be 'def rhs(t, y, p, dydt):'"
-        )
+        raise SolverError(f"rhs_source for kernel {name!r}: rhs must be 'def rhs(t, y, p, dydt):'")
 
 
 def _check_lanes_source(lanes_source: str, name: str) -> None:
@@ -89,10 +87,23 @@ def _check_lanes_source(lanes_source: str, name: str) -> None:
             f"lanes_source for kernel {name!r} is not valid Python: {exc.msg} (line {exc.lineno})"
         ) from exc
     names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
-              if isinstance(t, ast.Name)}
-    required = ("rhs_lanes", "pre_lanes", "LANES", "LANE_P", "LANE_T", "LANE_Y", "LANE_D",
-                "LANE_END")
+    names |= {
+        t.id
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    required = (
+        "rhs_lanes",
+        "pre_lanes",
+        "LANES",
+        "LANE_P",
+        "LANE_T",
+        "LANE_Y",
+        "LANE_D",
+        "LANE_END",
+    )
     missing = [k for k in required if k not in names]
     if missing:
         raise SolverError(
@@ -101,9 +112,7 @@ def _check_lanes_source(lanes_source: str, name: str) -> None:
         )
 
 
-def build_kernel(
-    rhs_source: str, name: str, lanes_source: str | None = None
-) -> types.ModuleType:
+def build_kernel(rhs_source: str, name: str, lanes_source: str | None = None) -> types.ModuleType:
     """Compile-on-demand solver kernel for a model right-hand side.
 
     Parameters
@@ -228,7 +237,5 @@ def load_generated(combined: str, name: str) -> types.ModuleType:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[mod_name]
-            raise SolverError(
-                f"kernel {name!r} failed to load from {str(path)!r}: {exc}"
-            ) from exc
+            raise SolverError(f"kernel {name!r} failed to load from {str(path)!r}: {exc}") from exc
         return module

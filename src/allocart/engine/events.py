@@ -102,7 +102,9 @@ class EventTable:
     def rows(self, start: int, stop: int) -> EventTable:
         """Event table of patients ``start:stop`` (used to simulate in chunks)."""
         return EventTable(
-            self.time[start:stop], self.state[start:stop], self.op[start:stop],
+            self.time[start:stop],
+            self.state[start:stop],
+            self.op[start:stop],
             self.value[start:stop],
         )
 
@@ -110,8 +112,9 @@ class EventTable:
     def empty(cls, n_pat: int) -> EventTable:
         """Table with no events for ``n_pat`` patients."""
         z = np.full((n_pat, 1), np.inf)
-        return cls(z, np.zeros((n_pat, 1), np.int64), np.zeros((n_pat, 1), np.int64),
-                   np.zeros((n_pat, 1)))
+        return cls(
+            z, np.zeros((n_pat, 1), np.int64), np.zeros((n_pat, 1), np.int64), np.zeros((n_pat, 1))
+        )
 
     @classmethod
     def from_lists(cls, per_patient: list[list[tuple[float, int, int, float]]]) -> EventTable:

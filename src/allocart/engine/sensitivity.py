@@ -50,7 +50,9 @@ class SensitivityResult:
 
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=numba.config.NUMBA_NUM_THREADS, thread_name_prefix="allocart-sens")
+    return ThreadPoolExecutor(
+        max_workers=numba.config.NUMBA_NUM_THREADS, thread_name_prefix="allocart-sens"
+    )
 
 
 def _source_key(wrt: tuple[str, ...], kp: int) -> str:
@@ -61,7 +63,13 @@ def _source_key(wrt: tuple[str, ...], kp: int) -> str:
     from allocart.model.equations import MODEL
 
     # The model, the parameters, sympy and the generator itself determine the source.
-    text = "\n".join(sympy.srepr(e) for e in _inlined_odes(MODEL)) + "|" + ",".join(wrt) + f"|{kp}|" + sympy.__version__
+    text = (
+        "\n".join(sympy.srepr(e) for e in _inlined_odes(MODEL))
+        + "|"
+        + ",".join(wrt)
+        + f"|{kp}|"
+        + sympy.__version__
+    )
     text += "|" + Path(generator.__file__).read_text(encoding="utf-8")
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -159,7 +167,9 @@ def solve_sensitivities(
     kp = k  # one direction per parameter: padding to 8 for SIMD was measured slower
     kern = sensitivity_kernel(tuple(wrt), kp)
     if ns != kern.N_STATES or s0.shape != (n, k, ns):
-        raise SolverError(f"y0/s0: shapes {y0.shape}/{np.shape(s0)} do not match {kern.N_STATES} states")
+        raise SolverError(
+            f"y0/s0: shapes {y0.shape}/{np.shape(s0)} do not match {kern.N_STATES} states"
+        )
     if dparams.shape != (n, k, kern.N_Q):
         raise SolverError(f"dparams: shape {dparams.shape}, expected {(n, k, kern.N_Q)}")
     if params.shape != (n, kern.N_PARAMS):
@@ -177,8 +187,15 @@ def solve_sensitivities(
     out = np.full((n, n_obs, ns * (1 + kp)), np.nan)
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
-    arrays = (z0, np.ascontiguousarray(params, dtype=float), dq, np.ascontiguousarray(t0, dtype=float),
-              np.ascontiguousarray(ev_time, dtype=float), add, np.ascontiguousarray(obs_time, dtype=float))
+    arrays = (
+        z0,
+        np.ascontiguousarray(params, dtype=float),
+        dq,
+        np.ascontiguousarray(t0, dtype=float),
+        np.ascontiguousarray(ev_time, dtype=float),
+        add,
+        np.ascontiguousarray(obs_time, dtype=float),
+    )
     scalars = (float(rtol), np.ascontiguousarray(atol, dtype=float), int(max_steps))
 
     def run(sl: slice) -> None:
@@ -193,7 +210,9 @@ def solve_sensitivities(
         # region's barrier waits for every worker, which costs milliseconds when another
         # process holds a core.
         bounds = np.linspace(0, n, n_threads + 1).round().astype(int)
-        futures = [_pool().submit(run, slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        futures = [
+            _pool().submit(run, slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a
+        ]
         for f in futures:
             f.result()
     sens = np.swapaxes(out[:, :, ns:].reshape(n, n_obs, ns, kp)[:, :, :, :k], 2, 3)

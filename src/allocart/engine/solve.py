@@ -164,9 +164,7 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
     if atol_a.ndim == 0:
         atol_a = np.full(n_states, float(atol_a))
     elif atol_a.shape != (n_states,):
-        raise SolverError(
-            f"atol must be a scalar or shape ({n_states},), got shape {atol_a.shape}"
-        )
+        raise SolverError(f"atol must be a scalar or shape ({n_states},), got shape {atol_a.shape}")
     if not (np.isfinite(atol_a).all() and (atol_a >= 0).all()):
         raise SolverError(f"atol must be finite and >= 0, got {atol_a.tolist()}")
     if (atol_a == 0).any() and rtol == 0:  # pragma: no cover - rtol > 0 checked above
@@ -177,9 +175,7 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
     if method == "auto":
         method = "dopri5"
     if method not in METHODS:
-        raise SolverError(
-            f"method must be 'auto' or one of {sorted(METHODS)}, got {method!r}"
-        )
+        raise SolverError(f"method must be 'auto' or one of {sorted(METHODS)}, got {method!r}")
     if h_max is None:
         h_max = np.inf
     h_max = float(h_max)
@@ -198,8 +194,7 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
             f"events.state[{r}, {c}] = {events.state[r, c]} is not a state index "
             f"(0..{n_states - 1})"
         )
-    return (y0, params, t_out, t0a, events, rtol, atol_a, int(max_steps), METHODS[method],
-            h_max)
+    return (y0, params, t_out, t0a, events, rtol, atol_a, int(max_steps), METHODS[method], h_max)
 
 
 def _lane_groups(kernel, n_pat: int) -> int:
@@ -225,8 +220,25 @@ def _use_lanes(kernel, method: int, lanes) -> bool:
     return bool(lanes)
 
 
-def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, method, h_max,
-                n_threads, chunk_size, progress=None, done_offset=0, total=None, lanes=False):
+def _run_kernel(
+    kernel,
+    y0,
+    params,
+    t_out,
+    t0a,
+    events,
+    rtol,
+    atol,
+    max_steps,
+    method,
+    h_max,
+    n_threads,
+    chunk_size,
+    progress=None,
+    done_offset=0,
+    total=None,
+    lanes=False,
+):
     n_pat, n_states = y0.shape
     n_times = t_out.shape[0]
     y = np.empty((n_pat, n_times, n_states))
@@ -249,17 +261,47 @@ def _run_kernel(kernel, y0, params, t_out, t0a, events, rtol, atol, max_steps, m
             b = min(n_pat, a + chunk_size)
             if lanes:
                 kernel.solve_all_lanes(
-                    y0[a:b], params[a:b], t0a[a:b], t_out,
-                    events.time[a:b], events.state[a:b], events.op[a:b], events.value[a:b],
-                    rtol, atol, max_steps, h_max, _lane_groups(kernel, b - a),
-                    y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b],
+                    y0[a:b],
+                    params[a:b],
+                    t0a[a:b],
+                    t_out,
+                    events.time[a:b],
+                    events.state[a:b],
+                    events.op[a:b],
+                    events.value[a:b],
+                    rtol,
+                    atol,
+                    max_steps,
+                    h_max,
+                    _lane_groups(kernel, b - a),
+                    y[a:b],
+                    status[a:b],
+                    n_acc[a:b],
+                    n_rej[a:b],
+                    n_rhs[a:b],
+                    t_fail[a:b],
                 )
             else:
                 kernel.solve_all(
-                    y0[a:b], params[a:b], t0a[a:b], t_out,
-                    events.time[a:b], events.state[a:b], events.op[a:b], events.value[a:b],
-                    rtol, atol, max_steps, h_max, method,
-                    y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b],
+                    y0[a:b],
+                    params[a:b],
+                    t0a[a:b],
+                    t_out,
+                    events.time[a:b],
+                    events.state[a:b],
+                    events.op[a:b],
+                    events.value[a:b],
+                    rtol,
+                    atol,
+                    max_steps,
+                    h_max,
+                    method,
+                    y[a:b],
+                    status[a:b],
+                    n_acc[a:b],
+                    n_rej[a:b],
+                    n_rhs[a:b],
+                    t_fail[a:b],
                 )
             if progress is not None:
                 progress(done_offset + b, n_pat if total is None else total)
@@ -346,7 +388,9 @@ def solve_batch(
     """
     prep = _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max)
     use_lanes = _use_lanes(kernel, prep[8], lanes)
-    if n_threads is not None and (int(n_threads) < 1 or int(n_threads) > numba.config.NUMBA_NUM_THREADS):
+    if n_threads is not None and (
+        int(n_threads) < 1 or int(n_threads) > numba.config.NUMBA_NUM_THREADS
+    ):
         raise SolverError(
             f"n_threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {n_threads}"
         )
@@ -402,9 +446,16 @@ def reduce_batch(
     if unknown:
         raise SolverError(f"reduce_batch got unexpected arguments: {sorted(unknown)}")
     (y0, params, t_out, t0a, events, rtol, atol, max_steps, method, h_max) = _prepare(
-        kernel, y0, params, t_out, t0, events,
-        solve_kwargs.get("rtol", 1e-6), solve_kwargs.get("atol", DEFAULT_ATOL),
-        solve_kwargs.get("max_steps", 100_000), solve_kwargs.get("method", "auto"),
+        kernel,
+        y0,
+        params,
+        t_out,
+        t0,
+        events,
+        solve_kwargs.get("rtol", 1e-6),
+        solve_kwargs.get("atol", DEFAULT_ATOL),
+        solve_kwargs.get("max_steps", 100_000),
+        solve_kwargs.get("method", "auto"),
         solve_kwargs.get("h_max"),
     )
     use_lanes = _use_lanes(kernel, method, lanes)
@@ -413,8 +464,20 @@ def reduce_batch(
     for a in range(0, n_pat, chunk_size):
         b = min(n_pat, a + chunk_size)
         res = _run_kernel(
-            kernel, y0[a:b], params[a:b], t_out, t0a[a:b], events.rows(a, b), rtol, atol,
-            max_steps, method, h_max, n_threads, None, lanes=use_lanes,
+            kernel,
+            y0[a:b],
+            params[a:b],
+            t_out,
+            t0a[a:b],
+            events.rows(a, b),
+            rtol,
+            atol,
+            max_steps,
+            method,
+            h_max,
+            n_threads,
+            None,
+            lanes=use_lanes,
         )
         r = np.asarray(reducer(res))
         if r.ndim == 0 or r.shape[0] != b - a:

@@ -29,8 +29,17 @@ from allocart.fit.problem import DEFAULT_PARAMS, FitProblem, build_problem
 from allocart.fit.residual import FitError, load_residual_models
 from allocart.fit.result import FitResult, write_posterior
 
-__all__ = ["FitOptions", "fit_problem", "fit_dataset", "individual_map_result", "run_fit", "parse_params",
-           "parse_observables", "METHODS", "LEVELS"]
+__all__ = [
+    "FitOptions",
+    "fit_problem",
+    "fit_dataset",
+    "individual_map_result",
+    "run_fit",
+    "parse_params",
+    "parse_observables",
+    "METHODS",
+    "LEVELS",
+]
 
 METHODS = ("map", "nuts")
 LEVELS = ("auto", "individual", "population")
@@ -76,8 +85,9 @@ class FitOptions:
             require_jax("--backend jax", ("diffrax",))
 
 
-def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 0,
-                          backend: str = "sensitivity") -> FitResult:
+def individual_map_result(
+    problem: FitProblem, *, draws: int = 400, seed: int = 0, backend: str = "sensitivity"
+) -> FitResult:
     """Posterior modes under the table's prior, with Laplace draws."""
     from allocart.fit.optimize import mode_diagnostics, posterior_modes
 
@@ -90,16 +100,30 @@ def individual_map_result(problem: FitProblem, *, draws: int = 400, seed: int = 
         L = np.linalg.cholesky(modes.cov[i] + 1e-14 * np.eye(k))
         theta[0, :, i, :] = modes.theta[i] + rng.standard_normal((draws, k)) @ L.T
     seconds = time.perf_counter() - t0
-    diag = {"sampler": "none (posterior mode, Laplace approximation)", "iterations": modes.iterations,
-            "evaluations": modes.evaluations, "patients_converged": int(modes.converged.sum()),
-            "patients_not_converged": [problem.ids[i] for i in np.flatnonzero(~modes.converged)],
-            "converged": bool(modes.converged.all()), "seconds": seconds,
-            "per_patient": mode_diagnostics(problem, modes, problem.prior_sd)}
-    return FitResult(problem=problem, method="map", level="individual", theta=problem.to_natural(theta),
-                     mode=problem.to_natural(modes.theta), diagnostics=diag, seconds=seconds)
+    diag = {
+        "sampler": "none (posterior mode, Laplace approximation)",
+        "iterations": modes.iterations,
+        "evaluations": modes.evaluations,
+        "patients_converged": int(modes.converged.sum()),
+        "patients_not_converged": [problem.ids[i] for i in np.flatnonzero(~modes.converged)],
+        "converged": bool(modes.converged.all()),
+        "seconds": seconds,
+        "per_patient": mode_diagnostics(problem, modes, problem.prior_sd),
+    }
+    return FitResult(
+        problem=problem,
+        method="map",
+        level="individual",
+        theta=problem.to_natural(theta),
+        mode=problem.to_natural(modes.theta),
+        diagnostics=diag,
+        seconds=seconds,
+    )
 
 
-def fit_problem(problem: FitProblem, options: FitOptions = FitOptions(), *, progress: bool = False) -> FitResult:
+def fit_problem(
+    problem: FitProblem, options: FitOptions = FitOptions(), *, progress: bool = False
+) -> FitResult:
     """Fit a :class:`FitProblem` with the method and level of ``options``.
 
     The default path (``map`` with the ``sensitivity`` backend) does not import JAX; NUTS and
@@ -116,24 +140,53 @@ def fit_problem(problem: FitProblem, options: FitOptions = FitOptions(), *, prog
             return individual_map_result(problem, seed=options.seed, backend=options.backend)
         from allocart.fit.population import fit_population_its, population_result
 
-        return population_result(fit_population_its(problem, backend=options.backend), seed=options.seed)
+        return population_result(
+            fit_population_its(problem, backend=options.backend), seed=options.seed
+        )
     from allocart.fit.bayes import fit_individual_nuts, fit_population_nuts
 
     fn = fit_individual_nuts if level == "individual" else fit_population_nuts
-    return fn(problem, chains=options.chains, num_warmup=options.warmup, num_samples=options.samples,
-              seed=options.seed, progress=progress, backend=options.backend)
+    return fn(
+        problem,
+        chains=options.chains,
+        num_warmup=options.warmup,
+        num_samples=options.samples,
+        seed=options.seed,
+        progress=progress,
+        backend=options.backend,
+    )
 
 
-def fit_dataset(dataset, options: FitOptions = FitOptions(), *, table=None, residual=None,
-                progress: bool = False) -> FitResult:
+def fit_dataset(
+    dataset,
+    options: FitOptions = FitOptions(),
+    *,
+    table=None,
+    residual=None,
+    progress: bool = False,
+) -> FitResult:
     """Build the problem of ``dataset`` and fit it."""
-    pb = build_problem(dataset, options.params, observables=options.observables, table=table,
-                       residual=residual or load_residual_models())
+    pb = build_problem(
+        dataset,
+        options.params,
+        observables=options.observables,
+        table=table,
+        residual=residual or load_residual_models(),
+    )
     return fit_problem(pb, options, progress=progress)
 
 
-def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, table=None, residual=None,
-            plots: bool = True, echo: Callable[[str], Any] | None = None, truth=None) -> dict[str, Path]:
+def run_fit(
+    dataset,
+    out: str | Path,
+    options: FitOptions = FitOptions(),
+    *,
+    table=None,
+    residual=None,
+    plots: bool = True,
+    echo: Callable[[str], Any] | None = None,
+    truth=None,
+) -> dict[str, Path]:
     """Fit, forecast and write everything into ``out``.
 
     Files: ``posterior.parquet`` (draws per patient), ``population.parquet`` (population fits),
@@ -169,8 +222,14 @@ def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, tab
 
         coverage = individual_coverage(res, truth)
         res.diagnostics["coverage"] = {k: v for k, v in coverage.items() if k != "rows"}
-        say(f"coverage against the true values: {coverage['covered']} of {coverage['n']} individual 90% intervals"
-            + ("" if coverage["passed"] else f" -- warning: coverage check failed (p = {coverage['p_value']:.1e})"))
+        say(
+            f"coverage against the true values: {coverage['covered']} of {coverage['n']} individual 90% intervals"
+            + (
+                ""
+                if coverage["passed"]
+                else f" -- warning: coverage check failed (p = {coverage['p_value']:.1e})"
+            )
+        )
     paths = write_posterior(res, out)
     if coverage is not None:
         pd.DataFrame(coverage["rows"]).to_csv(out / "coverage.csv", index=False)
@@ -185,11 +244,19 @@ def run_fit(dataset, out: str | Path, options: FitOptions = FitOptions(), *, tab
         from allocart.fit.plots import plot_gof, plot_individual, plot_vpc
 
         figs["Goodness of fit"] = plot_gof(res, out / "gof.png")
-        figs["Individual fits and forecasts"] = plot_individual(res, fc.bands, out / "individual.png")
+        figs["Individual fits and forecasts"] = plot_individual(
+            res, fc.bands, out / "individual.png"
+        )
         figs["Visual predictive check"] = plot_vpc(res, out / "vpc.png", seed=options.seed)
         paths.update({p.stem: p for p in figs.values()})
-    paths["report"] = write_report(res, out / "report.html", forecast=fc, plots=figs, coverage=coverage,
-                                   extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0})
+    paths["report"] = write_report(
+        res,
+        out / "report.html",
+        forecast=fc,
+        plots=figs,
+        coverage=coverage,
+        extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0},
+    )
     return paths
 
 
@@ -199,17 +266,23 @@ def convergence_warning(diag: dict[str, Any]) -> str | None:
         return None
     if "max_r_hat" in diag:
         rhat, ess = diag.get("max_r_hat"), diag.get("min_ess_bulk")
-        return (f"warning: the sampler has not converged: {diag.get('divergences', 0)} divergent transitions, "
-                f"max R-hat {'n/a' if rhat is None else f'{rhat:.3g}'}, min bulk ESS "
-                f"{'n/a' if ess is None else f'{ess:.0f}'} (wanted: none, < 1.05, and enough for the intervals); "
-                "run longer (--warmup, --samples) and see diagnostics.json")
+        return (
+            f"warning: the sampler has not converged: {diag.get('divergences', 0)} divergent transitions, "
+            f"max R-hat {'n/a' if rhat is None else f'{rhat:.3g}'}, min bulk ESS "
+            f"{'n/a' if ess is None else f'{ess:.0f}'} (wanted: none, < 1.05, and enough for the intervals); "
+            "run longer (--warmup, --samples) and see diagnostics.json"
+        )
     parts = []
     if not diag.get("population_converged", True):
-        parts.append(f"the population estimate stopped after {diag.get('iterations', '?')} EM steps without converging")
+        parts.append(
+            f"the population estimate stopped after {diag.get('iterations', '?')} EM steps without converging"
+        )
     bad = list(diag.get("patients_not_converged") or [])
     if bad:
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        parts.append(f"the mode search did not converge for {len(bad)} patient(s): {', '.join(map(str, bad[:10]))}{more}")
+        parts.append(
+            f"the mode search did not converge for {len(bad)} patient(s): {', '.join(map(str, bad[:10]))}{more}"
+        )
     if not parts:
         parts.append(f"{diag.get('patients_converged', '?')} patient mode search(es) converged")
     return "warning: " + "; ".join(parts) + " (see the diagnostics table of report.html)"
@@ -226,4 +299,3 @@ def parse_observables(text: str | None) -> tuple[str, ...] | None:
     if text is None or not text.strip():
         return None
     return tuple(s.strip() for s in text.split(",") if s.strip())
-

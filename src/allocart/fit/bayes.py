@@ -36,8 +36,15 @@ from allocart.fit.problem import FitProblem, patient_loglik, value_and_grad_fwd
 from allocart.fit.residual import FitError
 from allocart.fit.result import FitResult, mcmc_diagnostics
 
-__all__ = ["fit_individual_nuts", "fit_population_nuts", "centred_parameters", "population_inverse_mass",
-           "CENTRED_BELOW", "HYPER_MU_SD", "HYPER_OMEGA_SD"]
+__all__ = [
+    "fit_individual_nuts",
+    "fit_population_nuts",
+    "centred_parameters",
+    "population_inverse_mass",
+    "CENTRED_BELOW",
+    "HYPER_MU_SD",
+    "HYPER_OMEGA_SD",
+]
 
 HYPER_MU_SD = 1.0
 """SD of the hyperprior of a population typical value on the log (or logit) scale
@@ -70,17 +77,47 @@ def _loglik_fn(problem: FitProblem, rtol: float, backend: str = "sensitivity"):
     return ll
 
 
-def _run(model, init, num_warmup, num_samples, chains, seed, inverse_mass_matrix=None, target_accept=0.8,
-         max_tree_depth=8, progress=False, model_args=(), adapt_mass_matrix=True, find_step_size=False):
+def _run(
+    model,
+    init,
+    num_warmup,
+    num_samples,
+    chains,
+    seed,
+    inverse_mass_matrix=None,
+    target_accept=0.8,
+    max_tree_depth=8,
+    progress=False,
+    model_args=(),
+    adapt_mass_matrix=True,
+    find_step_size=False,
+):
     import jax
     from numpyro.infer import MCMC, NUTS
 
-    kernel = NUTS(model, dense_mass=True, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-                  inverse_mass_matrix=inverse_mass_matrix, adapt_mass_matrix=adapt_mass_matrix,
-                  find_heuristic_step_size=find_step_size)
-    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=chains,
-                chain_method="vectorized", progress_bar=progress)
-    mcmc.run(jax.random.PRNGKey(seed), *model_args, init_params=init, extra_fields=("diverging", "num_steps"))
+    kernel = NUTS(
+        model,
+        dense_mass=True,
+        target_accept_prob=target_accept,
+        max_tree_depth=max_tree_depth,
+        inverse_mass_matrix=inverse_mass_matrix,
+        adapt_mass_matrix=adapt_mass_matrix,
+        find_heuristic_step_size=find_step_size,
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=chains,
+        chain_method="vectorized",
+        progress_bar=progress,
+    )
+    mcmc.run(
+        jax.random.PRNGKey(seed),
+        *model_args,
+        init_params=init,
+        extra_fields=("diverging", "num_steps"),
+    )
     return mcmc
 
 
@@ -107,7 +144,6 @@ def fit_individual_nuts(
     from allocart.fit.jaxmodel import require_jax
 
     require_jax("NUTS (--method nuts)", ("numpyro", "arviz"))
-    import jax
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -137,11 +173,22 @@ def fit_individual_nuts(
         cov_z = modes.cov[i] / np.outer(problem.prior_sd, problem.prior_sd)
         # Over-dispersed starts around the mode (R-hat needs chains that start apart).
         L = np.linalg.cholesky(cov_z + 1e-12 * np.eye(k))
-        starts = z_hat + 1.5 * (rng.standard_normal((chains, k)) @ L.T) if chains > 1 else z_hat[None]
+        starts = (
+            z_hat + 1.5 * (rng.standard_normal((chains, k)) @ L.T) if chains > 1 else z_hat[None]
+        )
         init = {"z": jnp.asarray(starts if chains > 1 else z_hat)}
-        mcmc = _run(model, init, num_warmup, num_samples, chains, seed + i,
-                    inverse_mass_matrix=jnp.asarray(cov_z), model_args=(arr,), progress=progress,
-                    max_tree_depth=max_tree_depth)
+        mcmc = _run(
+            model,
+            init,
+            num_warmup,
+            num_samples,
+            chains,
+            seed + i,
+            inverse_mass_matrix=jnp.asarray(cov_z),
+            model_args=(arr,),
+            progress=progress,
+            max_tree_depth=max_tree_depth,
+        )
         z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
         theta = problem.prior_mean + problem.prior_sd * z
         draws[:, :, i, :] = problem.to_natural(theta)
@@ -154,8 +201,15 @@ def fit_individual_nuts(
     diag["map_iterations"] = modes.iterations
     diag["mean_leapfrog_steps"] = leapfrogs
     flat = draws.reshape(-1, problem.n, k)
-    return FitResult(problem=problem, method="nuts", level="individual", theta=draws,
-                     mode=np.median(flat, axis=0), diagnostics=diag, seconds=seconds)
+    return FitResult(
+        problem=problem,
+        method="nuts",
+        level="individual",
+        theta=draws,
+        mode=np.median(flat, axis=0),
+        diagnostics=diag,
+        seconds=seconds,
+    )
 
 
 def fit_population_nuts(
@@ -186,7 +240,9 @@ def fit_population_nuts(
 
     _check(chains, num_warmup, num_samples)
     if problem.n < 2:
-        raise FitError("a population fit needs at least 2 patients; fit one patient with --level individual")
+        raise FitError(
+            "a population fit needs at least 2 patients; fit one patient with --level individual"
+        )
     t_start = time.perf_counter()
     start = fit_population_its(problem, rtol=rtol, backend=backend)
     ll = jax.vmap(_loglik_fn(problem, rtol, backend))
@@ -203,7 +259,11 @@ def fit_population_nuts(
         cols = []
         for j, p in enumerate(names):
             if centred[j]:
-                cols.append(numpyro.sample(f"theta_{p}", dist.Normal(mu[j], omega[j]).expand([n]).to_event(1)))
+                cols.append(
+                    numpyro.sample(
+                        f"theta_{p}", dist.Normal(mu[j], omega[j]).expand([n]).to_event(1)
+                    )
+                )
             else:
                 eta = numpyro.sample(f"eta_{p}", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
                 cols.append(mu[j] + omega[j] * eta)
@@ -216,23 +276,46 @@ def fit_population_nuts(
     # NumPyro starts chains from unconstrained values: omega (positive) as log(omega). Starts
     # are spread around the point estimate (R-hat needs chains that start apart).
     sd0 = np.sqrt(np.einsum("nkk->nk", start.modes.cov))
-    init = {"mu": jnp.asarray(mu0 + 0.05 * rng.standard_normal((chains, k))),
-            "omega": jnp.asarray(np.log(om0) + 0.1 * rng.standard_normal((chains, k)))}
+    init = {
+        "mu": jnp.asarray(mu0 + 0.05 * rng.standard_normal((chains, k))),
+        "omega": jnp.asarray(np.log(om0) + 0.1 * rng.standard_normal((chains, k))),
+    }
     for j, p in enumerate(names):
         if centred[j]:
-            init[f"theta_{p}"] = jnp.asarray(th0[:, j] + 0.5 * sd0[:, j] * rng.standard_normal((chains, n)))
+            init[f"theta_{p}"] = jnp.asarray(
+                th0[:, j] + 0.5 * sd0[:, j] * rng.standard_normal((chains, n))
+            )
         else:
-            init[f"eta_{p}"] = jnp.asarray((th0[:, j] - mu0[j]) / om0[j] + 0.1 * rng.standard_normal((chains, n)))
+            init[f"eta_{p}"] = jnp.asarray(
+                (th0[:, j] - mu0[j]) / om0[j] + 0.1 * rng.standard_normal((chains, n))
+            )
     if chains == 1:
         init = {key: v[0] for key, v in init.items()}
     # The mass matrix stays the point estimate's: re-estimating a dense matrix of n k + 2 k
     # dimensions from a warm-up of a few hundred draws makes it worse, not better.
-    mcmc = _run(model, init, num_warmup, num_samples, chains, seed, model_args=(arr,), progress=progress,
-                inverse_mass_matrix=jnp.asarray(population_inverse_mass(start, om0, centred)),
-                adapt_mass_matrix=False, find_step_size=True)
+    mcmc = _run(
+        model,
+        init,
+        num_warmup,
+        num_samples,
+        chains,
+        seed,
+        model_args=(arr,),
+        progress=progress,
+        inverse_mass_matrix=jnp.asarray(population_inverse_mass(start, om0, centred)),
+        adapt_mass_matrix=False,
+        find_step_size=True,
+    )
     smp = {key: np.asarray(v) for key, v in mcmc.get_samples(group_by_chain=True).items()}
-    theta = np.stack([smp[f"theta_{p}"] if centred[j] else smp["mu"][:, :, None, j] + smp["omega"][:, :, None, j]
-                      * smp[f"eta_{p}"] for j, p in enumerate(names)], axis=-1)
+    theta = np.stack(
+        [
+            smp[f"theta_{p}"]
+            if centred[j]
+            else smp["mu"][:, :, None, j] + smp["omega"][:, :, None, j] * smp[f"eta_{p}"]
+            for j, p in enumerate(names)
+        ],
+        axis=-1,
+    )
     draws = problem.to_natural(theta)
     typical = problem.to_natural(smp["mu"])
     extra = mcmc.get_extra_fields(group_by_chain=True)
@@ -244,20 +327,38 @@ def fit_population_nuts(
     diag = mcmc_diagnostics(named, div, problem.ids, num_samples, num_warmup, seconds)
     diag["mean_leapfrog_steps"] = float(np.asarray(extra["num_steps"]).mean())
     diag["its_start_iterations"] = start.iterations
-    diag["parameterisation"] = {p: "centred" if c else "non-centred" for p, c in zip(names, centred)}
+    diag["parameterisation"] = {
+        p: "centred" if c else "non-centred" for p, c in zip(names, centred)
+    }
     pop = {}
     for j, p in enumerate(problem.param_names):
         t = typical[:, :, j].reshape(-1)
         o = smp["omega"][:, :, j].reshape(-1)
         q = np.quantile(t, [0.05, 0.5, 0.95])
         qo = np.quantile(o, [0.05, 0.5, 0.95])
-        pop[p] = {"typical": float(q[1]), "typical_q05": float(q[0]), "typical_q95": float(q[2]),
-                  "omega": float(qo[1]), "omega_q05": float(qo[0]), "omega_q95": float(qo[2]),
-                  "table_typical": problem.params[j].typical, "table_omega": problem.params[j].prior_sd}
+        pop[p] = {
+            "typical": float(q[1]),
+            "typical_q05": float(q[0]),
+            "typical_q95": float(q[2]),
+            "omega": float(qo[1]),
+            "omega_q05": float(qo[0]),
+            "omega_q95": float(qo[2]),
+            "table_typical": problem.params[j].typical,
+            "table_omega": problem.params[j].prior_sd,
+        }
     flat = draws.reshape(-1, n, k)
-    return FitResult(problem=problem, method="nuts", level="population", theta=draws,
-                     mode=np.median(flat, axis=0), typical=typical, omega=smp["omega"], population=pop,
-                     diagnostics=diag, seconds=seconds)
+    return FitResult(
+        problem=problem,
+        method="nuts",
+        level="population",
+        theta=draws,
+        mode=np.median(flat, axis=0),
+        typical=typical,
+        omega=smp["omega"],
+        population=pop,
+        diagnostics=diag,
+        seconds=seconds,
+    )
 
 
 CENTRED_BELOW = 0.5
@@ -302,18 +403,24 @@ def population_inverse_mass(start, omega: np.ndarray, centred: tuple[bool, ...])
     i_mu, i_om = n * k, n * k + k
     cov_u = np.zeros((d, d))
     for i in range(n):
-        cov_u[i * k:(i + 1) * k, i * k:(i + 1) * k] = start.modes.cov[i]
-    cov_u[i_mu:i_om, i_mu:i_om] = np.linalg.inv(np.linalg.inv(start.mu_cov) + np.eye(k) / HYPER_MU_SD**2)
-    cov_u[i_om:, i_om:] = np.linalg.inv(np.linalg.inv(start.log_omega_cov) + np.eye(k) / HYPER_OMEGA_SD**2)
+        cov_u[i * k : (i + 1) * k, i * k : (i + 1) * k] = start.modes.cov[i]
+    cov_u[i_mu:i_om, i_mu:i_om] = np.linalg.inv(
+        np.linalg.inv(start.mu_cov) + np.eye(k) / HYPER_MU_SD**2
+    )
+    cov_u[i_om:, i_om:] = np.linalg.inv(
+        np.linalg.inv(start.log_omega_cov) + np.eye(k) / HYPER_OMEGA_SD**2
+    )
     sites = {"mu": None, "omega": None}
-    sites.update({f"{'theta' if c else 'eta'}_{p}": j for j, (p, c) in enumerate(zip(names, centred))})
+    sites.update(
+        {f"{'theta' if c else 'eta'}_{p}": j for j, (p, c) in enumerate(zip(names, centred))}
+    )
     a = np.zeros((d, d))
     o = 0
     for site in sorted(sites):
         j = sites[site]
         if site in ("mu", "omega"):
             base = i_mu if site == "mu" else i_om
-            a[o:o + k, base:base + k] = np.eye(k)
+            a[o : o + k, base : base + k] = np.eye(k)
             o += k
             continue
         rows = np.arange(o, o + n)

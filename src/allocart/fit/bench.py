@@ -19,8 +19,14 @@ TARGET_SECONDS = 60.0
 """Target wall time of the benchmark (issue: an individual fit of one patient, 4 chains)."""
 
 
-def run_fit_bench(*, chains: int = 4, warmup: int = 150, samples: int = 150, seed: int = 7,
-                  backend: str = "sensitivity") -> dict[str, Any]:
+def run_fit_bench(
+    *,
+    chains: int = 4,
+    warmup: int = 150,
+    samples: int = 150,
+    seed: int = 7,
+    backend: str = "sensitivity",
+) -> dict[str, Any]:
     """Run the benchmark; returns timings and the sampler's diagnostics.
 
     The wall time counts everything from the start: simulating the patient, generating and
@@ -43,15 +49,14 @@ def run_fit_bench(*, chains: int = 4, warmup: int = 150, samples: int = 150, see
     ds, sim = simulate_trial_dataset(cfg, seed, table=tab)
     pb = build_problem(ds.subset([ds.ids[0]]), cfg.params, observables=cfg.observables, table=tab)
     t_setup = time.perf_counter() - t0
-    res = fit_individual_nuts(pb, chains=chains, num_warmup=warmup, num_samples=samples, seed=seed,
-                              backend=backend)
+    res = fit_individual_nuts(
+        pb, chains=chains, num_warmup=warmup, num_samples=samples, seed=seed, backend=backend
+    )
     total = time.perf_counter() - t0
     d = res.diagnostics
     truth = sim.batch.param_dict()
     est = res.estimates_frame()
-    covered = sum(
-        int(r.q05 <= truth[r.parameter][0] <= r.q95) for r in est.itertuples(index=False)
-    )
+    covered = sum(int(r.q05 <= truth[r.parameter][0] <= r.q95) for r in est.itertuples(index=False))
     return {
         "seconds_total": total,
         "seconds_setup": t_setup,

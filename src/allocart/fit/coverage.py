@@ -46,7 +46,9 @@ def read_truth(path: str | Path):
     return frame
 
 
-def individual_coverage(result: FitResult, truth, *, level: float = LEVEL, alpha: float = ALPHA) -> dict[str, Any]:
+def individual_coverage(
+    result: FitResult, truth, *, level: float = LEVEL, alpha: float = ALPHA
+) -> dict[str, Any]:
     """How many patients' ``level`` intervals contain the true value.
 
     Parameters
@@ -73,7 +75,9 @@ def individual_coverage(result: FitResult, truth, *, level: float = LEVEL, alpha
     names = list(result.param_names)
     missing_cols = [p for p in names if p not in truth.columns]
     if missing_cols:
-        raise FitError(f"--truth: no column for the estimated parameter(s) {', '.join(missing_cols)}")
+        raise FitError(
+            f"--truth: no column for the estimated parameter(s) {', '.join(missing_cols)}"
+        )
     tab = truth.assign(id=truth["id"].astype(str)).drop_duplicates("id").set_index("id")
     flat = result.flat_theta()
     q_lo, q_hi = 0.5 - level / 2, 0.5 + level / 2
@@ -89,16 +93,35 @@ def individual_coverage(result: FitResult, truth, *, level: float = LEVEL, alpha
                 continue
             lo, hi = np.quantile(flat[:, i, j], [q_lo, q_hi])
             ok = bool(lo <= true <= hi)
-            rows.append({"id": str(sid), "parameter": p, "q05": float(lo), "q95": float(hi), "true": true,
-                         "covered": ok})
+            rows.append(
+                {
+                    "id": str(sid),
+                    "parameter": p,
+                    "q05": float(lo),
+                    "q95": float(hi),
+                    "true": true,
+                    "covered": ok,
+                }
+            )
             per[p]["covered"] += int(ok)
             per[p]["n"] += 1
     if not rows:
-        raise FitError("--truth: none of the fitted patients has true values in the file "
-                       f"(ids in the fit: {', '.join(map(str, result.problem.ids[:5]))}...)")
+        raise FitError(
+            "--truth: none of the fitted patients has true values in the file "
+            f"(ids in the fit: {', '.join(map(str, result.problem.ids[:5]))}...)"
+        )
     n = len(rows)
     covered = sum(r["covered"] for r in rows)
     p_value = float(stats.binom.cdf(covered, n, level))
-    return {"level": level, "covered": covered, "n": n, "expected": level * n, "p_value": p_value,
-            "alpha": alpha, "passed": bool(p_value >= alpha), "per_parameter": per, "rows": rows,
-            "missing_ids": missing}
+    return {
+        "level": level,
+        "covered": covered,
+        "n": n,
+        "expected": level * n,
+        "p_value": p_value,
+        "alpha": alpha,
+        "passed": bool(p_value >= alpha),
+        "per_parameter": per,
+        "rows": rows,
+        "missing_ids": missing,
+    }

@@ -24,8 +24,16 @@ import numpy as np
 
 from allocart.fit.result import FitResult
 
-__all__ = ["CAR_T_DETECTION", "B_RETURN", "FLARE_RISE", "FLARE_BY_DAY", "Forecast", "forecast",
-           "simulate_draws", "patient_batch"]
+__all__ = [
+    "CAR_T_DETECTION",
+    "B_RETURN",
+    "FLARE_RISE",
+    "FLARE_BY_DAY",
+    "Forecast",
+    "forecast",
+    "simulate_draws",
+    "patient_batch",
+]
 
 CAR_T_DETECTION = 0.1
 """CAR-T cells/uL regarded as detectable [assumption: flow-cytometry LLOQ, as in allocart.data]."""
@@ -79,8 +87,16 @@ def patient_batch(result: FitResult, i: int, theta_natural: np.ndarray):
     es = np.tile(np.array([e[1] for e in ev], dtype=np.int64), (s, 1))
     eo = np.zeros((s, m), dtype=np.int64)
     evv = np.tile(np.array([e[2] for e in ev]), (s, 1))
-    return PatientBatch(params=params, y0=y0, t0=float(pb.t0[i]), event_time=et, event_state=es, event_op=eo,
-                        event_value=evv, weight_kg=np.full(s, pb.weight_kg[i]))
+    return PatientBatch(
+        params=params,
+        y0=y0,
+        t0=float(pb.t0[i]),
+        event_time=et,
+        event_state=es,
+        event_op=eo,
+        event_value=evv,
+        weight_kg=np.full(s, pb.weight_kg[i]),
+    )
 
 
 def simulate_draws(result: FitResult, i: int, theta_natural: np.ndarray, days: np.ndarray):
@@ -136,7 +152,9 @@ def _q(x: np.ndarray) -> tuple[float, float, float]:
     return float(q[0]), float(q[1]), float(q[2])
 
 
-def forecast(result: FitResult, *, horizon: float = 365.0, draws: int = 200, seed: int = 0) -> Forecast:
+def forecast(
+    result: FitResult, *, horizon: float = 365.0, draws: int = 200, seed: int = 0
+) -> Forecast:
     """Forecast every patient of a fit from ``draws`` posterior draws (fewer if fewer exist)."""
     import pandas as pd
 
@@ -171,22 +189,49 @@ def forecast(result: FitResult, *, horizon: float = 365.0, draws: int = 200, see
             q = np.quantile(x, _QUANTILES) if x.size else [np.nan] * 3
             row[f"{name}_q05"], row[f"{name}_median"], row[f"{name}_q95"] = (float(v) for v in q)
         row["p_car_t_detectable_at_horizon"] = float(beyond_p.mean()) if beyond_p.size else np.nan
-        row["p_b_cells_returned_by_horizon"] = float(np.isfinite(ret_c).mean()) if ret_c.size else np.nan
+        row["p_b_cells_returned_by_horizon"] = (
+            float(np.isfinite(ret_c).mean()) if ret_c.size else np.nan
+        )
         for m_, d in (("m1", 30), ("m3", 90), ("m6", 180), ("m12", 365)):
             if d <= horizon:
                 q = _q(ab[:, int(d)])
-                row[f"anti_dsdna_{m_}_q05"], row[f"anti_dsdna_{m_}_median"], row[f"anti_dsdna_{m_}_q95"] = q
+                (
+                    row[f"anti_dsdna_{m_}_q05"],
+                    row[f"anti_dsdna_{m_}_median"],
+                    row[f"anti_dsdna_{m_}_q95"],
+                ) = q
         row["p_flare_by_month_12"] = float(flare.mean()) if flare.size else np.nan
         rows.append(row)
-        for name in ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml", "c3_g_per_l", "sle_activity"):
+        for name in (
+            "car_t_cells_per_ul",
+            "b_cells_per_ul",
+            "anti_dsdna_iu_per_ml",
+            "c3_g_per_l",
+            "sle_activity",
+        ):
             v = obs[name][ok]
             if v.size == 0:
                 continue
             q = np.quantile(v, _QUANTILES, axis=0)
-            bands.append(pd.DataFrame({"id": sid, "day": days, "observable": name, "q05": q[0], "q50": q[1],
-                                       "q95": q[2]}))
+            bands.append(
+                pd.DataFrame(
+                    {
+                        "id": sid,
+                        "day": days,
+                        "observable": name,
+                        "q05": q[0],
+                        "q50": q[1],
+                        "q95": q[2],
+                    }
+                )
+            )
     # inf in a quantile means "beyond the horizon" (kept as inf: the event did not happen in time)
     summary = pd.DataFrame(rows)
-    band = pd.concat(bands, ignore_index=True) if bands else pd.DataFrame(
-        columns=["id", "day", "observable", "q05", "q50", "q95"])
-    return Forecast(days=days, summary=summary, bands=band, draws=int(take.size), horizon=float(horizon))
+    band = (
+        pd.concat(bands, ignore_index=True)
+        if bands
+        else pd.DataFrame(columns=["id", "day", "observable", "q05", "q50", "q95"])
+    )
+    return Forecast(
+        days=days, summary=summary, bands=band, draws=int(take.size), horizon=float(horizon)
+    )

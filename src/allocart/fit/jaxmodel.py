@@ -18,7 +18,6 @@ import functools
 import os
 from pathlib import Path
 
-import numpy as np
 import sympy as sp
 
 __all__ = ["enable_jax", "require_jax", "JaxModel", "jax_model", "OBSERVABLE_NAMES", "JAX_EXTRA"]
@@ -73,7 +72,9 @@ def enable_jax() -> None:
     """
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags and "intra_op_parallelism_threads" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+        os.environ["XLA_FLAGS"] = (
+            flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        ).strip()
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -111,7 +112,12 @@ class JaxModel:
     def __init__(self) -> None:
         import jax.numpy as jnp
 
-        from allocart.model.codegen import inline_intermediates, jax_rhs, parameter_names, primary_parameter_names
+        from allocart.model.codegen import (
+            inline_intermediates,
+            jax_rhs,
+            parameter_names,
+            primary_parameter_names,
+        )
 
         model = _model()
         self.primary_names = primary_parameter_names()
@@ -124,7 +130,9 @@ class JaxModel:
         derived = []
         for name, expr in model.derived.items():
             args = tuple(sorted(s.name for s in expr.free_symbols))
-            derived.append((name, sp.lambdify([sp.Symbol(a) for a in args], expr, modules="jax"), args))
+            derived.append(
+                (name, sp.lambdify([sp.Symbol(a) for a in args], expr, modules="jax"), args)
+            )
         self._derived = derived
         init = []
         for s in self.state_names:
@@ -154,18 +162,35 @@ class JaxModel:
         """Pre-treatment steady state from the full parameter vector."""
         jnp = self._jnp
         env = {n: p[i] for i, n in enumerate(self.param_names)}
-        return jnp.stack([jnp.asarray(fn(*(env[a] for a in args)), dtype=p.dtype) for fn, args in self._init])
+        return jnp.stack(
+            [jnp.asarray(fn(*(env[a] for a in args)), dtype=p.dtype) for fn, args in self._init]
+        )
 
     def observe(self, ys, p):
         """Read-outs at states ``ys`` of shape (n, n_states): array (n, n_observables)."""
         jnp = self._jnp
         env = {s: ys[:, i] for i, s in enumerate(self.state_names)}
         env.update({n: p[i] for i, n in enumerate(self.param_names)})
-        cols = [jnp.broadcast_to(jnp.asarray(fn(*(env[a] for a in args)), dtype=ys.dtype), ys.shape[:1]) for fn, args in self._obs]
+        cols = [
+            jnp.broadcast_to(jnp.asarray(fn(*(env[a] for a in args)), dtype=ys.dtype), ys.shape[:1])
+            for fn, args in self._obs
+        ]
         return jnp.stack(cols, axis=1)
 
-    def solve_observables(self, primary, t0, ev_time, ev_add, obs_time, *, rtol=1e-6, atol_scale=1e-3,
-                          max_steps=4096, forward_mode=False, return_ok=False):
+    def solve_observables(
+        self,
+        primary,
+        t0,
+        ev_time,
+        ev_add,
+        obs_time,
+        *,
+        rtol=1e-6,
+        atol_scale=1e-3,
+        max_steps=4096,
+        forward_mode=False,
+        return_ok=False,
+    ):
         """Read-outs at ``obs_time`` for one patient.
 
         Parameters
@@ -206,7 +231,9 @@ class JaxModel:
         term = diffrax.ODETerm(lambda t, y, args: self.rhs(t, y, args))
         atol = jnp.asarray([s.atol for s in _model().states]) * atol_scale
         ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
-        bounds = jnp.concatenate([jnp.asarray([t0]), ev_time, jnp.asarray([jnp.maximum(obs_time.max(), ev_time[-1])])])
+        bounds = jnp.concatenate(
+            [jnp.asarray([t0]), ev_time, jnp.asarray([jnp.maximum(obs_time.max(), ev_time[-1])])]
+        )
         out = jnp.zeros((obs_time.shape[0], self.n_states))
         n_seg = bounds.shape[0] - 1
         ok = jnp.asarray(True)
@@ -219,8 +246,17 @@ class JaxModel:
             # A zero-length interval (events on the same day, padding) is stepped over.
             b_eff = jnp.maximum(b, a + 1e-9)
             sol = diffrax.diffeqsolve(
-                term, diffrax.Tsit5(), a, b_eff, None, y, p, saveat=diffrax.SaveAt(ts=jnp.clip(ts, a, b_eff), t1=True),
-                stepsize_controller=ctrl, max_steps=max_steps, throw=False,
+                term,
+                diffrax.Tsit5(),
+                a,
+                b_eff,
+                None,
+                y,
+                p,
+                saveat=diffrax.SaveAt(ts=jnp.clip(ts, a, b_eff), t1=True),
+                stepsize_controller=ctrl,
+                max_steps=max_steps,
+                throw=False,
                 adjoint=adjoint,
             )
             last = k == n_seg - 1

@@ -122,8 +122,9 @@ def _row_terms(pred, arr):
 def _row_terms_numpy(pred: np.ndarray, arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_row_terms` for a batch of patients in NumPy: summed log-likelihood (n,), and the
     first and second derivatives of each row (n, n_rows), masked rows zero."""
-    ll, d1, d2 = observation_loglik_derivatives(arr["value"], pred, arr["censored"] > 0, arr["log"], arr["b"],
-                                                arr["a"], arr["floor"])
+    ll, d1, d2 = observation_loglik_derivatives(
+        arr["value"], pred, arr["censored"] > 0, arr["log"], arr["b"], arr["a"], arr["floor"]
+    )
     m = arr["mask"] > 0
     return np.where(m, ll, 0.0).sum(axis=1), np.where(m, d1, 0.0), np.where(m, d2, 0.0)
 
@@ -152,8 +153,17 @@ def derivative_function(problem: FitProblem, rtol: float = 1e-6):
     Compiled once per problem structure; the problem's arrays are passed as arguments, so
     problems with the same shapes and estimated parameters share the compiled function.
     """
-    key = hash((problem.param_names, tuple(p.transform for p in problem.params), problem.observables,
-                problem.n, problem.obs_time.shape, problem.row_t.shape, problem.ev_time.shape))
+    key = hash(
+        (
+            problem.param_names,
+            tuple(p.transform for p in problem.params),
+            problem.observables,
+            problem.n,
+            problem.obs_time.shape,
+            problem.row_t.shape,
+            problem.ev_time.shape,
+        )
+    )
     _PROBLEMS.setdefault(key, problem)
     return _derivatives(key, float(rtol))
 
@@ -189,8 +199,12 @@ def posterior_modes(
         How predictions and Jacobians are computed (:data:`BACKENDS`).
     """
     n, k = problem.n, problem.k
-    m = np.broadcast_to(problem.prior_mean if prior_mean is None else np.asarray(prior_mean, float), (n, k))
-    s = np.broadcast_to(problem.prior_sd if prior_sd is None else np.asarray(prior_sd, float), (n, k))
+    m = np.broadcast_to(
+        problem.prior_mean if prior_mean is None else np.asarray(prior_mean, float), (n, k)
+    )
+    s = np.broadcast_to(
+        problem.prior_sd if prior_sd is None else np.asarray(prior_sd, float), (n, k)
+    )
     prec = 1.0 / s**2
     check_backend(backend)
     if backend == "jax":
@@ -230,15 +244,24 @@ def posterior_modes(
         damp = hess + lam[:, None, None] * np.einsum("nkk->nk", hess)[:, :, None] * np.eye(k)
         step = -np.linalg.solve(damp, grad[:, :, None])[:, :, 0]
         big = np.max(np.abs(step), axis=1)
-        step *= np.minimum(1.0, 1.0 / np.maximum(big, 1e-300))[:, None]  # at most 1 unit (e-fold) per step
+        step *= np.minimum(1.0, 1.0 / np.maximum(big, 1e-300))[
+            :, None
+        ]  # at most 1 unit (e-fold) per step
         step[converged] = 0.0
         trial = theta + step
         obj_t, grad_t, hess_t, ok_t = evaluate(trial)
         evals += 1
         accept = ok_t & (obj_t <= obj) & ~converged
-        small = (obj - obj_t <= tol * (1.0 + np.abs(obj))) & (np.max(np.abs(step), axis=1) < np.sqrt(tol) * 10)
+        small = (obj - obj_t <= tol * (1.0 + np.abs(obj))) & (
+            np.max(np.abs(step), axis=1) < np.sqrt(tol) * 10
+        )
         newly = accept & small
-        theta[accept], obj[accept], grad[accept], hess[accept] = trial[accept], obj_t[accept], grad_t[accept], hess_t[accept]
+        theta[accept], obj[accept], grad[accept], hess[accept] = (
+            trial[accept],
+            obj_t[accept],
+            grad_t[accept],
+            hess_t[accept],
+        )
         lam = np.where(accept, np.maximum(lam / 3.0, 1e-9), np.minimum(lam * 4.0, 1e9))
         # A patient whose damping has grown huge without progress sits at a mode to numerical precision.
         stuck = ~accept & (lam >= 1e6) & ok
@@ -247,8 +270,15 @@ def posterior_modes(
         if converged.all():
             break
     cov = _laplace_covariance(hess, problem)
-    return ModeResult(theta=theta, cov=cov, objective=obj, converged=converged, iterations=it, evaluations=evals,
-                      patient_iterations=its)
+    return ModeResult(
+        theta=theta,
+        cov=cov,
+        objective=obj,
+        converged=converged,
+        iterations=it,
+        evaluations=evals,
+        patient_iterations=its,
+    )
 
 
 def mode_diagnostics(problem: FitProblem, modes: ModeResult, prior_sd: np.ndarray) -> list[dict]:
@@ -260,15 +290,25 @@ def mode_diagnostics(problem: FitProblem, modes: ModeResult, prior_sd: np.ndarra
     """
     sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (problem.n, problem.k))
     var = np.einsum("nkk->nk", modes.cov)
-    its = modes.patient_iterations if modes.patient_iterations is not None else np.full(problem.n, modes.iterations)
+    its = (
+        modes.patient_iterations
+        if modes.patient_iterations is not None
+        else np.full(problem.n, modes.iterations)
+    )
     out = []
     for i, sid in enumerate(problem.ids):
-        out.append({
-            "id": sid, "converged": bool(modes.converged[i]), "iterations": int(its[i]),
-            "objective": float(modes.objective[i]),
-            "shrinkage": {p: float(np.clip(var[i, j] / sd[i, j] ** 2, 0.0, 1.0))
-                          for j, p in enumerate(problem.param_names)},
-        })
+        out.append(
+            {
+                "id": sid,
+                "converged": bool(modes.converged[i]),
+                "iterations": int(its[i]),
+                "objective": float(modes.objective[i]),
+                "shrinkage": {
+                    p: float(np.clip(var[i, j] / sd[i, j] ** 2, 0.0, 1.0))
+                    for j, p in enumerate(problem.param_names)
+                },
+            }
+        )
     return out
 
 
@@ -285,7 +325,9 @@ def _laplace_covariance(hess: np.ndarray, problem: FitProblem) -> np.ndarray:
     cond[good] = np.linalg.cond(hess[good])
     bad = ~(cond < 1e14)
     if bad.any():
-        names = ", ".join(f"{problem.ids[i]} (condition {cond[i]:.1e})" for i in np.flatnonzero(bad)[:5])
+        names = ", ".join(
+            f"{problem.ids[i]} (condition {cond[i]:.1e})" for i in np.flatnonzero(bad)[:5]
+        )
         raise FitError(
             f"the posterior curvature at the mode cannot be inverted for {int(bad.sum())} patient(s): "
             f"{names}; the parameters {', '.join(problem.param_names)} are not all determined by "

@@ -30,8 +30,21 @@ import numpy as np
 
 from allocart.fit.result import FitResult
 
-__all__ = ["plot_gof", "plot_individual", "plot_vpc", "gof_figure", "individual_figure", "vpc_figure",
-           "vpc_bands", "point_predictions", "log_limits", "scale_axis", "axis_label", "MAX_WIDTH_PX", "DPI"]
+__all__ = [
+    "plot_gof",
+    "plot_individual",
+    "plot_vpc",
+    "gof_figure",
+    "individual_figure",
+    "vpc_figure",
+    "vpc_bands",
+    "point_predictions",
+    "log_limits",
+    "scale_axis",
+    "axis_label",
+    "MAX_WIDTH_PX",
+    "DPI",
+]
 
 DPI = 100
 MAX_WIDTH_PX = 1360
@@ -44,18 +57,42 @@ _COLS = 4
 TIME_LABEL = "time after CAR-T infusion (days)"
 
 _NAME = {
-    "car_t_cells_per_ul": "CAR-T", "b_cells_per_ul": "B cells", "anti_dsdna_iu_per_ml": "anti-dsDNA",
-    "transgene_copies_per_ug": "transgene", "c3_g_per_l": "C3", "c4_g_per_l": "C4", "car_pct_of_t": "CAR+ of T",
-    "igg_g_per_l": "IgG", "il6_pg_per_ml": "IL-6", "anc_1e9_per_l": "ANC", "lymphocytes_1e9_per_l": "lymphocytes",
-    "platelets_1e9_per_l": "platelets", "sle_activity": "latent SLE activity",
+    "car_t_cells_per_ul": "CAR-T",
+    "b_cells_per_ul": "B cells",
+    "anti_dsdna_iu_per_ml": "anti-dsDNA",
+    "transgene_copies_per_ug": "transgene",
+    "c3_g_per_l": "C3",
+    "c4_g_per_l": "C4",
+    "car_pct_of_t": "CAR+ of T",
+    "igg_g_per_l": "IgG",
+    "il6_pg_per_ml": "IL-6",
+    "anc_1e9_per_l": "ANC",
+    "lymphocytes_1e9_per_l": "lymphocytes",
+    "platelets_1e9_per_l": "platelets",
+    "sle_activity": "latent SLE activity",
 }
 _UNIT = {
-    "car_t_cells_per_ul": "cells/uL", "b_cells_per_ul": "cells/uL", "anti_dsdna_iu_per_ml": "IU/mL",
-    "transgene_copies_per_ug": "copies/ug DNA", "c3_g_per_l": "g/L", "c4_g_per_l": "g/L", "car_pct_of_t": "% of T cells",
-    "igg_g_per_l": "g/L", "il6_pg_per_ml": "pg/mL", "anc_1e9_per_l": "1e9/L", "lymphocytes_1e9_per_l": "1e9/L",
-    "platelets_1e9_per_l": "1e9/L", "sle_activity": "relative to baseline, 1",
+    "car_t_cells_per_ul": "cells/uL",
+    "b_cells_per_ul": "cells/uL",
+    "anti_dsdna_iu_per_ml": "IU/mL",
+    "transgene_copies_per_ug": "copies/ug DNA",
+    "c3_g_per_l": "g/L",
+    "c4_g_per_l": "g/L",
+    "car_pct_of_t": "% of T cells",
+    "igg_g_per_l": "g/L",
+    "il6_pg_per_ml": "pg/mL",
+    "anc_1e9_per_l": "1e9/L",
+    "lymphocytes_1e9_per_l": "1e9/L",
+    "platelets_1e9_per_l": "1e9/L",
+    "sle_activity": "relative to baseline, 1",
 }
-_BAND_ORDER = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml", "c3_g_per_l", "sle_activity")
+_BAND_ORDER = (
+    "car_t_cells_per_ul",
+    "b_cells_per_ul",
+    "anti_dsdna_iu_per_ml",
+    "c3_g_per_l",
+    "sle_activity",
+)
 
 
 def axis_label(name: str, unit: str | None = None) -> str:
@@ -74,7 +111,9 @@ def _plt():
     return plt
 
 
-def log_limits(observed, lloq: float | None = None, model=None, *, decades: float = 6.0) -> tuple[float, float] | None:
+def log_limits(
+    observed, lloq: float | None = None, model=None, *, decades: float = 6.0
+) -> tuple[float, float] | None:
     """Limits of a log axis that show the data and not the model's extinct tails.
 
     Lower limit: a third of the smallest of the positive observations and the assay's LLOQ,
@@ -198,7 +237,15 @@ def gof_figure(result: FitResult, pred: np.ndarray):
         x = np.maximum(prd, 0.0) + fl
         ax.plot(x[~cen], obs[~cen], "o", ms=3, alpha=0.6, label="quantified")
         if cen.any():
-            ax.plot(x[cen], obs[cen], "v", mfc="none", ms=4, color="tab:red", label="below LLOQ (at LLOQ)")
+            ax.plot(
+                x[cen],
+                obs[cen],
+                "v",
+                mfc="none",
+                ms=4,
+                color="tab:red",
+                label="below LLOQ (at LLOQ)",
+            )
         both = np.concatenate([obs, x])
         scale_axis(ax, "x", both, lloq[name])
         scale_axis(ax, "y", both, lloq[name])
@@ -212,7 +259,9 @@ def gof_figure(result: FitResult, pred: np.ndarray):
         ax = axes[2 * k + 1]
         with np.errstate(all="ignore"):
             if err["log"][k] > 0:
-                res = (np.log(np.maximum(obs, 1e-300)) - np.log(x)) / np.sqrt(err["b"][k] ** 2 + (err["a"][k] / x) ** 2)
+                res = (np.log(np.maximum(obs, 1e-300)) - np.log(x)) / np.sqrt(
+                    err["b"][k] ** 2 + (err["a"][k] / x) ** 2
+                )
             else:
                 res = (obs - prd) / np.sqrt(err["a"][k] ** 2 + (err["b"][k] * prd) ** 2)
         ax.plot(t[~cen], res[~cen], "o", ms=3, alpha=0.6)
@@ -224,8 +273,16 @@ def gof_figure(result: FitResult, pred: np.ndarray):
         ax.set_ylim(-top, top)
         beyond = int(np.sum(np.abs(fin) > top))
         if beyond:
-            ax.text(0.98, 0.02, f"{beyond} beyond +-{top:g} not shown", transform=ax.transAxes, ha="right",
-                    va="bottom", fontsize=6, color="tab:red")
+            ax.text(
+                0.98,
+                0.02,
+                f"{beyond} beyond +-{top:g} not shown",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=6,
+                color="tab:red",
+            )
         ax.set_xlabel(TIME_LABEL, fontsize=8)
         ax.set_ylabel("normalised residual (SD units)", fontsize=8)
         ax.set_title(f"{_NAME.get(name, name)}: residuals", fontsize=9)
@@ -257,7 +314,9 @@ def individual_figure(result: FitResult, bands, max_patients: int = 12):
     names = _individual_observables(result, bands)
     lloq = _lloq(result)
     n_o = len(names)
-    fig, axes = plt.subplots(len(ids), n_o, figsize=(min(3.4 * n_o, _MAX_WIDTH_IN), 2.4 * len(ids)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(ids), n_o, figsize=(min(3.4 * n_o, _MAX_WIDTH_IN), 2.4 * len(ids)), squeeze=False
+    )
     times = np.take_along_axis(pb.obs_time, pb.row_t, axis=1)
     for i, sid in enumerate(ids):
         for c, name in enumerate(names):
@@ -265,7 +324,15 @@ def individual_figure(result: FitResult, bands, max_patients: int = 12):
             ax = axes[i, c]
             b = bands[(bands["id"] == sid) & (bands["observable"] == name)] if len(bands) else bands
             if len(b):
-                ax.fill_between(b["day"], b["q05"], b["q95"], alpha=0.3, color="tab:blue", lw=0, label="forecast 90%")
+                ax.fill_between(
+                    b["day"],
+                    b["q05"],
+                    b["q95"],
+                    alpha=0.3,
+                    color="tab:blue",
+                    lw=0,
+                    label="forecast 90%",
+                )
                 ax.plot(b["day"], b["q50"], color="tab:blue", lw=1, label="forecast median")
             sel = pb.mask[i] & (pb.row_k[i] == k)
             t, v, cz = times[i][sel], pb.value[i][sel], pb.censored[i][sel]
@@ -328,10 +395,15 @@ def vpc_bands(result: FitResult, *, n_sim: int = 200, seed: int = 0):
             else:
                 sd = np.sqrt(err["a"][k] ** 2 + (err["b"][k] * y) ** 2)
                 y = y + sd * rng.standard_normal(y.shape)
-            lloq = np.nanmin(np.where(pb.censored & (pb.row_k == k) & pb.mask, pb.value, np.nan)) \
-                if (pb.censored & (pb.row_k == k) & pb.mask).any() else np.nan
+            lloq = (
+                np.nanmin(np.where(pb.censored & (pb.row_k == k) & pb.mask, pb.value, np.nan))
+                if (pb.censored & (pb.row_k == k) & pb.mask).any()
+                else np.nan
+            )
             if np.isfinite(lloq):
-                y = np.where(y < lloq, lloq, y)  # censored simulated values sit at the LLOQ, like the data
+                y = np.where(
+                    y < lloq, lloq, y
+                )  # censored simulated values sit at the LLOQ, like the data
             y[status != 0] = np.nan
             sims[name][rows] = y
     out = {}

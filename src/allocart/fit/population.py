@@ -46,8 +46,16 @@ from allocart.fit.problem import FitProblem
 from allocart.fit.residual import FitError
 from allocart.fit.result import FitResult
 
-__all__ = ["PopulationEstimate", "fit_population_its", "population_result", "population_covariances", "OMEGA_FLOOR",
-           "LEVEL", "OmegaIntervals", "omega_profile_intervals"]
+__all__ = [
+    "PopulationEstimate",
+    "fit_population_its",
+    "population_result",
+    "population_covariances",
+    "OMEGA_FLOOR",
+    "LEVEL",
+    "OmegaIntervals",
+    "omega_profile_intervals",
+]
 
 OMEGA_FLOOR = 0.02
 """Smallest between-patient SD on the transformed scale (2%): keeps the EM away from the
@@ -105,17 +113,27 @@ class PopulationEstimate:
                 lo_j, hi_j = float(oi.lo[j]), float(oi.hi[j])
                 how, note = oi.method[j], oi.note[j]
             else:
-                lo_j, hi_j, how, note = wald[0], wald[1], "wald", f"level {level:g}: Wald on log omega"
+                lo_j, hi_j, how, note = (
+                    wald[0],
+                    wald[1],
+                    "wald",
+                    f"level {level:g}: Wald on log omega",
+                )
             out[p.name] = {
                 "typical": float(nat(self.population_theta)[j]),
-                "typical_lo": float(nat(lo)[j]), "typical_hi": float(nat(hi)[j]),
+                "typical_lo": float(nat(lo)[j]),
+                "typical_hi": float(nat(hi)[j]),
                 "se_transformed": float(se[j]),
                 "omega": float(om),
-                "omega_lo": lo_j, "omega_hi": hi_j,
-                "omega_method": how, "omega_note": note,
+                "omega_lo": lo_j,
+                "omega_hi": hi_j,
+                "omega_method": how,
+                "omega_note": note,
                 "se_log_omega": float(se_log_om[j]),
-                "omega_wald_lo": wald[0], "omega_wald_hi": wald[1],
-                "table_typical": p.typical, "table_omega": p.prior_sd,
+                "omega_wald_lo": wald[0],
+                "omega_wald_hi": wald[1],
+                "table_typical": p.typical,
+                "table_omega": p.prior_sd,
             }
         return out
 
@@ -152,17 +170,25 @@ def fit_population_its(
     convergence of any EM algorithm. Scand J Stat 2008;35:335-353.
     """
     if problem.n < 2:
-        raise FitError("a population fit needs at least 2 patients; fit one patient with --level individual")
+        raise FitError(
+            "a population fit needs at least 2 patients; fit one patient with --level individual"
+        )
     t_start = time.perf_counter()
     n, k = problem.n, problem.k
     mu0 = problem.prior_mean.copy() if init_mu is None else np.asarray(init_mu, dtype=float).copy()
-    om0 = problem.prior_sd.copy() if init_omega is None else np.asarray(init_omega, dtype=float).copy()
+    om0 = (
+        problem.prior_sd.copy()
+        if init_omega is None
+        else np.asarray(init_omega, dtype=float).copy()
+    )
     state = {"theta": np.tile(mu0, (n, 1)), "evals": 0}
     log_floor = np.log(OMEGA_FLOOR)
 
     def em(x: np.ndarray) -> np.ndarray:
         mu, omega = x[:k], np.exp(x[k:])
-        modes = posterior_modes(problem, mu, omega, init=state["theta"], rtol=rtol, max_iter=10, backend=backend)
+        modes = posterior_modes(
+            problem, mu, omega, init=state["theta"], rtol=rtol, max_iter=10, backend=backend
+        )
         theta = modes.theta
         state["theta"] = theta
         state["evals"] += 1
@@ -171,7 +197,9 @@ def fit_population_its(
         return np.concatenate([mu_new, 0.5 * np.log(np.maximum(var, OMEGA_FLOOR**2))])
 
     def small(a: np.ndarray, b: np.ndarray) -> bool:
-        return bool(np.max(np.abs(a[:k] - b[:k])) < tol and np.max(np.abs(a[k:] - b[k:])) < omega_tol)
+        return bool(
+            np.max(np.abs(a[:k] - b[:k])) < tol and np.max(np.abs(a[k:] - b[k:])) < omega_tol
+        )
 
     x = np.concatenate([mu0, np.log(om0)])
     converged = False
@@ -209,10 +237,18 @@ def fit_population_its(
     mu_cov, log_omega_cov = population_covariances(omega, modes.cov)
     lin = _LinearisedPopulation(mu, omega, modes.theta, modes.cov)
     om_int = omega_profile_intervals(lin, omega, wald_se=np.sqrt(np.diag(log_omega_cov)))
-    return PopulationEstimate(problem=problem, population_theta=mu, mu_cov=mu_cov, omega_hat=omega,
-                              modes=modes, iterations=it, converged=converged,
-                              seconds=time.perf_counter() - t_start, log_omega_cov=log_omega_cov,
-                              omega_interval=om_int)
+    return PopulationEstimate(
+        problem=problem,
+        population_theta=mu,
+        mu_cov=mu_cov,
+        omega_hat=omega,
+        modes=modes,
+        iterations=it,
+        converged=converged,
+        seconds=time.perf_counter() - t_start,
+        log_omega_cov=log_omega_cov,
+        omega_interval=om_int,
+    )
 
 
 class _LinearisedPopulation:
@@ -241,7 +277,9 @@ class _LinearisedPopulation:
     mirrors.
     """
 
-    def __init__(self, mu0: np.ndarray, omega0: np.ndarray, theta: np.ndarray, cov: np.ndarray) -> None:
+    def __init__(
+        self, mu0: np.ndarray, omega0: np.ndarray, theta: np.ndarray, cov: np.ndarray
+    ) -> None:
         inv_c = np.linalg.inv(cov)
         o_inv = 1.0 / omega0**2
         p = inv_c - np.diag(o_inv)
@@ -327,8 +365,12 @@ def _observed_log_omega_se(neg, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
             if i == j:
                 hess[i, i] = (neg(x + e[i]) - 2 * f0 + neg(x - e[i])) / h**2
             else:
-                hess[i, j] = hess[j, i] = (neg(x + e[i] + e[j]) - neg(x + e[i] - e[j]) - neg(x - e[i] + e[j])
-                                           + neg(x - e[i] - e[j])) / (4 * h * h)
+                hess[i, j] = hess[j, i] = (
+                    neg(x + e[i] + e[j])
+                    - neg(x + e[i] - e[j])
+                    - neg(x - e[i] + e[j])
+                    + neg(x - e[i] - e[j])
+                ) / (4 * h * h)
     try:
         w = np.linalg.eigvalsh(hess)
         if not (np.all(np.isfinite(hess)) and w.min() > 0):
@@ -338,9 +380,15 @@ def _observed_log_omega_se(neg, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
         return np.full(k, np.nan)
 
 
-def omega_profile_intervals(lin: _LinearisedPopulation, omega: np.ndarray, level: float = LEVEL,
-                            floor: float = OMEGA_FLOOR, ceiling: float = OMEGA_CEILING,
-                            wald_se: np.ndarray | None = None, max_restarts: int = 3) -> OmegaIntervals:
+def omega_profile_intervals(
+    lin: _LinearisedPopulation,
+    omega: np.ndarray,
+    level: float = LEVEL,
+    floor: float = OMEGA_FLOOR,
+    ceiling: float = OMEGA_CEILING,
+    wald_se: np.ndarray | None = None,
+    max_restarts: int = 3,
+) -> OmegaIntervals:
     """Profile-likelihood intervals of each omega under the linearised REML likelihood.
 
     ``{omega_k : 2 (l_max - l_profile(omega_k)) <= chi2_1(level)}``, the other omegas maximised
@@ -390,12 +438,21 @@ def omega_profile_intervals(lin: _LinearisedPopulation, omega: np.ndarray, level
         if wald_se is not None and np.isfinite(wald_se[j]) and wald_se[j] > 0:
             se, src = float(wald_se[j]), "Fisher information"
         else:
-            se_obs = _observed_log_omega_se(neg, x_max) if np.isfinite(l_max) else np.full(k, np.nan)
+            se_obs = (
+                _observed_log_omega_se(neg, x_max) if np.isfinite(l_max) else np.full(k, np.nan)
+            )
             se, src = float(se_obs[j]), "observed curvature"
         if not np.isfinite(se):
-            return floor, float(np.exp(hi_b[j])), f"{reason}; no curvature either: the search range [floor, ceiling]"
-        return (float(omega[j] * np.exp(-zq * se)), float(omega[j] * np.exp(zq * se)),
-                f"{reason}; Wald on log omega ({src}, se {se:.3g})")
+            return (
+                floor,
+                float(np.exp(hi_b[j])),
+                f"{reason}; no curvature either: the search range [floor, ceiling]",
+            )
+        return (
+            float(omega[j] * np.exp(-zq * se)),
+            float(omega[j] * np.exp(zq * se)),
+            f"{reason}; Wald on log omega ({src}, se {se:.3g})",
+        )
 
     try:
         x_max, f_max = maximise(np.log(np.where(np.isfinite(omega) & (omega > 0), omega, 1.0)))
@@ -419,7 +476,9 @@ def omega_profile_intervals(lin: _LinearisedPopulation, omega: np.ndarray, level
     centre = np.full(k, np.nan)
     for j in range(k):
         if out is None:
-            lo[j], hi[j], why = wald(j, f"profile restarted {restarts} times and still found higher likelihoods")
+            lo[j], hi[j], why = wald(
+                j, f"profile restarted {restarts} times and still found higher likelihoods"
+            )
             method.append("wald")
             note.append(why)
             continue
@@ -427,16 +486,24 @@ def omega_profile_intervals(lin: _LinearisedPopulation, omega: np.ndarray, level
         centre[j] = d0
         if lo_j is None or not (lo_j <= omega[j] <= hi_j):
             if lo_j is not None:
-                why = (f"the estimate {omega[j]:.3g} lies outside the profile interval [{lo_j:.3g}, {hi_j:.3g}] "
-                       + (f"({why})" if why else f"(REML maximum {np.exp(x_max[j]):.3g})"))
+                why = (
+                    f"the estimate {omega[j]:.3g} lies outside the profile interval [{lo_j:.3g}, {hi_j:.3g}] "
+                    + (f"({why})" if why else f"(REML maximum {np.exp(x_max[j]):.3g})")
+                )
             lo[j], hi[j], why = wald(j, why)
             method.append("wald")
         else:
             lo[j], hi[j] = lo_j, hi_j
             method.append("profile")
         note.append(why)
-    return OmegaIntervals(lo=lo, hi=hi, method=tuple(method), note=tuple(note), restarts=restarts,
-                          centre_deviance=centre)
+    return OmegaIntervals(
+        lo=lo,
+        hi=hi,
+        method=tuple(method),
+        note=tuple(note),
+        restarts=restarts,
+        centre_deviance=centre,
+    )
 
 
 def _profiles(neg, x_max, l_max, k, bounds, lo_b, hi_b, crit):
@@ -495,8 +562,10 @@ def _profiles(neg, x_max, l_max, k, bounds, lo_b, hi_b, crit):
             warm["x"] = x_max[others].copy()
             if bound == centre:
                 ends.append(bound)
-                notes.append(f"the REML maximum is at the search {'floor' if side == 'lower' else 'ceiling'} "
-                             f"{np.exp(bound):.3g}: the data do not bound omega {'below' if side == 'lower' else 'above'}")
+                notes.append(
+                    f"the REML maximum is at the search {'floor' if side == 'lower' else 'ceiling'} "
+                    f"{np.exp(bound):.3g}: the data do not bound omega {'below' if side == 'lower' else 'above'}"
+                )
                 continue
             g_b = deviance(bound) - crit
             if not np.isfinite(g_b):
@@ -505,14 +574,19 @@ def _profiles(neg, x_max, l_max, k, bounds, lo_b, hi_b, crit):
                 break
             if g_b <= 0:
                 ends.append(bound)
-                notes.append(f"{side} end at the search {'floor' if side == 'lower' else 'ceiling'} "
-                             f"{np.exp(bound):.3g}: the data do not bound omega {'below' if side == 'lower' else 'above'}")
+                notes.append(
+                    f"{side} end at the search {'floor' if side == 'lower' else 'ceiling'} "
+                    f"{np.exp(bound):.3g}: the data do not bound omega {'below' if side == 'lower' else 'above'}"
+                )
                 continue
             warm["x"] = x_max[others].copy()
             a, b = (bound, centre) if side == "lower" else (centre, bound)
             try:
                 ends.append(optimize.brentq(lambda t: deviance(t) - crit, a, b, xtol=1e-3))
-            except (ValueError, RuntimeError) as exc:  # no sign change after all (the deviance is not monotone)
+            except (
+                ValueError,
+                RuntimeError,
+            ) as exc:  # no sign change after all (the deviance is not monotone)
                 ends.append(None)
                 notes.append(f"no bracket for the {side} end ({exc})")
                 break
@@ -529,7 +603,9 @@ def _pinv_psd(a: np.ndarray) -> np.ndarray:
     return (v / np.maximum(w, 1e-12)) @ v.T
 
 
-def population_covariances(omega: np.ndarray, patient_cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def population_covariances(
+    omega: np.ndarray, patient_cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Covariances of ``mu`` and of ``log(omega)`` from the patients' Laplace covariances.
 
     In the linearised model each patient's data carry the information
@@ -573,17 +649,28 @@ def population_result(est: PopulationEstimate, *, draws: int = 400, seed: int = 
     eta = est.modes.theta - est.population_theta
     eta_shrink = 1.0 - eta.std(axis=0, ddof=1) / est.omega_hat if n > 1 else np.full(k, np.nan)
     oi = est.omega_interval
-    diag = {"sampler": "none (iterative two-stage point estimate, Laplace approximations)",
-            "iterations": est.iterations, "converged": bool(est.converged) and bool(est.modes.converged.all()),
-            "population_converged": bool(est.converged),
-            "patients_converged": int(est.modes.converged.sum()),
-            "patients_not_converged": [pb.ids[i] for i in np.flatnonzero(~est.modes.converged)],
-            "seconds": est.seconds,
-            "per_patient": mode_diagnostics(pb, est.modes, est.omega_hat),
-            "eta_shrinkage": {p: float(eta_shrink[j]) for j, p in enumerate(pb.param_names)},
-            "omega_interval_methods": {p: oi.method[j] for j, p in enumerate(pb.param_names)},
-            "omega_profile_restarts": int(oi.restarts)}
-    return FitResult(problem=pb, method="its", level="population", theta=pb.to_natural(theta),
-                     mode=pb.to_natural(est.modes.theta), typical=pb.to_natural(mu)[None],
-                     omega=np.broadcast_to(est.omega_hat, (1, draws, k)).copy(),
-                     population=est.intervals(), diagnostics=diag, seconds=est.seconds)
+    diag = {
+        "sampler": "none (iterative two-stage point estimate, Laplace approximations)",
+        "iterations": est.iterations,
+        "converged": bool(est.converged) and bool(est.modes.converged.all()),
+        "population_converged": bool(est.converged),
+        "patients_converged": int(est.modes.converged.sum()),
+        "patients_not_converged": [pb.ids[i] for i in np.flatnonzero(~est.modes.converged)],
+        "seconds": est.seconds,
+        "per_patient": mode_diagnostics(pb, est.modes, est.omega_hat),
+        "eta_shrinkage": {p: float(eta_shrink[j]) for j, p in enumerate(pb.param_names)},
+        "omega_interval_methods": {p: oi.method[j] for j, p in enumerate(pb.param_names)},
+        "omega_profile_restarts": int(oi.restarts),
+    }
+    return FitResult(
+        problem=pb,
+        method="its",
+        level="population",
+        theta=pb.to_natural(theta),
+        mode=pb.to_natural(est.modes.theta),
+        typical=pb.to_natural(mu)[None],
+        omega=np.broadcast_to(est.omega_hat, (1, draws, k)).copy(),
+        population=est.intervals(),
+        diagnostics=diag,
+        seconds=est.seconds,
+    )

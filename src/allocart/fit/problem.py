@@ -77,7 +77,9 @@ class EstimatedParameter:
         return xp.exp(theta) if self.transform == "log" else 1 / (1 + xp.exp(-theta))
 
 
-def estimated_parameters(names: Sequence[str], table: ParameterTable | None = None) -> tuple[EstimatedParameter, ...]:
+def estimated_parameters(
+    names: Sequence[str], table: ParameterTable | None = None
+) -> tuple[EstimatedParameter, ...]:
     """The estimated parameters with priors from the table's typical values and IIV.
 
     Raises
@@ -94,21 +96,31 @@ def estimated_parameters(names: Sequence[str], table: ParameterTable | None = No
     out = []
     for n in names:
         if n not in tab:
-            raise FitError(f"--params: unknown parameter `{n}`; see `allocart params` for the table")
+            raise FitError(
+                f"--params: unknown parameter `{n}`; see `allocart params` for the table"
+            )
         row = tab[n]
         if row.group == "product" or row.group == "observation":
-            raise FitError(f"--params: `{n}` is fixed by the {row.group} definition and cannot be estimated")
+            raise FitError(
+                f"--params: `{n}` is fixed by the {row.group} definition and cannot be estimated"
+            )
         if row.iiv <= 0:
             raise FitError(
                 f"--params: `{n}` has no between-patient variability in the parameter table (iiv = 0), "
                 "so it has no population prior; give it an iiv with --model-params FILE or estimate another parameter"
             )
         if row.value <= 0:
-            raise FitError(f"--params: `{n}` has typical value {row.value:g}; only positive parameters can be estimated")
+            raise FitError(
+                f"--params: `{n}` has typical value {row.value:g}; only positive parameters can be estimated"
+            )
         logit = row.lower >= 0 and row.upper == 1 and 0 < row.value < 1
         sd = math.sqrt(math.log1p(row.iiv**2))
         mean = math.log(row.value / (1 - row.value)) if logit else math.log(row.value)
-        out.append(EstimatedParameter(n, "logit" if logit else "log", row.value, mean, sd, row.unit, row.source))
+        out.append(
+            EstimatedParameter(
+                n, "logit" if logit else "log", row.value, mean, sd, row.unit, row.source
+            )
+        )
     return tuple(out)
 
 
@@ -200,24 +212,54 @@ class FitProblem:
         err = self.residual.arrays(self.observables)
         k = self.row_k
         return {
-            "base": self.base, "t0": self.t0, "ev_time": self.ev_time, "ev_drug": self.ev_drug,
-            "ev_cells": self.ev_cells, "obs_time": self.obs_time,
-            "row_t": self.row_t.astype(float), "row_o": self.row_o.astype(float),
-            "value": self.value, "censored": self.censored.astype(float), "mask": self.mask.astype(float),
-            "log": err["log"][k], "b": err["b"][k], "a": err["a"][k], "floor": err["floor"][k],
+            "base": self.base,
+            "t0": self.t0,
+            "ev_time": self.ev_time,
+            "ev_drug": self.ev_drug,
+            "ev_cells": self.ev_cells,
+            "obs_time": self.obs_time,
+            "row_t": self.row_t.astype(float),
+            "row_o": self.row_o.astype(float),
+            "value": self.value,
+            "censored": self.censored.astype(float),
+            "mask": self.mask.astype(float),
+            "log": err["log"][k],
+            "b": err["b"][k],
+            "a": err["a"][k],
+            "floor": err["floor"][k],
             "index": np.arange(self.n, dtype=float),
         }
 
     def subset(self, index: Sequence[int]) -> FitProblem:
         """The problem restricted to patients ``index`` (positions)."""
         idx = np.asarray(index, dtype=int)
-        arr = {f: getattr(self, f)[idx] for f in (
-            "base", "weight_kg", "t0", "ev_time", "ev_drug", "ev_cells", "obs_time", "row_t", "row_o",
-            "row_k", "value", "censored", "mask")}
+        arr = {
+            f: getattr(self, f)[idx]
+            for f in (
+                "base",
+                "weight_kg",
+                "t0",
+                "ev_time",
+                "ev_drug",
+                "ev_cells",
+                "obs_time",
+                "row_t",
+                "row_o",
+                "row_k",
+                "value",
+                "censored",
+                "mask",
+            )
+        }
         return FitProblem(
-            ids=tuple(self.ids[i] for i in idx), products=tuple(self.products[i] for i in idx),
-            params=self.params, observables=self.observables, residual=self.residual, table=self.table,
-            source=self.source, **arr,
+            ids=tuple(self.ids[i] for i in idx),
+            products=tuple(self.products[i] for i in idx),
+            params=self.params,
+            observables=self.observables,
+            residual=self.residual,
+            table=self.table,
+            source=self.source,
+            **arr,
         )
 
 
@@ -274,7 +316,9 @@ def build_problem(
         fit_obs = tuple(observables)
         for o in fit_obs:
             if o not in OBSERVABLE_NAMES:
-                raise FitError(f"--observables: `{o}` is not a model read-out; use one of {', '.join(OBSERVABLE_NAMES)}")
+                raise FitError(
+                    f"--observables: `{o}` is not a model read-out; use one of {', '.join(OBSERVABLE_NAMES)}"
+                )
             res[o]  # raises when there is no error model
     if not fit_obs:
         raise FitError(f"{src}: no observations of a model read-out to fit")
@@ -290,7 +334,9 @@ def build_problem(
     for sid in ids:
         product = subj.loc[sid, "product"]
         if product is None:
-            raise FitError(f"{src} [subjects]: subject {sid!r} has no product; the fit needs the CAR-T product (column product)")
+            raise FitError(
+                f"{src} [subjects]: subject {sid!r} has no product; the fit needs the CAR-T product (column product)"
+            )
         try:
             prod = load_product(product)
         except Exception as exc:  # ProductError: unknown name
@@ -310,7 +356,9 @@ def build_problem(
             if row.kind == "car_t":
                 if row.unit == "cells/kg":
                     if not (math.isfinite(w) and w > 0):
-                        raise FitError(f"{src} [subjects]: subject {sid!r} has a CAR-T dose in cells/kg but no weight_kg")
+                        raise FitError(
+                            f"{src} [subjects]: subject {sid!r} has a CAR-T dose in cells/kg but no weight_kg"
+                        )
                     cells = float(row.amount) * w
                 else:
                     cells = float(row.amount)
@@ -323,16 +371,25 @@ def build_problem(
         events.append(ev)
         o = obs[obs["id"] == sid]
         if o.empty:
-            raise FitError(f"{src} [observations]: subject {sid!r} has no observation of {', '.join(fit_obs)}")
+            raise FitError(
+                f"{src} [observations]: subject {sid!r} has no observation of {', '.join(fit_obs)}"
+            )
         if (o["time"] < t0s[-1]).any():
             bad = float(o["time"].min())
-            raise FitError(f"{src} [observations]: subject {sid!r} has an observation at day {bad:g}, before its first dose")
+            raise FitError(
+                f"{src} [observations]: subject {sid!r} has an observation at day {bad:g}, before its first dose"
+            )
         ut = np.unique(o["time"].to_numpy(dtype=float))
         times.append(ut)
-        rows.append((np.searchsorted(ut, o["time"].to_numpy(dtype=float)),
-                     np.array([OBSERVABLE_NAMES.index(x) for x in o["observable"]]),
-                     np.array([fit_obs.index(x) for x in o["observable"]]),
-                     o["value"].to_numpy(dtype=float), o["censored"].to_numpy(dtype=bool)))
+        rows.append(
+            (
+                np.searchsorted(ut, o["time"].to_numpy(dtype=float)),
+                np.array([OBSERVABLE_NAMES.index(x) for x in o["observable"]]),
+                np.array([fit_obs.index(x) for x in o["observable"]]),
+                o["value"].to_numpy(dtype=float),
+                o["censored"].to_numpy(dtype=bool),
+            )
+        )
     n = len(ids)
     n_ev = max(len(e) for e in events)
     n_t = max(len(t) for t in times)
@@ -356,25 +413,43 @@ def build_problem(
             else:  # padding: nothing added, at the end of the observed period
                 ev_time[i, j] = last
         obs_time[i, : len(times[i])] = times[i]
-        obs_time[i, len(times[i]):] = times[i][-1]
+        obs_time[i, len(times[i]) :] = times[i][-1]
         m = len(rows[i][0])
         row_t[i, :m], row_o[i, :m], row_k[i, :m], value[i, :m], cens[i, :m] = rows[i]
         mask[i, :m] = True
     return FitProblem(
-        ids=tuple(ids), products=tuple(products), params=est, observables=fit_obs, residual=res,
-        table=tab, base=np.asarray(bases, dtype=float), weight_kg=np.asarray(weights, dtype=float),
-        t0=np.asarray(t0s, dtype=float), ev_time=ev_time, ev_drug=ev_drug, ev_cells=ev_cells,
-        obs_time=obs_time, row_t=row_t, row_o=row_o, row_k=row_k, value=value, censored=cens,
-        mask=mask, source=src,
+        ids=tuple(ids),
+        products=tuple(products),
+        params=est,
+        observables=fit_obs,
+        residual=res,
+        table=tab,
+        base=np.asarray(bases, dtype=float),
+        weight_kg=np.asarray(weights, dtype=float),
+        t0=np.asarray(t0s, dtype=float),
+        ev_time=ev_time,
+        ev_drug=ev_drug,
+        ev_cells=ev_cells,
+        obs_time=obs_time,
+        row_t=row_t,
+        row_o=row_o,
+        row_k=row_k,
+        value=value,
+        censored=cens,
+        mask=mask,
+        source=src,
     )
 
 
 def _natural(theta, transforms):
     import jax.numpy as jnp
 
-    return jnp.stack([
-        jnp.exp(theta[j]) if t == "log" else 1 / (1 + jnp.exp(-theta[j])) for j, t in enumerate(transforms)
-    ])
+    return jnp.stack(
+        [
+            jnp.exp(theta[j]) if t == "log" else 1 / (1 + jnp.exp(-theta[j]))
+            for j, t in enumerate(transforms)
+        ]
+    )
 
 
 def patient_predictions(theta, arr: Mapping, problem: FitProblem, *, rtol: float = 1e-6):
@@ -404,8 +479,16 @@ def patient_predictions(theta, arr: Mapping, problem: FitProblem, *, rtol: float
     f_e0 = prim[i_fe0]
     cells = arr["ev_cells"]
     add = arr["ev_drug"].at[:, i_e].add(f_e0 * cells).at[:, i_m].add((1 - f_e0) * cells)
-    out, ok = m.solve_observables(prim, arr["t0"], arr["ev_time"], add, arr["obs_time"], rtol=rtol,
-                                  forward_mode=True, return_ok=True)
+    out, ok = m.solve_observables(
+        prim,
+        arr["t0"],
+        arr["ev_time"],
+        add,
+        arr["obs_time"],
+        rtol=rtol,
+        forward_mode=True,
+        return_ok=True,
+    )
     pred = out[arr["row_t"].astype(int), arr["row_o"].astype(int)]
     return pred, ok
 
@@ -416,8 +499,16 @@ def row_loglik(pred, arr: Mapping):
 
     from allocart.fit.residual import observation_loglik
 
-    ll = observation_loglik(arr["value"], jnp.maximum(pred, 0.0), arr["censored"] > 0, arr["log"], arr["b"],
-                            arr["a"], arr["floor"], xp=jnp)
+    ll = observation_loglik(
+        arr["value"],
+        jnp.maximum(pred, 0.0),
+        arr["censored"] > 0,
+        arr["log"],
+        arr["b"],
+        arr["a"],
+        arr["floor"],
+        xp=jnp,
+    )
     return jnp.where(arr["mask"] > 0, ll, 0.0)
 
 

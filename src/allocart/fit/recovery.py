@@ -26,13 +26,37 @@ import numpy as np
 from allocart.fit.problem import DEFAULT_PARAMS, build_problem
 from allocart.fit.residual import FitError
 
-__all__ = ["RecoveryConfig", "RecoveryReport", "run_recovery", "summarise", "simulate_trial_dataset", "truth_table",
-           "RECOVERY_OBSERVABLES", "RECOVERY_DAYS"]
+__all__ = [
+    "RecoveryConfig",
+    "RecoveryReport",
+    "run_recovery",
+    "summarise",
+    "simulate_trial_dataset",
+    "truth_table",
+    "RECOVERY_OBSERVABLES",
+    "RECOVERY_DAYS",
+]
 
 RECOVERY_OBSERVABLES = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml")
 """Read-outs of the simulated trials: CAR-T by flow, B cells, anti-dsDNA."""
 
-RECOVERY_DAYS = (0.0, 1.0, 3.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 56.0, 90.0, 120.0, 180.0, 270.0, 365.0)
+RECOVERY_DAYS = (
+    0.0,
+    1.0,
+    3.0,
+    7.0,
+    10.0,
+    14.0,
+    21.0,
+    28.0,
+    42.0,
+    56.0,
+    90.0,
+    120.0,
+    180.0,
+    270.0,
+    365.0,
+)
 """Sampling days (the data module's default CAR-T schedule)."""
 
 
@@ -81,7 +105,10 @@ class RecoveryReport:
 
     def passed(self, bias: float = 0.15, coverage: tuple[float, float] = (0.80, 0.97)) -> bool:
         """Whether every estimated population parameter meets the targets."""
-        return all(abs(v["bias"]) <= bias and coverage[0] <= v["coverage"] <= coverage[1] for v in self.params.values())
+        return all(
+            abs(v["bias"]) <= bias and coverage[0] <= v["coverage"] <= coverage[1]
+            for v in self.params.values()
+        )
 
     def to_json(self) -> dict[str, Any]:
         n = len(self.replicates)
@@ -105,7 +132,11 @@ def truth_table(params: Sequence[str]):
     from allocart.model.parameters import load_default_parameters
 
     tab = load_default_parameters()
-    off = {r.name: {"iiv": 0.0, "source": r.source} for r in tab.rows if r.iiv > 0 and r.name not in params}
+    off = {
+        r.name: {"iiv": 0.0, "source": r.source}
+        for r in tab.rows
+        if r.iiv > 0 and r.name not in params
+    }
     return tab.with_overrides(off, origin="recovery study")
 
 
@@ -115,16 +146,31 @@ def simulate_trial_dataset(config: RecoveryConfig, seed: int, table=None):
     from allocart.model.simulate import simulate
 
     tab = table or truth_table(config.params)
-    sim = simulate(config.product, config.dose, config.ld, days=max(config.days), n=config.patients,
-                   seed=seed, table=tab)
-    ds = dataset_from_simulation(sim, sample_days=config.days, observables=config.observables, seed=seed + 1,
-                                 with_records=False)
+    sim = simulate(
+        config.product,
+        config.dose,
+        config.ld,
+        days=max(config.days),
+        n=config.patients,
+        seed=seed,
+        table=tab,
+    )
+    ds = dataset_from_simulation(
+        sim,
+        sample_days=config.days,
+        observables=config.observables,
+        seed=seed + 1,
+        with_records=False,
+    )
     return ds, sim
 
 
-def run_recovery(config: RecoveryConfig = RecoveryConfig(), *,
-                 progress: Callable[[int, int], None] | None = None,
-                 on_replicate: Callable[[dict[str, Any]], None] | None = None) -> RecoveryReport:
+def run_recovery(
+    config: RecoveryConfig = RecoveryConfig(),
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    on_replicate: Callable[[dict[str, Any]], None] | None = None,
+) -> RecoveryReport:
     """Run the study with the population point estimate (:func:`fit_population_its`).
 
     ``on_replicate`` receives each replicate's record (estimates and intervals) as it finishes,
@@ -141,20 +187,34 @@ def run_recovery(config: RecoveryConfig = RecoveryConfig(), *,
         pb = build_problem(ds, config.params, observables=config.observables, table=tab)
         if truth is None:
             truth = {p.name: (p.typical, p.prior_sd) for p in pb.params}
-        est = fit_population_its(pb, init_mu=pb.prior_mean + config.start_offset, init_omega=1.5 * pb.prior_sd)
+        est = fit_population_its(
+            pb, init_mu=pb.prior_mean + config.start_offset, init_omega=1.5 * pb.prior_sd
+        )
         iv = est.intervals()
-        reps.append({"replicate": r, "iterations": est.iterations, "converged": bool(est.converged),
-                     "seconds": est.seconds, "estimates": iv})
+        reps.append(
+            {
+                "replicate": r,
+                "iterations": est.iterations,
+                "converged": bool(est.converged),
+                "seconds": est.seconds,
+                "estimates": iv,
+            }
+        )
         if on_replicate is not None:
             on_replicate(reps[-1])
         if progress is not None:
             progress(len(reps), config.replicates)
-    return RecoveryReport(config=config, params=summarise(reps, truth, config.params), replicates=reps,
-                          seconds=time.perf_counter() - t_start)
+    return RecoveryReport(
+        config=config,
+        params=summarise(reps, truth, config.params),
+        replicates=reps,
+        seconds=time.perf_counter() - t_start,
+    )
 
 
-def summarise(records: Sequence[dict[str, Any]], truth: dict[str, tuple[float, float]],
-              names: Sequence[str]) -> dict[str, dict[str, float]]:
+def summarise(
+    records: Sequence[dict[str, Any]], truth: dict[str, tuple[float, float]], names: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Bias and coverage of typical values (``name``) and omegas (``omega_<name>``).
 
     ``truth`` maps each parameter to its true (typical value, omega).
@@ -165,8 +225,11 @@ def summarise(records: Sequence[dict[str, Any]], truth: dict[str, tuple[float, f
             est = np.array([r["estimates"][p][key] for r in records])
             lo = np.array([r["estimates"][p][f"{key}_lo"] for r in records])
             hi = np.array([r["estimates"][p][f"{key}_hi"] for r in records])
-            out[prefix + p] = {"bias": float(est.mean() / true - 1.0),
-                               "coverage": float(np.mean((lo <= true) & (true <= hi))),
-                               "true": true, "mean_estimate": float(est.mean()),
-                               "rmse_relative": float(np.sqrt(np.mean((est / true - 1.0) ** 2)))}
+            out[prefix + p] = {
+                "bias": float(est.mean() / true - 1.0),
+                "coverage": float(np.mean((lo <= true) & (true <= hi))),
+                "true": true,
+                "mean_estimate": float(est.mean()),
+                "rmse_relative": float(np.sqrt(np.mean((est / true - 1.0) ** 2))),
+            }
     return out

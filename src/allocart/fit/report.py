@@ -33,8 +33,13 @@ import numpy as np
 
 from allocart.fit.result import FitResult
 
-__all__ = ["write_report", "report_warnings", "fixed_varying_parameters", "patient_diagnostics_frame",
-           "PAGE_WIDTH_PX"]
+__all__ = [
+    "write_report",
+    "report_warnings",
+    "fixed_varying_parameters",
+    "patient_diagnostics_frame",
+    "PAGE_WIDTH_PX",
+]
 
 PAGE_WIDTH_PX = 1400
 
@@ -93,10 +98,16 @@ def _fmt(v: Any, floatfmt: str = "{:.4g}") -> str:
     return str(v)
 
 
-def _table(frame, floatfmt: str = "{:.4g}", text_cols: tuple[str, ...] = (), bad_rows=None, cls: str = "") -> str:
+def _table(
+    frame, floatfmt: str = "{:.4g}", text_cols: tuple[str, ...] = (), bad_rows=None, cls: str = ""
+) -> str:
     cols = list(frame.columns)
     attr = f' class="{cls}"' if cls else ""
-    out = [f'<div class="wrap"><table{attr}><tr>' + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>"]
+    out = [
+        f'<div class="wrap"><table{attr}><tr>'
+        + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+        + "</tr>"
+    ]
     for r, row in enumerate(frame.itertuples(index=False)):
         cells = []
         for c, v in zip(cols, row):
@@ -112,8 +123,11 @@ def fixed_varying_parameters(result: FitResult) -> list[str]:
     """Parameters held at their typical values although the table gives them between-patient
     variability (product and assay parameters excluded: they are fixed by definition)."""
     est = set(result.param_names)
-    return [r.name for r in result.problem.table.rows
-            if r.iiv > 0 and r.name not in est and r.group not in ("product", "observation")]
+    return [
+        r.name
+        for r in result.problem.table.rows
+        if r.iiv > 0 and r.name not in est and r.group not in ("product", "observation")
+    ]
 
 
 def report_warnings(result: FitResult, coverage: dict[str, Any] | None = None) -> list[str]:
@@ -128,31 +142,44 @@ def report_warnings(result: FitResult, coverage: dict[str, Any] | None = None) -
             "although the parameter table gives them between-patient variability. The intervals and forecasts do "
             "not include that variability and are too narrow if these patients differ in them: in a simulation "
             "where all of them vary, far fewer than 90% of the 90% intervals contain the true values. Estimate "
-            "more parameters (<code>--params</code>) or check coverage on simulated data (<code>--truth</code>).")
+            "more parameters (<code>--params</code>) or check coverage on simulated data (<code>--truth</code>)."
+        )
     if coverage is not None and not coverage.get("passed", True):
-        per = "; ".join(f"{html.escape(p)} {v['covered']}/{v['n']}" for p, v in coverage["per_parameter"].items())
+        per = "; ".join(
+            f"{html.escape(p)} {v['covered']}/{v['n']}"
+            for p, v in coverage["per_parameter"].items()
+        )
         out.append(
             f"<b>Coverage check failed.</b> Only {coverage['covered']} of {coverage['n']} individual "
             f"{coverage['level']:.0%} intervals contain the true value (expected about {coverage['expected']:.0f}; "
             f"probability of so few {coverage['p_value']:.1e} &lt; {coverage['alpha']:g}). Per parameter: {per}. "
-            "Do not use these intervals as stated.")
+            "Do not use these intervals as stated."
+        )
     d = result.diagnostics
     bad = list(d.get("patients_not_converged") or [])
     if bad:
-        out.append(f"<b>{len(bad)} patient(s) did not converge:</b> {html.escape(', '.join(map(str, bad)))}. "
-                   "Their estimates and intervals are where the mode search stopped.")
+        out.append(
+            f"<b>{len(bad)} patient(s) did not converge:</b> {html.escape(', '.join(map(str, bad)))}. "
+            "Their estimates and intervals are where the mode search stopped."
+        )
     if not d.get("population_converged", True):
-        out.append(f"<b>The population estimate did not converge</b> in {d.get('iterations', '?')} EM steps.")
+        out.append(
+            f"<b>The population estimate did not converge</b> in {d.get('iterations', '?')} EM steps."
+        )
     if "max_r_hat" in d and not d.get("converged", True):
         rhat = d.get("max_r_hat")
-        out.append(f"<b>The sampler has not converged:</b> {d.get('divergences', 0)} divergent transitions, max R-hat "
-                   f"{_fmt(rhat)}, min bulk ESS {_fmt(d.get('min_ess_bulk'), '{:.0f}')}. Run longer "
-                   "(<code>--warmup</code>, <code>--samples</code>).")
+        out.append(
+            f"<b>The sampler has not converged:</b> {d.get('divergences', 0)} divergent transitions, max R-hat "
+            f"{_fmt(rhat)}, min bulk ESS {_fmt(d.get('min_ess_bulk'), '{:.0f}')}. Run longer "
+            "(<code>--warmup</code>, <code>--samples</code>)."
+        )
     wald = [p for p, v in (result.population or {}).items() if v.get("omega_method") == "wald"]
     if wald:
-        out.append(f"<b>Omega interval by Wald approximation</b> for {html.escape(', '.join(wald))}: the profile "
-                   "likelihood gave no interval around the estimate (see the population table's notes); the "
-                   "between-patient variability of these parameters is poorly determined by the data.")
+        out.append(
+            f"<b>Omega interval by Wald approximation</b> for {html.escape(', '.join(wald))}: the profile "
+            "likelihood gave no interval around the estimate (see the population table's notes); the "
+            "between-patient variability of these parameters is poorly determined by the data."
+        )
     return out
 
 
@@ -166,8 +193,12 @@ def patient_diagnostics_frame(result: FitResult):
     if d.get("per_patient"):
         rows = []
         for r in d["per_patient"]:
-            row = {"patient": r["id"], "converged": bool(r["converged"]), "iterations": int(r["iterations"]),
-                   "objective (-log posterior)": float(r["objective"])}
+            row = {
+                "patient": r["id"],
+                "converged": bool(r["converged"]),
+                "iterations": int(r["iterations"]),
+                "objective (-log posterior)": float(r["objective"]),
+            }
             for p in names:
                 row[f"shrinkage {p}"] = r["shrinkage"].get(p, float("nan"))
             rows.append(row)
@@ -185,9 +216,13 @@ def patient_diagnostics_frame(result: FitResult):
         mine = [v for k, v in var.items() if k.endswith(f"[{sid}]")]
         rh = [v["r_hat"] for v in mine if v.get("r_hat") is not None]
         es = [v["ess_bulk"] for v in mine if v.get("ess_bulk") is not None]
-        row = {"patient": sid, "converged": bool(rh) and max(rh) < 1.05,
-               "iterations": int(d.get("num_warmup", 0)) + int(d.get("num_samples", 0)),
-               "max R-hat": max(rh) if rh else float("nan"), "min bulk ESS": min(es) if es else float("nan")}
+        row = {
+            "patient": sid,
+            "converged": bool(rh) and max(rh) < 1.05,
+            "iterations": int(d.get("num_warmup", 0)) + int(d.get("num_samples", 0)),
+            "max R-hat": max(rh) if rh else float("nan"),
+            "min bulk ESS": min(es) if es else float("nan"),
+        }
         for j, p in enumerate(names):
             row[f"shrinkage {p}"] = float(min(1.0, th[:, i, j].var() / prior_sd[j] ** 2))
         rows.append(row)
@@ -201,26 +236,40 @@ def _population_frame(result: FitResult):
     rows = []
     for name, v in result.population.items():
         # point estimate: *_lo/_hi; NUTS: posterior quantiles *_q05/_q95
-        t_lo, t_hi = v.get("typical_lo", v.get("typical_q05")), v.get("typical_hi", v.get("typical_q95"))
+        t_lo, t_hi = (
+            v.get("typical_lo", v.get("typical_q05")),
+            v.get("typical_hi", v.get("typical_q95")),
+        )
         o_lo, o_hi = v.get("omega_lo", v.get("omega_q05")), v.get("omega_hi", v.get("omega_q95"))
-        rows.append({
-            "parameter": name, "unit": units.get(name, ""),
-            "typical value": v["typical"], "90% CI": f"{_fmt(t_lo)} - {_fmt(t_hi)}",
-            "table value": v.get("table_typical", float("nan")),
-            "omega (SD, transformed scale)": v["omega"], "omega 90% CI": f"{_fmt(o_lo)} - {_fmt(o_hi)}",
-            "omega interval method": v.get("omega_method", "posterior quantiles"),
-            "Wald omega 90% CI": (f"{_fmt(v['omega_wald_lo'])} - {_fmt(v['omega_wald_hi'])}"
-                                  if "omega_wald_lo" in v else "n/a"),
-            "table omega": v.get("table_omega", float("nan")),
-        })
+        rows.append(
+            {
+                "parameter": name,
+                "unit": units.get(name, ""),
+                "typical value": v["typical"],
+                "90% CI": f"{_fmt(t_lo)} - {_fmt(t_hi)}",
+                "table value": v.get("table_typical", float("nan")),
+                "omega (SD, transformed scale)": v["omega"],
+                "omega 90% CI": f"{_fmt(o_lo)} - {_fmt(o_hi)}",
+                "omega interval method": v.get("omega_method", "posterior quantiles"),
+                "Wald omega 90% CI": (
+                    f"{_fmt(v['omega_wald_lo'])} - {_fmt(v['omega_wald_hi'])}"
+                    if "omega_wald_lo" in v
+                    else "n/a"
+                ),
+                "table omega": v.get("table_omega", float("nan")),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _estimates_frame(result: FitResult):
     est = result.estimates_frame()
-    est = est.assign(**{"90% interval": [f"{_fmt(a)} - {_fmt(b)}" for a, b in zip(est["q05"], est["q95"])]})
-    return est[["id", "parameter", "unit", "estimate", "median", "90% interval", "table_value"]].rename(
-        columns={"id": "patient", "table_value": "table value"})
+    est = est.assign(
+        **{"90% interval": [f"{_fmt(a)} - {_fmt(b)}" for a, b in zip(est["q05"], est["q95"])]}
+    )
+    return est[
+        ["id", "parameter", "unit", "estimate", "median", "90% interval", "table_value"]
+    ].rename(columns={"id": "patient", "table_value": "table value"})
 
 
 def _forecast_frame(summary):
@@ -234,9 +283,11 @@ def _forecast_frame(summary):
 
     rows = []
     for _, r in summary.iterrows():
-        row = {"patient": r["id"],
-               "CAR-T persistence (day)": trio(r, "car_t_persistence_day"),
-               "B-cell return (day)": trio(r, "b_cell_return_day")}
+        row = {
+            "patient": r["id"],
+            "CAR-T persistence (day)": trio(r, "car_t_persistence_day"),
+            "B-cell return (day)": trio(r, "b_cell_return_day"),
+        }
         for m in ("m1", "m3", "m6", "m12"):
             if f"anti_dsdna_{m}_median" in r:
                 row[f"anti-dsDNA {m.upper()} (IU/mL)"] = trio(r, f"anti_dsdna_{m}")
@@ -248,9 +299,17 @@ def _forecast_frame(summary):
 def _coverage_frame(coverage: dict[str, Any]):
     import pandas as pd
 
-    return pd.DataFrame([{"parameter": p, "covered": v["covered"], "patients": v["n"],
-                          "share": v["covered"] / v["n"] if v["n"] else float("nan")}
-                         for p, v in coverage["per_parameter"].items()])
+    return pd.DataFrame(
+        [
+            {
+                "parameter": p,
+                "covered": v["covered"],
+                "patients": v["n"],
+                "share": v["covered"] / v["n"] if v["n"] else float("nan"),
+            }
+            for p, v in coverage["per_parameter"].items()
+        ]
+    )
 
 
 def _kv_frame(d: dict[str, Any]):
@@ -268,8 +327,15 @@ def _kv_frame(d: dict[str, Any]):
     return pd.DataFrame(rows)
 
 
-def write_report(result: FitResult, path: Path, *, forecast=None, plots: dict[str, Path] | None = None,
-                 extra: dict[str, Any] | None = None, coverage: dict[str, Any] | None = None) -> Path:
+def write_report(
+    result: FitResult,
+    path: Path,
+    *,
+    forecast=None,
+    plots: dict[str, Path] | None = None,
+    extra: dict[str, Any] | None = None,
+    coverage: dict[str, Any] | None = None,
+) -> Path:
     """Write ``report.html``.
 
     ``coverage``: the result of :func:`allocart.fit.coverage.individual_coverage`, when the true
@@ -279,72 +345,119 @@ def write_report(result: FitResult, path: Path, *, forecast=None, plots: dict[st
 
     pb = result.problem
     d = result.diagnostics
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-             f"<title>allocart fit: {html.escape(pb.source)}</title><style>{_CSS}</style></head><body>",
-             "<h1>Fit report</h1>",
-             f"<p class='note'>Data: {html.escape(pb.source)} &middot; {pb.n} patient(s) &middot; "
-             f"method {html.escape(result.method)} ({html.escape(result.level)}) &middot; "
-             f"{result.seconds:.1f} s &middot; read-outs: {html.escape(', '.join(pb.observables))}</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>allocart fit: {html.escape(pb.source)}</title><style>{_CSS}</style></head><body>",
+        "<h1>Fit report</h1>",
+        f"<p class='note'>Data: {html.escape(pb.source)} &middot; {pb.n} patient(s) &middot; "
+        f"method {html.escape(result.method)} ({html.escape(result.level)}) &middot; "
+        f"{result.seconds:.1f} s &middot; read-outs: {html.escape(', '.join(pb.observables))}</p>",
+    ]
     warnings = report_warnings(result, coverage)
     if warnings:
-        parts.append('<div class="warning" role="alert"><h2>Read before using the intervals</h2><ul>'
-                     + "".join(f"<li>{w}</li>" for w in warnings) + "</ul></div>")
+        parts.append(
+            '<div class="warning" role="alert"><h2>Read before using the intervals</h2><ul>'
+            + "".join(f"<li>{w}</li>" for w in warnings)
+            + "</ul></div>"
+        )
     else:
-        parts.append('<div class="ok">No warnings: every patient converged and the intervals are not conditional '
-                     "on parameters that vary between patients.</div>")
-    prm = pd.DataFrame([{"parameter": p.name, "unit": p.unit, "scale": p.transform, "table value": p.typical,
-                         "prior SD (scale)": p.prior_sd, "source": p.source} for p in pb.params])
-    parts += ["<h2>Estimated parameters and their population priors</h2>", _table(prm, text_cols=("source",))]
+        parts.append(
+            '<div class="ok">No warnings: every patient converged and the intervals are not conditional '
+            "on parameters that vary between patients.</div>"
+        )
+    prm = pd.DataFrame(
+        [
+            {
+                "parameter": p.name,
+                "unit": p.unit,
+                "scale": p.transform,
+                "table value": p.typical,
+                "prior SD (scale)": p.prior_sd,
+                "source": p.source,
+            }
+            for p in pb.params
+        ]
+    )
+    parts += [
+        "<h2>Estimated parameters and their population priors</h2>",
+        _table(prm, text_cols=("source",)),
+    ]
     if result.population:
-        parts += ["<h2>Population estimates (90% intervals)</h2>",
-                  "<p class='note'>Typical value: Wald interval on the transformed scale. Omega (between-patient "
-                  "SD on the parameter's log or logit scale): profile-likelihood interval of the linearised REML "
-                  "likelihood, or a Wald interval on log omega where the profile gave none (column <i>omega "
-                  "interval method</i>; docs/fitting.md).</p>",
-                  _table(_population_frame(result))]
-        notes = [(k, v.get("omega_note", "")) for k, v in result.population.items() if v.get("omega_note")]
+        parts += [
+            "<h2>Population estimates (90% intervals)</h2>",
+            "<p class='note'>Typical value: Wald interval on the transformed scale. Omega (between-patient "
+            "SD on the parameter's log or logit scale): profile-likelihood interval of the linearised REML "
+            "likelihood, or a Wald interval on log omega where the profile gave none (column <i>omega "
+            "interval method</i>; docs/fitting.md).</p>",
+            _table(_population_frame(result)),
+        ]
+        notes = [
+            (k, v.get("omega_note", ""))
+            for k, v in result.population.items()
+            if v.get("omega_note")
+        ]
         if notes:
-            parts.append("<ul class='note'>" + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(n)}</li>"
-                                                       for k, n in notes) + "</ul>")
+            parts.append(
+                "<ul class='note'>"
+                + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(n)}</li>" for k, n in notes)
+                + "</ul>"
+            )
     parts.append("<h2>Diagnostics per patient</h2>")
     summary = []
     if "iterations" in d and "per_patient" in d:
-        summary.append(f"{'population estimate' if result.level == 'population' else 'mode search'}: "
-                       f"{d.get('iterations')} iterations, "
-                       f"{'converged' if d.get('population_converged', d.get('converged')) else 'NOT converged'}")
+        summary.append(
+            f"{'population estimate' if result.level == 'population' else 'mode search'}: "
+            f"{d.get('iterations')} iterations, "
+            f"{'converged' if d.get('population_converged', d.get('converged')) else 'NOT converged'}"
+        )
     if "patients_converged" in d:
         summary.append(f"{d['patients_converged']} of {pb.n} patients converged")
     if "max_r_hat" in d:
-        summary.append(f"{d.get('chains')} chains x {d.get('num_samples')} draws, {d.get('divergences')} divergent "
-                       f"transitions, max R-hat {_fmt(d.get('max_r_hat'))}, "
-                       f"min bulk ESS {_fmt(d.get('min_ess_bulk'), '{:.0f}')}")
+        summary.append(
+            f"{d.get('chains')} chains x {d.get('num_samples')} draws, {d.get('divergences')} divergent "
+            f"transitions, max R-hat {_fmt(d.get('max_r_hat'))}, "
+            f"min bulk ESS {_fmt(d.get('min_ess_bulk'), '{:.0f}')}"
+        )
     if d.get("omega_interval_methods"):
-        summary.append("omega intervals: " + ", ".join(f"{k} {v}" for k, v in d["omega_interval_methods"].items()))
-    parts.append(f"<p class='note'>{html.escape('; '.join(summary))}. Shrinkage: the share of the population "
-                 "variance the patient's posterior keeps (0: the data determine the parameter; 1: they say "
-                 "nothing and the estimate is the population's).</p>")
+        summary.append(
+            "omega intervals: "
+            + ", ".join(f"{k} {v}" for k, v in d["omega_interval_methods"].items())
+        )
+    parts.append(
+        f"<p class='note'>{html.escape('; '.join(summary))}. Shrinkage: the share of the population "
+        "variance the patient's posterior keeps (0: the data determine the parameter; 1: they say "
+        "nothing and the estimate is the population's).</p>"
+    )
     diag = patient_diagnostics_frame(result)
     parts.append(_table(diag, bad_rows=list(~diag["converged"].astype(bool)), cls="diagnostics"))
     if d.get("eta_shrinkage"):
-        parts.append("<p class='note'>Population eta-shrinkage (1 - SD of the patients' deviations / omega): "
-                     + html.escape(", ".join(f"{k} {_fmt(v, '{:.0%}')}" for k, v in d["eta_shrinkage"].items()))
-                     + "</p>")
+        parts.append(
+            "<p class='note'>Population eta-shrinkage (1 - SD of the patients' deviations / omega): "
+            + html.escape(
+                ", ".join(f"{k} {_fmt(v, '{:.0%}')}" for k, v in d["eta_shrinkage"].items())
+            )
+            + "</p>"
+        )
     if coverage is not None:
         verdict = "passed" if coverage["passed"] else "FAILED"
-        parts += ["<h2>Coverage of the individual intervals against the true values</h2>",
-                  f"<p class='note'>{coverage['covered']} of {coverage['n']} {coverage['level']:.0%} intervals contain "
-                  f"the true value (expected about {coverage['expected']:.0f}); check {verdict} (one-sided binomial "
-                  f"probability of so few: {coverage['p_value']:.2g}, threshold {coverage['alpha']:g}).</p>",
-                  _table(_coverage_frame(coverage), floatfmt="{:.0%}")]
+        parts += [
+            "<h2>Coverage of the individual intervals against the true values</h2>",
+            f"<p class='note'>{coverage['covered']} of {coverage['n']} {coverage['level']:.0%} intervals contain "
+            f"the true value (expected about {coverage['expected']:.0f}); check {verdict} (one-sided binomial "
+            f"probability of so few: {coverage['p_value']:.2g}, threshold {coverage['alpha']:g}).</p>",
+            _table(_coverage_frame(coverage), floatfmt="{:.0%}"),
+        ]
     parts += ["<h2>Individual estimates</h2>", _table(_estimates_frame(result))]
     if forecast is not None:
-        parts += ["<h2>Forecasts (medians and 90% intervals over posterior draws)</h2>",
-                  "<p class='note'>Beyond horizon: the event had not happened by the end of the forecast. B-cell "
-                  "return: first day after the nadir with B cells &ge; 1/uL; CAR-T persistence: last day with CAR-T "
-                  "&ge; 0.1/uL; flare: latent SLE activity rising &ge; 0.25 above its running minimum by month 12. "
-                  "All forecasts share the intervals' conditions above.</p>",
-                  _table(_forecast_frame(forecast.summary), floatfmt="{:.2f}")]
+        parts += [
+            "<h2>Forecasts (medians and 90% intervals over posterior draws)</h2>",
+            "<p class='note'>Beyond horizon: the event had not happened by the end of the forecast. B-cell "
+            "return: first day after the nadir with B cells &ge; 1/uL; CAR-T persistence: last day with CAR-T "
+            "&ge; 0.1/uL; flare: latent SLE activity rising &ge; 0.25 above its running minimum by month 12. "
+            "All forecasts share the intervals' conditions above.</p>",
+            _table(_forecast_frame(forecast.summary), floatfmt="{:.2f}"),
+        ]
     for title, p in (plots or {}).items():
         parts += [f"<h2>{html.escape(title)}</h2>", _img(p)]
     if extra:

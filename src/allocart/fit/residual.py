@@ -96,14 +96,18 @@ class ResidualModel:
         if self.model in ("proportional", "combined") and self.cv <= 0:
             raise FitError(f"{where}: a {self.model} model needs cv > 0, got {self.cv!r}")
         if self.model in ("additive", "combined") and self.sd <= 0:
-            raise FitError(f"{where}: a {self.model} model needs sd > 0 (in {self.unit}), got {self.sd!r}")
+            raise FitError(
+                f"{where}: a {self.model} model needs sd > 0 (in {self.unit}), got {self.sd!r}"
+            )
         if self.scale == "log" and self.model == "additive":
             raise FitError(
                 f"{where}: an additive error on the log scale is a proportional one; "
                 "use model: proportional with scale: log, or model: additive with scale: linear"
             )
         if not self.source.strip():
-            raise FitError(f"{where}: the row has no source (give a reference or `assumption: <why>`)")
+            raise FitError(
+                f"{where}: the row has no source (give a reference or `assumption: <why>`)"
+            )
 
     @property
     def sigma_log(self) -> float:
@@ -139,21 +143,28 @@ class ResidualTable:
         rows = [self[o] for o in observables]
         return {
             "log": np.array([1.0 if r.scale == "log" else 0.0 for r in rows]),
-            "b": np.array([
-                0.0 if r.model == "additive" else (r.sigma_log if r.scale == "log" else r.cv) for r in rows
-            ]),
+            "b": np.array(
+                [
+                    0.0 if r.model == "additive" else (r.sigma_log if r.scale == "log" else r.cv)
+                    for r in rows
+                ]
+            ),
             "a": np.array([0.0 if r.model == "proportional" else r.sd for r in rows]),
             "floor": np.array([r.floor for r in rows]),
         }
 
-    def with_overrides(self, overrides: Mapping[str, Any], origin: str = "--error-model") -> ResidualTable:
+    def with_overrides(
+        self, overrides: Mapping[str, Any], origin: str = "--error-model"
+    ) -> ResidualTable:
         """Replace fields of rows (``{observable: {model:, scale:, cv:, sd:, floor:, source:}}``)."""
         rows = {r.observable: r for r in self.rows}
         for name, spec in overrides.items():
             if name not in rows:
                 raise FitError(f"{origin}: unknown read-out `{name}`; use one of {', '.join(rows)}")
             if not isinstance(spec, Mapping):
-                raise FitError(f"{origin}: `{name}` must map to fields (model, scale, cv, sd, floor, source)")
+                raise FitError(
+                    f"{origin}: `{name}` must map to fields (model, scale, cv, sd, floor, source)"
+                )
             bad = set(spec) - {"model", "scale", "cv", "sd", "floor", "source"}
             if bad:
                 raise FitError(f"{origin}: `{name}` has unknown field(s) {sorted(bad)}")
@@ -175,14 +186,22 @@ def _rows(data: Mapping[str, Any], origin: str) -> tuple[ResidualModel, ...]:
     out = []
     for name, spec in data.items():
         try:
-            out.append(ResidualModel(
-                observable=str(name), model=str(spec["model"]), scale=str(spec["scale"]),
-                cv=float(spec.get("cv", 0.0)), sd=float(spec.get("sd", 0.0)),
-                floor=float(spec.get("floor", 0.0)), unit=str(spec.get("unit", "")),
-                source=str(spec.get("source", "")),
-            ))
+            out.append(
+                ResidualModel(
+                    observable=str(name),
+                    model=str(spec["model"]),
+                    scale=str(spec["scale"]),
+                    cv=float(spec.get("cv", 0.0)),
+                    sd=float(spec.get("sd", 0.0)),
+                    floor=float(spec.get("floor", 0.0)),
+                    unit=str(spec.get("unit", "")),
+                    source=str(spec.get("source", "")),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise FitError(f"{origin}: row `{name}` is malformed ({exc}); give model, scale, cv, sd, floor, source") from None
+            raise FitError(
+                f"{origin}: row `{name}` is malformed ({exc}); give model, scale, cv, sd, floor, source"
+            ) from None
     return tuple(out)
 
 

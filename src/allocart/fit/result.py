@@ -78,9 +78,18 @@ class FitResult:
         for i, sid in enumerate(self.problem.ids):
             for j, p in enumerate(self.problem.params):
                 q = np.quantile(flat[:, i, j], [0.05, 0.5, 0.95])
-                rows.append({"id": sid, "parameter": p.name, "unit": p.unit, "estimate": float(self.mode[i, j]),
-                             "median": float(q[1]), "q05": float(q[0]), "q95": float(q[2]),
-                             "table_value": p.typical})
+                rows.append(
+                    {
+                        "id": sid,
+                        "parameter": p.name,
+                        "unit": p.unit,
+                        "estimate": float(self.mode[i, j]),
+                        "median": float(q[1]),
+                        "q05": float(q[0]),
+                        "q95": float(q[2]),
+                        "table_value": p.typical,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def to_inference_data(self):
@@ -97,8 +106,14 @@ class FitResult:
         return az.from_dict(posterior=post, coords={"patient": list(self.problem.ids)}, dims=dims)
 
 
-def mcmc_diagnostics(result_draws: dict[str, np.ndarray], divergences: np.ndarray, ids: tuple[str, ...],
-                     num_samples: int, num_warmup: int, seconds: float) -> dict[str, Any]:
+def mcmc_diagnostics(
+    result_draws: dict[str, np.ndarray],
+    divergences: np.ndarray,
+    ids: tuple[str, ...],
+    num_samples: int,
+    num_warmup: int,
+    seconds: float,
+) -> dict[str, Any]:
     """R-hat, bulk/tail ESS per variable (ArviZ) and divergences per chain.
 
     ``result_draws`` maps names to arrays (chains, draws, ...) with trailing patient or no axis.
@@ -114,7 +129,11 @@ def mcmc_diagnostics(result_draws: dict[str, np.ndarray], divergences: np.ndarra
         summ = az.summary(idata, kind="diagnostics")
     per: dict[str, Any] = {}
     for name, row in summ.iterrows():
-        per[str(name)] = {"r_hat": _f(row["r_hat"]), "ess_bulk": _f(row["ess_bulk"]), "ess_tail": _f(row["ess_tail"])}
+        per[str(name)] = {
+            "r_hat": _f(row["r_hat"]),
+            "ess_bulk": _f(row["ess_bulk"]),
+            "ess_tail": _f(row["ess_tail"]),
+        }
     rhat = [v["r_hat"] for v in per.values() if v["r_hat"] is not None]
     ess = [v["ess_bulk"] for v in per.values() if v["ess_bulk"] is not None]
     div = np.asarray(divergences)
@@ -160,8 +179,10 @@ def write_posterior(result: FitResult, out: Path) -> dict[str, Path]:
     frames["posterior"].to_parquet(path, index=False)
     paths["posterior"] = path
     if result.typical is not None:
-        pc: dict[str, Any] = {"chain": np.repeat(np.arange(result.typical.shape[0]), result.typical.shape[1]),
-                              "draw": np.tile(np.arange(result.typical.shape[1]), result.typical.shape[0])}
+        pc: dict[str, Any] = {
+            "chain": np.repeat(np.arange(result.typical.shape[0]), result.typical.shape[1]),
+            "draw": np.tile(np.arange(result.typical.shape[1]), result.typical.shape[0]),
+        }
         for j, p in enumerate(result.param_names):
             pc[f"typical_{p}"] = result.typical[:, :, j].reshape(-1)
             if result.omega is not None:
@@ -173,10 +194,18 @@ def write_posterior(result: FitResult, out: Path) -> dict[str, Path]:
     result.estimates_frame().to_csv(path, index=False)
     paths["estimates"] = path
     diag = dict(result.diagnostics)
-    diag.update({"method": result.method, "level": result.level, "seconds": result.seconds,
-                 "parameters": list(result.param_names), "patients": list(result.problem.ids),
-                 "observables": list(result.problem.observables), "population": result.population,
-                 "source": result.problem.source})
+    diag.update(
+        {
+            "method": result.method,
+            "level": result.level,
+            "seconds": result.seconds,
+            "parameters": list(result.param_names),
+            "patients": list(result.problem.ids),
+            "observables": list(result.problem.observables),
+            "population": result.population,
+            "source": result.problem.source,
+        }
+    )
     path = out / "diagnostics.json"
     path.write_text(json.dumps(diag, indent=2, default=_json_default))
     paths["diagnostics"] = path

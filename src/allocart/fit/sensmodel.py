@@ -67,7 +67,9 @@ class SensitivityModel:
         self._i_m = MODEL.state_index("M")
         self._fe0 = est.index("f_E0") if "f_E0" in est else -1
         self._i_fe0 = self.primary_names.index("f_E0")
-        sensitivity_kernel(self.wrt, len(est))  # compile (or load) now, not inside the first evaluation
+        sensitivity_kernel(
+            self.wrt, len(est)
+        )  # compile (or load) now, not inside the first evaluation
 
     MEMO_SIZE = 256
     """Results kept for repeated points (patient, theta)."""
@@ -156,8 +158,18 @@ class SensitivityModel:
             add_s[:, :, self._fe0, self._i_e] = cells * dnat[:, None, self._fe0]
             add_s[:, :, self._fe0, self._i_m] = -cells * dnat[:, None, self._fe0]
         res = solve_sensitivities(
-            self.wrt, y0, s0, full, dq, pb.t0[idx], pb.ev_time[idx], add, add_s, pb.obs_time[idx],
-            rtol=self.rtol, atol=self._atol,
+            self.wrt,
+            y0,
+            s0,
+            full,
+            dq,
+            pb.t0[idx],
+            pb.ev_time[idx],
+            add,
+            add_s,
+            pb.obs_time[idx],
+            rtol=self.rtol,
+            atol=self._atol,
         )
         val, gy, gq = self._obs(res.y, env)
         dobs = np.einsum("ntos,ntks->ntok", gy, res.s) + np.einsum("ntoq,nkq->ntok", gq, dq)
@@ -166,8 +178,11 @@ class SensitivityModel:
         pred = val[rows, rt, ro]
         jac = dobs[rows, rt, ro]
         mask = pb.mask[idx]
-        ok = (res.status == 0) & np.all(np.isfinite(np.where(mask, pred, 0.0)), axis=1) & np.all(
-            np.isfinite(np.where(mask[:, :, None], jac, 0.0)), axis=(1, 2))
+        ok = (
+            (res.status == 0)
+            & np.all(np.isfinite(np.where(mask, pred, 0.0)), axis=1)
+            & np.all(np.isfinite(np.where(mask[:, :, None], jac, 0.0)), axis=(1, 2))
+        )
         return pred, jac, ok
 
 
@@ -211,8 +226,11 @@ def jax_predictions(model: SensitivityModel):
         pred, jac, ok = model.evaluate(th, ix)
         pred = np.where(ok[:, None], pred, 0.0)
         jac = np.where(ok[:, None, None], jac, 0.0)
-        return (pred.reshape(batch + (n_rows,)), jac.reshape(batch + (n_rows, k)),
-                ok.astype(float).reshape(batch))
+        return (
+            pred.reshape(batch + (n_rows,)),
+            jac.reshape(batch + (n_rows, k)),
+            ok.astype(float).reshape(batch),
+        )
 
     def call(theta, index):
         batch = theta.shape[:-1]

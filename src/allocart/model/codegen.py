@@ -118,7 +118,9 @@ def rhs_source(model: ModelDefinition = MODEL) -> str:
     pr = _printer()
     pnames = parameter_names(model)
     snames = model.state_names
-    repl, reduced = sp.cse(_inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    repl, reduced = sp.cse(
+        _inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic"
+    )
     used = _used_symbols([e for _, e in repl] + list(reduced))
     lines = [
         "import math",
@@ -204,7 +206,9 @@ def _hoist_parameter_terms(
             group = e.func(*fixed)
             # A lone parameter, possibly negated or scaled, costs nothing to keep.
             trivial = group.is_Atom or (
-                group.is_Mul and len(group.args) == 2 and group.args[0].is_Number
+                group.is_Mul
+                and len(group.args) == 2
+                and group.args[0].is_Number
                 and group.args[1].is_Symbol
             )
             if fixed and not trivial:
@@ -217,8 +221,9 @@ def _hoist_parameter_terms(
 
 
 @functools.lru_cache(maxsize=4)
-def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
-                     exact_decay: str | None = "model") -> str:
+def rhs_source_lanes(
+    model: ModelDefinition = MODEL, lanes: int = LANES, exact_decay: str | None = "model"
+) -> str:
     """Python source of the right-hand side for a group of ``lanes`` patients at once.
 
     Defines ``LANES``, the workspace offsets ``LANE_P``, ``LANE_T``, ``LANE_Y``, ``LANE_D``
@@ -304,7 +309,9 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
     pre += [f"{sym} = {pr.doprint(e)}" for sym, e in crepl]
     pre += [f"w[{off_c + c * lanes} + l] = {pr.doprint(e)}" for c, e in enumerate(creduced)]
     pre_names = {b.split(" = ")[0] for b in pre}
-    pre += [b for b in loads(_used_symbols([lam_expr]), False) if b.split(" = ")[0] not in pre_names]
+    pre += [
+        b for b in loads(_used_symbols([lam_expr]), False) if b.split(" = ")[0] not in pre_names
+    ]
     pre.append(f"w[{off_lam} + l] = {pr.doprint(_vectorisable(lam_expr))}")
     # Every evaluation.
     odes = [_vectorisable(e) for e in odes]
@@ -317,10 +324,14 @@ def rhs_source_lanes(model: ModelDefinition = MODEL, lanes: int = LANES,
     body += [f"{sym} = {pr.doprint(e)}" for sym, e in repl]
     body += [f"w[{off_d + i * lanes} + l] = {pr.doprint(e)}" for i, e in enumerate(reduced)]
     text = "\n".join(pre + body)
-    leftover = sorted({w for w in text.replace("(", " ").split() if w.startswith("math.")} - {"math.sqrt"})
+    leftover = sorted(
+        {w for w in text.replace("(", " ").split() if w.startswith("math.")} - {"math.sqrt"}
+    )
     if leftover or "**" in text:
         # Anything else would be a scalar libm call in the middle of the vector loop.
-        raise ValueError(f"lane right-hand side has non-vectorisable operations: {leftover or '**'}")
+        raise ValueError(
+            f"lane right-hand side has non-vectorisable operations: {leftover or '**'}"
+        )
     lines = [
         f"LANES = {lanes}",
         f"LANE_P = {off_p}",
@@ -350,7 +361,9 @@ def model_hash(model: ModelDefinition = MODEL) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def rhs_python(model: ModelDefinition = MODEL) -> Callable[[float, np.ndarray, np.ndarray, np.ndarray], None]:
+def rhs_python(
+    model: ModelDefinition = MODEL,
+) -> Callable[[float, np.ndarray, np.ndarray, np.ndarray], None]:
     """The generated right-hand side as a plain Python function (for SciPy and tests)."""
     namespace: dict[str, object] = {}
     exec(compile(rhs_source(model), "<allocart-rhs>", "exec"), namespace)  # noqa: S102
@@ -366,7 +379,9 @@ def jax_rhs(model: ModelDefinition = MODEL) -> Callable:
     pr = JaxPrinter({"fully_qualified_modules": True})
     pnames = parameter_names(model)
     snames = model.state_names
-    repl, reduced = sp.cse(_inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic")
+    repl, reduced = sp.cse(
+        _inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic"
+    )
     used = _used_symbols([e for _, e in repl] + list(reduced))
     lines = ["import jax", "import jax.numpy", "", "def rhs(t, y, p):"]
     lines += [f"    {n} = y[{i}]" for i, n in enumerate(snames) if n in used]
@@ -380,7 +395,9 @@ def jax_rhs(model: ModelDefinition = MODEL) -> Callable:
 
 
 @functools.lru_cache(maxsize=4)
-def _derived_lambdas(model: ModelDefinition = MODEL) -> tuple[tuple[str, Callable, tuple[str, ...]], ...]:
+def _derived_lambdas(
+    model: ModelDefinition = MODEL,
+) -> tuple[tuple[str, Callable, tuple[str, ...]], ...]:
     out = []
     for name, expr in model.derived.items():
         args = tuple(sorted(s.name for s in expr.free_symbols))
@@ -389,7 +406,9 @@ def _derived_lambdas(model: ModelDefinition = MODEL) -> tuple[tuple[str, Callabl
     return tuple(out)
 
 
-def derived_function(model: ModelDefinition = MODEL) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def derived_function(
+    model: ModelDefinition = MODEL,
+) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Return ``f(primary) -> derived``, vectorised over arrays of patients."""
     lambdas = _derived_lambdas(model)
 
@@ -406,7 +425,9 @@ def derived_function(model: ModelDefinition = MODEL) -> Callable[[dict[str, np.n
 
 
 @functools.lru_cache(maxsize=4)
-def initial_function(model: ModelDefinition = MODEL) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+def initial_function(
+    model: ModelDefinition = MODEL,
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """Return ``f(params) -> y0`` with shape (n, n_states), the pre-treatment steady state."""
     fns = []
     for s in model.state_names:
@@ -416,14 +437,19 @@ def initial_function(model: ModelDefinition = MODEL) -> Callable[[dict[str, np.n
 
     def f(params: dict[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(params.values())))
-        cols = [np.broadcast_to(np.asarray(fn(*(params[a] for a in args)), dtype=float), (n,)) for fn, args in fns]
+        cols = [
+            np.broadcast_to(np.asarray(fn(*(params[a] for a in args)), dtype=float), (n,))
+            for fn, args in fns
+        ]
         return np.stack(cols, axis=1)
 
     return f
 
 
 @functools.lru_cache(maxsize=4)
-def observables_function(model: ModelDefinition = MODEL) -> Callable[[np.ndarray, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def observables_function(
+    model: ModelDefinition = MODEL,
+) -> Callable[[np.ndarray, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Return ``f(y, params) -> {observable: array}``.
 
     ``y`` has shape (n, n_times, n_states); each parameter array has shape (n,). Results have
@@ -434,7 +460,9 @@ def observables_function(model: ModelDefinition = MODEL) -> Callable[[np.ndarray
     for ob in model.observables:
         expr = inline_intermediates(ob.expr, model)
         args = tuple(sorted(x.name for x in expr.free_symbols))
-        fns.append((ob.name, sp.lambdify([sp.Symbol(a) for a in args], expr, modules="numpy"), args))
+        fns.append(
+            (ob.name, sp.lambdify([sp.Symbol(a) for a in args], expr, modules="numpy"), args)
+        )
 
     def f(y: np.ndarray, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         env: dict[str, np.ndarray] = {s: y[:, :, i] for i, s in enumerate(snames)}
@@ -442,7 +470,9 @@ def observables_function(model: ModelDefinition = MODEL) -> Callable[[np.ndarray
         out = {}
         with np.errstate(divide="ignore", invalid="ignore"):
             for name, fn, args in fns:
-                out[name] = np.broadcast_to(np.asarray(fn(*(env[a] for a in args)), dtype=float), y.shape[:2]).copy()
+                out[name] = np.broadcast_to(
+                    np.asarray(fn(*(env[a] for a in args)), dtype=float), y.shape[:2]
+                ).copy()
         return out
 
     return f

@@ -133,15 +133,50 @@ def smooth_pos(x: sp.Expr, eps: sp.Expr) -> sp.Expr:
 def _build() -> ModelDefinition:
     p = sp.symbols  # shorthand
     (
-        rho_E, theta_Phi, kappa_Phi, eps_Phi, EC50_A, delta_E, k_EM, k_ME, k_EX, delta_X,
-        rho_M, nu_M, gamma_kill, K_kill, K_T, C_ext, Z50_IL6, q_ET,
+        rho_E,
+        theta_Phi,
+        kappa_Phi,
+        eps_Phi,
+        EC50_A,
+        delta_E,
+        k_EM,
+        k_ME,
+        k_EX,
+        delta_X,
+        rho_M,
+        nu_M,
+        gamma_kill,
+        K_kill,
+        K_T,
+        C_ext,
+        Z50_IL6,
+        q_ET,
     ) = p(
         "rho_E theta_Phi kappa_Phi eps_Phi EC50_A delta_E k_EM k_ME k_EX delta_X "
         "rho_M nu_M gamma_kill K_kill K_T C_ext Z50_IL6 q_ET"
     )
     (
-        r_N, K_N, theta_NPhi, r_K, K_ss, phi_NKG2A, k_NKG2A, K_NKG2A, e_HLAE,
-        rho_H, H0, k_H0, delta_H, K_G, k_Trej, k_NKrej, rho_C, C0, k_C0, delta_C, k_Crej,
+        r_N,
+        K_N,
+        theta_NPhi,
+        r_K,
+        K_ss,
+        phi_NKG2A,
+        k_NKG2A,
+        K_NKG2A,
+        e_HLAE,
+        rho_H,
+        H0,
+        k_H0,
+        delta_H,
+        K_G,
+        k_Trej,
+        k_NKrej,
+        rho_C,
+        C0,
+        k_C0,
+        delta_C,
+        k_Crej,
     ) = p(
         "r_N K_N theta_NPhi r_K K_ss phi_NKG2A k_NKG2A K_NKG2A e_HLAE "
         "rho_H H0 k_H0 delta_H K_G k_Trej k_NKrej rho_C C0 k_C0 delta_C k_Crej"
@@ -150,8 +185,27 @@ def _build() -> ModelDefinition:
         "k_flu k_cy ref_flu ref_cy share_flu surv_N surv_K surv_B surv_PB D_trace"
     )
     (
-        B_ss, share_naive, share_auto, k_mat, delta_P, F_fb, eps_fb, nu_n, f_mem, nu_m,
-        k_PBm, nu_a, k_PBa, w_I, delta_PB, k_LL, delta_LL, tau_BM, r_a, x_a, phi_niche,
+        B_ss,
+        share_naive,
+        share_auto,
+        k_mat,
+        delta_P,
+        F_fb,
+        eps_fb,
+        nu_n,
+        f_mem,
+        nu_m,
+        k_PBm,
+        nu_a,
+        k_PBa,
+        w_I,
+        delta_PB,
+        k_LL,
+        delta_LL,
+        tau_BM,
+        r_a,
+        x_a,
+        phi_niche,
     ) = p(
         "B_ss share_naive share_auto k_mat delta_P F_fb eps_fb nu_n f_mem nu_m "
         "k_PBm nu_a k_PBa w_I delta_PB k_LL delta_LL tau_BM r_a x_a phi_niche"
@@ -160,16 +214,42 @@ def _build() -> ModelDefinition:
         "a19_P a20_P aB_P a19_B a20_B aB_B a19_PB a20_PB aB_PB a19_LL a20_LL aB_LL"
     )
     (
-        IgG0, k_IgG, q_IgG, Ab0, k_Ab, f_LL_Ab, C3_norm, C3_0, k_C3, C4_norm, C4_0, k_C4, h_C,
-        k_I, w_Ab, w_0, h_I,
+        IgG0,
+        k_IgG,
+        q_IgG,
+        Ab0,
+        k_Ab,
+        f_LL_Ab,
+        C3_norm,
+        C3_0,
+        k_C3,
+        C4_norm,
+        C4_0,
+        k_C4,
+        h_C,
+        k_I,
+        w_Ab,
+        w_0,
+        h_I,
     ) = p(
-        "IgG0 k_IgG q_IgG Ab0 k_Ab f_LL_Ab C3_norm C3_0 k_C3 C4_norm C4_0 k_C4 h_C "
-        "k_I w_Ab w_0 h_I"
+        "IgG0 k_IgG q_IgG Ab0 k_Ab f_LL_Ab C3_norm C3_0 k_C3 C4_norm C4_0 k_C4 h_C k_I w_Ab w_0 h_I"
     )
     k_IL6, IL6_0, p_IL6, k_mye = p("k_IL6 IL6_0 p_IL6 k_mye")
     (
-        ANC0, MTT_N, gamma_N, slope_flu_N, slope_cy_N, PLT0, MTT_P, gamma_P, slope_flu_P,
-        slope_cy_P, Emax_IL6, IL6_50, E_gcsf, ANC_gcsf,
+        ANC0,
+        MTT_N,
+        gamma_N,
+        slope_flu_N,
+        slope_cy_N,
+        PLT0,
+        MTT_P,
+        gamma_P,
+        slope_flu_P,
+        slope_cy_P,
+        Emax_IL6,
+        IL6_50,
+        E_gcsf,
+        ANC_gcsf,
     ) = p(
         "ANC0 MTT_N gamma_N slope_flu_N slope_cy_N PLT0 MTT_P gamma_P slope_flu_P "
         "slope_cy_P Emax_IL6 IL6_50 E_gcsf ANC_gcsf"
@@ -204,7 +284,9 @@ def _build() -> ModelDefinition:
         State("C3", "g/L", "complement C3", 1e-9, "humoral"),
         State("C4", "g/L", "complement C4", 1e-10, "humoral"),
         State("I", "1", "latent SLE inflammatory activity (1 = baseline)", 1e-10, "humoral"),
-        State("Mye", "1", "monocyte/macrophage activation by CAR-T killing (0-1)", 1e-10, "cytokines"),
+        State(
+            "Mye", "1", "monocyte/macrophage activation by CAR-T killing (0-1)", 1e-10, "cytokines"
+        ),
         State("IL6", "pg/mL", "serum IL-6", 1e-8, "cytokines"),
         State("Dflu", "mg/m2", "fludarabine in the body", 1e-9, "lymphodepletion"),
         State("Dcy", "mg/m2", "cyclophosphamide in the body", 1e-9, "lymphodepletion"),
@@ -213,18 +295,62 @@ def _build() -> ModelDefinition:
         State("Tr2N", "1e9/L", "neutrophil transit compartment 2", 1e-10, "myelo"),
         State("Tr3N", "1e9/L", "neutrophil transit compartment 3", 1e-10, "myelo"),
         State("ANC", "1e9/L", "absolute neutrophil count", 1e-10, "myelo"),
-        State("ProlP", "1e9/L", "proliferating megakaryocyte progenitors (platelet units)", 1e-8, "myelo"),
+        State(
+            "ProlP",
+            "1e9/L",
+            "proliferating megakaryocyte progenitors (platelet units)",
+            1e-8,
+            "myelo",
+        ),
         State("Tr1P", "1e9/L", "platelet transit compartment 1", 1e-8, "myelo"),
         State("Tr2P", "1e9/L", "platelet transit compartment 2", 1e-8, "myelo"),
         State("Tr3P", "1e9/L", "platelet transit compartment 3", 1e-8, "myelo"),
         State("PLT", "1e9/L", "platelet count", 1e-8, "myelo"),
         # Supportive care as a state set by a dosing event, so the protocol's start day
         # (G-CSF allowed from day 7) needs no explicit time in the equations.
-        State("GCSF", "1", "G-CSF support allowed (0 before its start day, 1 after)", 1e-9, "myelo"),
+        State(
+            "GCSF", "1", "G-CSF support allowed (0 before its start day, 1 after)", 1e-9, "myelo"
+        ),
     )
     names = [s.name for s in states]
-    (E, M, X, N, KA, K0, H, Hc, P, Bn, Bm, Ba, PBn, PBa, LLn, LLa, IgG, Ab, C3, C4, I, Mye, IL6,
-     Dflu, Dcy, ProlN, Tr1N, Tr2N, Tr3N, ANC, ProlP, Tr1P, Tr2P, Tr3P, PLT, GCSF) = sp.symbols(names)
+    (
+        E,
+        M,
+        X,
+        N,
+        KA,
+        K0,
+        H,
+        Hc,
+        P,
+        Bn,
+        Bm,
+        Ba,
+        PBn,
+        PBa,
+        LLn,
+        LLa,
+        IgG,
+        Ab,
+        C3,
+        C4,
+        I,
+        Mye,
+        IL6,
+        Dflu,
+        Dcy,
+        ProlN,
+        Tr1N,
+        Tr2N,
+        Tr3N,
+        ANC,
+        ProlP,
+        Tr1P,
+        Tr2P,
+        Tr3P,
+        PLT,
+        GCSF,
+    ) = sp.symbols(names)
 
     # ---- derived parameters: baseline steady state and normalisers --------------------
     d: dict[str, sp.Expr] = {}
@@ -271,13 +397,41 @@ def _build() -> ModelDefinition:
 
     # ---- baseline state --------------------------------------------------------------
     initial = {
-        "E": sp.Integer(0), "M": sp.Integer(0), "X": sp.Integer(0),
-        "N": K_N, "KA": KA_ss, "K0": K0_ss, "H": H0, "Hc": C0,
-        "P": P_0, "Bn": Bn_0, "Bm": Bm_0, "Ba": Ba_0, "PBn": PBn_0, "PBa": PBa_0,
-        "LLn": LLn_0, "LLa": LLa_0, "IgG": IgG0, "Ab": Ab0, "C3": C3_0, "C4": C4_0,
-        "I": sp.Integer(1), "Mye": sp.Integer(0), "IL6": IL6_0, "Dflu": sp.Integer(0), "Dcy": sp.Integer(0),
-        "ProlN": ANC0, "Tr1N": ANC0, "Tr2N": ANC0, "Tr3N": ANC0, "ANC": ANC0,
-        "ProlP": PLT0, "Tr1P": PLT0, "Tr2P": PLT0, "Tr3P": PLT0, "PLT": PLT0,
+        "E": sp.Integer(0),
+        "M": sp.Integer(0),
+        "X": sp.Integer(0),
+        "N": K_N,
+        "KA": KA_ss,
+        "K0": K0_ss,
+        "H": H0,
+        "Hc": C0,
+        "P": P_0,
+        "Bn": Bn_0,
+        "Bm": Bm_0,
+        "Ba": Ba_0,
+        "PBn": PBn_0,
+        "PBa": PBa_0,
+        "LLn": LLn_0,
+        "LLa": LLa_0,
+        "IgG": IgG0,
+        "Ab": Ab0,
+        "C3": C3_0,
+        "C4": C4_0,
+        "I": sp.Integer(1),
+        "Mye": sp.Integer(0),
+        "IL6": IL6_0,
+        "Dflu": sp.Integer(0),
+        "Dcy": sp.Integer(0),
+        "ProlN": ANC0,
+        "Tr1N": ANC0,
+        "Tr2N": ANC0,
+        "Tr3N": ANC0,
+        "ANC": ANC0,
+        "ProlP": PLT0,
+        "Tr1P": PLT0,
+        "Tr2P": PLT0,
+        "Tr3P": PLT0,
+        "PLT": PLT0,
         "GCSF": sp.Integer(0),
     }
 
@@ -345,37 +499,56 @@ def _build() -> ModelDefinition:
     kill_PBa = inter("kill_PBa", kill * r_PB * PBa)
     # Long-lived plasma cells in protected survival niches (share phi_niche) are out of
     # the product's reach: BCMA-directed killing stops at that floor.
-    kill_LLn = inter("kill_LLn", kill * r_LL * tau_BM * smooth_pos(LLn - phi_niche * LLn_0, eps_fb * LLn_0))
-    kill_LLa = inter("kill_LLa", kill * r_LL * tau_BM * smooth_pos(LLa - phi_niche * LLa_0, eps_fb * LLa_0))
+    kill_LLn = inter(
+        "kill_LLn", kill * r_LL * tau_BM * smooth_pos(LLn - phi_niche * LLn_0, eps_fb * LLn_0)
+    )
+    kill_LLa = inter(
+        "kill_LLa", kill * r_LL * tau_BM * smooth_pos(LLa - phi_niche * LLa_0, eps_fb * LLa_0)
+    )
 
     # ---- ODEs ------------------------------------------------------------------------
     odes = {
-        "E": rho_E * theta_Phi * Phi_ex * S * G * ext * E + k_ME * S * M
+        "E": rho_E * theta_Phi * Phi_ex * S * G * ext * E
+        + k_ME * S * M
         - (delta_E + k_EM * (1 - S) + k_EX * S + R_rej) * E,
-        "M": k_EM * (1 - S) * E + rho_M * (1 + theta_Phi * (Phi - 1)) * G * ext * M
+        "M": k_EM * (1 - S) * E
+        + rho_M * (1 + theta_Phi * (Phi - 1)) * G * ext * M
         - (k_ME * S + delta_M + R_rej) * M,
         "X": k_EX * S * E - (delta_X + R_rej) * X,
         # Gompertz recovery towards capacity; CAR-T share the T-cell space (Kimmel 2021).
         "N": r_N * N * sp.log(K_N / (N + C)) * (1 + theta_NPhi * (Phi - 1)) - ld_N * N,
-        "KA": r_K * KA * sp.log(KA_ss / KA) - ld_K * KA
+        "KA": r_K * KA * sp.log(KA_ss / KA)
+        - ld_K * KA
         - k_NKG2A * u_NKG2A * KA * (E + M) / (E + M + K_NKG2A),
         "K0": r_K * K0 * sp.log(K0_ss / K0) - ld_K * K0,
         "H": (N / K_N) * g_G * (rho_H * H * (1 - H) + k_H0) - delta_H * (H - H0) * (1 - g_G),
         "Hc": imm_CAR * (N / K_N) * g_G * (rho_C * Hc * (1 - Hc) + k_C0)
         - delta_C * (Hc - C0) * (1 - g_G),
-        "P": s_P * (1 + F_fb * smooth_pos(1 - B_tot / B_ss, eps_fb))
+        "P": s_P
+        * (1 + F_fb * smooth_pos(1 - B_tot / B_ss, eps_fb))
         / (1 + F_fb * smooth_pos(0, eps_fb))
-        - (k_mat + delta_P) * P - kill_P - ld_B * P,
+        - (k_mat + delta_P) * P
+        - kill_P
+        - ld_B * P,
         "Bn": k_mat * P - (nu_n + k_act * infl + k_brk * infl**2) * Bn - kill_Bn - ld_B * Bn,
         "Bm": f_mem * k_act * infl * Bn - nu_m * Bm - kill_Bm - ld_B * Bm,
-        "Ba": k_brk * infl**2 * Bn + r_a * ext_a * Ba * (1 - Ba / Ba_0) - nu_a * Ba - kill_Ba - ld_B * Ba,
-        "PBn": (1 - f_mem) * k_act * infl * Bn + k_PBm * Bm - (delta_PB + k_LL) * PBn
-        - kill_PBn - ld_PB * PBn,
+        "Ba": k_brk * infl**2 * Bn
+        + r_a * ext_a * Ba * (1 - Ba / Ba_0)
+        - nu_a * Ba
+        - kill_Ba
+        - ld_B * Ba,
+        "PBn": (1 - f_mem) * k_act * infl * Bn
+        + k_PBm * Bm
+        - (delta_PB + k_LL) * PBn
+        - kill_PBn
+        - ld_PB * PBn,
         "PBa": k_PBa * Ba - (delta_PB + k_LL) * PBa - kill_PBa - ld_PB * PBa,
         "LLn": k_LL * PBn - delta_LL * LLn - kill_LLn,
         "LLa": k_LL * PBa - delta_LL * LLa - kill_LLa,
-        "IgG": k_IgG * IgG0 * (q_IgG * (PBn + PBa) / (PBn_0 + PBa_0)
-                               + (1 - q_IgG) * (LLn + LLa) / (LLn_0 + LLa_0)) - k_IgG * IgG,
+        "IgG": k_IgG
+        * IgG0
+        * (q_IgG * (PBn + PBa) / (PBn_0 + PBa_0) + (1 - q_IgG) * (LLn + LLa) / (LLn_0 + LLa_0))
+        - k_IgG * IgG,
         "Ab": p_PB * PBa + p_LL * LLa - k_Ab * Ab,
         "C3": k_C3 * C3_norm - k_C3 * C3 * (1 + kappa_C3 * (Ab / Ab0) ** h_C),
         "C4": k_C4 * C4_norm - k_C4 * C4 * (1 + kappa_C4 * (Ab / Ab0) ** h_C),
@@ -411,26 +584,51 @@ def _build() -> ModelDefinition:
     t_blood = f_blood_T * N / V_blood
     observables = (
         Observable("car_t_cells_per_ul", "cells/uL", "CAR-T cells in blood (flow)", car_blood),
-        Observable("car_pct_of_t", "%", "CAR+ share of T cells in blood (flow)",
-                   100 * car_blood / (car_blood + t_blood)),
-        Observable("transgene_copies_per_ug", "copies/ug DNA",
-                   "CAR transgene in blood (qPCR); see the LLOQ flag", TransC * car_blood * 1e6),
-        Observable("b_cells_per_ul", "cells/uL", "CD19+ B cells in blood (flow)",
-                   f_blood_B * (Bn + Bm + Ba + a_PBdetect * (PBn + PBa)) / V_blood),
+        Observable(
+            "car_pct_of_t",
+            "%",
+            "CAR+ share of T cells in blood (flow)",
+            100 * car_blood / (car_blood + t_blood),
+        ),
+        Observable(
+            "transgene_copies_per_ug",
+            "copies/ug DNA",
+            "CAR transgene in blood (qPCR); see the LLOQ flag",
+            TransC * car_blood * 1e6,
+        ),
+        Observable(
+            "b_cells_per_ul",
+            "cells/uL",
+            "CD19+ B cells in blood (flow)",
+            f_blood_B * (Bn + Bm + Ba + a_PBdetect * (PBn + PBa)) / V_blood,
+        ),
         Observable("anti_dsdna_iu_per_ml", "IU/mL", "anti-dsDNA", Ab),
         Observable("c3_g_per_l", "g/L", "complement C3", C3),
         Observable("c4_g_per_l", "g/L", "complement C4", C4),
         Observable("igg_g_per_l", "g/L", "total IgG", IgG),
         Observable("il6_pg_per_ml", "pg/mL", "IL-6", IL6),
         Observable("anc_1e9_per_l", "1e9/L", "absolute neutrophil count", ANC),
-        Observable("lymphocytes_1e9_per_l", "1e9/L", "absolute lymphocyte count",
-                   (t_blood + f_blood_K * (KA + K0) / V_blood + car_blood
-                    + f_blood_B * (Bn + Bm + Ba) / V_blood) / 1000),
+        Observable(
+            "lymphocytes_1e9_per_l",
+            "1e9/L",
+            "absolute lymphocyte count",
+            (
+                t_blood
+                + f_blood_K * (KA + K0) / V_blood
+                + car_blood
+                + f_blood_B * (Bn + Bm + Ba) / V_blood
+            )
+            / 1000,
+        ),
         Observable("platelets_1e9_per_l", "1e9/L", "platelet count", PLT),
         Observable("sle_activity", "1", "latent SLE inflammatory activity (1 = baseline)", I),
     )
     return ModelDefinition(
-        states=states, derived=d, initial=initial, intermediates=it, odes=odes,
+        states=states,
+        derived=d,
+        initial=initial,
+        intermediates=it,
+        odes=odes,
         observables=observables,
         # IL-6 clearance (|lambda| = k_IL6, 3.3-4.6/day) is the only mode faster than about
         # 1.3/day in the quiet phase (Jacobian eigenvalues along simulated trajectories).

@@ -48,7 +48,9 @@ def equations_markdown(model: ModelDefinition = MODEL) -> str:
     out += ["", "## Baseline states", ""]
     out += [f"$$ {_sym(s.name)}(t_0) = {_tex(model.initial[s.name])} $$" for s in model.states]
     out += ["", "## Observation functions", "", "| Read-out | Unit | Meaning |", "|---|---|---|"]
-    out += [f"| `{o.name}` | {o.unit} | {o.description}: ${_tex(o.expr)}$ |" for o in model.observables]
+    out += [
+        f"| `{o.name}` | {o.unit} | {o.description}: ${_tex(o.expr)}$ |" for o in model.observables
+    ]
     out += [
         "",
         "## Parameters",

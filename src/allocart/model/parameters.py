@@ -36,10 +36,26 @@ __all__ = [
 # Conversion factors from accepted input units to each internal unit. The internal unit is
 # the first entry's key; a user may give any unit listed for it.
 _CONVERSIONS: dict[str, dict[str, float]] = {
-    "1/day": {"1/day": 1.0, "1/d": 1.0, "/day": 1.0, "day-1": 1.0, "1/h": 24.0, "1/hour": 24.0,
-              "1/week": 1.0 / 7.0, "1/min": 1440.0},
-    "day": {"day": 1.0, "days": 1.0, "d": 1.0, "h": 1.0 / 24.0, "hour": 1.0 / 24.0,
-            "hours": 1.0 / 24.0, "week": 7.0, "weeks": 7.0},
+    "1/day": {
+        "1/day": 1.0,
+        "1/d": 1.0,
+        "/day": 1.0,
+        "day-1": 1.0,
+        "1/h": 24.0,
+        "1/hour": 24.0,
+        "1/week": 1.0 / 7.0,
+        "1/min": 1440.0,
+    },
+    "day": {
+        "day": 1.0,
+        "days": 1.0,
+        "d": 1.0,
+        "h": 1.0 / 24.0,
+        "hour": 1.0 / 24.0,
+        "hours": 1.0 / 24.0,
+        "week": 7.0,
+        "weeks": 7.0,
+    },
     "cells": {"cells": 1.0, "cell": 1.0, "1e9 cells": 1e9, "1e6 cells": 1e6},
     "cells/day": {"cells/day": 1.0, "cells/d": 1.0, "1e9 cells/day": 1e9, "cells/h": 24.0},
     "1": {"1": 1.0, "": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01},
@@ -83,7 +99,9 @@ def convert_unit(value: float, unit: str, internal_unit: str, *, name: str) -> f
     """
     table = _CONVERSIONS.get(internal_unit)
     if table is None:  # pragma: no cover - the default table only uses internal units
-        raise ParameterError(f"parameter `{name}` has an unsupported internal unit {internal_unit!r}")
+        raise ParameterError(
+            f"parameter `{name}` has an unsupported internal unit {internal_unit!r}"
+        )
     if unit not in table:
         if unit not in KNOWN_UNITS:
             raise ParameterError(
@@ -170,7 +188,9 @@ class ParameterTable:
         for r in self.rows:
             if r.name == name:
                 return r
-        raise ParameterError(f"unknown parameter {_shown(name)}; see `allocart params` for the table")
+        raise ParameterError(
+            f"unknown parameter {_shown(name)}; see `allocart params` for the table"
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
@@ -182,7 +202,9 @@ class ParameterTable:
     def vector(self) -> np.ndarray:
         return np.array([r.value for r in self.rows], dtype=float)
 
-    def with_values(self, values: Mapping[str, float], *, source: str | None = None) -> ParameterTable:
+    def with_values(
+        self, values: Mapping[str, float], *, source: str | None = None
+    ) -> ParameterTable:
         """Return a copy with new values (internal units), validated."""
         unknown = [k for k in values if k not in self.names]
         if unknown:
@@ -201,7 +223,9 @@ class ParameterTable:
                 rows.append(r)
         return ParameterTable(tuple(rows))
 
-    def with_overrides(self, overrides: Mapping[str, Any], *, origin: str = "override") -> ParameterTable:
+    def with_overrides(
+        self, overrides: Mapping[str, Any], *, origin: str = "override"
+    ) -> ParameterTable:
         """Apply user overrides (see :func:`load_overrides` for the accepted forms)."""
         rows = {r.name: r for r in self.rows}
         for name, spec in overrides.items():
@@ -221,7 +245,10 @@ class ParameterTable:
                 unit = str(spec.get("unit", row.unit))
                 if "value" in spec:
                     changes["value"] = convert_unit(
-                        _as_float(spec["value"], f"{origin}: `{name}.value`"), unit, row.unit, name=name
+                        _as_float(spec["value"], f"{origin}: `{name}.value`"),
+                        unit,
+                        row.unit,
+                        name=name,
                     )
                 if "iiv" in spec:
                     changes["iiv"] = _as_float(spec["iiv"], f"{origin}: `{name}.iiv`")
@@ -241,7 +268,9 @@ def _as_float(value: Any, where: str) -> float:
     except ValueError:
         raise ParameterError(f"{where} = {value!r} is not a number") from None
     except OverflowError:  # an integer beyond the largest float
-        raise ParameterError(f"{where} = {str(value)[:12]}... ({len(str(value))} digits) is not finite") from None
+        raise ParameterError(
+            f"{where} = {str(value)[:12]}... ({len(str(value))} digits) is not finite"
+        ) from None
     if not math.isfinite(out):
         raise ParameterError(f"{where} = {value!r} is not finite")
     return out

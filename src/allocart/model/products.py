@@ -46,7 +46,17 @@ KNOWN_TARGETS = ("CD19", "CD20", "BCMA")
 KNOWN_EDITS = ("TRAC", "B2M", "HLA-A", "HLA-B", "CIITA", "HLA-E", "NKG2A-CAR")
 # Share of T-cell-visible allo-mismatch removed by each knockout [assumption, see module doc].
 _MISMATCH_REMOVED = {"B2M": 0.8, "HLA-A": 0.35, "HLA-B": 0.35, "CIITA": 0.15}
-_PRODUCT_PARAMETERS = ("m_allo", "p_HLAI", "p_HLAE", "u_NKG2A", "imm_CAR", "u19", "u20", "uB", "f_E0")
+_PRODUCT_PARAMETERS = (
+    "m_allo",
+    "p_HLAI",
+    "p_HLAE",
+    "u_NKG2A",
+    "imm_CAR",
+    "u19",
+    "u20",
+    "uB",
+    "f_E0",
+)
 
 
 def _format_validation(exc: ValidationError, what: str) -> str:
@@ -89,7 +99,9 @@ class Product(BaseModel):
     def _known_parameters(cls, v: dict[str, float]) -> dict[str, float]:
         for k, x in v.items():
             if k not in _PRODUCT_PARAMETERS:
-                raise ValueError(f"unknown product parameter {k!r}; allowed: {', '.join(_PRODUCT_PARAMETERS)}")
+                raise ValueError(
+                    f"unknown product parameter {k!r}; allowed: {', '.join(_PRODUCT_PARAMETERS)}"
+                )
             if not 0 <= x <= 1:
                 raise ValueError(f"product parameter {k!r} = {x!r} must lie in [0, 1]")
         return v
@@ -97,7 +109,9 @@ class Product(BaseModel):
     @model_validator(mode="after")
     def _autologous_has_no_edits(self) -> Product:
         if self.origin == "autologous" and self.edits:
-            raise ValueError(f"an autologous product has no donor edits, got edits={list(self.edits)}")
+            raise ValueError(
+                f"an autologous product has no donor edits, got edits={list(self.edits)}"
+            )
         return self
 
     @property
@@ -110,7 +124,9 @@ class Product(BaseModel):
         if self.origin == "autologous":
             m_allo = 0.0
         else:
-            m_allo = max(0.0, 1.0 - sum(_MISMATCH_REMOVED[e] for e in edits if e in _MISMATCH_REMOVED))
+            m_allo = max(
+                0.0, 1.0 - sum(_MISMATCH_REMOVED[e] for e in edits if e in _MISMATCH_REMOVED)
+            )
         out = {
             "m_allo": round(m_allo, 12),
             "p_HLAI": 0.0 if "B2M" in edits else 1.0,
@@ -160,7 +176,9 @@ class Regimen(BaseModel):
 
     name: str
     description: str = ""
-    drugs: dict[Literal["fludarabine", "cyclophosphamide"], DrugCourse] = Field(default_factory=dict)
+    drugs: dict[Literal["fludarabine", "cyclophosphamide"], DrugCourse] = Field(
+        default_factory=dict
+    )
     source: str = "user definition"
 
     def doses(self) -> list[tuple[float, str, float]]:
@@ -184,7 +202,9 @@ def _builtin_dir(kind: str):
 
 
 def _list(kind: str) -> list[str]:
-    return sorted(p.name[: -len(".yaml")] for p in _builtin_dir(kind).iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name[: -len(".yaml")] for p in _builtin_dir(kind).iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def list_products() -> list[str]:
@@ -222,7 +242,9 @@ def _load(kind: str, name_or_path: str | Path, cls: type[BaseModel], flag: str) 
         text = builtin.read_text(encoding="utf-8")
         data = parse_yaml(text, label=f"{flag}: built-in {label!r}", error=ProductError)
     if not isinstance(data, dict):
-        raise ProductError(f"{flag}: {label!r} must be a mapping of fields, got {type(data).__name__}")
+        raise ProductError(
+            f"{flag}: {label!r} must be a mapping of fields, got {type(data).__name__}"
+        )
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

@@ -40,7 +40,9 @@ def solve_reference(
     """
     rhs = rhs_python()
     n_states = batch.y0.shape[1]
-    atol_v = default_atol() if atol is None else np.broadcast_to(np.asarray(atol, float), (n_states,))
+    atol_v = (
+        default_atol() if atol is None else np.broadcast_to(np.asarray(atol, float), (n_states,))
+    )
     t_out = np.asarray(t_out, dtype=float)
     sel = range(batch.n) if patients is None else patients
     out = np.full((len(sel), len(t_out), n_states), np.nan)
@@ -55,7 +57,11 @@ def solve_reference(
         y = batch.y0[i].copy()
         t = batch.t0
         ev_t = batch.event_time[i]
-        ev = [(ev_t[j], batch.event_state[i, j], batch.event_op[i, j], batch.event_value[i, j]) for j in range(len(ev_t)) if np.isfinite(ev_t[j])]
+        ev = [
+            (ev_t[j], batch.event_state[i, j], batch.event_op[i, j], batch.event_value[i, j])
+            for j in range(len(ev_t))
+            if np.isfinite(ev_t[j])
+        ]
         breaks = sorted({e[0] for e in ev if e[0] <= t_out[-1]} | {float(t_out[-1])})
         ej = 0
         for tb in breaks:

@@ -54,13 +54,17 @@ def sbml_formula(expr: sp.Expr) -> str:
 
 def _check(code: int, what: str) -> None:
     if code != libsbml.LIBSBML_OPERATION_SUCCESS:
-        raise ModelError(f"SBML export failed while setting {what}: {libsbml.OperationReturnValue_toString(code)}")
+        raise ModelError(
+            f"SBML export failed while setting {what}: {libsbml.OperationReturnValue_toString(code)}"
+        )
 
 
 def _math(formula: str, what: str) -> libsbml.ASTNode:
     ast = libsbml.parseL3Formula(formula)
     if ast is None:
-        raise ModelError(f"SBML export: cannot parse the formula of {what}: {libsbml.getLastParseL3Error()}")
+        raise ModelError(
+            f"SBML export: cannot parse the formula of {what}: {libsbml.getLastParseL3Error()}"
+        )
     return ast
 
 
@@ -162,7 +166,11 @@ def to_sbml(
     for j in range(et.shape[0]):
         if np.isfinite(et[j]):
             by_time[float(et[j])].append(
-                (int(batch.event_state[patient, j]), int(batch.event_op[patient, j]), float(batch.event_value[patient, j]))
+                (
+                    int(batch.event_state[patient, j]),
+                    int(batch.event_op[patient, j]),
+                    float(batch.event_value[patient, j]),
+                )
             )
     for k, (t_ev, items) in enumerate(sorted(by_time.items())):
         ev = m.createEvent()
@@ -182,7 +190,11 @@ def to_sbml(
             name = model.states[s_idx].name
             formula = name
             for op, value in ops:
-                formula = {0: f"({formula}) + {value!r}", 1: f"({formula}) * {value!r}", 2: f"{value!r}"}[op]
+                formula = {
+                    0: f"({formula}) + {value!r}",
+                    1: f"({formula}) * {value!r}",
+                    2: f"{value!r}",
+                }[op]
             ea = ev.createEventAssignment()
             ea.setVariable(name)
             ea.setMath(_math(formula, f"event assignment to {name}"))

@@ -21,7 +21,14 @@ from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters
 from allocart.model.products import Product, Regimen, load_product, load_regimen
 
-__all__ = ["Dose", "parse_dose", "Scenario", "PatientBatch", "sample_parameters", "TYPICAL_WEIGHT_KG"]
+__all__ = [
+    "Dose",
+    "parse_dose",
+    "Scenario",
+    "PatientBatch",
+    "sample_parameters",
+    "TYPICAL_WEIGHT_KG",
+]
 
 TYPICAL_WEIGHT_KG = 60.0
 """Weight of the typical patient (model-spec §8.7: adult ~60 kg SLE patient)."""
@@ -40,11 +47,17 @@ class Dose:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.value) and self.value >= 0):
-            raise ProductError(f"--dose: {self.value!r} must be a finite number of cells >= 0 (0: lymphodepletion or nothing, a negative control)")
+            raise ProductError(
+                f"--dose: {self.value!r} must be a finite number of cells >= 0 (0: lymphodepletion or nothing, a negative control)"
+            )
 
     def cells(self, weight_kg: float | np.ndarray) -> float | np.ndarray:
         """Number of cells infused for a patient of ``weight_kg``."""
-        return self.value * np.asarray(weight_kg) if self.per_kg else self.value * np.ones_like(np.asarray(weight_kg, dtype=float))
+        return (
+            self.value * np.asarray(weight_kg)
+            if self.per_kg
+            else self.value * np.ones_like(np.asarray(weight_kg, dtype=float))
+        )
 
     def __str__(self) -> str:
         return f"{self.value:g}/kg" if self.per_kg else f"{self.value:g}"
@@ -64,7 +77,9 @@ def parse_dose(text: str | float | Dose) -> Dose:
         return Dose(float(text), per_kg=False)
     s = str(text).strip()
     if s.startswith("-"):
-        raise ProductError(f"--dose: {s!r} is negative; give cells per kg (e.g. 1e6/kg) or flat cells (e.g. 3e8)")
+        raise ProductError(
+            f"--dose: {s!r} is negative; give cells per kg (e.g. 1e6/kg) or flat cells (e.g. 3e8)"
+        )
     m = _DOSE_RE.match(s)
     if not m:
         raise ProductError(
@@ -112,11 +127,17 @@ class Scenario:
         if not (math.isfinite(self.days) and self.days > 0):
             raise ProductError(f"--days: {self.days!r} must be a positive number of days")
         g = self.gcsf_from_day
-        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0):
-            raise ProductError(f"gcsf_from_day: {g!r} must be a day >= 0 after the infusion, or None for no G-CSF")
+        if g is not None and (
+            isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0
+        ):
+            raise ProductError(
+                f"gcsf_from_day: {g!r} must be a day >= 0 after the infusion, or None for no G-CSF"
+            )
         for day, _ in self.redoses:
             if not (math.isfinite(day) and day > 0):
-                raise ProductError(f"--redose: day {day!r} must be after the first infusion (day > 0)")
+                raise ProductError(
+                    f"--redose: day {day!r} must be after the first infusion (day > 0)"
+                )
 
     @classmethod
     def create(
@@ -259,7 +280,9 @@ def build_batch(
         bad = ~np.isfinite(v)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ParameterError(f"patient {i}: derived parameter `{k}` = {v[i]!r} is not finite; check the parameter values")
+            raise ParameterError(
+                f"patient {i}: derived parameter `{k}` = {v[i]!r} is not finite; check the parameter values"
+            )
         bad_mask |= False
     for k in ("P_0", "k_act", "k_brk", "s_P", "w_Ba"):
         v = derived[k]
@@ -298,12 +321,20 @@ def build_batch(
         for j, (t, s, o, v) in enumerate(evs):
             et[i, j], es[i, j], eo[i, j], ev[i, j] = t, s, o, v
     return PatientBatch(
-        params=params, y0=y0, t0=scenario.t_start, event_time=et, event_state=es,
-        event_op=eo, event_value=ev, weight_kg=weight,
+        params=params,
+        y0=y0,
+        t0=scenario.t_start,
+        event_time=et,
+        event_state=es,
+        event_op=eo,
+        event_value=ev,
+        weight_kg=weight,
     )
 
 
-def apply_overrides(table: ParameterTable, overrides: Mapping[str, Any] | None, origin: str = "--params") -> ParameterTable:
+def apply_overrides(
+    table: ParameterTable, overrides: Mapping[str, Any] | None, origin: str = "--params"
+) -> ParameterTable:
     """Return ``table`` with user overrides applied (validated, unit-converted)."""
     if not overrides:
         return table

@@ -30,7 +30,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from allocart.model.codegen import _inlined_odes, _printer, _used_symbols, inline_intermediates, parameter_names
+from allocart.model.codegen import (
+    _inlined_odes,
+    _printer,
+    _used_symbols,
+    inline_intermediates,
+    parameter_names,
+)
 from allocart.model.equations import MODEL, ModelDefinition
 
 __all__ = [
@@ -186,7 +192,9 @@ def _matrix_function(rows: list[list[sp.Expr]]) -> Callable[[dict[str, np.ndarra
             e = sp.sympify(e)
             if e != 0:
                 args = tuple(sorted(x.name for x in e.free_symbols))
-                entries.append((a, b, sp.lambdify([sp.Symbol(x) for x in args], e, modules="numpy"), args))
+                entries.append(
+                    (a, b, sp.lambdify([sp.Symbol(x) for x in args], e, modules="numpy"), args)
+                )
     shape = (len(rows), len(rows[0]) if rows else 0)
 
     def f(params: dict[str, np.ndarray]) -> np.ndarray:
@@ -213,10 +221,17 @@ def parameter_jacobian_function(
         Full-vector parameters ``q`` (usually :func:`parameter_closure` of ``primary``).
     """
     full = _full_expressions(model)
-    return _matrix_function([
-        [sp.Integer(1) if q == s else (sp.diff(full[q], sp.Symbol(s)) if q in full else sp.Integer(0)) for q in wrt]
-        for s in primary
-    ])
+    return _matrix_function(
+        [
+            [
+                sp.Integer(1)
+                if q == s
+                else (sp.diff(full[q], sp.Symbol(s)) if q in full else sp.Integer(0))
+                for q in wrt
+            ]
+            for s in primary
+        ]
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -224,7 +239,9 @@ def initial_jacobian_function(
     wrt: tuple[str, ...], model: ModelDefinition = MODEL
 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """``f(params) -> dy0/dp_q`` of shape (n, len(wrt), n_states), vectorised over patients."""
-    return _matrix_function([[sp.diff(model.initial[s], sp.Symbol(q)) for s in model.state_names] for q in wrt])
+    return _matrix_function(
+        [[sp.diff(model.initial[s], sp.Symbol(q)) for s in model.state_names] for q in wrt]
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -258,7 +275,9 @@ def observable_jacobian_function(
         dq = [(i, lam(sp.diff(g, q))) for i, q in enumerate(qs) if q in g.free_symbols]
         specs.append((lam(g), [(i, d) for i, d in dy if d[0] is not None], dq))
 
-    def f(y: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def f(
+        y: np.ndarray, params: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n, nt, _ = y.shape
         env: dict[str, np.ndarray] = {s: y[:, :, i] for i, s in enumerate(snames)}
         env.update({k: np.asarray(v, dtype=float)[:, None] for k, v in params.items()})

@@ -111,8 +111,16 @@ def solve(
         time=batch.event_time, state=batch.event_state, op=batch.event_op, value=batch.event_value
     )
     return solve_batch(
-        get_kernel(), batch.y0, batch.params, t_out, t0=batch.t0, events=events, rtol=rtol,
-        atol=state_atol(atol_scale), n_threads=n_threads, progress=progress,
+        get_kernel(),
+        batch.y0,
+        batch.params,
+        t_out,
+        t0=batch.t0,
+        events=events,
+        rtol=rtol,
+        atol=state_atol(atol_scale),
+        n_threads=n_threads,
+        progress=progress,
     )
 
 
@@ -180,12 +188,21 @@ def simulate(
         raise ModelError(f"--dt: {dt!r} must be a positive number of days")
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ModelError(f"--n: {n!r} must be a positive whole number of patients")
-    scenario = Scenario.create(product, dose, ld, days=days, redose=redose, redose_ld=redose_ld,
-                               gcsf_from_day=gcsf_from_day)
+    scenario = Scenario.create(
+        product,
+        dose,
+        ld,
+        days=days,
+        redose=redose,
+        redose_ld=redose_ld,
+        gcsf_from_day=gcsf_from_day,
+    )
     tab = table or load_default_parameters()
     if params is not None:
         overrides = load_overrides(params) if isinstance(params, (str, Path)) else dict(params)
-        tab = tab.with_overrides(overrides, origin="--params" if isinstance(params, (str, Path)) else "params")
+        tab = tab.with_overrides(
+            overrides, origin="--params" if isinstance(params, (str, Path)) else "params"
+        )
     n_pat = 1 if typical else int(n)
     rng = np.random.default_rng(seed)
     primary = sample_parameters(tab, n_pat, rng, typical=typical)
@@ -205,8 +222,13 @@ def simulate(
     obs = observables_function()(res.y, batch.param_dict())
     failures = tuple(res.failures()) if hasattr(res, "failures") else ()
     return Simulation(
-        scenario=scenario, time=t_out, states=res.y, observables=obs, batch=batch,
-        status=np.asarray(res.status), failures=failures,
+        scenario=scenario,
+        time=t_out,
+        states=res.y,
+        observables=obs,
+        batch=batch,
+        status=np.asarray(res.status),
+        failures=failures,
     )
 
 

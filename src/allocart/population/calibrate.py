@@ -44,9 +44,22 @@ from scipy.stats import binom
 from allocart.population.covariates import PopulationError
 
 __all__ = [
-    "CohortSpec", "Target", "TargetSet", "load_targets", "evaluate", "fit", "write_calibrated",
-    "write_report", "TargetResult", "CalibrationReport", "DEFAULT_N", "DEFAULT_SEED", "load_calibrated_model",
-    "informativeness", "accepted_rates", "UNINFORMATIVE_RATE_SPAN",
+    "CohortSpec",
+    "Target",
+    "TargetSet",
+    "load_targets",
+    "evaluate",
+    "fit",
+    "write_calibrated",
+    "write_report",
+    "TargetResult",
+    "CalibrationReport",
+    "DEFAULT_N",
+    "DEFAULT_SEED",
+    "load_calibrated_model",
+    "informativeness",
+    "accepted_rates",
+    "UNINFORMATIVE_RATE_SPAN",
 ]
 
 DEFAULT_N = 400
@@ -165,16 +178,26 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
         sel = dict(c.get("select") or {})
         for k in sel:
             if k not in _SELECT_COLUMNS:
-                raise PopulationError(f"{origin}: cohort `{name}`: select `{k}` is unknown; use {', '.join(_SELECT_COLUMNS)}")
+                raise PopulationError(
+                    f"{origin}: cohort `{name}`: select `{k}` is unknown; use {', '.join(_SELECT_COLUMNS)}"
+                )
         cohorts[name] = CohortSpec(
-            name=name, title=str(c.get("title", name)), product=str(c["product"]), dose=str(c["dose"]), ld=str(c["ld"]),
-            months=tuple(int(m) for m in c.get("months", (3, 6))), select=sel,
-            select_source=str(c.get("select_source", "")), source=str(c.get("source", "")),
+            name=name,
+            title=str(c.get("title", name)),
+            product=str(c["product"]),
+            dose=str(c["dose"]),
+            ld=str(c["ld"]),
+            months=tuple(int(m) for m in c.get("months", (3, 6))),
+            select=sel,
+            select_source=str(c.get("select_source", "")),
+            source=str(c.get("source", "")),
             weight_to={str(k): float(v) for k, v in (c.get("weight_to") or {}).items()},
         )
         for k in cohorts[name].weight_to:
             if k != "sledai2k_baseline":
-                raise PopulationError(f"{origin}: cohort `{name}`: weight_to `{k}` is unknown; use sledai2k_baseline")
+                raise PopulationError(
+                    f"{origin}: cohort `{name}`: weight_to `{k}` is unknown; use sledai2k_baseline"
+                )
     targets = []
     seen: set[str] = set()
     for i, t in enumerate(data.get("targets") or []):
@@ -186,25 +209,41 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
             raise PopulationError(f"{where}: id {t['id']!r} repeats an earlier target")
         seen.add(t["id"])
         if t["cohort"] not in cohorts:
-            raise PopulationError(f"{where} ({t['id']}): cohort {t['cohort']!r} is not defined under `cohorts`")
+            raise PopulationError(
+                f"{where} ({t['id']}): cohort {t['cohort']!r} is not defined under `cohorts`"
+            )
         if t["statistic"] not in _STATISTICS:
-            raise PopulationError(f"{where} ({t['id']}): statistic {t['statistic']!r}; use {', '.join(_STATISTICS)}")
+            raise PopulationError(
+                f"{where} ({t['id']}): statistic {t['statistic']!r}; use {', '.join(_STATISTICS)}"
+            )
         if t.get("value") is None and t.get("range") is None:
-            raise PopulationError(f"{where} ({t['id']}): give the published `value`, a `range`, or both")
+            raise PopulationError(
+                f"{where} ({t['id']}): give the published `value`, a `range`, or both"
+            )
         if int(t["n"]) < 1:
             raise PopulationError(f"{where} ({t['id']}): `n` = {t['n']!r} must be at least 1")
         rng = t.get("range")
-        targets.append(Target(
-            id=str(t["id"]), cohort=str(t["cohort"]), quantity=str(t["quantity"]), statistic=str(t["statistic"]),
-            n=int(t["n"]), source=str(t["source"]), tag=str(t.get("tag", "")),
-            value=None if t.get("value") is None else float(t["value"]),
-            range=None if rng is None else (float(rng[0]), float(rng[1])),
-            unmet_reason=str(t.get("unmet_reason", "")),
-        ))
-    return TargetSet(cohorts, tuple(targets), tuple(dict(x) for x in (data.get("not_simulated") or [])))
+        targets.append(
+            Target(
+                id=str(t["id"]),
+                cohort=str(t["cohort"]),
+                quantity=str(t["quantity"]),
+                statistic=str(t["statistic"]),
+                n=int(t["n"]),
+                source=str(t["source"]),
+                tag=str(t.get("tag", "")),
+                value=None if t.get("value") is None else float(t["value"]),
+                range=None if rng is None else (float(rng[0]), float(rng[1])),
+                unmet_reason=str(t.get("unmet_reason", "")),
+            )
+        )
+    return TargetSet(
+        cohorts, tuple(targets), tuple(dict(x) for x in (data.get("not_simulated") or []))
+    )
 
 
 # ---- statistics -----------------------------------------------------------------------------
+
 
 def select_patients(patients: pd.DataFrame, spec: CohortSpec) -> pd.DataFrame:
     """Patients matching the cohort's enrolment (and not failed)."""
@@ -225,7 +264,9 @@ def tilt_weights(x: np.ndarray, mean: float) -> np.ndarray:
 
     x = np.asarray(x, dtype=float)
     if not x.min() < mean < x.max():
-        raise PopulationError(f"weight_to: mean {mean:g} lies outside the simulated range {x.min():g}-{x.max():g}")
+        raise PopulationError(
+            f"weight_to: mean {mean:g} lies outside the simulated range {x.min():g}-{x.max():g}"
+        )
     z = (x - x.mean()) / (x.std() or 1.0)
 
     def wmean(lam: float) -> float:
@@ -241,17 +282,23 @@ def cohort_weights(patients: pd.DataFrame, spec: CohortSpec) -> np.ndarray | Non
     """Weights of the selected patients (None = equal weights)."""
     if not spec.weight_to:
         return None
-    return tilt_weights(patients["sledai2k_baseline"].to_numpy(dtype=float), spec.weight_to["sledai2k_baseline"])
+    return tilt_weights(
+        patients["sledai2k_baseline"].to_numpy(dtype=float), spec.weight_to["sledai2k_baseline"]
+    )
 
 
-def quantity(patients: pd.DataFrame, name: str, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def quantity(
+    patients: pd.DataFrame, name: str, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Values of a target quantity (a patient column or a derived boolean), finite only, with their weights."""
     if name in _DERIVED:
         v = _DERIVED[name](patients).to_numpy(dtype=float)
     elif name in patients.columns:
         v = patients[name].to_numpy(dtype=float)
     else:
-        raise PopulationError(f"target quantity {name!r} is neither a patient column nor one of {', '.join(_DERIVED)}")
+        raise PopulationError(
+            f"target quantity {name!r} is neither a patient column nor one of {', '.join(_DERIVED)}"
+        )
     keep = np.isfinite(v)
     w = None if weights is None else weights[keep] / weights[keep].sum()
     return v[keep], w
@@ -285,15 +332,29 @@ class TargetResult:
         t = self.target
         study = None if self.study_interval is None else list(self.study_interval)
         return {
-            "id": t.id, "cohort": t.cohort, "scenario": f"{self.cohort.product} {self.cohort.dose} {self.cohort.ld}",
-            "selection": self.cohort.select, "quantity": t.quantity, "statistic": t.statistic,
-            "published": t.describe(), "published_interval": list(t.interval), "n_published": t.n, "tag": t.tag,
-            "source": t.source, "n_simulated": self.n_sim, "simulated": self.simulated,
+            "id": t.id,
+            "cohort": t.cohort,
+            "scenario": f"{self.cohort.product} {self.cohort.dose} {self.cohort.ld}",
+            "selection": self.cohort.select,
+            "quantity": t.quantity,
+            "statistic": t.statistic,
+            "published": t.describe(),
+            "published_interval": list(t.interval),
+            "n_published": t.n,
+            "tag": t.tag,
+            "source": t.source,
+            "n_simulated": self.n_sim,
+            "simulated": self.simulated,
             "mc_interval_95": None if self.mc_interval is None else list(self.mc_interval),
-            "study_interval_95": study, "acceptance_interval_95": study,
-            "accepted_true_rates": None if self.accepted_rates is None else list(self.accepted_rates),
-            "informative": self.informative, "uninformative_reason": self.uninformative_reason,
-            "passed": self.passed, "reason": self.reason,
+            "study_interval_95": study,
+            "acceptance_interval_95": study,
+            "accepted_true_rates": None
+            if self.accepted_rates is None
+            else list(self.accepted_rates),
+            "informative": self.informative,
+            "uninformative_reason": self.uninformative_reason,
+            "passed": self.passed,
+            "reason": self.reason,
         }
 
 
@@ -318,8 +379,9 @@ def accepted_rates(target: Target) -> tuple[float, float] | None:
     return float(p[ok].min()), float(p[ok].max())
 
 
-def informativeness(target: Target, study: tuple[float, float] | None,
-                    values: np.ndarray | None = None) -> tuple[bool, str, tuple[float, float] | None]:
+def informativeness(
+    target: Target, study: tuple[float, float] | None, values: np.ndarray | None = None
+) -> tuple[bool, str, tuple[float, float] | None]:
     """Whether a target can discriminate, the reason if it cannot, and the true rates it accepts.
 
     :func:`compare` applies it to met targets only (a miss did discriminate). A target is
@@ -347,7 +409,13 @@ def informativeness(target: Target, study: tuple[float, float] | None,
             return False, "the acceptance interval 0-1 holds every possible rate", accepted
         if accepted is not None and accepted[1] - accepted[0] > UNINFORMATIVE_RATE_SPAN:
             a, b = accepted
-            span = (f"up to {b:.2f}" if a < 0.005 else f"from {a:.2f}" if b > 0.995 else f"from {a:.2f} to {b:.2f}")
+            span = (
+                f"up to {b:.2f}"
+                if a < 0.005
+                else f"from {a:.2f}"
+                if b > 0.995
+                else f"from {a:.2f} to {b:.2f}"
+            )
             return False, f"met by any true rate {span} (n = {target.n})", accepted
         return True, "", accepted
     if target.statistic == "sd":
@@ -355,20 +423,39 @@ def informativeness(target: Target, study: tuple[float, float] | None,
             return False, "an SD of fewer than two patients", None
         return True, "", None
     if target.n == 1:
-        return False, f"the {target.statistic} of one patient: any single patient's value is met", None
+        return (
+            False,
+            f"the {target.statistic} of one patient: any single patient's value is met",
+            None,
+        )
     if values is not None and np.size(values) >= 2:
         q = np.percentile(np.asarray(values, dtype=float), [2.5, 97.5])
         spread = f"{_fmt(float(q[0]))}-{_fmt(float(q[1]))}"
         if study is not None and study[0] <= q[0] + 1e-12 and study[1] >= q[1] - 1e-12:
-            return False, f"the acceptance interval covers the spread of single patients ({spread})", None
+            return (
+                False,
+                f"the acceptance interval covers the spread of single patients ({spread})",
+                None,
+            )
         lo, hi = target.interval
         if lo <= q[0] + 1e-12 and hi >= q[1] - 1e-12:
-            return False, f"the published range covers the spread of single patients ({spread})", None
+            return (
+                False,
+                f"the published range covers the spread of single patients ({spread})",
+                None,
+            )
     return True, "", None
 
 
-def compare(target: Target, spec: CohortSpec, values: np.ndarray, rng: np.random.Generator,
-            weights: np.ndarray | None = None, n_boot: int = _BOOT, classify: bool = True) -> TargetResult:
+def compare(
+    target: Target,
+    spec: CohortSpec,
+    values: np.ndarray,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+    n_boot: int = _BOOT,
+    classify: bool = True,
+) -> TargetResult:
     """Compare simulated per-patient values with one target (see the module docstring).
 
     With ``weights`` (a cohort weighted to a published baseline), resampling draws patients
@@ -378,14 +465,30 @@ def compare(target: Target, spec: CohortSpec, values: np.ndarray, rng: np.random
     """
     v = np.asarray(values, dtype=float)
     if v.size < 2:
-        return TargetResult(target, spec, int(v.size), None, None, None, False,
-                            target.unmet_reason or "fewer than two simulated patients have a value",
-                            accepted_rates=accepted_rates(target) if classify else None)
+        return TargetResult(
+            target,
+            spec,
+            int(v.size),
+            None,
+            None,
+            None,
+            False,
+            target.unmet_reason or "fewer than two simulated patients have a value",
+            accepted_rates=accepted_rates(target) if classify else None,
+        )
 
     def draw(size: tuple[int, int]) -> np.ndarray:
-        return v[rng.choice(v.size, size=size, p=weights)] if weights is not None else v[rng.integers(0, v.size, size)]
+        return (
+            v[rng.choice(v.size, size=size, p=weights)]
+            if weights is not None
+            else v[rng.integers(0, v.size, size)]
+        )
 
-    sim = float(_stat(target.statistic, v)) if weights is None else float(_stat(target.statistic, draw((1, 20000))[0]))
+    sim = (
+        float(_stat(target.statistic, v))
+        if weights is None
+        else float(_stat(target.statistic, draw((1, 20000))[0]))
+    )
     boot = _stat(target.statistic, draw((n_boot, v.size)), axis=1)
     mc = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)))
     n = target.n
@@ -398,7 +501,9 @@ def compare(target: Target, spec: CohortSpec, values: np.ndarray, rng: np.random
         study = (float(np.percentile(sub, 2.5)), float(np.percentile(sub, 97.5)))
     lo, hi = target.interval
     ok = lo <= study[1] + 1e-12 and hi >= study[0] - 1e-12
-    reason = "" if ok else (target.unmet_reason or "unexplained: no reason recorded in targets.yaml")
+    reason = (
+        "" if ok else (target.unmet_reason or "unexplained: no reason recorded in targets.yaml")
+    )
     if ok and spec.weight_to and target.quantity in spec.weight_to:
         reason = "matched by weighting the cohort to this published baseline"
     info = informativeness(target, study, v) if classify else (True, "", None)
@@ -430,8 +535,10 @@ class CalibrationReport:
 
     def headline(self) -> str:
         """For example ``"42 of 47 targets met (of which 16 uninformative)"``."""
-        return (f"{self.passed} of {len(self.results)} targets met "
-                f"(of which {self.passed_uninformative} uninformative)")
+        return (
+            f"{self.passed} of {len(self.results)} targets met "
+            f"(of which {self.passed_uninformative} uninformative)"
+        )
 
     @property
     def unexplained(self) -> list[TargetResult]:
@@ -440,23 +547,36 @@ class CalibrationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "n_per_cohort": self.n, "seed": self.seed, "passed": self.passed, "total": len(self.results),
+            "n_per_cohort": self.n,
+            "seed": self.seed,
+            "passed": self.passed,
+            "total": len(self.results),
             "passed_uninformative": self.passed_uninformative,
             "passed_informative": self.passed - self.passed_uninformative,
             "uninformative": [r.target.id for r in self.results if not r.informative],
             "headline": self.headline(),
             "unexplained_failures": [r.target.id for r in self.unexplained],
-            "calibrated_links": self.links, "calibrated_model": self.model,
+            "calibrated_links": self.links,
+            "calibrated_model": self.model,
             "targets": [r.to_dict() for r in self.results],
-            "unmet": [{"id": r.target.id, "reason": r.reason} for r in self.results if not r.passed],
-            "not_simulated": list(self.not_simulated), "cohort_summaries": self.summaries,
+            "unmet": [
+                {"id": r.target.id, "reason": r.reason} for r in self.results if not r.passed
+            ],
+            "not_simulated": list(self.not_simulated),
+            "cohort_summaries": self.summaries,
         }
 
 
-def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
-             links: Any = None, model_overrides: Mapping[str, float] | None = None,
-             progress: Callable[[str], None] | None = None,
-             steps: Callable[[str, int, int], None] | None = None) -> CalibrationReport:
+def evaluate(
+    targets: TargetSet | None = None,
+    *,
+    n: int = DEFAULT_N,
+    seed: int = DEFAULT_SEED,
+    links: Any = None,
+    model_overrides: Mapping[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
+    steps: Callable[[str, int, int], None] | None = None,
+) -> CalibrationReport:
     """Simulate every target cohort through the full path and compare it with its targets.
 
     Parameters
@@ -491,8 +611,16 @@ def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int 
             progress(f"{name}: {spec.product} {spec.dose} {spec.ld}")
         if steps:
             steps(f"evaluating {name}", todo.index(name), len(todo))
-        res = simulate_cohort(spec.product, spec.dose, spec.ld, n=n, seed=seed + k, months=spec.months,
-                              links=lk, model_overrides=model_overrides)
+        res = simulate_cohort(
+            spec.product,
+            spec.dose,
+            spec.ld,
+            n=n,
+            seed=seed + k,
+            months=spec.months,
+            links=lk,
+            model_overrides=model_overrides,
+        )
         sel = select_patients(res.patients, spec)
         w = cohort_weights(sel, spec)
         summaries[name] = {"n_selected": int(len(sel)), **_brief(res.summary())}
@@ -505,19 +633,26 @@ def evaluate(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int 
     if model_overrides:
         model.update({k: float(v) for k, v in model_overrides.items()})
     calibrated = {r.name: r.value for r in lk.rows if r.calibrate}
-    return CalibrationReport(tuple(results), ts.not_simulated, calibrated, model, int(n), int(seed), summaries)
+    return CalibrationReport(
+        tuple(results), ts.not_simulated, calibrated, model, int(n), int(seed), summaries
+    )
 
 
 def _brief(summary: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in summary.items():
-        out[k] = {"median": v["median"], "p05": v["p05"], "p95": v["p95"]} if isinstance(v, dict) else v
+        out[k] = (
+            {"median": v["median"], "p05": v["p05"], "p95": v["p95"]} if isinstance(v, dict) else v
+        )
     return out
 
 
 # ---- fitting --------------------------------------------------------------------------------
 
-def _fast_quantities(vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec) -> dict[str, np.ndarray]:
+
+def _fast_quantities(
+    vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec
+) -> dict[str, np.ndarray]:
     """Per-patient quantities of the selected patients from arrays (no records), for the search."""
     from allocart.population.events import sledai2k_fast
     from allocart.population.readout import clinical_score
@@ -529,8 +664,11 @@ def _fast_quantities(vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec
     s = sledai2k_fast(vc, ev, lk)
     clin = clinical_score(ev.active)
     out = {
-        "crs_any": ev.crs_grade >= 1, "crs_ge2": ev.crs_grade >= 2, "crs_ge3": ev.crs_grade >= 3,
-        "icans_any": ev.icans_grade >= 1, "sledai2k_baseline": s[:, 0],
+        "crs_any": ev.crs_grade >= 1,
+        "crs_ge2": ev.crs_grade >= 2,
+        "crs_ge3": ev.crs_grade >= 3,
+        "icans_any": ev.icans_grade >= 1,
+        "sledai2k_baseline": s[:, 0],
         "serious_infection": ev.infection_grade >= 3,
     }
     for m, d in vc.schedule.month_days.items():
@@ -548,9 +686,15 @@ def _fast_quantities(vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec
     return q, w
 
 
-def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
-        progress: Callable[[str], None] | None = None, maxiter: int = 400,
-        steps: Callable[[str, int, int], None] | None = None) -> dict[str, float]:
+def fit(
+    targets: TargetSet | None = None,
+    *,
+    n: int = DEFAULT_N,
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[str], None] | None = None,
+    maxiter: int = 400,
+    steps: Callable[[str, int, int], None] | None = None,
+) -> dict[str, float]:
     """Fit the ``calibrate: true`` link parameters to the targets they drive.
 
     ``progress(message)`` is called as each cohort is simulated; ``steps(what, done, total)``
@@ -587,8 +731,14 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
             steps(f"simulating {name}", todo.index(name), len(todo))
         sched = schedule_for(spec.months)
         sc = Scenario.create(spec.product, spec.dose, spec.ld, days=float(sched.horizon_days))
-        vc = simulate_virtual(sc, n, seed + k, sched, table=population_table(),
-                              n_flare=int(fixed["sledai_flare_descriptors"]))
+        vc = simulate_virtual(
+            sc,
+            n,
+            seed + k,
+            sched,
+            table=population_table(),
+            n_flare=int(fixed["sledai_flare_descriptors"]),
+        )
         kin = kinetics(vc, aplasia_below=fixed["b_aplasia_below_per_ul"])
         sims.append((spec, vc, kin, sc.product.gvhd_tcr_residual(), mine))
 
@@ -639,7 +789,9 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
     # a coarse grid over those two first keeps the simplex out of a poor local step.
     if "sledai_theta_min" in names and "sledai_renal_lag_days" in names:
         it, il = names.index("sledai_theta_min"), names.index("sledai_renal_lag_days")
-        points = [(th, lag) for th in (0.05, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25) for lag in range(0, 95, 5)]
+        points = [
+            (th, lag) for th in (0.05, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25) for lag in range(0, 95, 5)
+        ]
         grid = []
         for i, (th, lag) in enumerate(points):
             if steps:
@@ -658,8 +810,13 @@ def fit(targets: TargetSet | None = None, *, n: int = DEFAULT_N, seed: int = DEF
 
     if steps:
         steps("Nelder-Mead search", 0, maxiter)
-    best = minimize(loss, x0, method="Nelder-Mead", callback=step,
-                    options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4, "initial_simplex": _simplex(x0)})
+    best = minimize(
+        loss,
+        x0,
+        method="Nelder-Mead",
+        callback=step,
+        options={"maxiter": maxiter, "xatol": 1e-3, "fatol": 1e-4, "initial_simplex": _simplex(x0)},
+    )
     if steps:
         steps("Nelder-Mead search", maxiter, maxiter)
     out = values_of(best.x)
@@ -675,33 +832,54 @@ def _simplex(x0: np.ndarray) -> np.ndarray:
     return np.array(pts)
 
 
-def write_calibrated(fitted: Mapping[str, float], path: str | Path | None = None, *,
-                     target_ids: Sequence[str] = (), model: Mapping[str, Mapping[str, Any]] | None = None,
-                     n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Path:
+def write_calibrated(
+    fitted: Mapping[str, float],
+    path: str | Path | None = None,
+    *,
+    target_ids: Sequence[str] = (),
+    model: Mapping[str, Mapping[str, Any]] | None = None,
+    n: int = DEFAULT_N,
+    seed: int = DEFAULT_SEED,
+) -> Path:
     """Write ``calibrated.yaml`` (default: the package's ``data/calibrated.yaml``)."""
     from allocart.population.links import load_calibrated
 
-    p = Path(path) if path is not None else Path(str(resources.files("allocart.population").joinpath("data/calibrated.yaml")))
+    p = (
+        Path(path)
+        if path is not None
+        else Path(str(resources.files("allocart.population").joinpath("data/calibrated.yaml")))
+    )
+
     def source(name: str) -> str:
-        drives = [t for t in target_ids if any(t.endswith(sfx) for sfx in _DRIVES.get(name.rsplit("_", 1)[0], ()))]
+        drives = [
+            t
+            for t in target_ids
+            if any(t.endswith(sfx) for sfx in _DRIVES.get(name.rsplit("_", 1)[0], ()))
+        ]
         drives = drives or list(target_ids)
-        return f"calibrated by `allocart calibrate` (n={n} per cohort, seed {seed}) to targets.yaml: " + ", ".join(drives)
+        return (
+            f"calibrated by `allocart calibrate` (n={n} per cohort, seed {seed}) to targets.yaml: "
+            + ", ".join(drives)
+        )
 
     doc = {
         "description": "Population-level values fitted by allocart calibrate; applied on top of links.yaml and "
-                       "model/data/parameters.yaml by every cohort.",
+        "model/data/parameters.yaml by every cohort.",
         "links": {k: {"value": float(v), "source": source(k)} for k, v in fitted.items()},
         "model": {k: dict(v) for k, v in (model or {}).items()},
     }
     tmp = p.with_name(p.name + ".partial")
-    tmp.write_text("# Written by `allocart calibrate`; check with `allocart calibrate --check`.\n"
-                   + yaml.safe_dump(doc, sort_keys=False, width=120))
+    tmp.write_text(
+        "# Written by `allocart calibrate`; check with `allocart calibrate --check`.\n"
+        + yaml.safe_dump(doc, sort_keys=False, width=120)
+    )
     tmp.replace(p)
     load_calibrated.cache_clear()
     return p
 
 
 # ---- report ---------------------------------------------------------------------------------
+
 
 def _fmt(x: float | None) -> str:
     if x is None:
@@ -720,10 +898,18 @@ def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, 
         t = r.target
         cls = "pass" if r.passed else "fail"
         mc = "-" if r.mc_interval is None else f"{_fmt(r.mc_interval[0])}-{_fmt(r.mc_interval[1])}"
-        st = "-" if r.study_interval is None else f"{_fmt(r.study_interval[0])}-{_fmt(r.study_interval[1])}"
+        st = (
+            "-"
+            if r.study_interval is None
+            else f"{_fmt(r.study_interval[0])}-{_fmt(r.study_interval[1])}"
+        )
         if not r.informative:
             cls += " uninformative"
-        info = "yes" if r.informative else f"<b>uninformative</b>: {html.escape(r.uninformative_reason)}"
+        info = (
+            "yes"
+            if r.informative
+            else f"<b>uninformative</b>: {html.escape(r.uninformative_reason)}"
+        )
         rows.append(
             f"<tr class='{cls}'><td>{html.escape(t.id)}</td><td>{html.escape(r.cohort.product)} {html.escape(r.cohort.dose)} "
             f"{html.escape(r.cohort.ld)}</td><td>{html.escape(t.statistic)} of {html.escape(t.quantity)}</td>"
@@ -731,9 +917,15 @@ def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, 
             f"<td>{mc}</td><td>{st}</td><td>{'pass' if r.passed else 'FAIL'}</td><td>{info}</td>"
             f"<td>{html.escape(t.source)}</td><td>{html.escape(r.reason)}</td></tr>"
         )
-    ns = "".join(f"<li><b>{html.escape(x.get('quantity', ''))}</b> ({html.escape(x.get('source', ''))}): "
-                 f"{html.escape(x.get('reason', ''))}</li>" for x in report.not_simulated)
-    params = "".join(f"<li><code>{html.escape(k)}</code> = {v:g}</li>" for k, v in {**report.links, **report.model}.items())
+    ns = "".join(
+        f"<li><b>{html.escape(x.get('quantity', ''))}</b> ({html.escape(x.get('source', ''))}): "
+        f"{html.escape(x.get('reason', ''))}</li>"
+        for x in report.not_simulated
+    )
+    params = "".join(
+        f"<li><code>{html.escape(k)}</code> = {v:g}</li>"
+        for k, v in {**report.links, **report.model}.items()
+    )
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>allocart calibration report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}tr.pass td:nth-child(9){{background:#d8f5d8}}
@@ -749,7 +941,7 @@ narrower than the spread of single patients. MC interval: 95% bootstrap interval
 <table><tr><th>target</th><th>scenario</th><th>statistic</th><th>n</th><th>published</th><th>simulated</th>
 <th>MC 95%</th><th>acceptance (study 95%)</th><th>result</th><th>informative</th><th>source</th>
 <th>reason if unmet</th></tr>
-{''.join(rows)}</table>
+{"".join(rows)}</table>
 <h2>Calibrated values</h2><ul>{params}</ul>
 <h2>Reference rows not simulated</h2><ul>{ns}</ul>
 </body></html>

@@ -36,33 +36,73 @@ from allocart.population.schedule import schedule_for
 from allocart.population.scoring import Scorers, score_patient
 from allocart.population.virtual import VirtualCohort, kinetics, population_table, simulate_virtual
 
-__all__ = ["CohortResult", "simulate_cohort", "SUMMARY_KEYS", "DLT_REASONS", "dlt_reason_flags", "summarise", "cohort_frame",
-           "wilson_interval"]
+__all__ = [
+    "CohortResult",
+    "simulate_cohort",
+    "SUMMARY_KEYS",
+    "DLT_REASONS",
+    "dlt_reason_flags",
+    "summarise",
+    "cohort_frame",
+    "wilson_interval",
+]
 
 #: Keys of ``CohortResult.summary()`` (and ``allocart cohort --json``), in issue order: a rate
 #: in [0, 1] or a distribution ``{mean, sd, median, p05, p95}``.
 SUMMARY_KEYS: tuple[str, ...] = (
-    "car_t_tmax_days", "car_t_cmax_cells_per_ul", "car_t_persistence_days", "b_cell_aplasia_onset_days",
-    "b_cell_aplasia_days", "b_cell_return_days", "anti_dsdna_negative_m3_rate", "c3_normal_m3_rate",
-    "sledai2k_m3", "sledai2k_m6", "sri4_m3_rate", "sri4_m6_rate", "lldas_m6_rate", "doris_m3_rate",
-    "doris_m6_rate", "flare_m6_rate", "crs_any_rate", "crs_grade_ge2_rate", "crs_grade_ge3_rate",
-    "icans_any_rate", "neutropenia_grade_ge3_rate", "thrombocytopenia_grade_ge3_rate", "gvhd_any_rate",
-    "igg_m6_fold_change", "dlt_rate", "dlt_haematological_rate", "dlt_crs_rate", "dlt_icans_rate",
-    "dlt_infection_rate", "dlt_gvhd_rate", "dlt_other_rate", "serious_infection_rate", "anc_below_0p5_days",
+    "car_t_tmax_days",
+    "car_t_cmax_cells_per_ul",
+    "car_t_persistence_days",
+    "b_cell_aplasia_onset_days",
+    "b_cell_aplasia_days",
+    "b_cell_return_days",
+    "anti_dsdna_negative_m3_rate",
+    "c3_normal_m3_rate",
+    "sledai2k_m3",
+    "sledai2k_m6",
+    "sri4_m3_rate",
+    "sri4_m6_rate",
+    "lldas_m6_rate",
+    "doris_m3_rate",
+    "doris_m6_rate",
+    "flare_m6_rate",
+    "crs_any_rate",
+    "crs_grade_ge2_rate",
+    "crs_grade_ge3_rate",
+    "icans_any_rate",
+    "neutropenia_grade_ge3_rate",
+    "thrombocytopenia_grade_ge3_rate",
+    "gvhd_any_rate",
+    "igg_m6_fold_change",
+    "dlt_rate",
+    "dlt_haematological_rate",
+    "dlt_crs_rate",
+    "dlt_icans_rate",
+    "dlt_infection_rate",
+    "dlt_gvhd_rate",
+    "dlt_other_rate",
+    "serious_infection_rate",
+    "anc_below_0p5_days",
 )
 
 #: DLT reason categories reported per cohort: the DLT rules of the clinical library, with
 #: IEC-HS, death and other non-haematological events under "other".
 DLT_REASONS: dict[str, tuple[str, ...]] = {
-    "haematological": ("haematological",), "crs": ("crs",), "icans": ("icans",), "infection": ("infection",),
-    "gvhd": ("gvhd",), "other": ("other", "iec_hs", "death"),
+    "haematological": ("haematological",),
+    "crs": ("crs",),
+    "icans": ("icans",),
+    "infection": ("infection",),
+    "gvhd": ("gvhd",),
+    "other": ("other", "iec_hs", "death"),
 }
 
 
 def dlt_reason_flags(reasons: Sequence[str], category: str) -> np.ndarray:
     """Whether each patient's ``dlt_reason`` (rules joined by "; ") falls in a reason category."""
     rules = set(DLT_REASONS[category])
-    return np.array([bool(rules & set(filter(None, str(r).split("; ")))) for r in reasons], dtype=bool)
+    return np.array(
+        [bool(rules & set(filter(None, str(r).split("; ")))) for r in reasons], dtype=bool
+    )
 
 
 def distribution(x: np.ndarray) -> dict[str, float | None]:
@@ -72,8 +112,11 @@ def distribution(x: np.ndarray) -> dict[str, float | None]:
     if v.size == 0:
         return {"mean": None, "sd": None, "median": None, "p05": None, "p95": None, "n": 0}
     return {
-        "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-        "median": float(np.median(v)), "p05": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95)),
+        "mean": float(v.mean()),
+        "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "median": float(np.median(v)),
+        "p05": float(np.percentile(v, 5)),
+        "p95": float(np.percentile(v, 95)),
         "n": int(v.size),
     }
 
@@ -192,30 +235,57 @@ class CohortResult:
         return out
 
 
-def cohort_frame(vc: VirtualCohort, ev: ClinicalEvents, kin: Mapping[str, np.ndarray],
-                 scored: Sequence[Mapping[str, Any]], months: Sequence[int], links: Mapping[str, float]) -> pd.DataFrame:
+def cohort_frame(
+    vc: VirtualCohort,
+    ev: ClinicalEvents,
+    kin: Mapping[str, np.ndarray],
+    scored: Sequence[Mapping[str, Any]],
+    months: Sequence[int],
+    links: Mapping[str, float],
+) -> pd.DataFrame:
     """One row per patient: covariates, library scores, kinetic and serological read-outs."""
     cov = vc.covariates
     n = vc.n
     cols: dict[str, Any] = {
-        "id": np.arange(n), "age_years": cov["age_years"], "female": cov["female"].astype(bool),
-        "weight_kg": cov.weight_kg, "bsa_m2": cov.bsa_m2, "nephritis": cov["lupus_nephritis"].astype(bool),
+        "id": np.arange(n),
+        "age_years": cov["age_years"],
+        "female": cov["female"].astype(bool),
+        "weight_kg": cov.weight_kg,
+        "bsa_m2": cov.bsa_m2,
+        "nephritis": cov["lupus_nephritis"].astype(bool),
         "anti_dsdna_baseline_iu_per_ml": vc.baseline["anti_dsdna_iu_per_ml"],
         "c3_baseline_g_per_l": vc.baseline["c3_g_per_l"],
         "prednisone_baseline_mg_per_day": cov["prednisone_mg_per_day"],
         "cells_infused": vc.cells_infused,
     }
-    keys = ["sledai2k_baseline", "crs_grade", "crs_onset_day", "icans_grade", "icans_onset_day",
-            "neutropenia_grade_max", "thrombocytopenia_grade_max", "infection_grade_max", "gvhd_grade",
-            "dlt", "dlt_day", "dlt_reason"]
+    keys = [
+        "sledai2k_baseline",
+        "crs_grade",
+        "crs_onset_day",
+        "icans_grade",
+        "icans_onset_day",
+        "neutropenia_grade_max",
+        "thrombocytopenia_grade_max",
+        "infection_grade_max",
+        "gvhd_grade",
+        "dlt",
+        "dlt_day",
+        "dlt_reason",
+    ]
     for k in keys:
         cols[k] = [s[k] for s in scored]
-    cols["serious_infection"] = np.array([s["infection_grade_max"] >= 3 for s in scored], dtype=bool)
+    cols["serious_infection"] = np.array(
+        [s["infection_grade_max"] >= 3 for s in scored], dtype=bool
+    )
     # Days with ANC < 0.5 x 10^9/L from the infusion on (NaN for failed patients).
     anc = vc.obs["anc_1e9_per_l"]
-    cols["anc_below_0p5_days"] = np.where(vc.failed, np.nan, (np.nan_to_num(anc, nan=np.inf) < 0.5).sum(1).astype(float))
+    cols["anc_below_0p5_days"] = np.where(
+        vc.failed, np.nan, (np.nan_to_num(anc, nan=np.inf) < 0.5).sum(1).astype(float)
+    )
     d28 = min(28, anc.shape[1] - 1)
-    cols["anc_below_0p5_d28"] = np.where(vc.failed, False, np.nan_to_num(anc[:, d28], nan=np.inf) < 0.5)
+    cols["anc_below_0p5_d28"] = np.where(
+        vc.failed, False, np.nan_to_num(anc[:, d28], nan=np.inf) < 0.5
+    )
     b_lim = links["b_aplasia_below_per_ul"]
     for m in months:
         day = vc.schedule.month_days[m]
@@ -223,7 +293,9 @@ def cohort_frame(vc: VirtualCohort, ev: ClinicalEvents, kin: Mapping[str, np.nda
             cols[f"{k}_m{m}"] = np.array([bool(s[f"{k}_m{m}"]) for s in scored])
         cols[f"sledai2k_m{m}"] = np.array([int(s[f"sledai2k_m{m}"]) for s in scored])
         cols[f"b_cell_aplasia_m{m}"] = vc.obs["b_cells_per_ul"][:, day] < b_lim
-        cols[f"anti_dsdna_negative_m{m}"] = vc.obs["anti_dsdna_iu_per_ml"][:, day] <= links["anti_dsdna_uln_iu_per_ml"]
+        cols[f"anti_dsdna_negative_m{m}"] = (
+            vc.obs["anti_dsdna_iu_per_ml"][:, day] <= links["anti_dsdna_uln_iu_per_ml"]
+        )
         cols[f"c3_normal_m{m}"] = vc.obs["c3_g_per_l"][:, day] >= links["c3_lln_g_per_l"]
     cols.update({k: v for k, v in kin.items()})
     m6 = vc.schedule.month_days.get(6, 183)
@@ -241,8 +313,18 @@ def cohort_frame(vc: VirtualCohort, ev: ClinicalEvents, kin: Mapping[str, np.nda
 
 def _timecourses(vc: VirtualCohort, scored: Sequence[Mapping[str, Any]], k: int) -> pd.DataFrame:
     k = min(int(k), vc.n)
-    cols = ["id", "time", "car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml", "c3_g_per_l",
-            "il6_pg_per_ml", "anc_1e9_per_l", "platelets_1e9_per_l", "sledai2k"]
+    cols = [
+        "id",
+        "time",
+        "car_t_cells_per_ul",
+        "b_cells_per_ul",
+        "anti_dsdna_iu_per_ml",
+        "c3_g_per_l",
+        "il6_pg_per_ml",
+        "anc_1e9_per_l",
+        "platelets_1e9_per_l",
+        "sledai2k",
+    ]
     if k <= 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
     nt = vc.time.size
@@ -323,22 +405,42 @@ def simulate_cohort(
     AllocartError
         On an unknown product or regimen, a malformed dose, bad months, window or DLT rules.
     """
-    if isinstance(timecourse_ids, bool) or int(timecourse_ids) != timecourse_ids or timecourse_ids < 0:
+    if (
+        isinstance(timecourse_ids, bool)
+        or int(timecourse_ids) != timecourse_ids
+        or timecourse_ids < 0
+    ):
         raise PopulationError(f"timecourse_ids: {timecourse_ids!r} must be a whole number >= 0")
     sched = schedule_for(months, dlt_window_days, visit_days)
     months_t = tuple(sched.month_days)
     scorers = Scorers.create(dlt_window_days, dlt_rules)
     table = population_table(params, model_overrides=model_overrides)
     lk = (links or load_links()).values()
-    scenario = Scenario.create(product, dose, ld, days=float(sched.horizon_days), gcsf_from_day=gcsf_from_day)
-    vc = simulate_virtual(scenario, n, seed, sched, table=table, n_flare=int(lk["sledai_flare_descriptors"]),
-                          progress=progress)
+    scenario = Scenario.create(
+        product, dose, ld, days=float(sched.horizon_days), gcsf_from_day=gcsf_from_day
+    )
+    vc = simulate_virtual(
+        scenario,
+        n,
+        seed,
+        sched,
+        table=table,
+        n_flare=int(lk["sledai_flare_descriptors"]),
+        progress=progress,
+    )
     kin = kinetics(vc, aplasia_below=lk["b_aplasia_below_per_ul"])
     ev = derive_events(vc, lk, kin, scenario.product.gvhd_tcr_residual())
     records = tuple(patient_records(vc, ev, i, lk) for i in range(vc.n))
     scored = [score_patient(r, scorers, sched.month_days) for r in records]
     patients = cohort_frame(vc, ev, kin, scored, months_t, lk)
     return CohortResult(
-        product=str(product), dose=str(dose), ld=str(ld), n=vc.n, seed=int(seed), months=months_t,
-        patients=patients, timecourses=_timecourses(vc, scored, timecourse_ids), _records=records,
+        product=str(product),
+        dose=str(dose),
+        ld=str(ld),
+        n=vc.n,
+        seed=int(seed),
+        months=months_t,
+        patients=patients,
+        timecourses=_timecourses(vc, scored, timecourse_ids),
+        _records=records,
     )

@@ -45,7 +45,8 @@ __all__ = [
 #: Clinical descriptors a baseline set can hold, in SLEDAI-2K table order (serology and blood
 #: counts come from laboratory records).
 CLINICAL_DESCRIPTORS: tuple[str, ...] = tuple(
-    d for d in SLEDAI_DESCRIPTORS
+    d
+    for d in SLEDAI_DESCRIPTORS
     if d not in ("low_complement", "increased_dna_binding", "thrombocytopenia", "leukopenia")
 )
 
@@ -98,15 +99,20 @@ class Covariates:
         try:
             return self.values[name]
         except KeyError:
-            raise PopulationError(f"unknown covariate `{name}`; known: {', '.join(self.values)}") from None
+            raise PopulationError(
+                f"unknown covariate `{name}`; known: {', '.join(self.values)}"
+            ) from None
 
     def subset(self, index: np.ndarray) -> Covariates:
         """The covariates of the patients selected by ``index`` (bool mask or integer array)."""
         return Covariates(
             values={k: v[index] for k, v in self.values.items()},
-            weight_kg=self.weight_kg[index], bsa_m2=self.bsa_m2[index],
-            descriptors=self.descriptors[index], joints=self.joints[index],
-            clinical_sledai0=self.clinical_sledai0[index], sledai2k0=self.sledai2k0[index],
+            weight_kg=self.weight_kg[index],
+            bsa_m2=self.bsa_m2[index],
+            descriptors=self.descriptors[index],
+            joints=self.joints[index],
+            clinical_sledai0=self.clinical_sledai0[index],
+            sledai2k0=self.sledai2k0[index],
             pga0=self.pga0[index],
         )
 
@@ -116,8 +122,13 @@ class Covariates:
 
         cols: dict[str, Any] = {"id": np.arange(self.n)}
         cols.update(self.values)
-        cols.update(weight_kg=self.weight_kg, bsa_m2=self.bsa_m2, clinical_sledai0=self.clinical_sledai0,
-                    sledai2k0=self.sledai2k0, pga0=self.pga0)
+        cols.update(
+            weight_kg=self.weight_kg,
+            bsa_m2=self.bsa_m2,
+            clinical_sledai0=self.clinical_sledai0,
+            sledai2k0=self.sledai2k0,
+            pga0=self.pga0,
+        )
         for j, d in enumerate(CLINICAL_DESCRIPTORS):
             cols[f"baseline_{d}"] = self.descriptors[:, j]
         return pd.DataFrame(cols)
@@ -192,26 +203,38 @@ class CovariateModel:
                 if _spec_float(c, "cv", where) < 0:
                     raise PopulationError(f"{where}: field `cv` must be >= 0")
             else:
-                raise PopulationError(f"{where}: field `distribution` = {dist!r}; use normal, lognormal or bernoulli")
+                raise PopulationError(
+                    f"{where}: field `distribution` = {dist!r}; use normal, lognormal or bernoulli"
+                )
             if not str(c.get("source", "")).strip():
-                raise PopulationError(f"{where}: field `source` is missing (give a reference or `assumption: <why>`)")
+                raise PopulationError(
+                    f"{where}: field `source` is missing (give a reference or `assumption: <why>`)"
+                )
         order = tuple(covs)
         corr = np.eye(len(order))
         for i, row in enumerate(spec.get("correlations", []) or []):
             a, b = row.get("a"), row.get("b")
             for x in (a, b):
                 if x not in covs:
-                    raise PopulationError(f"{origin}: correlations[{i}] names unknown covariate {x!r}")
+                    raise PopulationError(
+                        f"{origin}: correlations[{i}] names unknown covariate {x!r}"
+                    )
             rho = _spec_float(row, "rho", f"{origin}: correlations[{i}]")
             if not -1 < rho < 1:
-                raise PopulationError(f"{origin}: correlations[{i}]: `rho` = {rho!r} must lie in (-1, 1)")
+                raise PopulationError(
+                    f"{origin}: correlations[{i}]: `rho` = {rho!r} must lie in (-1, 1)"
+                )
             ia, ib = order.index(a), order.index(b)
             corr[ia, ib] = corr[ib, ia] = rho
         try:
             np.linalg.cholesky(corr)
         except np.linalg.LinAlgError:
-            raise PopulationError(f"{origin}: the correlations do not form a positive-definite matrix") from None
-        return cls(name=str(spec.get("name", "population")), spec=dict(spec), order=order, corr=corr)
+            raise PopulationError(
+                f"{origin}: the correlations do not form a positive-definite matrix"
+            ) from None
+        return cls(
+            name=str(spec.get("name", "population")), spec=dict(spec), order=order, corr=corr
+        )
 
     # ---------------------------------------------------------------------------------------
     def sample(self, n: int, seed: int | np.random.Generator) -> Covariates:
@@ -260,13 +283,25 @@ class CovariateModel:
         weight = bmi * (height / 100.0) ** 2
         bsa = np.sqrt(height * weight / 3600.0)
         if "prednisone_mg_per_day" in values and "on_glucocorticoid" in values:
-            values["prednisone_mg_per_day"] = np.where(values["on_glucocorticoid"], values["prednisone_mg_per_day"], 0.0)
+            values["prednisone_mg_per_day"] = np.where(
+                values["on_glucocorticoid"], values["prednisone_mg_per_day"], 0.0
+            )
         desc, joints, csledai, sledai2k = self._descriptors(values, rng, n)
         pga0 = self._pga(csledai, rng)
-        return Covariates(values=values, weight_kg=weight, bsa_m2=bsa, descriptors=desc, joints=joints,
-                          clinical_sledai0=csledai, sledai2k0=sledai2k, pga0=pga0)
+        return Covariates(
+            values=values,
+            weight_kg=weight,
+            bsa_m2=bsa,
+            descriptors=desc,
+            joints=joints,
+            clinical_sledai0=csledai,
+            sledai2k0=sledai2k,
+            pga0=pga0,
+        )
 
-    def serology_points(self, values: Mapping[str, np.ndarray], links: Mapping[str, float] | None = None) -> np.ndarray:
+    def serology_points(
+        self, values: Mapping[str, np.ndarray], links: Mapping[str, float] | None = None
+    ) -> np.ndarray:
         """SLEDAI-2K serology points at baseline: 2 for anti-dsDNA above the ULN, 2 for low C3 or C4."""
         from allocart.population.links import load_links
 
@@ -285,7 +320,9 @@ class CovariateModel:
         other = s.get("non_renal", {})
         for name in (*renal, *other):
             if name not in CLINICAL_DESCRIPTORS:
-                raise PopulationError(f"covariates: sledai descriptor {name!r} is not a clinical SLEDAI-2K descriptor")
+                raise PopulationError(
+                    f"covariates: sledai descriptor {name!r} is not a clinical SLEDAI-2K descriptor"
+                )
         weights = np.array([SLEDAI_DESCRIPTORS[d] for d in CLINICAL_DESCRIPTORS])
         p_renal = np.array([float(renal.get(d, 0.0)) for d in CLINICAL_DESCRIPTORS])
         p_other = np.array([float(other.get(d, 0.0)) for d in CLINICAL_DESCRIPTORS])
@@ -314,7 +351,10 @@ class CovariateModel:
                 total = (desc * weights).sum(1) + serology
                 desc[:, j] |= total < minimum
         j_arth = CLINICAL_DESCRIPTORS.index("arthritis")
-        lo, hi = s.get("arthritis_joints", {}).get("min", 2), s.get("arthritis_joints", {}).get("max", 10)
+        lo, hi = (
+            s.get("arthritis_joints", {}).get("min", 2),
+            s.get("arthritis_joints", {}).get("max", 10),
+        )
         joints = np.where(desc[:, j_arth], rng.integers(int(lo), int(hi) + 1, size=n), 0)
         csledai = (desc * weights).sum(1).astype(int)
         return desc, joints, csledai, csledai + serology
@@ -355,7 +395,9 @@ def load_covariate_model(path: str | Path | Mapping[str, Any] | None = None) -> 
     return CovariateModel.from_mapping(spec, origin=str(p))
 
 
-def covariate_parameters(cov: Covariates, primary: Mapping[str, np.ndarray], model: CovariateModel) -> dict[str, np.ndarray]:
+def covariate_parameters(
+    cov: Covariates, primary: Mapping[str, np.ndarray], model: CovariateModel
+) -> dict[str, np.ndarray]:
     """Model parameters of the patients with their mapped covariates applied.
 
     ``Ab0``, ``C3_0`` and ``C4_0`` are the measured baseline values. Cell counts in blood set
@@ -383,7 +425,9 @@ def covariate_parameters(cov: Covariates, primary: Mapping[str, np.ndarray], mod
         if not target:
             continue
         if target not in out:
-            raise PopulationError(f"covariate `{name}`: maps_to {target!r} is not a model parameter")
+            raise PopulationError(
+                f"covariate `{name}`: maps_to {target!r} is not a model parameter"
+            )
         x = np.asarray(cov.values[name], dtype=float)
         if target == "B_ss":
             out[target] = x * out["V_blood"] / out["f_blood_B"]
@@ -394,4 +438,3 @@ def covariate_parameters(cov: Covariates, primary: Mapping[str, np.ndarray], mod
     out["C3_norm"] = np.maximum(out["C3_norm"], 1.05 * out["C3_0"])
     out["C4_norm"] = np.maximum(out["C4_norm"], 1.05 * out["C4_0"])
     return out
-

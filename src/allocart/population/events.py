@@ -19,8 +19,20 @@ import numpy as np
 
 from allocart.clinical.records import BILAG_DOMAINS, SLEDAI_DESCRIPTORS
 from allocart.population.covariates import CLINICAL_DESCRIPTORS
-from allocart.population.links import crs_grade, gvhd_grade, icans_grade, infection_events, lognormal_days
-from allocart.population.readout import BILAG_DOMAIN_OF, active_descriptors, clinical_score, pga_at, thresholds
+from allocart.population.links import (
+    crs_grade,
+    gvhd_grade,
+    icans_grade,
+    infection_events,
+    lognormal_days,
+)
+from allocart.population.readout import (
+    BILAG_DOMAIN_OF,
+    active_descriptors,
+    clinical_score,
+    pga_at,
+    thresholds,
+)
 from allocart.population.virtual import VirtualCohort
 
 __all__ = ["ClinicalEvents", "derive_events", "bilag_grades", "serology_points"]
@@ -97,12 +109,16 @@ def bilag_grades(active: np.ndarray, baseline_involved: np.ndarray) -> np.ndarra
             continue
         w = (active[:, :, cols] * _WEIGHTS[cols]).sum(-1)
         involved = baseline_involved[:, cols].any(1)[:, None]
-        g = np.where(w >= 8, "A", np.where(w >= 4, "B", np.where(w > 0, "C", np.where(involved, "D", "E"))))
+        g = np.where(
+            w >= 8, "A", np.where(w >= 4, "B", np.where(w > 0, "C", np.where(involved, "D", "E")))
+        )
         out[:, :, j] = g
     return out
 
 
-def serology_points(anti_dsdna: np.ndarray, c3: np.ndarray, c4: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
+def serology_points(
+    anti_dsdna: np.ndarray, c3: np.ndarray, c4: np.ndarray, links: Mapping[str, float]
+) -> np.ndarray:
     """SLEDAI-2K serology points: 2 for anti-dsDNA above the ULN, 2 for low C3 or C4 (strict)."""
     dna = np.where(anti_dsdna > links["anti_dsdna_uln_iu_per_ml"], 2, 0)
     comp = np.where((c3 < links["c3_lln_g_per_l"]) | (c4 < links["c4_lln_g_per_l"]), 2, 0)
@@ -117,8 +133,12 @@ def prednisone_on(day: np.ndarray, dose0: np.ndarray, links: Mapping[str, float]
     return dose0[:, None] * factor[None, :]
 
 
-def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[str, np.ndarray],
-                  tcr_residual: float) -> ClinicalEvents:
+def derive_events(
+    vc: VirtualCohort,
+    links: Mapping[str, float],
+    kin: Mapping[str, np.ndarray],
+    tcr_residual: float,
+) -> ClinicalEvents:
     """Clinical events of every patient of ``vc`` under the link values ``links``.
 
     Parameters
@@ -136,22 +156,38 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     il6_fold = il6.max(1) / vc.params["IL6_0"]
     il6_peak_day = vc.time[il6.argmax(1)]
     crs = np.where(ok, crs_grade(il6_fold, vc.u["crs"], links), 0)
-    crs_onset = np.where(crs > 0, np.maximum(il6_peak_day - links["crs_onset_before_il6_peak_days"], 0.0), np.nan)
+    crs_onset = np.where(
+        crs > 0, np.maximum(il6_peak_day - links["crs_onset_before_il6_peak_days"], 0.0), np.nan
+    )
     crs_onset = np.floor(crs_onset)
     median = links["crs_days_median"] + links["crs_days_per_grade"] * np.maximum(crs - 1, 0)
-    crs_days = np.where(crs > 0, lognormal_days(median, links["crs_days_sd_log"], vc.u["crs_days"]), 0)
-    peak = lognormal_days(links["crs_peak_share"] * crs_days, links["crs_days_sd_log"], vc.u["crs_peak"])
+    crs_days = np.where(
+        crs > 0, lognormal_days(median, links["crs_days_sd_log"], vc.u["crs_days"]), 0
+    )
+    peak = lognormal_days(
+        links["crs_peak_share"] * crs_days, links["crs_days_sd_log"], vc.u["crs_peak"]
+    )
     crs_peak = np.where(crs >= 2, np.minimum(peak, crs_days), 0)
     inf_grade, inf_onset = infection_events(
-        np.where(ok[:, None], vc.obs["anc_1e9_per_l"], np.nan), np.where(ok[:, None], vc.obs["igg_g_per_l"], np.nan),
-        vc.u["infection"], vc.u["infection_grade"], links,
-        b_cells=np.where(ok[:, None], vc.obs["b_cells_per_ul"], np.nan))
-    inf_days = np.where(inf_grade > 0, lognormal_days(links["inf_days_median"], links["inf_days_sd_log"], vc.u["infection_days"]), 0)
+        np.where(ok[:, None], vc.obs["anc_1e9_per_l"], np.nan),
+        np.where(ok[:, None], vc.obs["igg_g_per_l"], np.nan),
+        vc.u["infection"],
+        vc.u["infection_grade"],
+        links,
+        b_cells=np.where(ok[:, None], vc.obs["b_cells_per_ul"], np.nan),
+    )
+    inf_days = np.where(
+        inf_grade > 0,
+        lognormal_days(links["inf_days_median"], links["inf_days_sd_log"], vc.u["infection_days"]),
+        0,
+    )
     cmax = np.nan_to_num(kin["car_t_cmax_cells_per_ul"], nan=0.0)
     icans = np.where(ok, icans_grade(cmax, crs, vc.u["icans"], links), 0)
     tmax = np.nan_to_num(kin["car_t_tmax_days"], nan=0.0)
     icans_ref = np.where(crs > 0, crs_onset, tmax)
-    icans_onset = np.where(icans > 0, np.floor(icans_ref + links["icans_delay_after_crs_days"]), np.nan)
+    icans_onset = np.where(
+        icans > 0, np.floor(icans_ref + links["icans_delay_after_crs_days"]), np.nan
+    )
     index = tcr_residual * np.nan_to_num(vc.car_t_total_peak, nan=0.0)
     gvhd = np.where(ok, gvhd_grade(index, vc.u["gvhd"], links), 0)
     gvhd_onset = np.where(gvhd > 0, float(links["gvhd_onset_day"]), np.nan)
@@ -167,7 +203,9 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     # activity is the baseline, so a lag reaching back before day 0 reads I = 1.
     lag = float(links["sledai_renal_lag_days"])
     lagged_days = np.floor(post - lag).astype(int)
-    lagged = np.where(lagged_days[None, :] >= 0, vc.at("sle_activity", np.maximum(lagged_days, 0)), 1.0)
+    lagged = np.where(
+        lagged_days[None, :] >= 0, vc.at("sle_activity", np.maximum(lagged_days, 0)), 1.0
+    )
     lagged = np.concatenate([np.ones((vc.n, 1)), lagged], axis=1)
     lagged = np.where(ok[:, None], lagged, 1.0)
     renal = np.array([d in RENAL_DESCRIPTORS for d in CLINICAL_DESCRIPTORS])
@@ -178,10 +216,22 @@ def derive_events(vc: VirtualCohort, links: Mapping[str, float], kin: Mapping[st
     bilag = bilag_grades(active, vc.covariates.descriptors)
     pred = prednisone_on(visit_days, vc.covariates["prednisone_mg_per_day"], links)
     return ClinicalEvents(
-        crs_grade=crs.astype(int), crs_onset=crs_onset, crs_days=crs_days, crs_peak_days=crs_peak,
-        infection_grade=inf_grade, infection_onset=inf_onset, infection_days=inf_days, icans_grade=icans.astype(int),
-        icans_onset=icans_onset, gvhd_grade=gvhd.astype(int), gvhd_onset=gvhd_onset, visit_days=visit_days,
-        active=active, pga=pga, bilag=bilag, prednisone=pred,
+        crs_grade=crs.astype(int),
+        crs_onset=crs_onset,
+        crs_days=crs_days,
+        crs_peak_days=crs_peak,
+        infection_grade=inf_grade,
+        infection_onset=inf_onset,
+        infection_days=inf_days,
+        icans_grade=icans.astype(int),
+        icans_onset=icans_onset,
+        gvhd_grade=gvhd.astype(int),
+        gvhd_onset=gvhd_onset,
+        visit_days=visit_days,
+        active=active,
+        pga=pga,
+        bilag=bilag,
+        prednisone=pred,
     )
 
 
@@ -192,7 +242,9 @@ def sledai2k_fast(vc: VirtualCohort, ev: ClinicalEvents, links: Mapping[str, flo
     used where records cannot be re-scored for every trial value (the calibration search).
     """
     days = ev.visit_days[1:]
-    ab = np.concatenate([vc.baseline["anti_dsdna_iu_per_ml"][:, None], vc.at("anti_dsdna_iu_per_ml", days)], 1)
+    ab = np.concatenate(
+        [vc.baseline["anti_dsdna_iu_per_ml"][:, None], vc.at("anti_dsdna_iu_per_ml", days)], 1
+    )
     c3 = np.concatenate([vc.baseline["c3_g_per_l"][:, None], vc.at("c3_g_per_l", days)], 1)
     c4 = np.concatenate([vc.baseline["c4_g_per_l"][:, None], vc.at("c4_g_per_l", days)], 1)
     plt0 = np.where(vc.baseline["platelets_1e9_per_l"] < 100.0, 1, 0)

@@ -95,13 +95,17 @@ class LinkTable:
         """A copy with new values (validated: known names, finite numbers)."""
         unknown = [k for k in values if k not in self.names]
         if unknown:
-            raise PopulationError(f"unknown link parameter `{unknown[0]}`; known: {', '.join(self.names)}")
+            raise PopulationError(
+                f"unknown link parameter `{unknown[0]}`; known: {', '.join(self.names)}"
+            )
         rows = []
         for r in self.rows:
             if r.name in values:
                 v = values[r.name]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                    raise PopulationError(f"link parameter `{r.name}` = {v!r} must be a finite number")
+                    raise PopulationError(
+                        f"link parameter `{r.name}` = {v!r} must be a finite number"
+                    )
                 changes: dict[str, Any] = {"value": float(v)}
                 if source is not None:
                     changes["source"] = source
@@ -120,11 +124,17 @@ def _base_links() -> LinkTable:
         for name, spec in entries.items():
             if not str(spec.get("source", "")).strip():
                 raise PopulationError(f"links.yaml: `{name}` has no source")
-            rows.append(LinkParameter(
-                name=name, value=float(spec["value"]), unit=str(spec.get("unit", "1")),
-                description=str(spec.get("description", "")), source=str(spec["source"]), group=group,
-                calibrate=bool(spec.get("calibrate", False)),
-            ))
+            rows.append(
+                LinkParameter(
+                    name=name,
+                    value=float(spec["value"]),
+                    unit=str(spec.get("unit", "1")),
+                    description=str(spec.get("description", "")),
+                    source=str(spec["source"]),
+                    group=group,
+                    calibrate=bool(spec.get("calibrate", False)),
+                )
+            )
     return LinkTable(tuple(rows))
 
 
@@ -155,13 +165,18 @@ def load_links(*, calibrated: bool = True) -> LinkTable:
     for r in table.rows:
         if r.name in over:
             spec = over[r.name]
-            rows.append(dataclasses.replace(r, value=float(spec["value"]), source=str(spec.get("source", r.source))))
+            rows.append(
+                dataclasses.replace(
+                    r, value=float(spec["value"]), source=str(spec.get("source", r.source))
+                )
+            )
         else:
             rows.append(r)
     return LinkTable(tuple(rows))
 
 
 # ---- link functions -------------------------------------------------------------------------
+
 
 def crs_x50(links: Mapping[str, float]) -> np.ndarray:
     """The four ``x50_g`` (decades of IL-6 fold rise), made non-decreasing in g so that the
@@ -194,16 +209,24 @@ def crs_grade(il6_fold: np.ndarray, u: np.ndarray, links: Mapping[str, float]) -
     return (np.asarray(u)[:, None] < crs_probabilities(il6_fold, links)).sum(1)
 
 
-def icans_probabilities(cmax_per_ul: np.ndarray, crs: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
+def icans_probabilities(
+    cmax_per_ul: np.ndarray, crs: np.ndarray, links: Mapping[str, float]
+) -> np.ndarray:
     """``P(ICANS grade >= g)`` for g = 1..4, shape (n, 4); zero without CAR-T in blood (Cmax 0)."""
     cmax = np.asarray(cmax_per_ul, dtype=float)
     x = np.log10(np.maximum(cmax, 1e-3))
-    base = links["icans_alpha0_1"] + links["icans_alpha_cmax"] * x + links["icans_alpha_crs"] * np.asarray(crs)
+    base = (
+        links["icans_alpha0_1"]
+        + links["icans_alpha_cmax"] * x
+        + links["icans_alpha_crs"] * np.asarray(crs)
+    )
     steps = links["icans_alpha0_step"] * np.arange(4)
     return np.where((cmax > 0)[:, None], expit(base[:, None] + steps[None, :]), 0.0)
 
 
-def icans_grade(cmax_per_ul: np.ndarray, crs: np.ndarray, u: np.ndarray, links: Mapping[str, float]) -> np.ndarray:
+def icans_grade(
+    cmax_per_ul: np.ndarray, crs: np.ndarray, u: np.ndarray, links: Mapping[str, float]
+) -> np.ndarray:
     """ICANS grade 0-4 per patient."""
     return (np.asarray(u)[:, None] < icans_probabilities(cmax_per_ul, crs, links)).sum(1)
 
@@ -232,8 +255,14 @@ def lognormal_days(median: np.ndarray | float, sd_log: float, u: np.ndarray) -> 
     return np.maximum(np.rint(np.asarray(median, dtype=float) * np.exp(sd_log * z)), 1).astype(int)
 
 
-def infection_events(anc: np.ndarray, igg: np.ndarray, u: np.ndarray, u_grade: np.ndarray,
-                     links: Mapping[str, float], b_cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def infection_events(
+    anc: np.ndarray,
+    igg: np.ndarray,
+    u: np.ndarray,
+    u_grade: np.ndarray,
+    links: Mapping[str, float],
+    b_cells: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Serious infections from the daily blood counts: CTCAE grade (0, 3, 4, 5) and onset day.
 
     The daily hazard is ``h_neut [ANC < 0.5] + h_profound [ANC < 0.1] + h_igg [IgG < limit]
@@ -260,8 +289,11 @@ def infection_events(anc: np.ndarray, igg: np.ndarray, u: np.ndarray, u_grade: n
     """
     anc = np.nan_to_num(np.asarray(anc, dtype=float), nan=np.inf)
     igg = np.nan_to_num(np.asarray(igg, dtype=float), nan=np.inf)
-    h = (links["inf_per_neutropenic_day"] * (anc < 0.5) + links["inf_per_profound_day"] * (anc < 0.1)
-         + links["inf_per_hypogamma_day"] * (igg < links["igg_low_g_per_l"]))
+    h = (
+        links["inf_per_neutropenic_day"] * (anc < 0.5)
+        + links["inf_per_profound_day"] * (anc < 0.1)
+        + links["inf_per_hypogamma_day"] * (igg < links["igg_low_g_per_l"])
+    )
     if b_cells is not None:
         b = np.nan_to_num(np.asarray(b_cells, dtype=float), nan=np.inf)
         h = h + links["inf_per_aplasia_day"] * (b < links["b_aplasia_below_per_ul"])

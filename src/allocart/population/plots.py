@@ -27,24 +27,45 @@ def plot_cohorts(cohorts: Mapping[str, Any], path: str | Path) -> Path:
         colour = f"C{k}"
         tc = res.timecourses
         base = res.patients.set_index("id")["anti_dsdna_baseline_iu_per_ml"]
-        tc = tc.assign(dsdna_rel=tc["anti_dsdna_iu_per_ml"].to_numpy() / base.reindex(tc["id"]).to_numpy())
-        for ax, col, log in ((axes[0], "car_t_cells_per_ul", True), (axes[1], "b_cells_per_ul", True),
-                             (axes[2], "dsdna_rel", False)):
+        tc = tc.assign(
+            dsdna_rel=tc["anti_dsdna_iu_per_ml"].to_numpy() / base.reindex(tc["id"]).to_numpy()
+        )
+        for ax, col, log in (
+            (axes[0], "car_t_cells_per_ul", True),
+            (axes[1], "b_cells_per_ul", True),
+            (axes[2], "dsdna_rel", False),
+        ):
             g = tc.groupby("time")[col]
             t = np.asarray(g.median().index)
             ax.plot(t, g.median().to_numpy(), color=colour, label=label)
-            ax.fill_between(t, g.quantile(0.1).to_numpy(), g.quantile(0.9).to_numpy(), color=colour, alpha=0.12)
+            ax.fill_between(
+                t, g.quantile(0.1).to_numpy(), g.quantile(0.9).to_numpy(), color=colour, alpha=0.12
+            )
             if log:
                 ax.set_yscale("log")
         pers = res.patients.loc[~res.patients["failed"], "car_t_persistence_days"].to_numpy()
-        axes[3].hist(pers, bins=np.arange(0, 366, 10), histtype="step", color=colour, density=True, label=label)
+        axes[3].hist(
+            pers,
+            bins=np.arange(0, 366, 10),
+            histtype="step",
+            color=colour,
+            density=True,
+            label=label,
+        )
     axes[0].set_ylim(1e-2, 1e3)
     axes[1].set_ylim(1e-2, 1e3)
     axes[1].axhline(1.0, color="grey", lw=0.8, ls=":")
-    titles = ("CAR-T in blood (cells/µL)", "CD19+ B cells (cells/µL)", "anti-dsDNA / baseline", "CAR-T persistence (days)")
+    titles = (
+        "CAR-T in blood (cells/µL)",
+        "CD19+ B cells (cells/µL)",
+        "anti-dsDNA / baseline",
+        "CAR-T persistence (days)",
+    )
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("days after infusion" if ax is not axes[3] else "last day above the qPCR LLOQ")
+        ax.set_xlabel(
+            "days after infusion" if ax is not axes[3] else "last day above the qPCR LLOQ"
+        )
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
@@ -54,7 +75,9 @@ def plot_cohorts(cohorts: Mapping[str, Any], path: str | Path) -> Path:
     return path
 
 
-def plot_calibration(report: Mapping[str, Any], path: str | Path, ids: Sequence[str] | None = None) -> Path:
+def plot_calibration(
+    report: Mapping[str, Any], path: str | Path, ids: Sequence[str] | None = None
+) -> Path:
     """Published value or range against the simulated study interval, one row per target."""
     import matplotlib
 
@@ -67,8 +90,14 @@ def plot_calibration(report: Mapping[str, Any], path: str | Path, ids: Sequence[
         lo, hi = t["study_interval_95"]
         plo, phi = t["published_interval"]
         # rates on their own 0-1 scale; other statistics relative to the largest value shown
-        scale = 1.0 if t["statistic"] == "rate" else (max(abs(hi), abs(phi), abs(t["simulated"])) or 1.0)
-        ax.plot([lo / scale, hi / scale], [y, y], color="C0" if t["passed"] else "C3", lw=4, alpha=0.5)
+        scale = (
+            1.0
+            if t["statistic"] == "rate"
+            else (max(abs(hi), abs(phi), abs(t["simulated"])) or 1.0)
+        )
+        ax.plot(
+            [lo / scale, hi / scale], [y, y], color="C0" if t["passed"] else "C3", lw=4, alpha=0.5
+        )
         ax.plot([plo / scale, phi / scale], [y, y], color="k", marker="|", ms=10, lw=1.5)
         ax.plot([t["simulated"] / scale], [y], "o", color="C0" if t["passed"] else "C3", ms=4)
     ax.set_yticks(range(len(rows)))

@@ -27,24 +27,43 @@ import numpy as np
 from allocart.clinical.records import SLEDAI_DESCRIPTORS
 from allocart.population.covariates import CLINICAL_DESCRIPTORS, Covariates
 
-__all__ = ["ReadoutDraws", "draw_readout", "thresholds", "active_descriptors", "pga_at", "BILAG_DOMAIN_OF"]
+__all__ = [
+    "ReadoutDraws",
+    "draw_readout",
+    "thresholds",
+    "active_descriptors",
+    "pga_at",
+    "BILAG_DOMAIN_OF",
+]
 
 #: Descriptors that may appear in a flare (CNS items are left out: neuropsychiatric flares are
 #: rare and handled as separate adverse events in trials).
 FLARE_POOL: tuple[str, ...] = tuple(
-    d for d in CLINICAL_DESCRIPTORS
-    if SLEDAI_DESCRIPTORS[d] < 8 or d == "vasculitis"
+    d for d in CLINICAL_DESCRIPTORS if SLEDAI_DESCRIPTORS[d] < 8 or d == "vasculitis"
 )
 
 #: BILAG-2004 domain of each clinical SLEDAI-2K descriptor (for the BILAG proxy).
 BILAG_DOMAIN_OF: dict[str, str] = {
-    "seizure": "neuropsychiatric", "psychosis": "neuropsychiatric", "organic_brain_syndrome": "neuropsychiatric",
-    "visual_disturbance": "ophthalmic", "cranial_nerve_disorder": "neuropsychiatric",
-    "lupus_headache": "neuropsychiatric", "cva": "neuropsychiatric", "vasculitis": "mucocutaneous",
-    "arthritis": "musculoskeletal", "myositis": "musculoskeletal", "urinary_casts": "renal",
-    "haematuria": "renal", "proteinuria": "renal", "pyuria": "renal", "rash": "mucocutaneous",
-    "alopecia": "mucocutaneous", "mucosal_ulcers": "mucocutaneous", "pleurisy": "cardiorespiratory",
-    "pericarditis": "cardiorespiratory", "fever": "constitutional",
+    "seizure": "neuropsychiatric",
+    "psychosis": "neuropsychiatric",
+    "organic_brain_syndrome": "neuropsychiatric",
+    "visual_disturbance": "ophthalmic",
+    "cranial_nerve_disorder": "neuropsychiatric",
+    "lupus_headache": "neuropsychiatric",
+    "cva": "neuropsychiatric",
+    "vasculitis": "mucocutaneous",
+    "arthritis": "musculoskeletal",
+    "myositis": "musculoskeletal",
+    "urinary_casts": "renal",
+    "haematuria": "renal",
+    "proteinuria": "renal",
+    "pyuria": "renal",
+    "rash": "mucocutaneous",
+    "alopecia": "mucocutaneous",
+    "mucosal_ulcers": "mucocutaneous",
+    "pleurisy": "cardiorespiratory",
+    "pericarditis": "cardiorespiratory",
+    "fever": "constitutional",
 }
 
 

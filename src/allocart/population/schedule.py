@@ -58,18 +58,28 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if not self.visit_days:
-            raise PopulationError("schedule: `visit_days` is empty; give at least the endpoint months")
+            raise PopulationError(
+                "schedule: `visit_days` is empty; give at least the endpoint months"
+            )
         if sorted(set(self.visit_days)) != list(self.visit_days):
-            raise PopulationError(f"schedule: `visit_days` = {list(self.visit_days)} must be increasing without repeats")
+            raise PopulationError(
+                f"schedule: `visit_days` = {list(self.visit_days)} must be increasing without repeats"
+            )
         if self.visit_days[0] <= 0:
-            raise PopulationError(f"schedule: `visit_days` = {list(self.visit_days)} must be after the infusion (> 0)")
+            raise PopulationError(
+                f"schedule: `visit_days` = {list(self.visit_days)} must be after the infusion (> 0)"
+            )
         if self.baseline_day >= -5:
-            raise PopulationError(f"schedule: `baseline_day` = {self.baseline_day!r} must be before day -5 (lymphodepletion)")
+            raise PopulationError(
+                f"schedule: `baseline_day` = {self.baseline_day!r} must be before day -5 (lymphodepletion)"
+            )
         for m, d in self.month_days.items():
             if d not in self.visit_days:
                 raise PopulationError(f"schedule: month {m} (day {d}) is not one of `visit_days`")
         if self.horizon_days < self.visit_days[-1]:
-            raise PopulationError(f"schedule: `horizon_days` = {self.horizon_days!r} ends before the last visit {self.visit_days[-1]}")
+            raise PopulationError(
+                f"schedule: `horizon_days` = {self.horizon_days!r} ends before the last visit {self.visit_days[-1]}"
+            )
 
     @property
     def lab_days(self) -> np.ndarray:
@@ -110,8 +120,14 @@ def schedule_for(
         ms.append(int(m))
     if not ms:
         raise PopulationError("months: give at least one endpoint month, e.g. (3, 6)")
-    if isinstance(dlt_window_days, bool) or int(dlt_window_days) != dlt_window_days or dlt_window_days < 1:
-        raise PopulationError(f"dlt_window_days: {dlt_window_days!r} must be a positive whole number of days")
+    if (
+        isinstance(dlt_window_days, bool)
+        or int(dlt_window_days) != dlt_window_days
+        or dlt_window_days < 1
+    ):
+        raise PopulationError(
+            f"dlt_window_days: {dlt_window_days!r} must be a positive whole number of days"
+        )
     month_days = {m: month_day(m) for m in sorted(set(ms))}
     if visit_days is None:
         visits = set(DEFAULT_EARLY_VISITS) | {month_day(m) for m in DEFAULT_VISIT_MONTHS}
@@ -133,9 +149,16 @@ def schedule_for(
                     f"visit_days: endpoint month {m} needs a visit on day {d}, which visit_days "
                     f"{sorted(visits)} lacks"
                 )
-    safety = set(DEFAULT_SAFETY_LAB_DAYS) | {int(dlt_window_days), int(dlt_window_days) + 7, int(dlt_window_days) + 14}
+    safety = set(DEFAULT_SAFETY_LAB_DAYS) | {
+        int(dlt_window_days),
+        int(dlt_window_days) + 7,
+        int(dlt_window_days) + 14,
+    }
     visits_t = tuple(sorted(visits))
     return Schedule(
-        baseline_day=-7.0, visit_days=visits_t, safety_lab_days=tuple(sorted(safety)),
-        month_days=month_days, horizon_days=max(visits_t[-1], 365),
+        baseline_day=-7.0,
+        visit_days=visits_t,
+        safety_lab_days=tuple(sorted(safety)),
+        month_days=month_days,
+        horizon_days=max(visits_t[-1], 365),
     )

@@ -27,7 +27,18 @@ from allocart.errors import ScoringError
 __all__ = ["Scorers", "score_patient", "STANDARDS_USED"]
 
 #: Registry names of the standards scored for every virtual patient.
-STANDARDS_USED = ("sledai2k", "sri4", "lldas", "doris", "sfi", "crs", "icans", "ctcae", "gvhd", "dlt")
+STANDARDS_USED = (
+    "sledai2k",
+    "sri4",
+    "lldas",
+    "doris",
+    "sfi",
+    "crs",
+    "icans",
+    "ctcae",
+    "gvhd",
+    "dlt",
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,9 @@ class Scorers:
     contexts: dict[str, tuple[Any, Context]]
 
     @classmethod
-    def create(cls, dlt_window_days: int = 28, dlt_rules: Mapping[str, Any] | None = None) -> Scorers:
+    def create(
+        cls, dlt_window_days: int = 28, dlt_rules: Mapping[str, Any] | None = None
+    ) -> Scorers:
         out: dict[str, tuple[Any, Context]] = {}
         for name in STANDARDS_USED:
             std = get_standard(name)
@@ -62,7 +75,10 @@ class Scorers:
                     f"dlt_rules: option `{where}` = {e.get('input')!r}: {e['msg']}; valid options: "
                     f"{', '.join(std.options.model_fields)}"
                 ) from None
-            out[name] = (std, Context(standard=std.name, variant=std.variant, source=std.source, options=options))
+            out[name] = (
+                std,
+                Context(standard=std.name, variant=std.variant, source=std.source, options=options),
+            )
         return cls(out)
 
     def run(self, name: str, patient: PatientRecords):
@@ -74,7 +90,9 @@ def _by_day(rows: Sequence[Any]) -> dict[int, Any]:
     return {int(math.floor(r.day)): r for r in rows if r.item == "visit" and r.day is not None}
 
 
-def score_patient(patient: PatientRecords, scorers: Scorers, month_days: Mapping[int, int]) -> dict[str, Any]:
+def score_patient(
+    patient: PatientRecords, scorers: Scorers, month_days: Mapping[int, int]
+) -> dict[str, Any]:
     """Per-patient endpoints from the clinical library.
 
     Returns
@@ -100,9 +118,15 @@ def score_patient(patient: PatientRecords, scorers: Scorers, month_days: Mapping
     for m, day in month_days.items():
         out[f"sledai2k_m{m}"] = int(s_day[day].value) if day in s_day else -1
         out[f"sri4_m{m}"] = bool(sri[day].value) if day in sri and sri[day].evaluable else False
-        out[f"lldas_m{m}"] = bool(lldas[day].value) if day in lldas and lldas[day].evaluable else False
-        out[f"doris_m{m}"] = bool(doris[day].value) if day in doris and doris[day].evaluable else False
-        out[f"flare_m{m}"] = any(r.value in ("mild/moderate", "severe") for d, r in sfi.items() if 0 < d <= day)
+        out[f"lldas_m{m}"] = (
+            bool(lldas[day].value) if day in lldas and lldas[day].evaluable else False
+        )
+        out[f"doris_m{m}"] = (
+            bool(doris[day].value) if day in doris and doris[day].evaluable else False
+        )
+        out[f"flare_m{m}"] = any(
+            r.value in ("mild/moderate", "severe") for d, r in sfi.items() if 0 < d <= day
+        )
     crs = scorers.run("crs", patient)
     worst = [r for r in crs if r.item == "worst"][0]
     out["crs_grade"] = int(worst.value)
@@ -113,8 +137,10 @@ def score_patient(patient: PatientRecords, scorers: Scorers, month_days: Mapping
     graded = [r for r in icans if r.item == "assessment" and r.value and r.day is not None]
     out["icans_onset_day"] = float(math.floor(min(r.day for r in graded))) if graded else math.nan
     ctcae = scorers.run("ctcae", patient)
-    for term, key in (("neutrophil_count_decreased", "neutropenia_grade_max"),
-                      ("platelet_count_decreased", "thrombocytopenia_grade_max")):
+    for term, key in (
+        ("neutrophil_count_decreased", "neutropenia_grade_max"),
+        ("platelet_count_decreased", "thrombocytopenia_grade_max"),
+    ):
         rows = [r for r in ctcae if r.item == f"{term} (worst post-baseline)"]
         out[key] = int(rows[0].value) if rows and rows[0].value is not None else 0
     inf = [r for r in ctcae if r.item == "infection (worst post-baseline)"]

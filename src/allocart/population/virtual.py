@@ -24,7 +24,13 @@ import numpy as np
 
 from allocart.model.parameters import ParameterTable, load_default_parameters, load_overrides
 from allocart.model.scenario import PatientBatch, Scenario, build_batch, sample_parameters
-from allocart.population.covariates import CovariateModel, Covariates, PopulationError, covariate_parameters, load_covariate_model
+from allocart.population.covariates import (
+    CovariateModel,
+    Covariates,
+    PopulationError,
+    covariate_parameters,
+    load_covariate_model,
+)
 from allocart.population.links import load_calibrated
 from allocart.population.readout import ReadoutDraws, draw_readout
 from allocart.population.schedule import Schedule
@@ -37,9 +43,18 @@ grades, so 1e-6 (against 1e-8 for single-patient reference runs) changes no endp
 halving the solver's steps."""
 
 _OBSERVABLES = (
-    "car_t_cells_per_ul", "transgene_copies_per_ug", "b_cells_per_ul", "anti_dsdna_iu_per_ml",
-    "c3_g_per_l", "c4_g_per_l", "igg_g_per_l", "il6_pg_per_ml", "anc_1e9_per_l",
-    "lymphocytes_1e9_per_l", "platelets_1e9_per_l", "sle_activity",
+    "car_t_cells_per_ul",
+    "transgene_copies_per_ug",
+    "b_cells_per_ul",
+    "anti_dsdna_iu_per_ml",
+    "c3_g_per_l",
+    "c4_g_per_l",
+    "igg_g_per_l",
+    "il6_pg_per_ml",
+    "anc_1e9_per_l",
+    "lymphocytes_1e9_per_l",
+    "platelets_1e9_per_l",
+    "sle_activity",
 )
 
 
@@ -97,8 +112,12 @@ class VirtualCohort:
         return self.obs[name][:, idx]
 
 
-def population_table(params: str | Path | Mapping[str, Any] | None = None, *, calibrated: bool = True,
-                     model_overrides: Mapping[str, float] | None = None) -> ParameterTable:
+def population_table(
+    params: str | Path | Mapping[str, Any] | None = None,
+    *,
+    calibrated: bool = True,
+    model_overrides: Mapping[str, float] | None = None,
+) -> ParameterTable:
     """The parameter table of the population: defaults, calibrated model values, then overrides.
 
     Parameters
@@ -119,7 +138,9 @@ def population_table(params: str | Path | Mapping[str, Any] | None = None, *, ca
         tab = tab.with_overrides(dict(model_overrides), origin="calibration")
     if params is not None:
         overrides = load_overrides(params) if isinstance(params, (str, Path)) else dict(params)
-        tab = tab.with_overrides(overrides, origin="--params" if isinstance(params, (str, Path)) else "params")
+        tab = tab.with_overrides(
+            overrides, origin="--params" if isinstance(params, (str, Path)) else "params"
+        )
     return tab
 
 
@@ -179,16 +200,40 @@ def simulate_virtual(
     baseline = {k: base[k][:, 0] for k in _OBSERVABLES}
     from allocart.model.equations import MODEL
 
-    c_tot = y[:, :, MODEL.state_index("E")] + y[:, :, MODEL.state_index("M")] + y[:, :, MODEL.state_index("X")]
+    c_tot = (
+        y[:, :, MODEL.state_index("E")]
+        + y[:, :, MODEL.state_index("M")]
+        + y[:, :, MODEL.state_index("X")]
+    )
     peak = np.where(failed, np.nan, np.nanmax(np.where(np.isfinite(c_tot), c_tot, -np.inf), axis=1))
     cells = scenario.dose.cells(cov.weight_kg) * np.ones(n)
     draws = draw_readout(cov, s_read, n_flare)
-    u = {k: s_link.random(n) for k in ("crs", "icans", "gvhd", "crs_days", "crs_peak", "infection",
-                                         "infection_grade", "infection_days")}
+    u = {
+        k: s_link.random(n)
+        for k in (
+            "crs",
+            "icans",
+            "gvhd",
+            "crs_days",
+            "crs_peak",
+            "infection",
+            "infection_grade",
+            "infection_days",
+        )
+    }
     return VirtualCohort(
-        scenario=scenario, schedule=schedule, covariates=cov, time=t_out, obs=obs, baseline=baseline,
-        params={k: np.asarray(v) for k, v in pdict.items()}, cells_infused=np.asarray(cells, dtype=float),
-        car_t_total_peak=peak, failed=failed, draws=draws, u=u,
+        scenario=scenario,
+        schedule=schedule,
+        covariates=cov,
+        time=t_out,
+        obs=obs,
+        baseline=baseline,
+        params={k: np.asarray(v) for k, v in pdict.items()},
+        cells_infused=np.asarray(cells, dtype=float),
+        car_t_total_peak=peak,
+        failed=failed,
+        draws=draws,
+        u=u,
     )
 
 
@@ -220,7 +265,10 @@ def kinetics(vc: VirtualCohort, *, aplasia_below: float = 1.0) -> dict[str, np.n
     ret = np.where(ret_i >= 0, t[np.maximum(ret_i, 0)], np.nan)
     days_below = np.where(ok, below.sum(1).astype(float), np.nan)
     return {
-        "car_t_cmax_cells_per_ul": cmax, "car_t_tmax_days": tmax, "car_t_persistence_days": persistence,
-        "b_cell_aplasia_onset_days": np.where(ok, onset, np.nan), "b_cell_aplasia_days": days_below,
+        "car_t_cmax_cells_per_ul": cmax,
+        "car_t_tmax_days": tmax,
+        "car_t_persistence_days": persistence,
+        "b_cell_aplasia_onset_days": np.where(ok, onset, np.nan),
+        "b_cell_aplasia_days": days_below,
         "b_cell_return_days": np.where(ok, ret, np.nan),
     }

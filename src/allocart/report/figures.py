@@ -363,7 +363,13 @@ def dlt_by_reason(tables: Any, arm: int = 0, label: str = "") -> bytes:
         np.vstack([dlt["value"] - dlt["ci_low"], dlt["ci_high"] - dlt["value"]]).astype(float)
     )
     ax.errorbar(
-        x, val, yerr=np.nan_to_num(err), fmt="D", color="black", ms=6, capsize=4,
+        x,
+        val,
+        yerr=np.nan_to_num(err),
+        fmt="D",
+        color="black",
+        ms=6,
+        capsize=4,
         label="any DLT (95% CI)",
     )
     top = np.nanmax(np.concatenate([bottom, val + np.nan_to_num(err[1]), [1.0]]))

@@ -183,8 +183,7 @@ def _model_table(ep: pd.DataFrame, labels: dict[int, str], endpoints: list[tuple
         for (lv, dose), g in e.groupby(["dose_level", "dose"], sort=True):
             by = _rows_by(g, "endpoint")
             cells = "".join(
-                _cell(by.get(k), 100 if not k.startswith("sledai") else 1, 1)
-                for k, _ in endpoints
+                _cell(by.get(k), 100 if not k.startswith("sledai") else 1, 1) for k, _ in endpoints
             )
             fails = int(by.get("solver_failures", {}).get("value", 0))
             n = by.get("dlt", {}).get("n", float("nan"))
@@ -219,8 +218,10 @@ _SAFETY_GROUPS: tuple[tuple[str, tuple[tuple[str, str, float, int], ...]], ...] 
 def _safety_table(ep: pd.DataFrame, arm: int) -> str:
     """Per-dose toxicity of one arm over the pool: n, DLT, DLT by reason, CRS, ICANS, infection, ANC."""
     e = ep[ep["arm"] == arm]
-    top = ["<th rowspan='2'>level</th><th rowspan='2' class='l'>dose</th>",
-           "<th rowspan='2'>patients in pool (n)</th>"]
+    top = [
+        "<th rowspan='2'>level</th><th rowspan='2' class='l'>dose</th>",
+        "<th rowspan='2'>patients in pool (n)</th>",
+    ]
     sub = []
     for group, cols in _SAFETY_GROUPS:
         if group:

@@ -94,7 +94,7 @@ class Utility(_Frozen):
     no_response_dlt: int = Field(0, description="Fixed at 0 by BOIN12.")
 
     @model_validator(mode="after")
-    def _fixed_ends(self) -> "Utility":
+    def _fixed_ends(self) -> Utility:
         if self.response_no_dlt != 100:
             raise ValueError(
                 f"response_no_dlt is fixed at 100 by BOIN12, got {self.response_no_dlt!r}"
@@ -393,7 +393,7 @@ class Protocol(_Frozen):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Protocol":
+    def _consistent(self) -> Protocol:
         k = len(self.dose_levels)
         if self.start_dose > k:
             raise ValueError(

@@ -53,7 +53,14 @@ from allocart.trial.replicates import ChunkResult, chunk_ranges, simulate_chunk
 from allocart.trial.store import RunFolder, package_versions, process_identity
 from allocart.trial.summary import TrialTables, build_tables
 
-__all__ = ["RunResult", "RunInterrupted", "run_trial", "pool_task", "chunk_task", "MAIN_GUARD_MESSAGE"]
+__all__ = [
+    "RunResult",
+    "RunInterrupted",
+    "run_trial",
+    "pool_task",
+    "chunk_task",
+    "MAIN_GUARD_MESSAGE",
+]
 
 #: How long to wait for a Dask scheduler to answer.
 CONNECT_TIMEOUT = "10s"
@@ -225,7 +232,7 @@ def run_trial(
     if n_workers < 1:
         raise DesignError(f"--workers: {workers!r} must be at least 1")
     t_start = time.perf_counter()
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     folder = RunFolder(Path(out))
     try:
         return _run(
@@ -325,7 +332,9 @@ def _run(
             timings["report_s"] = time.perf_counter() - t0
     except BaseException as exc:
         stopped = isinstance(exc, (KeyboardInterrupt, SystemExit))
-        saved = _record_stop(folder, base, keys, ranges, exc, "interrupted" if stopped else "failed")
+        saved = _record_stop(
+            folder, base, keys, ranges, exc, "interrupted" if stopped else "failed"
+        )
         if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
             raise RunInterrupted(folder.root, *saved) from None
         raise
@@ -334,7 +343,7 @@ def _run(
     manifest = {
         **base,
         "status": "complete",
-        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "pools": {
             "count": len(keys),
@@ -366,7 +375,7 @@ def _record_stop(
     man = {
         **base,
         "status": status,
-        "stopped_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "stopped_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "saved": {
             "pools": pools,
             "pools_total": len(keys),
@@ -530,7 +539,9 @@ def _pools_in_processes(
                 busy[i] = queue.pop(0)
                 _send(ours, proc, busy[i], protocol)
             while busy and not ctrl_c.requested:
-                ready = set(wait([conns[i] for i in busy] + [procs[i].sentinel for i in busy], 0.25))
+                ready = set(
+                    wait([conns[i] for i in busy] + [procs[i].sentinel for i in busy], 0.25)
+                )
                 for i in list(busy):
                     if conns[i] in ready or procs[i].sentinel in ready:
                         _receive(i, conns[i], procs[i], busy, done)

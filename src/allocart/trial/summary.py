@@ -467,9 +467,7 @@ def build_tables(
             )
             for m, how in outcomes:
                 stats = _STATS[how](values[key_][m][eligible])
-                endpoints.append(
-                    {**base, "endpoint": _endpoint_name(m, how), "kind": how, **stats}
-                )
+                endpoints.append({**base, "endpoint": _endpoint_name(m, how), "kind": how, **stats})
             for m in (
                 "car_t_cmax_cells_per_ul",
                 "car_t_persistence_days",
