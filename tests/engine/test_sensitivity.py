@@ -67,10 +67,13 @@ def _inputs(params_full, n=1, obs=OBS):
 def _solve(inp, rtol):
     from allocart.engine.sensitivity import solve_sensitivities
     from allocart.model.equations import MODEL
+    from allocart.model.sensitivity import sensitivity_kernel
 
     atol = np.array([s.atol for s in MODEL.states]) * 1e-3
     i = dict(inp)
-    return solve_sensitivities(i.pop("wrt"), **i, rtol=rtol, atol=atol)
+    wrt = i.pop("wrt")
+    kernel = sensitivity_kernel(tuple(wrt), i["s0"].shape[1])
+    return solve_sensitivities(kernel, **i, rtol=rtol, atol=atol)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import numba
 
 from allocart.errors import SolverError
 
-__all__ = ["build_kernel", "kernel_cache_dir", "load_generated"]
+__all__ = ["build_kernel", "kernel_cache_dir", "kernel_key", "load_generated"]
 
 _KERNEL_SRC = Path(__file__).with_name("_kernel_src.py")
 _LANES_SRC = Path(__file__).with_name("_lanes_src.py")
@@ -148,8 +148,9 @@ def build_kernel(rhs_source: str, name: str, lanes_source: str | None = None) ->
 
     Notes
     -----
-    The file name contains a hash of the combined source and numba's version, so a changed
-    model or a numba upgrade gets a new file and a fresh numba cache. Files are written to a
+    The file name contains :func:`kernel_key`, a hash of the combined source, of every
+    ``allocart`` module it imports (transitively) and of numba's version, so a changed model, a
+    changed solver constant or a numba upgrade gets a new file and a fresh numba cache. Files are written to a
     temporary name and moved into place with :func:`os.replace`, so a concurrent process
     never imports half a file; an existing file is never rewritten, because numba's cache is
     invalidated by a changed modification time.
@@ -181,6 +182,65 @@ def build_kernel(rhs_source: str, name: str, lanes_source: str | None = None) ->
     return load_generated(combined, name)
 
 
+def _imported_allocart_modules(source: str) -> set[str]:
+    """Names of the ``allocart`` modules a source imports at any depth of its syntax tree."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "allocart" or node.module.startswith("allocart."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(
+                a.name for a in node.names if a.name == "allocart" or a.name.startswith("allocart.")
+            )
+    return found
+
+
+def _module_source(module: str) -> str:
+    """Text of an importable module's file ("" when it has no source file)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return ""
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def kernel_key(combined: str) -> str:
+    """Cache key of a kernel source: it and everything its compiled code depends on.
+
+    numba freezes the globals of every module the kernel imports (solver constants such as the
+    step-size controller's bounds) into the machine code it caches, so the key hashes, besides
+    the kernel source itself and numba's version, the source of every ``allocart`` module the
+    kernel imports, followed transitively. A change to any of them gives a new file name and so
+    a fresh compilation instead of a stale cached kernel.
+
+    Parameters
+    ----------
+    combined : str
+        The complete generated module source.
+
+    Returns
+    -------
+    str
+        20 hexadecimal digits.
+    """
+    h = hashlib.sha256((combined + "\0numba=" + numba.__version__).encode("utf-8"))
+    seen: set[str] = set()
+    todo = sorted(_imported_allocart_modules(combined))
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        text = _module_source(module)
+        h.update(f"\0{module}\0".encode() + text.encode("utf-8"))
+        todo.extend(sorted(_imported_allocart_modules(text) - seen))
+    return h.hexdigest()[:20]
+
+
 def load_generated(combined: str, name: str) -> types.ModuleType:
     """Write generated kernel source to the cache (once) and import it.
 
@@ -196,10 +256,7 @@ def load_generated(combined: str, name: str) -> types.ModuleType:
     types.ModuleType
         The imported module; the same object for the same source within a process.
     """
-    digest = hashlib.sha256(
-        (combined + "\0numba=" + numba.__version__).encode("utf-8")
-    ).hexdigest()[:20]
-    mod_name = f"allocart_kernel_{name}_{digest}"
+    mod_name = f"allocart_kernel_{name}_{kernel_key(combined)}"
 
     with _LOCK:
         if mod_name in sys.modules:

@@ -38,7 +38,6 @@ class SensitivityModel:
     """
 
     def __init__(self, problem: FitProblem, rtol: float = 1e-6) -> None:
-        from allocart.engine.sensitivity import sensitivity_kernel
         from allocart.model.codegen import derived_function, initial_function, parameter_names
         from allocart.model.equations import MODEL
         from allocart.model.sensitivity import (
@@ -46,6 +45,7 @@ class SensitivityModel:
             observable_jacobian_function,
             parameter_closure,
             parameter_jacobian_function,
+            sensitivity_kernel,
         )
 
         self.problem = problem
@@ -67,9 +67,8 @@ class SensitivityModel:
         self._i_m = MODEL.state_index("M")
         self._fe0 = est.index("f_E0") if "f_E0" in est else -1
         self._i_fe0 = self.primary_names.index("f_E0")
-        sensitivity_kernel(
-            self.wrt, len(est)
-        )  # compile (or load) now, not inside the first evaluation
+        # Compile (or load) now, not inside the first evaluation.
+        self._kernel = sensitivity_kernel(self.wrt, len(est))
 
     MEMO_SIZE = 256
     """Results kept for repeated points (patient, theta)."""
@@ -158,7 +157,7 @@ class SensitivityModel:
             add_s[:, :, self._fe0, self._i_e] = cells * dnat[:, None, self._fe0]
             add_s[:, :, self._fe0, self._i_m] = -cells * dnat[:, None, self._fe0]
         res = solve_sensitivities(
-            self.wrt,
+            self._kernel,
             y0,
             s0,
             full,

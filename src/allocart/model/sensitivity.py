@@ -25,10 +25,16 @@ solvers. ACM Trans Math Softw 2005;31:363-396 (CVODES forward sensitivity analys
 from __future__ import annotations
 
 import functools
+import hashlib
+import types
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
+
+from allocart.engine.compile import kernel_cache_dir
+from allocart.engine.sensitivity import sensitivity_kernel as _compile_sensitivity_kernel
 
 from allocart.model.codegen import (
     _inlined_odes,
@@ -42,6 +48,7 @@ from allocart.model.equations import MODEL, ModelDefinition
 __all__ = [
     "parameter_closure",
     "sensitivity_source",
+    "sensitivity_kernel",
     "parameter_jacobian_function",
     "initial_jacobian_function",
     "observable_jacobian_function",
@@ -294,3 +301,57 @@ def observable_jacobian_function(
         return val, gy, gq
 
     return f
+
+
+def _source_key(wrt: tuple[str, ...], kp: int) -> str:
+    """Hash of everything the generated source depends on: the model, ``wrt``, ``kp``, sympy
+    and this generator."""
+    text = (
+        "\n".join(sp.srepr(e) for e in _inlined_odes(MODEL))
+        + "|"
+        + ",".join(wrt)
+        + f"|{kp}|"
+        + sp.__version__
+        + "|"
+        + Path(__file__).read_text(encoding="utf-8")
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _cached_source(wrt: tuple[str, ...], kp: int) -> str:
+    """The generated source, kept on disk: sympy's differentiation and CSE take seconds."""
+    path = kernel_cache_dir() / f"sens_source_{_source_key(wrt, kp)}.txt"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    src = sensitivity_source(wrt, kp)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp")
+        tmp.write_text(src, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # read-only cache: regenerate next time
+        pass
+    return src
+
+
+@functools.lru_cache(maxsize=16)
+def sensitivity_kernel(wrt: tuple[str, ...], kp: int = 8) -> types.ModuleType:
+    """Compiled sensitivity solver of the model for parameters ``wrt`` and ``kp`` directions.
+
+    Parameters
+    ----------
+    wrt : tuple of str
+        Full-vector parameter names (see :func:`sensitivity_source`).
+    kp : int
+        Sensitivity directions (the number of estimated parameters).
+
+    Returns
+    -------
+    types.ModuleType
+        The kernel for :func:`allocart.engine.sensitivity.solve_sensitivities`. The first call
+        in a fresh cache generates the source (seconds) and numba compiles it (about a
+        minute); later processes load both from the kernel cache.
+    """
+    return _compile_sensitivity_kernel(_cached_source(tuple(wrt), int(kp)))
