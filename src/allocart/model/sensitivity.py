@@ -35,7 +35,6 @@ import sympy as sp
 
 from allocart.engine.compile import kernel_cache_dir
 from allocart.engine.sensitivity import sensitivity_kernel as _compile_sensitivity_kernel
-
 from allocart.model.codegen import (
     _inlined_odes,
     _printer,
