@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from allocart.errors import ProductError
 from allocart.files import load_yaml, parse_yaml
+from allocart.model.logistics import Logistics, default_logistics, with_default_kind
 
 __all__ = [
     "Product",
@@ -81,6 +82,9 @@ class Product(BaseModel):
         Gene edits of the cells (see ``KNOWN_EDITS``).
     parameters : dict
         Explicit values of product parameters that override the rules.
+    logistics : Logistics, optional
+        Time to treatment (supply, manufacturing, the wait); None: the defaults of the origin
+        (:mod:`allocart.model.logistics`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -93,6 +97,15 @@ class Product(BaseModel):
     parameters: dict[str, float] = Field(default_factory=dict)
     tcr_residual: float | None = Field(default=None, ge=0, le=1)
     source: str = "user definition"
+    logistics: Logistics | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _supply_kind_from_origin(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("logistics"), dict):
+            origin = str(data.get("origin", ""))
+            return {**data, "logistics": with_default_kind(data["logistics"], origin)}
+        return data
 
     @field_validator("parameters")
     @classmethod
@@ -139,6 +152,10 @@ class Product(BaseModel):
         }
         out.update(self.parameters)
         return out
+
+    def time_to_treatment(self) -> Logistics:
+        """The product's logistics block, or the defaults of its origin."""
+        return self.logistics or default_logistics(self.origin)
 
     def gvhd_tcr_residual(self) -> float:
         """Share of infused cells carrying a functional donor TCR (0 for autologous)."""
