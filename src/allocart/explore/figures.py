@@ -1,0 +1,124 @@
+"""Plotly figures of an :class:`~allocart.explore.compute.Exploration`, one per observable.
+
+Each figure holds, in this order, the cohort's 5th percentile (an invisible edge), its 95th
+percentile filled down to the 5th (the 5-95% band), the cohort median (dashed) and the typical
+patient (solid), named by :data:`TRACE_NAMES`. Logarithmic panels show five decades below the
+highest curve, as the static plots of :mod:`allocart.model.plots` do: deeper values are assay
+noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from allocart.explore.compute import PANELS, Exploration, Panel
+
+__all__ = ["TRACE_NAMES", "panel_figure", "figures", "LOG_DECADES"]
+
+#: Names of the traces of every panel figure, in drawing order.
+TRACE_NAMES: tuple[str, ...] = ("cohort 5%", "cohort 5-95%", "cohort median", "typical patient")
+
+#: Decades shown below the highest curve on a logarithmic axis.
+LOG_DECADES = 5.0
+
+#: Lowest value a logarithmic axis shows (observable units): below it values are zero in effect.
+LOG_FLOOR = 1e-3
+
+_BAND = "rgba(31, 119, 180, 0.18)"
+_LINE = "rgb(31, 119, 180)"
+_TYPICAL = "rgb(214, 39, 40)"
+
+
+def _values(y: np.ndarray) -> list[float | None]:
+    """Finite values rounded to 4 significant digits; None (a gap) for the others."""
+    return [float(f"{v:.4g}") if math.isfinite(v) else None for v in np.asarray(y, dtype=float)]
+
+
+def _log_range(ex: Exploration, key: str) -> list[float]:
+    """The y range of a log panel in decades: ``LOG_DECADES`` below the highest curve."""
+    tops = [np.nanmax(a[key]) for a in (ex.typical, ex.p95) if np.isfinite(a[key]).any()]
+    top = max([t for t in tops if t > 0], default=1.0)
+    lo = max(top * 10**-LOG_DECADES, LOG_FLOOR)
+    return [math.log10(lo), math.log10(top * 2.0)]
+
+
+def panel_figure(ex: Exploration, panel: Panel) -> go.Figure:
+    """The figure of one observable: cohort band, cohort median and typical patient over time.
+
+    Parameters
+    ----------
+    ex : Exploration
+    panel : Panel
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    t = [float(x) for x in ex.time]
+    k = panel.key
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=_values(ex.p05[k]),
+            name=TRACE_NAMES[0],
+            mode="lines",
+            line={"width": 0, "color": _LINE},
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=_values(ex.p95[k]),
+            name=TRACE_NAMES[1],
+            mode="lines",
+            line={"width": 0, "color": _LINE},
+            fill="tonexty",
+            fillcolor=_BAND,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=_values(ex.median[k]),
+            name=TRACE_NAMES[2],
+            mode="lines",
+            line={"width": 1.5, "color": _LINE, "dash": "dash"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=_values(ex.typical[k]),
+            name=TRACE_NAMES[3],
+            mode="lines",
+            line={"width": 2, "color": _TYPICAL},
+        )
+    )
+    yaxis: dict = {"title": {"text": panel.unit}}
+    if panel.log:
+        yaxis.update(type="log", range=_log_range(ex, k))
+    if ex.choice.redose_day is not None:
+        fig.add_vline(x=ex.choice.redose_day, line={"color": "grey", "dash": "dot", "width": 1})
+    fig.update_layout(
+        title={"text": panel.label, "font": {"size": 14}},
+        xaxis={"title": {"text": "days after infusion"}},
+        yaxis=yaxis,
+        height=300,
+        margin={"l": 60, "r": 10, "t": 40, "b": 45},
+        legend={"orientation": "h", "y": -0.25, "font": {"size": 10}},
+        showlegend=panel.key == PANELS[0].key,
+        template="plotly_white",
+    )
+    return fig
+
+
+def figures(ex: Exploration) -> list[go.Figure]:
+    """One figure per :data:`~allocart.explore.compute.PANELS` entry, in that order."""
+    return [panel_figure(ex, p) for p in PANELS]
