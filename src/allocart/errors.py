@@ -17,6 +17,9 @@ __all__ = [
     "DesignError",
     "SolverError",
     "FileError",
+    "FitError",
+    "PopulationError",
+    "DataError",
 ]
 
 
@@ -63,3 +66,12 @@ class FileError(AllocartError):
     :mod:`allocart.files`; the instance is also of the loader's own class (``DesignError`` for a
     protocol, ``ProductError`` for a product, ...).
     """
+
+
+class FitError(AllocartError):
+    """A fit cannot be set up or run as asked (unknown parameter, no data, bad option)."""
+
+
+class PopulationError(AllocartError):
+    """A covariate model, link table, schedule or population request is malformed."""
+

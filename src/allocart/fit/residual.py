@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from allocart.errors import AllocartError
+from allocart.errors import FitError
 
 __all__ = [
     "FitError",
@@ -49,8 +49,6 @@ MODEL_KINDS = ("proportional", "additive", "combined")
 SCALES = ("log", "linear")
 
 
-class FitError(AllocartError):
-    """A fit cannot be set up or run as asked (unknown parameter, no data, bad option)."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import yaml
 from scipy.special import ndtr
 
 from allocart.clinical.records import SLEDAI_DESCRIPTORS
-from allocart.errors import AllocartError
+from allocart.errors import PopulationError
 
 __all__ = [
     "PopulationError",
@@ -51,8 +51,6 @@ CLINICAL_DESCRIPTORS: tuple[str, ...] = tuple(
 )
 
 
-class PopulationError(AllocartError):
-    """A covariate model, link table, schedule or population request is malformed."""
 
 
 @dataclass(frozen=True)
