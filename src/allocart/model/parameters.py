@@ -1,9 +1,17 @@
-"""Parameters as table rows: name, value, unit, between-patient variability, range, source.
+"""Parameters as table rows: name, value, unit, between-patient variability, range, source,
+and the uncertainty of the typical value.
 
 The default table lives in ``data/parameters.yaml`` next to this module. Users override rows
 from a YAML file or a mapping; every override is validated (known parameter, known unit
 convertible to the internal one, finite value inside the allowed range) and converted to the
 internal unit here, at the boundary.
+
+A row may also carry an :class:`Uncertainty`: a distribution of its *typical* value (not of
+patients around it, which is ``iiv``), from a fit's posterior, a published interval or, for an
+assumption, a stated plausible range with its reason. :func:`typical_value_quantiles` maps points
+of the unit hypercube to typical values through these distributions; replicate trials with
+parameter uncertainty (:mod:`allocart.trial.uncertainty`) and the global sensitivity analysis
+(:mod:`allocart.sensitivity`) draw through it.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from scipy import stats
 
 from allocart.errors import ParameterError
 from allocart.files import load_yaml
@@ -31,6 +40,10 @@ __all__ = [
     "convert_unit",
     "KNOWN_UNITS",
     "MAX_IIV",
+    "Uncertainty",
+    "UNCERTAINTY_DISTRIBUTIONS",
+    "typical_value_quantiles",
+    "uncertain_names",
 ]
 
 # Conversion factors from accepted input units to each internal unit. The internal unit is
@@ -114,6 +127,178 @@ def convert_unit(value: float, unit: str, internal_unit: str, *, name: str) -> f
     return float(value) * table[unit]
 
 
+#: Distributions an :class:`Uncertainty` may name, and the fields each needs.
+UNCERTAINTY_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "lognormal": ("cv",),
+    "normal": ("sd",),
+    "uniform": ("low", "high"),
+    "loguniform": ("low", "high"),
+    "empirical": ("draws",),
+}
+_UNCERTAINTY_FIELDS = ("dist", "cv", "sd", "low", "high", "draws", "basis", "reason")
+_BASES = ("posterior", "interval", "assumption")
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """Distribution of a parameter's typical (population) value, in its internal unit.
+
+    Attributes
+    ----------
+    dist : str
+        ``lognormal`` (median at the typical value, coefficient of variation ``cv``), ``normal``
+        (mean at the typical value, standard deviation ``sd`` in the parameter's unit),
+        ``uniform`` or ``loguniform`` (between ``low`` and ``high``), or ``empirical`` (the
+        quantiles of ``draws``, e.g. posterior draws of a fit).
+    cv, sd, low, high : float or None
+        Spread, as the distribution needs it.
+    draws : tuple of float
+        Sample of an ``empirical`` distribution.
+    basis : str
+        ``posterior`` (a fit), ``interval`` (a published interval) or ``assumption`` (a stated
+        plausible range).
+    reason : str
+        Where the spread comes from, or why the range is plausible.
+
+    Notes
+    -----
+    Draws are truncated to the allowed range ``[lower, upper]`` by inverse-CDF sampling of the
+    truncated distribution (:meth:`quantile`). A ``uniform`` or ``loguniform`` range is absolute:
+    it does not move with an overridden value.
+    """
+
+    dist: str
+    basis: str
+    reason: str
+    cv: float | None = None
+    sd: float | None = None
+    low: float | None = None
+    high: float | None = None
+    draws: tuple[float, ...] = ()
+
+    def check(self, name: str, value: float, lower: float, upper: float) -> None:
+        """Validate against the row it belongs to.
+
+        Raises
+        ------
+        ParameterError
+            Naming the parameter and field, e.g. a ``low`` above the typical value.
+        """
+        where = f"parameter `{name}`: uncertainty"
+        if self.dist not in UNCERTAINTY_DISTRIBUTIONS:
+            raise ParameterError(
+                f"{where}.dist = {self.dist!r}; use one of {', '.join(UNCERTAINTY_DISTRIBUTIONS)}"
+            )
+        if self.basis not in _BASES:
+            raise ParameterError(f"{where}.basis = {self.basis!r}; use one of {', '.join(_BASES)}")
+        if not self.reason.strip():
+            raise ParameterError(f"{where}.reason is empty; say where the spread comes from")
+        for field in UNCERTAINTY_DISTRIBUTIONS[self.dist]:
+            if field != "draws" and getattr(self, field) is None:
+                raise ParameterError(f"{where}: dist {self.dist} needs `{field}`")
+        if self.dist == "lognormal":
+            if not (0 < self.cv <= MAX_IIV and value > 0):  # type: ignore[operator]
+                raise ParameterError(
+                    f"{where}.cv = {self.cv!r} must be in (0, {MAX_IIV:g}] on a positive value"
+                )
+        elif self.dist == "normal":
+            if not (math.isfinite(self.sd) and self.sd > 0):  # type: ignore[arg-type]
+                raise ParameterError(f"{where}.sd = {self.sd!r} must be positive and finite")
+        elif self.dist in ("uniform", "loguniform"):
+            lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+            floor = 0.0 if self.dist == "loguniform" else -math.inf
+            if not (math.isfinite(lo) and math.isfinite(hi) and floor < lo < hi):
+                raise ParameterError(
+                    f"{where}: low = {lo:g}, high = {hi:g} must be finite with low < high"
+                    + (" and low > 0 (loguniform)" if self.dist == "loguniform" else "")
+                )
+            if not (lower <= lo and hi <= upper):
+                raise ParameterError(
+                    f"{where}: [{lo:g}, {hi:g}] leaves the allowed range [{lower:g}, {upper:g}]"
+                )
+        else:  # empirical
+            d = np.asarray(self.draws, dtype=float)
+            if d.size < 2 or not np.all(np.isfinite(d)):
+                raise ParameterError(f"{where}.draws: need at least 2 finite draws, got {d.size}")
+            if d.min() < lower or d.max() > upper:
+                raise ParameterError(
+                    f"{where}.draws leave the allowed range [{lower:g}, {upper:g}]"
+                )
+
+    def quantile(self, u: np.ndarray, value: float, lower: float, upper: float) -> np.ndarray:
+        """Typical values at probabilities ``u`` (in (0, 1)), truncated to ``[lower, upper]``.
+
+        ``u``: probabilities (0 and 1 moved inwards by 1e-12); ``value``: the row's typical value
+        (centre of ``lognormal`` and ``normal``); ``lower, upper``: its allowed range.
+        """
+        u = np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12)
+        if self.dist == "empirical":
+            return np.quantile(np.asarray(self.draws, dtype=float), u)
+        if self.dist in ("uniform", "loguniform"):
+            lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+            if self.dist == "uniform":
+                return lo + u * (hi - lo)
+            return np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+        if self.dist == "lognormal":
+            sigma = math.sqrt(math.log1p(float(self.cv) ** 2))  # type: ignore[arg-type]
+            dist = stats.norm(math.log(value), sigma)
+            lo = dist.cdf(math.log(lower)) if lower > 0 else 0.0
+            hi = dist.cdf(math.log(upper)) if math.isfinite(upper) else 1.0
+            return np.exp(dist.ppf(lo + u * (hi - lo)))
+        dist = stats.norm(value, float(self.sd))  # type: ignore[arg-type]
+        lo, hi = dist.cdf(lower), dist.cdf(upper)
+        return np.clip(dist.ppf(lo + u * (hi - lo)), lower, upper)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form (only the fields in use)."""
+        out: dict[str, Any] = {"dist": self.dist}
+        for f in ("cv", "sd", "low", "high"):
+            if getattr(self, f) is not None:
+                out[f] = getattr(self, f)
+        if self.draws:
+            out["draws"] = list(self.draws)
+        out.update(basis=self.basis, reason=self.reason)
+        return out
+
+
+def uncertainty_from_spec(spec: Any, *, name: str, origin: str) -> Uncertainty | None:
+    """An :class:`Uncertainty` from its YAML mapping (None or ``false``: no uncertainty).
+
+    Raises
+    ------
+    ParameterError
+        If ``spec`` is not a mapping, has unknown fields or non-numeric spreads.
+    """
+    if spec is None or spec is False:
+        return None
+    where = f"{origin}: `{name}.uncertainty`"
+    if not isinstance(spec, Mapping):
+        raise ParameterError(
+            f"{where} = {_shown(spec)} must be a mapping such as "
+            "{dist: loguniform, low: 0.1, high: 1, basis: assumption, reason: ...}"
+        )
+    bad = [k for k in spec if k not in _UNCERTAINTY_FIELDS]
+    if bad:
+        raise ParameterError(
+            f"{where} has unknown field(s) {', '.join(_shown(k) for k in bad)}; "
+            f"allowed: {', '.join(_UNCERTAINTY_FIELDS)}"
+        )
+    num = {k: _as_float(spec[k], f"{where}.{k}") for k in ("cv", "sd", "low", "high") if k in spec}
+    draws: tuple[float, ...] = ()
+    if "draws" in spec:
+        raw = spec["draws"]
+        if isinstance(raw, (str, bytes, Mapping)) or not hasattr(raw, "__iter__"):
+            raise ParameterError(f"{where}.draws must be a list of numbers")
+        draws = tuple(_as_float(x, f"{where}.draws[{i}]") for i, x in enumerate(raw))
+    return Uncertainty(
+        dist=str(spec.get("dist", "")),
+        basis=str(spec.get("basis", "assumption")),
+        reason=str(spec.get("reason", "")),
+        draws=draws,
+        **num,
+    )
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One row of the parameter table.
@@ -137,6 +322,8 @@ class Parameter:
         What the parameter means.
     group : str
         Part of the model.
+    uncertainty : Uncertainty or None
+        Distribution of the typical value (None: taken as known).
     """
 
     name: str
@@ -148,6 +335,12 @@ class Parameter:
     source: str
     description: str
     group: str
+    uncertainty: Uncertainty | None = None
+
+    @property
+    def is_assumption(self) -> bool:
+        """Whether the source is an assumption (``assumption...``)."""
+        return self.source.strip().lower().startswith("assumption")
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.value):
@@ -166,6 +359,8 @@ class Parameter:
             raise ParameterError(f"parameter `{self.name}`: unknown unit {self.unit!r}")
         if not self.source.strip():
             raise ParameterError(f"parameter `{self.name}` has no source")
+        if self.uncertainty is not None:
+            self.uncertainty.check(self.name, self.value, self.lower, self.upper)
 
 
 @dataclass(frozen=True)
@@ -236,11 +431,18 @@ class ParameterTable:
             row = rows[name]
             changes: dict[str, Any] = {}
             if isinstance(spec, Mapping):
-                bad = [k for k in spec if k not in ("value", "unit", "iiv", "source")]
+                bad = [
+                    k for k in spec if k not in ("value", "unit", "iiv", "source", "uncertainty")
+                ]
                 if bad:
                     raise ParameterError(
                         f"{origin}: parameter `{name}` has unknown field(s) "
-                        f"{', '.join(_shown(k) for k in bad)}; allowed: value, unit, iiv, source"
+                        f"{', '.join(_shown(k) for k in bad)}; allowed: value, unit, iiv, source, "
+                        "uncertainty"
+                    )
+                if "uncertainty" in spec:
+                    changes["uncertainty"] = uncertainty_from_spec(
+                        spec["uncertainty"], name=name, origin=origin
                     )
                 unit = str(spec.get("unit", row.unit))
                 if "value" in spec:
@@ -252,7 +454,8 @@ class ParameterTable:
                     )
                 if "iiv" in spec:
                     changes["iiv"] = _as_float(spec["iiv"], f"{origin}: `{name}.iiv`")
-                changes["source"] = str(spec.get("source", f"{origin} (was: {row.source})"))
+                if set(spec) - {"uncertainty"}:
+                    changes["source"] = str(spec.get("source", f"{origin} (was: {row.source})"))
             else:
                 changes["value"] = _as_float(spec, f"{origin}: `{name}`")
                 changes["source"] = f"{origin} (was: {row.source})"
@@ -291,12 +494,60 @@ def _rows_from_mapping(data: Mapping[str, Any]) -> tuple[Parameter, ...]:
                     source=str(spec["source"]),
                     description=str(spec.get("description", "")),
                     group=group,
+                    uncertainty=uncertainty_from_spec(
+                        spec.get("uncertainty"), name=name, origin="parameters.yaml"
+                    ),
                 )
             )
     return tuple(rows)
 
 
 _DEFAULT: ParameterTable | None = None
+
+
+def uncertain_names(table: ParameterTable) -> tuple[str, ...]:
+    """Names of the rows that carry an :class:`Uncertainty`, in table order."""
+    return tuple(r.name for r in table.rows if r.uncertainty is not None)
+
+
+def typical_value_quantiles(
+    table: ParameterTable, names: tuple[str, ...] | list[str], u: np.ndarray
+) -> np.ndarray:
+    """Typical values at the points ``u`` of the unit hypercube, one column per name.
+
+    Parameters
+    ----------
+    table : ParameterTable
+        Rows named in ``names`` must carry an uncertainty.
+    names : sequence of str
+    u : ndarray, shape (n, len(names))
+        Probabilities in [0, 1] (a design of experiments, or uniform draws from a seed).
+
+    Returns
+    -------
+    ndarray, shape (n, len(names))
+        Typical values in internal units, inside each row's allowed range.
+
+    Raises
+    ------
+    ParameterError
+        If a name is unknown or its row has no uncertainty.
+    """
+    u = np.atleast_2d(np.asarray(u, dtype=float))
+    if u.shape[1] != len(names):
+        raise ParameterError(
+            f"u: {u.shape[1]} columns for {len(names)} parameters; give one column per name"
+        )
+    out = np.empty_like(u)
+    for j, name in enumerate(names):
+        row = table[name]
+        if row.uncertainty is None:
+            raise ParameterError(
+                f"parameter `{name}` has no uncertainty; give it one in --params "
+                "(uncertainty: {dist: ..., basis: ..., reason: ...})"
+            )
+        out[:, j] = row.uncertainty.quantile(u[:, j], row.value, row.lower, row.upper)
+    return out
 
 
 def load_default_parameters() -> ParameterTable:
