@@ -63,6 +63,7 @@ def fake_simulate_cohort(
     timecourse_ids=0,
     gcsf_from_day=None,
     visit_days=None,
+    logistics=None,
     infections=False,
 ):
     r = _rank(dose)

@@ -18,6 +18,7 @@ Example
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from allocart.clinical.records import PatientRecords
+from allocart.model.logistics import Logistics
 from allocart.model.scenario import Scenario
 from allocart.population.covariates import PopulationError
 from allocart.population.emit import patient_records
@@ -35,6 +37,7 @@ from allocart.population.links import LinkTable, load_links
 from allocart.population.schedule import schedule_for
 from allocart.population.scoring import Scorers, score_patient
 from allocart.population.virtual import VirtualCohort, kinetics, population_table, simulate_virtual
+from allocart.population.waiting import plan_waits, wait_outcome
 
 __all__ = [
     "CohortResult",
@@ -234,6 +237,63 @@ class CohortResult:
         out.update(product=self.product, dose=self.dose, ld=self.ld, seed=self.seed)
         return out
 
+    def _repr_html_(self) -> str:
+        """A compact summary table for Jupyter: scenario, then the main rates with 95% intervals."""
+        return cohort_html(self)
+
+
+#: Rows of the notebook table: summary key and label.
+_HTML_ROWS: tuple[tuple[str, str], ...] = (
+    ("dlt_rate", "DLT"),
+    ("crs_any_rate", "CRS, any grade"),
+    ("crs_grade_ge3_rate", "CRS, grade >= 3"),
+    ("icans_any_rate", "ICANS, any grade"),
+    ("serious_infection_rate", "Serious infection"),
+    ("sri4_m6_rate", "SRI-4, month 6"),
+    ("doris_m3_rate", "DORIS remission, month 3"),
+    ("doris_m6_rate", "DORIS remission, month 6"),
+    ("lldas_m6_rate", "LLDAS, month 6"),
+    ("flare_m6_rate", "Flare by month 6"),
+)
+
+
+def _pct_ci(ci: tuple[float, float] | None) -> str:
+    return f" (95% CI {100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)" if ci else ""
+
+
+def cohort_html(res: CohortResult) -> str:
+    """HTML table of a cohort's scenario and main rates (with n and 95% Wilson intervals).
+
+    With time to treatment in the patient table, the share infused and the days from
+    enrolment to infusion (median, IQR) come first.
+    """
+    s = res.summary()
+    esc = html.escape
+    rows = [
+        ("Scenario", f"{esc(res.product)}, {esc(res.dose)}, {esc(res.ld)} (seed {res.seed})"),
+        ("Patients", f"{s['n']} ({s['n_failed']} failed)"),
+    ]
+    p = res.patients
+    if "infused" in p.columns and len(p):
+        infused = p["infused"].to_numpy(dtype=bool)
+        k, n = int(infused.sum()), len(p)
+        rows.append(("Infused", f"{k}/{n} = {100 * k / n:.0f}%{_pct_ci(wilson_interval(k, n))}"))
+        days = p.loc[infused, "enrol_to_infusion_days"].to_numpy(dtype=float)
+        if days.size:
+            q1, med, q3 = np.percentile(days, [25, 50, 75])
+            rows.append(("Enrolment to infusion", f"median {med:.0f} days (IQR {q1:.0f}-{q3:.0f})"))
+    n_ok = s["n"] - s["n_failed"]
+    for key, label in _HTML_ROWS:
+        v = s.get(key)
+        if v is None:
+            continue
+        ci = s.get(key[: -len("_rate")] + "_ci95")
+        rows.append((label, f"{100 * v:.0f}%{_pct_ci(ci)}, n = {n_ok}"))
+    body = "".join(
+        f"<tr><th style='text-align:left'>{esc(a)}</th><td>{b}</td></tr>" for a, b in rows
+    )
+    return f"<table class='allocart-cohort'><caption>Virtual cohort</caption>{body}</table>"
+
 
 def cohort_frame(
     vc: VirtualCohort,
@@ -357,6 +417,7 @@ def simulate_cohort(
     model_overrides: Mapping[str, float] | None = None,
     gcsf_from_day: float | None = None,
     visit_days: Sequence[int] | None = None,
+    logistics: Logistics | None = None,
 ) -> CohortResult:
     """Simulate a single-arm cohort of ``n`` virtual SLE patients and score it.
 
@@ -395,6 +456,13 @@ def simulate_cohort(
         Post-infusion study visits (days >= 1; a trial protocol's ``schedule_days`` without
         day 0), each endpoint month's day among them. None (default): weeks 2 and 4, months 3,
         6 and 12 and the endpoint months (see :func:`allocart.population.schedule.schedule_for`).
+    logistics : Logistics, optional
+        Time to treatment (e.g. ``load_product(name).time_to_treatment()``): each patient is
+        enrolled a drawn wait before the infusion, the untreated disease flares meanwhile, and
+        the patient table gains ``enrol_to_infusion_days``, ``infused``, ``not_infused_reason``,
+        ``flares_waiting``, ``sle_activity_lymphodepletion``, ``sle_activity_max_waiting`` and
+        ``manufacturing_attempts`` (:mod:`allocart.population.waiting`). None (default): every
+        patient is infused at enrolment, as treated, and the table has none of these columns.
 
     Returns
     -------
@@ -419,6 +487,7 @@ def simulate_cohort(
     scenario = Scenario.create(
         product, dose, ld, days=float(sched.horizon_days), gcsf_from_day=gcsf_from_day
     )
+    plan = None if logistics is None else plan_waits(scenario, logistics, int(n), int(seed))
     vc = simulate_virtual(
         scenario,
         n,
@@ -427,12 +496,19 @@ def simulate_cohort(
         table=table,
         n_flare=int(lk["sledai_flare_descriptors"]),
         progress=progress,
+        waiting=plan if plan is not None and plan.has_events else None,
     )
     kin = kinetics(vc, aplasia_below=lk["b_aplasia_below_per_ul"])
     ev = derive_events(vc, lk, kin, scenario.product.gvhd_tcr_residual())
     records = tuple(patient_records(vc, ev, i, lk) for i in range(vc.n))
     scored = [score_patient(r, scorers, sched.month_days) for r in records]
     patients = cohort_frame(vc, ev, kin, scored, months_t, lk)
+    if plan is not None:
+        waited = wait_outcome(
+            plan, vc.pre_time, vc.pre_obs.get("sle_activity"), vc.baseline["sle_activity"]
+        )
+        for name, values in waited.columns().items():
+            patients[name] = values
     return CohortResult(
         product=str(product),
         dose=str(dose),

@@ -34,6 +34,7 @@ from allocart.population.covariates import (
 from allocart.population.links import load_calibrated
 from allocart.population.readout import ReadoutDraws, draw_readout
 from allocart.population.schedule import Schedule
+from allocart.population.waiting import WaitPlan
 
 __all__ = ["VirtualCohort", "simulate_virtual", "population_table", "COHORT_RTOL"]
 
@@ -87,6 +88,10 @@ class VirtualCohort:
         Uniforms of the link functions (``crs``, ``icans``, ``gvhd``, CRS duration ``crs_days``
         and days at the worst grade ``crs_peak``, ``infection`` timing, ``infection_grade``,
         ``infection_days``).
+    pre_time : ndarray, shape (n_pre,)
+        Whole days before infusion read out while patients wait (empty without a wait plan).
+    pre_obs : dict of ndarray, each (n, n_pre)
+        Observables on ``pre_time`` (empty without a wait plan).
     """
 
     scenario: Scenario
@@ -101,6 +106,8 @@ class VirtualCohort:
     failed: np.ndarray
     draws: ReadoutDraws
     u: dict[str, np.ndarray] = field(repr=False)
+    pre_time: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    pre_obs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -161,8 +168,13 @@ def simulate_virtual(
     n_flare: int = 2,
     rtol: float = COHORT_RTOL,
     progress: Callable[[int, int], None] | None = None,
+    waiting: WaitPlan | None = None,
 ) -> VirtualCohort:
     """Sample and simulate ``n`` virtual patients of ``scenario``.
+
+    With ``waiting`` (:mod:`allocart.population.waiting`) each patient's simulation starts at
+    its enrolment, before the scenario's own start, with the flares of the wait as events;
+    the observables of the wait are kept in ``pre_obs``.
 
     Raises
     ------
@@ -186,14 +198,24 @@ def simulate_virtual(
     tab = table or population_table()
     primary = covariate_parameters(cov, sample_parameters(tab, n, s_par), cm)
     batch: PatientBatch = build_batch(scenario, primary, cov.weight_kg)
+    t_pre = np.empty(0)
+    if waiting is not None:
+        batch = waiting.apply(batch)
+        t_pre = waiting.output_days()
     horizon = int(schedule.horizon_days)
     t_out = np.arange(0.0, horizon + 1.0)
-    res = solve(batch, t_out, rtol=rtol, progress=progress)
+    t_all = np.concatenate([t_pre, t_out]) if t_pre.size else t_out
+    res = solve(batch, t_all, rtol=rtol, progress=progress)
     pdict = batch.param_dict()
     status = np.asarray(res.status)
     y = np.asarray(res.y, dtype=float)
     failed = (status != 0) | ~np.isfinite(y).all(axis=(1, 2))
     obs_fn = observables_function()
+    pre_obs: dict[str, np.ndarray] = {}
+    if t_pre.size:
+        pre = obs_fn(y[:, : t_pre.size], pdict)
+        pre_obs = {k: np.where(failed[:, None], np.nan, pre[k]) for k in _OBSERVABLES}
+        y = y[:, t_pre.size :]
     full = obs_fn(y, pdict)
     obs = {k: np.where(failed[:, None], np.nan, full[k]) for k in _OBSERVABLES}
     base = obs_fn(batch.y0[:, None, :], pdict)
@@ -234,6 +256,8 @@ def simulate_virtual(
         failed=failed,
         draws=draws,
         u=u,
+        pre_time=t_pre,
+        pre_obs=pre_obs,
     )
 
 

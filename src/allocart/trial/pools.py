@@ -20,6 +20,17 @@ observes at each dose what the model says that person would experience there.
 
 A person whose simulation failed in any pool of the run is not eligible in any of them (so that
 comparisons stay on the same people); the number of such people is reported per pool.
+
+Time to treatment (:data:`TIME_TO_TREATMENT_COLUMNS`): each pool is simulated with its arm's
+product logistics (:meth:`allocart.model.products.Product.time_to_treatment`, the product YAML's
+``logistics:`` block), so every person carries ``enrol_to_infusion_days`` (float, days from
+enrolment to infusion; for a person not infused, to leaving the study), ``infused`` (bool) and
+``not_infused_reason`` (``"manufacturing_failure"``, ``"flare"`` or None)
+(:mod:`allocart.population.waiting`). They are the same at every dose level of an arm (the wait
+comes before any dose). A trial infuses its ``j``-th patient ``enrol_to_infusion_days`` after
+enrolment; a patient not infused gives no DLT or efficacy data to the design and counts as a
+non-responder among the enrolled. With zero times and no failures (:attr:`Logistics.is_zero`)
+the pools are those of patients infused at enrolment, number for number.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from numpy.typing import NDArray
 
 from allocart.design.base import PatientUniforms
 from allocart.errors import DesignError
+from allocart.model.products import load_product
 from allocart.trial.protocol import DAYS_PER_MONTH, SCORE_ENDPOINTS, Protocol
 
 __all__ = [
@@ -45,6 +57,7 @@ __all__ = [
     "PoolOutcomes",
     "pool_outcomes",
     "SAFETY_COLUMNS",
+    "TIME_TO_TREATMENT_COLUMNS",
 ]
 
 #: Per-patient safety columns of a pool used by the trial summaries.
@@ -57,6 +70,14 @@ SAFETY_COLUMNS = (
     "icans_onset_day",
     "gvhd_grade",
 )
+
+#: Per-patient time-to-treatment columns of every pool, and their values for a patient infused
+#: at enrolment (filled in when a cohort simulation does not report them).
+TIME_TO_TREATMENT_COLUMNS: dict[str, object] = {
+    "enrol_to_infusion_days": 0.0,
+    "infused": True,
+    "not_infused_reason": None,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,8 +139,9 @@ def simulate_pool(
     Returns
     -------
     patients, timecourses : DataFrame
-        ``CohortResult.patients`` (one row per person, ``id`` = person index) and the daily time
-        courses of the first ``simulation.timecourse_patients`` people.
+        ``CohortResult.patients`` (one row per person, ``id`` = person index, with the
+        :data:`TIME_TO_TREATMENT_COLUMNS`) and the daily time courses of the first
+        ``simulation.timecourse_patients`` people.
     """
     from allocart.population.cohort import simulate_cohort
 
@@ -138,8 +160,16 @@ def simulate_pool(
         timecourse_ids=min(sim.timecourse_patients, sim.pool_size),
         gcsf_from_day=protocol.supportive_care.gcsf_from_day,
         visit_days=protocol.visit_days,
+        logistics=load_product(arm.product).time_to_treatment(),
     )
     patients = res.patients.reset_index(drop=True)
+    for name, value in TIME_TO_TREATMENT_COLUMNS.items():
+        if name not in patients.columns:
+            patients[name] = pd.Series(
+                [value] * len(patients), dtype=object if value is None else None
+            )
+    patients["enrol_to_infusion_days"] = patients["enrol_to_infusion_days"].astype(float)
+    patients["infused"] = patients["infused"].astype(bool)
     if len(patients) != sim.pool_size or not np.array_equal(
         patients["id"].to_numpy(), np.arange(sim.pool_size)
     ):
@@ -190,11 +220,17 @@ class PoolOutcomes:
         The response the design uses (e.g. DORIS remission at month 6); all False for designs without one.
     dlt_month : ndarray of float, shape (n_doses, n_people)
         Onset of the DLT, months after infusion (``inf`` without DLT).
+    infused : ndarray of bool, shape (n_doses, n_people), optional
+        Whether each eligible person is infused (None: everyone).
+    enrol_to_infusion_days : ndarray of float, shape (n_doses, n_people), optional
+        Days from enrolment to infusion (None: 0 for everyone).
     """
 
     dlt: NDArray[np.bool_]
     response: NDArray[np.bool_]
     dlt_month: NDArray[np.float64]
+    infused: NDArray[np.bool_] | None = None
+    enrol_to_infusion_days: NDArray[np.float64] | None = None
 
     @property
     def n_doses(self) -> int:
@@ -229,7 +265,19 @@ def pool_outcomes(
         )
         day = np.stack([df["dlt_day"].to_numpy(dtype=float) for df in dfs])
         month = np.where(dlt, np.nan_to_num(day, nan=0.0) / DAYS_PER_MONTH, np.inf)
-        out.append(PoolOutcomes(dlt=dlt, response=resp, dlt_month=month))
+        infused = wait = None
+        if all("infused" in df.columns for df in dfs):
+            infused = np.stack([df["infused"].to_numpy(dtype=bool) for df in dfs])
+            wait = np.stack([df["enrol_to_infusion_days"].to_numpy(dtype=float) for df in dfs])
+        out.append(
+            PoolOutcomes(
+                dlt=dlt,
+                response=resp,
+                dlt_month=month,
+                infused=infused,
+                enrol_to_infusion_days=wait,
+            )
+        )
     return out
 
 
