@@ -115,7 +115,7 @@ def _traces(page, key: str) -> list[dict]:
 def _wait_status(page, needle: str) -> str:
     page.wait_for_function(
         """([id, needle]) => { const s = document.getElementById(id);
-               return s && s.innerText.includes(needle) && s.innerText.includes('computed in'); }""",
+               return s && s.innerText.includes(needle) && s.innerText.includes('updated in'); }""",
         arg=[IDS["status"], needle],
         timeout=UPDATE_TIMEOUT_MS,
     )

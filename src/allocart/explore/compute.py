@@ -52,23 +52,38 @@ MAX_N = 1000
 
 @dataclass(frozen=True)
 class Panel:
-    """One plotted observable: model key, label, unit and whether its axis is logarithmic."""
+    """One plotted observable.
+
+    Attributes
+    ----------
+    key : str
+        Observable of the model (:func:`allocart.model.codegen.observables_function`).
+    label, unit : str
+        Title and unit as shown.
+    decades : float
+        Decades shown below the highest curve on a logarithmic axis; 0, a linear axis.
+    """
 
     key: str
     label: str
     unit: str
-    log: bool
+    decades: float
+
+    @property
+    def log(self) -> bool:
+        """Whether the panel's y axis is logarithmic."""
+        return self.decades > 0
 
 
 #: The observables plotted over time, in display order.
 PANELS: tuple[Panel, ...] = (
-    Panel("car_t_cells_per_ul", "CAR-T cells in blood", "cells/µL", True),
-    Panel("b_cells_per_ul", "CD19+ B cells", "cells/µL", True),
-    Panel("anti_dsdna_iu_per_ml", "anti-dsDNA", "IU/mL", True),
-    Panel("il6_pg_per_ml", "IL-6", "pg/mL", True),
-    Panel("anc_1e9_per_l", "Neutrophils (ANC)", "×10⁹/L", True),
-    Panel("platelets_1e9_per_l", "Platelets", "×10⁹/L", False),
-    Panel("lymphocytes_1e9_per_l", "Lymphocytes", "×10⁹/L", True),
+    Panel("car_t_cells_per_ul", "CAR-T cells in blood", "cells/µL", 5.0),
+    Panel("b_cells_per_ul", "CD19+ B cells", "cells/µL", 5.0),
+    Panel("anti_dsdna_iu_per_ml", "anti-dsDNA", "IU/mL", 3.0),
+    Panel("il6_pg_per_ml", "IL-6", "pg/mL", 3.0),
+    Panel("anc_1e9_per_l", "Neutrophils (ANC)", "×10⁹/L", 3.0),
+    Panel("platelets_1e9_per_l", "Platelets", "×10⁹/L", 0.0),
+    Panel("lymphocytes_1e9_per_l", "Lymphocytes", "×10⁹/L", 3.0),
 )
 
 #: Cohort rates shown, as (summary key without ``_rate``, label).

@@ -2,9 +2,9 @@
 
 Each figure holds, in this order, the cohort's 5th percentile (an invisible edge), its 95th
 percentile filled down to the 5th (the 5-95% band), the cohort median (dashed) and the typical
-patient (solid), named by :data:`TRACE_NAMES`. Logarithmic panels show five decades below the
-highest curve, as the static plots of :mod:`allocart.model.plots` do: deeper values are assay
-noise.
+patient (solid), named by :data:`TRACE_NAMES`. Logarithmic panels show the panel's
+``decades`` below the highest curve (five for CAR-T and B cells, as the static plots of
+:mod:`allocart.model.plots` do: deeper values are assay noise; three for the others).
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ import plotly.graph_objects as go
 
 from allocart.explore.compute import PANELS, Exploration, Panel
 
-__all__ = ["TRACE_NAMES", "panel_figure", "figures", "LOG_DECADES"]
+__all__ = ["TRACE_NAMES", "panel_figure", "figures", "log_range"]
 
 #: Names of the traces of every panel figure, in drawing order.
 TRACE_NAMES: tuple[str, ...] = ("cohort 5%", "cohort 5-95%", "cohort median", "typical patient")
-
-#: Decades shown below the highest curve on a logarithmic axis.
-LOG_DECADES = 5.0
 
 #: Lowest value a logarithmic axis shows (observable units): below it values are zero in effect.
 LOG_FLOOR = 1e-3
@@ -37,11 +34,16 @@ def _values(y: np.ndarray) -> list[float | None]:
     return [float(f"{v:.4g}") if math.isfinite(v) else None for v in np.asarray(y, dtype=float)]
 
 
-def _log_range(ex: Exploration, key: str) -> list[float]:
-    """The y range of a log panel in decades: ``LOG_DECADES`` below the highest curve."""
-    tops = [np.nanmax(a[key]) for a in (ex.typical, ex.p95) if np.isfinite(a[key]).any()]
+def log_range(ex: Exploration, panel: Panel) -> list[float]:
+    """The y range of a log panel, in decades (log10 of the observable's unit).
+
+    From ``panel.decades`` below the highest curve (typical patient or cohort 95th percentile),
+    but not below :data:`LOG_FLOOR`, to twice that curve's maximum.
+    """
+    k = panel.key
+    tops = [np.nanmax(a[k]) for a in (ex.typical, ex.p95) if np.isfinite(a[k]).any()]
     top = max([t for t in tops if t > 0], default=1.0)
-    lo = max(top * 10**-LOG_DECADES, LOG_FLOOR)
+    lo = max(top * 10**-panel.decades, LOG_FLOOR)
     return [math.log10(lo), math.log10(top * 2.0)]
 
 
@@ -103,7 +105,7 @@ def panel_figure(ex: Exploration, panel: Panel) -> go.Figure:
     )
     yaxis: dict = {"title": {"text": panel.unit}}
     if panel.log:
-        yaxis.update(type="log", range=_log_range(ex, k))
+        yaxis.update(type="log", range=log_range(ex, panel))
     if ex.choice.redose_day is not None:
         fig.add_vline(x=ex.choice.redose_day, line={"color": "grey", "dash": "dot", "width": 1})
     fig.update_layout(
@@ -112,7 +114,13 @@ def panel_figure(ex: Exploration, panel: Panel) -> go.Figure:
         yaxis=yaxis,
         height=300,
         margin={"l": 60, "r": 10, "t": 40, "b": 45},
-        legend={"orientation": "h", "y": -0.25, "font": {"size": 10}},
+        legend={
+            "x": 1.0,
+            "xanchor": "right",
+            "y": 1.0,
+            "bgcolor": "rgba(255, 255, 255, 0.7)",
+            "font": {"size": 10},
+        },
         showlegend=panel.key == PANELS[0].key,
         template="plotly_white",
     )

@@ -49,13 +49,14 @@ def format_rate(r: Rate) -> tuple[str, str, str]:
 
 def rates_table(rates: Sequence[Rate]) -> html.Table:
     """The cohort's event rates: event, rate, patients (k/n) and 95% Wilson interval."""
-    head = html.Tr([html.Th(h) for h in ("Event", "Rate", "Patients", "95% interval")])
+    cell = {"padding": "1px 12px 1px 0", "textAlign": "left"}
+    head = html.Tr([html.Th(h, style=cell) for h in ("Event", "Rate", "Patients", "95% interval")])
     rows = []
     for r in rates:
         rate, kn, ci = format_rate(r)
         rows.append(
             html.Tr(
-                [html.Td(r.label), html.Td(rate), html.Td(kn), html.Td(ci)],
+                [html.Td(x, style=cell) for x in (r.label, rate, kn, ci)],
                 id=f"rate-{r.key.replace('_', '-')}",
             )
         )
