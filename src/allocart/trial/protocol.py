@@ -21,14 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from allocart.errors import AllocartError, DesignError
 from allocart.files import is_file, load_yaml
 from allocart.trial.parameter_scenarios import load_parameter_scenario
-from allocart.trial.calendar import Accrual, Calendar
-from allocart.trial.designs import (
-    SUPPORTED_DESIGNS,
-    DesignSpec,
-    Utility,
-    build_design,
-    check_design_options,
-)
 
 __all__ = [
     "Protocol",
@@ -40,9 +32,6 @@ __all__ = [
     "load_protocol",
     "protocol_from_dict",
     "SUPPORTED_DESIGNS",
-    "Utility",
-    "Accrual",
-    "Calendar",
     "ENDPOINTS",
     "SCORE_ENDPOINTS",
     "DAYS_PER_MONTH",
@@ -54,6 +43,10 @@ __all__ = [
 
 #: Days in one month of follow-up (365.25 / 12): month 3 is day 91, month 6 day 183.
 DAYS_PER_MONTH = 365.25 / 12
+
+#: Designs whose dose-escalation path the runner can reconstruct patient by patient. Designs
+#: that treat patients off the escalation sequence (backfill, time-to-event) are not supported.
+SUPPORTED_DESIGNS = ("boin12", "boin", "crm")
 
 #: Endpoints the virtual patients report, with the months at which they are assessed.
 ENDPOINTS: dict[str, str] = {
@@ -91,6 +84,54 @@ POOL_VERSION = 2
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Utility(_Frozen):
+    """BOIN12 utilities (0-100) of the four (response, DLT) outcomes."""
+
+    response_no_dlt: int = Field(100, description="Fixed at 100 by BOIN12.")
+    response_dlt: int = Field(60, ge=0, le=100)
+    no_response_no_dlt: int = Field(40, ge=0, le=100)
+    no_response_dlt: int = Field(0, description="Fixed at 0 by BOIN12.")
+
+    @model_validator(mode="after")
+    def _fixed_ends(self) -> Utility:
+        if self.response_no_dlt != 100:
+            raise ValueError(
+                f"response_no_dlt is fixed at 100 by BOIN12, got {self.response_no_dlt!r}"
+            )
+        if self.no_response_dlt != 0:
+            raise ValueError(
+                f"no_response_dlt is fixed at 0 by BOIN12, got {self.no_response_dlt!r}"
+            )
+        return self
+
+
+class DesignSpec(_Frozen):
+    """The dose-finding design and its targets."""
+
+    name: str = Field(..., description="One of boin12, boin, crm.")
+    target: float = Field(
+        ..., gt=0, lt=0.7, description="Target (highest acceptable) DLT probability."
+    )
+    efficacy_target: float | None = Field(
+        None, gt=0, lt=1, description="BOIN12: lowest acceptable response probability (phi_E)."
+    )
+    efficacy_endpoint: str | None = Field(
+        None, description="BOIN12: the response used for dosing decisions, e.g. doris_m6."
+    )
+    utility: Utility | None = Field(None, description="BOIN12 utilities.")
+    n_earlystop: int | None = Field(
+        None, ge=1, description="BOIN/BOIN12: stop once this many are treated at a dose."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        key = str(v).lower()
+        if key not in SUPPORTED_DESIGNS:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_DESIGNS)}, got {v!r}")
+        return key
 
 
 class DltSpec(_Frozen):
@@ -251,6 +292,12 @@ class Comparator(_Frozen):
     _regimen = field_validator("lymphodepletion")(classmethod(lambda cls, v: _check_regimen(v)))
 
 
+class Accrual(_Frozen):
+    per_month: float = Field(
+        ..., gt=0, le=100, description="Mean accrual rate, patients per month."
+    )
+
+
 class SupportiveCare(_Frozen):
     """Supportive care every patient of every arm receives (passed to the cohort simulation)."""
 
@@ -308,7 +355,6 @@ class Protocol(_Frozen):
     )
     endpoints: tuple[Endpoint, ...] = (Endpoint(name="sri4"), Endpoint(name="doris"))
     accrual: Accrual = Accrual(per_month=1.0)
-    calendar: Calendar = Calendar()
     supportive_care: SupportiveCare = SupportiveCare()
     simulation: Simulation
     comparators: tuple[Comparator, ...] = ()
@@ -403,19 +449,7 @@ class Protocol(_Frozen):
                         f"on day {day}, which schedule_days {list(self.schedule_days)} lacks; "
                         f"add day {day} or drop month {m}"
                     )
-        self._check_design()
-        mf = self.calendar.min_followup_days
-        if mf is not None and mf < self.dlt.window_days:
-            raise ValueError(
-                f"calendar.min_followup_days: {mf} is shorter than the DLT window "
-                f"({self.dlt.window_days} days); decisions need complete DLT data"
-            )
-        return self
-
-    def _check_design(self) -> None:
-        """Design options that depend on the rest of the protocol (one line naming the field)."""
         d = self.design
-        check_design_options(d)
         if d.name == "boin12":
             if d.efficacy_target is None:
                 raise ValueError(
@@ -429,27 +463,16 @@ class Protocol(_Frozen):
             ]
             if d.efficacy_endpoint not in yes_no:
                 raise ValueError(
-                    f"design.efficacy_endpoint: {d.efficacy_endpoint!r} is not a yes/no endpoint "
-                    f"of this protocol; choose one of {yes_no}"
+                    f"design.efficacy_endpoint: {d.efficacy_endpoint!r} is not a yes/no endpoint of this "
+                    f"protocol; choose one of {yes_no}"
                 )
-        if d.name == "3+3":
-            k = len(self.dose_levels)
-            if self.cohort_size != 3:
-                raise ValueError(
-                    f"cohort_size: the 3+3 treats cohorts of 3, got {self.cohort_size}"
-                )
-            if self.start_dose != 1:
-                raise ValueError(f"start_dose: the 3+3 starts at level 1, got {self.start_dose}")
-            if self.max_sample_size < 6 * k:
-                raise ValueError(
-                    f"max_sample_size: the 3+3 may treat 6 patients at each of the {k} dose "
-                    f"levels; give at least {6 * k}, got {self.max_sample_size}"
-                )
-        if d.name == "crm" and d.skeleton is not None and len(d.skeleton) != self.n_doses:
+        elif d.efficacy_target is not None or d.utility is not None:
             raise ValueError(
-                f"design.skeleton: {len(d.skeleton)} values for {self.n_doses} dose levels; "
-                "give one per level"
+                f"design.efficacy_target/utility: only BOIN12 uses them, the design is {d.name!r}"
             )
+        if d.target * 1.4 >= 1 and d.name != "crm":
+            raise ValueError(f"design.target: {d.target!r} must be below 1/1.4 for BOIN boundaries")
+        return self
 
     # ------------------------------------------------------------------ derived
     @property
@@ -480,13 +503,32 @@ class Protocol(_Frozen):
 
     def make_design(self):  # noqa: ANN201 - returns an AbstractDesign
         """The design object of :mod:`allocart.design` this protocol describes."""
-        return build_design(
-            self.design,
-            cohort_size=self.cohort_size,
-            n_cohorts=self.n_cohorts,
-            start_dose=self.start_dose - 1,
-            n_doses=self.n_doses,
-        )
+        from allocart.design import BOIN, BOIN12, CRM
+
+        d = self.design
+        common = {
+            "target": d.target,
+            "cohort_size": self.cohort_size,
+            "n_cohorts": self.n_cohorts,
+            "start_dose": self.start_dose - 1,
+        }
+        try:
+            if d.name == "boin12":
+                u = d.utility or Utility()
+                extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
+                return BOIN12(
+                    eff_lower=d.efficacy_target,
+                    u_resp_tox=u.response_dlt,
+                    u_none=u.no_response_no_dlt,
+                    **common,
+                    **extra,
+                )
+            if d.name == "boin":
+                extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
+                return BOIN(**common, **extra)
+            return CRM(**common)
+        except DesignError as exc:
+            raise DesignError(f"design: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
