@@ -32,6 +32,8 @@ from scipy.special import ndtr
 
 from allocart.clinical.records import SLEDAI_DESCRIPTORS
 from allocart.errors import PopulationError
+from allocart.files import load_yaml
+from allocart.population.links import load_links
 
 __all__ = [
     "PopulationError",
@@ -49,8 +51,6 @@ CLINICAL_DESCRIPTORS: tuple[str, ...] = tuple(
     for d in SLEDAI_DESCRIPTORS
     if d not in ("low_complement", "increased_dna_binding", "thrombocytopenia", "leukopenia")
 )
-
-
 
 
 @dataclass(frozen=True)
@@ -301,8 +301,6 @@ class CovariateModel:
         self, values: Mapping[str, np.ndarray], links: Mapping[str, float] | None = None
     ) -> np.ndarray:
         """SLEDAI-2K serology points at baseline: 2 for anti-dsDNA above the ULN, 2 for low C3 or C4."""
-        from allocart.population.links import load_links
-
         lk = links if links is not None else load_links().values()
         n = len(next(iter(values.values())))
         ab = values.get("anti_dsdna_iu_per_ml", np.zeros(n))
@@ -366,7 +364,7 @@ class CovariateModel:
     def sources(self) -> dict[str, str]:
         """Source of every covariate (and of the correlations and descriptor prevalences)."""
         out = {k: str(v["source"]) for k, v in self.spec["covariates"].items()}
-        for i, row in enumerate(self.spec.get("correlations", []) or []):
+        for row in self.spec.get("correlations", []) or []:
             out[f"corr({row['a']}, {row['b']})"] = str(row.get("source", ""))
         if "sledai" in self.spec:
             out["sledai_descriptors"] = str(self.spec["sledai"].get("source", ""))
@@ -386,8 +384,6 @@ def load_covariate_model(path: str | Path | Mapping[str, Any] | None = None) -> 
     if path is None:
         text = resources.files("allocart.population").joinpath("data/covariates.yaml").read_text()
         return CovariateModel.from_mapping(yaml.safe_load(text), origin="covariates.yaml")
-    from allocart.files import load_yaml
-
     p = Path(path)
     spec = load_yaml(p, what="--covariates", error=PopulationError)
     return CovariateModel.from_mapping(spec, origin=str(p))

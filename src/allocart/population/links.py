@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 from scipy.special import expit, ndtri
 
-from allocart.population.covariates import PopulationError
+from allocart.errors import PopulationError
 
 __all__ = [
     "LinkParameter",
