@@ -176,3 +176,25 @@ def test_months_argument_sets_endpoint_columns():
     assert "sri4_m1" in res.patients.columns and "doris_m12" in res.patients.columns
     assert res.summary()["sri4_m3_rate"] is None
     assert not math.isnan(res.patients["sledai2k_m12"].iloc[0])
+
+
+def test_notebook_table_shows_the_summary(cohort):
+    page = cohort._repr_html_()
+    s = cohort.summary()
+    assert page.startswith("<table") and page.endswith("</table>")
+    assert f"{s['n']} ({s['n_failed']} failed)" in page
+    lo, hi = s["dlt_ci95"]
+    assert f"DLT</th><td>{100 * s['dlt_rate']:.0f}% (95% CI {100 * lo:.0f}-{100 * hi:.0f}%)" in page
+    assert "Infused" not in page  # no time to treatment without logistics
+
+
+def test_notebook_table_shows_who_was_infused():
+    from allocart.model.logistics import default_logistics
+
+    res = simulate_cohort(
+        "autologous-cd19", "1e6/kg", "flu-cy", 6, 2, logistics=default_logistics("autologous")
+    )
+    k = int(res.patients["infused"].sum())
+    med = float(np.median(res.patients.loc[res.patients["infused"], "enrol_to_infusion_days"]))
+    page = res._repr_html_()
+    assert f"<td>{k}/6 = " in page and f"median {med:.0f} days" in page
