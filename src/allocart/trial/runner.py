@@ -51,6 +51,7 @@ from allocart.trial.pools import (
 from allocart.trial.protocol import Protocol
 from allocart.trial.replicates import ChunkResult, chunk_ranges, simulate_chunk
 from allocart.trial.store import RunFolder, package_versions, process_identity
+from allocart.trial.uncertainty import parameter_study
 from allocart.trial.summary import TrialTables, build_tables
 
 __all__ = [
@@ -316,6 +317,14 @@ def _run(
                 t0 = time.perf_counter()
                 _run_chunks(protocol, folder, ranges, sources, client, prog)
                 timings["trials_s"] = time.perf_counter() - t0
+                study = parameter_study(  # uncertainty: true and parameter_scenarios
+                    protocol,
+                    folder.checkpoint,
+                    sources[0],
+                    [folder.load_chunk(a, b) for a, b in ranges],
+                    client=client,
+                    prog=prog,
+                )
         finally:
             if client is not None:
                 client.close()
@@ -324,12 +333,14 @@ def _run(
         tables = build_tables(protocol, pools, tcs, eligible, chunks)
         folder.write_results(tables.items())
         timings["tables_s"] = time.perf_counter() - t0
+        study.write(folder.results_path)
         if report:
             from allocart.report.html import write_report
 
             t0 = time.perf_counter()
             write_report(protocol, tables, folder.report_path, manifest=base)
             timings["report_s"] = time.perf_counter() - t0
+            study.add_to_report(protocol, folder.report_path)
     except BaseException as exc:
         stopped = isinstance(exc, (KeyboardInterrupt, SystemExit))
         saved = _record_stop(
