@@ -93,3 +93,101 @@ def test_supportive_care_reaches_the_patients(monkeypatch):
         days[gcsf] = simulate_pool(protocol_from_dict(d), PoolKey(0, 2))[0]["anc_below_0p5_days"]
     # The stand-in shortens neutropenia with G-CSF from day 3 to at most 5 days.
     assert days[3].max() <= 5 < days[None].max()
+
+
+def _product_file(folder, name: str, base: str, logistics: dict) -> str:
+    """A copy of a built-in product with its own ``logistics:`` block."""
+    from importlib import resources
+
+    import yaml
+
+    data = yaml.safe_load(
+        (resources.files("allocart.model") / f"data/products/{base}.yaml").read_text("utf-8")
+    )
+    data["name"] = name
+    data["logistics"] = logistics
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+_ZERO_AUTOLOGOUS = {
+    "supply": {
+        "apheresis_days": 0,
+        "manufacturing_median_days": 0,
+        "shipping_days": 0,
+        "conditioning_days": 0,
+        "release_failure_probability": 0,
+    }
+}
+
+
+def _two_arm_protocol(tmp_path, autologous_logistics: dict, pool_size: int = 30):
+    d = small_dict(pool_size=pool_size, timecourse_patients=0)
+    d["dose_levels"] = ["3.0e8"]
+    d["start_dose"] = 1
+    auto = _product_file(tmp_path, "auto-test", "autologous-cd19", autologous_logistics)
+    d["comparators"] = [
+        {
+            "label": "autologous",
+            "product": auto,
+            "lymphodepletion": "flu-cy",
+            "dose_levels": ["1e6/kg"],
+        }
+    ]
+    return protocol_from_dict(d)
+
+
+def test_pools_carry_time_to_treatment_and_zero_logistics_change_nothing(tmp_path):
+    p = _two_arm_protocol(tmp_path, _ZERO_AUTOLOGOUS, pool_size=20)
+    pool = simulate_pool(p, PoolKey(1, 0))[0]
+    today = simulate_cohort(
+        "autologous-cd19",
+        "1e6/kg",
+        "flu-cy",
+        20,
+        p.simulation.seed,
+        months=(3, 6),
+        dlt_window_days=p.dlt.window_days,
+        gcsf_from_day=p.supportive_care.gcsf_from_day,
+        visit_days=p.visit_days,
+    ).patients
+    # Every column of today's pool, number for number.
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(pool[today.columns], today)
+    assert (
+        pool["enrol_to_infusion_days"].dtype == float
+        and (pool["enrol_to_infusion_days"] == 0).all()
+    )
+    assert pool["infused"].dtype == bool and pool["infused"].all()
+    assert pool["not_infused_reason"].isna().all()
+
+
+def test_autologous_pool_infuses_fewer_enrolled_patients_later(tmp_path):
+    slow = {
+        "supply": {
+            "manufacturing_median_days": 35,
+            "release_failure_probability": 0.25,
+            "manufacturing_attempts": 1,
+        },
+    }
+    p = _two_arm_protocol(tmp_path, slow, pool_size=30)
+    pools = {k: simulate_pool(p, k)[0] for k in pool_keys(p)}
+    allo, auto = pools[PoolKey(0, 0)], pools[PoolKey(1, 0)]
+    # Off the shelf: dispatch and conditioning only, everyone infused unless a severe flare.
+    assert (allo.loc[allo["infused"], "enrol_to_infusion_days"] == 7.0).all()
+    assert auto.loc[auto["infused"], "enrol_to_infusion_days"].min() > 7.0 + 35 * 0.5
+    assert auto["infused"].sum() < allo["infused"].sum()
+    assert (auto["not_infused_reason"] == "manufacturing_failure").sum() >= 1
+    eligible = eligible_people(pools)
+    src = pool_outcomes(p, pools, eligible)
+    assert src[1].infused is not None and src[1].infused.sum() < src[0].infused.sum()
+    np.testing.assert_array_equal(src[1].infused[0], auto["infused"].to_numpy()[eligible])
+
+
+def test_a_cohort_simulation_without_the_columns_gets_those_of_immediate_infusion(fake_cohort):
+    p = protocol_from_dict(small_dict(pool_size=20))
+    pool = simulate_pool(p, PoolKey(0, 0))[0]
+    assert (pool["enrol_to_infusion_days"] == 0.0).all() and pool["infused"].all()
+    assert pool["not_infused_reason"].isna().all()
