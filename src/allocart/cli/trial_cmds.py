@@ -136,6 +136,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the manifest as JSON.")
         ] = False,
+        uncertainty: Annotated[
+            bool | None,
+            typer.Option(
+                "--uncertainty/--no-uncertainty",
+                help="Also run the nested study with parameter uncertainty (overrides the protocol's `uncertainty`).",
+            ),
+        ] = None,
     ) -> None:
         """Simulate a virtual trial many times and write results.duckdb, report.html and manifest.json.
 
@@ -152,6 +159,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if replicates is not None and replicates < 1:
             raise DesignError(f"--replicates: {replicates!r} must be at least 1")
         protocol = resolve_protocol(scenario, overrides={"replicates": replicates})
+        if uncertainty is not None:
+            protocol = protocol.model_copy(update={"uncertainty": uncertainty})
         folder = out if out is not None else Path("runs") / protocol.name
         try:
             result = run_trial(
