@@ -20,6 +20,7 @@ __all__ = [
     "FitError",
     "PopulationError",
     "DataError",
+    "SensitivityError",
 ]
 
 
@@ -74,4 +75,8 @@ class FitError(AllocartError):
 
 class PopulationError(AllocartError):
     """A covariate model, link table, schedule or population request is malformed."""
+
+
+class SensitivityError(AllocartError):
+    """A sensitivity analysis cannot be set up or analysed as asked."""
 
