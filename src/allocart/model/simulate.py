@@ -12,6 +12,7 @@ import numpy as np
 
 from allocart.errors import AllocartError, ModelError
 from allocart.model.codegen import model_hash, observables_function, rhs_source, rhs_source_lanes
+from allocart.model.display import simulation_html
 from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters, load_overrides
 from allocart.model.scenario import (
@@ -75,6 +76,10 @@ class Simulation:
 
     def state(self, name: str) -> np.ndarray:
         return self.states[:, :, MODEL.state_index(name)]
+
+    def _repr_html_(self) -> str:
+        """Jupyter display: the scenario, key read-outs and a sketch of CAR-T and B cells."""
+        return simulation_html(self)
 
     def to_frame(self, *, states: bool = False):
         """Long table: ``id``, ``time`` and one column per observable (and state)."""
