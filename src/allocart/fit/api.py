@@ -25,9 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from allocart.fit.npde import DEFAULT_SIMULATIONS
+from allocart.fit.outputs import OutputOptions, write_standard_outputs
 from allocart.fit.problem import DEFAULT_PARAMS, FitProblem, build_problem
 from allocart.fit.residual import FitError, load_residual_models
 from allocart.fit.result import FitResult, write_posterior
+from allocart.fit.vpc import DEFAULT_MAX_BINS, DEFAULT_REPLICATES
 
 __all__ = [
     "FitOptions",
@@ -60,6 +63,9 @@ class FitOptions:
     horizon: float = 365.0
     forecast_draws: int = 200
     backend: str = "sensitivity"
+    npde_simulations: int = DEFAULT_SIMULATIONS
+    vpc_replicates: int = DEFAULT_REPLICATES
+    vpc_bins: int = DEFAULT_MAX_BINS
 
     def __post_init__(self) -> None:
         from allocart.fit.optimize import check_backend
@@ -71,6 +77,22 @@ class FitOptions:
             raise FitError(f"--level: {self.level!r} is not one of {', '.join(LEVELS)}")
         if not (np.isfinite(self.horizon) and self.horizon > 0):
             raise FitError(f"--horizon: {self.horizon!r} must be a positive number of days")
+        for flag, value, least in (
+            ("--npde-simulations", self.npde_simulations, 20),
+            ("--vpc-replicates", self.vpc_replicates, 20),
+            ("--vpc-bins", self.vpc_bins, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise FitError(f"{flag}: {value!r} must be a whole number of at least {least}")
+
+    def output_options(self) -> OutputOptions:
+        """The simulation settings of the standard outputs (sdtab, VPC table, posterior.nc)."""
+        return OutputOptions(
+            npde_simulations=self.npde_simulations,
+            vpc_replicates=self.vpc_replicates,
+            vpc_bins=self.vpc_bins,
+            seed=self.seed,
+        )
 
     def check_dependencies(self) -> None:
         """Raise a one-line :class:`FitError` naming the optional JAX extra when these options
@@ -191,7 +213,9 @@ def run_fit(
 
     Files: ``posterior.parquet`` (draws per patient), ``population.parquet`` (population fits),
     ``estimates.csv``, ``diagnostics.json``, ``forecast.csv`` (per patient), ``forecast_bands.csv``
-    (daily 90% bands), ``gof.png``, ``individual.png``, ``vpc.png`` and ``report.html``.
+    (daily 90% bands), the standard outputs of :mod:`allocart.fit.outputs` (``sdtab1``,
+    ``sdtab.csv``, ``patab1``, ``parameters.csv``, ``vpc.csv``, ``posterior.nc``), ``gof.png``,
+    ``individual.png``, ``vpc.png`` (drawn from ``vpc.csv``) and ``report.html``.
 
     ``truth``: a frame of true parameter values (column ``id``, one column per parameter, see
     :func:`allocart.fit.coverage.read_truth`) for data simulated with known values; the
@@ -231,6 +255,8 @@ def run_fit(
             )
         )
     paths = write_posterior(res, out)
+    std_paths, tables = write_standard_outputs(res, out, options.output_options())
+    paths.update(std_paths)
     if coverage is not None:
         pd.DataFrame(coverage["rows"]).to_csv(out / "coverage.csv", index=False)
         paths["coverage"] = out / "coverage.csv"
@@ -247,7 +273,7 @@ def run_fit(
         figs["Individual fits and forecasts"] = plot_individual(
             res, fc.bands, out / "individual.png"
         )
-        figs["Visual predictive check"] = plot_vpc(res, out / "vpc.png", seed=options.seed)
+        figs["Visual predictive check"] = plot_vpc(res, out / "vpc.png", table=tables.vpc)
         paths.update({p.stem: p for p in figs.values()})
     paths["report"] = write_report(
         res,

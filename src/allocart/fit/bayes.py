@@ -116,7 +116,7 @@ def _run(
         jax.random.PRNGKey(seed),
         *model_args,
         init_params=init,
-        extra_fields=("diverging", "num_steps"),
+        extra_fields=("diverging", "num_steps", "accept_prob", "potential_energy"),
     )
     return mcmc
 
@@ -166,6 +166,7 @@ def fit_individual_nuts(
     draws = np.empty((chains, num_samples, problem.n, k))
     div = np.zeros((problem.n, chains), dtype=int)
     leapfrogs: list[float] = []
+    stats = {key: np.zeros((chains, num_samples, problem.n)) for key in _SAMPLE_STATS.values()}
     rng = np.random.default_rng(seed)
     for i in range(problem.n):
         arr = {key: jnp.asarray(v[i]) for key, v in arrays.items()}
@@ -195,6 +196,8 @@ def fit_individual_nuts(
         extra = mcmc.get_extra_fields(group_by_chain=True)
         div[i] = np.asarray(extra["diverging"]).sum(axis=1)
         leapfrogs.append(float(np.asarray(extra["num_steps"]).mean()))
+        for field, name in _SAMPLE_STATS.items():
+            stats[name][:, :, i] = _sample_stat(extra, field)
     seconds = time.perf_counter() - t_start
     named = {p: draws[:, :, :, j] for j, p in enumerate(problem.param_names)}
     diag = mcmc_diagnostics(named, div.sum(axis=0), problem.ids, num_samples, num_warmup, seconds)
@@ -209,7 +212,23 @@ def fit_individual_nuts(
         mode=np.median(flat, axis=0),
         diagnostics=diag,
         seconds=seconds,
+        sample_stats=stats,
     )
+
+
+_SAMPLE_STATS = {
+    "diverging": "diverging",
+    "num_steps": "n_steps",
+    "accept_prob": "acceptance_rate",
+    "potential_energy": "lp",
+}
+"""NumPyro's extra fields -> ArviZ's ``sample_stats`` names (``lp`` is minus the potential
+energy: the log density up to a constant)."""
+
+
+def _sample_stat(extra, field: str) -> np.ndarray:
+    v = np.asarray(extra[field], dtype=float)
+    return -v if field == "potential_energy" else v
 
 
 def fit_population_nuts(
@@ -358,6 +377,7 @@ def fit_population_nuts(
         population=pop,
         diagnostics=diag,
         seconds=seconds,
+        sample_stats={name: _sample_stat(extra, f) for f, name in _SAMPLE_STATS.items()},
     )
 
 

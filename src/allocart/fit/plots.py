@@ -10,10 +10,10 @@ forecast band that decays to 1e-65 does not squash the data into a line.
   drawn at their LLOQ as open triangles.
 * :func:`individual_figure` / :func:`plot_individual` -- each patient's data with the posterior
   median and 90% band of the forecast.
-* :func:`vpc_figure` / :func:`plot_vpc` -- visual predictive check: the 5th, 50th and 95th
-  percentiles of observations simulated from the fitted population (patients drawn from it, the
-  data's own doses and weights, residual error and LLOQ censoring added) with the observed data
-  on top.
+* :func:`vpc_figure` / :func:`plot_vpc` -- visual predictive check drawn from the VPC table
+  (:mod:`allocart.fit.vpc`): binned observed 5th, 50th and 95th percentiles against the
+  medians and 90% intervals of the same percentiles in data sets simulated from the fitted
+  population, with the observed data on top.
 
 The ``*_figure`` functions return the matplotlib figure (tests read its axes); the ``plot_*``
 functions build and save it.
@@ -37,7 +37,6 @@ __all__ = [
     "gof_figure",
     "individual_figure",
     "vpc_figure",
-    "vpc_bands",
     "point_predictions",
     "log_limits",
     "scale_axis",
@@ -354,81 +353,47 @@ def plot_individual(result: FitResult, bands, path: Path, max_patients: int = 12
     return _save(individual_figure(result, bands, max_patients), path)
 
 
-def vpc_bands(result: FitResult, *, n_sim: int = 200, seed: int = 0):
-    """Percentiles of simulated observations under the fitted population, at the data's times.
-
-    Virtual patients draw their parameters from the fitted population (typical values and
-    omegas; for individual fits the table's prior), take the doses and weight of a randomly
-    chosen real patient, and get residual error and censoring at the LLOQs seen in the data.
-
-    Returns
-    -------
-    dict
-        ``{observable: (times, q05, q50, q95)}``.
-    """
-    from allocart.fit.forecast import simulate_draws
-
-    pb = result.problem
-    rng = np.random.default_rng(seed)
-    if result.typical is not None and result.omega is not None:
-        c, d, _ = result.typical.shape
-        pick = rng.integers(0, c * d, size=n_sim)
-        mu = pb.to_theta(result.typical.reshape(c * d, -1)[pick])
-        om = result.omega.reshape(c * d, -1)[pick]
-    else:
-        mu = np.tile(pb.prior_mean, (n_sim, 1))
-        om = np.tile(pb.prior_sd, (n_sim, 1))
-    theta = mu + om * rng.standard_normal(mu.shape)
-    who = rng.integers(0, pb.n, size=n_sim)
-    times = np.unique(pb.obs_time[pb.obs_time >= 0])
-    err = pb.residual.arrays(pb.observables)
-    sims = {name: np.full((n_sim, times.size), np.nan) for name in pb.observables}
-    for i in np.unique(who):
-        rows = np.flatnonzero(who == i)
-        obs, status = simulate_draws(result, int(i), pb.to_natural(theta[rows]), times)
-        for k, name in enumerate(pb.observables):
-            y = obs[name]
-            if err["log"][k] > 0:
-                f = y + err["floor"][k]
-                sd = np.sqrt(err["b"][k] ** 2 + (err["a"][k] / f) ** 2)
-                y = f * np.exp(sd * rng.standard_normal(y.shape))
-            else:
-                sd = np.sqrt(err["a"][k] ** 2 + (err["b"][k] * y) ** 2)
-                y = y + sd * rng.standard_normal(y.shape)
-            lloq = (
-                np.nanmin(np.where(pb.censored & (pb.row_k == k) & pb.mask, pb.value, np.nan))
-                if (pb.censored & (pb.row_k == k) & pb.mask).any()
-                else np.nan
-            )
-            if np.isfinite(lloq):
-                y = np.where(
-                    y < lloq, lloq, y
-                )  # censored simulated values sit at the LLOQ, like the data
-            y[status != 0] = np.nan
-            sims[name][rows] = y
-    out = {}
-    for name in pb.observables:
-        q = np.nanquantile(sims[name], [0.05, 0.5, 0.95], axis=0)
-        out[name] = (times, q[0], q[1], q[2])
-    return out
-
-
-def vpc_figure(result: FitResult, bands):
-    """Visual predictive check from :func:`vpc_bands`, one panel per fitted read-out."""
+def vpc_figure(result: FitResult, table):
+    """Visual predictive check drawn from the VPC table (:func:`allocart.fit.vpc.vpc_table`),
+    one panel per fitted read-out: the simulated 5th, 50th and 95th percentiles (median line,
+    90% interval shaded) and the observed percentiles (black lines) at each bin's median time,
+    with the observations on top."""
     pb = result.problem
     lloq = _lloq(result)
     fig, axes = _grid(len(pb.observables), 3.4, 2.9)
     times = np.take_along_axis(pb.obs_time, pb.row_t, axis=1)
     for k, name in enumerate(pb.observables):
         ax = axes[k]
-        t, q05, q50, q95 = bands[name]
-        ax.fill_between(t, q05, q95, alpha=0.25, color="tab:green", lw=0, label="simulated 5-95%")
-        ax.plot(t, q50, color="tab:green", lw=1.2, label="simulated median")
+        tab = table[table["observable"] == name].sort_values("time_mid")
+        t = tab["time_mid"].to_numpy(dtype=float)
+        for p, color in ((5, "tab:blue"), (50, "tab:red"), (95, "tab:blue")):
+            lab = (
+                "simulated median: 90% PI"
+                if p == 50
+                else ("simulated 5/95th: 90% PI" if p == 5 else None)
+            )
+            ax.fill_between(
+                t,
+                tab[f"sim_p{p:02d}_lo"],
+                tab[f"sim_p{p:02d}_hi"],
+                alpha=0.2,
+                color=color,
+                lw=0,
+                label=lab,
+            )
+            ax.plot(t, tab[f"sim_p{p:02d}_median"], color=color, lw=0.8, ls="--")
+            ax.plot(
+                t,
+                tab[f"obs_p{p:02d}"],
+                color="k",
+                lw=1.2 if p == 50 else 0.8,
+                label="observed 5/50/95th" if p == 50 else None,
+            )
         sel = pb.mask & (pb.row_k == k)
         tt, v, c = times[sel], pb.value[sel], pb.censored[sel]
-        ax.plot(tt[~c], v[~c], "ko", ms=2.5, alpha=0.6, label="observed")
+        ax.plot(tt[~c], v[~c], "o", color="grey", ms=2, alpha=0.5, label="observed")
         ax.plot(tt[c], v[c], "v", color="tab:red", mfc="none", ms=3.5, label="below LLOQ")
-        scale_axis(ax, "y", v, lloq[name], q50)
+        scale_axis(ax, "y", v, lloq[name], tab["sim_p50_median"].to_numpy(dtype=float))
         ax.set_xlabel(TIME_LABEL, fontsize=8)
         ax.set_ylabel(axis_label(name, pb.residual[name].unit), fontsize=8)
         ax.set_title(_NAME.get(name, name), fontsize=9)
@@ -439,6 +404,11 @@ def vpc_figure(result: FitResult, bands):
     return fig
 
 
-def plot_vpc(result: FitResult, path: Path, *, n_sim: int = 200, seed: int = 0) -> Path:
-    """:func:`vpc_figure` of :func:`vpc_bands`, saved as PNG."""
-    return _save(vpc_figure(result, vpc_bands(result, n_sim=n_sim, seed=seed)), path)
+def plot_vpc(result: FitResult, path: Path, *, table=None, n_sim: int = 200, seed: int = 0) -> Path:
+    """:func:`vpc_figure` of ``table`` (default: :func:`allocart.fit.vpc.vpc_table` with
+    ``n_sim`` replicates), saved as PNG."""
+    if table is None:
+        from allocart.fit.vpc import vpc_table
+
+        table = vpc_table(result, replicates=n_sim, seed=seed)
+    return _save(vpc_figure(result, table), path)

@@ -49,8 +49,6 @@ MODEL_KINDS = ("proportional", "additive", "combined")
 SCALES = ("log", "linear")
 
 
-
-
 @dataclass(frozen=True)
 class ResidualModel:
     """The residual-error model of one read-out (one row of the table).

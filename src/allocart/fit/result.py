@@ -47,6 +47,10 @@ class FitResult:
         For population fits: estimates and 90% intervals per parameter.
     diagnostics : dict
     seconds : float
+    sample_stats : dict of str to ndarray
+        Per-draw sampler statistics of NUTS fits (ArviZ names: ``diverging``, ``n_steps``,
+        ``acceptance_rate``, ``lp``), shape (chains, draws) or, for individual fits, (chains,
+        draws, n); empty for the point-estimate paths.
     """
 
     problem: FitProblem
@@ -59,6 +63,7 @@ class FitResult:
     population: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def param_names(self) -> tuple[str, ...]:
