@@ -129,7 +129,7 @@ def test_endpoints_hold_the_pool_rates_by_reason_with_n_and_intervals(full):
     names = set(ep["endpoint"])
     assert {*NEW_RATES, "serious_infection", "anc_below_0p5_days_median"} <= names
     assert {"dlt", "crs", "crs_grade3", "icans", "icans_grade3"} <= names  # kept
-    for (arm, lv), g in ep.groupby(["arm", "dose_level"]):
+    for _, g in ep.groupby(["arm", "dose_level"]):
         rows = g.set_index("endpoint")
         n = rows.loc["dlt", "n"]
         assert n > 0 and (rows.loc[list(NEW_RATES), "n"] == n).all()
@@ -244,3 +244,106 @@ def test_changing_supportive_care_never_reuses_pools(tmp_path):
         for name, r in (("with", with_gcsf), ("without", without))
     }
     assert days["with"] < days["without"]  # the stand-in's neutropenia is shorter with G-CSF
+
+
+# Intention to treat -----------------------------------------------------------------------------
+
+
+def _with_logistics(*args, logistics=None, **kw):
+    """The stand-in, plus the waits and manufacturing outcomes the product's logistics draw."""
+    from allocart.model.logistics import draw_logistics
+
+    res = fake_simulate_cohort(*args, **kw)
+    if logistics is not None:
+        d = draw_logistics(logistics, len(res.patients), args[4])
+        res.patients["enrol_to_infusion_days"] = d.wait_days
+        res.patients["infused"] = ~d.manufacturing_failed
+        res.patients["not_infused_reason"] = np.where(
+            d.manufacturing_failed, "manufacturing_failure", None
+        )
+    return res
+
+
+def test_itt_rows_of_a_pool_count_non_infused_as_non_responders():
+    from allocart.trial.intention import itt_endpoint_rows
+
+    pool = pd.DataFrame(
+        {
+            "infused": [True] * 7 + [False] * 3,
+            "enrol_to_infusion_days": [30, 31, 32, 33, 34, 35, 60, 20, 40, 10],
+            "not_infused_reason": [None] * 7 + ["flare", "manufacturing_failure", "flare"],
+            "doris_m6": [True, True, True, False, False, True, False, True, True, False],
+        }
+    )
+    rows = {r["endpoint"]: r for r in itt_endpoint_rows(pool, ["doris_m6", "absent_m3"])}
+    assert rows["infused"]["value"] == 0.7 and rows["infused"]["n"] == 10
+    assert (rows["infused"]["ci_low"], rows["infused"]["ci_high"]) == pytest.approx(
+        wilson_interval(0.7, 10), abs=1e-9
+    )
+    assert rows["not_infused_flare"]["value"] == 0.2
+    assert rows["not_infused_manufacturing_failure"]["value"] == 0.1
+    # Waits of the infused only: 30..35 and 60.
+    assert rows["enrol_to_infusion_days_median"]["value"] == 33
+    assert rows["enrol_to_infusion_days_q1"]["value"] == 31.5
+    assert rows["enrol_to_infusion_days_q3"]["value"] == 34.5
+    # Responders among the infused: 4 of 7; among the enrolled: the same 4 of 10 (the two
+    # non-infused "responders" count as non-responders).
+    assert rows["doris_m6_infused"]["value"] == pytest.approx(4 / 7)
+    assert rows["doris_m6_infused"]["n"] == 7
+    assert rows["doris_m6_enrolled"]["value"] == pytest.approx(0.4)
+    assert rows["doris_m6_enrolled"]["n"] == 10
+    assert "absent_m3_enrolled" not in rows
+
+
+@pytest.fixture(scope="module")
+def itt_run(tmp_path_factory):
+    import allocart.population.cohort as cohort
+
+    d = small_dict()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cohort, "simulate_cohort", _with_logistics)
+        out = tmp_path_factory.mktemp("itt") / "run"
+        return run_trial(protocol_from_dict(d), out, workers=1, progress=False, report=False)
+
+
+def test_itt_table_sets_the_autologous_arm_beside_the_off_the_shelf_one(itt_run):
+    from allocart.trial.intention import itt_table
+
+    tables = itt_run.tables
+    protocol = protocol_from_dict(small_dict())
+    labels = {a.index: a.label for a in arms_of(protocol)}
+    t = itt_table(tables.endpoints, tables.trials, labels, ["doris_m6"])
+    assert len(t) == sum(len(a.dose_levels) for a in arms_of(protocol))
+    auto = t[t["arm"] == 1]
+    allo = t[t["arm"] == 0]
+    assert arms_of(protocol)[1].product.startswith("autologous")
+    # Off the shelf: everyone infused after dispatch and conditioning (2 + 5 days).
+    assert (allo["infused_share"] == 1).all() and (allo["enrol_to_infusion_days_median"] == 7).all()
+    # Autologous: weeks of manufacture, a few release failures (5%, two attempts).
+    assert (auto["enrol_to_infusion_days_median"] > 30).all()
+    assert (auto["enrolled"] == 39).all()  # 40 people, one failed in the stand-in
+    # Responders among the enrolled = responders among the infused, in counts.
+    for _, r in t.iterrows():
+        np.testing.assert_allclose(
+            r["doris_m6_enrolled"] * r["enrolled"], r["doris_m6_infused"] * r["infused"]
+        )
+    # Calendar time to the answer: the runner's per-replicate duration, averaged.
+    for a in (0, 1):
+        dur = tables.trials.loc[tables.trials["arm"] == a, "duration_months"]
+        assert t.loc[t["arm"] == a, "time_to_answer_months_mean"].iloc[0] == pytest.approx(
+            dur.mean()
+        )
+
+
+def test_itt_share_matches_the_manufacturing_draws(itt_run):
+    from allocart.model.logistics import AutologousSupply, Logistics, draw_logistics
+
+    protocol = protocol_from_dict(small_dict())
+    n = protocol.simulation.pool_size
+    d = draw_logistics(Logistics(supply=AutologousSupply()), n, protocol.simulation.seed)
+    eligible = np.arange(n - 1)  # the stand-in fails its last person in pools over 30
+    expected = 1 - d.manufacturing_failed[eligible].mean()
+    ep = itt_run.tables.endpoints
+    rows = ep[(ep["arm"] == 1) & (ep["endpoint"] == "infused")]
+    np.testing.assert_allclose(rows["value"], expected)
+    assert (rows["n"] == eligible.size).all()

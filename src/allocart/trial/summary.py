@@ -31,7 +31,10 @@ pool of eligible virtual patients (the "true" dose-toxicity and dose-efficacy re
 trials try to learn): the same outcomes (rates named without the ``_rate`` suffix, e.g. ``dlt``,
 ``dlt_infection``, ``crs_grade2``, ``serious_infection``), the medians of the CAR-T and B-cell
 kinetics and of the days with ANC < 0.5, with ``n``, binomial standard errors and 95% intervals
-as above.
+as above; and, when the pools carry time to treatment, the intention-to-treat rows of
+:mod:`allocart.trial.intention` (``infused``, ``enrol_to_infusion_days_median``, each yes/no
+endpoint among the enrolled, ``<endpoint>_enrolled``, and among the infused,
+``<endpoint>_infused``).
 
 A patient's DLT counts under every reason category one of its rules falls in
 (``dlt_reason``: the rules that fired, joined by ``"; "``), so a patient with two reasons counts
@@ -48,6 +51,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from allocart.trial.intention import itt_endpoint_rows
 from allocart.trial.pools import PoolKey, arms_of, score_columns, yes_no_columns
 from allocart.trial.protocol import DAYS_PER_MONTH, Protocol
 from allocart.trial.replicates import ChunkResult, decision_lag_months
@@ -90,6 +94,9 @@ _PATIENT_COLUMNS = (
     "b_cell_aplasia_onset_days",
     "b_cell_aplasia_days",
     "b_cell_return_days",
+    "enrol_to_infusion_days",
+    "infused",
+    "not_infused_reason",
 )
 
 #: DLT reason categories reported per dose, each with the clinical DLT rules (``dlt_reason``) it
@@ -476,6 +483,9 @@ def build_tables(
             ):
                 stats = _median_stats(good[m].to_numpy(dtype=float))
                 endpoints.append({**base, "endpoint": f"{m}_median", "kind": "median", **stats})
+            if "infused" in good.columns:
+                for r in itt_endpoint_rows(good, yes_no_columns(protocol)):
+                    endpoints.append({**base, **r})
             tc = timecourses.get(key_)
             if tc is not None and len(tc):
                 tcs.append(tc.assign(arm=a, dose_level=level + 1, dose=arm.dose_levels[level]))
