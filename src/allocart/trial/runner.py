@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from allocart.errors import DesignError
+from allocart.trial.display import run_html
 from allocart.trial.pools import (
     PoolKey,
     PoolOutcomes,
@@ -132,6 +133,12 @@ class RunResult:
     @property
     def results(self) -> Path:
         return self.folder.results_path
+
+    def _repr_html_(self) -> str:
+        """Jupyter display: run folder and files, arms, selection probabilities."""
+        return run_html(
+            self.folder, self.manifest, self.tables.operating_characteristics, self.resumed
+        )
 
 
 # --------------------------------------------------------------------------- tasks (also on Dask)
