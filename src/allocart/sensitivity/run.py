@@ -38,6 +38,7 @@ from allocart.sensitivity.methods import (
     sobol_design,
     sobol_indices,
 )
+from allocart.sensitivity.report import write_sensitivity_report
 from allocart.sensitivity.store import SensitivityStore
 from allocart.trial.builtin import resolve_protocol
 
@@ -358,6 +359,7 @@ def run_sensitivity(
     scheduler: str | None = None,
     fresh: bool = False,
     workers: int | None = None,
+    report: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SensitivityResult:
     """Run (or resume) the sensitivity analysis ``settings`` into the folder ``out``.
@@ -378,6 +380,8 @@ def run_sensitivity(
     workers : int, optional
         Without ``scheduler``: processes evaluating batches at once (default: the number of
         CPUs; 1 keeps everything in this process).
+    report : bool
+        Write ``report.html`` (tornado plots, Morris screening, value of information).
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -437,7 +441,7 @@ def run_sensitivity(
     per = getattr(ev, "patients", 0) * len(
         getattr(getattr(ev, "protocol", None), "dose_levels", ())
     )
-    return SensitivityResult(
+    result = SensitivityResult(
         folder=Path(out),
         morris=morris,
         sobol=sobol,
@@ -450,3 +454,6 @@ def run_sensitivity(
         seconds=time.perf_counter() - t0,
         patients_per_evaluation=int(per),
     )
+    if report:
+        write_sensitivity_report(result, settings.to_dict(), Path(out) / "report.html")
+    return result
