@@ -56,6 +56,9 @@ fit_cmds.register(app, bench_app)  # noqa: E402, E702
 from allocart.cli import explore_cmd  # noqa: E402
 
 explore_cmd.register(app, bench_app)  # noqa: E402, E702
+from allocart.cli import sensitivity_cmd  # noqa: E402
+
+sensitivity_cmd.register(app, bench_app)  # noqa: E402, E702
 
 
 #: Checks of options that several commands share, by parameter name, run before the command:
