@@ -20,6 +20,7 @@ from allocart.trial.runner import run_trial
 from allocart.trial.summary import DLT_REASON_CATEGORIES, wilson_interval
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
+from tests.trial.logistics_cohort import simulate_cohort_with_logistics
 
 REASONS = tuple(DLT_REASON_CATEGORIES)
 NEW_RATES = (*(f"dlt_{r}" for r in REASONS), "crs_grade2")
@@ -249,21 +250,6 @@ def test_changing_supportive_care_never_reuses_pools(tmp_path):
 # Intention to treat -----------------------------------------------------------------------------
 
 
-def _with_logistics(*args, logistics=None, **kw):
-    """The stand-in, plus the waits and manufacturing outcomes the product's logistics draw."""
-    from allocart.model.logistics import draw_logistics
-
-    res = fake_simulate_cohort(*args, **kw)
-    if logistics is not None:
-        d = draw_logistics(logistics, len(res.patients), args[4])
-        res.patients["enrol_to_infusion_days"] = d.wait_days
-        res.patients["infused"] = ~d.manufacturing_failed
-        res.patients["not_infused_reason"] = np.where(
-            d.manufacturing_failed, "manufacturing_failure", None
-        )
-    return res
-
-
 def test_itt_rows_of_a_pool_count_non_infused_as_non_responders():
     from allocart.trial.intention import itt_endpoint_rows
 
@@ -301,7 +287,7 @@ def itt_run(tmp_path_factory):
 
     d = small_dict()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cohort, "simulate_cohort", _with_logistics)
+        mp.setattr(cohort, "simulate_cohort", simulate_cohort_with_logistics)
         out = tmp_path_factory.mktemp("itt") / "run"
         return run_trial(protocol_from_dict(d), out, workers=1, progress=False, report=False)
 

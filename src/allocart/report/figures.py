@@ -24,6 +24,7 @@ __all__ = [
     "swimmer",
     "product_comparison",
     "dlt_by_reason",
+    "time_to_treatment",
     "ARM_FIGURES",
     "DLT_REASON_LABELS",
     "figure_ids",
@@ -382,6 +383,87 @@ def dlt_by_reason(tables: Any, arm: int = 0, label: str = "") -> bytes:
     return _png(fig)
 
 
+def time_to_treatment(itt: pd.DataFrame, outcome: str | None, outcome_label: str = "") -> bytes:
+    """Per arm: share of enrolled patients infused, days to infusion, outcome enrolled vs infused.
+
+    Parameters
+    ----------
+    itt : DataFrame
+        :func:`allocart.trial.intention.itt_table`, with a ``chosen`` column marking the row
+        (dose level) of each arm shown in the right panel.
+    outcome : str or None
+        Yes/no endpoint column (``<outcome>_enrolled`` and ``<outcome>_infused`` in ``itt``);
+        None: no right panel.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), constrained_layout=True)
+    rows = itt[itt["chosen"]] if "chosen" in itt.columns else itt.drop_duplicates("arm")
+    x = np.arange(len(rows))
+    names = [str(v) for v in rows["arm_label"]]
+    colors = _colors(len(rows))
+
+    def err(v: pd.Series, lo: pd.Series, hi: pd.Series) -> np.ndarray:
+        e = np.vstack([v - lo, hi - v]).astype(float)
+        return 100 * np.nan_to_num(np.abs(e))
+
+    ax = axes[0]
+    share = rows["infused_share"]
+    ax.bar(x, 100 * share, color=colors, width=0.6)
+    ax.errorbar(
+        x,
+        100 * share,
+        yerr=err(share, rows["infused_ci_low"], rows["infused_ci_high"]),
+        fmt="none",
+        ecolor="black",
+        capsize=4,
+    )
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("% of enrolled patients")
+    ax.set_title("Infused (95% CI)", fontsize=10)
+    ax = axes[1]
+    med = rows["enrol_to_infusion_days_median"].to_numpy(dtype=float)
+    q = np.vstack(
+        [
+            med - rows["enrol_to_infusion_days_q1"].to_numpy(dtype=float),
+            rows["enrol_to_infusion_days_q3"].to_numpy(dtype=float) - med,
+        ]
+    )
+    ax.bar(x, med, color=colors, width=0.6)
+    ax.errorbar(x, med, yerr=np.nan_to_num(np.abs(q)), fmt="none", ecolor="black", capsize=4)
+    ax.set_ylabel("days")
+    ax.set_title("Enrolment to infusion (median, IQR)", fontsize=10)
+    ax = axes[2]
+    w = 0.38
+    if outcome is None:
+        ax.axis("off")
+    for j, (how, hatch) in enumerate((("enrolled", ""), ("infused", "//")) if outcome else ()):
+        v = rows[f"{outcome}_{how}"]
+        ax.bar(
+            x + (j - 0.5) * w,
+            100 * v,
+            width=w,
+            color=colors,
+            hatch=hatch,
+            edgecolor="black",
+            label=f"among {how}",
+        )
+        ax.errorbar(
+            x + (j - 0.5) * w,
+            100 * v,
+            yerr=err(v, rows[f"{outcome}_{how}_ci_low"], rows[f"{outcome}_{how}_ci_high"]),
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+        )
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("% of patients")
+    ax.set_title(f"{outcome_label}: enrolled vs infused", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    for ax in axes[: 3 if outcome else 2]:
+        ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    return _png(fig)
+
+
 #: Figure identifiers, in report order.
 FIGURES = (
     "operating_characteristics",
@@ -391,6 +473,7 @@ FIGURES = (
     "serology_and_activity",
     "swimmer",
     "product_comparison",
+    "time_to_treatment",
 )
 
 #: Figures drawn once per arm; their identifiers are ``<name>-arm<index>``.

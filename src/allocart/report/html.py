@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from allocart.report import figures as F
-from allocart.trial.pools import arms_of
+from allocart.trial.intention import itt_table
+from allocart.trial.pools import arms_of, yes_no_columns
 from allocart.trial.protocol import ENDPOINTS, Protocol
 from allocart.trial.store import atomic_write_text
 
@@ -284,6 +285,111 @@ def _safety_section(protocol: Protocol, tables: Any, labels: dict[int, str]) -> 
     return "".join(parts)
 
 
+def _itt_outcomes(protocol: Protocol) -> list[str]:
+    """Yes/no endpoints of the intention-to-treat table: the design's, then DORIS and SRI-4 last."""
+    cols = yes_no_columns(protocol)
+    out = [protocol.response_column] if protocol.response_column in cols else []
+    for name in ("doris", "sri4"):
+        mine = [c for c in cols if c.rpartition("_m")[0] == name]
+        if mine:
+            last = max(mine, key=lambda c: int(c.rpartition("_m")[2]))
+            if last not in out:
+                out.append(last)
+    return out[:2]
+
+
+def _chosen_levels(oc: pd.DataFrame, itt: pd.DataFrame) -> pd.Series:
+    """Whether each row of ``itt`` is its arm's dose level selected most often by the trials."""
+    sel = oc[(oc["metric"] == "selected_pct") & oc["dose_level"].notna()]
+    best = {
+        int(a): int(
+            g.sort_values(["value", "dose_level"], ascending=[False, True]).iloc[0]["dose_level"]
+        )
+        for a, g in sel.groupby("arm")
+    }
+    return pd.Series(
+        [
+            best.get(int(a), 1) == int(lv)
+            for a, lv in zip(itt["arm"], itt["dose_level"], strict=True)
+        ],
+        index=itt.index,
+    )
+
+
+def _itt_cell(r: Any, key: str) -> str:
+    row = {"value": r[key], "ci_low": r[f"{key}_ci_low"], "ci_high": r[f"{key}_ci_high"]}
+    if f"{key}_n" in r:
+        row["n"] = r[f"{key}_n"]
+    return _cell(row, 100, 1)
+
+
+def _itt_section(protocol: Protocol, tables: Any, labels: dict[int, str]) -> str:
+    """Time to treatment and intention to treat: the table per arm and dose level, and its figure."""
+    outcomes = _itt_outcomes(protocol)
+    itt = itt_table(tables.endpoints, tables.trials, labels, outcomes)
+    head = "<h2 id='intention-to-treat'>Time to treatment and intention to treat</h2>"
+    if not len(itt):  # a run folder written before pools carried time to treatment
+        return head + "<p>The pools of this run carry no time to treatment.</p>"
+    itt = itt.assign(chosen=_chosen_levels(tables.operating_characteristics, itt))
+    has_trial_share = bool(itt["trial_infused_share"].notna().any())
+    top = (
+        "<th rowspan='2' class='l'>arm</th><th rowspan='2'>level</th><th rowspan='2' class='l'>dose</th>"
+        "<th rowspan='2'>enrolled (n)</th><th rowspan='2'>infused %</th>"
+        "<th rowspan='2'>enrolment to infusion, days: median (IQR)</th>"
+        + "".join(f"<th colspan='2'>{html.escape(endpoint_label(c))}, %</th>" for c in outcomes)
+        + "<th rowspan='2'>time to answer, months (mean)</th>"
+        + ("<th rowspan='2'>infused in the trials %</th>" if has_trial_share else "")
+    )
+    sub = "".join("<th>enrolled</th><th>infused</th>" for _ in outcomes)
+    rows = []
+    for _, r in itt.iterrows():
+        inf = {
+            "value": r["infused_share"],
+            "ci_low": r["infused_ci_low"],
+            "ci_high": r["infused_ci_high"],
+            "n": r["enrolled"],
+        }
+        wait = (
+            f"{_fmt(r['enrol_to_infusion_days_median'], 1, 0)} "
+            f"({_fmt(r['enrol_to_infusion_days_q1'], 1, 0)}–{_fmt(r['enrol_to_infusion_days_q3'], 1, 0)})"
+        )
+        cells = "".join(
+            _itt_cell(r, f"{c}_{how}") for c in outcomes for how in ("enrolled", "infused")
+        )
+        trial = f"<td>{_fmt(r['trial_infused_share'], 100, 1)}</td>" if has_trial_share else ""
+        rows.append(
+            f"<tr><td class='l'>{html.escape(str(r['arm_label']))}</td><td>{int(r['dose_level'])}</td>"
+            f"<td class='l'>{html.escape(str(r['dose']))}</td><td>{int(r['enrolled'])}</td>"
+            f"{_cell(inf, 100, 1)}<td>{wait}</td>{cells}"
+            f"<td>{_fmt(r['time_to_answer_months_mean'], 1, 1)}</td>{trial}</tr>"
+        )
+    table = f"<table id='itt-table'><tr>{top}</tr><tr>{sub}</tr>{''.join(rows)}</table>"
+    text = (
+        "<p>Every eligible virtual patient of each pool is enrolled; the product's logistics "
+        "(<code>logistics:</code> of the product, docs/logistics.md) decide when, and whether, "
+        "the patient is infused: an off-the-shelf product after dispatch and conditioning, an "
+        "autologous one after leukapheresis, manufacture and shipping, with release failures "
+        "(re-manufactured or not) and flares of the untreated disease meanwhile (a severe one "
+        "ends the patient's participation). Outcomes among the <i>enrolled</i> count a patient "
+        "not infused as a non-responder (intention to treat); among the <i>infused</i> they "
+        "are as treated. Rates in percent with their 95% Wilson interval below. Time to answer: "
+        "months from the trial's opening to the decision on its last cohort, averaged over the "
+        f"{protocol.simulation.replicates} simulated trials.</p>"
+    )
+    first = outcomes[0] if outcomes else None
+    shown = f" and {endpoint_label(first)} among the enrolled and among the infused (95% CI)"
+    fig = _img(
+        F.time_to_treatment(itt, first, endpoint_label(first) if first else ""),
+        "Time to treatment and intention to treat",
+        "Per arm, at the dose level its trials select most often: share of enrolled patients "
+        "infused (95% CI), days from enrolment to infusion (median, IQR)"
+        + (shown if first else "")
+        + ".",
+        "fig-time_to_treatment",
+    )
+    return head + text + table + fig
+
+
 def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | None = None) -> str:
     """The report as an HTML string."""
     manifest = manifest or {}
@@ -409,6 +515,7 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         fig_html["serology_and_activity"],
         fig_html["swimmer"],
         fig_html["product_comparison"],
+        _itt_section(protocol, tables, labels),
         "<h2>What the model says per arm and dose level</h2>",
         "<p>Rates in percent over every eligible virtual patient of the pool (the relations the trials try to learn), "
         "with the 95% Wilson interval below each.</p>",
