@@ -68,6 +68,10 @@ SKIPPED = {
     "allocart data convert SRC DEST [--format ...] [--to ...]": "synopsis: SRC and DEST stand for datasets",
     "allocart data simulate OUT [--n 6 --product ... --dose ... --ld ... --days 365 --seed 0 --noise-seed 1]": "synopsis: OUT stands for the output and ... for values",
     "allocart fit data/ --format sdtm --params rho_E,k_Trej,k_Ab,Ab0 --out runs/x": "data/ stands for the user's folder of SDTM tables",
+    "allocart explore": "serves the explorer until stopped; tests/explore/test_browser.py starts it "
+    "on a free port and drives it in headless chromium",
+    "allocart explore --no-browser --port 8051 --product autologous-cd19 --n 200": "serves the "
+    "explorer until stopped; tests/explore/test_browser.py starts it with --no-browser --port",
     "allocart fit examples/data/example_nonmem.csv --method nuts --out runs/nuts@transcript": "shows the refusal without the optional JAX extra; tests/cli/test_fit_cmds.py checks it in an "
     "interpreter that cannot import JAX",
 }
