@@ -101,3 +101,10 @@ def test_layout_holds_every_control_set_to_the_choice_and_one_graph_per_panel():
     assert found[IDS["ld"]].value == "cy-only"
     assert found[IDS["n"]].value == 7 and found[IDS["seed"]].value == 9
     assert found[IDS["redose_day"]].value is None and found[IDS["redose_ld"]].value == []
+    # a product or regimen file of the user's is offered beside the built-in ones
+    page = layout(Choice(product="my/product.yaml", ld="my/ld.yaml"))
+    found.clear()
+    walk(page)
+    assert found[IDS["product"]].options[-1] == "my/product.yaml"
+    assert found[IDS["ld"]].options[-1] == "my/ld.yaml"
+    assert "allogeneic-cd19cd20" in found[IDS["product"]].options

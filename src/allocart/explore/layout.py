@@ -67,6 +67,11 @@ def rates_table(rates: Sequence[Rate]) -> html.Table:
     )
 
 
+def _with(names: list[str], chosen: str) -> list[str]:
+    """The built-in ``names``, and ``chosen`` after them when it is a YAML file of the user's."""
+    return names if chosen in names else [*names, chosen]
+
+
 def _field(label: str, control) -> html.Div:
     return html.Div([html.Label(label, style=_LABEL), control], style=_FIELD)
 
@@ -80,7 +85,7 @@ def layout(initial: Choice) -> html.Div:
                 "Product",
                 dcc.Dropdown(
                     id=IDS["product"],
-                    options=list_products(),
+                    options=_with(list_products(), initial.product),
                     value=initial.product,
                     clearable=False,
                     style={"width": "260px"},
@@ -96,7 +101,7 @@ def layout(initial: Choice) -> html.Div:
                 "Lymphodepletion",
                 dcc.Dropdown(
                     id=IDS["ld"],
-                    options=list_regimens(),
+                    options=_with(list_regimens(), initial.ld),
                     value=initial.ld,
                     clearable=False,
                     style={"width": "160px"},
