@@ -25,3 +25,32 @@ def one_patient():
     pb = build_problem(ds1, DEFAULT_PARAMS, observables=cfg.observables, table=tab)
     true = np.array([sim.batch.param_dict()[p][0] for p in pb.param_names])
     return ds1, sim, pb, pb.to_theta(true)
+
+
+#: Read-outs of the small fits of the output tests.
+OUTPUT_OBSERVABLES = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml")
+
+
+@pytest.fixture(scope="session")
+def one_patient_outputs(tmp_path_factory):
+    """(result, paths, tables) of the shipped one-patient example fitted by posterior mode
+    under the table's prior (three read-outs), with the standard outputs written by few
+    simulations: the smallest fit that exercises every output file."""
+    from pathlib import Path
+
+    from allocart.data import read_nonmem
+    from allocart.fit.api import FitOptions, fit_dataset
+    from allocart.fit.outputs import write_standard_outputs
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "data" / "one_patient.csv"
+    opts = FitOptions(
+        level="individual",
+        observables=OUTPUT_OBSERVABLES,
+        npde_simulations=50,
+        vpc_replicates=20,
+        seed=3,
+    )
+    result = fit_dataset(read_nonmem(path), opts)
+    out = tmp_path_factory.mktemp("outputs")
+    paths, tables = write_standard_outputs(result, out, opts.output_options())
+    return result, paths, tables

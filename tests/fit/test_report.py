@@ -152,11 +152,21 @@ def _bands(result):
 
 
 def _vpc(result):
-    t = np.asarray(DAYS)
-    return {
-        o: (t, np.full(t.size, 1e-60), np.full(t.size, 10.0), np.full(t.size, 100.0))
-        for o in result.problem.observables
-    }
+    """A VPC table (columns of allocart.fit.vpc.VPC_COLUMNS) whose simulated 5th percentile
+    decays to 1e-60, so the axis must be clipped to the data."""
+    from allocart.fit.vpc import VPC_COLUMNS
+
+    rows = []
+    for o in result.problem.observables:
+        for b, t in enumerate(DAYS):
+            row = dict.fromkeys(VPC_COLUMNS, 1.0)
+            row.update({"observable": o, "bin": b + 1, "time_mid": t})
+            for p, v in ((5, 1e-60), (50, 10.0), (95, 100.0)):
+                for s in ("median", "lo", "hi"):
+                    row[f"sim_p{p:02d}_{s}"] = v
+                row[f"obs_p{p:02d}"] = v if p > 5 else 1.0
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(VPC_COLUMNS))
 
 
 def _figures(result):

@@ -60,6 +60,20 @@ def fit_cmd(
             "(forward-mode through diffrax; needs the jax extra)."
         ),
     ] = "sensitivity",
+    npde_simulations: Annotated[
+        int,
+        typer.Option(
+            "--npde-simulations",
+            help="Simulated replicates per patient for the NPDE of sdtab1 (as many again "
+            "for their decorrelation).",
+        ),
+    ] = 500,
+    vpc_replicates: Annotated[
+        int, typer.Option("--vpc-replicates", help="Simulated data sets of vpc.csv and vpc.png.")
+    ] = 200,
+    vpc_bins: Annotated[
+        int, typer.Option("--vpc-bins", help="Most time bins per read-out in vpc.csv.")
+    ] = 20,
     truth: Annotated[
         Path | None,
         typer.Option(
@@ -90,6 +104,9 @@ def fit_cmd(
         observables=parse_observables(observables),
         horizon=horizon,
         backend=backend.strip().lower(),
+        npde_simulations=npde_simulations,
+        vpc_replicates=vpc_replicates,
+        vpc_bins=vpc_bins,
     )
     opts.check_dependencies()  # NUTS without JAX: one line, before the data are read
     ds = read_dataset(data, fmt)

@@ -19,7 +19,9 @@ Groups:
     ``patient`` for individual fits, whose patients are sampled separately).
 ``log_likelihood``
     ``obs`` (``chain, draw, observation``): each observation row's log-likelihood at each
-    draw (M3 censoring probability for rows below the LLOQ), for ``arviz.loo``/``waic``.
+    draw (M3 censoring probability for rows below the LLOQ), for ``arviz.loo``/``waic``;
+    ``-inf`` for every row of a patient at a draw whose solve failed (attribute
+    ``failed_solves`` counts them; ``arviz.loo`` then returns NaN).
 ``observed_data``
     ``obs`` (``observation``): the observed values (the LLOQ for censored rows).
 ``constant_data``
@@ -177,10 +179,11 @@ def write_inference_data(
     obs_coords = {"observation": np.arange(ii.size)}
     if log_likelihood:
         ll = pointwise_log_likelihood(result, keep)
+        failed = int(sum(np.isinf(ll[:, :, ii == i]).any(axis=2).sum() for i in range(n)))
         groups["log_likelihood"] = xr.Dataset(
             {"obs": (("chain", "draw", "observation"), ll)},
             coords={"chain": coords["chain"], "draw": keep, **obs_coords},
-            attrs=attrs,
+            attrs={**attrs, "failed_solves": failed},
         )
     names = [pb.observables[q] for q in pb.row_k[ii, jj]]
     codes = dvid_codes(pb.observables)

@@ -96,9 +96,9 @@ def write_standard_outputs(
     for name, frame in (
         ("sdtab_csv", tabs.sdtab),
         ("parameters", tabs.parameters),
-        ("vpc", tabs.vpc),
+        ("vpc_table", tabs.vpc),
     ):
-        path = out / ("sdtab.csv" if name == "sdtab_csv" else f"{name}.csv")
+        path = out / {"sdtab_csv": "sdtab.csv", "vpc_table": "vpc.csv"}.get(name, f"{name}.csv")
         frame.to_csv(path, index=False)
         paths[name] = path
     paths["posterior_nc"] = write_inference_data(

@@ -52,7 +52,7 @@ PERCENTILES = (5, 50, 95)
 DEFAULT_REPLICATES = 200
 """Simulated data sets."""
 
-DEFAULT_MAX_BINS = 12
+DEFAULT_MAX_BINS = 20
 """Most bins per read-out."""
 
 VPC_COLUMNS = (
