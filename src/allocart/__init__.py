@@ -40,6 +40,7 @@ own, larger public APIs. See ``docs/ARCHITECTURE.md`` for the layers.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from allocart.errors import (
@@ -57,7 +58,10 @@ from allocart.errors import (
     SolverError,
 )
 
-__version__ = "0.1.0"
+try:  # one version source: pyproject.toml, read from the installed package's metadata
+    __version__ = importlib.metadata.version("allocart")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 # Name -> module that defines it. Loaded on first use (PEP 562): the model pulls in numba,
 # sympy and the compiled kernels, the trial DuckDB and pandas, fitting JAX; ``import allocart``
