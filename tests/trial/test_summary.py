@@ -333,3 +333,33 @@ def test_itt_share_matches_the_manufacturing_draws(itt_run):
     rows = ep[(ep["arm"] == 1) & (ep["endpoint"] == "infused")]
     np.testing.assert_allclose(rows["value"], expected)
     assert (rows["n"] == eligible.size).all()
+
+
+def test_trials_table_takes_the_runners_calendar_when_the_chunks_carry_it(monkeypatch):
+    import dataclasses
+
+    from allocart.trial import replicates, summary
+
+    @dataclasses.dataclass
+    class Shared:
+        first: int
+        person: np.ndarray
+
+    @dataclasses.dataclass
+    class PerArm(Shared):
+        person_arm: np.ndarray
+        counts: np.ndarray
+
+    shared = [Shared(0, np.zeros((2, 3), dtype=int)), Shared(2, np.ones((1, 3), dtype=int))]
+    got = summary._arm_array(shared, "person", 1)
+    np.testing.assert_array_equal(got, [[0, 0, 0], [0, 0, 0], [1, 1, 1]])
+    assert summary._calendar_counts(shared, 0) == {}
+    per_arm = [
+        PerArm(0, np.zeros((1, 3), dtype=int), np.arange(6).reshape(2, 1, 3), np.ones((2, 1, 2))),
+        PerArm(1, np.zeros((1, 3), dtype=int), np.arange(6).reshape(2, 1, 3), np.ones((2, 1, 2))),
+    ]
+    np.testing.assert_array_equal(summary._arm_array(per_arm, "person", 1), [[3, 4, 5], [3, 4, 5]])
+    monkeypatch.setattr(replicates, "COUNT_NAMES", ("n_enrolled", "n_infused"), raising=False)
+    counts = summary._calendar_counts(per_arm, 1)
+    assert set(counts) == {"n_enrolled", "n_infused"}
+    np.testing.assert_array_equal(counts["n_infused"], [1, 1])

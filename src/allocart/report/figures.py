@@ -9,6 +9,7 @@ protocol's product and regimen) unless they compare arms or are drawn once per a
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -396,10 +397,13 @@ def time_to_treatment(itt: pd.DataFrame, outcome: str | None, outcome_label: str
         None: no right panel.
     """
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), constrained_layout=True)
     rows = itt[itt["chosen"]] if "chosen" in itt.columns else itt.drop_duplicates("arm")
     x = np.arange(len(rows))
-    names = [str(v) for v in rows["arm_label"]]
+    names = [
+        textwrap.fill(f"{lb} ({d})", 22)
+        for lb, d in zip(rows["arm_label"], rows["dose"], strict=True)
+    ]
     colors = _colors(len(rows))
 
     def err(v: pd.Series, lo: pd.Series, hi: pd.Series) -> np.ndarray:
@@ -457,10 +461,11 @@ def time_to_treatment(itt: pd.DataFrame, outcome: str | None, outcome_label: str
         )
     ax.set_ylim(0, 105)
     ax.set_ylabel("% of patients")
-    ax.set_title(f"{outcome_label}: enrolled vs infused", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(textwrap.fill(f"{outcome_label}, enrolled vs infused", 45), fontsize=10)
+    if outcome:
+        ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
     for ax in axes[: 3 if outcome else 2]:
-        ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+        ax.set_xticks(x, names, fontsize=7)
     return _png(fig)
 
 

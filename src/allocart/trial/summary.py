@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from allocart.trial import replicates
 from allocart.trial.intention import itt_endpoint_rows
 from allocart.trial.pools import PoolKey, arms_of, score_columns, yes_no_columns
 from allocart.trial.protocol import DAYS_PER_MONTH, Protocol
@@ -301,6 +302,22 @@ def _concat(chunks: list[ChunkResult], name: str, arm: int | None = None) -> NDA
     return np.concatenate(arrs, axis=0)
 
 
+def _arm_array(chunks: list[ChunkResult], name: str, arm: int) -> NDArray:
+    """``<name>_arm`` of one arm when the runner gives each arm its own, else the shared one."""
+    if all(hasattr(c, f"{name}_arm") for c in chunks):
+        return _concat(chunks, f"{name}_arm", arm)
+    return _concat(chunks, name)
+
+
+def _calendar_counts(chunks: list[ChunkResult], arm: int) -> dict[str, NDArray[np.int64]]:
+    """Per-trial counts of the runner's calendar (``n_enrolled``, ``n_infused``, ...) if it has them."""
+    names = getattr(replicates, "COUNT_NAMES", ())
+    if not names or not all(hasattr(c, "counts") for c in chunks):
+        return {}
+    counts = _concat(chunks, "counts", arm)
+    return {n: counts[:, j].astype(np.int64) for j, n in enumerate(names)}
+
+
 def build_tables(
     protocol: Protocol,
     pools: dict[PoolKey, pd.DataFrame],
@@ -313,10 +330,7 @@ def build_tables(
     lag = decision_lag_months(protocol)
     follow = round(protocol.followup_months * DAYS_PER_MONTH) / DAYS_PER_MONTH
     cs = protocol.cohort_size
-    person = _concat(chunks, "person")
-    arrival = _concat(chunks, "arrival")
-    start = _concat(chunks, "start")
-    n_trials, n_pat = person.shape
+    n_trials, n_pat = _concat(chunks, "person").shape
     outcomes = _outcomes(protocol, _common_columns(pools))
     values = {key: _pool_values(df, outcomes) for key, df in pools.items()}
     resp_col = protocol.response_column
@@ -325,6 +339,7 @@ def build_tables(
     for arm in arms_of(protocol):
         a = arm.index
         k = len(arm.dose_levels)
+        person, arrival, start = (_arm_array(chunks, n, a) for n in ("person", "arrival", "start"))
         dose = _concat(chunks, "dose", a).astype(np.int64)
         sel = _concat(chunks, "selected", a)
         on = dose >= 0
@@ -350,6 +365,10 @@ def build_tables(
         last_start = start[np.arange(n_trials), np.maximum(n_enrolled - 1, 0)]
         duration = np.where(n_enrolled > 0, last_start + lag, 0.0)
         duration_fu = np.where(n_enrolled > 0, last_start + follow, 0.0)
+        if all(hasattr(c, "duration") for c in chunks):  # the runner's own calendar
+            duration = _concat(chunks, "duration", a)
+        if all(hasattr(c, "followup_end") for c in chunks):
+            duration_fu = _concat(chunks, "followup_end", a)
         n_dlt_trial = np.bincount(t_idx, weights=dlt_pat, minlength=n_trials)
         trials.append(
             pd.DataFrame(
@@ -365,6 +384,7 @@ def build_tables(
                     "stopped_early": n_enrolled < protocol.max_sample_size,
                     "duration_months": duration,
                     "duration_followup_months": duration_fu,
+                    **_calendar_counts(chunks, a),
                 }
             )
         )
