@@ -122,7 +122,7 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
     # (its default) and Adams on a pilot subset; the full run uses whichever is faster
     # among those without failures, so the peer is measured at its best.
     xml = to_sbml(scenario, batch)
-    times = np.concatenate([[batch.t0], t_out])
+    times = np.concatenate([[batch.t0], t_out]) - batch.t0  # the SBML starts at time 0
     pilot = min(cfg.n, 50)
     choice = None
     for stiff in (True, False):
@@ -279,7 +279,7 @@ def run_per_core_comparison(
     atol = state_atol()
     kernel = get_kernel()
     xml = to_sbml(scenario, batch)
-    times = np.concatenate([[batch.t0], t_out])
+    times = np.concatenate([[batch.t0], t_out]) - batch.t0  # the SBML starts at time 0
     _rr_worker((xml, batch.params[:2], batch.y0[:2], times, BENCH_RTOL, atol, True))  # load
     best = {"lanes": np.inf, "per_patient": np.inf, "roadrunner": np.inf}
     for lanes in (True, False):  # compile / load

@@ -1,0 +1,119 @@
+"""mrgsolve export: a model specification file (``.cpp``) and its data set of doses (CSV).
+
+``$PARAM`` holds every primary parameter (``tv_<name>`` for the typical value of one with
+between-patient variability), annotated with its description and unit; ``$OMEGA`` one labelled
+``eta_<name>`` per varying parameter; ``$CMT`` the 36 states with their units; ``$MAIN`` the
+individual and derived parameters, the CAR-T dose's bioavailability (``F_E``, ``F_M``) and the
+baseline states (``E_0 = ...``); ``$ODE`` the intermediate quantities and ``dxdt_``
+equations; ``$TABLE``/``$CAPTURE`` the read-outs (intermediates written out, since ``$ODE``'s
+values need not be those at the output time). Sources of the parameters are listed in
+``$PROB``. The doses are a data set (``ID, time, amt, cmt, evid``; ``cmt`` is the compartment
+number in ``$CMT`` order) with the same content as an ``ev()`` object.
+
+Typical patient::
+
+    library(mrgsolve)
+    mod <- mread("model", project = ".")          # reads model.cpp
+    doses <- read.csv("model_doses.csv")
+    out <- mrgsim(zero_re(mod), data = doses, end = 372, delta = 1)
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from allocart.model.codegen import inline_intermediates
+from allocart.model.export.common import ExportModel, header_lines, individual_expression
+from allocart.model.export.printers import cpp_code, number
+
+__all__ = ["to_mrgsolve", "mrgsolve_doses_csv"]
+
+
+def _annotation(text: str) -> str:
+    """mrgsolve annotations are ``name : value : text``: no colon or newline in the text."""
+    return "".join(c if c.isascii() and c not in ":\n" else " " for c in text)
+
+
+def to_mrgsolve(export: ExportModel, *, doses_file: str = "model_doses.csv") -> str:
+    """Write ``export`` as an mrgsolve model specification.
+
+    Parameters
+    ----------
+    export : ExportModel
+        From :func:`allocart.model.export.common.build_export`.
+    doses_file : str
+        Name of the doses data set written beside it (for the usage lines).
+
+    Returns
+    -------
+    str
+        The ``.cpp`` model file.
+    """
+    m = export.model
+    stem = "model"
+    lines = ["$PROB"] + [f"# {h}" for h in header_lines(export)]
+    lines += [
+        "",
+        "Typical patient (random effects set to 0):",
+        "  library(mrgsolve)",
+        f'  mod <- mread("{stem}", project = ".")  # this file saved as {stem}.cpp',
+        f'  doses <- read.csv("{doses_file}")',
+        f"  out <- mrgsim(zero_re(mod), data = doses, end = {number(export.end_time)}, delta = 1)",
+        "",
+        "Parameters: name, value, unit, between-patient CV, source",
+    ]
+    for p in export.parameters:
+        lines.append(
+            f"- {p.name} = {number(p.value)} {p.unit}, CV {p.iiv:g}: {_annotation(p.source)}"
+        )
+    lines += ["", "$PARAM @annotated"]
+    for p in export.parameters:
+        name = f"tv_{p.name}" if p.transform != "fixed" else p.name
+        lines.append(
+            f"{name} : {number(p.value)} : {_annotation(p.description or p.name)} ({p.unit})"
+        )
+    lines += ["", "$CMT @annotated"]
+    for st in m.states:
+        lines.append(f"{st.name} : {_annotation(st.description)} ({st.unit})")
+    if export.varying:
+        lines += ["", "$OMEGA @annotated"]
+        for p in export.varying:
+            lines.append(
+                f"eta_{p.name} : {number(p.omega2)} : {p.transform}-normal variability of "
+                f"{p.name}, CV {p.iiv:g}"
+            )
+    lines += ["", "$MAIN", "// individual parameters"]
+    for p in export.varying:
+        expr = individual_expression(p, sp.Symbol(f"tv_{p.name}"), sp.Symbol(f"eta_{p.name}"))
+        lines.append(f"double {p.name} = {cpp_code(expr)};")
+    lines.append("// derived parameters (baseline steady state and normalisers)")
+    for name, expr in m.derived.items():
+        lines.append(f"double {name} = {cpp_code(expr)};")
+    lines.append("// CAR-T dose split between effector and memory states")
+    for state, expr in export.bioavailability.items():
+        lines.append(f"F_{state} = {cpp_code(expr)};")
+    lines.append("// baseline states (pre-treatment steady state)")
+    for st in m.states:
+        lines.append(f"{st.name}_0 = {cpp_code(m.initial[st.name])};")
+    lines += ["", "$ODE", "// intermediate quantities"]
+    for name, expr in m.intermediates.items():
+        lines.append(f"double {name} = {cpp_code(expr)};")
+    lines.append("// ODEs (per day)")
+    for st in m.states:
+        lines.append(f"dxdt_{st.name} = {cpp_code(m.odes[st.name])};")
+    lines += ["", "$TABLE"]
+    for ob in m.observables:
+        lines.append(
+            f"double {ob.name} = {cpp_code(inline_intermediates(ob.expr, m))};  // {ob.unit}"
+        )
+    lines += ["", "$CAPTURE " + " ".join(ob.name for ob in m.observables), ""]
+    return "\n".join(lines)
+
+
+def mrgsolve_doses_csv(export: ExportModel) -> str:
+    """The doses as an mrgsolve data set (CSV: ``ID,time,amt,cmt,evid``)."""
+    index = {s: i + 1 for i, s in enumerate(export.model.state_names)}
+    rows = ["ID,time,amt,cmt,evid"]
+    for d in export.doses:
+        rows.append(f"1,{number(d.time)},{number(d.amount)},{index[d.state]},1")
+    return "\n".join(rows) + "\n"
