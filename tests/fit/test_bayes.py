@@ -9,8 +9,11 @@ import pytest
 
 
 @pytest.mark.parametrize("backend", ["sensitivity", pytest.param("jax", marks=pytest.mark.slow)])
-def test_tiny_individual_nuts_reports_diagnostics(one_patient, backend):
+def test_tiny_individual_nuts_reports_diagnostics(one_patient, backend, tmp_path):
+    import arviz as az
+
     from allocart.fit.bayes import fit_individual_nuts
+    from allocart.fit.netcdf import write_inference_data
 
     _, _, pb, _ = one_patient
     res = fit_individual_nuts(
@@ -28,6 +31,13 @@ def test_tiny_individual_nuts_reports_diagnostics(one_patient, backend):
     # The draws stay near the posterior mode found first (a sampler that had wandered off would not).
     frame = res.estimates_frame()
     assert (frame["q05"] <= frame["median"]).all() and (frame["median"] <= frame["q95"]).all()
+    # Per-draw sampler statistics, per patient, reach posterior.nc's sample_stats group.
+    assert set(res.sample_stats) == {"diverging", "n_steps", "acceptance_rate", "lp"}
+    assert all(v.shape == (2, 8, 1) for v in res.sample_stats.values())
+    assert int(res.sample_stats["diverging"].sum()) == d["divergences"]
+    idata = az.from_netcdf(write_inference_data(res, tmp_path / "posterior.nc"))
+    assert idata.sample_stats["n_steps"].dims == ("chain", "draw", "patient")
+    assert (idata.sample_stats["n_steps"].values >= 1).all()
 
 
 @pytest.mark.slow  # ~1 min: a second compiled kernel (two parameters) and trees up to 2^8 steps
@@ -48,6 +58,7 @@ def test_tiny_hierarchical_nuts_has_population_draws():
         assert q["typical_q05"] <= q["typical"] <= q["typical_q95"]
         assert q["omega_q05"] <= q["omega"] <= q["omega_q95"]
     assert "omega_k_Ab" in res.diagnostics["variables"]
+    assert all(v.shape == (2, 10) for v in res.sample_stats.values())
 
 
 def _fake_start(rng, n=4, names=("rho_E", "k_Ab", "delta_E")):
