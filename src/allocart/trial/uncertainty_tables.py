@@ -203,7 +203,8 @@ def _cell(r: pd.Series | None, scale: float = 1.0, dec: int = 1) -> str:
 def _pick(df: pd.DataFrame, **eq: Any) -> pd.Series | None:
     m = np.ones(len(df), dtype=bool)
     for k, v in eq.items():
-        m &= (df[k].isna() if v is None else df[k] == v).to_numpy(dtype=bool)
+        hit = df[k].isna() if v is None else (df[k] == v).fillna(False)
+        m &= hit.to_numpy(dtype=bool)
     hit = df[m]
     return None if hit.empty else hit.iloc[0]
 
