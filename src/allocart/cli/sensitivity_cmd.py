@@ -115,7 +115,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 if r.uncertainty is not None:
                     u = r.uncertainty
                     spread = ", ".join(
-                        f"{k} {v}"
+                        f"{k} {v:g}"
                         for k, v in u.to_dict().items()
                         if k in ("cv", "sd", "low", "high")
                     )
@@ -187,11 +187,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         )
         typer.echo(
             f"{res['evaluations_per_s']:.3f} model evaluations/s, {res['patients_per_s']:.1f} "
-            f"patients/s in one process (warm-up {res['warmup_s']:.1f} s)"
+            f"patients/s in one process, wall clock (warm-up {res['warmup_s']:.1f} s); per CPU "
+            f"second: {res['evaluations_per_cpu_s']:.3f} evaluations, "
+            f"{res['patients_per_cpu_s']:.1f} patients"
         )
         verdict = "meets" if res["meets_target"] else "MISSES"
         typer.echo(
             f"default run: {res['default_run_evaluations']} evaluations, about "
-            f"{res['projected_s']:.0f} s on {res['cpu_count']} CPUs: {verdict} the target of "
+            f"{res['projected_s']:.0f} s on {res['cpu_count']} free CPUs: {verdict} the target of "
             f"{res['target_s']:.0f} s"
         )
