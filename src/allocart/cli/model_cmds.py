@@ -14,7 +14,9 @@ from allocart.errors import ModelError
 from allocart.files import check_output
 
 export_app = typer.Typer(
-    help="Export the model: SBML for other tools, the equation listing.", no_args_is_help=True
+    help="Export the model: SBML, mrgsolve, rxode2 and NONMEM for other tools, the equation "
+    "listing.",
+    no_args_is_help=True,
 )
 
 
@@ -43,9 +45,7 @@ def simulate_cmd(
     ] = "flu-cy",
     days: Annotated[float, typer.Option(help="Horizon in days after infusion.")] = 365.0,
     dt: Annotated[float, typer.Option(help="Output grid step in days.")] = 1.0,
-    params: Annotated[
-        Path | None, typer.Option(help="YAML file of parameter overrides.")
-    ] = None,
+    params: Annotated[Path | None, typer.Option(help="YAML file of parameter overrides.")] = None,
     n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of between-patient variability.")] = 0,
     typical: Annotated[
@@ -105,6 +105,35 @@ def simulate_cmd(
     console.print(f"wrote {len(frame)} rows ({sim.n} patients x {len(sim.time)} times) to {path}")
 
 
+def _export_inputs(
+    product: str, dose: str, ld: str, params: Path | None, redose: list[str] | None, days: float
+):
+    """Scenario and parameter table of an export command (overrides applied)."""
+    from allocart.model.parameters import load_default_parameters, load_overrides
+    from allocart.model.scenario import Scenario
+
+    scenario = Scenario.create(product, dose, ld, days=days, redose=_parse_redose(redose or []))
+    table = load_default_parameters()
+    if params is not None:
+        table = table.with_overrides(load_overrides(params), origin="--params")
+    return scenario, table
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+_PRODUCT = Annotated[str, typer.Option(help="Built-in product or a product YAML file.")]
+_DOSE = Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")]
+_LD = Annotated[str, typer.Option("--ld", "--regimen", help="Lymphodepletion regimen.")]
+_PARAMS = Annotated[Path | None, typer.Option(help="YAML file of parameter overrides.")]
+_REDOSE = Annotated[list[str] | None, typer.Option(help="Later infusion DAY:DOSE (repeatable).")]
+_DAYS = Annotated[float, typer.Option(help="Horizon in days after the infusion.")]
+
+
 def export_sbml_cmd(
     product: Annotated[
         str, typer.Option(help="Built-in product or a product YAML file.")
@@ -112,13 +141,9 @@ def export_sbml_cmd(
     dose: Annotated[
         str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")
     ] = "1e6/kg",
-    ld: Annotated[str, typer.Option(help="Lymphodepletion regimen.")] = "flu-cy",
-    params: Annotated[
-        Path | None, typer.Option(help="YAML file of parameter overrides.")
-    ] = None,
-    redose: Annotated[
-        list[str] | None, typer.Option(help="Later infusion DAY:DOSE (repeatable).")
-    ] = None,
+    ld: _LD = "flu-cy",
+    params: _PARAMS = None,
+    redose: _REDOSE = None,
     out: Annotated[Path, typer.Option(help="Output SBML file.")] = Path("model.xml"),
 ) -> None:
     """Write the typical patient's complete scenario (events included) as SBML Level 3."""
@@ -136,12 +161,78 @@ def export_sbml_cmd(
     batch = build_batch(
         scenario, sample_parameters(table, 1, 0, typical=True), np.array([TYPICAL_WEIGHT_KG])
     )
-    xml = to_sbml(scenario, batch)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(xml)
-    tmp.replace(out)
-    typer.echo(f"wrote {out} (simulate from t = {batch.t0:g} days)")
+    _write_text(out, to_sbml(scenario, batch))
+    typer.echo(f"wrote {out} (simulate from time 0, which is day {batch.t0:g})")
+
+
+def export_mrgsolve_cmd(
+    product: _PRODUCT = "allogeneic-cd19cd20",
+    dose: _DOSE = "1e6/kg",
+    ld: _LD = "flu-cy",
+    params: _PARAMS = None,
+    redose: _REDOSE = None,
+    days: _DAYS = 365.0,
+    out: Annotated[
+        Path, typer.Option(help="Model file (.cpp); the doses go to <stem>_doses.csv beside it.")
+    ] = Path("model.cpp"),
+) -> None:
+    """Write the scenario as an mrgsolve model (.cpp) and its doses as a data set (CSV)."""
+    from allocart.model.export import build_export, mrgsolve_doses_csv, to_mrgsolve
+
+    if out.suffix != ".cpp":
+        raise ModelError(
+            f"--out: {str(out)!r} must end in .cpp (mrgsolve's mread reads <stem>.cpp)"
+        )
+    check_output(out, what="--out", error=ModelError)
+    export = build_export(*_export_inputs(product, dose, ld, params, redose, days))
+    doses = out.with_name(out.stem + "_doses.csv")
+    _write_text(out, to_mrgsolve(export, doses_file=doses.name, stem=out.stem))
+    _write_text(doses, mrgsolve_doses_csv(export))
+    typer.echo(f"wrote {out} and {doses} (time 0 is day {export.t_offset_days:g})")
+
+
+def export_rxode2_cmd(
+    product: _PRODUCT = "allogeneic-cd19cd20",
+    dose: _DOSE = "1e6/kg",
+    ld: _LD = "flu-cy",
+    params: _PARAMS = None,
+    redose: _REDOSE = None,
+    days: _DAYS = 365.0,
+    out: Annotated[Path, typer.Option(help="R file with the model and its event table.")] = Path(
+        "model.R"
+    ),
+) -> None:
+    """Write the scenario as an rxode2 model function and event table (R)."""
+    from allocart.model.export import build_export, to_rxode2
+
+    check_output(out, what="--out", error=ModelError)
+    export = build_export(*_export_inputs(product, dose, ld, params, redose, days))
+    _write_text(out, to_rxode2(export, file_name=out.name))
+    typer.echo(f"wrote {out} (time 0 is day {export.t_offset_days:g})")
+
+
+def export_nonmem_cmd(
+    product: _PRODUCT = "allogeneic-cd19cd20",
+    dose: _DOSE = "1e6/kg",
+    ld: _LD = "flu-cy",
+    params: _PARAMS = None,
+    redose: _REDOSE = None,
+    days: _DAYS = 365.0,
+    out: Annotated[
+        Path, typer.Option(help="Control stream; the data set goes to <stem>.csv beside it.")
+    ] = Path("model.ctl"),
+) -> None:
+    """Write the scenario as a NONMEM control stream (ADVAN13) and its data set (CSV)."""
+    from allocart.model.export import build_export, nonmem_data_csv, to_nonmem
+
+    if out.suffix.lower() == ".csv":
+        raise ModelError(f"--out: {str(out)!r} is the control stream; the data set is <stem>.csv")
+    check_output(out, what="--out", error=ModelError)
+    export = build_export(*_export_inputs(product, dose, ld, params, redose, days))
+    data = out.with_suffix(".csv")
+    _write_text(out, to_nonmem(export, data_file=data.name))
+    _write_text(data, nonmem_data_csv(export))
+    typer.echo(f"wrote {out} and {data} (TIME 0 is day {export.t_offset_days:g})")
 
 
 def export_equations_cmd(
@@ -260,6 +351,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("params")(params_cmd)
     app.command("products")(products_cmd)
     export_app.command("sbml")(export_sbml_cmd)
+    export_app.command("mrgsolve")(export_mrgsolve_cmd)
+    export_app.command("rxode2")(export_rxode2_cmd)
+    export_app.command("nonmem")(export_nonmem_cmd)
     export_app.command("equations")(export_equations_cmd)
     app.add_typer(export_app, name="export")
     bench_app.command("engine")(bench_engine_cmd)

@@ -26,7 +26,7 @@ from allocart.model.codegen import inline_intermediates
 from allocart.model.export.common import ExportModel, header_lines, individual_expression
 from allocart.model.export.printers import cpp_code, number
 
-__all__ = ["to_mrgsolve", "mrgsolve_doses_csv"]
+__all__ = ["to_mrgsolve", "mrgsolve_doses_csv", "mrgsolve_names"]
 
 
 def _annotation(text: str) -> str:
@@ -34,7 +34,32 @@ def _annotation(text: str) -> str:
     return "".join(c if c.isascii() and c not in ":\n" else " " for c in text)
 
 
-def to_mrgsolve(export: ExportModel, *, doses_file: str = "model_doses.csv") -> str:
+def mrgsolve_names(export: ExportModel) -> dict[str, str]:
+    """mrgsolve spelling of the model's names: a parameter, derived parameter, intermediate
+    or read-out named like one of mrgsolve's compartment variables (``Bn_0``, the initial
+    value of ``Bn``; ``F_E``, ``D_``, ``R_``, ``ALAG_``) gets a trailing ``_``."""
+    m = export.model
+    reserved = {
+        f"{prefix}{s}" for s in m.state_names for prefix in ("F_", "D_", "R_", "ALAG_", "dxdt_")
+    } | {f"{s}_0" for s in m.state_names}
+    names = [
+        *(p.name for p in export.parameters),
+        *m.derived,
+        *m.intermediates,
+        *(ob.name for ob in m.observables),
+    ]
+    out = {}
+    for name in names:
+        new = name
+        while new in reserved or new in m.state_names:
+            new += "_"
+        out[name] = new
+    return out
+
+
+def to_mrgsolve(
+    export: ExportModel, *, doses_file: str = "model_doses.csv", stem: str = "model"
+) -> str:
     """Write ``export`` as an mrgsolve model specification.
 
     Parameters
@@ -43,6 +68,8 @@ def to_mrgsolve(export: ExportModel, *, doses_file: str = "model_doses.csv") -> 
         From :func:`allocart.model.export.common.build_export`.
     doses_file : str
         Name of the doses data set written beside it (for the usage lines).
+    stem : str
+        Name of the model file without ``.cpp`` (for the usage lines).
 
     Returns
     -------
@@ -50,7 +77,12 @@ def to_mrgsolve(export: ExportModel, *, doses_file: str = "model_doses.csv") -> 
         The ``.cpp`` model file.
     """
     m = export.model
-    stem = "model"
+    names = mrgsolve_names(export)
+    sub = {sp.Symbol(k): sp.Symbol(v) for k, v in names.items() if k != v}
+
+    def code(expr: sp.Expr) -> str:
+        return cpp_code(expr.xreplace(sub))
+
     lines = ["$PROB"] + [f"# {h}" for h in header_lines(export)]
     lines += [
         "",
@@ -60,15 +92,18 @@ def to_mrgsolve(export: ExportModel, *, doses_file: str = "model_doses.csv") -> 
         f'  doses <- read.csv("{doses_file}")',
         f"  out <- mrgsim(zero_re(mod), data = doses, end = {number(export.end_time)}, delta = 1)",
         "",
-        "Parameters: name, value, unit, between-patient CV, source",
     ]
+    renamed = [f"{k} -> {v}" for k, v in names.items() if k != v]
+    if renamed:
+        lines += ["Renamed (mrgsolve names X_0 and F_X after compartment X): " + ", ".join(renamed)]
+    lines += ["", "Parameters: name, value, unit, between-patient CV, source"]
     for p in export.parameters:
         lines.append(
             f"- {p.name} = {number(p.value)} {p.unit}, CV {p.iiv:g}: {_annotation(p.source)}"
         )
     lines += ["", "$PARAM @annotated"]
     for p in export.parameters:
-        name = f"tv_{p.name}" if p.transform != "fixed" else p.name
+        name = f"tv_{p.name}" if p.transform != "fixed" else names[p.name]
         lines.append(
             f"{name} : {number(p.value)} : {_annotation(p.description or p.name)} ({p.unit})"
         )
@@ -85,28 +120,28 @@ def to_mrgsolve(export: ExportModel, *, doses_file: str = "model_doses.csv") -> 
     lines += ["", "$MAIN", "// individual parameters"]
     for p in export.varying:
         expr = individual_expression(p, sp.Symbol(f"tv_{p.name}"), sp.Symbol(f"eta_{p.name}"))
-        lines.append(f"double {p.name} = {cpp_code(expr)};")
+        lines.append(f"double {names[p.name]} = {code(expr)};")
     lines.append("// derived parameters (baseline steady state and normalisers)")
     for name, expr in m.derived.items():
-        lines.append(f"double {name} = {cpp_code(expr)};")
+        lines.append(f"double {names[name]} = {code(expr)};")
     lines.append("// CAR-T dose split between effector and memory states")
     for state, expr in export.bioavailability.items():
-        lines.append(f"F_{state} = {cpp_code(expr)};")
+        lines.append(f"F_{state} = {code(expr)};")
     lines.append("// baseline states (pre-treatment steady state)")
     for st in m.states:
-        lines.append(f"{st.name}_0 = {cpp_code(m.initial[st.name])};")
+        lines.append(f"{st.name}_0 = {code(m.initial[st.name])};")
     lines += ["", "$ODE", "// intermediate quantities"]
     for name, expr in m.intermediates.items():
-        lines.append(f"double {name} = {cpp_code(expr)};")
+        lines.append(f"double {names[name]} = {code(expr)};")
     lines.append("// ODEs (per day)")
     for st in m.states:
-        lines.append(f"dxdt_{st.name} = {cpp_code(m.odes[st.name])};")
+        lines.append(f"dxdt_{st.name} = {code(m.odes[st.name])};")
     lines += ["", "$TABLE"]
     for ob in m.observables:
         lines.append(
-            f"double {ob.name} = {cpp_code(inline_intermediates(ob.expr, m))};  // {ob.unit}"
+            f"double {names[ob.name]} = {code(inline_intermediates(ob.expr, m))};  // {ob.unit}"
         )
-    lines += ["", "$CAPTURE " + " ".join(ob.name for ob in m.observables), ""]
+    lines += ["", "$CAPTURE " + " ".join(names[ob.name] for ob in m.observables), ""]
     return "\n".join(lines)
 
 

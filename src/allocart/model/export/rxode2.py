@@ -37,7 +37,12 @@ def _label(text: str) -> str:
     return text.replace("\\", "/").replace('"', "'").replace("\n", " ")
 
 
-def to_rxode2(export: ExportModel, *, obs_times: tuple[float, ...] | None = None) -> str:
+def to_rxode2(
+    export: ExportModel,
+    *,
+    obs_times: tuple[float, ...] | None = None,
+    file_name: str = "model.R",
+) -> str:
     """Write ``export`` as an rxode2 model file (R).
 
     Parameters
@@ -47,6 +52,8 @@ def to_rxode2(export: ExportModel, *, obs_times: tuple[float, ...] | None = None
     obs_times : tuple of float, optional
         Sampling times of the event table (export time, days); default every day from 0 to
         the horizon.
+    file_name : str
+        Name the file is saved under (for the usage lines).
 
     Returns
     -------
@@ -58,7 +65,7 @@ def to_rxode2(export: ExportModel, *, obs_times: tuple[float, ...] | None = None
     lines += [
         "#",
         "# Typical patient (random effects set to 0) and a virtual population:",
-        '#   source("model.R")',
+        f'#   source("{file_name}")',
         "#   typical <- rxode2::rxSolve(rxode2::zeroRe(allocart_model), allocart_events)",
         "#   cohort <- rxode2::rxSolve(allocart_model, allocart_events, nSub = 100)",
         "",
@@ -87,9 +94,6 @@ def to_rxode2(export: ExportModel, *, obs_times: tuple[float, ...] | None = None
     lines.append("    # derived parameters (baseline steady state and normalisers)")
     for name, expr in m.derived.items():
         lines.append(f"    {name} <- {r_code(expr)}")
-    lines.append("    # CAR-T dose split between effector and memory states")
-    for state, expr in export.bioavailability.items():
-        lines.append(f"    f({state}) <- {r_code(expr)}")
     lines.append("    # baseline states (pre-treatment steady state)")
     for st in m.states:
         lines.append(f"    {st.name}(0) <- {r_code(m.initial[st.name])}  # {st.unit}")
@@ -99,6 +103,9 @@ def to_rxode2(export: ExportModel, *, obs_times: tuple[float, ...] | None = None
     lines.append("    # ODEs (per day)")
     for st in m.states:
         lines.append(f"    d/dt({st.name}) <- {r_code(m.odes[st.name])}  # {st.description}")
+    lines.append("    # CAR-T dose split between effector and memory states")
+    for state, expr in export.bioavailability.items():
+        lines.append(f"    f({state}) <- {r_code(expr)}")
     lines.append("    # read-outs")
     for ob in m.observables:
         lines.append(f"    {ob.name} <- {r_code(ob.expr)}  # {ob.unit}")
