@@ -80,7 +80,7 @@ def test_crm_posterior_matches_quadrature():
             )[0]
             / z
         )
-        # Fixed 241-point grid on +-6 SD: accurate to well below 1e-5 for trial-sized data.
+        # Gauss-Legendre pieces split at the cut points: accurate to ~1e-12 (tests/design/test_crm.py).
         assert post["mean"][j] == pytest.approx(m, abs=1e-5)
 
 
