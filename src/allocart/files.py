@@ -23,6 +23,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,9 @@ __all__ = [
     "is_file",
     "os_error_message",
     "file_error",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
 ]
 
 #: Largest YAML or JSON file read (50 MB): far above any protocol, product or records file,
@@ -420,3 +425,62 @@ def check_output(
             exc.filename = str(p)
         raise file_error(os_error_message(exc, what, writing=True), error) from None
     return p
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Create or replace ``path`` atomically: readers see the old file or the whole new one.
+
+    ``write(tmp)`` fills a temporary file next to ``path`` (same folder, so the final move is a
+    rename on one file system); the file is flushed to disk and moved into place with
+    :func:`os.replace` (atomic on POSIX and Windows). The temporary name is
+    ``.<name>.tmp<pid>``, hidden and unique per process; it is removed if ``write`` fails.
+
+    Parameters
+    ----------
+    path : path
+        The file to write; its folder must exist.
+    write : callable
+        ``write(tmp)`` writes the whole content to the path ``tmp`` (e.g.
+        ``lambda p: frame.to_csv(p, index=False)``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> atomic_write(folder / "a.txt", lambda p: p.write_text("abc")).read_text()
+    'abc'
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`); returns ``path``."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically as UTF-8 (see :func:`atomic_write`); returns ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> atomic_write_text(folder / "b.txt", "día").read_bytes()
+    b'd\\xc3\\xada'
+    """
+    return atomic_write_bytes(path, text.encode("utf-8"))
