@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from allocart.errors import AllocartError, ModelError
+from allocart.files import atomic_write
 from allocart.model.codegen import model_hash, observables_function, rhs_source, rhs_source_lanes
 from allocart.model.display import simulation_html
 from allocart.model.equations import MODEL
@@ -244,10 +245,7 @@ def write_table(frame, path: str | Path) -> Path:
     if suffix not in (".csv", ".parquet"):
         raise AllocartError(f"--out: {str(path)!r} must end in .csv or .parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
+    # Atomic: never a half-written table under the final name.
     if suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)  # atomic: never a half-written table under the final name
-    return path
+        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
