@@ -18,7 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from allocart.sensitivity.run import SensitivitySettings, cohort_evaluator
+from allocart.sensitivity.run import (
+    SensitivitySettings,
+    cohort_evaluator,
+    patients_per_evaluation,
+)
 
 __all__ = ["bench_sensitivity", "default_evaluations"]
 
@@ -58,7 +62,7 @@ def bench_sensitivity(
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     rate = evaluations / secs
     cpu_rate = evaluations / cpu
-    per = ev.patients * len(ev.protocol.dose_levels)
+    per = patients_per_evaluation(ev)
     n_eval = default_evaluations(settings, d)
     cpus = os.cpu_count() or 1
     projected = n_eval / (cpu_rate * cpus) + warm

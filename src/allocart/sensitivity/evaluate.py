@@ -128,7 +128,8 @@ class CohortEvaluator:
     outputs : tuple of str
         A subset of :func:`cohort_outputs`.
     patients : int
-        Virtual patients per dose level and evaluation.
+        Virtual patients per dose level and evaluation (only the reference level is simulated
+        when no selection probability is asked for).
     trials : int
         Replicate trials per evaluation (selection probabilities).
     dose_level : int
@@ -176,7 +177,9 @@ class CohortEvaluator:
 
     def evaluate(self, overrides: dict[str, float]) -> NDArray[np.float64]:
         """Outputs with the typical values ``overrides`` (NaN where nothing was observed)."""
-        pools = simulate_arm_pools(self.protocol, overrides, self.patients)
+        trials = any(o.startswith("p_select") for o in self.outputs)
+        levels = None if trials else (self.dose_level - 1,)  # the reference dose is enough
+        pools = simulate_arm_pools(self.protocol, overrides, self.patients, levels=levels)
         ok = ~pools.groupby("id")["failed"].transform("any").to_numpy(dtype=bool)
         ref = pools[ok & (pools["level"] == self.dose_level - 1).to_numpy()]
         values: dict[str, float] = {
@@ -185,7 +188,7 @@ class CohortEvaluator:
             "dlt_rate": _mean(ref, "dlt"),
             "doris_m6": _mean(ref, "doris_m6"),
         }
-        if any(o.startswith("p_select") for o in self.outputs) and ok.any():
+        if trials and ok.any():
             st, _ = trials_on_pools(self.protocol, pools, 0, self.trials)
             sel = st["selected_level"].to_numpy()
             for k in range(len(self.protocol.dose_levels) + 1):

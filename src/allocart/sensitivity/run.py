@@ -336,6 +336,14 @@ def value_of_information(sobol: pd.DataFrame, outputs: tuple[str, ...]) -> pd.Da
     return out.reset_index(drop=True)
 
 
+def patients_per_evaluation(ev: Any) -> int:
+    """Virtual patients one evaluation simulates (0 for a test function)."""
+    if not isinstance(ev, CohortEvaluator):
+        return 0
+    trials = any(o.startswith("p_select") for o in ev.outputs)
+    return ev.patients * (len(ev.protocol.dose_levels) if trials else 1)
+
+
 def _connect(address: str) -> Any:
     try:
         from distributed import Client
@@ -438,9 +446,7 @@ def run_sensitivity(
     finally:
         if client is not None:
             client.close()
-    per = getattr(ev, "patients", 0) * len(
-        getattr(getattr(ev, "protocol", None), "dose_levels", ())
-    )
+    per = patients_per_evaluation(ev)
     result = SensitivityResult(
         folder=Path(out),
         morris=morris,

@@ -168,8 +168,10 @@ def simulate_arm_pools(
     pool_size: int,
     *,
     progress: Callable[[int, int], None] | None = None,
+    levels: tuple[int, ...] | None = None,
 ) -> pd.DataFrame:
-    """Pools of arm 0 at every dose level with the typical values ``overrides``.
+    """Pools of arm 0 at every dose level (or the 0-based ``levels``) with the typical values
+    ``overrides``.
 
     The same settings as the run's pools (:func:`allocart.trial.pools.simulate_pool`): seed,
     endpoint months, DLT window and rules, G-CSF, visits. Returns one frame with a ``level``
@@ -180,6 +182,8 @@ def simulate_arm_pools(
     keep = ["id", *pool_columns(protocol), *KINETIC_COLUMNS]
     frames = []
     for lv, dose in enumerate(arm.dose_levels):
+        if levels is not None and lv not in levels:
+            continue
         res = _cohort.simulate_cohort(  # through the module: test stand-ins replace it
             arm.product,
             dose,
