@@ -19,7 +19,7 @@ import signal
 import time
 
 import allocart.population.cohort as _cohort
-import allocart.trial.runner as _runner
+import allocart.trial.processes as _processes
 from allocart.errors import DesignError
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -39,7 +39,7 @@ def slow_simulate_cohort(*args, **kwargs):
 
 _cohort.simulate_cohort = slow_simulate_cohort
 if "ALLOCART_TEST_TERMINATE_GRACE_S" in os.environ:
-    _runner.TERMINATE_GRACE_S = float(os.environ["ALLOCART_TEST_TERMINATE_GRACE_S"])
+    _processes.TERMINATE_GRACE_S = float(os.environ["ALLOCART_TEST_TERMINATE_GRACE_S"])
 
 if __name__ == "__main__":
     from allocart.cli.app import main

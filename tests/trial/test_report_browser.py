@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from allocart.report.figures import figure_ids
+from allocart.report.html import write_report
 from allocart.trial.pools import arms_of
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
@@ -64,6 +65,7 @@ def report(tmp_path_factory):
             tmp_path_factory.mktemp("report") / "run",
             workers=1,
             progress=False,
+            report=write_report,
         )
     return res.report
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from allocart.errors import DesignError
+from allocart.report.html import write_report
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
 from allocart.trial.summary import TABLES, oc_wide
@@ -38,7 +39,7 @@ def _oc(path):
 def test_run_folder_holds_every_table_the_manifest_and_the_report(
     fake_cohort, small_protocol, tmp_path
 ):
-    res = _run(small_protocol, tmp_path / "run", report=True)
+    res = _run(small_protocol, tmp_path / "run", report=write_report)
     root = tmp_path / "run"
     man = json.loads((root / "manifest.json").read_text())
     assert man["status"] == "complete"

@@ -321,7 +321,7 @@ import multiprocessing as mp, os, sys, time
 from pathlib import Path
 
 def pool_process(parent, ready):
-    from allocart.trial.runner import _die_with_parent
+    from allocart.trial.processes import die_with_parent as _die_with_parent
     sys.platform = "darwin"  # as where there is no prctl: only the watching thread is left
     _die_with_parent(parent)
     Path(ready).write_text(str(os.getpid()))

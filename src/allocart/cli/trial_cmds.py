@@ -93,6 +93,15 @@ def _print_summary(result: Any) -> None:
             f"{_fmt(t.get('sample_size_mean'), dec=2)}, mean duration {_fmt(t.get('duration_months_mean'))} months "
             f"to the last decision, {_fmt(t.get('duration_followup_months_mean'))} months to the last endpoint"
         )
+        cal = getattr(result, "calendar", {}).get("calendar_summary")
+        if cal is not None and len(cal[cal["arm"] == arm]):
+            c = cal[cal["arm"] == arm].iloc[0]
+            console.print(
+                f"  calendar: {_fmt(c['n_enrolled_mean'], dec=1)} enrolled and "
+                f"{_fmt(c['n_infused_mean'], dec=1)} infused per trial, duration "
+                f"{_fmt(c['duration_months_mean'])} months (10-90%: {_fmt(c['duration_months_p10'])}-"
+                f"{_fmt(c['duration_months_p90'])}), {_fmt(c['patient_months_mean'])} patient-months"
+            )
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -151,6 +160,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         import sys
 
         try:
+            from allocart.report.html import write_report
             from allocart.trial import resolve_protocol, run_trial
             from allocart.trial.runner import RunInterrupted
         except KeyboardInterrupt:  # Ctrl-C while starting: nothing done yet
@@ -170,6 +180,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 fresh=fresh,
                 workers=workers,
                 progress=not (no_progress or quiet or as_json),
+                report=write_report,
                 log=None if (quiet or as_json) else (lambda msg: print(msg, file=sys.stderr)),
             )
         except KeyboardInterrupt as exc:

@@ -20,6 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from allocart.errors import AllocartError, DesignError
 from allocart.files import is_file, load_yaml
+from allocart.trial.calendar import Accrual, Calendar
+from allocart.trial.designs import (
+    SUPPORTED_DESIGNS,
+    DesignSpec,
+    Utility,
+    build_design,
+    check_design_options,
+)
 from allocart.trial.parameter_scenarios import load_parameter_scenario
 
 __all__ = [
@@ -32,6 +40,9 @@ __all__ = [
     "load_protocol",
     "protocol_from_dict",
     "SUPPORTED_DESIGNS",
+    "Utility",
+    "Accrual",
+    "Calendar",
     "ENDPOINTS",
     "SCORE_ENDPOINTS",
     "DAYS_PER_MONTH",
@@ -43,10 +54,6 @@ __all__ = [
 
 #: Days in one month of follow-up (365.25 / 12): month 3 is day 91, month 6 day 183.
 DAYS_PER_MONTH = 365.25 / 12
-
-#: Designs whose dose-escalation path the runner can reconstruct patient by patient. Designs
-#: that treat patients off the escalation sequence (backfill, time-to-event) are not supported.
-SUPPORTED_DESIGNS = ("boin12", "boin", "crm")
 
 #: Endpoints the virtual patients report, with the months at which they are assessed.
 ENDPOINTS: dict[str, str] = {
@@ -84,54 +91,6 @@ POOL_VERSION = 2
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Utility(_Frozen):
-    """BOIN12 utilities (0-100) of the four (response, DLT) outcomes."""
-
-    response_no_dlt: int = Field(100, description="Fixed at 100 by BOIN12.")
-    response_dlt: int = Field(60, ge=0, le=100)
-    no_response_no_dlt: int = Field(40, ge=0, le=100)
-    no_response_dlt: int = Field(0, description="Fixed at 0 by BOIN12.")
-
-    @model_validator(mode="after")
-    def _fixed_ends(self) -> Utility:
-        if self.response_no_dlt != 100:
-            raise ValueError(
-                f"response_no_dlt is fixed at 100 by BOIN12, got {self.response_no_dlt!r}"
-            )
-        if self.no_response_dlt != 0:
-            raise ValueError(
-                f"no_response_dlt is fixed at 0 by BOIN12, got {self.no_response_dlt!r}"
-            )
-        return self
-
-
-class DesignSpec(_Frozen):
-    """The dose-finding design and its targets."""
-
-    name: str = Field(..., description="One of boin12, boin, crm.")
-    target: float = Field(
-        ..., gt=0, lt=0.7, description="Target (highest acceptable) DLT probability."
-    )
-    efficacy_target: float | None = Field(
-        None, gt=0, lt=1, description="BOIN12: lowest acceptable response probability (phi_E)."
-    )
-    efficacy_endpoint: str | None = Field(
-        None, description="BOIN12: the response used for dosing decisions, e.g. doris_m6."
-    )
-    utility: Utility | None = Field(None, description="BOIN12 utilities.")
-    n_earlystop: int | None = Field(
-        None, ge=1, description="BOIN/BOIN12: stop once this many are treated at a dose."
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        key = str(v).lower()
-        if key not in SUPPORTED_DESIGNS:
-            raise ValueError(f"must be one of {', '.join(SUPPORTED_DESIGNS)}, got {v!r}")
-        return key
 
 
 class DltSpec(_Frozen):
@@ -292,12 +251,6 @@ class Comparator(_Frozen):
     _regimen = field_validator("lymphodepletion")(classmethod(lambda cls, v: _check_regimen(v)))
 
 
-class Accrual(_Frozen):
-    per_month: float = Field(
-        ..., gt=0, le=100, description="Mean accrual rate, patients per month."
-    )
-
-
 class SupportiveCare(_Frozen):
     """Supportive care every patient of every arm receives (passed to the cohort simulation)."""
 
@@ -355,6 +308,7 @@ class Protocol(_Frozen):
     )
     endpoints: tuple[Endpoint, ...] = (Endpoint(name="sri4"), Endpoint(name="doris"))
     accrual: Accrual = Accrual(per_month=1.0)
+    calendar: Calendar = Calendar()
     supportive_care: SupportiveCare = SupportiveCare()
     simulation: Simulation
     comparators: tuple[Comparator, ...] = ()
@@ -449,30 +403,32 @@ class Protocol(_Frozen):
                         f"on day {day}, which schedule_days {list(self.schedule_days)} lacks; "
                         f"add day {day} or drop month {m}"
                     )
-        d = self.design
-        if d.name == "boin12":
-            if d.efficacy_target is None:
-                raise ValueError(
-                    "design.efficacy_target: BOIN12 needs the lowest acceptable response rate"
-                )
-            cols = [c for ep in self.endpoints for c in ep.columns()]
-            if d.efficacy_endpoint is None:
-                raise ValueError(f"design.efficacy_endpoint: BOIN12 needs one of {cols}")
-            yes_no = [
-                c for ep in self.endpoints if ep.name not in SCORE_ENDPOINTS for c in ep.columns()
-            ]
-            if d.efficacy_endpoint not in yes_no:
-                raise ValueError(
-                    f"design.efficacy_endpoint: {d.efficacy_endpoint!r} is not a yes/no endpoint of this "
-                    f"protocol; choose one of {yes_no}"
-                )
-        elif d.efficacy_target is not None or d.utility is not None:
+        self._check_design()
+        mf = self.calendar.min_followup_days
+        if mf is not None and mf < self.dlt.window_days:
             raise ValueError(
-                f"design.efficacy_target/utility: only BOIN12 uses them, the design is {d.name!r}"
+                f"calendar.min_followup_days: {mf} is shorter than the DLT window "
+                f"({self.dlt.window_days} days); decisions need complete DLT data"
             )
-        if d.target * 1.4 >= 1 and d.name != "crm":
-            raise ValueError(f"design.target: {d.target!r} must be below 1/1.4 for BOIN boundaries")
         return self
+
+    def _check_design(self) -> None:
+        """Design options that depend on the rest of the protocol (one line naming the field)."""
+        check_design_options(
+            self.design,
+            cohort_size=self.cohort_size,
+            start_dose=self.start_dose,
+            max_sample_size=self.max_sample_size,
+            n_doses=self.n_doses,
+            columns=[c for ep in self.endpoints for c in ep.columns()],
+            yes_no=[
+                c for ep in self.endpoints if ep.name not in SCORE_ENDPOINTS for c in ep.columns()
+            ],
+        )
+        try:  # the design library's own checks, now rather than when the run starts
+            self.make_design()
+        except DesignError as exc:
+            raise ValueError(str(exc)) from None
 
     # ------------------------------------------------------------------ derived
     @property
@@ -503,32 +459,13 @@ class Protocol(_Frozen):
 
     def make_design(self):  # noqa: ANN201 - returns an AbstractDesign
         """The design object of :mod:`allocart.design` this protocol describes."""
-        from allocart.design import BOIN, BOIN12, CRM
-
-        d = self.design
-        common = {
-            "target": d.target,
-            "cohort_size": self.cohort_size,
-            "n_cohorts": self.n_cohorts,
-            "start_dose": self.start_dose - 1,
-        }
-        try:
-            if d.name == "boin12":
-                u = d.utility or Utility()
-                extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
-                return BOIN12(
-                    eff_lower=d.efficacy_target,
-                    u_resp_tox=u.response_dlt,
-                    u_none=u.no_response_no_dlt,
-                    **common,
-                    **extra,
-                )
-            if d.name == "boin":
-                extra = {} if d.n_earlystop is None else {"n_earlystop": d.n_earlystop}
-                return BOIN(**common, **extra)
-            return CRM(**common)
-        except DesignError as exc:
-            raise DesignError(f"design: {exc}") from None
+        return build_design(
+            self.design,
+            cohort_size=self.cohort_size,
+            n_cohorts=self.n_cohorts,
+            start_dose=self.start_dose - 1,
+            n_doses=self.n_doses,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

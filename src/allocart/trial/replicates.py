@@ -4,57 +4,85 @@ A chunk of replicate trials ``first .. stop - 1`` is a pure function of the prot
 outcomes and the seed, so chunks can be computed in any order, on any machine, and resumed: the
 same chunk always gives the same arrays.
 
-For each trial:
+For each trial of each arm:
 
-* patients arrive as a Poisson process at the protocol's accrual rate (exponential gaps from the
-  patients' arrival uniforms, as in :func:`allocart.design.oc.arrival_times`);
-* cohorts are treated one after the other: a patient starts at the later of their arrival and the
-  decision on the previous cohort, and patients who arrive meanwhile wait. The decision on a
-  cohort is taken once its last patient has completed the DLT window or, when the design doses by
-  response (BOIN12), reached the month of the response assessment, whichever is later;
-* the dose of each cohort is the design's decision. The design's own simulation kernel is the
-  authority: the trial is run with the first ``c`` cohorts for ``c = 1 .. n_cohorts`` and the
-  cohort ``c`` went to the dose whose count grew; the patient counts and DLTs so reconstructed are
-  checked against the design's result for the full trial.
+* candidates arrive (``accrual``), are screened, enrolled, infused after the product's time from
+  enrolment to infusion, and may leave (``calendar``); the design sees the evaluable patients only
+  (:mod:`allocart.trial.schedule`);
+* the dose of each cohort is the design's decision, taken by the design library's own compiled
+  rules: for 3+3, BOIN, BOIN12 and CRM the path does not depend on time and is recovered from the
+  library's kernels (:mod:`allocart.trial.paths`), then placed on the calendar; TITE-BOIN and
+  BF-BOIN decide in calendar time and run with the calendar inside (:mod:`allocart.trial.timed`);
+* the decision on a cohort is taken once its last patient has been followed for the minimum
+  follow-up (the DLT window by default or, when the design doses by response (BOIN12), until the
+  month of that response's assessment).
+
+:func:`simulate_scenario` runs the same loop on fixed per-dose DLT and response probabilities
+instead of the pools, so that the runner can be compared with the design library's operating
+characteristics.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from allocart.design import BOIN12, AbstractDesign
-from allocart.design.base import (
-    TRIAL_BLOCK,
-    PatientUniforms,
-    draw_patient_uniforms,
-    potential_outcomes,
-)
-from allocart.design.oc import Accrual, arrival_times
-from allocart.trial.pools import PoolOutcomes
+from allocart.design import AbstractDesign, OutcomeSource, ScenarioOutcomes
+from allocart.design.base import TRIAL_BLOCK, PotentialOutcomes, potential_outcomes
+from allocart.trial.paths import cohort_path
 from allocart.trial.protocol import DAYS_PER_MONTH, Protocol
+from allocart.trial.schedule import (
+    DROPOUT_BEFORE,
+    DROPOUT_FOLLOWUP,
+    NOT_INFUSED,
+    SCREEN_FAILURE,
+    Candidates,
+    draw_candidates,
+    schedule_cohorts,
+)
+from allocart.trial.timed import TIMED_DESIGNS, simulate_timed
 
 __all__ = [
     "ChunkResult",
+    "ArmTrials",
+    "COUNT_NAMES",
     "simulate_chunk",
+    "simulate_arm",
+    "simulate_scenario",
     "chunk_ranges",
     "decision_lag_months",
     "cohort_start_times",
 ]
 
+#: Per-trial counts of the calendar (last axis of :attr:`ChunkResult.counts`).
+COUNT_NAMES = (
+    "n_enrolled",
+    "n_infused",
+    "n_evaluable",
+    "n_screen_failures",
+    "n_dropout_before_infusion",
+    "n_not_infused",
+    "n_dropout_followup",
+)
+
+#: Product infusion per person of an arm's pools: (infused, days from enrolment to infusion).
+Product = tuple[NDArray[np.bool_], NDArray[np.float64]]
+
 
 def decision_lag_months(protocol: Protocol) -> float:
     """Months from a cohort's last infusion to the decision on the next cohort.
 
-    The DLT window; for a design dosing by response (BOIN12), at least until the month of that
-    response's assessment (``efficacy_endpoint`` ``<name>_m<month>``).
+    ``calendar.min_followup_days``, by default the DLT window; for a design dosing by response
+    (BOIN12), at least until the month of that response's assessment (``efficacy_endpoint``
+    ``<name>_m<month>``).
     """
-    lag = protocol.dlt.window_days / DAYS_PER_MONTH
+    days = protocol.calendar.min_followup_days or protocol.dlt.window_days
+    lag = days / DAYS_PER_MONTH
     col = protocol.response_column
     if col:
         month = int(col.rsplit("_m", 1)[1])
@@ -79,10 +107,12 @@ def chunk_ranges(n_trials: int, chunk_size: int) -> list[tuple[int, int]]:
 def cohort_start_times(
     arrival: NDArray[np.float64], cohort_size: int, lag: float
 ) -> NDArray[np.float64]:
-    """Start of treatment (months) of every patient position, cohorts treated one after another.
+    """Start of treatment (months) of every patient position under the simplest calendar.
 
     Patient ``j`` of cohort ``c`` starts at ``max(arrival_j, decision on cohort c - 1)``; the
-    decision on a cohort comes ``lag`` months after its last patient started.
+    decision on a cohort comes ``lag`` months after its last patient started. (What
+    :func:`~allocart.trial.schedule.schedule_cohorts` gives without delays, dropouts, sentinel or
+    stagger.)
     """
     n_trials, n_pat = arrival.shape
     start = np.empty_like(arrival)
@@ -95,19 +125,174 @@ def cohort_start_times(
 
 
 @dataclasses.dataclass(frozen=True)
+class ArmTrials:
+    """Trials of one arm.
+
+    Attributes
+    ----------
+    selected : ndarray of int, shape (m,)
+        Selected dose level (0-based), -1 for none.
+    dose : ndarray of int8, shape (m, n_patients)
+        Dose level of each evaluable patient, -1 for positions never treated.
+    start, arrival : ndarray of float, shape (m, n_patients)
+        Infusion and arrival of each evaluable patient, months after the trial opened.
+    person : ndarray of int, shape (m, n_patients)
+        Person of the pools of each evaluable patient.
+    duration : ndarray of float, shape (m,)
+        Months from the trial's opening to the decision on its last cohort.
+    followup_end : ndarray of float, shape (m,)
+        Months to the end of the last infused patient's follow-up.
+    patient_months : ndarray of float, shape (m,)
+        Months of follow-up of the infused patients, summed.
+    counts : ndarray of int, shape (m, len(COUNT_NAMES))
+    """
+
+    selected: NDArray[np.int64]
+    dose: NDArray[np.int8]
+    start: NDArray[np.float64]
+    arrival: NDArray[np.float64]
+    person: NDArray[np.int64]
+    duration: NDArray[np.float64]
+    followup_end: NDArray[np.float64]
+    patient_months: NDArray[np.float64]
+    counts: NDArray[np.int64]
+
+
+def _gather_outcomes(po: PotentialOutcomes, cand: Candidates) -> PotentialOutcomes:
+    return PotentialOutcomes(
+        dlt=cand.gather(po.dlt),
+        response=cand.gather(po.response),
+        dlt_time=cand.gather(po.dlt_time),
+    )
+
+
+def simulate_arm(
+    design: AbstractDesign,
+    source: OutcomeSource,
+    protocol: Protocol,
+    first: int,
+    stop: int,
+    n_patients: int,
+    product: Product | None = None,
+) -> ArmTrials:
+    """Trials ``first .. stop - 1`` of one arm under ``design`` and the protocol's calendar.
+
+    Parameters
+    ----------
+    design : AbstractDesign
+    source : OutcomeSource
+        Per-person outcomes (:class:`~allocart.trial.pools.PoolOutcomes`) or fixed per-dose
+        probabilities (:class:`~allocart.design.ScenarioOutcomes`).
+    protocol : Protocol
+        Calendar, accrual, DLT window, follow-up, seed.
+    first, stop : int
+        Trial range within one block of ``TRIAL_BLOCK``.
+    n_patients : int
+        Most patients a trial treats (columns of the outputs).
+    product : (infused, enrol_to_infusion_days), optional
+        Per person of the pools; default every person infused on the day of enrolment.
+    """
+    window = protocol.dlt_window_months
+    lag = decision_lag_months(protocol)
+    cal = protocol.calendar
+    sentinel, stagger = cal.sentinel_days / DAYS_PER_MONTH, cal.stagger_days / DAYS_PER_MONTH
+    person_of = getattr(source, "person", None)
+    cand = draw_candidates(
+        protocol.simulation.seed,
+        first,
+        stop,
+        n_patients,
+        protocol.accrual,
+        cal,
+        product if person_of is not None else None,
+        person_of,
+    )
+    po = _gather_outcomes(potential_outcomes(source, cand.uniforms, window), cand)
+    k = int(source.n_doses)
+    if isinstance(design, TIMED_DESIGNS):
+        sel, _, _, duration, dose, start, who, c_enrol, c_inf, c_dose = simulate_timed(
+            design,  # type: ignore[arg-type]
+            po.dlt,
+            po.response,
+            po.dlt_time,
+            cand,
+            window=window,
+            lag=lag,
+            sentinel=sentinel,
+            stagger=stagger,
+        )
+    else:
+        sel, dose = cohort_path(design, po)
+        start, c_enrol, c_inf, c_dose, who = schedule_cohorts(
+            dose, design.cohort_size, k, cand.arrival, cand.fate, cand.delay, cand.when,
+            lag, window, sentinel, stagger,
+        )  # fmt: skip
+        on = dose >= 0
+        duration = np.where(
+            on.any(axis=1), np.nanmax(np.where(on, start, -np.inf), axis=1) + lag, 0.0
+        )
+    on = dose >= 0
+    if not np.array_equal(who[on], cand.position[on]):  # pragma: no cover - internal invariant
+        raise RuntimeError("the calendar gave a slot to another candidate than the design's")
+    follow = max(protocol.followup_months * DAYS_PER_MONTH, protocol.dlt.window_days)
+    follow_m = round(follow) / DAYS_PER_MONTH
+    infused = ~np.isnan(c_inf)
+    fu = np.where(cand.fate == DROPOUT_FOLLOWUP, cand.when * window, follow_m)
+    fu = np.where(infused, fu, 0.0)
+    enrolled = c_dose >= 0
+    last_seen = np.where(
+        enrolled.any(axis=1), enrolled.shape[1] - np.argmax(enrolled[:, ::-1], axis=1), 0
+    )
+    seen = np.arange(enrolled.shape[1])[None, :] < last_seen[:, None]
+    counts = np.stack(
+        [
+            enrolled.sum(axis=1),
+            infused.sum(axis=1),
+            on.sum(axis=1),
+            (seen & (cand.fate == SCREEN_FAILURE)).sum(axis=1),
+            (enrolled & (cand.fate == DROPOUT_BEFORE)).sum(axis=1),
+            (enrolled & (cand.fate == NOT_INFUSED)).sum(axis=1),
+            (enrolled & (cand.fate == DROPOUT_FOLLOWUP)).sum(axis=1),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    person = (
+        cand.gather(person_of(cand.uniforms))
+        if person_of is not None
+        else np.zeros(cand.position.shape, dtype=np.int64)
+    )
+    return ArmTrials(
+        selected=np.asarray(sel, dtype=np.int64),
+        dose=np.asarray(dose, dtype=np.int8),
+        start=np.where(on, start, np.nan),
+        arrival=cand.gather(cand.arrival),
+        person=person.astype(np.int64),
+        duration=np.asarray(duration, dtype=float),
+        followup_end=np.where(infused, c_inf + fu, -np.inf).max(axis=1, initial=0.0),
+        patient_months=fu.sum(axis=1),
+        counts=counts,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class ChunkResult:
     """Replicate trials ``first .. stop - 1`` of every arm.
 
     Attributes
     ----------
-    person : ndarray of int, shape (m, n_patients)
-        Position among the eligible people of each patient position (same in every arm).
-    arrival, start : ndarray of float, shape (m, n_patients)
-        Arrival and start of treatment, months after the trial opened (same in every arm).
+    person, arrival, start : ndarray, shape (m, n_patients)
+        Of the first arm (the protocol's own): person among the eligible people of each patient,
+        arrival and infusion, months after the trial opened. The arms share them unless the
+        products differ in who is infused and when: see ``person_arm`` ...
     selected : ndarray of int, shape (n_arms, m)
         Selected dose level (0-based), -1 when the trial selected none.
     dose : ndarray of int, shape (n_arms, m, n_patients)
-        Dose level (0-based) of each patient position, -1 for positions never enrolled.
+        Dose level (0-based) of each patient position, -1 for positions never treated.
+    person_arm, arrival_arm, start_arm : ndarray, shape (n_arms, m, n_patients)
+        The same per arm.
+    duration, followup_end, patient_months : ndarray of float, shape (n_arms, m)
+        See :class:`ArmTrials`.
+    counts : ndarray of int, shape (n_arms, m, len(COUNT_NAMES))
     """
 
     first: int
@@ -117,6 +302,13 @@ class ChunkResult:
     start: NDArray[np.float64]
     selected: NDArray[np.int64]
     dose: NDArray[np.int8]
+    person_arm: NDArray[np.int64]
+    arrival_arm: NDArray[np.float64]
+    start_arm: NDArray[np.float64]
+    duration: NDArray[np.float64]
+    followup_end: NDArray[np.float64]
+    patient_months: NDArray[np.float64]
+    counts: NDArray[np.int64]
 
     def to_bytes(self) -> bytes:
         """NumPy ``.npz`` serialisation (for checkpoints)."""
@@ -134,95 +326,114 @@ class ChunkResult:
         return cls(**kw)
 
 
-@functools.lru_cache(maxsize=64)
-def _boin12_tables(design: BOIN12, n_max: int) -> dict[str, Any]:
-    return BOIN12.tables(design, n_max)
-
-
-@dataclasses.dataclass(frozen=True)
-class _MemoBOIN12(BOIN12):
-    """BOIN12 whose rule tables are computed once per run rather than once per call.
-
-    The tables depend on the rule settings and the largest sample size only, not on
-    ``n_cohorts``, so the truncated trials of the path reconstruction share them.
-    """
-
-    def tables(self, n_max: int) -> dict[str, Any]:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(BOIN12)}
-        return _boin12_tables(BOIN12(**{**fields, "n_cohorts": 1}), n_max)
-
-
-def _memoised(design: AbstractDesign) -> AbstractDesign:
-    if type(design) is BOIN12:
-        return _MemoBOIN12(**{f.name: getattr(design, f.name) for f in dataclasses.fields(design)})
-    return design
-
-
-def _uniforms(seed: int, first: int, stop: int, n_pat: int) -> PatientUniforms:
-    block = first // TRIAL_BLOCK * TRIAL_BLOCK
-    u = draw_patient_uniforms(seed, block, stop - block, n_pat)
-    sl = slice(first - block, stop - block)
-    return PatientUniforms(tox=u.tox[sl], eff=u.eff[sl], onset=u.onset[sl], arrival=u.arrival[sl])
-
-
 def simulate_chunk(
-    protocol: Protocol, sources: list[PoolOutcomes], first: int, stop: int
+    protocol: Protocol,
+    sources: Sequence[OutcomeSource],
+    first: int,
+    stop: int,
+    products: Sequence[Product | None] | None = None,
 ) -> ChunkResult:
     """Simulate replicate trials ``first .. stop - 1`` of every arm.
 
     Parameters
     ----------
     protocol : Protocol
-    sources : list of PoolOutcomes
+    sources : list of OutcomeSource
         One per arm (:func:`allocart.trial.pools.pool_outcomes`).
     first, stop : int
         Trial range, within one block of :data:`~allocart.design.base.TRIAL_BLOCK`.
+    products : list, optional
+        Per arm, the product's infusion per person (:func:`product_infusion`); default every
+        patient infused on the day of enrolment.
     """
-    design = _memoised(protocol.make_design())
-    cs = protocol.cohort_size
-    n_coh = protocol.n_cohorts
-    n_pat = protocol.max_sample_size
-    window = protocol.dlt_window_months
-    accrual = Accrual(per_month=protocol.accrual.per_month, dlt_window_months=window)
-    u = _uniforms(protocol.simulation.seed, first, stop, n_pat)
-    m = stop - first
-    arrival = arrival_times(u.arrival, protocol.accrual.per_month)
-    start = cohort_start_times(arrival, cs, decision_lag_months(protocol))
-    person = sources[0].person(u)
-    selected = np.empty((len(sources), m), dtype=np.int64)
-    dose = np.full((len(sources), m, n_pat), -1, dtype=np.int8)
-    for a, src in enumerate(sources):
-        po = potential_outcomes(src, u, window)
-        prev = np.zeros((m, src.n_doses), dtype=np.int64)
-        for c in range(1, n_coh + 1):
-            part = dataclasses.replace(design, n_cohorts=c)
-            sel, N, Y, _ = part.simulate_block(po, arrival, accrual)  # type: ignore[attr-defined]
-            grown = N - prev
-            enrolled = grown.sum(axis=1) > 0
-            dose[a, enrolled, (c - 1) * cs : c * cs] = np.argmax(grown[enrolled], axis=1)[:, None]
-            prev = N
-        selected[a] = sel
-        _check_path(po.dlt, dose[a], N, Y)
-    return ChunkResult(first, stop, person, arrival, start, selected, dose)
+    design = protocol.make_design()
+    n_pat = max(design.max_patients(int(s.n_doses)) for s in sources)
+    prods = list(products) if products is not None else [None] * len(sources)
+    arms = [
+        simulate_arm(design, src, protocol, first, stop, n_pat, prod)
+        for src, prod in zip(sources, prods, strict=True)
+    ]
+
+    def stack(name: str) -> NDArray:
+        return np.stack([getattr(a, name) for a in arms])
+
+    return ChunkResult(
+        first=first,
+        stop=stop,
+        person=arms[0].person,
+        arrival=arms[0].arrival,
+        start=arms[0].start,
+        selected=stack("selected"),
+        dose=stack("dose"),
+        person_arm=stack("person"),
+        arrival_arm=stack("arrival"),
+        start_arm=stack("start"),
+        duration=stack("duration"),
+        followup_end=stack("followup_end"),
+        patient_months=stack("patient_months"),
+        counts=stack("counts"),
+    )
 
 
-def _check_path(
-    dlt: NDArray[np.bool_], dose: NDArray[np.int8], N: NDArray[np.int64], Y: NDArray[np.int64]
-) -> None:
-    """The reconstructed doses must reproduce the design's own patient and DLT counts."""
-    k = N.shape[1]
-    on = dose >= 0
-    t_idx, p_idx = np.nonzero(on)
-    d_idx = dose[on].astype(np.int64)
-    n_re = np.zeros_like(N)
-    y_re = np.zeros_like(Y)
-    np.add.at(n_re, (t_idx, d_idx), 1)
-    np.add.at(y_re, (t_idx, d_idx), dlt[t_idx, p_idx, d_idx].astype(np.int64))
-    if not (
-        np.array_equal(n_re, N) and np.array_equal(y_re, Y)
-    ):  # pragma: no cover - internal invariant
-        bad = int(np.flatnonzero((n_re != N).any(axis=1) | (y_re != Y).any(axis=1))[0])
-        raise RuntimeError(
-            f"dose path of trial {bad} does not reproduce the design's counts ({n_re[bad]} vs {N[bad]}, "
-            f"DLTs {y_re[bad]} vs {Y[bad]} over {k} doses)"
-        )
+def product_infusion(pool: Any, eligible: NDArray[np.int64]) -> Product | None:
+    """Per eligible person of one pool: whether they are infused and days from enrolment to it.
+
+    Reads the pool's ``infused`` and ``enrol_to_infusion_days`` columns; ``None`` (every
+    patient infused on the day of enrolment) when the pool has neither.
+    """
+    cols = set(pool.columns)
+    if not {"infused", "enrol_to_infusion_days"} & cols:
+        return None
+    rows = pool.iloc[eligible]
+    n = len(rows)
+    infused = (
+        rows["infused"].fillna(False).to_numpy(dtype=bool)
+        if "infused" in cols
+        else np.ones(n, dtype=bool)
+    )
+    delay = (
+        rows["enrol_to_infusion_days"].astype(float).fillna(0.0).to_numpy()
+        if "enrol_to_infusion_days" in cols
+        else np.zeros(n)
+    )
+    return infused, np.clip(delay, 0.0, None)
+
+
+def simulate_scenario(
+    protocol: Protocol,
+    p_tox: Sequence[float],
+    p_eff: Sequence[float] = (),
+    *,
+    n_trials: int | None = None,
+) -> ArmTrials:
+    """The runner's replicate loop on fixed per-dose probabilities instead of the pools.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        Design, calendar and seed (its products and pools are not used).
+    p_tox, p_eff : sequence of float
+        True DLT and response probability per dose level (response: zeros if omitted).
+    n_trials : int, optional
+        Default the protocol's ``simulation.replicates``.
+
+    Returns
+    -------
+    ArmTrials
+        Every trial, in order (compare with :func:`allocart.design.simulate_oc` run with the
+        protocol's seed).
+    """
+    source = ScenarioOutcomes(p_tox=tuple(p_tox), p_eff=tuple(p_eff))
+    n = protocol.simulation.replicates if n_trials is None else int(n_trials)
+    design = protocol.make_design()
+    n_pat = design.max_patients(source.n_doses)
+    parts = [
+        simulate_arm(design, source, protocol, a, b, n_pat)
+        for a, b in chunk_ranges(n, protocol.simulation.chunk_size)
+    ]
+    return ArmTrials(
+        **{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])
+            for f in dataclasses.fields(ArmTrials)
+        }
+    )

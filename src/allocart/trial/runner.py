@@ -20,7 +20,7 @@ Interruptions. Ctrl-C (SIGINT) stops a run within seconds: queued pools are drop
 processes are terminated, every pool and chunk finished so far is saved, ``manifest.json`` says
 ``interrupted`` and :class:`RunInterrupted` (a :class:`KeyboardInterrupt`) tells what was saved.
 A second Ctrl-C kills the pool processes at once. Pool processes end with this process however it
-ends (``kill -9`` included; see :func:`_die_with_parent`), and a ``running`` manifest left by a
+ends (``kill -9`` included; see :func:`~allocart.trial.processes.die_with_parent`), and a ``running`` manifest left by a
 process that no longer runs is taken for an interrupted run and resumed.
 """
 
@@ -29,16 +29,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from allocart.errors import DesignError
+from allocart.trial.calendar_tables import CALENDAR_TABLES, calendar_tables
 from allocart.trial.display import run_html
 from allocart.trial.pools import (
     PoolKey,
@@ -49,11 +49,23 @@ from allocart.trial.pools import (
     pool_outcomes,
     simulate_pool,
 )
+from allocart.trial.processes import (
+    MAIN_GUARD_MESSAGE,
+    check_not_reimported,
+    pool_task,
+    pools_in_processes,
+)
 from allocart.trial.protocol import Protocol
-from allocart.trial.replicates import ChunkResult, chunk_ranges, simulate_chunk
+from allocart.trial.replicates import (
+    ChunkResult,
+    Product,
+    chunk_ranges,
+    product_infusion,
+    simulate_chunk,
+)
 from allocart.trial.store import RunFolder, package_versions, process_identity
-from allocart.trial.uncertainty import parameter_study
 from allocart.trial.summary import TrialTables, build_tables
+from allocart.trial.uncertainty import parameter_study
 
 __all__ = [
     "RunResult",
@@ -62,25 +74,16 @@ __all__ = [
     "pool_task",
     "chunk_task",
     "MAIN_GUARD_MESSAGE",
+    "ReportWriter",
 ]
+
+#: Writes the report of a finished run: ``writer(protocol, tables, path, manifest=...)``. The
+#: report layer provides it (:func:`allocart.report.html.write_report`); the trial layer never
+#: imports the report layer.
+ReportWriter = Callable[..., Any]
 
 #: How long to wait for a Dask scheduler to answer.
 CONNECT_TIMEOUT = "10s"
-
-#: Seconds pool processes get to end after SIGTERM before they are killed (SIGKILL).
-TERMINATE_GRACE_S = 3.0
-
-#: What a script that calls :func:`run_trial` at its top level is told (see :func:`_check_not_reimported`).
-MAIN_GUARD_MESSAGE = (
-    "run_trial() was called while a pool process was importing the main module: each pool process "
-    "starts a new Python ('spawn'), which runs the top level of the script that started the run "
-    'again; put the call under `if __name__ == "__main__":` (or pass workers=1)'
-)
-
-#: Name (prefix) of the pool processes, and the exit status of one that found itself calling
-#: run_trial while importing the main module.
-_WORKER_NAME = "allocart-pool"
-_EXIT_MAIN_REIMPORT = 87
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -119,12 +122,16 @@ class RunResult:
     tables : TrialTables
     resumed : bool
         Whether earlier work on the same protocol was found and reused.
+    calendar : dict of str to DataFrame
+        The calendar tables (``calendar``: one row per arm and replicate; ``calendar_summary``:
+        one row per arm), also in ``results.duckdb``.
     """
 
     folder: RunFolder
     manifest: dict[str, Any]
     tables: TrialTables
     resumed: bool
+    calendar: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
 
     @property
     def report(self) -> Path:
@@ -142,18 +149,15 @@ class RunResult:
 
 
 # --------------------------------------------------------------------------- tasks (also on Dask)
-def pool_task(protocol: Protocol, arm: int, level: int) -> tuple[PoolKey, Any, Any]:
-    """Simulate one pool (a Dask task: top-level, picklable arguments)."""
-    key = PoolKey(arm, level)
-    patients, tcs = simulate_pool(protocol, key)
-    return key, patients, tcs
-
-
 def chunk_task(
-    protocol: Protocol, sources: list[PoolOutcomes], first: int, stop: int
+    protocol: Protocol,
+    sources: list[PoolOutcomes],
+    first: int,
+    stop: int,
+    products: list[Product | None] | None = None,
 ) -> ChunkResult:
     """Simulate one chunk of replicate trials (a Dask task)."""
-    return simulate_chunk(protocol, list(sources), first, stop)
+    return simulate_chunk(protocol, list(sources), first, stop, products)
 
 
 # --------------------------------------------------------------------------- progress
@@ -196,7 +200,7 @@ def run_trial(
     fresh: bool = False,
     workers: int | None = None,
     progress: bool = True,
-    report: bool = True,
+    report: ReportWriter | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the virtual trial ``protocol`` into the folder ``out``, resuming earlier work.
@@ -216,8 +220,10 @@ def run_trial(
         1 keeps everything in this process).
     progress : bool
         Show progress bars on standard error.
-    report : bool
-        Write ``report.html``.
+    report : callable, optional
+        Writes ``report.html`` from the finished run (the report layer's
+        :func:`allocart.report.html.write_report`, which ``allocart run`` passes); default: no
+        report.
     log : callable, optional
         Receives one-line status messages.
 
@@ -234,7 +240,7 @@ def run_trial(
         On Ctrl-C (a :class:`KeyboardInterrupt`): finished pools and chunks are saved, the
         manifest says ``interrupted``, and the same call resumes.
     """
-    _check_not_reimported()
+    check_not_reimported()
     say = log or (lambda msg: None)
     n_workers = int(workers) if workers is not None else (os.cpu_count() or 1)
     if n_workers < 1:
@@ -257,7 +263,7 @@ def _run(
     fresh: bool,
     n_workers: int,
     progress: bool,
-    report: bool,
+    report: ReportWriter | None,
     say: Callable[[str], None],
     t_start: float,
     started: str,
@@ -272,7 +278,8 @@ def _run(
         and (folder.report_path.is_file() or not report)
     ):
         say(f"{folder.root}: this run is already complete")
-        return RunResult(folder, manifest, _read_tables(folder), True)
+        tables, cal = _read_tables(folder)
+        return RunResult(folder, manifest, tables, True, cal)
     keys = pool_keys(protocol)
     ranges = chunk_ranges(protocol.simulation.replicates, protocol.simulation.chunk_size)
     pools_before = sum(folder.has_pool(k) for k in keys)
@@ -321,8 +328,12 @@ def _run(
                 timings["pools_s"] = time.perf_counter() - t0
                 eligible = eligible_people(pools)
                 sources = pool_outcomes(protocol, pools, eligible)
+                products = [
+                    product_infusion(pools[PoolKey(arm.index, protocol.start_dose - 1)], eligible)
+                    for arm in arms_of(protocol)
+                ]
                 t0 = time.perf_counter()
-                _run_chunks(protocol, folder, ranges, sources, client, prog)
+                _run_chunks(protocol, folder, ranges, sources, products, client, prog)
                 timings["trials_s"] = time.perf_counter() - t0
                 study = parameter_study(  # uncertainty: true and parameter_scenarios
                     protocol,
@@ -338,14 +349,13 @@ def _run(
         t0 = time.perf_counter()
         chunks = [folder.load_chunk(a, b) for a, b in ranges]
         tables = build_tables(protocol, pools, tcs, eligible, chunks)
-        folder.write_results(tables.items())
+        cal = calendar_tables(protocol, chunks)
+        folder.write_results([*tables.items(), *cal.items()])
         timings["tables_s"] = time.perf_counter() - t0
         study.write(folder.results_path)
         if report:
-            from allocart.report.html import write_report
-
             t0 = time.perf_counter()
-            write_report(protocol, tables, folder.report_path, manifest=base)
+            report(protocol, tables, folder.report_path, manifest=base)
             timings["report_s"] = time.perf_counter() - t0
             study.add_to_report(protocol, folder.report_path)
     except BaseException as exc:
@@ -376,7 +386,7 @@ def _run(
         },
     }
     folder.write_manifest(manifest)
-    return RunResult(folder, manifest, tables, resumed)
+    return RunResult(folder, manifest, tables, resumed, cal)
 
 
 def _record_stop(
@@ -446,7 +456,7 @@ def _run_pools(
 
     if client is None and workers > 1 and len(todo) > 1:
         # Scoring is Python code, one patient at a time: separate processes use every core.
-        _pools_in_processes(protocol, todo, workers, done)
+        pools_in_processes(protocol, todo, workers, done)
     elif client is None:
         for key in todo:
             seen = [0]
@@ -469,6 +479,7 @@ def _run_chunks(
     folder: RunFolder,
     ranges: list[tuple[int, int]],
     sources: list[PoolOutcomes],
+    products: list[Product | None],
     client: Any,
     prog: Any,
 ) -> None:
@@ -482,7 +493,7 @@ def _run_chunks(
             todo.append((a, b))
     if client is None:
         for a, b in todo:
-            folder.save_chunk(simulate_chunk(protocol, sources, a, b))
+            folder.save_chunk(simulate_chunk(protocol, sources, a, b, products))
             prog.advance(task, b - a)
         return
 
@@ -491,7 +502,9 @@ def _run_chunks(
         prog.advance(task, chunk.stop - chunk.first)
 
     shared = client.scatter(sources, broadcast=True)
-    futures = [client.submit(chunk_task, protocol, shared, a, b, pure=False) for a, b in todo]
+    futures = [
+        client.submit(chunk_task, protocol, shared, a, b, products, pure=False) for a, b in todo
+    ]
     _collect_dask(client, futures, save)
 
 
@@ -516,309 +529,7 @@ def _collect_dask(client: Any, futures: list[Any], save: Callable[[Any], None]) 
         raise
 
 
-# --------------------------------------------------------------------------- pool processes
-def _pools_in_processes(
-    protocol: Protocol,
-    todo: list[PoolKey],
-    workers: int,
-    done: Callable[[PoolKey, Any, Any], None],
-) -> None:
-    """Simulate the pools ``todo`` in ``workers`` processes, calling ``done`` as each completes.
-
-    Each process gets one pool at a time over its own pipe. On Ctrl-C (the first; see
-    :class:`_CtrlC`), on an error, or when a process dies, no further pool is handed out, the
-    pools already finished are passed to ``done``, and every process is terminated (SIGTERM, then
-    SIGKILL after :data:`TERMINATE_GRACE_S`); then the interruption or error is raised.
-    """
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
-
-    ctx = mp.get_context("spawn")  # a fresh interpreter: no fork of a process that holds threads
-    queue = list(todo)
-    procs: list[Any] = []
-    conns: list[Any] = []
-    busy: dict[int, PoolKey] = {}
-    with _CtrlC() as ctrl_c:
-        try:
-            for i in range(min(workers, len(todo))):
-                ours, theirs = ctx.Pipe()
-                proc = ctx.Process(
-                    target=_pool_worker,
-                    args=(theirs, os.getpid()),
-                    name=f"{_WORKER_NAME}-{i + 1}",
-                    daemon=True,
-                )
-                procs.append(proc)
-                ctrl_c.processes.append(proc)
-                with ctrl_c.ignored():  # the new process starts with Ctrl-C ignored
-                    proc.start()
-                theirs.close()
-                conns.append(ours)
-                busy[i] = queue.pop(0)
-                _send(ours, proc, busy[i], protocol)
-            while busy and not ctrl_c.requested:
-                ready = set(
-                    wait([conns[i] for i in busy] + [procs[i].sentinel for i in busy], 0.25)
-                )
-                for i in list(busy):
-                    if conns[i] in ready or procs[i].sentinel in ready:
-                        _receive(i, conns[i], procs[i], busy, done)
-                        if queue and not ctrl_c.requested:
-                            busy[i] = queue.pop(0)
-                            _send(conns[i], procs[i], busy[i], protocol)
-            if ctrl_c.requested:
-                _drain(conns, procs, busy, done)
-        except BaseException:
-            if ctrl_c.count < 2:  # after a second Ctrl-C nothing waits
-                _drain(conns, procs, busy, done)
-            raise
-        finally:
-            _stop_processes(procs)
-            for conn in conns:
-                conn.close()
-    if ctrl_c.requested:
-        raise KeyboardInterrupt
-
-
-def _drain(
-    conns: list[Any],
-    procs: list[Any],
-    busy: dict[int, PoolKey],
-    done: Callable[[PoolKey, Any, Any], None],
-) -> None:
-    """Keep the pools that finished meanwhile: results already in the pipes (never waits for one)."""
-    for i in list(busy):
-        try:
-            if conns[i].poll(0):
-                _receive(i, conns[i], procs[i], busy, done)
-        except Exception:  # noqa: BLE001 - this pool is lost; the others are kept
-            pass
-
-
-def _send(conn: Any, proc: Any, key: PoolKey, protocol: Protocol) -> None:
-    """Hand pool ``key`` to a pool process."""
-    try:
-        conn.send((protocol, key.arm, key.level))
-    except OSError:  # the process is gone (broken pipe)
-        raise _died(proc, key) from None
-
-
-def _receive(
-    i: int,
-    conn: Any,
-    proc: Any,
-    busy: dict[int, PoolKey],
-    done: Callable[[PoolKey, Any, Any], None],
-) -> None:
-    """Take the reply of pool process ``i`` (or notice its death) and pass its pool to ``done``."""
-    key = busy[i]
-    try:
-        status, payload = conn.recv()
-    except (EOFError, OSError):
-        raise _died(proc, key) from None
-    if status == "error":
-        exc, remote_tb = payload
-        raise exc from _RemoteTraceback(remote_tb)
-    del busy[i]
-    done(*payload)
-
-
-def _died(proc: Any, key: PoolKey) -> DesignError:
-    """The error for a pool process that ended while simulating pool ``key``."""
-    proc.join(1.0)
-    code = proc.exitcode
-    if code == _EXIT_MAIN_REIMPORT:
-        return DesignError(MAIN_GUARD_MESSAGE)
-    how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-    return DesignError(
-        f"--workers: the process simulating pool {key.name} ended unexpectedly ({how}; out of "
-        "memory?); the pools finished are saved: run again, with fewer --workers"
-    )
-
-
-class _RemoteTraceback(Exception):
-    """The traceback of an exception raised in a pool process."""
-
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-
-    def __str__(self) -> str:
-        return "\n" + str(self.args[0])
-
-
-def _stop_processes(procs: list[Any]) -> None:
-    """Terminate the pool processes (SIGTERM), kill those still there after the grace period."""
-    for proc in procs:
-        if proc.pid is not None and proc.exitcode is None:
-            proc.terminate()
-    deadline = time.monotonic() + TERMINATE_GRACE_S
-    for proc in procs:
-        if proc.pid is not None:
-            proc.join(max(deadline - time.monotonic(), 0.0))
-    for proc in procs:
-        if proc.pid is not None and proc.exitcode is None:
-            proc.kill()
-            proc.join(5.0)
-
-
-class _CtrlC:
-    """Ctrl-C while pool processes run: the first asks to stop, the second kills them at once.
-
-    Python's default handler raises :class:`KeyboardInterrupt` wherever the main thread happens
-    to be, possibly in the middle of starting a process or of reading a result. Instead, the first
-    SIGINT only sets :attr:`requested`; the loop of :func:`_pools_in_processes` sees it within a
-    quarter of a second and stops in order. A second SIGINT (say, while the processes are being
-    terminated) kills them (SIGKILL) and raises :class:`KeyboardInterrupt` at once: it never
-    waits. Installed only in the main thread and only over Python's default handler; a handler of
-    the caller's, or an ignored SIGINT, is left alone.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.processes: list[Any] = []
-        self._previous: Any = None
-        self._main = threading.current_thread() is threading.main_thread()
-        self._active = False
-
-    @property
-    def requested(self) -> bool:
-        return self.count > 0
-
-    def __enter__(self) -> _CtrlC:
-        if self._main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._active = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._active:
-            signal.signal(signal.SIGINT, self._previous)
-            self._active = False
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        if self.count == 1:
-            return
-        for proc in self.processes:
-            if proc.pid is not None and proc.exitcode is None:
-                try:
-                    os.kill(proc.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        raise KeyboardInterrupt
-
-    @contextmanager
-    def ignored(self) -> Iterator[None]:
-        """SIGINT ignored in this process while a child is started, which inherits that.
-
-        A Ctrl-C at the terminal reaches every process of the foreground group, pool processes
-        included; they must leave it to this process, also while they are still starting up
-        (importing modules), before their own code can ignore it.
-        """
-        if not self._main:
-            yield
-            return
-        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, before)
-
-
-def _pool_worker(conn: Any, parent_pid: int) -> None:
-    """Main loop of a pool process: simulate the pools it is sent, one at a time."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent(parent_pid)
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):  # the parent closed the pipe or is gone
-            return
-        if task is None:
-            return
-        try:
-            reply: tuple[str, Any] = ("ok", pool_task(*task))
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
-            import traceback
-
-            reply = ("error", (exc, traceback.format_exc()))
-        try:
-            conn.send(reply)
-        except (OSError, EOFError):
-            return
-        except Exception as exc:  # noqa: BLE001 - an exception that does not pickle
-            conn.send(("error", (RuntimeError(f"{type(exc).__name__}: {exc}"), "")))
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this pool process end when the process that started it ends, however that ends.
-
-    A process whose parent dies is not told by default: it is re-parented and would go on
-    simulating, holding its memory, as an orphan. Two mechanisms, because each has a blind spot:
-
-    * Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (through ctypes) has the kernel kill this
-      process the moment its parent dies, ``kill -9`` included, even while this process runs
-      compiled code that holds the GIL. Its parent is the thread that started it, which stays
-      in :func:`_pools_in_processes` until the pool processes are stopped. It is set only now,
-      after the start, so a parent that died before is caught by comparing ``getppid()``.
-    * Everywhere (macOS, Windows, and Linux should prctl be unavailable): a daemon thread waits on
-      multiprocessing's parent sentinel, a pipe whose writing end only the parent holds; the
-      kernel closes it when the parent dies, the wait returns, and the thread ends the process
-      with ``os._exit``. It needs the GIL for that, so it may wait for the running compiled call
-      to return. A ``getppid()`` check every second backs it up.
-    """
-    import multiprocessing as mp
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except Exception:  # noqa: BLE001 # pragma: no cover - no prctl: the thread below remains
-            pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    parent = mp.parent_process()
-
-    def watch() -> None:
-        from multiprocessing.connection import wait
-
-        while True:
-            if parent is not None and wait([parent.sentinel], 1.0):
-                break
-            if parent is None:
-                time.sleep(1.0)
-            if os.getppid() != parent_pid:
-                break
-        os._exit(1)
-
-    threading.Thread(target=watch, name="allocart-parent-watch", daemon=True).start()
-
-
-def _check_not_reimported() -> None:
-    """Refuse to run while a new process imports the main module of the one that started it.
-
-    Pool processes are started with 'spawn': a new interpreter that imports the main module of
-    the parent (as ``__mp_main__``) before it can run anything. A script that calls
-    :func:`run_trial` at its top level, not under ``if __name__ == "__main__":``, would thus start
-    another run in every pool process (which then found the run folder locked, a misleading
-    error). multiprocessing marks a process that is still importing its parent's main module with
-    ``_inheriting`` (its own check for this situation reads the same flag). A pool process of ours
-    (known by its name, which is set before the import) ends quietly with an exit status that its
-    parent turns into :data:`MAIN_GUARD_MESSAGE`; any other process raises it.
-    """
-    import multiprocessing as mp
-
-    current = mp.current_process()
-    if not getattr(current, "_inheriting", False):
-        return
-    if current.name.startswith(_WORKER_NAME):
-        raise SystemExit(_EXIT_MAIN_REIMPORT)
-    raise DesignError(MAIN_GUARD_MESSAGE)
-
-
-def _read_tables(folder: RunFolder) -> TrialTables:
+def _read_tables(folder: RunFolder) -> tuple[TrialTables, dict[str, pd.DataFrame]]:
     import duckdb
 
     from allocart.trial.summary import TABLES
@@ -826,6 +537,7 @@ def _read_tables(folder: RunFolder) -> TrialTables:
     con = duckdb.connect(str(folder.results_path), read_only=True)
     try:
         frames = {name: con.execute(f'SELECT * FROM "{name}"').df() for name in TABLES}
+        cal = {name: con.execute(f'SELECT * FROM "{name}"').df() for name in CALENDAR_TABLES}
     finally:
         con.close()
-    return TrialTables(**frames)
+    return TrialTables(**frames), cal

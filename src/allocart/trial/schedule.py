@@ -1,0 +1,381 @@
+"""The trial calendar: candidates, enrolment, infusion and the decision times.
+
+Candidates arrive at the sites one after another (:class:`~allocart.trial.calendar.Accrual`).
+Each candidate ``i`` of trial ``t`` is a person of the pools (the design library's common random
+numbers, column ``i``) and has one fate, drawn before the trial from uniforms of its own:
+
+* ``SCREEN_FAILURE``: never enrolled;
+* ``NOT_INFUSED``: enrolled, but the product says so (the pools' ``infused`` column: a failed
+  manufacturing run, a flare while waiting...); replaced;
+* ``DROPOUT_BEFORE``: enrolled, leaves before the infusion; replaced;
+* ``DROPOUT_FOLLOWUP``: infused, leaves the DLT window without a DLT; not evaluable, replaced;
+* ``EVALUABLE``: infused and followed: the design sees this patient.
+
+The design sees only evaluable patients, in order: its patient ``j`` is the ``j``-th evaluable
+candidate. With every probability 0 and every product infused, candidate ``j`` is patient ``j``,
+and the trials are those of the design library's own simulation.
+
+Slots. A cohort's patients are taken one slot at a time (:func:`fill_slot`): the next candidate is
+enrolled at the later of their arrival and the slot's opening, infused ``enrol_to_infusion`` later
+(0 for a product in stock) but not before the earliest infusion the calendar allows (stagger,
+sentinel). A candidate who leaves frees the slot at the time they leave (uniformly within the wait
+for the infusion, or within the DLT window), and the next candidate takes it. The decision on a
+cohort comes ``lag`` months (the minimum follow-up) after its last evaluable infusion, and the
+next cohort's slots open then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from allocart.design.base import TRIAL_BLOCK, PatientUniforms, draw_patient_uniforms
+from allocart.trial.calendar import Accrual, Calendar
+from allocart.trial.protocol import DAYS_PER_MONTH
+
+__all__ = [
+    "EVALUABLE",
+    "SCREEN_FAILURE",
+    "DROPOUT_BEFORE",
+    "NOT_INFUSED",
+    "DROPOUT_FOLLOWUP",
+    "FATES",
+    "Candidates",
+    "draw_candidates",
+    "fill_slot",
+    "schedule_cohorts",
+]
+
+EVALUABLE, SCREEN_FAILURE, DROPOUT_BEFORE, NOT_INFUSED, DROPOUT_FOLLOWUP = 0, 1, 2, 3, 4
+
+#: Names of the fates, by code.
+FATES = (
+    "evaluable",
+    "screen_failure",
+    "dropout_before_infusion",
+    "not_infused",
+    "dropout_followup",
+)
+
+#: Stream numbers of the calendar's own uniforms (the design library uses 0-3).
+_STREAMS = {"screen": 100, "before": 101, "followup": 102, "when": 103}
+
+
+def arrivals_from(u_arrival: NDArray[np.float64], accrual: Accrual) -> NDArray[np.float64]:
+    """Arrival times (months) of the candidates, shape kept.
+
+    Poisson: cumulative exponential gaps of mean ``1 / per_month`` from the uniforms (as
+    :func:`allocart.design.oc.arrival_times`); fixed: candidate ``i`` arrives at ``(i + 1) / per_month``.
+    """
+    if accrual.process == "fixed":
+        n = u_arrival.shape[1]
+        return np.broadcast_to(np.arange(1, n + 1) / accrual.per_month, u_arrival.shape).astype(
+            float
+        )
+    return np.cumsum(-np.log1p(-u_arrival) / accrual.per_month, axis=1)
+
+
+def _own_uniforms(seed: int, first: int, stop: int, n: int, stream: int) -> NDArray[np.float64]:
+    """Uniforms of the calendar, keyed like the design library's (seed, block, stream, column)."""
+    block = first // TRIAL_BLOCK
+    lo = first - block * TRIAL_BLOCK
+    out = np.empty((stop - first, n))
+    for j in range(n):
+        out[:, j] = np.random.default_rng([seed, block, stream, j]).random(TRIAL_BLOCK)[
+            lo : lo + stop - first
+        ]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidates:
+    """The candidates of trials ``first .. stop - 1`` of one arm.
+
+    Attributes
+    ----------
+    uniforms : PatientUniforms
+        The design library's common random numbers, one column per candidate.
+    arrival : ndarray of float, shape (m, n_candidates)
+        Arrival, months after the trial opened.
+    fate : ndarray of int8, shape (m, n_candidates)
+        One of the fate codes (``EVALUABLE`` ...).
+    delay : ndarray of float, shape (m, n_candidates)
+        Enrolment to infusion, months.
+    when : ndarray of float, shape (m, n_candidates)
+        Uniform placing a dropout within the wait or the DLT window.
+    position : ndarray of int, shape (m, n_patients)
+        Candidate of the design's patient ``j`` (the ``j``-th evaluable candidate).
+    """
+
+    uniforms: PatientUniforms
+    arrival: NDArray[np.float64]
+    fate: NDArray[np.int8]
+    delay: NDArray[np.float64]
+    when: NDArray[np.float64]
+    position: NDArray[np.int64]
+
+    def gather(self, values: NDArray) -> NDArray:
+        """``values`` of the candidates, shape (m, n_candidates, ...), at the design's patients."""
+        rows = np.arange(self.position.shape[0])[:, None]
+        return values[rows, self.position]
+
+
+def draw_candidates(
+    seed: int,
+    first: int,
+    stop: int,
+    n_patients: int,
+    accrual: Accrual,
+    calendar: Calendar,
+    product: tuple[NDArray[np.bool_], NDArray[np.float64]] | None = None,
+    person: object = None,
+) -> Candidates:
+    """Draw enough candidates that every trial has ``n_patients`` evaluable ones.
+
+    Parameters
+    ----------
+    seed, first, stop : int
+        Seed and trial range (within one block of ``TRIAL_BLOCK``).
+    n_patients : int
+        Patients the design may treat.
+    accrual, calendar
+        The protocol's rules.
+    product : (infused, delay_days), optional
+        Per person of the pools: whether they are infused and the days from enrolment to
+        infusion; default every person, on the day of enrolment.
+    person : callable, optional
+        Maps the uniforms to the persons of the pools (``PoolOutcomes.person``); needed with
+        ``product``.
+    """
+    q = calendar.evaluable_probability
+    if product is not None:
+        q *= max(float(np.mean(product[0])), 0.05)
+    n = n_patients if q >= 1.0 else int(math.ceil(n_patients / q * 1.5)) + 10
+    while True:
+        cand = _draw(seed, first, stop, n, n_patients, accrual, calendar, product, person)
+        if cand is not None:
+            return cand
+        n *= 2
+
+
+def _draw(
+    seed: int,
+    first: int,
+    stop: int,
+    n: int,
+    n_patients: int,
+    accrual: Accrual,
+    calendar: Calendar,
+    product: tuple[NDArray[np.bool_], NDArray[np.float64]] | None,
+    person: object,
+) -> Candidates | None:
+    block = first // TRIAL_BLOCK * TRIAL_BLOCK
+    u = draw_patient_uniforms(seed, block, stop - block, n)
+    sl = slice(first - block, stop - block)
+    u = PatientUniforms(tox=u.tox[sl], eff=u.eff[sl], onset=u.onset[sl], arrival=u.arrival[sl])
+    m = stop - first
+    fate = np.zeros((m, n), dtype=np.int8)
+    delay = np.zeros((m, n))
+    if product is not None:
+        who = person(u)  # type: ignore[operator]
+        delay = product[1][who] / DAYS_PER_MONTH
+        fate[~product[0][who]] = NOT_INFUSED
+    own = {
+        k: _own_uniforms(seed, first, stop, n, s) if p > 0 else None
+        for k, s, p in (
+            ("screen", _STREAMS["screen"], calendar.screen_failure),
+            ("before", _STREAMS["before"], calendar.dropout_before_infusion),
+            ("followup", _STREAMS["followup"], calendar.dropout_followup),
+            ("when", _STREAMS["when"], 1.0),
+        )
+    }
+    if own["before"] is not None:
+        fate[(fate == EVALUABLE) & (own["before"] < calendar.dropout_before_infusion)] = (
+            DROPOUT_BEFORE
+        )
+    if own["followup"] is not None:
+        fate[(fate == EVALUABLE) & (own["followup"] < calendar.dropout_followup)] = DROPOUT_FOLLOWUP
+    if own["screen"] is not None:
+        fate[own["screen"] < calendar.screen_failure] = SCREEN_FAILURE
+    ok = fate == EVALUABLE
+    if (ok.sum(axis=1) < n_patients).any():
+        return None
+    # Stable order of the evaluable candidates: the j-th True of each row.
+    position = np.argsort(~ok, axis=1, kind="stable")[:, :n_patients].astype(np.int64)
+    return Candidates(
+        uniforms=u,
+        arrival=arrivals_from(u.arrival, accrual),
+        fate=fate,
+        delay=delay,
+        when=own["when"],  # type: ignore[arg-type]
+        position=position,
+    )
+
+
+# --------------------------------------------------------------------------- compiled calendar
+@numba.njit(cache=True)
+def fill_slot(
+    arrival: np.ndarray,
+    fate: np.ndarray,
+    delay: np.ndarray,
+    when: np.ndarray,
+    i: int,
+    opens: float,
+    earliest_infusion: float,
+    gap: float,
+    dose: int,
+    window: float,
+    c_enrol: np.ndarray,
+    c_infusion: np.ndarray,
+    c_dose: np.ndarray,
+) -> tuple[int, float, int]:  # pragma: no cover - jitted
+    """Fill one slot of a cohort, from candidate ``i`` on, in one trial (1-D candidate rows).
+
+    The slot opens at ``opens``; an infusion comes no earlier than ``earliest_infusion``, and
+    after an infused candidate who leaves, no earlier than their infusion plus ``gap``. Screening
+    failures are skipped; every candidate enrolled is recorded in ``c_enrol``, ``c_infusion``
+    (NaN if never infused) and ``c_dose``. Returns ``(next candidate, infusion, candidate)`` of the
+    evaluable candidate who takes the slot (candidate -1 if none is left).
+    """
+    n = arrival.size
+    while i < n:
+        f = fate[i]
+        if f == 1:  # screening failure
+            i += 1
+            continue
+        e = max(arrival[i], opens)
+        inf = max(e + delay[i], earliest_infusion)
+        c_enrol[i] = e
+        c_dose[i] = dose
+        if f == 2 or f == 3:  # leaves before the infusion: the slot opens again then
+            opens = max(opens, e + when[i] * (inf - e))
+            i += 1
+            continue
+        c_infusion[i] = inf
+        if f == 4:  # infused, leaves the DLT window: not evaluable
+            opens = max(opens, inf + when[i] * window)
+            earliest_infusion = max(earliest_infusion, inf + gap)
+            i += 1
+            continue
+        return i + 1, inf, i
+    return i, np.inf, -1
+
+
+@numba.njit(cache=True)
+def fill_cohort(
+    arrival: np.ndarray,
+    fate: np.ndarray,
+    delay: np.ndarray,
+    when: np.ndarray,
+    i: int,
+    opens: float,
+    dose: int,
+    cs: int,
+    first_at_dose: bool,
+    sentinel: float,
+    stagger: float,
+    window: float,
+    c_enrol: np.ndarray,
+    c_infusion: np.ndarray,
+    c_dose: np.ndarray,
+    out_start: np.ndarray,
+    out_cand: np.ndarray,
+    p: int,
+) -> tuple[int, float]:  # pragma: no cover - jitted
+    """Fill the ``cs`` slots of a cohort at ``dose`` (patients ``p ..``); returns the next
+    candidate and the last infusion.
+
+    Consecutive infusions are ``stagger`` apart; at a dose given to nobody before
+    (``first_at_dose``) the second patient waits ``max(sentinel, stagger)`` after the first.
+    """
+    earliest = opens
+    last = opens
+    for s in range(cs):
+        gap = stagger
+        if first_at_dose and s == 0:
+            gap = max(sentinel, stagger)
+        i, inf, cand = fill_slot(
+            arrival,
+            fate,
+            delay,
+            when,
+            i,
+            opens,
+            earliest,
+            gap,
+            dose,
+            window,
+            c_enrol,
+            c_infusion,
+            c_dose,
+        )
+        out_start[p + s] = inf
+        out_cand[p + s] = cand
+        earliest = inf + gap
+        last = inf
+    return i, last
+
+
+@numba.njit(cache=True)
+def schedule_cohorts(
+    dose: np.ndarray,
+    cs: int,
+    k: int,
+    arrival: np.ndarray,
+    fate: np.ndarray,
+    delay: np.ndarray,
+    when: np.ndarray,
+    lag: float,
+    window: float,
+    sentinel: float,
+    stagger: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+    """Calendar of trials whose dose path does not depend on time (3+3, BOIN, BOIN12, CRM).
+
+    ``dose`` (shape (m, n_patients), -1 after the trial stopped) is the design's path over its
+    evaluable patients. Returns each patient's infusion (months), each candidate's enrolment,
+    infusion (NaN when not) and dose (-1 when not enrolled), and the candidate of each patient.
+    """
+    m, n_pat = dose.shape
+    n_cand = arrival.shape[1]
+    start = np.full((m, n_pat), np.nan)
+    cand = np.full((m, n_pat), -1, dtype=np.int64)
+    c_enrol = np.full((m, n_cand), np.nan)
+    c_inf = np.full((m, n_cand), np.nan)
+    c_dose = np.full((m, n_cand), -1, dtype=np.int64)
+    seen = np.zeros(k, dtype=np.bool_)
+    for t in range(m):
+        seen[:] = False
+        opens = 0.0
+        i = 0
+        for p in range(0, n_pat, cs):
+            d = dose[t, p]
+            if d < 0:
+                break
+            i, last = fill_cohort(
+                arrival[t],
+                fate[t],
+                delay[t],
+                when[t],
+                i,
+                opens,
+                d,
+                cs,
+                not seen[d],
+                sentinel,
+                stagger,
+                window,
+                c_enrol[t],
+                c_inf[t],
+                c_dose[t],
+                start[t],
+                cand[t],
+                p,
+            )
+            seen[d] = True
+            opens = last + lag
+    return start, c_enrol, c_inf, c_dose, cand

@@ -1,0 +1,97 @@
+"""The protocol's ``design:`` section: every design of the library, its options, its errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from allocart.design import BFBOIN, BOIN, BOIN12, CRM, TITEBOIN, ThreePlusThree
+from allocart.errors import DesignError
+from allocart.trial.designs import DESIGN_OPTIONS, SUPPORTED_DESIGNS
+from allocart.trial.protocol import protocol_from_dict
+from tests.trial.conftest import small_dict
+
+#: A valid ``design:`` section per design, with a non-default value of each option.
+SECTIONS = {
+    "3+3": {"name": "3+3", "expand_mtd": False},
+    "boin": {"name": "boin", "target": 0.25, "n_earlystop": 9, "extrasafe": True},
+    "bf-boin": {"name": "bf-boin", "target": 0.25, "backfill_cap": 9},
+    "boin12": small_dict()["design"],
+    "tite-boin": {"name": "tite-boin", "target": 0.25, "max_pending_fraction": 0.34},
+    "crm": {"name": "crm", "target": 0.25, "skeleton": [0.1, 0.2, 0.3], "stop_cutoff": 0.85},
+}
+
+CLASSES = {
+    "3+3": ThreePlusThree,
+    "boin": BOIN,
+    "bf-boin": BFBOIN,
+    "boin12": BOIN12,
+    "tite-boin": TITEBOIN,
+    "crm": CRM,
+}
+
+
+def _protocol(design: dict):
+    d = small_dict()
+    d["design"] = design
+    return protocol_from_dict(d)
+
+
+def _error(design: dict, **top) -> str:
+    d = small_dict()
+    d["design"] = design
+    d.update(top)
+    with pytest.raises(DesignError) as err:
+        protocol_from_dict(d)
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("name", SUPPORTED_DESIGNS)
+def test_every_design_of_the_library_is_built_with_its_options(name):
+    design = _protocol(SECTIONS[name]).make_design()
+    assert type(design) is CLASSES[name]
+    if name == "3+3":
+        assert design.expand_mtd is False
+    else:
+        assert design.cohort_size == 3 and design.n_cohorts == 6 and design.target == 0.25
+    if name == "bf-boin":
+        assert design.backfill_cap == 9
+    if name == "tite-boin":
+        assert design.max_pending_fraction == 0.34
+    if name == "crm":
+        assert design.skeleton == (0.1, 0.2, 0.3) and design.stop_cutoff == 0.85
+    if name == "boin":
+        assert design.n_earlystop == 9 and design.extrasafe is True
+
+
+def test_every_option_is_claimed_by_a_design():
+    from allocart.trial.designs import DesignSpec
+
+    claimed = {o for opts in DESIGN_OPTIONS.values() for o in opts}
+    assert claimed == set(DesignSpec.model_fields) - {"name", "target"}
+
+
+@pytest.mark.parametrize(
+    ("design", "top", "field", "shown"),
+    [
+        ({"name": "foo", "target": 0.25}, {}, "design.name", "'foo' is not one of 3+3, boin"),
+        ({"name": "boin", "target": 0.25, "backfill_cap": 3}, {}, "design.backfill_cap", "bf-boin"),
+        ({"name": "bf-boin", "target": 0.25, "backfill_cap": -1}, {}, "design.backfill_cap", "-1"),
+        ({"name": "tite-boin"}, {}, "design.target", "tite-boin needs"),
+        ({"name": "3+3", "max_pending_fraction": 0.5}, {}, "design.max_pending_fraction", "3+3"),
+        ({"name": "3+3"}, {"cohort_size": 2, "max_sample_size": 18}, "cohort_size", "3"),
+        ({"name": "3+3"}, {"max_sample_size": 12}, "max_sample_size", "at least 18"),
+        ({"name": "3+3"}, {"start_dose": 2}, "start_dose", "level 1"),
+        ({"name": "crm", "target": 0.25, "skeleton": [0.1, 0.2]}, {}, "design.skeleton", "3 dose"),
+        ({"name": "crm", "target": 0.25, "skeleton": [0.3, 0.2, 0.1]}, {}, "design", "increase"),
+        ({"name": "3+3", "expand_mtd": "maybe"}, {}, "design.expand_mtd", "maybe"),
+    ],
+)
+def test_bad_design_fields_are_one_line_errors_naming_the_field(design, top, field, shown):
+    msg = _error(design, **top)
+    assert f"{field}:" in msg and shown in msg, msg
+
+
+def test_design_names_are_case_insensitive():
+    assert _protocol({"name": "TITE-BOIN", "target": 0.3}).design.name == "tite-boin"
