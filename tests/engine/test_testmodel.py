@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from allocart.bench.engine_peers import test_model as make_test_model
+from allocart.bench.testmodel import test_model as make_test_model
 from allocart.engine import build_kernel, solve_batch
 
 
@@ -35,7 +35,7 @@ def test_engine_within_tolerance_of_tight_reference(model_and_kernel):
 
 def test_matches_roadrunner(model_and_kernel):
     pytest.importorskip("roadrunner")
-    from allocart.bench.engine_peers import time_roadrunner
+    from allocart.bench.peer_roadrunner import time_roadrunner
 
     m, k = model_and_kernel
     n = 3

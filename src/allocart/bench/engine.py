@@ -19,8 +19,12 @@ import os
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from allocart.bench.flops import measure_flop_peak, rhs_flops
+from allocart.bench.peer_scipy import time_scipy
+from allocart.engine import EventTable, solve_batch
 from allocart.model.codegen import parameter_names, rhs_python, rhs_source
 from allocart.model.equations import MODEL
 from allocart.model.parameters import load_default_parameters
@@ -70,7 +74,7 @@ def _errors(traj: np.ndarray, ref: np.ndarray) -> float:
 def _rr_worker(args):
     """Simulate patients one after another in one libRoadRunner instance (CVODE)."""
     xml, params, y0, times, rtol, atol, stiff = args
-    import roadrunner
+    import roadrunner  # optional (test extra): loaded only in the worker processes that use it
 
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
     rr = roadrunner.RoadRunner(xml)
@@ -105,7 +109,6 @@ def _rr_worker(args):
 
 def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=print) -> dict:
     """Run the benchmark and return the figures (see the command's help for the keys)."""
-    from allocart.bench.engine_peers import _rhs_flops, measure_flop_peak
 
     table = load_default_parameters()
     scenario = Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy", days=cfg.days)
@@ -182,7 +185,6 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
     rr_pps = cfg.n / rr_wall
 
     # SciPy LSODA on a subset, single process, plain-Python right-hand side
-    from allocart.bench.engine_peers import time_scipy
 
     ns = min(cfg.n_scipy, cfg.n)
     evs = [
@@ -216,7 +218,7 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
         atol=state_atol(1e-3),
         patients=range(nref),
     )
-    flops = _rhs_flops(rhs_source())
+    flops = rhs_flops(rhs_source())
     rhs_evals = float(np.mean(res.n_rhs))
     # The lane kernel's arithmetic is 8-wide FMA: its ceiling is the vectorised one.
     peak = measure_flop_peak(1.0, simd=True)
@@ -227,7 +229,7 @@ def run_engine_bench(cfg: EngineBenchConfig = EngineBenchConfig(), progress=prin
         "days": cfg.days,
         "product": scenario.product.name,
         "rtol": BENCH_RTOL,
-        "threads": int(__import__("numba").get_num_threads()),
+        "threads": int(numba.get_num_threads()),
         "allocart_method": "DOPRI5, SIMD lanes of 8 patients"
         if hasattr(get_kernel(), "solve_all_lanes")
         else "DOPRI5",
@@ -268,7 +270,6 @@ def run_per_core_comparison(
         Patients per second of ``lanes``, ``per_patient`` and ``roadrunner`` and the ratios
         ``lanes_vs_roadrunner``, ``per_patient_vs_roadrunner``, ``lanes_vs_per_patient``.
     """
-    from allocart.engine import EventTable, solve_batch
 
     scenario = Scenario.create("allogeneic-cd19cd20", "3e8", "flu-cy", days=days)
     batch = build_batch(
