@@ -393,7 +393,14 @@ def vpc_figure(result: FitResult, table):
         tt, v, c = times[sel], pb.value[sel], pb.censored[sel]
         ax.plot(tt[~c], v[~c], "o", color="grey", ms=2, alpha=0.5, label="observed")
         ax.plot(tt[c], v[c], "v", color="tab:red", mfc="none", ms=3.5, label="below LLOQ")
-        scale_axis(ax, "y", v, lloq[name], tab["sim_p50_median"].to_numpy(dtype=float))
+        # The simulated intervals widen the axis, except extinct tails (a tenth of the
+        # smallest observation and below), which would squash the data.
+        lows = tab["sim_p05_lo"].to_numpy(dtype=float)
+        pos = v[v > 0]
+        if pos.size:
+            lows = lows[lows >= pos.min() / 10.0]
+        shown = np.concatenate([v, lows, tab["sim_p95_hi"].to_numpy(dtype=float)])
+        scale_axis(ax, "y", shown, lloq[name], tab["sim_p50_median"].to_numpy(dtype=float))
         ax.set_xlabel(TIME_LABEL, fontsize=8)
         ax.set_ylabel(axis_label(name, pb.residual[name].unit), fontsize=8)
         ax.set_title(_NAME.get(name, name), fontsize=9)
