@@ -3,9 +3,10 @@ run folder and summaries.
 
 Public API::
 
+    from allocart.report.html import write_report
     from allocart.trial import resolve_protocol, run_trial
-    result = run_trial(resolve_protocol("default"), "runs/default")
-    result.report  # path of report.html
+    result = run_trial(resolve_protocol("default"), "runs/default", report=write_report)
+    result.report  # path of report.html (written by the report layer's writer)
 """
 
 from allocart.trial.builtin import DEFAULT_SCENARIO, list_scenarios, resolve_protocol
