@@ -219,10 +219,31 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             int | None, typer.Option(help="Replicate trials (default: the protocol's).")
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        uncertainty: Annotated[
+            bool,
+            typer.Option(
+                "--uncertainty",
+                help="Time the run without and with parameter uncertainty (the nested study).",
+            ),
+        ] = False,
     ) -> None:
         """Time `allocart run` on the default scenario (target: 60 s on 2 cores)."""
         from allocart.trial.bench import run_bench
 
+        if uncertainty:  # without, then with parameter uncertainty, side by side
+            pair = [
+                run_bench(scenario, repeats=repeats, replicates=replicates, uncertainty=u)
+                for u in (False, True)
+            ]
+            if as_json:
+                typer.echo(json.dumps({"without": pair[0], "with": pair[1]}, indent=1))
+                return
+            for name, r in zip(("without", "with"), pair, strict=True):
+                typer.echo(
+                    f"allocart run {r['scenario']} {name} parameter uncertainty: best "
+                    f"{r['best_s']:.1f} s of {', '.join(f'{w:.1f}' for w in r['wall_s'])}"
+                )
+            return
         res = run_bench(scenario, repeats=repeats, replicates=replicates)
         if as_json:
             typer.echo(json.dumps(res, indent=1))

@@ -26,7 +26,11 @@ TARGET_S = 60.0
 
 
 def run_bench(
-    scenario: str = "default", *, repeats: int = 1, replicates: int | None = None
+    scenario: str = "default",
+    *,
+    repeats: int = 1,
+    replicates: int | None = None,
+    uncertainty: bool | None = None,
 ) -> dict[str, Any]:
     """Time ``allocart run SCENARIO`` ``repeats`` times, each in a fresh folder.
 
@@ -56,6 +60,8 @@ def run_bench(
             ]
             if replicates is not None:
                 cmd += ["--replicates", str(replicates)]
+            if uncertainty is not None:  # the nested study with parameter uncertainty on or off
+                cmd.append("--uncertainty" if uncertainty else "--no-uncertainty")
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
             wall = time.perf_counter() - t0
@@ -81,4 +87,5 @@ def run_bench(
         "stages_s": best["timings_s"],
         "target_s": TARGET_S,
         "meets_target": min(walls) <= TARGET_S,
+        "uncertainty": bool(best["scenario"].get("uncertainty", False)),
     }
