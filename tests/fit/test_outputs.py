@@ -76,3 +76,22 @@ def test_population_fit_of_the_example_writes_every_output(tmp_path):
     idata = az.from_netcdf(tmp_path / "posterior.nc")
     assert {"posterior", "log_likelihood", "observed_data", "point_estimate"} <= set(idata.groups())
     assert f"typical_{pb.param_names[0]}" in idata.posterior
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "flag", "least"),
+    [
+        ("npde_simulations", 5, "--npde-simulations", 20),
+        ("vpc_replicates", 2.5, "--vpc-replicates", 20),
+        ("vpc_bins", 0, "--vpc-bins", 1),
+        ("vpc_bins", True, "--vpc-bins", 1),
+    ],
+)
+def test_output_options_are_checked_at_once(field, value, flag, least):
+    from allocart.fit.api import FitOptions
+    from allocart.fit.residual import FitError
+
+    with pytest.raises(FitError) as err:
+        FitOptions(**{field: value})
+    assert str(err.value) == f"{flag}: {value!r} must be a whole number of at least {least}"
+    assert FitOptions(**{field: np.int64(least)}).output_options() is not None

@@ -17,6 +17,7 @@ Methods and levels:
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class FitOptions:
             ("--vpc-replicates", self.vpc_replicates, 20),
             ("--vpc-bins", self.vpc_bins, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise FitError(f"{flag}: {value!r} must be a whole number of at least {least}")
 
     def output_options(self) -> OutputOptions:
