@@ -210,14 +210,14 @@ def to_nonmem(export: ExportModel, *, data_file: str = "model.csv") -> str:
         lines += assign(names[ob.name], inline_intermediates(ob.expr, m))
     lines += [f"IPRED = {names[Y_READOUT]}", "Y = IPRED*(1 + EPS(1))", "", "$THETA"]
     for p in export.parameters:
-        label = f"TV_{p.name}" if p.name in eta else p.name
+        label = f"TV_{p.name}"  # not the $PK variable's name, so pharmpy takes it
         lines.append(f"{number(p.value).upper()} FIX ; {label}")
         lines += _comment(f"  [{p.unit}] range {p.lower:g} to {p.upper:g}; {p.source}")
     if eta:
-        lines += ["", "$OMEGA"]
-        for p in export.varying:
+        lines.append("")
+        for p in export.varying:  # one record each, so that pharmpy names every ETA
             lines += _comment(f"{p.transform}-normal variability of {p.name}, CV {p.iiv:g}")
-            lines.append(f"{number(p.omega2).upper()} ; eta_{p.name}")
+            lines.append(f"$OMEGA {number(p.omega2).upper()} ; eta_{p.name}")
     lines += [
         "",
         "$SIGMA 0 FIX ; proportional residual error of Y (set to the assay's)",
