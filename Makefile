@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 # Compiled numba kernels are cached here so repeated runs skip compilation.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,jax,dask]"
+	$(BIN)/pip install --quiet -e ".[test,jax,dask,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,8 +28,20 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# ruff (lint and format), mypy, and the import contracts of docs/ARCHITECTURE.md.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The documentation site in site/: guides, API reference, tutorials executed during the build
+# (a failing example fails the build). Offline: nothing is fetched.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/allocart bench engine --n 2000
 
 clean:
-	rm -rf $(VENV) .cache runs build src/*.egg-info
+	rm -rf $(VENV) .cache runs build site src/*.egg-info

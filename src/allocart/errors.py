@@ -25,7 +25,21 @@ __all__ = [
 
 
 class AllocartError(ValueError):
-    """Base class of every error allocart raises about its input."""
+    """Base class of every error allocart raises about its input.
+
+    Parameters
+    ----------
+    message : str
+        One line: the argument, its value, and what to do.
+    argument : str, optional
+        The Python name of the offending argument (``"dose"``), when the message names one.
+        The command line replaces that name in the message by the option the user typed
+        (``--dose``), so the library speaks of arguments and the command line of flags.
+    """
+
+    def __init__(self, *args: object, argument: str | None = None) -> None:
+        super().__init__(*args)
+        self.argument = argument
 
 
 class ModelError(AllocartError):
@@ -79,4 +93,3 @@ class PopulationError(AllocartError):
 
 class SensitivityError(AllocartError):
     """A sensitivity analysis cannot be set up or analysed as asked."""
-

@@ -78,8 +78,13 @@ def _error_class(base: type[AllocartError]) -> type[FileError]:
 
 
 def file_error(message: str, error: type[AllocartError] = FileError) -> FileError:
-    """The exception for a file-level problem: a :class:`FileError` that is also an ``error``."""
-    return _error_class(error)(message)
+    """The exception for a file-level problem: a :class:`FileError` that is also an ``error``.
+
+    A message that starts with a Python argument name (``"params: file ... does not exist"``)
+    records it as the error's ``argument``, which the command line shows as its flag.
+    """
+    lead = re.match(r"([A-Za-z_]\w*):", message)
+    return _error_class(error)(message, argument=lead.group(1) if lead else None)
 
 
 def _show(path: Path | str) -> str:

@@ -10,12 +10,24 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import typer
 
+from allocart.cli import (
+    data_cmds,
+    design_cmd,
+    explore_cmd,
+    fit_cmds,
+    model_cmds,
+    population_cmds,
+    score_cmd,
+    sensitivity_cmd,
+    trial_cmds,
+)
 from allocart.errors import AllocartError
 
 app = typer.Typer(
@@ -31,34 +43,18 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 
 # Command registration: each module adds its commands to `app` or `bench_app`.
-from allocart.cli import (
-    model_cmds,  # noqa: E402
-    score_cmd,  # noqa: E402
-)
-
-model_cmds.register(app, bench_app)
-score_cmd.register(app, bench_app)
-from allocart.cli import design_cmd  # noqa: E402
-
-design_cmd.register(app, bench_app)
-from allocart.cli import population_cmds  # noqa: E402
-
-population_cmds.register(app, bench_app)
-from allocart.cli import trial_cmds
-
-trial_cmds.register(app, bench_app)  # noqa: E402, E702
-from allocart.cli import data_cmds
-
-data_cmds.register(app, bench_app)  # noqa: E402, E702
-from allocart.cli import fit_cmds
-
-fit_cmds.register(app, bench_app)  # noqa: E402, E702
-from allocart.cli import explore_cmd  # noqa: E402
-
-explore_cmd.register(app, bench_app)  # noqa: E402, E702
-from allocart.cli import sensitivity_cmd  # noqa: E402
-
-sensitivity_cmd.register(app, bench_app)  # noqa: E402, E702
+for _module in (
+    model_cmds,
+    score_cmd,
+    design_cmd,
+    population_cmds,
+    trial_cmds,
+    data_cmds,
+    fit_cmds,
+    explore_cmd,
+    sensitivity_cmd,
+):
+    _module.register(app, bench_app)
 
 
 #: Checks of options that several commands share, by parameter name, run before the command:
@@ -101,12 +97,51 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _command_params(argv: list[str]) -> list[Any]:
+    """Parameters (click objects) of the command that ``argv`` invokes, [] if none is found."""
+    # Typer may ship its own copy of click: look for a group's ``commands``, not its class.
+    command: Any = typer.main.get_command(app)
+    for token in argv:
+        if not isinstance(getattr(command, "commands", None), dict):
+            break
+        sub = command.commands.get(token)
+        if sub is None:
+            if token.startswith("-"):
+                continue
+            break
+        command = sub
+    return list(getattr(command, "params", []))
+
+
+def _in_flags(message: str, argument: str | None, argv: list[str]) -> str:
+    """The library's message with its Python argument name replaced by the command's flag.
+
+    Library errors name the argument a Python caller passed (``dose``); on the command line
+    the same error names the option the user typed (``--dose``). ``argument`` is the
+    ``AllocartError.argument`` the library set; a name that is not an option of the invoked
+    command (a positional argument, a field inside a file) is left as it is.
+    """
+    if not argument:
+        return message
+    for param in _command_params(argv):
+        # The option of that name, or of the name the library spells with its unit
+        # (``weight_kg`` for ``--weight``).
+        same = param.name == argument or argument.startswith(f"{param.name}_")
+        if same and getattr(param, "opts", None):
+            flags = [o for o in param.opts if o.startswith("--")] or list(param.opts)
+            flag = max(flags, key=len)
+            pattern = rf"(?<![\w-]){re.escape(argument)}(?![\w])"
+            return re.sub(pattern, flag, message, count=1)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and turn user errors into one clear line (exit status 2)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=args, standalone_mode=False)
     except AllocartError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {_in_flags(_one_line(exc), exc.argument, args)}", file=sys.stderr)
         return 2
     except OSError as exc:
         # A file or folder the command could not read or write (e.g. an --out below a file, or

@@ -248,35 +248,38 @@ def _load(kind: str, name_or_path: str | Path, cls: type[BaseModel], flag: str) 
             raise ProductError(
                 f"{flag}: {label[:40]!r}... is {len(label)} characters long, over the "
                 f"{MAX_NAME_LENGTH} of a name; give a built-in {kind[:-1]} "
-                f"({', '.join(_list(kind))}) or the path of a .yaml file"
+                f"({', '.join(_list(kind))}) or the path of a .yaml file",
+                argument=flag,
             )
         builtin = _builtin_dir(kind).joinpath(f"{label}.yaml")
         if "/" in label or "\\" in label or not builtin.is_file():
             raise ProductError(
                 f"{flag}: unknown {kind[:-1]} {label!r}; built-in: {', '.join(_list(kind))} "
-                "(or give a path to a .yaml file)"
+                "(or give a path to a .yaml file)",
+                argument=flag,
             )
         text = builtin.read_text(encoding="utf-8")
         data = parse_yaml(text, label=f"{flag}: built-in {label!r}", error=ProductError)
     if not isinstance(data, dict):
         raise ProductError(
-            f"{flag}: {label!r} must be a mapping of fields, got {type(data).__name__}"
+            f"{flag}: {label!r} must be a mapping of fields, got {type(data).__name__}",
+            argument=flag,
         )
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise ProductError(_format_validation(exc, f"{flag} {label!r}")) from None
+        raise ProductError(_format_validation(exc, f"{flag} {label!r}"), argument=flag) from None
 
 
 def load_product(name_or_path: str | Path) -> Product:
     """Load a built-in product by name or a user product from a YAML file."""
     if isinstance(name_or_path, Product):
         return name_or_path
-    return _load("products", name_or_path, Product, "--product")  # type: ignore[return-value]
+    return _load("products", name_or_path, Product, "product")  # type: ignore[return-value]
 
 
 def load_regimen(name_or_path: str | Path) -> Regimen:
     """Load a built-in lymphodepletion regimen by name or a user regimen from YAML."""
     if isinstance(name_or_path, Regimen):
         return name_or_path
-    return _load("regimens", name_or_path, Regimen, "--ld")  # type: ignore[return-value]
+    return _load("regimens", name_or_path, Regimen, "ld")  # type: ignore[return-value]

@@ -48,7 +48,8 @@ class Dose:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.value) and self.value >= 0):
             raise ProductError(
-                f"--dose: {self.value!r} must be a finite number of cells >= 0 (0: lymphodepletion or nothing, a negative control)"
+                f"dose: {self.value!r} must be a finite number of cells >= 0 (0: lymphodepletion or nothing, a negative control)",
+                argument="dose",
             )
 
     def cells(self, weight_kg: float | np.ndarray) -> float | np.ndarray:
@@ -78,18 +79,20 @@ def parse_dose(text: str | float | Dose) -> Dose:
     s = str(text).strip()
     if s.startswith("-"):
         raise ProductError(
-            f"--dose: {s!r} is negative; give cells per kg (e.g. 1e6/kg) or flat cells (e.g. 3e8)"
+            f"dose: {s!r} is negative; give cells per kg (e.g. 1e6/kg) or flat cells (e.g. 3e8)",
+            argument="dose",
         )
     m = _DOSE_RE.match(s)
     if not m:
         raise ProductError(
-            f"--dose: cannot read {s!r}; give cells per kg (e.g. 1e6/kg or 1e6 cells/kg) "
-            "or flat cells (e.g. 3e8 or 3e8 cells)"
+            f"dose: cannot read {s!r}; give cells per kg (e.g. 1e6/kg or 1e6 cells/kg) "
+            "or flat cells (e.g. 3e8 or 3e8 cells)",
+            argument="dose",
         )
     try:
         value = float(m.group("value"))
     except ValueError:
-        raise ProductError(f"--dose: {s!r} is not a number") from None
+        raise ProductError(f"dose: {s!r} is not a number", argument="dose") from None
     return Dose(value, per_kg=m.group("unit") in ("/kg", "cells/kg"))
 
 
@@ -125,7 +128,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.days) and self.days > 0):
-            raise ProductError(f"--days: {self.days!r} must be a positive number of days")
+            raise ProductError(
+                f"days: {self.days!r} must be a positive number of days", argument="days"
+            )
         g = self.gcsf_from_day
         if g is not None and (
             isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0
@@ -136,7 +141,8 @@ class Scenario:
         for day, _ in self.redoses:
             if not (math.isfinite(day) and day > 0):
                 raise ProductError(
-                    f"--redose: day {day!r} must be after the first infusion (day > 0)"
+                    f"redose: day {day!r} must be after the first infusion (day > 0)",
+                    argument="redose",
                 )
 
     @classmethod
@@ -197,7 +203,7 @@ def sample_parameters(
         One array of shape (n,) per parameter, in internal units.
     """
     if n < 1:
-        raise ParameterError(f"--n: {n!r} must be at least 1")
+        raise ParameterError(f"n: {n!r} must be at least 1", argument="n")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     # One standard-normal column per parameter, drawn for all rows in table order so that a

@@ -191,9 +191,9 @@ def simulate(
         On unknown product or regimen, malformed dose, bad parameter overrides.
     """
     if not (np.isfinite(dt) and dt > 0):
-        raise ModelError(f"--dt: {dt!r} must be a positive number of days")
+        raise ModelError(f"dt: {dt!r} must be a positive number of days", argument="dt")
     if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ModelError(f"--n: {n!r} must be a positive whole number of patients")
+        raise ModelError(f"n: {n!r} must be a positive whole number of patients", argument="n")
     scenario = Scenario.create(
         product,
         dose,
@@ -214,7 +214,9 @@ def simulate(
     primary = sample_parameters(tab, n_pat, rng, typical=typical)
     if weight_kg is not None:
         if not (np.isfinite(weight_kg) and weight_kg > 0):
-            raise ModelError(f"--weight: {weight_kg!r} must be a positive number of kg")
+            raise ModelError(
+                f"weight: {weight_kg!r} must be a positive number of kg", argument="weight"
+            )
         weight = np.full(n_pat, float(weight_kg))
     elif typical:
         weight = np.full(n_pat, TYPICAL_WEIGHT_KG)
@@ -243,7 +245,7 @@ def write_table(frame, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise AllocartError(f"--out: {str(path)!r} must end in .csv or .parquet")
+        raise AllocartError(f"out: {str(path)!r} must end in .csv or .parquet", argument="out")
     path.parent.mkdir(parents=True, exist_ok=True)
     # Atomic: never a half-written table under the final name.
     if suffix == ".csv":
