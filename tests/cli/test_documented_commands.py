@@ -44,6 +44,7 @@ SLOW = {
     ("allocart", "fit"): "fits the model to a dataset (minutes; NUTS longer)",
     ("allocart", "validate"): "the recovery study fits 100 simulated trials",
     ("allocart", "bench", "run"): "times the default virtual trial (about a minute)",
+    ("allocart", "sensitivity"): "hundreds of model evaluations, each a virtual cohort (minutes)",
     (
         "allocart",
         "bench",
