@@ -153,14 +153,95 @@ def test_a_folder_with_other_files_is_refused(fake_cohort, small_protocol, tmp_p
     assert (root / "notes.txt").read_text() == "mine"
 
 
-def test_other_designs_run_through_the_same_runner(fake_cohort, tmp_path):
-    for design in ({"name": "boin", "target": 0.25}, {"name": "crm", "target": 0.25}):
-        d = small_dict(replicates=60)
-        d["design"] = design
-        d["comparators"] = []
-        res = _run(protocol_from_dict(d), tmp_path / design["name"])
-        sel = oc_wide(res.tables.operating_characteristics)["selected_pct"]
-        assert 0 < sel.sum() <= 100
+@pytest.mark.parametrize(
+    "design",
+    [
+        {"name": "3+3"},
+        {"name": "boin", "target": 0.25},
+        {"name": "bf-boin", "target": 0.25, "backfill_cap": 6},
+        {"name": "tite-boin", "target": 0.25},
+        {"name": "crm", "target": 0.25},
+    ],
+)
+def test_every_design_runs_through_the_same_runner(fake_cohort, tmp_path, design):
+    d = small_dict(replicates=60)
+    d["design"] = design
+    d["comparators"] = d["comparators"][:1]
+    d["accrual"] = {"per_month": 3.0}
+    res = _run(protocol_from_dict(d), tmp_path / "run")
+    sel = oc_wide(res.tables.operating_characteristics)["selected_pct"]
+    assert 0 < sel.sum() <= 100
+    cal = res.calendar["calendar"]
+    assert len(cal) == 2 * 60 and set(cal["arm"]) == {0, 1}
+    trials = res.tables.trials.sort_values(["arm", "replicate"])
+    np.testing.assert_array_equal(cal["n_evaluable"], trials["n_patients"])
+    assert (cal["duration_months"] > 0).all()
+
+
+def test_the_calendar_tables_are_stored_and_summarised(fake_cohort, small_protocol, tmp_path):
+    res = _run(small_protocol, tmp_path / "run")
+    con = duckdb.connect(str(tmp_path / "run" / "results.duckdb"), read_only=True)
+    try:
+        cal = con.execute("SELECT * FROM calendar ORDER BY arm, replicate").df()
+        summ = con.execute("SELECT * FROM calendar_summary ORDER BY arm").df()
+    finally:
+        con.close()
+    n_arms = 1 + len(small_protocol.comparators)
+    assert len(cal) == n_arms * small_protocol.simulation.replicates
+    assert len(summ) == n_arms
+    for arm, g in cal.groupby("arm"):
+        row = summ[summ["arm"] == arm].iloc[0]
+        assert row["duration_months_mean"] == pytest.approx(g["duration_months"].mean())
+        assert row["patient_months_mean"] == pytest.approx(g["patient_months"].mean())
+        assert row["infused_share"] == 1.0  # the stand-in's pools infuse everyone
+    # Read back from the folder, a complete run gives the same tables.
+    again = _run(small_protocol, tmp_path / "run")
+    assert again.resumed
+    pd.testing.assert_frame_equal(
+        again.calendar["calendar_summary"], res.calendar["calendar_summary"]
+    )
+
+
+def test_time_to_infusion_and_patients_not_infused_come_from_the_pools(tmp_path, monkeypatch):
+    import allocart.population.cohort as cohort
+    from tests.trial.fake_cohort import fake_simulate_cohort
+
+    def with_manufacturing(*args, **kwargs):
+        res = fake_simulate_cohort(*args, **kwargs)
+        df = res.patients
+        autologous = "autologous" in str(kwargs.get("product", args[0] if args else ""))
+        n = len(df)
+        df["enrol_to_infusion_days"] = 35.0 if autologous else 2.0
+        df["infused"] = (np.arange(n) % 10 != 0) if autologous else True
+        df["not_infused_reason"] = np.where(df["infused"], None, "manufacturing failure")
+        return res
+
+    monkeypatch.setattr(cohort, "simulate_cohort", with_manufacturing)
+    d = small_dict(replicates=60)
+    d["comparators"] = d["comparators"][:1]  # autologous CD19
+    res = _run(protocol_from_dict(d), tmp_path / "run")
+    summ = res.calendar["calendar_summary"].set_index("arm")
+    assert summ.loc[0, "infused_share"] == 1.0
+    assert 0.8 < summ.loc[1, "infused_share"] < 1.0
+    assert summ.loc[1, "n_not_infused_mean"] > 0
+    assert summ.loc[1, "duration_months_mean"] > summ.loc[0, "duration_months_mean"]
+
+
+def test_the_trial_layer_never_imports_the_report_layer():
+    import ast
+    from pathlib import Path
+
+    import allocart.trial
+
+    root = Path(allocart.trial.__file__).parent
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.startswith("allocart.report") for n in names), path.name
 
 
 def test_two_runs_never_write_to_one_folder_at_once(small_protocol, tmp_path):

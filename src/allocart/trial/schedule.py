@@ -6,7 +6,8 @@ numbers, column ``i``) and has one fate, drawn before the trial from uniforms of
 
 * ``SCREEN_FAILURE``: never enrolled;
 * ``NOT_INFUSED``: enrolled, but the product says so (the pools' ``infused`` column: a failed
-  manufacturing run, a flare while waiting...); replaced;
+  manufacturing run, a flare while waiting...); leaves ``enrol_to_infusion_days`` after
+  enrolment (for them, the time to leaving the study) and is replaced;
 * ``DROPOUT_BEFORE``: enrolled, leaves before the infusion; replaced;
 * ``DROPOUT_FOLLOWUP``: infused, leaves the DLT window without a DLT; not evaluable, replaced;
 * ``EVALUABLE``: infused and followed: the design sees this patient.
@@ -251,8 +252,12 @@ def fill_slot(
         inf = max(e + delay[i], earliest_infusion)
         c_enrol[i] = e
         c_dose[i] = dose
-        if f == 2 or f == 3:  # leaves before the infusion: the slot opens again then
+        if f == 2:  # leaves before the infusion (uniformly in the wait): the slot opens then
             opens = max(opens, e + when[i] * (inf - e))
+            i += 1
+            continue
+        if f == 3:  # not infused by the product: leaves ``delay`` after enrolment
+            opens = max(opens, e + delay[i])
             i += 1
             continue
         c_infusion[i] = inf
