@@ -3,21 +3,16 @@
 See ``docs/data.md`` for the formats and the column mappings.
 """
 
-from allocart.data.dataset import (
-    DEFAULT_SAMPLE_DAYS,
-    DOSE_KINDS,
-    DOSE_UNITS,
-    OBSERVABLES,
-    Dataset,
-    DataValidationError,
-    Observable,
-    Problem,
-    dataset_from_simulation,
-    records_from_observations,
-)
+from allocart.data.dataset import Dataset
 from allocart.data.formats import FORMATS, detect_format, read_dataset, write_dataset
 from allocart.data.nonmem import NonmemSpec, read_nonmem, write_nonmem
+from allocart.data.observables import OBSERVABLES, Observable
+from allocart.data.problems import DataValidationError, Problem
+from allocart.data.records import records_from_observations
+from allocart.data.residual_errors import residual_error_cv, residual_error_rows
+from allocart.data.schema import DOSE_KINDS, DOSE_UNITS
 from allocart.data.sdtm import SdtmOptions, SdtmStudy, load_sdtm, read_sdtm, write_sdtm
+from allocart.data.simulated import DEFAULT_SAMPLE_DAYS, dataset_from_simulation
 from allocart.errors import DataError
 
 __all__ = [
@@ -41,6 +36,8 @@ __all__ = [
     "read_nonmem",
     "read_sdtm",
     "records_from_observations",
+    "residual_error_cv",
+    "residual_error_rows",
     "write_dataset",
     "write_nonmem",
     "write_sdtm",

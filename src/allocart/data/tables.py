@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from allocart.data.dataset import Problem
+from allocart.data.problems import Problem
 from allocart.errors import DataError
 
 __all__ = ["FIRST_DATA_ROW", "MISSING", "column_list", "number", "read_text_table"]
