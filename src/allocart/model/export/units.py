@@ -109,8 +109,12 @@ _ATOMS: dict[str, Unit] = {
     "mL": _u(1e-3, litre=1),
     "uL": _u(1e-6, litre=1),
     "m2": _u(metre=2),
-    "1e9": _u(1e9, item=1),  # as in 1e9/L: 10^9 cells per litre
+    "1e9": _u(1e9),
+    "1e6": _u(1e6),
 }
+
+#: Unit strings read whole: a blood count in 1e9/L counts cells (10^9 cells per litre).
+_WHOLE: dict[str, Unit] = {u: _u(1e9, item=1, litre=-1) for u in ("1e9/L", "10^9/L", "G/L")}
 
 _TOKEN = re.compile(r"\s*(\(|\)|/|\*|[^()/*\s]+(?:\s+DNA)?)")
 
@@ -119,7 +123,7 @@ def parse_unit(text: str) -> Unit:
     """The :class:`Unit` of a unit string of the parameter table or the model definition.
 
     Accepts products and quotients of the atoms above with parentheses (``1/(mg/m2)``,
-    ``pg/mL/day``, ``1e9/L``) and the table's ``copies/ug per cells/L`` (a qPCR calibration:
+    ``pg/mL/day``, ``1e9 cells``), the blood-count unit ``1e9/L`` (10^9 cells per litre) and the table's ``copies/ug per cells/L`` (a qPCR calibration:
     copies per ug of DNA per cell per litre of blood).
 
     Raises
@@ -127,6 +131,8 @@ def parse_unit(text: str) -> Unit:
     ModelError
         If the string holds a unit the SBML export does not know.
     """
+    if text in _WHOLE:
+        return _WHOLE[text]
     if " per " in text:
         num, den = text.split(" per ", 1)
         return parse_unit(num) / parse_unit(den)
@@ -153,14 +159,18 @@ def parse_unit(text: str) -> Unit:
     def expr() -> Unit:
         nonlocal pos
         u = atom()
-        while pos < len(tokens) and tokens[pos] in ("/", "*"):
+        while pos < len(tokens) and tokens[pos] != ")":
             op = tokens[pos]
-            pos += 1
-            v = atom()
+            if op in ("/", "*"):
+                pos += 1
+            v = atom()  # two atoms side by side multiply (1e9 cells)
             u = u / v if op == "/" else u * v
         return u
 
-    return expr()
+    out = expr()
+    if pos != len(tokens):
+        raise ModelError(f"SBML export: cannot read the unit {text!r} (unbalanced parentheses)")
+    return out
 
 
 def unit_of(expr: sp.Expr, units: Callable[[str], Unit]) -> Unit:
