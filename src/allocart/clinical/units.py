@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ANALYTES",
+    "CELL_COUNT_UNITS",
     "VITALS",
     "Analyte",
     "SIGNIFICANT_DIGITS",
@@ -92,7 +93,10 @@ class Analyte:
     specimen: str = "blood"
 
 
-_COUNT = {
+#: Accepted units of a cell count (spelling of :func:`canonical_unit_spelling`) -> factor to
+#: 10^9/L: the one table of cell-count units, for laboratory counts and cell read-outs alike
+#: (cells/uL = 1000 x this factor).
+CELL_COUNT_UNITS: dict[str, float] = {
     "10^9/l": 1.0,
     "g/l": 1.0,  # "giga per litre", the French/German spelling of 10^9/L
     "10^3/ul": 1.0,
@@ -101,6 +105,7 @@ _COUNT = {
     "/ul": 1e-3,
     "/mm3": 1e-3,
     "10^6/l": 1e-3,
+    "/ml": 1e-6,
 }
 _MASS_G_L = {"g/l": 1.0, "mg/dl": 0.01, "mg/l": 0.001, "g/dl": 10.0}
 _ENZYME = {"u/l": 1.0, "iu/l": 1.0, "ukat/l": 60.0}
@@ -109,12 +114,12 @@ _ENZYME = {"u/l": 1.0, "iu/l": 1.0, "ukat/l": 60.0}
 ANALYTES: dict[tuple[str, str], Analyte] = {
     (a.code, a.specimen): a
     for a in [
-        Analyte("NEUT", "Neutrophils (absolute)", "10^9/L", _COUNT),
-        Analyte("LYM", "Lymphocytes (absolute)", "10^9/L", _COUNT),
-        Analyte("WBC", "Leukocytes", "10^9/L", _COUNT),
-        Analyte("PLAT", "Platelets", "10^9/L", _COUNT),
-        Analyte("CD4", "CD4 lymphocytes", "10^9/L", _COUNT),
-        Analyte("CD19", "CD19+ B cells", "10^9/L", _COUNT),
+        Analyte("NEUT", "Neutrophils (absolute)", "10^9/L", CELL_COUNT_UNITS),
+        Analyte("LYM", "Lymphocytes (absolute)", "10^9/L", CELL_COUNT_UNITS),
+        Analyte("WBC", "Leukocytes", "10^9/L", CELL_COUNT_UNITS),
+        Analyte("PLAT", "Platelets", "10^9/L", CELL_COUNT_UNITS),
+        Analyte("CD4", "CD4 lymphocytes", "10^9/L", CELL_COUNT_UNITS),
+        Analyte("CD19", "CD19+ B cells", "10^9/L", CELL_COUNT_UNITS),
         Analyte("HGB", "Haemoglobin", "g/dL", {"g/dl": 1.0, "g/l": 0.1, "mmol/l": 1.611}),
         Analyte("IGG", "Immunoglobulin G", "g/L", _MASS_G_L),
         Analyte("IGA", "Immunoglobulin A", "g/L", _MASS_G_L),
