@@ -28,10 +28,34 @@ __all__ = [
     "PatientBatch",
     "sample_parameters",
     "TYPICAL_WEIGHT_KG",
+    "WEIGHT_CV",
+    "sample_weight_kg",
 ]
 
 TYPICAL_WEIGHT_KG = 60.0
 """Weight of the typical patient (model-spec §8.7: adult ~60 kg SLE patient)."""
+
+WEIGHT_CV = 0.2
+"""Between-patient CV of body weight of virtual patients without covariates [assumption: adult
+SLE cohorts]. The virtual SLE population (:mod:`allocart.population.covariates`) draws weight
+from correlated height and BMI instead."""
+
+
+def sample_weight_kg(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Body weights (kg) of ``n`` virtual patients without covariates.
+
+    Log-normal with median :data:`TYPICAL_WEIGHT_KG` and coefficient of variation
+    :data:`WEIGHT_CV` (``sigma = sqrt(log(1 + CV^2))``); draws ``n`` standard normals from ``rng``.
+
+    Examples
+    --------
+    >>> w = sample_weight_kg(20000, np.random.default_rng(0))
+    >>> round(float(np.median(w)) / TYPICAL_WEIGHT_KG, 1), round(float(w.std() / w.mean()), 1)
+    (1.0, 0.2)
+    """
+    sigma = np.sqrt(np.log1p(WEIGHT_CV**2))
+    return TYPICAL_WEIGHT_KG * np.exp(sigma * rng.standard_normal(n))
+
 
 _DOSE_RE = re.compile(
     r"^\s*(?P<value>[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*(?:x\s*)?(?P<unit>cells/kg|/kg|cells|)\s*$"

@@ -22,6 +22,7 @@ from allocart.model.scenario import (
     Scenario,
     build_batch,
     sample_parameters,
+    sample_weight_kg,
 )
 
 __all__ = ["simulate", "Simulation", "get_kernel", "solve", "DEFAULT_RTOL", "state_atol"]
@@ -29,9 +30,6 @@ __all__ = ["simulate", "Simulation", "get_kernel", "solve", "DEFAULT_RTOL", "sta
 DEFAULT_RTOL = 1e-8
 """Default relative tolerance of ``simulate``: tight enough that the typical patient agrees
 with an independent CVODE solution of the SBML export to better than 1e-5."""
-
-WEIGHT_CV = 0.2
-"""Between-patient CV of body weight for virtual patients [assumption: adult SLE cohorts]."""
 
 
 def state_atol(scale: float = 1.0) -> np.ndarray:
@@ -99,6 +97,40 @@ class Simulation:
             for i, s in enumerate(MODEL.state_names):
                 cols[s] = self.states[:, :, i].reshape(-1)
         return pd.DataFrame(cols)
+
+    def to_xarray(self, *, states: bool = False):
+        """The read-outs as an ``xarray.Dataset`` over patients × time.
+
+        Parameters
+        ----------
+        states : bool
+            Also the model's states, one variable each.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dimensions ``id`` (1-based patient number) and ``time`` (days after the first
+            infusion); one variable per read-out (its unit in ``attrs["unit"]`` where the name
+            carries it), ``status`` per patient (0 = solved), and the scenario in ``attrs``.
+        """
+        import xarray as xr
+
+        ids = np.arange(1, self.n + 1)
+        data: dict[str, Any] = {
+            k: (("id", "time"), np.asarray(v)) for k, v in self.observables.items()
+        }
+        if states:
+            for i, s in enumerate(MODEL.state_names):
+                data[s] = (("id", "time"), self.states[:, :, i])
+        data["status"] = (("id",), np.asarray(self.status))
+        ds = xr.Dataset(data, coords={"id": ids, "time": np.asarray(self.time)})
+        ds["time"].attrs["unit"] = "day"
+        ds.attrs.update(
+            product=self.scenario.product.name,
+            dose=str(self.scenario.dose),
+            lymphodepletion=self.scenario.regimen.name,
+        )
+        return ds
 
 
 def solve(
@@ -221,8 +253,7 @@ def simulate(
     elif typical:
         weight = np.full(n_pat, TYPICAL_WEIGHT_KG)
     else:
-        sigma = np.sqrt(np.log1p(WEIGHT_CV**2))
-        weight = TYPICAL_WEIGHT_KG * np.exp(sigma * rng.standard_normal(n_pat))
+        weight = sample_weight_kg(n_pat, rng)
     batch = build_batch(scenario, primary, weight)
     t_out = np.arange(0.0, days + 0.5 * dt, dt)
     t_out = t_out[t_out <= days + 1e-9]
