@@ -1,13 +1,18 @@
-"""The protocol's ``design:`` section: every design of the library, its options, its errors."""
+"""The protocol's ``design:`` section: every design of the library, its options, its errors;
+random ``design:`` and ``calendar:`` sections (Hypothesis) are accepted or refused in one line."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from allocart.design import BFBOIN, BOIN, BOIN12, CRM, TITEBOIN, ThreePlusThree
 from allocart.errors import DesignError
-from allocart.trial.designs import DESIGN_OPTIONS, SUPPORTED_DESIGNS
+from allocart.trial.calendar import Calendar
+from allocart.trial.designs import DESIGN_OPTIONS, SUPPORTED_DESIGNS, DesignSpec
 from allocart.trial.protocol import protocol_from_dict
+from tests.properties import check_refusal, fast, weird_values
 from tests.trial.conftest import small_dict
 
 #: A valid ``design:`` section per design, with a non-default value of each option.
@@ -66,8 +71,6 @@ def test_every_design_of_the_library_is_built_with_its_options(name):
 
 
 def test_every_option_is_claimed_by_a_design():
-    from allocart.trial.designs import DesignSpec
-
     claimed = {o for opts in DESIGN_OPTIONS.values() for o in opts}
     assert claimed == set(DesignSpec.model_fields) - {"name", "target"}
 
@@ -95,3 +98,35 @@ def test_bad_design_fields_are_one_line_errors_naming_the_field(design, top, fie
 
 def test_design_names_are_case_insensitive():
     assert _protocol({"name": "TITE-BOIN", "target": 0.3}).design.name == "tite-boin"
+
+
+# --------------------------------------------------------------------------- property
+
+_OPTIONS = sorted(set(DesignSpec.model_fields) | set(Calendar.model_fields))
+
+
+@st.composite
+def _sections(draw):
+    """A ``design:`` of a random design with random options, and a random ``calendar:``."""
+    design = {"name": draw(st.sampled_from([*SUPPORTED_DESIGNS, "foo", 3]))}
+    for field in draw(st.lists(st.sampled_from(sorted(DesignSpec.model_fields)), max_size=3)):
+        design[field] = draw(st.one_of(st.floats(-1, 2), st.integers(-5, 50), weird_values(set())))
+    calendar = {
+        field: draw(st.one_of(st.floats(-1, 400), st.integers(-5, 400), weird_values(set())))
+        for field in draw(st.lists(st.sampled_from(sorted(Calendar.model_fields)), max_size=3))
+    }
+    return design, calendar
+
+
+@fast(150)
+@given(_sections())
+def test_random_design_and_calendar_sections_are_accepted_or_refused_in_one_line(sections):
+    design, calendar = sections
+    d = small_dict()
+    d["design"], d["calendar"] = design, calendar
+    touched = {*design, *calendar, "design", "calendar", "cohort_size", "start_dose"}
+    protocol, _ = check_refusal(
+        lambda: protocol_from_dict(d), touched | {"max_sample_size"}, DesignError
+    )
+    if protocol is not None:
+        assert protocol.make_design().name.lower() in {*SUPPORTED_DESIGNS}
