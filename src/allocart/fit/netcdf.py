@@ -45,6 +45,7 @@ import numpy as np
 from allocart.fit.predictive import row_predictions
 from allocart.fit.residual import observation_loglik_derivatives
 from allocart.fit.result import FitResult
+from allocart.fit.tables import dvid_codes
 
 __all__ = ["write_inference_data", "pointwise_log_likelihood", "observation_order", "GROUPS"]
 
@@ -125,9 +126,7 @@ def write_inference_data(
         Keep at most this many draws per chain (evenly spaced, the same in every group);
         None keeps all.
     """
-    import xarray as xr
-
-    from allocart.fit.tables import dvid_codes
+    import xarray as xr  # loaded when a file is written, so importing allocart.fit stays light
 
     pb = result.problem
     path = Path(path)

@@ -39,8 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import solve_triangular
+from scipy.special import ndtri
 
 from allocart.fit.predictive import (
     PopulationPoint,
@@ -201,5 +201,5 @@ def npde(
         pd = np.clip(pd, 1.0 / k_ok, 1.0 - 1.0 / k_ok)
         pde = decorrelated_pde(_impute_below(ysim, lim, rng), yobs, _impute_below(ymom, lim, rng))
         pd_all[i, rows] = pd
-        npde_all[i, rows] = stats.norm.ppf(pde)
+        npde_all[i, rows] = ndtri(pde)
     return Npde(pd_all, npde_all, simulations, int(seed), pop)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocart.fit.forecast import simulate_draws
 from allocart.fit.residual import sd_on_scale
 from allocart.fit.result import FitResult
 
@@ -151,8 +152,6 @@ def row_predictions(
     ok : ndarray (S,) of bool
         The solve succeeded.
     """
-    from allocart.fit.forecast import simulate_draws
-
     pb = result.problem
     obs, status = simulate_draws(result, i, np.atleast_2d(theta_natural), pb.obs_time[i])
     s = obs[pb.observables[0]].shape[0]

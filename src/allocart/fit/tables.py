@@ -195,14 +195,14 @@ def parameter_table(result: FitResult, residuals: WeightedResiduals):
     quantified observations.
     """
     import pandas as pd
-    from scipy import stats
+    from scipy.special import ndtri
 
     pb = result.problem
     pop = residuals.population
     pint = result.population or {}
     eta = pb.to_theta(result.mode) - pop.mu
     rows = []
-    z = stats.norm.ppf(0.975)
+    z = ndtri(0.975)
     for j, p in enumerate(pb.params):
         est = float(pb.to_natural(pop.mu)[j])
         se = lo = hi = float("nan")

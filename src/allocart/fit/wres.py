@@ -43,6 +43,7 @@ from allocart.fit.predictive import (
     to_error_scale,
 )
 from allocart.fit.result import FitResult
+from allocart.fit.sensmodel import sensitivity_model
 
 __all__ = ["WeightedResiduals", "weighted_residuals", "inverse_sqrt"]
 
@@ -102,8 +103,6 @@ def weighted_residuals(
     rtol : float
         Relative tolerance of the sensitivity solve.
     """
-    from allocart.fit.sensmodel import sensitivity_model
-
     pb = result.problem
     pop = population or population_point(result)
     n, r = pb.row_t.shape
