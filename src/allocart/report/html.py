@@ -7,7 +7,6 @@ can be mailed or archived with the run folder.
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 from pathlib import Path
@@ -16,23 +15,13 @@ from typing import Any
 import pandas as pd
 
 from allocart.report import figures as F
+from allocart.report import kit
 from allocart.trial.intention import itt_table
 from allocart.trial.pools import arms_of, yes_no_columns
 from allocart.trial.protocol import ENDPOINTS, Protocol
 from allocart.trial.store import atomic_write_text
 
 __all__ = ["render_report", "write_report", "endpoint_label"]
-
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th{background:#f2f2f2}td.l,th.l{text-align:left}figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.85em;color:#555}.meta{font-size:.85em;color:#444}code{font-size:.9em}
-h3{font-size:1.05em;margin-top:1.4em}.ci{display:block;font-size:.8em;color:#666;white-space:nowrap}
-.few{color:#aaa}.few .ci{color:#bbb}
-table.safety{font-size:.8em}
-"""
 
 #: Per-dose metrics shown in the main table: (metric, header, scale, decimals).
 _DOSE_COLUMNS = (
@@ -136,11 +125,7 @@ def _design_endpoint(protocol: Protocol) -> str:
 
 
 def _img(png: bytes, alt: str, caption: str, fig_id: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (
-        f'<figure id="{fig_id}"><img class="figure" alt="{html.escape(alt)}" '
-        f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>'
-    )
+    return kit.figure(png, alt, caption, fig_id)
 
 
 def _dose_table(oc: pd.DataFrame, arm: int, extra: list[tuple[str, str, float, int]]) -> str:
@@ -522,12 +507,7 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         _model_table(tables.endpoints, labels, model_eps),
         f"<p class='meta'>{ver}</p>",
     ]
-    title = html.escape(protocol.title or protocol.name)
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<link rel='icon' href='data:,'><style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
-    )
+    return kit.page(protocol.title or protocol.name, body)
 
 
 def write_report(
