@@ -276,8 +276,8 @@ def header_lines(export: ExportModel) -> list[str]:
         "the first CAR-T infusion",
         f"(t_offset_days = {export.t_offset_days:g}): scenario day = time + "
         f"({export.t_offset_days:g}). Simulate from 0 to {export.end_time:g}.",
-        f"Doses are for a {export.weight_kg:g} kg patient. Units: cells as whole-body counts, "
-        "IgG/C3/C4 g/L, anti-dsDNA IU/mL, IL-6 pg/mL,",
-        "lymphodepleting drugs mg/m2 in the body, blood counts 1e9/L.",
+        f"Doses are for a {export.weight_kg:g} kg patient. Units: cells as whole-body counts,",
+        "IgG/C3/C4 g/L, anti-dsDNA IU/mL, IL-6 pg/mL, lymphodepleting drugs mg/m2 in the body,",
+        "blood counts 1e9/L.",
         "Baseline states are the pre-treatment steady state, derived from the parameters.",
     ]
