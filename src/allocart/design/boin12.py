@@ -30,10 +30,12 @@ Precision Oncology* 4:1393-1402. doi:10.1200/PO.20.00257
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import NDArray
 from scipy import stats
 
 from allocart.design.base import (
@@ -154,17 +156,66 @@ class BOIN12(AbstractDesign):
 
         The utility needs the joint (DLT, response) counts; from marginal counts the design
         assumes the DLTs fall first on non-responders, i.e. it scores the most conservative
-        utility compatible with the data.
+        utility compatible with the data. :meth:`recommend_counts` takes the joint counts.
         """
         d = self._check_current(data, current_dose)
         n = np.asarray(data.treated, dtype=np.int64)
         y = np.asarray(data.dlts, dtype=np.int64)
         r = np.asarray(data.responses, dtype=np.int64)
-        k = n.size
-        n_max = max(int(n.max()), 3)
-        tb = self.tables(n_max)
         # Most conservative pairing: DLT with response only when DLTs exceed non-responders.
         both = np.maximum(0, y + r - n)
+        return self.recommend_counts(n, y, r, both, d)
+
+    def recommend_counts(
+        self,
+        treated: NDArray[np.integer],
+        dlts: NDArray[np.integer],
+        responses: NDArray[np.integer],
+        responses_with_dlt: NDArray[np.integer],
+        current_dose: int,
+    ) -> Recommendation:
+        """Advice from the joint (DLT, response) counts per dose, as the simulator scores them.
+
+        Parameters
+        ----------
+        treated, dlts, responses : array of int, shape (n_doses,)
+            Patients treated, with a DLT and with a response, per dose (complete data).
+        responses_with_dlt : array of int, shape (n_doses,)
+            Patients with both a response and a DLT, per dose.
+        current_dose : int
+            0-based dose of the last cohort.
+
+        Returns
+        -------
+        Recommendation
+            ``STOP`` with ``next_dose=None`` when no dose is admissible; ``STOP`` with the current
+            dose when ``n_earlystop`` patients were treated there (the simulator then selects the
+            OBD); otherwise the next dose.
+        """
+        n = np.asarray(treated, dtype=np.int64)
+        y = np.asarray(dlts, dtype=np.int64)
+        r = np.asarray(responses, dtype=np.int64)
+        both = np.asarray(responses_with_dlt, dtype=np.int64)
+        k = n.size
+        d = check_int("current_dose", current_dose, minimum=0)
+        if d >= k or not (y.size == r.size == both.size == k):
+            raise DesignError(
+                f"`current_dose` ({d + 1}) and the counts must refer to the same {k} doses."
+            )
+        if np.any(both > np.minimum(y, r)) or np.any(y + r - both > n) or np.any(both < 0):
+            raise DesignError(
+                "`responses_with_dlt` must lie between max(0, dlts + responses - treated) and "
+                f"min(dlts, responses) at every dose, got {both.tolist()}."
+            )
+        if n[d] >= self.n_earlystop:
+            return Recommendation(
+                Action.STOP,
+                d,
+                (),
+                f"{n[d]} patients treated at the current dose reach n_earlystop = "
+                f"{self.n_earlystop}: stop and select the OBD.",
+            )
+        tb = _cached_tables(self, max(int(n.max()), 3))
         resp_only = r - both
         neither = n - y - r + both
         xk = resp_only * _GRID + both * self.u_resp_tox + neither * self.u_none
@@ -193,6 +244,15 @@ class BOIN12(AbstractDesign):
         return Recommendation(
             action, int(nxt), inadm, f"Desirability Pr(u > u_b) by dose: {scores}."
         )
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_tables(design: BOIN12, n_max: int) -> dict[str, np.ndarray]:
+    """:meth:`BOIN12.tables`, kept for repeated advice (the desirability table costs ~0.1 s).
+
+    Callers must not modify the arrays.
+    """
+    return design.tables(n_max)
 
 
 @numba.njit(cache=True)

@@ -168,6 +168,18 @@ class CRM(AbstractDesign):
         )
         return {"mean": mean, "prob_above": above, "truncation_bound": np.asarray(bound)}
 
+    def select(self, data: DoseData) -> int | None:
+        """Dose selected at the end of the trial (0-based), as the simulator selects it.
+
+        ``None`` when :math:`\\Pr(p_1 > \\phi) >` ``stop_cutoff``; otherwise the dose whose
+        posterior mean DLT probability is closest to the target (untried doses included).
+        """
+        n = np.asarray(data.treated) - np.asarray(data.pending)
+        post = self.posterior(n, data.dlts)
+        if post["prob_above"][0] > self.stop_cutoff:
+            return None
+        return int(np.argmin(np.abs(post["mean"] - self.target)))
+
     def recommend(self, data: DoseData, current_dose: int) -> Recommendation:
         d = self._check_current(data, current_dose)
         n = np.asarray(data.treated) - np.asarray(data.pending)
