@@ -2,6 +2,9 @@
 
 import json
 
+import pandas as pd
+import pytest
+
 from allocart.cli.app import main
 
 
@@ -105,3 +108,59 @@ def test_bad_input_one_line_error(capsys):
     assert "cohort_size" in capsys.readouterr().err
     assert main(["design", "next", "--current-dose", "1", "--treated", "3,3", "--dlts", "0"]) == 2
     assert "dlts" in capsys.readouterr().err
+
+
+def test_pathways_json_boin_decisions(capsys):
+    """`design pathways --json`: BOIN target 0.3 from dose 2, one cohort of 3: 0/3 escalate,
+    1/3 stay, 2/3 de-escalate, 3/3 eliminate (docs/designs.md)."""
+    args = ["design", "pathways", "--design", "boin", "--target", "0.3", "--n-doses", "4"]
+    args += ["--cohorts", "1", "--start-dose", "2", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    got = [
+        (r["cohort_1_dlts"], r["cohort_1_decision"], r["cohort_1_next_dose"]) for r in out["rows"]
+    ]
+    assert got == [(0, "escalate", 3), (1, "stay", 2), (2, "de-escalate", 1), (3, "eliminate", 1)]
+    assert out["start_dose"] == 2 and out["n_doses"] == 4
+
+
+def test_pathways_csv_and_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # Rich wraps cells to the terminal width
+    csv = tmp_path / "dtp.csv"
+    args = ["design", "pathways", "--design", "3+3", "--p-tox", "0.1,0.3,0.5", "--cohorts", "6"]
+    assert main([*args, "--csv", str(csv)]) == 0
+    assert "Table written to" in capsys.readouterr().out
+    assert main(["design", "pathways", "--design", "3+3", "--p-tox", "0.1,0.3,0.5"]) == 0
+    text = capsys.readouterr().out
+    assert "Cohort 1" in text and "Probability" in text and "escalate -> D2" in text
+
+    frame = pd.read_csv(csv)
+    assert frame["probability"].sum() == pytest.approx(1.0, abs=1e-9)
+    assert frame.columns[0] == "pathway" and "cohort_6_decision" in frame.columns
+
+
+def test_pathways_boin12_and_crm(capsys):
+    args = ["design", "pathways", "--design", "boin12", "--target", "0.35", "--cohorts", "1"]
+    assert main([*args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == 20 and "cohort_1_responses_with_dlt" in rows[0]
+    args = ["design", "pathways", "--design", "crm", "--target", "0.3", "--cohorts", "2"]
+    args += ["--start-dose", "3"]
+    assert main([*args, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["rows"]) == 16
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [
+        (["--start-dose", "6"], "--start-dose"),
+        (["--cohorts", "0"], "--cohorts"),
+        (["--n-doses", "3", "--p-tox", "0.1,0.2"], "--p-tox"),
+        (["--p-eff", "0.1,0.2"], "--p-eff"),
+        (["--csv", "."], "--csv"),
+    ],
+)
+def test_pathways_bad_input_names_flag(extra, flag, capsys):
+    assert main(["design", "pathways", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and flag in err and err.count("\n") == 1

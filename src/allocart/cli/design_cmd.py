@@ -1,4 +1,4 @@
-"""Commands ``allocart design table|next|oc`` and ``allocart bench design``.
+"""Commands ``allocart design table|next|oc|pathways`` and ``allocart bench design``.
 
 Parsing and printing only; the logic lives in :mod:`allocart.design` and
 :mod:`allocart.bench.design`.
@@ -245,6 +245,94 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             )
         )
 
+    @design_app.command("pathways")
+    def pathways(
+        design: str = typer.Option("boin", help=_DESIGN_HELP),
+        target: float = typer.Option(0.25, help="Target DLT probability."),
+        n_doses: int | None = typer.Option(
+            None, help="Number of dose levels (default: the length of --p-tox, else 5)."
+        ),
+        cohorts: int = typer.Option(2, help="Number of cohorts to enumerate."),
+        start_dose: int = typer.Option(1, help="Dose level of the first cohort (1-based)."),
+        cohort_size: int = typer.Option(3, help="Patients per cohort (not the 3+3)."),
+        n_cohorts: int = typer.Option(10, help="Maximum number of cohorts of the trial."),
+        n_earlystop: int | None = typer.Option(
+            None, help="Stop at this many patients on the current dose."
+        ),
+        eff_lower: float | None = typer.Option(
+            None, help="Lowest acceptable response rate (BOIN12)."
+        ),
+        no_expansion: bool = typer.Option(False, help="3+3 without expanding the MTD to 6."),
+        p_tox: str | None = typer.Option(
+            None, help="True DLT probability per dose: adds each pathway's probability."
+        ),
+        p_eff: str | None = typer.Option(
+            None, help="True response probability per dose (BOIN12, with --p-tox)."
+        ),
+        csv: str | None = typer.Option(None, "--csv", help="Write the table to this CSV file."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Dose transition pathways: the decision for every outcome of the next cohorts."""
+        from allocart.design import ScenarioOutcomes, make_design
+        from allocart.design.pathways import dose_transition_pathways
+        from allocart.files import atomic_write_text, check_output
+
+        if csv is not None:
+            check_output(csv, what="--csv", error=DesignError)
+        if p_eff and not p_tox:
+            raise DesignError(
+                "`--p-eff` needs `--p-tox`: give the true DLT probability per dose too."
+            )
+        if design.strip().lower() in _RESPONSE_DESIGNS and p_tox and not p_eff:
+            raise DesignError(
+                f"`--p-eff`: {design} pathways have response outcomes; give the true response "
+                "probability per dose with --p-tox, e.g. --p-eff 0.2,0.4,0.5."
+            )
+        opts = _options(
+            target=target,
+            cohort_size=cohort_size,
+            n_cohorts=n_cohorts,
+            n_earlystop=n_earlystop,
+            eff_lower=eff_lower,
+        )
+        if design == "3+3":
+            opts["expand_mtd"] = not no_expansion
+        d = make_design(design, **opts)
+        sc = None
+        if p_tox:
+            sc = ScenarioOutcomes(
+                p_tox=tuple(_floats("p-tox", p_tox) or ()),
+                p_eff=tuple(_floats("p-eff", p_eff) or ()),
+            )
+        k = n_doses if n_doses is not None else (sc.n_doses if sc is not None else 5)
+        if n_doses is not None and sc is not None and sc.n_doses != n_doses:
+            raise DesignError(
+                f"`--p-tox` has {sc.n_doses} doses but `--n-doses` is {n_doses}; give one value per dose."
+            )
+        if n_doses is not None and n_doses < 1:
+            raise DesignError(f"`--n-doses` must be at least 1, got {n_doses}.")
+        if cohorts < 1:
+            raise DesignError(f"`--cohorts` must be at least 1, got {cohorts}.")
+        if not 1 <= start_dose <= k:
+            raise DesignError(
+                f"`--start-dose` must be a dose level from 1 to {k}, got {start_dose}."
+            )
+        frame = dose_transition_pathways(d, k, cohorts, start_dose=start_dose - 1, scenario=sc)
+        if csv is not None:
+            atomic_write_text(csv, frame.to_csv(index=False))
+        if as_json:
+            out = {
+                "design": d.name,
+                "target": target,
+                "n_doses": k,
+                "cohorts": cohorts,
+                "start_dose": start_dose,
+                "rows": json.loads(frame.to_json(orient="records")),
+            }
+            typer.echo(json.dumps(out, indent=2))
+            return
+        _print_pathways(frame, d.name, cohorts, start_dose, csv)
+
     @bench_app.command("design")
     def bench_design(
         trials: int = typer.Option(10000, help="Trials per scenario and design."),
@@ -259,3 +347,58 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             typer.echo(json.dumps(res, indent=2))
         else:
             format_bench(res)
+
+
+def _cohort_cell(rec: dict[str, Any], i: int) -> str:
+    """``D2: 1/3 DLT (2/6 at D2)``, with responses for BOIN12; empty after a branch ends."""
+    import pandas as pd
+
+    c = f"cohort_{i}_"
+    if pd.isna(rec[c + "dose"]):
+        return ""
+    d, n, y = rec[c + "dose"], rec[c + "treated"], rec[c + "dlts"]
+    text = f"D{d}: {y}/{n} DLT"
+    if c + "responses" in rec:
+        text += f", {rec[c + 'responses']}/{n} resp ({rec[c + 'responses_with_dlt']} with DLT)"
+    if rec[c + "treated_at_dose"] != n:
+        text += f" ({rec[c + 'dlts_at_dose']}/{rec[c + 'treated_at_dose']} at D{d})"
+    return text
+
+
+def _decision_cell(rec: dict[str, Any], i: int) -> str:
+    import pandas as pd
+
+    c = f"cohort_{i}_"
+    if pd.isna(rec[c + "decision"]):
+        return ""
+    nxt = rec[c + "next_dose"]
+    if pd.isna(nxt):
+        sel = rec["selected_dose"]
+        return f"{rec[c + 'decision']}: " + ("no dose" if pd.isna(sel) else f"select D{sel}")
+    return f"{rec[c + 'decision']} -> D{nxt}"
+
+
+def _print_pathways(frame: Any, name: str, cohorts: int, start_dose: int, csv: str | None) -> None:
+    """Rich table of the pathways: one row per pathway, outcome and decision per cohort."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{name}: dose transition pathways, {cohorts} cohort(s) from dose {start_dose}")
+    t.add_column("#", justify="right")
+    for i in range(1, cohorts + 1):
+        t.add_column(f"Cohort {i}")
+        t.add_column(f"Decision {i}")
+    with_prob = "probability" in frame.columns
+    if with_prob:
+        t.add_column("Probability", justify="right")
+    for rec in frame.to_dict("records"):
+        cells = [str(rec["pathway"])]
+        for i in range(1, cohorts + 1):
+            cells += [_cohort_cell(rec, i), _decision_cell(rec, i)]
+        if with_prob:
+            cells.append(f"{rec['probability']:.4f}")
+        t.add_row(*cells)
+    con = Console()
+    con.print(t)
+    if csv is not None:
+        con.print(f"Table written to {csv}")
