@@ -50,7 +50,7 @@ def test_choice_from_controls_reads_the_page_values():
         ({"n": 2.5}, "n: 2.5 must be a whole number"),
         ({"redose_day": "x"}, "redose_day: 'x' must be a whole number"),
         ({"redose_day": 400}, "redose_day: 400 must be a whole day"),
-        ({"dose": ""}, "--dose: cannot read ''"),
+        ({"dose": ""}, "dose: cannot read ''"),
     ],
 )
 def test_a_refused_value_keeps_the_plots_and_names_the_control(over, words):

@@ -127,9 +127,9 @@ def test_choice_redoses_and_scenario():
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
-        ({"dose": "lots"}, ProductError, "--dose: cannot read 'lots'"),
-        ({"dose": "-1e6/kg"}, ProductError, "--dose: '-1e6/kg' is negative"),
-        ({"redose_dose": "x"}, ProductError, "--dose: cannot read 'x'"),
+        ({"dose": "lots"}, ProductError, "dose: cannot read 'lots'"),
+        ({"dose": "-1e6/kg"}, ProductError, "dose: '-1e6/kg' is negative"),
+        ({"redose_dose": "x"}, ProductError, "dose: cannot read 'x'"),
         ({"n": 0}, PopulationError, f"n: 0 must be a whole number of patients, 1-{MAX_N}"),
         ({"n": MAX_N + 1}, PopulationError, f"n: {MAX_N + 1}"),
         ({"n": 2.5}, PopulationError, "n: 2.5"),
@@ -148,9 +148,9 @@ def test_choice_refuses_in_one_line_naming_the_field(kwargs, error, words):
 
 
 def test_an_unknown_product_or_regimen_is_refused_by_name():
-    with pytest.raises(AllocartError, match="--product: unknown product 'nope'"):
+    with pytest.raises(AllocartError, match="product: unknown product 'nope'"):
         explore(Choice(product="nope", n=2))
-    with pytest.raises(AllocartError, match="--ld: unknown regimen 'nope'"):
+    with pytest.raises(AllocartError, match="ld: unknown regimen 'nope'"):
         explore(Choice(ld="nope", n=2))
 
 

@@ -27,7 +27,7 @@ def test_a_port_in_use_is_refused_naming_the_flag(capsys):
         port = s.getsockname()[1]
         err = _err(capsys, ["explore", "--no-browser", "--port", str(port)])
     assert err == (
-        f"error: --port: {port} is in use on 127.0.0.1; choose another, e.g. --port {port + 1}"
+        f"error: --port: {port} is in use on 127.0.0.1; choose another, e.g. {port + 1}"
     )
 
 
@@ -53,7 +53,7 @@ def test_check_port_accepts_a_free_port():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     check_port("127.0.0.1", port)  # free again once closed
-    with pytest.raises(AllocartError, match="--port: True"):
+    with pytest.raises(AllocartError, match="port: True"):
         check_port("127.0.0.1", True)
 
 

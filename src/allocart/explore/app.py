@@ -41,14 +41,16 @@ def check_port(host: str, port: int) -> None:
     Raises
     ------
     AllocartError
-        Naming ``--port`` or ``--host`` and what to do.
+        Naming ``port`` or ``host`` (the command line: ``--port``, ``--host``) and what to do.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise AllocartError(f"--port: {port!r} must be a whole number 1-65535")
+        raise AllocartError(f"port: {port!r} must be a whole number 1-65535", argument="port")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise AllocartError(f"--host: {host!r} is not an address of this machine") from None
+        raise AllocartError(
+            f"host: {host!r} is not an address of this machine", argument="host"
+        ) from None
     family, _, _, _, addr = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as s:
         try:
@@ -56,10 +58,11 @@ def check_port(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise AllocartError(
-                    f"--port: {port} is in use on {host}; choose another, e.g. --port {port + 1}"
+                    f"port: {port} is in use on {host}; choose another, e.g. {port + 1}",
+                    argument="port",
                 ) from None
             raise AllocartError(
-                f"--host: cannot listen on {host}:{port} ({exc.strerror})"
+                f"host: cannot listen on {host}:{port} ({exc.strerror})", argument="host"
             ) from None
 
 

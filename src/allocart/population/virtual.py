@@ -187,9 +187,11 @@ def simulate_virtual(
     from allocart.model.simulate import solve
 
     if isinstance(n, bool) or int(n) != n or n < 1:
-        raise PopulationError(f"--n: {n!r} must be a positive whole number of patients")
+        raise PopulationError(f"n: {n!r} must be a positive whole number of patients", argument="n")
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise PopulationError(f"--seed: {seed!r} must be a non-negative whole number")
+        raise PopulationError(
+            f"seed: {seed!r} must be a non-negative whole number", argument="seed"
+        )
     n = int(n)
     ss = np.random.SeedSequence(int(seed))
     s_cov, s_par, s_read, s_link = (np.random.default_rng(s) for s in ss.spawn(4))
