@@ -183,9 +183,9 @@ def dose_transition_pathways(
     Examples
     --------
     >>> from allocart.design import BOIN
-    >>> t = dose_transition_pathways(BOIN(0.3), n_doses=3, cohorts=1)
+    >>> t = dose_transition_pathways(BOIN(0.3), n_doses=3, cohorts=1, start_dose=1)
     >>> t[["cohort_1_dlts", "cohort_1_decision", "cohort_1_next_dose"]].values.tolist()
-    [[0, 'escalate', 2], [1, 'stay', 1], [2, 'de-escalate', 1], [3, 'stop', <NA>]]
+    [[0, 'escalate', 3], [1, 'stay', 2], [2, 'de-escalate', 1], [3, 'eliminate', 1]]
     """
     k = check_int("n_doses", n_doses, minimum=1)
     n_coh = check_int("cohorts", cohorts, minimum=1)
