@@ -191,9 +191,14 @@ def _draw(
             ("screen", _STREAMS["screen"], calendar.screen_failure),
             ("before", _STREAMS["before"], calendar.dropout_before_infusion),
             ("followup", _STREAMS["followup"], calendar.dropout_followup),
-            ("when", _STREAMS["when"], 1.0),
+            (
+                "when",
+                _STREAMS["when"],
+                calendar.dropout_before_infusion + calendar.dropout_followup,
+            ),
         )
     }
+    when = own["when"] if own["when"] is not None else np.zeros((m, n))
     if own["before"] is not None:
         fate[(fate == EVALUABLE) & (own["before"] < calendar.dropout_before_infusion)] = (
             DROPOUT_BEFORE
@@ -212,7 +217,7 @@ def _draw(
         arrival=arrivals_from(u.arrival, accrual),
         fate=fate,
         delay=delay,
-        when=own["when"],  # type: ignore[arg-type]
+        when=when,
         position=position,
     )
 
