@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -12,6 +12,10 @@ import typer
 from allocart.cli.checks import check_seed
 from allocart.errors import ModelError
 from allocart.files import check_output
+
+if TYPE_CHECKING:  # the commands import the model on demand (fast --help)
+    from allocart.model.parameters import ParameterTable
+    from allocart.model.scenario import Scenario
 
 export_app = typer.Typer(
     help="Export the model: SBML, mrgsolve, rxode2 and NONMEM for other tools, the equation "
@@ -107,7 +111,7 @@ def simulate_cmd(
 
 def _export_inputs(
     product: str, dose: str, ld: str, params: Path | None, redose: list[str] | None, days: float
-):
+) -> tuple[Scenario, ParameterTable]:
     """Scenario and parameter table of an export command (overrides applied)."""
     from allocart.model.parameters import load_default_parameters, load_overrides
     from allocart.model.scenario import Scenario
