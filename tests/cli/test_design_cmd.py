@@ -126,7 +126,7 @@ def test_pathways_json_boin_decisions(capsys):
 
 def test_pathways_csv_and_table(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # Rich wraps cells to the terminal width
-    csv = tmp_path / "dtp.csv"
+    csv = tmp_path / "new" / "dtp.csv"  # the folder is created
     args = ["design", "pathways", "--design", "3+3", "--p-tox", "0.1,0.3,0.5", "--cohorts", "6"]
     assert main([*args, "--csv", str(csv)]) == 0
     assert "Table written to" in capsys.readouterr().out

@@ -7,6 +7,7 @@ Parsing and printing only; the logic lives in :mod:`allocart.design` and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -319,6 +320,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             )
         frame = dose_transition_pathways(d, k, cohorts, start_dose=start_dose - 1, scenario=sc)
         if csv is not None:
+            Path(csv).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(csv, frame.to_csv(index=False))
         if as_json:
             out = {
