@@ -29,6 +29,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from allocart.errors import AllocartError, FileError
 
 __all__ = [
@@ -61,11 +63,22 @@ MAX_DEPTH = 100
 MAX_VALUES = 5_000_000
 
 
-@cache
+_ERROR_CLASSES: dict[type[AllocartError], type[FileError]] = {}
+
+
 def _error_class(base: type[AllocartError]) -> type[FileError]:
-    """A FileError that is also a ``base`` (e.g. DesignError), so both ``except`` clauses catch it."""
+    """A FileError that is also a ``base`` (e.g. DesignError), so both ``except`` clauses catch it.
+
+    One class per ``base``, made once, so that errors of the same kind share a class.
+    """
     if issubclass(base, FileError):
         return base
+    if base not in _ERROR_CLASSES:
+        _ERROR_CLASSES[base] = _make_error_class(base)
+    return _ERROR_CLASSES[base]
+
+
+def _make_error_class(base: type[AllocartError]) -> type[FileError]:
 
     def __reduce__(self: BaseException) -> tuple[Any, tuple[str, type[AllocartError]]]:
         return file_error, (str(self), base)  # picklable across processes
@@ -270,11 +283,14 @@ _YAML_KINDS = {
 }
 
 
+class _YamlValueError(yaml.constructor.ConstructorError):
+    """A value YAML reads by its form (a date, a number) that is not one."""
+
+
 @cache
-def _yaml_loader() -> type:
+def _yaml_loader() -> type[yaml.SafeLoader]:
     """``yaml.SafeLoader`` whose errors on a value (an unquoted ``2024-02-30``, an integer of
     5,000 digits, ``!!int x``) are YAML errors with the value's line and column, not tracebacks."""
-    import yaml
 
     class Loader(yaml.SafeLoader):
         def construct_object(self, node: Any, deep: bool = False) -> Any:
@@ -292,17 +308,11 @@ def _yaml_loader() -> type:
                     None, None, f"{shown} is not a valid {kind} ({why})", node.start_mark
                 ) from None
 
-    class _YamlValueError(yaml.constructor.ConstructorError):
-        """A value YAML reads by its form (a date, a number) that is not one."""
-
-    Loader.value_error = _YamlValueError
     return Loader
 
 
 def parse_yaml(text: str, *, label: str, error: type[AllocartError] = FileError) -> Any:
     """Parse YAML text; ``label`` starts every message (e.g. ``"protocol: file 'p.yaml'"``)."""
-    import yaml
-
     try:
         data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
@@ -311,7 +321,7 @@ def parse_yaml(text: str, *, label: str, error: type[AllocartError] = FileError)
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
         fix = (
             "correct it, or quote it if it is text"
-            if isinstance(exc, _yaml_loader().value_error)
+            if isinstance(exc, _YamlValueError)
             else "fix the syntax"
         )
         raise file_error(f"{label} is not valid YAML{where}: {problem}; {fix}", error) from None
