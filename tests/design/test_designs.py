@@ -76,7 +76,7 @@ def test_crm_posterior_matches_quadrature():
     for j in range(5):
         m = (
             integrate.quad(
-                lambda a: lik(a) * sk[j] ** math.exp(a), -10 * sd, 10 * sd, epsabs=1e-13
+                lambda a, j=j: lik(a) * sk[j] ** math.exp(a), -10 * sd, 10 * sd, epsabs=1e-13
             )[0]
             / z
         )

@@ -49,7 +49,7 @@ __all__ = [
 TRIAL_BLOCK = 10_000
 
 
-class Action(str, enum.Enum):
+class Action(str, enum.Enum):  # noqa: UP042 - str() of a member stays "Action.STAY", as before
     """Decision about the dose of the next cohort, as written in protocols."""
 
     ESCALATE = "escalate"
