@@ -48,13 +48,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ] = None,
         patients: Annotated[
             int, typer.Option(help="Virtual patients per dose level and evaluation.")
-        ] = 8,
+        ] = 12,
         trials: Annotated[int, typer.Option(help="Replicate trials per evaluation.")] = 200,
         dose_level: Annotated[
             int | None, typer.Option(help="1-based reference dose level (default: the middle one).")
         ] = None,
         morris_trajectories: Annotated[int, typer.Option(help="Morris trajectories.")] = 6,
-        sobol_n: Annotated[int, typer.Option(help="Sobol base sample N (a power of 2).")] = 32,
+        sobol_n: Annotated[int, typer.Option(help="Sobol base sample N (a power of 2).")] = 64,
         sobol_top: Annotated[
             int, typer.Option(help="Parameters carried into the Sobol stage.")
         ] = 5,
@@ -165,7 +165,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @bench_app.command("sensitivity")
     def bench_sensitivity_cmd(
         evaluations: Annotated[int, typer.Option(help="Timed model evaluations.")] = 6,
-        patients: Annotated[int, typer.Option(help="Virtual patients per dose level.")] = 8,
+        patients: Annotated[int, typer.Option(help="Virtual patients per dose level.")] = 12,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Time model evaluations of `allocart sensitivity` (target: the default run in 10 minutes)."""

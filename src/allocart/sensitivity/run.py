@@ -94,12 +94,12 @@ class SensitivitySettings:
     parameters: tuple[str, ...] | None = None
     outputs: tuple[str, ...] | None = None
     params: str | None = None
-    patients: int = 8
+    patients: int = 12
     trials: int = 200
     dose_level: int | None = None
     morris_trajectories: int = 6
     morris_levels: int = 4
-    sobol_n: int = 32
+    sobol_n: int = 64
     sobol_top: int = 5
     resamples: int = 1000
     seed: int = 20240607
