@@ -2,7 +2,8 @@
 
 ``allocart data check PATH`` lists what a dataset holds and every problem (file, row, column);
 ``allocart data convert SRC DEST`` reads one format and writes the other;
-``allocart data simulate OUT`` exports virtual patients as data, with residual error and LLOQ.
+``allocart data simulate OUT`` exports virtual patients as data, with residual error and LLOQ;
+``allocart data adam --dataset FILE|--run FOLDER --out DIR`` writes ADaM ADSL, ADAE and ADPC.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from allocart.errors import DataError
 from allocart.files import check_output
 
 data_app = typer.Typer(
-    help="Patient datasets: check, convert, simulate (NONMEM CSV or SDTM folder).",
+    help="Patient datasets: check, convert, simulate (NONMEM CSV or SDTM folder), ADaM tables.",
     no_args_is_help=True,
 )
 
-_FORMAT_HELP = "nonmem (a .csv file) or sdtm (a folder of tables); default: from the path."
+_FORMAT_HELP = (
+    "nonmem (a .csv file), sdtm (a folder of CSV tables) or xpt (a folder of SAS XPORT "
+    "tables); default: from the path."
+)
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:
@@ -186,7 +190,7 @@ def check_cmd(
     kind = detect_format(path, fmt)
     spec, opts = read_options()
     report: dict[str, Any] = {"path": str(path), "format": kind, "notes": [], "problems": []}
-    if kind == "sdtm":
+    if kind in ("sdtm", "xpt"):  # a folder of SDTM tables, CSV or SAS XPORT
         study = load_sdtm(path, opts)
         report["tables"] = {d: {"file": study.files[d], "rows": study.rows[d]} for d in study.files}
         report["records"] = {
@@ -246,14 +250,25 @@ def _print_report(report: dict[str, Any]) -> None:
 def convert_cmd(
     source: Path = typer.Argument(..., help="Input: NONMEM .csv file or SDTM folder."),
     dest: Path = typer.Argument(..., help="Output: .csv file (NONMEM) or folder (SDTM)."),
-    fmt: str = _FORMAT,
-    to: str = typer.Option(None, "--to", help="Output format (default: from DEST)."),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="Input format: nonmem or sdtm (default: from SOURCE); xpt: write DEST as SDTM "
+        "SAS XPORT tables (the input's format then comes from SOURCE).",
+    ),
+    to: str = typer.Option(
+        None, "--to", help="Output format: nonmem, sdtm or xpt (default: from DEST)."
+    ),
     *,
     read_options: _ReadOptions,
 ) -> None:
-    """Read a dataset in one format and write it in the other (or the same, normalised)."""
+    """Read a dataset in one format and write it in another (or the same, normalised)."""
     from allocart.data import read_dataset, write_dataset
 
+    if fmt is not None and fmt.strip().lower() == "xpt" and to is None:
+        # SAS XPORT names how the SDTM tables are written; any SDTM folder is read either way
+        fmt, to = None, "xpt"
     spec, opts = read_options()
     _check_dest(dest, to, "DEST")
     ds = read_dataset(source, fmt, nonmem=spec, sdtm=opts)
@@ -311,7 +326,61 @@ def simulate_cmd(
 def _check_dest(dest: Path, fmt: str | None, what: str) -> None:
     """Check before any work that ``dest`` can be written: a .csv (NONMEM) or a folder (SDTM)."""
     kind = (fmt or "").strip().lower() or ("nonmem" if dest.suffix.lower() == ".csv" else "sdtm")
-    check_output(dest, what=what, folder=kind == "sdtm", error=DataError)
+    check_output(dest, what=what, folder=kind in ("sdtm", "xpt"), error=DataError)
+
+
+@data_app.command("adam")
+@_with_read_options
+def adam_cmd(
+    dataset: Path = typer.Option(
+        None, "--dataset", help="Patient dataset: NONMEM .csv file or SDTM folder."
+    ),
+    run: Path = typer.Option(
+        None, "--run", help="Run folder of a virtual trial (holding results.duckdb)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder of adsl, adae and adpc."),
+    table_format: str = typer.Option("xpt", "--format", help="xpt (SAS XPORT v5) or csv."),
+    study_id: str = typer.Option("ALLOCART", "--study-id", help="STUDYID of the tables."),
+    replicate: list[int] = typer.Option(
+        [], "--replicate", help="--run: replicate trial to take (0-based); repeatable; default all."
+    ),
+    *,
+    read_options: _ReadOptions,
+) -> None:
+    """Write CDISC ADaM tables (ADSL, ADAE, ADPC) of a patient dataset or of a virtual trial."""
+    from allocart.data import read_dataset
+    from allocart.data.adam import (
+        ADAM_FORMATS,
+        adam_input_from_dataset,
+        adam_input_from_run,
+        build_adam,
+        write_adam,
+    )
+
+    if (dataset is None) == (run is None):
+        raise DataError("give one of --dataset FILE (a patient dataset) or --run FOLDER (a run)")
+    if replicate and run is None:
+        raise DataError("--replicate: only with --run (a virtual trial's replicate trials)")
+    table_format = table_format.strip().lower()
+    if table_format not in ADAM_FORMATS:
+        raise DataError(f"--format: {table_format!r} is not one of {', '.join(ADAM_FORMATS)}")
+    check_output(out, what="--out", folder=True, error=DataError)
+    if dataset is not None:
+        spec, opts = read_options()
+        data = adam_input_from_dataset(read_dataset(dataset, nonmem=spec, sdtm=opts), study_id)
+    else:
+        data = adam_input_from_run(run, study_id, replicates=replicate or None)
+    tables = build_adam(data)
+    paths = write_adam(tables, out, table_format)
+    print(
+        f"wrote {out}: "
+        + ", ".join(
+            f"{paths[name].name} ({len(frame)} rows)"
+            if name in paths
+            else f"{name} has no rows (no file: pandas cannot read an empty XPORT file)"
+            for name, frame in tables.items()
+        )
+    )
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
