@@ -158,9 +158,23 @@ def test_pathways_boin12_and_crm(capsys):
         (["--n-doses", "3", "--p-tox", "0.1,0.2"], "--p-tox"),
         (["--p-eff", "0.1,0.2"], "--p-eff"),
         (["--csv", "."], "--csv"),
+        (["--treated", "3,0"], "--dlts"),
+        (["--treated", "3,0", "--dlts", "0,0", "--n-doses", "3"], "--n-doses"),
+        (["--treated", "3,x", "--dlts", "0,0"], "--treated"),
     ],
 )
 def test_pathways_bad_input_names_flag(extra, flag, capsys):
     assert main(["design", "pathways", *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and flag in err and err.count("\n") == 1
+
+
+def test_pathways_trial_under_way(capsys):
+    """1/3 at dose 1 so far, next cohort at dose 1: BOIN (0.3) decides on 6 patients."""
+    args = ["design", "pathways", "--target", "0.3", "--treated", "3,0,0", "--dlts", "1,0,0"]
+    assert main([*args, "--cohorts", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["cohort_1_treated_at_dose"] for r in rows] == [6, 6, 6, 6]
+    # 1/6 escalate, 2/6 stay, 3/6 de-escalate from the lowest dose = stay, 4/6 eliminates the
+    # lowest dose (Pr(p > 0.3 | 4/6) = 0.97 > 0.95): stop without a dose.
+    assert [r["cohort_1_decision"] for r in rows] == ["escalate", "stay", "stay", "stop"]

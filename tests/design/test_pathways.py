@@ -18,6 +18,7 @@ from allocart.design import (
     CRM,
     TITEBOIN,
     Accrual,
+    DoseData,
     ScenarioOutcomes,
     ThreePlusThree,
     decision_table,
@@ -233,3 +234,42 @@ def test_pathways_are_consistent(name, target, n_doses, cohorts, start):
             assert 0 <= rec[c + "dlts"] <= rec[c + "treated"] <= rec[c + "treated_at_dose"]
             if i < cohorts and not pd.isna(rec[c + "next_dose"]):
                 assert rec[f"cohort_{i + 1}_dose"] == rec[c + "next_dose"]
+
+
+def test_pathways_from_data_continue_the_pathways_from_the_start():
+    """Given the data of a first cohort (0/3 at dose 1, BOIN escalates to dose 2), the pathways of
+    the next cohort are the second-cohort branches of the pathways from the start."""
+    design = BOIN(0.25)
+    full = dose_transition_pathways(design, n_doses=4, cohorts=2)
+    branch = full[full.cohort_1_dlts == 0].reset_index(drop=True)
+    data = DoseData(treated=(3, 0, 0, 0), dlts=(0, 0, 0, 0))
+    cont = dose_transition_pathways(design, n_doses=4, cohorts=1, start_dose=1, data=data)
+    for col in ("dose", "dlts", "treated_at_dose", "dlts_at_dose", "decision", "next_dose"):
+        assert cont[f"cohort_1_{col}"].tolist() == branch[f"cohort_2_{col}"].tolist()
+
+
+def test_pathways_from_data_use_cumulative_counts_and_n_cohorts():
+    """1/3 then the next cohort at the same dose: decisions on 6 patients (decision table row
+    n = 6); with n_cohorts = 2 the trial ends after it and selects by isotonic regression."""
+    data = DoseData(treated=(3, 3, 0), dlts=(0, 1, 0))
+    t = dose_transition_pathways(BOIN(0.3), n_doses=3, cohorts=1, start_dose=1, data=data)
+    row6 = {r["n"]: r for r in decision_table(BOIN(0.3))}[6]
+    for rec in t.to_dict("records"):
+        assert rec["cohort_1_treated_at_dose"] == 6
+        assert rec["cohort_1_decision"] == _table_action(row6, rec["cohort_1_dlts_at_dose"])
+    short = BOIN(0.3, n_cohorts=2)
+    data1 = DoseData(treated=(3, 0, 0), dlts=(0, 0, 0))
+    t = dose_transition_pathways(short, n_doses=3, cohorts=1, start_dose=1, data=data1)
+    assert set(t.cohort_1_decision) == {"end"}
+    assert t.selected_dose.tolist() == [
+        short.select(DoseData((3, 3, 0), (0, y, 0))) + 1 for y in range(4)
+    ]
+
+
+def test_pathways_from_data_refuse_pending_and_other_sizes():
+    with pytest.raises(DesignError, match="`data`"):
+        dose_transition_pathways(
+            BOIN(0.3), 3, 1, data=DoseData((3, 0, 0), (0, 0, 0), pending=(1, 0, 0))
+        )
+    with pytest.raises(DesignError, match="`data`"):
+        dose_transition_pathways(BOIN(0.3), 3, 1, data=DoseData((3, 0), (0, 0)))

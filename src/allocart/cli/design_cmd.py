@@ -270,11 +270,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         p_eff: str | None = typer.Option(
             None, help="True response probability per dose (BOIN12, with --p-tox)."
         ),
+        treated: str | None = typer.Option(
+            None, help="Trial under way: patients treated per dose so far (complete data)."
+        ),
+        dlts: str | None = typer.Option(None, help="Trial under way: DLTs per dose so far."),
+        responses: str | None = typer.Option(
+            None, help="Trial under way: responses per dose so far (BOIN12)."
+        ),
         csv: str | None = typer.Option(None, "--csv", help="Write the table to this CSV file."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Dose transition pathways: the decision for every outcome of the next cohorts."""
-        from allocart.design import ScenarioOutcomes, make_design
+        from allocart.design import DoseData, ScenarioOutcomes, make_design
         from allocart.design.pathways import dose_transition_pathways
         from allocart.files import atomic_write_text, check_output
 
@@ -305,6 +312,22 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 p_tox=tuple(_floats("p-tox", p_tox) or ()),
                 p_eff=tuple(_floats("p-eff", p_eff) or ()),
             )
+        data = None
+        if treated is not None or dlts is not None or responses is not None:
+            if treated is None or dlts is None:
+                raise DesignError(
+                    "`--treated` and `--dlts` go together: give both for a trial under way."
+                )
+            data = DoseData(
+                treated=tuple(_ints("treated", treated) or ()),
+                dlts=tuple(_ints("dlts", dlts) or ()),
+                responses=tuple(_ints("responses", responses) or ()),
+            )
+            if n_doses is not None and n_doses != data.n_doses:
+                raise DesignError(
+                    f"`--treated` has {data.n_doses} doses but `--n-doses` is {n_doses}."
+                )
+            n_doses = data.n_doses
         k = n_doses if n_doses is not None else (sc.n_doses if sc is not None else 5)
         if n_doses is not None and sc is not None and sc.n_doses != n_doses:
             raise DesignError(
@@ -318,7 +341,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise DesignError(
                 f"`--start-dose` must be a dose level from 1 to {k}, got {start_dose}."
             )
-        frame = dose_transition_pathways(d, k, cohorts, start_dose=start_dose - 1, scenario=sc)
+        frame = dose_transition_pathways(
+            d, k, cohorts, start_dose=start_dose - 1, scenario=sc, data=data
+        )
         if csv is not None:
             Path(csv).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(csv, frame.to_csv(index=False))

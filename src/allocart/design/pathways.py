@@ -13,6 +13,7 @@ branch, so the table and the simulator cannot disagree:
 * TITE-BOIN with complete follow-up is BOIN; BF-BOIN's escalation cohorts follow BOIN (backfill
   patients depend on arrivals and are not part of the pathways).
 
+Pathways start from an empty trial or, given the complete data so far, from a trial under way.
 A branch in which the design stops (3+3 MTD declared, lowest dose eliminated, CRM safety stop,
 ``n_earlystop``) or reaches its ``n_cohorts`` ends there, so the number of rows is the product of
 the outcome counts of the cohorts only when no branch ends early.
@@ -142,6 +143,7 @@ def dose_transition_pathways(
     *,
     start_dose: int | None = None,
     scenario: ScenarioOutcomes | None = None,
+    data: DoseData | None = None,
 ) -> pd.DataFrame:
     """Decisions of ``design`` for every outcome sequence of the next ``cohorts`` cohorts.
 
@@ -152,12 +154,20 @@ def dose_transition_pathways(
     n_doses : int
         Number of dose levels of the trial.
     cohorts : int
-        Number of cohorts to enumerate, from the start of the trial (default 2).
+        Number of cohorts to enumerate (default 2), from the start of the trial or, with
+        ``data``, from there.
     start_dose : int, optional
-        0-based dose of the first cohort; default the design's ``start_dose`` (0 for the 3+3).
+        0-based dose of the first enumerated cohort; default the design's ``start_dose`` (0 for
+        the 3+3). With ``data``, the dose the design advised for the next cohort.
     scenario : ScenarioOutcomes, optional
         True per-dose DLT (and, for BOIN12, response) probabilities; adds the column
         ``probability``, the probability of each pathway under the scenario (the rows' sum is 1).
+    data : DoseData, optional
+        Complete data observed so far (no pending patient), to enumerate the pathways of a trial
+        under way: the cumulative counts and the decisions include them, and they count towards
+        the design's ``n_cohorts`` as ``ceil(treated / cohort_size)`` cohorts. For BOIN12 the
+        responses of ``data`` are paired with its DLTs as :meth:`BOIN12.recommend` pairs them
+        (most conservatively).
 
     Returns
     -------
@@ -177,8 +187,9 @@ def dose_transition_pathways(
     Raises
     ------
     DesignError
-        For a number of doses or cohorts below 1, a start dose outside the doses, a scenario
-        with another number of doses, or a table of more than :data:`MAX_PATHWAY_ROWS` rows.
+        For a number of doses or cohorts below 1, a start dose outside the doses, a scenario or
+        data with another number of doses, data with pending patients, or a table of more than
+        :data:`MAX_PATHWAY_ROWS` rows.
 
     Examples
     --------
@@ -199,13 +210,31 @@ def dose_transition_pathways(
         raise DesignError(
             f"`scenario` has {scenario.n_doses} doses but `n_doses` is {k}; give one probability per dose."
         )
+    cs = int(design.cohort_size)  # type: ignore[attr-defined]
+    n0 = np.zeros(k, dtype=np.int64)
+    y0, r0, b0 = n0.copy(), n0.copy(), n0.copy()
+    done = 0
+    if data is not None:
+        if data.n_doses != k:
+            raise DesignError(
+                f"`data` has {data.n_doses} doses but `n_doses` is {k}; give one count per dose."
+            )
+        if any(data.pending):
+            raise DesignError(
+                f"`data` has pending patients ({list(data.pending)}); pathways start from complete "
+                "data, so wait for their DLT windows or leave them out."
+            )
+        n0, y0, r0 = (
+            np.asarray(v, dtype=np.int64) for v in (data.treated, data.dlts, data.responses)
+        )
+        b0 = np.maximum(0, y0 + r0 - n0)
+        done = -(-int(n0.sum()) // cs)
     outcomes = cohort_outcomes(design)
     if len(outcomes) ** n_coh > MAX_PATHWAY_ROWS:
         raise DesignError(
             f"`cohorts` = {n_coh} gives up to {len(outcomes)}^{n_coh} pathways, more than "
             f"{MAX_PATHWAY_ROWS}; enumerate fewer cohorts."
         )
-    cs = int(design.cohort_size)  # type: ignore[attr-defined]
     joint = isinstance(design, BOIN12)
     rows: list[dict[str, object]] = []
 
@@ -226,7 +255,7 @@ def dose_transition_pathways(
             y2[d] += o.dlts
             r2[d] += o.responses
             b2[d] += o.responses_with_dlt
-            decision, nxt, sel, ends = _decide(design, n2, y2, r2, b2, d, i)
+            decision, nxt, sel, ends = _decide(design, n2, y2, r2, b2, d, done + i)
             c = f"cohort_{i}_"
             new = dict(row)
             new[c + "dose"] = d + 1
@@ -247,8 +276,7 @@ def dose_transition_pathways(
             else:
                 walk(i + 1, int(nxt), n2, y2, r2, b2, new, p)  # type: ignore[arg-type]
 
-    z = np.zeros(k, dtype=np.int64)
-    walk(1, start, z, z, z, z, {}, 1.0)
+    walk(1, start, n0, y0, r0, b0, {}, 1.0)
     return _frame(rows, n_coh, joint, scenario is not None)
 
 
