@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 from allocart.engine import (
     STATUS_MAX_STEPS,
@@ -74,7 +73,7 @@ def _lv_problem(n, seed=3):
     return y0, params, ev
 
 
-@pytest.mark.parametrize("method", ["dopri5", "rodas"])
+@pytest.mark.parametrize("method", ["dopri5", "auto"])
 def test_results_independent_of_batching_and_threads(lotka_kernel, method):
     import numba
 
@@ -173,6 +172,7 @@ def test_solve_batch_progress(lotka_kernel):
         (dict(atol=np.ones(3)), "atol must be a scalar or shape"),
         (dict(atol=-1.0), "atol must be finite and >= 0"),
         (dict(method="rk4"), "method must be"),
+        (dict(method="rodas"), r"method must be 'auto' or one of \['dopri5'\], got 'rodas'"),
         (dict(max_steps=0), "max_steps"),
         (dict(events=EventTable.empty(2)), "events has 2 rows"),
         (
@@ -192,24 +192,3 @@ def test_input_validation(lotka_kernel, kwargs, match):
     y0, params, t_out = args.pop("y0"), args.pop("params"), args.pop("t_out")
     with pytest.raises(SolverError, match=match):
         solve_batch(lotka_kernel, y0, params, t_out, **args)
-
-
-def test_rodas_on_stiff_problem(vdp_kernel):
-    # Van der Pol mu = 1000 is genuinely stiff: the Rosenbrock method needs far fewer steps.
-    y0 = np.array([[2.0, 0.0]])
-    mu = np.array([[1000.0]])
-    t_out = np.array([0.0, 500.0, 1000.0])
-    r = solve_batch(vdp_kernel, y0, mu, t_out, t0=0.0, rtol=1e-6, atol=1e-8, method="rodas")
-    assert r.ok and r.n_steps[0] < 2000
-    ref = solve_ivp(
-        lambda t, y: [y[1], 1000 * (1 - y[0] ** 2) * y[1] - y[0]],
-        (0, 1000),
-        y0[0],
-        method="Radau",
-        rtol=1e-10,
-        atol=1e-12,
-        t_eval=t_out,
-    )
-    # Position component only: the velocity is near-singular at the jumps. 1e-4 absolute
-    # is 100 rtol on an amplitude of 2.
-    np.testing.assert_allclose(r.y[0, :, 0], ref.y[0], atol=1e-4)

@@ -151,15 +151,15 @@ def test_lanes_agree_with_per_patient_kernel(lanes3_kernel, rtol):
     assert abs(lanes.n_steps.mean() / scalar.n_steps.mean() - 1.0) < 0.02
 
 
-def test_lanes_default_only_for_dopri5(lanes3_kernel):
+def test_lanes_default_and_per_patient_choice(lanes3_kernel):
     y0, params, ev = _patients(9, seed=4)
     t_out = np.linspace(0.0, 10.0, 11)
     auto = solve_batch(lanes3_kernel, y0, params, t_out, t0=0.0, events=ev)
     forced = solve_batch(lanes3_kernel, y0, params, t_out, t0=0.0, events=ev, lanes=True)
     np.testing.assert_array_equal(auto.y, forced.y)  # the default is the lane kernel
-    rodas = solve_batch(lanes3_kernel, y0, params, t_out, t0=0.0, events=ev, method="rodas")
-    assert rodas.ok  # rodas runs the per-patient kernel
-    with pytest.raises(SolverError, match="only available with method 'dopri5'"):
+    scalar = solve_batch(lanes3_kernel, y0, params, t_out, t0=0.0, events=ev, lanes=False)
+    assert scalar.ok  # lanes=False runs the per-patient kernel
+    with pytest.raises(SolverError, match="method must be 'auto' or one of"):
         solve_batch(lanes3_kernel, y0, params, t_out, t0=0.0, method="rodas", lanes=True)
 
 

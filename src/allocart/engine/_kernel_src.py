@@ -7,17 +7,11 @@ function here therefore refers to the module-global ``rhs`` and to ``N_STATES``;
 treats both as compile-time constants, so the per-state loops are fully unrolled for the
 model at hand and the right-hand side is inlined into the stepper.
 
-Methods
--------
-``dopri5`` (code 0)
-    Dormand-Prince 5(4) with FSAL, the PI step-size controller and the fourth-order dense
-    output of Hairer, Norsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed.
-    (1993), Sec. II.4-II.6 and their code DOPRI5. Six right-hand side evaluations per step.
-``rodas`` (code 1)
-    Linearly implicit Rosenbrock method RODAS4 (Hairer & Wanner, *Solving Ordinary
-    Differential Equations II*, 2nd ed. (1996), Sec. VI.4) with a one-sided finite-difference
-    Jacobian and a dense LU factorisation per step. Six stages, L-stable, for patients whose
-    step is capped by stability rather than accuracy.
+Method
+------
+Dormand-Prince 5(4) with FSAL, the PI step-size controller and the fourth-order dense output
+of Hairer, Norsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed. (1993),
+Sec. II.4-II.6 and their code DOPRI5. Six right-hand side evaluations per step.
 
 Each patient is integrated independently with its own time, step size and event pointer,
 so results do not depend on how patients are batched or scheduled on threads.
@@ -90,49 +84,6 @@ from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and it
     DOPRI_E,
 )
 
-# ---------------------------------------------------------------------------------------------
-# RODAS4 coefficients (Hairer-Wanner II, Sec. VI.4; the "a", "c" form of their code RODAS).
-_RG = 0.25
-_RA21 = 1.544
-_RA31 = 0.9466785280815826
-_RA32 = 0.2557011698983284
-_RA41 = 3.314825187068521
-_RA42 = 2.896124015972201
-_RA43 = 0.9986419139977817
-_RA51 = 1.221224509226641
-_RA52 = 6.019134481288629
-_RA53 = 12.53708332932087
-_RA54 = -0.687886036105895
-_RC21 = -5.6688
-_RC31 = -2.430093356833875
-_RC32 = -0.2063599157091915
-_RC41 = -0.1073529058151375
-_RC42 = -9.594562251023355
-_RC43 = -20.47028614809616
-_RC51 = 7.496443313967647
-_RC52 = -10.24680431464352
-_RC53 = -33.99990352819905
-_RC54 = 11.70890893206160
-_RC61 = 8.083246795921522
-_RC62 = -7.981132988064893
-_RC63 = -31.52159432874371
-_RC64 = 16.31930543123136
-_RC65 = -6.058818238834054
-_RALPHA2 = 0.386
-_RALPHA3 = 0.21
-_RALPHA4 = 0.63
-# Dense output coefficients of RODAS4 (order 3 interpolant).
-_RD21 = 10.12623508344586
-_RD22 = -7.487995877610167
-_RD23 = -34.80091861555747
-_RD24 = -7.992771707568823
-_RD25 = 1.025137723295662
-_RD31 = -0.6762803392801253
-_RD32 = 6.087714651680015
-_RD33 = 16.43084320892478
-_RD34 = 24.76722511418386
-_RD35 = -6.594389125716872
-
 
 @numba.njit(cache=True, error_model="numpy")
 def _err_norm(err, y, ynew, rtol, atol):
@@ -202,62 +153,71 @@ def _apply_event(y, state, op, value):
         y[state] = value
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _lu_factor(a, piv):
-    """In-place LU with partial pivoting; returns False if the matrix is singular."""
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _dopri_step(t, h, t_new, y, p, k1, k2, k3, k4, k5, k6, k7, ytmp, ynew, err):
+    """One Dormand-Prince 5(4) step from ``(t, y)`` with ``k1 = f(t, y)`` (FSAL).
+
+    Fills the stages ``k2..k7`` (``k7 = f(t_new, ynew)``), the 5th-order solution ``ynew`` and
+    the embedded error estimate ``err``; ``t_new`` is ``t + h``, or the segment end exactly on a
+    step that lands there. Six right-hand side evaluations.
+    """
     n = N_STATES
-    for k in range(n):
-        m = k
-        big = abs(a[k, k])
-        for i in range(k + 1, n):
-            v = abs(a[i, k])
-            if v > big:
-                big = v
-                m = i
-        piv[k] = m
-        if big == 0.0 or not math.isfinite(big):
-            return False
-        if m != k:
-            for j in range(n):
-                tmp = a[k, j]
-                a[k, j] = a[m, j]
-                a[m, j] = tmp
-        inv = 1.0 / a[k, k]
-        for i in range(k + 1, n):
-            a[i, k] *= inv
-        for i in range(k + 1, n):
-            lik = a[i, k]
-            if lik != 0.0:
-                for j in range(k + 1, n):
-                    a[i, j] -= lik * a[k, j]
-    return True
+    for i in range(n):
+        ytmp[i] = y[i] + h * _A21 * k1[i]
+    _rhs(t + _C2 * h, ytmp, p, k2)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
+    _rhs(t + _C3 * h, ytmp, p, k3)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
+    _rhs(t + _C4 * h, ytmp, p, k4)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
+    _rhs(t + _C5 * h, ytmp, p, k5)
+    for i in range(n):
+        ytmp[i] = y[i] + h * (
+            _A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i]
+        )
+    _rhs(t_new, ytmp, p, k6)
+    for i in range(n):
+        ynew[i] = y[i] + h * (
+            _A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i]
+        )
+    _rhs(t_new, ynew, p, k7)
+    for i in range(n):
+        err[i] = h * (
+            _E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i]
+        )
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _lu_solve(a, piv, b):
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _dense_output(t, h, t_new, y, ynew, k1, k3, k4, k5, k6, k7, c1, c3, c2, t_out, j, out):
+    """Write the outputs strictly inside ``(t, t_new)`` from the accepted step's 4th-order dense
+    output (Hairer-Norsett-Wanner I, Sec. II.6, code DOPRI5); returns the next output index.
+
+    ``c1``, ``c2`` and ``c3`` are work arrays for the interpolant's coefficients.
+    """
     n = N_STATES
-    for k in range(n):
-        m = piv[k]
-        if m != k:
-            tmp = b[k]
-            b[k] = b[m]
-            b[m] = tmp
-    for i in range(1, n):
-        s = b[i]
-        for j in range(i):
-            s -= a[i, j] * b[j]
-        b[i] = s
-    for i in range(n - 1, -1, -1):
-        s = b[i]
-        for j in range(i + 1, n):
-            s -= a[i, j] * b[j]
-        b[i] = s / a[i, i]
+    n_out = t_out.shape[0]
+    for i in range(n):
+        ydiff = ynew[i] - y[i]
+        bspl = h * k1[i] - ydiff
+        c1[i] = bspl
+        c3[i] = h * (
+            _D1 * k1[i] + _D3 * k3[i] + _D4 * k4[i] + _D5 * k5[i] + _D6 * k6[i] + _D7 * k7[i]
+        )
+        c2[i] = ydiff - h * k7[i] - bspl
+    while j < n_out and t_out[j] < t_new:
+        s = (t_out[j] - t) / h
+        s1 = 1.0 - s
+        for i in range(n):
+            out[j, i] = y[i] + s * ((ynew[i] - y[i]) + s1 * (c1[i] + s * (c2[i] + s1 * c3[i])))
+        j += 1
+    return j
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _integrate_patient(
-    y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, method, out
-):
+def _integrate_patient(y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max, out):
     """Integrate one patient over ``t_out`` with events; fills ``out`` (n_times, N_STATES).
 
     Returns ``(status, n_accepted, n_rejected, n_rhs, t_fail)``.
@@ -279,14 +239,6 @@ def _integrate_patient(
     k6 = np.empty(n)
     k7 = np.empty(n)
     r5 = np.empty(n)
-    if method == 1:
-        jac = np.empty((n, n))
-        piv = np.empty(n, dtype=np.int64)
-        fdt = np.empty(n)
-    else:
-        jac = np.empty((1, 1))
-        piv = np.empty(1, dtype=np.int64)
-        fdt = np.empty(1)
 
     for i in range(n):
         y[i] = y0[i]
@@ -307,7 +259,7 @@ def _integrate_patient(
     n_rhs = 0
     status = _OK
     h_prop = -1.0  # step size proposal carried across segments; <0 means "estimate one"
-    order = 5.0 if method == 0 else 4.0
+    order = 5.0
     eps = 2.220446049250313e-16
 
     while j < n_out and status == _OK:
@@ -348,132 +300,9 @@ def _integrate_patient(
                 h = t_seg - t
                 last = True
 
-            if method == 0:
-                # ---------------- Dormand-Prince 5(4) step ----------------
-                for i in range(n):
-                    ytmp[i] = y[i] + h * _A21 * k1[i]
-                _rhs(t + _C2 * h, ytmp, p, k2)
-                for i in range(n):
-                    ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-                _rhs(t + _C3 * h, ytmp, p, k3)
-                for i in range(n):
-                    ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-                _rhs(t + _C4 * h, ytmp, p, k4)
-                for i in range(n):
-                    ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-                _rhs(t + _C5 * h, ytmp, p, k5)
-                for i in range(n):
-                    ytmp[i] = y[i] + h * (
-                        _A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i]
-                    )
-                t_new = t + h
-                if last:
-                    t_new = t_seg
-                _rhs(t_new, ytmp, p, k6)
-                for i in range(n):
-                    ynew[i] = y[i] + h * (
-                        _A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i]
-                    )
-                _rhs(t_new, ynew, p, k7)
-                n_rhs += 6
-                for i in range(n):
-                    err[i] = h * (
-                        _E1 * k1[i]
-                        + _E3 * k3[i]
-                        + _E4 * k4[i]
-                        + _E5 * k5[i]
-                        + _E6 * k6[i]
-                        + _E7 * k7[i]
-                    )
-            else:
-                # ---------------- RODAS4 step ----------------
-                # Finite-difference Jacobian J = df/dy (one column per state) and df/dt.
-                for i in range(n):
-                    ytmp[i] = y[i]
-                for c in range(n):
-                    delt = math.sqrt(eps * max(1e-5, abs(y[c])))
-                    ytmp[c] = y[c] + delt
-                    _rhs(t, ytmp, p, k7)
-                    ytmp[c] = y[c]
-                    for i in range(n):
-                        jac[i, c] = -(k7[i] - k1[i]) / delt
-                delt = math.sqrt(eps * max(1e-5, abs(t)))
-                _rhs(t + delt, y, p, k7)
-                for i in range(n):
-                    fdt[i] = (k7[i] - k1[i]) / delt
-                n_rhs += n + 1
-                # W = I/(gamma h) - J, factorised once per step.
-                fac = 1.0 / (h * _RG)
-                for i in range(n):
-                    jac[i, i] += fac
-                if not _lu_factor(jac, piv):
-                    n_rej += 1
-                    h *= 0.25
-                    reject = True
-                    continue
-                hd1 = h * _RG  # gamma_i for the time derivative term: d_i = h*gamma_i
-                # Stage 1
-                for i in range(n):
-                    k2[i] = k1[i] + hd1 * fdt[i]
-                _lu_solve(jac, piv, k2)
-                # Stage 2
-                for i in range(n):
-                    ytmp[i] = y[i] + _RA21 * k2[i]
-                _rhs(t + _RALPHA2 * h, ytmp, p, err)
-                for i in range(n):
-                    k3[i] = err[i] + h * (-0.1043) * fdt[i] + _RC21 * k2[i] / h
-                _lu_solve(jac, piv, k3)
-                # Stage 3
-                for i in range(n):
-                    ytmp[i] = y[i] + _RA31 * k2[i] + _RA32 * k3[i]
-                _rhs(t + _RALPHA3 * h, ytmp, p, err)
-                for i in range(n):
-                    k4[i] = err[i] + h * 0.1035 * fdt[i] + (_RC31 * k2[i] + _RC32 * k3[i]) / h
-                _lu_solve(jac, piv, k4)
-                # Stage 4
-                for i in range(n):
-                    ytmp[i] = y[i] + _RA41 * k2[i] + _RA42 * k3[i] + _RA43 * k4[i]
-                _rhs(t + _RALPHA4 * h, ytmp, p, err)
-                for i in range(n):
-                    k5[i] = (
-                        err[i]
-                        + h * (-0.0362) * fdt[i]
-                        + (_RC41 * k2[i] + _RC42 * k3[i] + _RC43 * k4[i]) / h
-                    )
-                _lu_solve(jac, piv, k5)
-                # Stage 5
-                for i in range(n):
-                    ytmp[i] = y[i] + _RA51 * k2[i] + _RA52 * k3[i] + _RA53 * k4[i] + _RA54 * k5[i]
-                t_new = t + h
-                if last:
-                    t_new = t_seg
-                _rhs(t_new, ytmp, p, err)
-                for i in range(n):
-                    k6[i] = (
-                        err[i] + (_RC51 * k2[i] + _RC52 * k3[i] + _RC53 * k4[i] + _RC54 * k5[i]) / h
-                    )
-                _lu_solve(jac, piv, k6)
-                # Stage 6 gives the embedded error estimate.
-                for i in range(n):
-                    ytmp[i] += k6[i]
-                _rhs(t_new, ytmp, p, err)
-                for i in range(n):
-                    r5[i] = (
-                        err[i]
-                        + (
-                            _RC61 * k2[i]
-                            + _RC62 * k3[i]
-                            + _RC63 * k4[i]
-                            + _RC64 * k5[i]
-                            + _RC65 * k6[i]
-                        )
-                        / h
-                    )
-                _lu_solve(jac, piv, r5)
-                n_rhs += 5
-                for i in range(n):
-                    ynew[i] = ytmp[i] + r5[i]
-                    err[i] = r5[i]
+            t_new = t_seg if last else t + h
+            _dopri_step(t, h, t_new, y, p, k1, k2, k3, k4, k5, k6, k7, ytmp, ynew, err)
+            n_rhs += 6
 
             # NaN/inf anywhere in the new state or the error estimate (which contains the
             # last stage) makes the norm non-finite.
@@ -490,15 +319,11 @@ def _integrate_patient(
                 # ---------------- accepted ----------------
                 n_acc += 1
                 nonfinite_reject = False
-                if method == 0:
-                    fac11 = en**_EXPO1
-                    fac = fac11 / fac_old**_BETA
-                    fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
-                    h_next = h / fac
-                    fac_old = max(en, 1e-4)
-                else:
-                    fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, (en**0.25) / _SAFE))
-                    h_next = h / fac
+                fac11 = en**_EXPO1
+                fac = fac11 / fac_old**_BETA
+                fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
+                h_next = h / fac
+                fac_old = max(en, 1e-4)
                 if reject:
                     h_next = min(h_next, h)
                 reject = False
@@ -507,54 +332,16 @@ def _integrate_patient(
                 # Dense output for output times strictly inside (t, t_new); an output at
                 # the segment end is written after that time's events.
                 if j < n_out and t_out[j] < t_new:
-                    if method == 0:
-                        for i in range(n):
-                            ydiff = ynew[i] - y[i]
-                            bspl = h * k1[i] - ydiff
-                            ytmp[i] = bspl
-                            r5[i] = h * (
-                                _D1 * k1[i]
-                                + _D3 * k3[i]
-                                + _D4 * k4[i]
-                                + _D5 * k5[i]
-                                + _D6 * k6[i]
-                                + _D7 * k7[i]
-                            )
-                            err[i] = ydiff - h * k7[i] - bspl
-                        while j < n_out and t_out[j] < t_new:
-                            s = (t_out[j] - t) / h
-                            s1 = 1.0 - s
-                            for i in range(n):
-                                out[j, i] = y[i] + s * (
-                                    (ynew[i] - y[i]) + s1 * (ytmp[i] + s * (err[i] + s1 * r5[i]))
-                                )
-                            j += 1
-                    else:
-                        for i in range(n):
-                            k7[i] = _RD21 * k2[i] + _RD22 * k3[i] + _RD23 * k4[i]
-                            k7[i] += _RD24 * k5[i] + _RD25 * k6[i]
-                            r5[i] = _RD31 * k2[i] + _RD32 * k3[i] + _RD33 * k4[i]
-                            r5[i] += _RD34 * k5[i] + _RD35 * k6[i]
-                        while j < n_out and t_out[j] < t_new:
-                            s = (t_out[j] - t) / h
-                            s1 = 1.0 - s
-                            for i in range(n):
-                                out[j, i] = s1 * y[i] + s * (ynew[i] + s1 * (k7[i] + s * r5[i]))
-                            j += 1
+                    j = _dense_output(
+                        t, h, t_new, y, ynew, k1, k3, k4, k5, k6, k7, ytmp, r5, err, t_out, j, out
+                    )
 
                 t = t_new
                 for i in range(n):
                     y[i] = ynew[i]
-                if method == 0:
-                    # FSAL: the last stage is the first stage of the next step.
-                    for i in range(n):
-                        k1[i] = k7[i]
-                else:
-                    _rhs(t, y, p, k1)
-                    n_rhs += 1
-                if method != 0 and not _all_finite(k1):
-                    status = _NON_FINITE
-                    break
+                # FSAL: the last stage is the first stage of the next step.
+                for i in range(n):
+                    k1[i] = k7[i]
                 if not last:
                     h = h_next
                 else:
@@ -563,11 +350,8 @@ def _integrate_patient(
                 # ---------------- rejected ----------------
                 n_rej += 1
                 nonfinite_reject = False
-                if method == 0:
-                    fac11 = en**_EXPO1
-                    h = h / min(1.0 / _FAC_MIN, fac11 / _SAFE)
-                else:
-                    h = h / min(1.0 / _FAC_MIN, (en**0.25) / _SAFE)
+                fac11 = en**_EXPO1
+                h = h / min(1.0 / _FAC_MIN, fac11 / _SAFE)
                 reject = True
 
         if status != _OK:
@@ -610,7 +394,6 @@ def solve_all(
     atol,
     max_steps,
     h_max,
-    method,
     out,
     status,
     n_acc,
@@ -634,7 +417,6 @@ def solve_all(
             atol,
             max_steps,
             h_max,
-            method,
             out[k],
         )
         status[k] = st

@@ -1002,7 +1002,7 @@ def solve_all_lanes(
     group and lane a patient lands in depends on timing, but results do not: lanes never mix.
     """
     counter = np.zeros(1, dtype=np.int64)
-    for g in numba.prange(n_groups):
+    for _g in numba.prange(n_groups):
         _lane_group(
             counter,
             y0,

@@ -89,8 +89,9 @@ class EventTable:
         state = np.where(live, state, 0)
         op = np.where(live, op, 0)
         value = np.where(live, value, 0.0)
-        for label, arr in (("time", time), ("state", state), ("op", op), ("value", value)):
-            arr = np.ascontiguousarray(arr)
+        columns: dict[str, np.ndarray] = {"time": time, "state": state, "op": op, "value": value}
+        for label, given in columns.items():
+            arr = np.ascontiguousarray(given)
             arr.setflags(write=False)
             object.__setattr__(self, label, arr)
 

@@ -43,7 +43,7 @@ STATUS_TEXT = {
     STATUS_STEP_UNDERFLOW: "step size underflow (solution too stiff or singular)",
 }
 
-METHODS = {"dopri5": 0, "rodas": 1}
+METHODS: tuple[str, ...] = ("dopri5",)
 """Integration methods by name; ``"auto"`` resolves to ``"dopri5"`` (see docs/engine.md)."""
 
 DEFAULT_ATOL = 1e-9
@@ -194,7 +194,7 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
             f"events.state[{r}, {c}] = {events.state[r, c]} is not a state index "
             f"(0..{n_states - 1})"
         )
-    return (y0, params, t_out, t0a, events, rtol, atol_a, int(max_steps), METHODS[method], h_max)
+    return (y0, params, t_out, t0a, events, rtol, atol_a, int(max_steps), h_max)
 
 
 def _lane_groups(kernel, n_pat: int) -> int:
@@ -204,19 +204,17 @@ def _lane_groups(kernel, n_pat: int) -> int:
     return int(max(1, min(numba.get_num_threads(), -(-n_pat // lanes))))
 
 
-def _use_lanes(kernel, method: int, lanes) -> bool:
+def _use_lanes(kernel, lanes) -> bool:
     """Whether to run the SIMD lane kernel; validates an explicit request."""
     has = hasattr(kernel, "solve_all_lanes")
     if lanes is None:
-        return has and method == METHODS["dopri5"]
+        return has
     if not isinstance(lanes, (bool, np.bool_)):
         raise SolverError(f"lanes must be True, False or None, got {lanes!r}")
     if lanes and not has:
         raise SolverError(
             "lanes=True needs a kernel built with lanes_source (build_kernel(..., lanes_source=...))"
         )
-    if lanes and method != METHODS["dopri5"]:
-        raise SolverError("lanes=True is only available with method 'dopri5' (or 'auto')")
     return bool(lanes)
 
 
@@ -230,7 +228,6 @@ def _run_kernel(
     rtol,
     atol,
     max_steps,
-    method,
     h_max,
     n_threads,
     chunk_size,
@@ -295,7 +292,6 @@ def _run_kernel(
                     atol,
                     max_steps,
                     h_max,
-                    method,
                     y[a:b],
                     status[a:b],
                     n_acc[a:b],
@@ -352,10 +348,9 @@ def solve_batch(
         Absolute tolerance in state units.
     max_steps : int
         Attempted steps (accepted + rejected) allowed per patient.
-    method : {"auto", "dopri5", "rodas"}
-        ``"dopri5"``: explicit Dormand-Prince 5(4). ``"rodas"``: RODAS4 Rosenbrock with a
-        finite-difference Jacobian, for stiff models. ``"auto"`` is ``"dopri5"``, which
-        measured fastest for models whose fastest mode is a few per day (docs/engine.md).
+    method : {"auto", "dopri5"}
+        ``"dopri5"``: explicit Dormand-Prince 5(4); ``"auto"`` is ``"dopri5"``, which measured
+        fastest for models whose fastest mode is a few per day (docs/engine.md).
     n_threads : int, optional
         numba threads for this call (restored afterwards); default: numba's current setting.
     chunk_size : int, optional
@@ -367,7 +362,7 @@ def solve_batch(
     lanes : bool, optional
         Run DOPRI5 on SIMD lane groups of ``kernel.LANES`` patients (same method, controller
         and events; docs/engine.md, "SIMD lanes"). Default: whenever the kernel was built with
-        a ``lanes_source`` and the method is DOPRI5. ``False`` forces the per-patient kernel.
+        a ``lanes_source``. ``False`` forces the per-patient kernel.
 
     Returns
     -------
@@ -386,15 +381,30 @@ def solve_batch(
     batch size, chunk size or number of threads (for a given ``lanes`` setting: the lane and
     per-patient kernels round differently and agree to about 1e-9 relative).
     """
-    prep = _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max)
-    use_lanes = _use_lanes(kernel, prep[8], lanes)
-    if n_threads is not None and (
-        int(n_threads) < 1 or int(n_threads) > numba.config.NUMBA_NUM_THREADS
-    ):
-        raise SolverError(
-            f"n_threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}, got {n_threads}"
-        )
-    return _run_kernel(kernel, *prep, n_threads, chunk_size, progress, lanes=use_lanes)
+    (y0, params, t_out, t0a, events, rtol, atol, max_steps, h_max) = _prepare(
+        kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max
+    )
+    use_lanes = _use_lanes(kernel, lanes)
+    # numba.config sets its settings from the environment at import, out of sight of mypy.
+    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    if n_threads is not None and (int(n_threads) < 1 or int(n_threads) > most):
+        raise SolverError(f"n_threads must be between 1 and {most}, got {n_threads}")
+    return _run_kernel(
+        kernel,
+        y0,
+        params,
+        t_out,
+        t0a,
+        events,
+        rtol,
+        atol,
+        max_steps,
+        h_max,
+        n_threads,
+        chunk_size,
+        progress,
+        lanes=use_lanes,
+    )
 
 
 def reduce_batch(
@@ -445,7 +455,7 @@ def reduce_batch(
     unknown = set(solve_kwargs) - {"rtol", "atol", "max_steps", "method", "h_max"}
     if unknown:
         raise SolverError(f"reduce_batch got unexpected arguments: {sorted(unknown)}")
-    (y0, params, t_out, t0a, events, rtol, atol, max_steps, method, h_max) = _prepare(
+    (y0, params, t_out, t0a, events, rtol, atol, max_steps, h_max) = _prepare(
         kernel,
         y0,
         params,
@@ -458,7 +468,7 @@ def reduce_batch(
         solve_kwargs.get("method", "auto"),
         solve_kwargs.get("h_max"),
     )
-    use_lanes = _use_lanes(kernel, method, lanes)
+    use_lanes = _use_lanes(kernel, lanes)
     n_pat = y0.shape[0]
     rows = []
     for a in range(0, n_pat, chunk_size):
@@ -473,7 +483,6 @@ def reduce_batch(
             rtol,
             atol,
             max_steps,
-            method,
             h_max,
             n_threads,
             None,
