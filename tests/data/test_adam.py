@@ -207,3 +207,25 @@ def test_replicates_can_be_chosen_and_bad_folders_are_refused(tmp_path):
     (bad / "results.duckdb").write_bytes(b"not a database")
     with pytest.raises(DataError, match="cannot read"):
         adam_input_from_run(bad)
+
+
+@pytest.mark.slow  # simulates the pools of a small virtual trial (about a minute on 2 cores)
+def test_adam_from_a_real_run(tmp_path):
+    from allocart.trial.protocol import protocol_from_dict
+    from allocart.trial.runner import run_trial
+    from tests.trial.conftest import small_dict
+
+    protocol = protocol_from_dict(
+        small_dict(pool_size=20, replicates=3, chunk_size=3, timecourse_patients=20)
+    )
+    run_trial(protocol, tmp_path / "run", workers=1, progress=False)
+    with duckdb.connect(str(tmp_path / "run" / "results.duckdb"), read_only=True) as con:
+        n_patients = con.execute("SELECT count(*) FROM patients").fetchone()[0]
+    tables = build_adam(adam_input_from_run(tmp_path / "run"))
+    assert len(tables["ADSL"]) == n_patients and tables["ADSL"]["USUBJID"].is_unique
+    # every pool person has a stored time course, so every subject has kinetic samples
+    assert set(tables["ADPC"]["USUBJID"]) == set(tables["ADSL"]["USUBJID"])
+    assert (tables["ADPC"]["ADY"] != 0).all() and (tables["ADAE"]["TRTEMFL"] == "Y").all()
+    paths = write_adam(tables, tmp_path / "adam")
+    adsl = pd.read_sas(paths["ADSL"], format="xport", encoding="utf-8")
+    assert len(adsl) == n_patients
