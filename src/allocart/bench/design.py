@@ -95,7 +95,7 @@ def run_design_bench(trials: int = 10_000, seed: int = 1) -> dict[str, Any]:
         "peers": {},
     }
     for sc_name, sc_def in SCENARIOS.items():
-        sc = ScenarioOutcomes(**sc_def)
+        sc = ScenarioOutcomes(p_tox=sc_def["p_tox"], p_eff=sc_def["p_eff"])
         for name, (design, accrual) in designs.items():
             t0 = time.perf_counter()
             simulate_oc(design, sc, min(trials, 200), seed, accrual=accrual)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numba
 import numpy as np
@@ -116,7 +117,7 @@ if __name__ == "__main__":  # pragma: no cover - manual benchmark
     import json
     import sys
 
-    kw = {}
+    kw: dict[str, Any] = {}  # name=value pairs; each value converted to its argument's type
     for arg in sys.argv[1:]:
         key, _, val = arg.partition("=")
         kw[key] = val if key == "method" else float(val) if "tol" in key else int(val)

@@ -17,7 +17,7 @@ def time_scipy(
     y0_matrix: np.ndarray,
     t_out: np.ndarray,
     rtol: float = 1e-6,
-    atol: float = 1e-9,
+    atol: float | np.ndarray = 1e-9,
     *,
     events: list | None = None,
     method: str = "LSODA",

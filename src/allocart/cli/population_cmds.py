@@ -33,9 +33,7 @@ def cohort_cmd(
     ] = "flu-cy",
     n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the virtual patients.")] = 0,
-    params: Annotated[
-        Path | None, typer.Option(help="YAML file of parameter overrides.")
-    ] = None,
+    params: Annotated[Path | None, typer.Option(help="YAML file of parameter overrides.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Also write the patient table (.csv or .parquet).")

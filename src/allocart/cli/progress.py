@@ -14,6 +14,18 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 __all__ = ["ProgressBar"]
 
 
@@ -48,25 +60,13 @@ class ProgressBar:
         self._total = total
         self._min_interval = float(min_interval)
         self._last = 0.0
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         if enabled:
-            from rich.console import Console
-
             console = Console(stderr=True)
             enabled = console.is_interactive
         self.enabled = enabled
         if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
@@ -110,13 +110,14 @@ class ProgressBar:
             self.stage(self._description if description is None else description, total, done)
             return
         now = time.monotonic()
-        renamed = description is not None and description != self._description
+        renamed = False
+        if description is not None and description != self._description:
+            self._description = description
+            renamed = True
         finished = self._total is not None and done >= self._total
         if not (renamed or finished) and now - self._last < self._min_interval:
             return
         self._last = now
-        if renamed:
-            self._description = description  # type: ignore[assignment]
         self._progress.update(self._task, completed=done, description=self._description)
 
     def stage(self, description: str, total: int | None = None, done: int = 0) -> None:

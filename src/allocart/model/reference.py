@@ -50,7 +50,7 @@ def solve_reference(
         p = batch.params[i]
         dy = np.empty(n_states)
 
-        def f(t: float, y: np.ndarray) -> np.ndarray:
+        def f(t: float, y: np.ndarray, p: np.ndarray = p, dy: np.ndarray = dy) -> np.ndarray:
             rhs(t, y, p, dy)
             return dy.copy()
 

@@ -183,12 +183,16 @@ class Scenario:
     ) -> Scenario:
         """Build a scenario from names (as on the command line) or objects."""
         return cls(
-            product=load_product(product),
+            product=product if isinstance(product, Product) else load_product(product),
             dose=parse_dose(dose),
-            regimen=load_regimen(ld),
+            regimen=ld if isinstance(ld, Regimen) else load_regimen(ld),
             redoses=tuple((float(d), parse_dose(x)) for d, x in redose),
             days=float(days),
-            redose_regimen=None if redose_ld is None else load_regimen(redose_ld),
+            redose_regimen=(
+                redose_ld
+                if redose_ld is None or isinstance(redose_ld, Regimen)
+                else load_regimen(redose_ld)
+            ),
             gcsf_from_day=gcsf_from_day,
         )
 
@@ -301,8 +305,8 @@ def build_batch(
     names = load_default_parameters().names
     n = len(next(iter(primary.values())))
     prim = {k: np.broadcast_to(np.asarray(primary[k], dtype=float), (n,)).copy() for k in names}
-    for k, v in scenario.product.model_parameters().items():
-        prim[k] = np.full(n, float(v))
+    for k, value in scenario.product.model_parameters().items():
+        prim[k] = np.full(n, float(value))
     derived = derived_function()(prim)
     allp = {**prim, **derived}
     bad_mask = np.zeros(n, dtype=bool)
@@ -337,7 +341,7 @@ def build_batch(
         for i in range(n):
             events[i].append((scenario.gcsf_from_day, idx("GCSF"), 0, 1.0))
     for day, dose in scenario.infusions():
-        cells = dose.cells(weight)
+        cells = np.asarray(dose.cells(weight))
         for i in range(n):
             events[i].append((day, idx("E"), 0, float(f_E0[i] * cells[i])))
             events[i].append((day, idx("M"), 0, float((1 - f_E0[i]) * cells[i])))
@@ -348,8 +352,8 @@ def build_batch(
     ev = np.zeros((n, m))
     for i, evs in enumerate(events):
         evs.sort(key=lambda e: e[0])  # stable: same-day events keep their order
-        for j, (t, s, o, v) in enumerate(evs):
-            et[i, j], es[i, j], eo[i, j], ev[i, j] = t, s, o, v
+        for j, (t_ev, s_ev, o_ev, v_ev) in enumerate(evs):
+            et[i, j], es[i, j], eo[i, j], ev[i, j] = t_ev, s_ev, o_ev, v_ev
     return PatientBatch(
         params=params,
         y0=y0,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
+from allocart.engine import BatchResult, EventTable, build_kernel, solve_batch
 from allocart.errors import AllocartError, ModelError
 from allocart.files import atomic_write
 from allocart.model.codegen import model_hash, observables_function, rhs_source, rhs_source_lanes
@@ -38,10 +42,8 @@ def state_atol(scale: float = 1.0) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def get_kernel():
+def get_kernel() -> types.ModuleType:
     """The batched solver compiled for the model (cached on disk across processes)."""
-    from allocart.engine import build_kernel
-
     return build_kernel(rhs_source(), f"allocart_model_{model_hash()}", rhs_source_lanes())
 
 
@@ -71,7 +73,7 @@ class Simulation:
 
     @property
     def n(self) -> int:
-        return self.states.shape[0]
+        return int(self.states.shape[0])
 
     def state(self, name: str) -> np.ndarray:
         return self.states[:, :, MODEL.state_index(name)]
@@ -80,10 +82,8 @@ class Simulation:
         """Jupyter display: the scenario, key read-outs and a sketch of CAR-T and B cells."""
         return simulation_html(self)
 
-    def to_frame(self, *, states: bool = False):
+    def to_frame(self, *, states: bool = False) -> pd.DataFrame:
         """Long table: ``id``, ``time`` and one column per observable (and state)."""
-        import pandas as pd
-
         n, nt = self.states.shape[:2]
         cols: dict[str, Any] = {
             "id": np.repeat(np.arange(1, n + 1), nt),
@@ -98,7 +98,7 @@ class Simulation:
                 cols[s] = self.states[:, :, i].reshape(-1)
         return pd.DataFrame(cols)
 
-    def to_xarray(self, *, states: bool = False):
+    def to_xarray(self, *, states: bool = False) -> xr.Dataset:
         """The read-outs as an ``xarray.Dataset`` over patients × time.
 
         Parameters
@@ -113,8 +113,6 @@ class Simulation:
             infusion); one variable per read-out (its unit in ``attrs["unit"]`` where the name
             carries it), ``status`` per patient (0 = solved), and the scenario in ``attrs``.
         """
-        import xarray as xr
-
         ids = np.arange(1, self.n + 1)
         data: dict[str, Any] = {
             k: (("id", "time"), np.asarray(v)) for k, v in self.observables.items()
@@ -141,10 +139,8 @@ def solve(
     atol_scale: float = 1.0,
     n_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-):
+) -> BatchResult:
     """Integrate a patient batch with the compiled engine; returns the engine's BatchResult."""
-    from allocart.engine import EventTable, solve_batch
-
     events = EventTable(
         time=batch.event_time, state=batch.event_state, op=batch.event_op, value=batch.event_value
     )
@@ -271,7 +267,7 @@ def simulate(
     )
 
 
-def write_table(frame, path: str | Path) -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a simulation table as ``.csv`` or ``.parquet`` (chosen by the suffix)."""
     path = Path(path)
     suffix = path.suffix.lower()

@@ -220,27 +220,27 @@ def patient_records(
 
     clinical(0, d0)
     if not failed:
-        for k, day in enumerate(sched.visit_days, start=1):
-            t = float(day)
-            month = [m for m, md in sched.month_days.items() if md == day]
+        for k, visit_day in enumerate(sched.visit_days, start=1):
+            t = float(visit_day)
+            month = [m for m, md in sched.month_days.items() if md == visit_day]
             visits.append(
                 {
                     "time": t,
-                    "visit_id": f"MONTH {month[0]}" if month else f"DAY {day}",
+                    "visit_id": f"MONTH {month[0]}" if month else f"DAY {visit_day}",
                     "haemolytic_anaemia": False,
                     "gi_activity": False,
                 }
             )
             serology(
                 t,
-                vc.obs["anti_dsdna_iu_per_ml"][i, day],
-                vc.obs["c3_g_per_l"][i, day],
-                vc.obs["c4_g_per_l"][i, day],
+                vc.obs["anti_dsdna_iu_per_ml"][i, visit_day],
+                vc.obs["c3_g_per_l"][i, visit_day],
+                vc.obs["c4_g_per_l"][i, visit_day],
             )
             labs.append(
                 {
                     "test": "IGG",
-                    "value": _r(vc.obs["igg_g_per_l"][i, day], 2),
+                    "value": _r(vc.obs["igg_g_per_l"][i, visit_day], 2),
                     "unit": "g/L",
                     "time": t,
                     "ref_low": lln["IGG"],
@@ -249,18 +249,18 @@ def patient_records(
             labs.append(
                 {
                     "test": "CD19",
-                    "value": _r(vc.obs["b_cells_per_ul"][i, day] / 1000.0, 5),
+                    "value": _r(vc.obs["b_cells_per_ul"][i, visit_day] / 1000.0, 5),
                     "unit": "10^9/L",
                     "time": t,
                 }
             )
             clinical(k, t)
-        for day in sched.lab_days:
+        for lab_day in sched.lab_days:
             counts(
-                float(day),
-                vc.obs["anc_1e9_per_l"][i, day],
-                vc.obs["lymphocytes_1e9_per_l"][i, day],
-                vc.obs["platelets_1e9_per_l"][i, day],
+                float(lab_day),
+                vc.obs["anc_1e9_per_l"][i, lab_day],
+                vc.obs["lymphocytes_1e9_per_l"][i, lab_day],
+                vc.obs["platelets_1e9_per_l"][i, lab_day],
                 "car_t",
             )
 

@@ -108,7 +108,7 @@ def bilag_grades(active: np.ndarray, baseline_involved: np.ndarray) -> np.ndarra
         if not cols:
             continue
         w = (active[:, :, cols] * _WEIGHTS[cols]).sum(-1)
-        involved = baseline_involved[:, cols].any(1)[:, None]
+        involved = np.any(baseline_involved[:, cols], axis=1)[:, None]
         g = np.where(
             w >= 8, "A", np.where(w >= 4, "B", np.where(w > 0, "C", np.where(involved, "D", "E")))
         )

@@ -24,11 +24,16 @@ from allocart.population.calibrate.targets import (
     load_targets,
     tilt_weights,
 )
-from allocart.population.events import derive_events, sledai2k_fast
+from allocart.population.events import ClinicalEvents, derive_events, sledai2k_fast
 from allocart.population.links import load_calibrated, load_links
 from allocart.population.readout import clinical_score
 from allocart.population.schedule import schedule_for
-from allocart.population.virtual import kinetics, population_table, simulate_virtual
+from allocart.population.virtual import (
+    VirtualCohort,
+    kinetics,
+    population_table,
+    simulate_virtual,
+)
 
 __all__ = ["fit", "load_calibrated_model", "write_calibrated"]
 
@@ -43,13 +48,13 @@ _DRIVES = {
 
 
 def _fast_quantities(
-    vc: Any, ev: Any, lk: Mapping[str, float], spec: CohortSpec
-) -> dict[str, np.ndarray]:
-    """Per-patient quantities of the selected patients from arrays (no records), for the search."""
-
+    vc: VirtualCohort, ev: ClinicalEvents, lk: Mapping[str, float], spec: CohortSpec
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Per-patient quantities of the selected patients from arrays (no records), for the search,
+    and the patients' weights (None = equal weights)."""
     ok = ~vc.failed
-    for k, v in spec.select.items():
-        ok &= vc.covariates[k].astype(bool) == bool(v)
+    for name, wanted in spec.select.items():
+        ok &= vc.covariates[name].astype(bool) == bool(wanted)
     days = list(ev.visit_days)
     s = sledai2k_fast(vc, ev, lk)
     clin = clinical_score(ev.active)
@@ -147,6 +152,8 @@ def fit(
                 if v.size < 2:
                     continue
                 r = compare(t, spec, v, np.random.default_rng(7), w, n_boot=200, classify=False)
+                # Two or more values always give a simulated value and a study interval.
+                assert r.simulated is not None and r.study_interval is not None
                 sim = float(r.simulated)
                 lo, hi = t.interval
                 centre = 0.5 * (lo + hi)
