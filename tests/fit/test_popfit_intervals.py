@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from allocart.fit.population import population_covariances
+from allocart.fit.popfit_intervals import population_covariances
 
 
 def test_fully_informative_patients_give_the_textbook_variances():
@@ -50,12 +50,12 @@ def _one_dimensional(x, prec, mu0=0.0, om0=0.5):
 def test_linearised_reml_recovers_the_data_summaries_and_the_closed_form_estimate():
     from scipy import optimize
 
-    from allocart.fit.population import _LinearisedPopulation
+    from allocart.fit.popfit_intervals import LinearisedPopulation
 
     rng = np.random.default_rng(3)
     x = 0.3 + 0.6 * rng.standard_normal(20)
     prec = 10.0  # every patient's data: theta_i ~ N(x_i, 1/10)
-    lin = _LinearisedPopulation(*_one_dimensional(x, prec))
+    lin = LinearisedPopulation(*_one_dimensional(x, prec))
     assert np.allclose(lin.p[:, 0, 0], prec) and np.allclose(lin.b[:, 0], prec * x)
     # Equal precisions: the REML variance is the sample variance (n - 1) less the data variance.
     closed = np.sqrt(x.var(ddof=1) - 1.0 / prec)
@@ -69,12 +69,12 @@ def test_linearised_reml_recovers_the_data_summaries_and_the_closed_form_estimat
 
 
 def test_profile_interval_contains_the_estimate_and_widens_for_uninformative_data():
-    from allocart.fit.population import _LinearisedPopulation, omega_profile_intervals
+    from allocart.fit.popfit_intervals import LinearisedPopulation, omega_profile_intervals
 
     rng = np.random.default_rng(4)
     x = 0.5 * rng.standard_normal(15)
-    informative = _LinearisedPopulation(*_one_dimensional(x, 100.0))
-    vague = _LinearisedPopulation(*_one_dimensional(x, 2.0))
+    informative = LinearisedPopulation(*_one_dimensional(x, 100.0))
+    vague = LinearisedPopulation(*_one_dimensional(x, 2.0))
     est = np.sqrt(x.var(ddof=1) - 1.0 / 100.0)
     est_vague = np.sqrt(max(x.var(ddof=1) - 1.0 / 2.0, 0.02**2))
     r1 = omega_profile_intervals(informative, np.array([est]))
@@ -115,7 +115,7 @@ class _Trap:
 def test_profile_is_not_stranded_by_a_warm_start():
     from scipy import stats
 
-    from allocart.fit.population import omega_profile_intervals
+    from allocart.fit.popfit_intervals import omega_profile_intervals
 
     trap = _Trap()
     res = omega_profile_intervals(trap, np.exp([trap.a0, trap.y_deep]))  # the old code raised here
@@ -129,7 +129,7 @@ def test_profile_is_not_stranded_by_a_warm_start():
 
 
 def test_profile_restarts_when_it_finds_a_higher_likelihood():
-    from allocart.fit.population import omega_profile_intervals
+    from allocart.fit.popfit_intervals import omega_profile_intervals
 
     trap = _Trap()
     # Started in the shallow basin: the maximisation stops there, the profile of y walks into the
@@ -161,7 +161,7 @@ class _Cliff(_Gaussian):
 
 
 def test_wald_fallback_is_labelled_and_contains_the_estimate():
-    from allocart.fit.population import omega_profile_intervals
+    from allocart.fit.popfit_intervals import omega_profile_intervals
 
     ok = omega_profile_intervals(_Gaussian(), np.array([0.3]))
     assert ok.method == ("profile",) and ok.note == ("",)
@@ -186,7 +186,7 @@ def test_reml_is_the_original_form_up_to_a_constant():
     """The centred form of the linearised REML likelihood equals the textbook form
     ``-1/2 logdet(I + P Omega) + 1/2 b'(Omega^-1 + P)^-1 b + mu'Mx - 1/2 mu'M mu - 1/2 logdet S``
     up to a constant, with a patient whose data say nothing about one parameter."""
-    from allocart.fit.population import _LinearisedPopulation
+    from allocart.fit.popfit_intervals import LinearisedPopulation
 
     rng = np.random.default_rng(5)
     n, k = 8, 3
@@ -201,7 +201,7 @@ def test_reml_is_the_original_form_up_to_a_constant():
             prec[2, 2] = 1 / om0[2] ** 2  # no data information on the third parameter
             theta[0, 2] = 0.0
         cov[i] = np.linalg.inv(prec)
-    lin = _LinearisedPopulation(np.zeros(k), om0, theta, cov)
+    lin = LinearisedPopulation(np.zeros(k), om0, theta, cov)
 
     def textbook(log_omega):
         om2 = np.exp(2 * log_omega)

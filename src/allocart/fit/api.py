@@ -161,7 +161,7 @@ def fit_problem(
     if options.method == "map":
         if level == "individual":
             return individual_map_result(problem, seed=options.seed, backend=options.backend)
-        from allocart.fit.population import fit_population_its, population_result
+        from allocart.fit.popfit import fit_population_its, population_result
 
         return population_result(
             fit_population_its(problem, backend=options.backend), seed=options.seed

@@ -255,7 +255,7 @@ def fit_population_nuts(
     import numpyro
     import numpyro.distributions as dist
 
-    from allocart.fit.population import fit_population_its
+    from allocart.fit.popfit import fit_population_its
 
     _check(chains, num_warmup, num_samples)
     if problem.n < 2:

@@ -17,7 +17,7 @@ accepted or rejected on its own.
 
 The inverse of that curvature at the mode is the Laplace approximation of the patient's
 posterior covariance (used for intervals of the point-estimate path and by the population
-point estimate of :mod:`allocart.fit.population`).
+point estimate of :mod:`allocart.fit.popfit`).
 
 References
 ----------

@@ -176,7 +176,7 @@ def run_recovery(
     ``on_replicate`` receives each replicate's record (estimates and intervals) as it finishes,
     so a long study can be followed or resumed from its records (:func:`summarise`).
     """
-    from allocart.fit.population import fit_population_its
+    from allocart.fit.popfit import fit_population_its
 
     t_start = time.perf_counter()
     tab = truth_table(config.params)
