@@ -37,8 +37,8 @@ lint: $(STAMP)
 
 # The documentation site in site/: guides, API reference, tutorials executed during the build
 # (a failing example fails the build). Offline: nothing is fetched.
+# NO_MKDOCS_2_WARNING: the theme's notice about its successor, printed on every build.
 docs: $(STAMP)
-	@# The theme prints a notice about its successor on every build; the build itself is unaffected.
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
