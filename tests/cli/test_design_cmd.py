@@ -4,6 +4,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allocart.cli.app import main
 
@@ -178,3 +180,35 @@ def test_pathways_trial_under_way(capsys):
     # 1/6 escalate, 2/6 stay, 3/6 de-escalate from the lowest dose = stay, 4/6 eliminates the
     # lowest dose (Pr(p > 0.3 | 4/6) = 0.97 > 0.95): stop without a dose.
     assert [r["cohort_1_decision"] for r in rows] == ["escalate", "stay", "stay", "stop"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    flag=st.sampled_from(["--p-tox", "--treated", "--dlts", "--n-doses", "--cohorts"]),
+    value=st.one_of(
+        st.text(alphabet="0123456789.,-eEnaix ", min_size=0, max_size=12),
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=4).map(
+            lambda v: ",".join(map(str, v))
+        ),
+    ),
+)
+def test_pathways_any_flag_value_is_a_table_or_a_one_line_error(flag, value):
+    """Whatever text a flag gets, `design pathways` prints its table or refuses in one line."""
+    import contextlib
+    import io
+
+    args = ["design", "pathways", "--json", "--treated", "3,0,0", "--dlts", "0,0,0"]
+    if flag in ("--treated", "--dlts"):
+        args = ["design", "pathways", "--json", flag, value]
+    else:
+        args += [flag, value]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(args)
+    assert rc in (0, 2)
+    if rc == 2:
+        text = err.getvalue()
+        if flag in ("--n-doses", "--cohorts") and "Invalid value" in text:
+            assert f"'{flag}'" in text  # not an integer: the command-line parser's usage error
+        else:
+            assert text.startswith("error: ") and text.count("\n") == 1, text
