@@ -183,6 +183,7 @@ def dataset_from_simulation(
                     )
     doses = pd.DataFrame(dose_rows, columns=list(DOSE_COLUMNS))
 
+    infusion: list[str | None]
     if start_date is None:
         infusion = [None] * n
     else:

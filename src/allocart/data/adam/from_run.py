@@ -148,7 +148,9 @@ def adam_input_from_run(
     products: dict[int, str] = {}
     if "endpoints" in tables and "product" in tables["endpoints"].columns:
         products = dict(zip(tables["endpoints"]["arm"], tables["endpoints"]["product"]))
-    subjects, events, keys = [], [], {}
+    subjects: list[dict[str, object]] = []
+    events: list[tuple[object, ...]] = []
+    keys: dict[tuple[int, int, int], list[str]] = {}  # (arm, dose level, person) -> subjects
     for p in patients.itertuples(index=False):
         sid = f"{study_id}-A{int(p.arm)}-R{int(p.replicate):04d}-{int(p.patient):03d}"
         start = start_date + timedelta(days=float(p.start_month) * DAYS_PER_MONTH)
@@ -172,9 +174,7 @@ def adam_input_from_run(
                 "DLTFL": "Y" if _flag(getattr(p, "dlt", False)) else "N",
             }
         )
-        keys[(int(p.arm), int(p.dose_level), int(p.person))] = keys.get(
-            (int(p.arm), int(p.dose_level), int(p.person)), []
-        ) + [sid]
+        keys.setdefault((int(p.arm), int(p.dose_level), int(p.person)), []).append(sid)
         row = p._asdict()
         for grade_col, day_col, term, category, scale in RUN_EVENTS:
             grade = row.get(grade_col)

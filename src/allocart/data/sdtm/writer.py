@@ -46,7 +46,7 @@ _DAY_OF = {
 }
 
 
-def _num(v: float) -> str:
+def _num(v: float | None) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     return repr(float(v)) if not float(v).is_integer() or abs(v) >= 1e15 else str(int(v))
