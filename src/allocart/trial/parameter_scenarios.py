@@ -75,7 +75,9 @@ def _scenario(name: str, data: Any, origin: str) -> ParameterScenario:
             f"{origin}: parameter scenario {name!r} must be a mapping with label, description "
             f"and parameters, got {type(data).__name__}"
         )
-    bad = [str(k) for k in data if k not in _FIELDS]
+    bad = [
+        k if isinstance(k, str) and k.isidentifier() else repr(k) for k in data if k not in _FIELDS
+    ]
     if bad:
         raise DesignError(
             f"{origin}: parameter scenario {name!r} has unknown field(s) {', '.join(bad)}; "
@@ -89,7 +91,10 @@ def _scenario(name: str, data: Any, origin: str) -> ParameterScenario:
     try:  # validated now (names, units, ranges), not in the middle of a run
         load_default_parameters().with_overrides(dict(params), origin=f"{origin} ({name})")
     except AllocartError as exc:
-        raise DesignError(" ".join(str(exc).split())) from None
+        msg = " ".join(str(exc).split())
+        if origin not in msg:  # a unit or value problem: say which file and scenario
+            msg = f"{origin}: parameter scenario {name!r}: {msg}"
+        raise DesignError(msg) from None
     frozen = tuple(
         (str(k), tuple(sorted(v.items())) if isinstance(v, Mapping) else v)
         for k, v in params.items()
