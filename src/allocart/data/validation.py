@@ -10,8 +10,9 @@ subjects.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,19 +29,35 @@ from allocart.data.schema import (
 )
 from allocart.data.times import parse_iso, shift_days
 
-if TYPE_CHECKING:  # pragma: no cover - the container imports this module
-    from allocart.data.dataset import Dataset
-
-__all__ = ["dataset_problems"]
+__all__ = ["DatasetTables", "dataset_problems"]
 
 
-def dataset_problems(ds: Dataset) -> list[Problem]:
+class DatasetTables(Protocol):
+    """What validation reads of a :class:`~allocart.data.Dataset` (which imports this module)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def subjects(self) -> pd.DataFrame: ...
+
+    @property
+    def doses(self) -> pd.DataFrame: ...
+
+    @property
+    def observations(self) -> pd.DataFrame: ...
+
+    @property
+    def records(self) -> Mapping[str, Any]: ...
+
+
+def dataset_problems(ds: DatasetTables) -> list[Problem]:
     """Every problem of ``ds`` (empty when its content is valid).
 
     Parameters
     ----------
     ds : Dataset
-        The dataset; problems name ``ds.source`` and the table in brackets
+        The dataset (anything with its tables, :class:`DatasetTables`); problems name ``ds.source`` and the table in brackets
         (``"<memory> [doses]"``), with the 0-based row index of the table.
 
     Returns
