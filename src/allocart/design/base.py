@@ -99,13 +99,12 @@ def check_probabilities(
     return arr
 
 
-def check_int(name: str, value: int, *, minimum: int) -> int:
+def check_int(name: str, value: object, *, minimum: int) -> int:
     """Return ``value`` as int, raising :class:`DesignError` if it is not an integer >= minimum."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise DesignError(f"`{name}` must be an integer, got {value!r}.")
+        raise DesignError(f"`{name}` must be an integer, got {value!r}.")
     if int(value) < minimum:
         raise DesignError(f"`{name}` must be at least {minimum}, got {value!r}.")
     return int(value)

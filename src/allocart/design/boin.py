@@ -237,7 +237,7 @@ class BOIN(AbstractDesign):
             and data.dlts[0] >= b["stop"][n[0]]
         ):
             return None
-        return select_mtd(self.target, n, data.dlts, b["eliminate"])
+        return select_mtd(self.target, n, np.asarray(data.dlts), b["eliminate"])
 
 
 def _recommend_boin(
@@ -482,7 +482,9 @@ def simulate_boin_kernel(
     return sel, N, Y
 
 
-def kernel_boundaries(design: BOIN, n_max: int) -> tuple[NDArray[np.int64], ...]:
+def kernel_boundaries(
+    design: BOIN, n_max: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """``(escalate, deescalate, eliminate, stop)`` count boundaries for ``0..n_max`` patients, as
     the simulation kernels take them (``stop`` is all -1 without ``extrasafe``)."""
     b = design.boundaries(n_max)

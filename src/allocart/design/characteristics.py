@@ -86,12 +86,11 @@ def operating_characteristics(
             "true response probability per dose."
         )
     scenario = ScenarioOutcomes(p_tox=tuple(p_tox), p_eff=tuple(p_eff or ()))
-    is_3plus3 = isinstance(design, ThreePlusThree)
-    if exact and not is_3plus3:
+    if exact and not isinstance(design, ThreePlusThree):
         raise DesignError(
             f"`exact` is available for the 3+3 only, got design {design.name!r}; leave it unset."
         )
-    if is_3plus3 and exact is not False:
+    if isinstance(design, ThreePlusThree) and exact is not False:
         return exact_oc_3plus3(design, scenario)
     if getattr(design, "needs_accrual", False) and accrual is None:
         raise DesignError(

@@ -30,7 +30,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from allocart.design.base import (
     AbstractDesign,
@@ -142,9 +142,7 @@ class CRM(AbstractDesign):
         """
         return np.log(math.log(self.target) / np.log(self.skeleton_for(n_doses)))
 
-    def posterior(
-        self, treated: NDArray[np.integer], dlts: NDArray[np.integer]
-    ) -> dict[str, NDArray[np.float64]]:
+    def posterior(self, treated: ArrayLike, dlts: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """Posterior mean DLT probability per dose and :math:`\\Pr(p_d > \\phi)`.
 
         Parameters

@@ -209,7 +209,7 @@ def simulate_oc(
         po = potential_outcomes(source, u, window)
         arrivals = arrival_times(u.arrival, accrual.per_month) if accrual is not None else None
         sel, N, Y, dur = design.simulate_block(po, arrivals, accrual)  # type: ignore[attr-defined]
-        if dur is None and accrual is not None:
+        if dur is None and arrivals is not None:
             dur = sequential_duration(arrivals, N.sum(axis=1), design.cohort_size, window)  # type: ignore[attr-defined]
         sel_all.append(sel)
         n_all.append(N)

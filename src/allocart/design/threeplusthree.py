@@ -23,6 +23,7 @@ phase I cancer clinical trials. *Biostatistics* 2:203-215. doi:10.1093/biostatis
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numba
 import numpy as np
@@ -175,7 +176,9 @@ def simulate_3plus3_kernel(
     return sel, N, Y
 
 
-def _simulate_block(self: ThreePlusThree, po, arrivals, accrual):  # type: ignore[no-untyped-def]
+def _simulate_block(
+    self: ThreePlusThree, po: Any, arrivals: Any, accrual: Any
+) -> tuple[Any, Any, Any, None]:
     sel, N, Y = simulate_3plus3_kernel(po.dlt, self.expand_mtd)
     return sel, N, Y, None
 
