@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from allocart.design import dose_transition_pathways
 from allocart.report import figures as F
 from allocart.report import kit
 from allocart.trial.intention import itt_table
@@ -375,6 +376,47 @@ def _itt_section(protocol: Protocol, tables: Any, labels: dict[int, str]) -> str
     return head + text + table + fig
 
 
+def _pathways_section(protocol: Protocol) -> str:
+    """Dose transition pathways of the protocol's design: what a safety board is shown."""
+    design = protocol.make_design()
+    # BOIN12 outcomes are joint response/DLT counts (20 per cohort of 3): one cohort is a
+    # readable table; DLT-only designs show two cohorts (16 rows).
+    cohorts = 1 if protocol.design.name == "boin12" else 2
+    table = dose_transition_pathways(design, protocol.n_doses, cohorts=cohorts)
+    doses = dict(enumerate(protocol.dose_levels, start=1))
+    head = ["pathway"]
+    for i in range(1, cohorts + 1):
+        head += [f"cohort {i}: dose", "DLTs / treated"]
+        if f"cohort_{i}_responses" in table:
+            head.append("responses")
+        head += ["decision", "next dose"]
+    rows = []
+    for _, r in table.iterrows():
+        cells = [str(int(r["pathway"]))]
+        for i in range(1, cohorts + 1):
+            c = f"cohort_{i}_"
+            if pd.isna(r[c + "dose"]):
+                cells += ["", ""] + ([""] if c + "responses" in table else []) + ["", ""]
+                continue
+            cells.append(kit.escape(str(doses.get(int(r[c + "dose"]), r[c + "dose"]))))
+            cells.append(f"{int(r[c + 'dlts'])} / {int(r[c + 'treated'])}")
+            if c + "responses" in table:
+                cells.append(str(int(r[c + "responses"])))
+            cells.append(kit.escape(str(r[c + "decision"])))
+            nxt = r[c + "next_dose"]
+            cells.append("" if pd.isna(nxt) else kit.escape(str(doses.get(int(nxt), nxt))))
+        rows.append("<tr>" + "".join(f"<td class='l'>{x}</td>" for x in cells) + "</tr>")
+    header = "".join(f"<th class='l'>{kit.escape(h)}</th>" for h in head)
+    return (
+        "<h2>Dose transition pathways</h2>"
+        f"<p>The decisions of the design ({kit.escape(protocol.design.name)}) for every possible "
+        f"outcome of the first {'cohort' if cohorts == 1 else f'{cohorts} cohorts'}, from the "
+        "starting dose, as a safety board sees them before the trial; computed by the design's "
+        "own rules (<code>allocart design pathways</code> gives longer sequences).</p>"
+        f"<table class='pathways'><tr>{header}</tr>{''.join(rows)}</table>"
+    )
+
+
 def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | None = None) -> str:
     """The report as an HTML string."""
     manifest = manifest or {}
@@ -501,6 +543,7 @@ def render_report(protocol: Protocol, tables: Any, manifest: dict[str, Any] | No
         fig_html["swimmer"],
         fig_html["product_comparison"],
         _itt_section(protocol, tables, labels),
+        _pathways_section(protocol),
         "<h2>What the model says per arm and dose level</h2>",
         "<p>Rates in percent over every eligible virtual patient of the pool (the relations the trials try to learn), "
         "with the 95% Wilson interval below each.</p>",
