@@ -42,6 +42,10 @@ SUPPORTED_DESIGNS = ("3+3", "boin", "bf-boin", "boin12", "tite-boin", "crm")
 
 _BOIN_OPTIONS = ("n_earlystop", "cutoff_eli", "extrasafe")
 
+#: The 3+3's DLT target when none is given: 1/3, the rate its rules are built around (Storer
+#: 1989); it only marks overdosing in the results.
+THREE_PLUS_THREE_TARGET = 1.0 / 3.0
+
 #: Options (besides ``name`` and ``target``) that each design uses.
 DESIGN_OPTIONS: dict[str, tuple[str, ...]] = {
     "3+3": ("expand_mtd",),
@@ -122,6 +126,19 @@ class DesignSpec(_Frozen):
     stop_cutoff: float | None = Field(
         None, gt=0.5, lt=1, description="CRM: stop when Pr(p_1 > target) exceeds it."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _three_plus_three_target(cls, data: Any) -> Any:
+        """The 3+3's target defaults to 1/3 (used only to report overdosing), as in the library."""
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("name"), str)
+            and data["name"].lower() == "3+3"
+            and data.get("target") is None
+        ):
+            return {**data, "target": THREE_PLUS_THREE_TARGET}
+        return data
 
     @field_validator("name", mode="before")
     @classmethod
