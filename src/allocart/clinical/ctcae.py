@@ -42,7 +42,7 @@ Hill JA, et al. Blood Rev 2019;38:100596.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
@@ -75,7 +75,7 @@ class CtcaeOptions(Options):
     """Options of CTCAE laboratory grading."""
 
     version: Literal["5.0"] = Field("5.0", description="CTCAE version (v6.0 is not implemented).")
-    terms: tuple[TermName, ...] = Field(tuple(TERMS), description="Terms to grade.")
+    terms: tuple[TermName, ...] = Field(get_args(TermName), description="Terms to grade.")
     missing_lln: Literal["not_evaluable", "error"] = Field(
         "not_evaluable",
         description="A value at or above the grade-2 bound without ref_low cannot be told apart from grade 0/1.",
@@ -316,16 +316,14 @@ def _infections(patient: PatientRecords, ctx: Context, opts: Any) -> list[ScoreR
 
 def _febrile_neutropenia(patient: PatientRecords, ctx: Context, opts: Any) -> list[ScoreResult]:
     out = []
-    for i, lab in _labs_for(patient, "NEUT"):
+    for _i, lab in _labs_for(patient, "NEUT"):
         if lab.std_value >= 1.0:
             continue
         day = patient.calendar_day(lab.time)
         temps = sorted(
-
-                (patient.day_of(v.time), v.std_value)
-                for v in patient.vitals
-                if v.code == "TEMP" and patient.calendar_day(v.time) == day
-
+            (patient.day_of(v.time), v.std_value)
+            for v in patient.vitals
+            if v.code == "TEMP" and patient.calendar_day(v.time) == day
         )
         single = [t for _, t in temps if t > opts.fn_single_c]
         febrile = [t for t, v in temps if v >= opts.fn_sustained_c]

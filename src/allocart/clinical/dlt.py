@@ -42,7 +42,7 @@ from pydantic import Field
 
 from allocart.clinical.ctcae import ctcae_grade, infection_grade
 from allocart.clinical.gvhd import ROMAN, GvhdOptions, overall_grade, stage_organs
-from allocart.clinical.records import AdverseEvent, Infection, PatientRecords
+from allocart.clinical.records import AdverseEvent, Infection, LabResult, PatientRecords
 from allocart.clinical.results import Context, Options, ScoreResult
 from allocart.clinical.timing import duration_hours, interval, require_day_zero
 
@@ -336,9 +336,10 @@ def _haematological(patient: PatientRecords, opts: Any, in_window: Any, note: An
             key=lambda lab: patient.day_of(lab.time),
         )
         episode: list[float] = []
-        for lab in labs + [None]:  # type: ignore[list-item]
-            g4 = lab is not None and ctcae_grade(term, lab.std_value, lab.std_ref_low) == 4
-            if g4:
+        # A final None closes the last episode.
+        ordered: list[LabResult | None] = [*labs, None]
+        for lab in ordered:
+            if lab is not None and ctcae_grade(term, lab.std_value, lab.std_ref_low) == 4:
                 episode.append(patient.day_of(lab.time))
                 continue
             if episode and in_window(episode[0]):

@@ -39,11 +39,14 @@ class GvhdOptions(Options):
     """Options of MAGIC acute GvHD staging."""
 
     lower_gi_scale: Literal["auto", "adult", "child"] = Field(
-        "auto",
+        default="auto",
         description="auto: adult thresholds above 50 kg body weight, child (mL/kg) otherwise.",
     )
     bilirubin_window_days: int = Field(
-        0, ge=0, le=7, description="Use the highest bilirubin this many days before the assessment."
+        default=0,
+        ge=0,
+        le=7,
+        description="Use the highest bilirubin this many days before the assessment.",
     )
 
 

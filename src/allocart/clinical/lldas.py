@@ -190,7 +190,9 @@ def score_lldas(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                 )
             )
             continue
-        c3 = pga <= decimal1(opts.pga_max)  # type: ignore[operator]
+        # An assessment without a PGA was reported as not evaluable above.
+        assert pga is not None
+        c3 = pga <= decimal1(opts.pga_max)
         criteria = {
             "sledai_low_no_major_organ": c1,
             "no_new_features": c2,
@@ -216,7 +218,7 @@ def score_lldas(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                     "new_bilag_domains": new_bilag,
                     "pga": float(pga),
                     "prednisolone_mg_per_day": pred,
-                    "glucocorticoids": agents,  # type: ignore[arg-type]
+                    "glucocorticoids": agents,
                     "maintenance_problems": problems,
                 },
                 flags=flags,

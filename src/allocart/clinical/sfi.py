@@ -130,7 +130,7 @@ def score_sfi(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                     "the SFI mg/kg rule needs `weight_kg` (or a WEIGHT vital sign)"
                 )
             over_half = pred1 / weight > 0.5
-        in_interval = lambda t: d0 < patient.calendar_day(t) <= d1  # noqa: E731
+        in_interval = lambda t, d0=d0, d1=d1: d0 < patient.calendar_day(t) <= d1  # noqa: E731
         hospitalised = [
             f"hospitalisations[{i}]"
             for i, h in enumerate(patient.hospitalisations)

@@ -119,11 +119,15 @@ def _check_order(start: Any, end: Any, start_name: str, end_name: str) -> None:
     if end is None:
         return
     a, b = _sort_key(start), _sort_key(end)
-    if isinstance(a, float) != isinstance(b, float):
+    if isinstance(a, float) and isinstance(b, float):
+        backwards = b < a
+    elif isinstance(a, datetime) and isinstance(b, datetime):
+        backwards = b < a
+    else:
         raise ValueError(
             f"`{start_name}` and `{end_name}` must both be calendar times or both days after infusion"
         )
-    if b < a:
+    if backwards:
         raise ValueError(
             f"`{end_name}` ({end}) is before `{start_name}` ({start}); dates are out of order"
         )
