@@ -2,6 +2,7 @@
 
 import json
 
+import pydantic
 import pytest
 
 from allocart import clinical
@@ -196,7 +197,7 @@ def test_records_are_frozen_and_times_convert():
         labs=[{"test": "PLAT", "value": 1, "unit": "10^9/L", "time": "2024-01-04T12:00"}],
     )
     assert p.day_of(p.labs[0].time) == 3.5 and p.calendar_day(p.labs[0].time) == 3
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         p.patient_id = "B"
 
 
