@@ -319,6 +319,261 @@ def _lane_event(W, l, state, op, value):
 # shorter chains in the stage combinations; rounding changes by an ulp, results stay
 # independent of batching since the flags are fixed at compile time). No other fastmath
 # flag: reassociation would break the exp/log inlined here, nnan/ninf the failure checks.
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _lane_dopri_step(W, t, h, t_seg, last, t_new, any_if, rtol):
+    """One Dormand-Prince 5(4) step of every lane at once (vector arithmetic over ``W``).
+
+    Fills the stages, the 5th-order solution (``_WYN``), ``t_new``, the squared scaled error
+    and its norm per lane (``_WEN``), the dense-output coefficients and the controller's
+    powers (``_WPW1``, ``_WPW2``); the exact-decay state takes its own stages where
+    ``any_if``. Leaves the FSAL stage ``k7`` in the ``LANE_D`` block.
+    """
+    n = N_STATES
+    L = LANES
+    for q in range(_NL):
+        W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A21 * W[_WK1 + q])
+    if any_if:
+        _if_stage(W, 1)
+    for l in range(L):
+        W[LANE_T + l] = t[l] + _C2 * h[l]
+    _rhs_lanes(W)
+    for q in range(_NL):
+        W[_WK2 + q] = W[LANE_D + q]
+        W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A31 * W[_WK1 + q] + _A32 * W[_WK2 + q])
+    if any_if:
+        _if_stage(W, 2)
+    for l in range(L):
+        W[LANE_T + l] = t[l] + _C3 * h[l]
+    _rhs_lanes(W)
+    for q in range(_NL):
+        W[_WK3 + q] = W[LANE_D + q]
+        W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+            _A41 * W[_WK1 + q] + _A42 * W[_WK2 + q] + _A43 * W[_WK3 + q]
+        )
+    if any_if:
+        _if_stage(W, 3)
+    for l in range(L):
+        W[LANE_T + l] = t[l] + _C4 * h[l]
+    _rhs_lanes(W)
+    for q in range(_NL):
+        W[_WK4 + q] = W[LANE_D + q]
+        W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+            _A51 * W[_WK1 + q] + _A52 * W[_WK2 + q] + _A53 * W[_WK3 + q] + _A54 * W[_WK4 + q]
+        )
+    if any_if:
+        _if_stage(W, 4)
+    for l in range(L):
+        W[LANE_T + l] = t[l] + _C5 * h[l]
+    _rhs_lanes(W)
+    for q in range(_NL):
+        W[_WK5 + q] = W[LANE_D + q]
+        W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
+            _A61 * W[_WK1 + q]
+            + _A62 * W[_WK2 + q]
+            + _A63 * W[_WK3 + q]
+            + _A64 * W[_WK4 + q]
+            + _A65 * W[_WK5 + q]
+        )
+    if any_if:
+        _if_stage(W, 5)
+    for l in range(L):
+        t_new[l] = t_seg[l] if last[l] else t[l] + h[l]
+        W[LANE_T + l] = t_new[l]
+    _rhs_lanes(W)
+    for q in range(_NL):
+        W[_WK6 + q] = W[LANE_D + q]
+        W[_WYN + q] = W[_WY + q] + W[_WH + q] * (
+            _A71 * W[_WK1 + q]
+            + _A73 * W[_WK3 + q]
+            + _A74 * W[_WK4 + q]
+            + _A75 * W[_WK5 + q]
+            + _A76 * W[_WK6 + q]
+        )
+        W[LANE_Y + q] = W[_WYN + q]
+    if any_if:
+        _if_stage(W, 6)
+        for l in range(L):
+            W[_WYN + IF_STATE * L + l] = W[LANE_Y + IF_STATE * L + l]
+    _rhs_lanes(W)  # the FSAL stage k7, left in the LANE_D block
+    if any_if:
+        # Error estimate of the exact-decay state; it reads that state's stage derivatives,
+        # which the loop below overwrites with dense-output coefficients, so it comes first
+        # (with the third stage, which the dense output of that state needs).
+        for l in range(L):
+            qq = IF_STATE * L + l
+            lam = W[_WIFL + l]
+            n0 = W[_WIFN + l]
+            g6 = W[_WIFG + 6 * L + l]
+            er = 0.0
+            for jj in range(6):
+                er += (
+                    _IF_E[jj]
+                    * (g6 / W[_WIFG + jj * L + l])
+                    * (W[_WK1 + jj * _NL + qq] + lam * W[_WIFY + jj * L + l] - n0)
+                )
+            er += _E7 * (W[LANE_D + qq] + lam * W[_WYN + qq] - n0)
+            er = W[_WIFH + l] * er
+            sk = W[_WATOL + qq] + rtol * max(abs(W[_WY + qq]), abs(W[_WYN + qq]))
+            r = er / sk
+            W[_WIFE + l] = r * r + W[_WYN + qq] * 0.0
+            W[_WIFK3 + l] = W[_WK3 + qq]
+    # Squared scaled error per state and lane; ynew * 0 is NaN only for a non-finite
+    # ynew, so one finiteness test of each lane's norm covers the new state too.
+    # The same pass computes the dense-output coefficients (Hairer's CONTD5) into the
+    # stage blocks k2..k5, which are free once the error is known: one pass over the
+    # stages instead of two. They are used only if the step is accepted with an output
+    # inside it (the great majority of steps with daily output).
+    for q in range(_NL):
+        hq = W[_WH + q]
+        k1 = W[_WK1 + q]
+        k3 = W[_WK3 + q]
+        k4 = W[_WK4 + q]
+        k5 = W[_WK5 + q]
+        k6 = W[_WK6 + q]
+        k7 = W[LANE_D + q]
+        y = W[_WY + q]
+        yn = W[_WYN + q]
+        er = hq * (_E1 * k1 + _E3 * k3 + _E4 * k4 + _E5 * k5 + _E6 * k6 + _E7 * k7)
+        sk = W[_WATOL + q] + rtol * max(abs(y), abs(yn))
+        r = er / sk
+        W[_WERR + q] = r * r + yn * 0.0
+        W[_WDD + q] = hq * (_D1 * k1 + _D3 * k3 + _D4 * k4 + _D5 * k5 + _D6 * k6 + _D7 * k7)
+        ydiff = yn - y
+        bspl = hq * k1 - ydiff
+        W[_WDA + q] = ydiff
+        W[_WDB + q] = bspl
+        W[_WDC + q] = ydiff - hq * k7 - bspl
+    if any_if:
+        for l in range(L):
+            qq = IF_STATE * L + l
+            e_if = W[_WIFE + l]
+            e_plain = W[_WERR + qq]
+            W[_WERR + qq] = e_if if W[_WIFM + l] != 0.0 else e_plain
+    # Sum over states for every lane at once: a running sum with distance LANES, in the
+    # same order (state 0 first) as the scalar kernel's loop.
+    for q in range(L, _NL):
+        W[_WERR + q] += W[_WERR + q - L]
+    for l in range(L):
+        W[_WEN + l] = math.sqrt(W[_WERR + _NL - L + l] / n)
+    # The controller's powers for all lanes at once (vectorised exp/log).
+    for l in range(L):
+        W[_WPW1 + l] = _vexp(_EXPO1 * _vlog(W[_WEN + l]))
+        W[_WPW2 + l] = _vexp(_BETA * _vlog(W[_WFO + l]))
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _lane_dense_output(W, pid, j, t, t_new, t_out, out, any_if):
+    """Outputs strictly inside ``(t, t_new)`` of the accepted lanes from the dense output
+    (Hairer's CONTD5; exact decay plus a quadratic for the exact-decay state), one output time
+    per lane and round, all lanes at once; advances each lane's output index ``j``."""
+    n = N_STATES
+    L = LANES
+    n_out = t_out.shape[0]
+    if any_if:
+        # Dense output of the exact-decay state: exact decay plus the response to the
+        # quadratic through N(t) - N(t_n) at t_n, the third stage and t_new (N = f + lam y),
+        # then a linear correction to meet y_new at the end of the step. Computed for
+        # every lane without branches (so that the loop is vector code, exp included) and
+        # used only where _WIFD_USE is set; the other lanes' values (possibly inf or NaN,
+        # e.g. z = 0 for an idle lane) are never read.
+        for l in range(L):
+            qq = IF_STATE * L + l
+            lam = W[_WIFL + l]
+            hl = W[_WIFH + l]
+            n0 = W[_WIFN + l]
+            a3 = W[_WIFK3 + l] + lam * W[_WIFY + 2 * L + l] - n0
+            a7 = W[LANE_D + qq] + lam * W[_WYN + qq] - n0
+            bq = (a3 - _C3 * a7) / (_C3 * _C3 - _C3)
+            aq = a7 - bq
+            v0 = W[_WY + qq] - W[_WIFS + l]
+            z = lam * hl
+            ez = _vexp(-z)
+            den1 = z * lam
+            den2 = z * z * lam
+            yend = (
+                ez * v0
+                + W[_WIFS + l]
+                + (aq * (z - 1.0 + ez) / den1 + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / den2)
+            )
+            W[_WIFD + l] = v0
+            W[_WIFD + L + l] = aq
+            W[_WIFD + 2 * L + l] = bq
+            W[_WIFD + 3 * L + l] = z
+            W[_WIFD + 4 * L + l] = den1
+            W[_WIFD + 5 * L + l] = den2
+            W[_WIFD + 6 * L + l] = W[_WYN + qq] - yend
+            use = W[_WIFM + l] != 0.0 and W[_WMASK + l] != 0.0
+            W[_WIFD_USE + l] = 1.0 if use else 0.0
+    # One output time per lane and round, interpolated for all lanes at once; lanes
+    # without an output in this round interpolate at s = 0 (never stored).
+    while True:
+        n_round = 0
+        for l in range(L):
+            W[_WDS + l] = 0.0
+            if pid[l] >= 0 and W[_WMASK + l] != 0.0:
+                jj = j[l]
+                if jj < n_out and t_out[jj] < t_new[l]:
+                    W[_WDS + l] = (t_out[jj] - t[l]) / W[_WH + l]
+                    n_round += 1
+        if n_round == 0:
+            break
+        for q in range(L, _NL):
+            W[_WDS + q] = W[_WDS + q - L]
+        for q in range(_NL):
+            sq = W[_WDS + q]
+            s1 = 1.0 - sq
+            W[_WDV + q] = W[_WY + q] + sq * (
+                W[_WDA + q] + s1 * (W[_WDB + q] + sq * (W[_WDC + q] + s1 * W[_WDD + q]))
+            )
+        if any_if:
+            # Branch-free over lanes, like the coefficients above.
+            for l in range(L):
+                sq = W[_WDS + l]
+                zq = W[_WIFD + 3 * L + l] * sq
+                ez = _vexp(-zq)
+                # p(tau) = aq*theta + bq*theta**2, theta = tau/h = zq/z
+                v = (
+                    ez * W[_WIFD + l]
+                    + W[_WIFS + l]
+                    + (
+                        W[_WIFD + L + l] * (zq - 1.0 + ez) / W[_WIFD + 4 * L + l]
+                        + W[_WIFD + 2 * L + l]
+                        * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez)
+                        / W[_WIFD + 5 * L + l]
+                    )
+                )
+                v = v + sq * W[_WIFD + 6 * L + l]
+                qd = _WDV + IF_STATE * L + l
+                W[qd] = v if W[_WIFD_USE + l] != 0.0 else W[qd]
+        for l in range(L):
+            k = pid[l]
+            if k < 0 or W[_WMASK + l] == 0.0:
+                continue
+            jj = j[l]
+            if jj < n_out and t_out[jj] < t_new[l]:
+                for i in range(n):
+                    out[k, jj, i] = W[_WDV + i * L + l]
+                j[l] = jj + 1
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _lane_advance(W):
+    """Accepted lanes move on: ``y <- y_new``, ``k1 <- k7`` (FSAL), as vector selects."""
+    L = LANES
+    for q in range(L, _NL):
+        W[_WMASK + q] = W[_WMASK + q - L]
+    # Both operands are loaded before the choice, so that LLVM sees a select and a plain
+    # store (vector code) instead of a conditional store (a scalar loop with branches).
+    for q in range(_NL):
+        take = W[_WMASK + q] != 0.0
+        y_old = W[_WY + q]
+        y_new = W[_WYN + q]
+        k_old = W[_WK1 + q]
+        k_new = W[LANE_D + q]
+        W[_WY + q] = y_new if take else y_old
+        W[_WK1 + q] = k_new if take else k_old
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _lane_group(
     counter,
@@ -641,136 +896,7 @@ def _lane_group(
                     W[_WIFG + 5 * L + l] = _vexp(-lam * hl)
                     W[_WIFG + 6 * L + l] = W[_WIFG + 5 * L + l]
 
-        # ---- one Dormand-Prince step for all lanes (vector arithmetic) ----
-        for q in range(_NL):
-            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A21 * W[_WK1 + q])
-        if any_if:
-            _if_stage(W, 1)
-        for l in range(L):
-            W[LANE_T + l] = t[l] + _C2 * h[l]
-        _rhs_lanes(W)
-        for q in range(_NL):
-            W[_WK2 + q] = W[LANE_D + q]
-            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (_A31 * W[_WK1 + q] + _A32 * W[_WK2 + q])
-        if any_if:
-            _if_stage(W, 2)
-        for l in range(L):
-            W[LANE_T + l] = t[l] + _C3 * h[l]
-        _rhs_lanes(W)
-        for q in range(_NL):
-            W[_WK3 + q] = W[LANE_D + q]
-            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
-                _A41 * W[_WK1 + q] + _A42 * W[_WK2 + q] + _A43 * W[_WK3 + q]
-            )
-        if any_if:
-            _if_stage(W, 3)
-        for l in range(L):
-            W[LANE_T + l] = t[l] + _C4 * h[l]
-        _rhs_lanes(W)
-        for q in range(_NL):
-            W[_WK4 + q] = W[LANE_D + q]
-            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
-                _A51 * W[_WK1 + q] + _A52 * W[_WK2 + q] + _A53 * W[_WK3 + q] + _A54 * W[_WK4 + q]
-            )
-        if any_if:
-            _if_stage(W, 4)
-        for l in range(L):
-            W[LANE_T + l] = t[l] + _C5 * h[l]
-        _rhs_lanes(W)
-        for q in range(_NL):
-            W[_WK5 + q] = W[LANE_D + q]
-            W[LANE_Y + q] = W[_WY + q] + W[_WH + q] * (
-                _A61 * W[_WK1 + q]
-                + _A62 * W[_WK2 + q]
-                + _A63 * W[_WK3 + q]
-                + _A64 * W[_WK4 + q]
-                + _A65 * W[_WK5 + q]
-            )
-        if any_if:
-            _if_stage(W, 5)
-        for l in range(L):
-            t_new[l] = t_seg[l] if last[l] else t[l] + h[l]
-            W[LANE_T + l] = t_new[l]
-        _rhs_lanes(W)
-        for q in range(_NL):
-            W[_WK6 + q] = W[LANE_D + q]
-            W[_WYN + q] = W[_WY + q] + W[_WH + q] * (
-                _A71 * W[_WK1 + q]
-                + _A73 * W[_WK3 + q]
-                + _A74 * W[_WK4 + q]
-                + _A75 * W[_WK5 + q]
-                + _A76 * W[_WK6 + q]
-            )
-            W[LANE_Y + q] = W[_WYN + q]
-        if any_if:
-            _if_stage(W, 6)
-            for l in range(L):
-                W[_WYN + IF_STATE * L + l] = W[LANE_Y + IF_STATE * L + l]
-        _rhs_lanes(W)  # the FSAL stage k7, left in the LANE_D block
-        if any_if:
-            # Error estimate of the exact-decay state; it reads that state's stage derivatives,
-            # which the loop below overwrites with dense-output coefficients, so it comes first
-            # (with the third stage, which the dense output of that state needs).
-            for l in range(L):
-                qq = IF_STATE * L + l
-                lam = W[_WIFL + l]
-                n0 = W[_WIFN + l]
-                g6 = W[_WIFG + 6 * L + l]
-                er = 0.0
-                for jj in range(6):
-                    er += (
-                        _IF_E[jj]
-                        * (g6 / W[_WIFG + jj * L + l])
-                        * (W[_WK1 + jj * _NL + qq] + lam * W[_WIFY + jj * L + l] - n0)
-                    )
-                er += _E7 * (W[LANE_D + qq] + lam * W[_WYN + qq] - n0)
-                er = W[_WIFH + l] * er
-                sk = W[_WATOL + qq] + rtol * max(abs(W[_WY + qq]), abs(W[_WYN + qq]))
-                r = er / sk
-                W[_WIFE + l] = r * r + W[_WYN + qq] * 0.0
-                W[_WIFK3 + l] = W[_WK3 + qq]
-        # Squared scaled error per state and lane; ynew * 0 is NaN only for a non-finite
-        # ynew, so one finiteness test of each lane's norm covers the new state too.
-        # The same pass computes the dense-output coefficients (Hairer's CONTD5) into the
-        # stage blocks k2..k5, which are free once the error is known: one pass over the
-        # stages instead of two. They are used only if the step is accepted with an output
-        # inside it (the great majority of steps with daily output).
-        for q in range(_NL):
-            hq = W[_WH + q]
-            k1 = W[_WK1 + q]
-            k3 = W[_WK3 + q]
-            k4 = W[_WK4 + q]
-            k5 = W[_WK5 + q]
-            k6 = W[_WK6 + q]
-            k7 = W[LANE_D + q]
-            y = W[_WY + q]
-            yn = W[_WYN + q]
-            er = hq * (_E1 * k1 + _E3 * k3 + _E4 * k4 + _E5 * k5 + _E6 * k6 + _E7 * k7)
-            sk = W[_WATOL + q] + rtol * max(abs(y), abs(yn))
-            r = er / sk
-            W[_WERR + q] = r * r + yn * 0.0
-            W[_WDD + q] = hq * (_D1 * k1 + _D3 * k3 + _D4 * k4 + _D5 * k5 + _D6 * k6 + _D7 * k7)
-            ydiff = yn - y
-            bspl = hq * k1 - ydiff
-            W[_WDA + q] = ydiff
-            W[_WDB + q] = bspl
-            W[_WDC + q] = ydiff - hq * k7 - bspl
-        if any_if:
-            for l in range(L):
-                qq = IF_STATE * L + l
-                e_if = W[_WIFE + l]
-                e_plain = W[_WERR + qq]
-                W[_WERR + qq] = e_if if W[_WIFM + l] != 0.0 else e_plain
-        # Sum over states for every lane at once: a running sum with distance LANES, in the
-        # same order (state 0 first) as the scalar kernel's loop.
-        for q in range(L, _NL):
-            W[_WERR + q] += W[_WERR + q - L]
-        for l in range(L):
-            W[_WEN + l] = math.sqrt(W[_WERR + _NL - L + l] / n)
-        # The controller's powers for all lanes at once (vectorised exp/log).
-        for l in range(L):
-            W[_WPW1 + l] = _vexp(_EXPO1 * _vlog(W[_WEN + l]))
-            W[_WPW2 + l] = _vexp(_BETA * _vlog(W[_WFO + l]))
+        _lane_dopri_step(W, t, h, t_seg, last, t_new, any_if, rtol)
 
         # ---- per-lane decisions: accept or reject, next step size ----
         any_dense = False
@@ -826,107 +952,10 @@ def _lane_group(
             else:
                 h[l] = h_next
 
-        # ---- dense output (Hairer's CONTD5) at output times strictly inside (t, t_new) ----
-        if any_dense and any_if:
-            # Dense output of the exact-decay state: exact decay plus the response to the
-            # quadratic through N(t) - N(t_n) at t_n, the third stage and t_new (N = f + lam y),
-            # then a linear correction to meet y_new at the end of the step. Computed for
-            # every lane without branches (so that the loop is vector code, exp included) and
-            # used only where _WIFD_USE is set; the other lanes' values (possibly inf or NaN,
-            # e.g. z = 0 for an idle lane) are never read.
-            for l in range(L):
-                qq = IF_STATE * L + l
-                lam = W[_WIFL + l]
-                hl = W[_WIFH + l]
-                n0 = W[_WIFN + l]
-                a3 = W[_WIFK3 + l] + lam * W[_WIFY + 2 * L + l] - n0
-                a7 = W[LANE_D + qq] + lam * W[_WYN + qq] - n0
-                bq = (a3 - _C3 * a7) / (_C3 * _C3 - _C3)
-                aq = a7 - bq
-                v0 = W[_WY + qq] - W[_WIFS + l]
-                z = lam * hl
-                ez = _vexp(-z)
-                den1 = z * lam
-                den2 = z * z * lam
-                yend = (
-                    ez * v0
-                    + W[_WIFS + l]
-                    + (aq * (z - 1.0 + ez) / den1 + bq * (z * z - 2.0 * z + 2.0 - 2.0 * ez) / den2)
-                )
-                W[_WIFD + l] = v0
-                W[_WIFD + L + l] = aq
-                W[_WIFD + 2 * L + l] = bq
-                W[_WIFD + 3 * L + l] = z
-                W[_WIFD + 4 * L + l] = den1
-                W[_WIFD + 5 * L + l] = den2
-                W[_WIFD + 6 * L + l] = W[_WYN + qq] - yend
-                use = W[_WIFM + l] != 0.0 and W[_WMASK + l] != 0.0
-                W[_WIFD_USE + l] = 1.0 if use else 0.0
         if any_dense:
-            # One output time per lane and round, interpolated for all lanes at once; lanes
-            # without an output in this round interpolate at s = 0 (never stored).
-            while True:
-                n_round = 0
-                for l in range(L):
-                    W[_WDS + l] = 0.0
-                    if pid[l] >= 0 and W[_WMASK + l] != 0.0:
-                        jj = j[l]
-                        if jj < n_out and t_out[jj] < t_new[l]:
-                            W[_WDS + l] = (t_out[jj] - t[l]) / W[_WH + l]
-                            n_round += 1
-                if n_round == 0:
-                    break
-                for q in range(L, _NL):
-                    W[_WDS + q] = W[_WDS + q - L]
-                for q in range(_NL):
-                    sq = W[_WDS + q]
-                    s1 = 1.0 - sq
-                    W[_WDV + q] = W[_WY + q] + sq * (
-                        W[_WDA + q] + s1 * (W[_WDB + q] + sq * (W[_WDC + q] + s1 * W[_WDD + q]))
-                    )
-                if any_if:
-                    # Branch-free over lanes, like the coefficients above.
-                    for l in range(L):
-                        sq = W[_WDS + l]
-                        zq = W[_WIFD + 3 * L + l] * sq
-                        ez = _vexp(-zq)
-                        # p(tau) = aq*theta + bq*theta**2, theta = tau/h = zq/z
-                        v = (
-                            ez * W[_WIFD + l]
-                            + W[_WIFS + l]
-                            + (
-                                W[_WIFD + L + l] * (zq - 1.0 + ez) / W[_WIFD + 4 * L + l]
-                                + W[_WIFD + 2 * L + l]
-                                * (zq * zq - 2.0 * zq + 2.0 - 2.0 * ez)
-                                / W[_WIFD + 5 * L + l]
-                            )
-                        )
-                        v = v + sq * W[_WIFD + 6 * L + l]
-                        qd = _WDV + IF_STATE * L + l
-                        W[qd] = v if W[_WIFD_USE + l] != 0.0 else W[qd]
-                for l in range(L):
-                    k = pid[l]
-                    if k < 0 or W[_WMASK + l] == 0.0:
-                        continue
-                    jj = j[l]
-                    if jj < n_out and t_out[jj] < t_new[l]:
-                        for i in range(n):
-                            out[k, jj, i] = W[_WDV + i * L + l]
-                        j[l] = jj + 1
+            _lane_dense_output(W, pid, j, t, t_new, t_out, out, any_if)
 
-        # ---- accepted lanes move on: y <- y_new, k1 <- k7 (FSAL), as vector selects ----
-        for q in range(L, _NL):
-            W[_WMASK + q] = W[_WMASK + q - L]
-        # Both operands are loaded before the choice, so that LLVM sees a select and a plain
-        # store (vector code) instead of a conditional store (a scalar loop with branches).
-        for q in range(_NL):
-            take = W[_WMASK + q] != 0.0
-            y_old = W[_WY + q]
-            y_new = W[_WYN + q]
-            k_old = W[_WK1 + q]
-            k_new = W[LANE_D + q]
-            W[_WY + q] = y_new if take else y_old
-            W[_WK1 + q] = k_new if take else k_old
+        _lane_advance(W)
 
         # ---- segment end reached exactly: events at this time, then outputs ----
         for l in range(L):
