@@ -62,7 +62,7 @@ def test_validate_recovery_rejects_one_patient(capsys):
 
 
 @pytest.mark.slow
-def test_fit_map_end_to_end(tmp_path, capsys, one_patient):
+def test_fit_map_end_to_end(tmp_path, capsys, one_patient):  # noqa: F811 (fixture)
     from allocart.data import write_nonmem
 
     ds, _, _, _ = one_patient
@@ -153,7 +153,9 @@ def test_nuts_without_jax_names_the_extra_in_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert err.startswith("error: --method nuts needs jax") and "pip install 'allocart[jax]'" in err
+    assert (
+        err.startswith("error: --method='nuts' needs jax") and "pip install 'allocart[jax]'" in err
+    )
     assert not (tmp_path / "o").exists()  # refused before any work
 
 

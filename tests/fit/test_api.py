@@ -1,6 +1,9 @@
 """What ``allocart fit`` says when a fit has not converged."""
 
-from allocart.fit.api import convergence_warning
+import pytest
+
+from allocart.errors import FitError
+from allocart.fit.api import FitOptions, convergence_warning
 
 
 def test_a_converged_fit_says_nothing():
@@ -25,3 +28,24 @@ def test_one_chain_has_no_r_hat_and_says_so():
 def test_an_unconverged_point_estimate_says_how_many_patients_converged():
     msg = convergence_warning({"converged": False, "patients_converged": 13, "iterations": 60})
     assert "13 patient mode search(es) converged" in msg
+
+
+@pytest.mark.parametrize(
+    ("fields", "argument"),
+    [
+        ({"method": "mcmc"}, "method"),
+        ({"level": "cohort"}, "level"),
+        ({"horizon": -1.0}, "horizon"),
+        ({"chains": 0}, "chains"),
+        ({"warmup": 0}, "warmup"),
+        ({"samples": 2.5}, "samples"),
+        ({"backend": "gpu"}, "backend"),
+    ],
+)
+def test_option_errors_name_the_python_argument(fields, argument):
+    """Library messages start with the argument a Python caller passed (the command line
+    replaces it by its flag), and carry it as ``FitError.argument``."""
+    with pytest.raises(FitError, match=rf"^{argument}: ") as info:
+        FitOptions(**fields)
+    assert info.value.argument == argument
+    assert "--" not in str(info.value)

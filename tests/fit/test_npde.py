@@ -45,9 +45,10 @@ def test_decorrelated_pde_of_correlated_normal_vectors_are_uniform():
 def test_too_few_simulations_are_refused(one_patient_outputs):
     result, _, _ = one_patient_outputs
     with pytest.raises(
-        FitError, match="--npde-simulations: 5 must be a whole number of at least 20"
-    ):
+        FitError, match="^simulations: 5 must be a whole number of at least 20"
+    ) as e:
         npde(result, simulations=5)
+    assert e.value.argument == "simulations"
 
 
 @pytest.fixture(scope="module")

@@ -79,19 +79,22 @@ def test_population_fit_of_the_example_writes_every_output(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "flag", "least"),
+    ("field", "value", "least"),
     [
-        ("npde_simulations", 5, "--npde-simulations", 20),
-        ("vpc_replicates", 2.5, "--vpc-replicates", 20),
-        ("vpc_bins", 0, "--vpc-bins", 1),
-        ("vpc_bins", True, "--vpc-bins", 1),
+        ("npde_simulations", 5, 20),
+        ("vpc_replicates", 2.5, 20),
+        ("vpc_bins", 0, 1),
+        ("vpc_bins", True, 1),
     ],
 )
-def test_output_options_are_checked_at_once(field, value, flag, least):
-    from allocart.fit.api import FitOptions
+@pytest.mark.parametrize("options", ["FitOptions", "OutputOptions"])
+def test_output_options_are_checked_at_once(field, value, least, options):
+    from allocart.fit import api, outputs
     from allocart.fit.residual import FitError
 
+    cls = getattr(api, options, None) or getattr(outputs, options)
     with pytest.raises(FitError) as err:
-        FitOptions(**{field: value})
-    assert str(err.value) == f"{flag}: {value!r} must be a whole number of at least {least}"
-    assert FitOptions(**{field: np.int64(least)}).output_options() is not None
+        cls(**{field: value})
+    assert str(err.value) == f"{field}: {value!r} must be a whole number of at least {least}"
+    assert err.value.argument == field
+    assert cls(**{field: np.int64(least)}) is not None

@@ -39,8 +39,9 @@ def test_summary_bias_and_coverage_by_hand():
 def test_config_rejects_a_one_patient_trial():
     from allocart.fit.residual import FitError
 
-    with pytest.raises(FitError, match="--patients"):
+    with pytest.raises(FitError, match="^patients: 1 ") as e:
         RecoveryConfig(patients=1)
+    assert e.value.argument == "patients"
 
 
 @pytest.mark.slow

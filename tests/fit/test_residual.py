@@ -137,8 +137,11 @@ def test_overrides_from_yaml(tmp_path):
         "site assay validation",
     )
     p.write_text("nonsense_read_out: {cv: 0.2}\n")
-    with pytest.raises(FitError, match="nonsense_read_out"):
+    with pytest.raises(
+        FitError, match="^error_model err.yaml: unknown read-out `nonsense_read_out`"
+    ) as e:
         load_residual_models(p)
+    assert e.value.argument == "error_model"
 
 
 def test_numpy_derivatives_equal_jax_derivatives():
@@ -194,4 +197,5 @@ def test_error_model_file_problems_are_one_line(tmp_path, content, match):
     with pytest.raises(FitError, match=match) as info:
         load_residual_models(path)
     msg = str(info.value)
-    assert msg.startswith("--error-model: file") and len(msg.splitlines()) == 1
+    assert msg.startswith("error_model: file") and len(msg.splitlines()) == 1
+    assert info.value.argument == "error_model"

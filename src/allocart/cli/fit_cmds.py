@@ -12,6 +12,15 @@ from typing import Annotated
 
 import typer
 
+from allocart.bench.fit import run_fit_bench
+from allocart.data.formats import read_dataset
+from allocart.fit.api import FitOptions, parse_observables, parse_params, run_fit
+from allocart.fit.coverage import read_truth
+from allocart.fit.recovery import RecoveryConfig, run_recovery
+from allocart.fit.residual import load_residual_models
+from allocart.model.parameters import load_default_parameters, load_overrides
+from allocart.report.fit import write_report
+
 __all__ = ["register"]
 
 
@@ -88,11 +97,6 @@ def fit_cmd(
     The default (--method map) needs no JAX; --method nuts and --backend jax need the optional
     extra: pip install 'allocart[jax]'.
     """
-    from allocart.data.formats import read_dataset
-    from allocart.fit.api import FitOptions, parse_observables, parse_params, run_fit
-    from allocart.fit.residual import load_residual_models
-    from allocart.model.parameters import load_default_parameters, load_overrides
-
     opts = FitOptions(
         params=parse_params(params),
         method=method.strip().lower(),
@@ -116,8 +120,6 @@ def fit_cmd(
     residual = load_residual_models(error_model)
     truth_frame = None
     if truth is not None:
-        from allocart.fit.coverage import read_truth
-
         truth_frame = read_truth(truth)
     paths = run_fit(
         ds,
@@ -128,6 +130,7 @@ def fit_cmd(
         plots=plots,
         truth=truth_frame,
         echo=lambda s: print(s, file=sys.stderr),
+        report=write_report,
     )
     for name, p in paths.items():
         typer.echo(f"{name:16s} {p}")
@@ -149,9 +152,6 @@ def recovery_cmd(
     ] = None,
 ) -> None:
     """Simulation-estimation study: relative bias and 90% coverage per population parameter."""
-    from allocart.fit.api import parse_params
-    from allocart.fit.recovery import RecoveryConfig, run_recovery
-
     cfg = RecoveryConfig(
         replicates=replicates,
         patients=patients,
@@ -193,8 +193,6 @@ def bench_fit_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Individual NUTS fit of one simulated patient (target: <= 60 s with 4 chains)."""
-    from allocart.fit.bench import run_fit_bench
-
     res = run_fit_bench(
         chains=chains, warmup=warmup, samples=samples, seed=seed, backend=backend.strip().lower()
     )

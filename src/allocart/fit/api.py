@@ -25,9 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from allocart.fit.coverage import individual_coverage
+from allocart.fit.forecast import forecast
 from allocart.fit.npde import DEFAULT_SIMULATIONS
 from allocart.fit.outputs import OutputOptions, write_standard_outputs
+from allocart.fit.plots import plot_gof, plot_individual, plot_vpc
 from allocart.fit.problem import DEFAULT_PARAMS, FitProblem, build_problem
 from allocart.fit.residual import FitError, load_residual_models
 from allocart.fit.result import FitResult, write_posterior
@@ -73,18 +77,27 @@ class FitOptions:
 
         check_backend(self.backend)
         if self.method not in METHODS:
-            raise FitError(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
+            raise FitError(
+                f"method: {self.method!r} is not one of {', '.join(METHODS)}", argument="method"
+            )
         if self.level not in LEVELS:
-            raise FitError(f"--level: {self.level!r} is not one of {', '.join(LEVELS)}")
+            raise FitError(
+                f"level: {self.level!r} is not one of {', '.join(LEVELS)}", argument="level"
+            )
         if not (np.isfinite(self.horizon) and self.horizon > 0):
-            raise FitError(f"--horizon: {self.horizon!r} must be a positive number of days")
-        for flag, value, least in (
-            ("--npde-simulations", self.npde_simulations, 20),
-            ("--vpc-replicates", self.vpc_replicates, 20),
-            ("--vpc-bins", self.vpc_bins, 1),
+            raise FitError(
+                f"horizon: {self.horizon!r} must be a positive number of days", argument="horizon"
+            )
+        for name, value in (
+            ("chains", self.chains),
+            ("warmup", self.warmup),
+            ("samples", self.samples),
         ):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-                raise FitError(f"{flag}: {value!r} must be a whole number of at least {least}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise FitError(
+                    f"{name}: {value!r} must be a whole number of at least 1", argument=name
+                )
+        self.output_options()  # checks npde_simulations, vpc_replicates and vpc_bins
 
     def output_options(self) -> OutputOptions:
         """The simulation settings of the standard outputs (sdtab, VPC table, posterior.nc)."""
@@ -103,9 +116,9 @@ class FitOptions:
         from allocart.fit.jaxmodel import require_jax
 
         if self.method == "nuts":
-            require_jax("--method nuts", ("numpyro", "arviz"))
+            require_jax("method='nuts'", ("numpyro", "arviz"), argument="method")
         if self.backend == "jax":
-            require_jax("--backend jax", ("diffrax",))
+            require_jax("backend='jax'", ("diffrax",), argument="backend")
 
 
 def individual_map_result(
@@ -157,7 +170,10 @@ def fit_problem(
     if level == "auto":
         level = "population" if problem.n >= 2 else "individual"
     if level == "population" and problem.n < 2:
-        raise FitError("--level population needs at least 2 patients; use --level individual")
+        raise FitError(
+            f"level: 'population' needs at least 2 patients, not {problem.n}; use 'individual'",
+            argument="level",
+        )
     if options.method == "map":
         if level == "individual":
             return individual_map_result(problem, seed=options.seed, backend=options.backend)
@@ -208,7 +224,8 @@ def run_fit(
     residual=None,
     plots: bool = True,
     echo: Callable[[str], Any] | None = None,
-    truth=None,
+    truth: pd.DataFrame | None = None,
+    report: Callable[..., Path] | None = None,
 ) -> dict[str, Path]:
     """Fit, forecast and write everything into ``out``.
 
@@ -216,15 +233,18 @@ def run_fit(
     ``estimates.csv``, ``diagnostics.json``, ``forecast.csv`` (per patient), ``forecast_bands.csv``
     (daily 90% bands), the standard outputs of :mod:`allocart.fit.outputs` (``sdtab1``,
     ``sdtab.csv``, ``patab1``, ``parameters.csv``, ``vpc.csv``, ``posterior.nc``), ``gof.png``,
-    ``individual.png``, ``vpc.png`` (drawn from ``vpc.csv``) and ``report.html``.
+    ``individual.png``, ``vpc.png`` (drawn from ``vpc.csv``) and, with ``report``, ``report.html``.
 
     ``truth``: a frame of true parameter values (column ``id``, one column per parameter, see
     :func:`allocart.fit.coverage.read_truth`) for data simulated with known values; the
     coverage of the individual 90% intervals is then checked, written to ``diagnostics.json``
     (``coverage``) and ``coverage.csv``, reported, and a failed check printed as a warning.
+
+    ``report``: writes ``report.html`` from the finished fit, called as
+    ``report(result, path, forecast=, plots=, coverage=, extra=)`` (the report layer's
+    :func:`allocart.report.fit.write_report`, which ``allocart fit`` passes); default: no
+    report. The fit layer never imports the report layer.
     """
-    from allocart.fit.forecast import forecast
-    from allocart.fit.report import write_report
 
     options.check_dependencies()  # before any work: NUTS without JAX fails in one line, at once
     say = echo or (lambda s: None)
@@ -241,10 +261,6 @@ def run_fit(
             say(f"note: the omega interval of {name} is a Wald interval: {v.get('omega_note', '')}")
     coverage = None
     if truth is not None:
-        import pandas as pd
-
-        from allocart.fit.coverage import individual_coverage
-
         coverage = individual_coverage(res, truth)
         res.diagnostics["coverage"] = {k: v for k, v in coverage.items() if k != "rows"}
         say(
@@ -268,22 +284,21 @@ def run_fit(
     paths["forecast_bands"] = out / "forecast_bands.csv"
     figs: dict[str, Path] = {}
     if plots:
-        from allocart.fit.plots import plot_gof, plot_individual, plot_vpc
-
         figs["Goodness of fit"] = plot_gof(res, out / "gof.png")
         figs["Individual fits and forecasts"] = plot_individual(
             res, fc.bands, out / "individual.png"
         )
         figs["Visual predictive check"] = plot_vpc(res, out / "vpc.png", table=tables.vpc)
         paths.update({p.stem: p for p in figs.values()})
-    paths["report"] = write_report(
-        res,
-        out / "report.html",
-        forecast=fc,
-        plots=figs,
-        coverage=coverage,
-        extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0},
-    )
+    if report is not None:
+        paths["report"] = report(
+            res,
+            out / "report.html",
+            forecast=fc,
+            plots=figs,
+            coverage=coverage,
+            extra={"options": options.__dict__, "total_seconds": time.perf_counter() - t0},
+        )
     return paths
 
 

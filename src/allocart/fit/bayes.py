@@ -143,7 +143,7 @@ def fit_individual_nuts(
     """
     from allocart.fit.jaxmodel import require_jax
 
-    require_jax("NUTS (--method nuts)", ("numpyro", "arviz"))
+    require_jax("NUTS", ("numpyro", "arviz"))
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -249,7 +249,7 @@ def fit_population_nuts(
     """
     from allocart.fit.jaxmodel import require_jax
 
-    require_jax("NUTS (--method nuts)", ("numpyro", "arviz"))
+    require_jax("NUTS", ("numpyro", "arviz"))
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -260,7 +260,9 @@ def fit_population_nuts(
     _check(chains, num_warmup, num_samples)
     if problem.n < 2:
         raise FitError(
-            "a population fit needs at least 2 patients; fit one patient with --level individual"
+            f"problem: a population fit needs at least 2 patients, not {problem.n}; "
+            "fit one patient with fit_individual_nuts",
+            argument="problem",
         )
     t_start = time.perf_counter()
     start = fit_population_its(problem, rtol=rtol, backend=backend)
@@ -458,6 +460,9 @@ def population_inverse_mass(start, omega: np.ndarray, centred: tuple[bool, ...])
 
 def _check(chains: int, num_warmup: int, num_samples: int) -> None:
     if chains < 1:
-        raise FitError(f"--chains: {chains!r} must be at least 1")
+        raise FitError(f"chains: {chains!r} must be at least 1", argument="chains")
     if num_warmup < 1 or num_samples < 1:
-        raise FitError(f"--warmup/--samples: {num_warmup!r}/{num_samples!r} must be at least 1")
+        raise FitError(
+            f"num_warmup/num_samples: {num_warmup!r}/{num_samples!r} must be at least 1",
+            argument="num_warmup" if num_warmup < 1 else "num_samples",
+        )

@@ -35,13 +35,15 @@ def read_truth(path: str | Path):
 
     p = Path(path)
     if not p.is_file():
-        raise FitError(f"--truth: {str(p)!r} is not a file")
+        raise FitError(f"truth: {str(p)!r} is not a file", argument="truth")
     try:
         frame = pd.read_csv(p)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise FitError(f"--truth: {str(p)!r} is not a readable CSV ({exc})") from None
+        raise FitError(
+            f"truth: {str(p)!r} is not a readable CSV ({exc})", argument="truth"
+        ) from None
     if "id" not in frame.columns:
-        raise FitError(f"--truth: {str(p)!r} has no column `id`")
+        raise FitError(f"truth: {str(p)!r} has no column `id`", argument="truth")
     frame["id"] = frame["id"].astype(str)
     return frame
 
@@ -76,7 +78,8 @@ def individual_coverage(
     missing_cols = [p for p in names if p not in truth.columns]
     if missing_cols:
         raise FitError(
-            f"--truth: no column for the estimated parameter(s) {', '.join(missing_cols)}"
+            f"truth: no column for the estimated parameter(s) {', '.join(missing_cols)}",
+            argument="truth",
         )
     tab = truth.assign(id=truth["id"].astype(str)).drop_duplicates("id").set_index("id")
     flat = result.flat_theta()
@@ -107,8 +110,9 @@ def individual_coverage(
             per[p]["n"] += 1
     if not rows:
         raise FitError(
-            "--truth: none of the fitted patients has true values in the file "
-            f"(ids in the fit: {', '.join(map(str, result.problem.ids[:5]))}...)"
+            "truth: none of the fitted patients has true values in the file "
+            f"(ids in the fit: {', '.join(map(str, result.problem.ids[:5]))}...)",
+            argument="truth",
         )
     n = len(rows)
     covered = sum(r["covered"] for r in rows)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import sympy as sp
 
@@ -26,7 +27,7 @@ JAX_EXTRA = "pip install 'allocart[jax]'"
 """How to install the optional JAX stack (JAX, diffrax, NumPyro, ArviZ)."""
 
 
-def require_jax(what: str, modules: tuple[str, ...] = ()):
+def require_jax(what: str, modules: tuple[str, ...] = (), *, argument: str | None = None) -> Any:
     """Import JAX (switched on by :func:`enable_jax`) and ``modules``, or raise a one-line
     :class:`~allocart.fit.residual.FitError` naming the optional extra.
 
@@ -48,7 +49,8 @@ def require_jax(what: str, modules: tuple[str, ...] = ()):
             importlib.import_module(name)
         except ImportError:
             raise FitError(
-                f"{what} needs {name}, which is not installed (part of the optional JAX extra): {JAX_EXTRA}"
+                f"{what} needs {name}, which is not installed (part of the optional JAX extra): {JAX_EXTRA}",
+                argument=argument,
             ) from None
     enable_jax()
     import jax

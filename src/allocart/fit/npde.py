@@ -159,7 +159,8 @@ def npde(
     """
     if int(simulations) != simulations or simulations < MIN_SIMULATIONS:
         raise FitError(
-            f"--npde-simulations: {simulations!r} must be a whole number of at least {MIN_SIMULATIONS}"
+            f"simulations: {simulations!r} must be a whole number of at least {MIN_SIMULATIONS}",
+            argument="simulations",
         )
     simulations = int(simulations)
     pb = result.problem

@@ -47,7 +47,9 @@ def check_backend(backend: str) -> str:
     from allocart.fit.residual import FitError
 
     if backend not in BACKENDS:
-        raise FitError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+        raise FitError(
+            f"backend: {backend!r} is not one of {', '.join(BACKENDS)}", argument="backend"
+        )
     return backend
 
 
@@ -210,7 +212,7 @@ def posterior_modes(
     if backend == "jax":
         from allocart.fit.jaxmodel import require_jax
 
-        jnp = require_jax("--backend jax", ("diffrax",)).numpy
+        jnp = require_jax("backend='jax'", ("diffrax",), argument="backend").numpy
         f = derivative_function(problem, rtol)
         arr = {key: jnp.asarray(v) for key, v in problem.arrays().items()}
         to_arg = jnp.asarray
@@ -329,8 +331,9 @@ def _laplace_covariance(hess: np.ndarray, problem: FitProblem) -> np.ndarray:
             f"{problem.ids[i]} (condition {cond[i]:.1e})" for i in np.flatnonzero(bad)[:5]
         )
         raise FitError(
-            f"the posterior curvature at the mode cannot be inverted for {int(bad.sum())} patient(s): "
+            f"problem: the posterior curvature at the mode cannot be inverted for {int(bad.sum())} patient(s): "
             f"{names}; the parameters {', '.join(problem.param_names)} are not all determined by "
-            "their data there; estimate fewer (--params) or check those patients' records"
+            "their data there; estimate fewer parameters or check those patients' records",
+            argument="problem",
         )
     return np.linalg.inv(hess)

@@ -18,14 +18,16 @@ Columns, units and how to load them: docs/fitting.md, "Output files".
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
+from allocart.errors import FitError
 from allocart.fit.netcdf import write_inference_data
-from allocart.fit.npde import DEFAULT_SIMULATIONS, npde
+from allocart.fit.npde import DEFAULT_SIMULATIONS, MIN_SIMULATIONS, npde
 from allocart.fit.result import FitResult
 from allocart.fit.tables import parameter_table, patab_frame, sdtab_frame, write_nonmem_table
-from allocart.fit.vpc import DEFAULT_MAX_BINS, DEFAULT_REPLICATES, vpc_table
+from allocart.fit.vpc import DEFAULT_MAX_BINS, DEFAULT_REPLICATES, MIN_REPLICATES, vpc_table
 from allocart.fit.wres import weighted_residuals
 
 __all__ = ["OutputOptions", "StandardOutputs", "standard_outputs", "write_standard_outputs"]
@@ -54,6 +56,17 @@ class OutputOptions:
     vpc_bins: int = DEFAULT_MAX_BINS
     seed: int = 0
     log_likelihood: bool = True
+
+    def __post_init__(self) -> None:
+        for name, value, least in (
+            ("npde_simulations", self.npde_simulations, MIN_SIMULATIONS),
+            ("vpc_replicates", self.vpc_replicates, MIN_REPLICATES),
+            ("vpc_bins", self.vpc_bins, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise FitError(
+                    f"{name}: {value!r} must be a whole number of at least {least}", argument=name
+                )
 
 
 @dataclass(frozen=True, eq=False)

@@ -170,7 +170,9 @@ def fit_population_its(
     """
     if problem.n < 2:
         raise FitError(
-            "a population fit needs at least 2 patients; fit one patient with --level individual"
+            f"problem: a population fit needs at least 2 patients, not {problem.n}; "
+            "fit one patient at the individual level (fit_problem with level='individual')",
+            argument="problem",
         )
     t_start = time.perf_counter()
     n, k = problem.n, problem.k

@@ -90,28 +90,34 @@ def estimated_parameters(
     """
     tab = table or load_default_parameters()
     if not names:
-        raise FitError("--params: give at least one parameter to estimate (e.g. rho_E,k_Trej)")
+        raise FitError(
+            "params: give at least one parameter to estimate (e.g. rho_E,k_Trej)", argument="params"
+        )
     if len(set(names)) != len(names):
-        raise FitError(f"--params: {', '.join(names)} names a parameter twice")
+        raise FitError(f"params: {', '.join(names)} names a parameter twice", argument="params")
     out = []
     for n in names:
         if n not in tab:
             raise FitError(
-                f"--params: unknown parameter `{n}`; see `allocart params` for the table"
+                f"params: unknown parameter `{n}`; see `allocart params` for the table",
+                argument="params",
             )
         row = tab[n]
         if row.group == "product" or row.group == "observation":
             raise FitError(
-                f"--params: `{n}` is fixed by the {row.group} definition and cannot be estimated"
+                f"params: `{n}` is fixed by the {row.group} definition and cannot be estimated",
+                argument="params",
             )
         if row.iiv <= 0:
             raise FitError(
-                f"--params: `{n}` has no between-patient variability in the parameter table (iiv = 0), "
-                "so it has no population prior; give it an iiv with --model-params FILE or estimate another parameter"
+                f"params: `{n}` has no between-patient variability in the parameter table (iiv = 0), "
+                "so it has no population prior; give it an iiv in the parameter table (`table`) or estimate another parameter",
+                argument="params",
             )
         if row.value <= 0:
             raise FitError(
-                f"--params: `{n}` has typical value {row.value:g}; only positive parameters can be estimated"
+                f"params: `{n}` has typical value {row.value:g}; only positive parameters can be estimated",
+                argument="params",
             )
         logit = row.lower >= 0 and row.upper == 1 and 0 < row.value < 1
         sd = math.sqrt(math.log1p(row.iiv**2))
@@ -317,7 +323,8 @@ def build_problem(
         for o in fit_obs:
             if o not in OBSERVABLE_NAMES:
                 raise FitError(
-                    f"--observables: `{o}` is not a model read-out; use one of {', '.join(OBSERVABLE_NAMES)}"
+                    f"observables: `{o}` is not a model read-out; use one of {', '.join(OBSERVABLE_NAMES)}",
+                    argument="observables",
                 )
             res[o]  # raises when there is no error model
     if not fit_obs:

@@ -85,9 +85,14 @@ class RecoveryConfig:
 
     def __post_init__(self) -> None:
         if self.replicates < 1:
-            raise FitError(f"--replicates: {self.replicates!r} must be at least 1")
+            raise FitError(
+                f"replicates: {self.replicates!r} must be at least 1", argument="replicates"
+            )
         if self.patients < 2:
-            raise FitError(f"--patients: {self.patients!r} must be at least 2 for a population fit")
+            raise FitError(
+                f"patients: {self.patients!r} must be at least 2 for a population fit",
+                argument="patients",
+            )
 
 
 @dataclass(frozen=True)

@@ -150,27 +150,43 @@ class ResidualTable:
         }
 
     def with_overrides(
-        self, overrides: Mapping[str, Any], origin: str = "--error-model"
+        self,
+        overrides: Mapping[str, Any],
+        origin: str = "overrides",
+        *,
+        argument: str | None = "overrides",
     ) -> ResidualTable:
-        """Replace fields of rows (``{observable: {model:, scale:, cv:, sd:, floor:, source:}}``)."""
+        """Replace fields of rows (``{observable: {model:, scale:, cv:, sd:, floor:, source:}}``).
+
+        ``origin`` starts every error message and the new rows' source; ``argument`` is the
+        Python argument the overrides came from (the errors' ``argument``), None if none.
+        """
         rows = {r.observable: r for r in self.rows}
         for name, spec in overrides.items():
             if name not in rows:
-                raise FitError(f"{origin}: unknown read-out `{name}`; use one of {', '.join(rows)}")
+                raise FitError(
+                    f"{origin}: unknown read-out `{name}`; use one of {', '.join(rows)}",
+                    argument=argument,
+                )
             if not isinstance(spec, Mapping):
                 raise FitError(
-                    f"{origin}: `{name}` must map to fields (model, scale, cv, sd, floor, source)"
+                    f"{origin}: `{name}` must map to fields (model, scale, cv, sd, floor, source)",
+                    argument=argument,
                 )
             bad = set(spec) - {"model", "scale", "cv", "sd", "floor", "source"}
             if bad:
-                raise FitError(f"{origin}: `{name}` has unknown field(s) {sorted(bad)}")
+                raise FitError(
+                    f"{origin}: `{name}` has unknown field(s) {sorted(bad)}", argument=argument
+                )
             changes: dict[str, Any] = {}
             for k, v in spec.items():
                 if k in ("cv", "sd", "floor"):
                     try:
                         changes[k] = float(v)
                     except (TypeError, ValueError):
-                        raise FitError(f"{origin}: `{name}.{k}` = {v!r} is not a number") from None
+                        raise FitError(
+                            f"{origin}: `{name}.{k}` = {v!r} is not a number", argument=argument
+                        ) from None
                 else:
                     changes[k] = str(v)
             changes.setdefault("source", f"{origin} (was: {rows[name].source})")
@@ -201,20 +217,29 @@ def _rows(data: Mapping[str, Any], origin: str) -> tuple[ResidualModel, ...]:
     return tuple(out)
 
 
-def load_residual_models(path: str | Path | None = None) -> ResidualTable:
-    """The built-in residual-error table, with the rows of the YAML file ``path`` applied."""
+def load_residual_models(error_model: str | Path | None = None) -> ResidualTable:
+    """The built-in residual-error table, with the rows of the YAML file ``error_model`` applied.
+
+    Raises
+    ------
+    FitError
+        One line naming ``error_model`` if the file cannot be read or its rows are not valid.
+    """
     text = resources.files("allocart.fit").joinpath("data/residual_error.yaml").read_text()
     table = ResidualTable(_rows(yaml.safe_load(text), "residual_error.yaml"))
-    if path is None:
+    if error_model is None:
         return table
     from allocart.files import load_yaml
 
-    p = Path(path)
+    p = Path(error_model)
     # One place for file problems (missing, folder, encoding, size, nesting, invalid YAML).
-    data = load_yaml(p, what="--error-model", error=FitError)
+    data = load_yaml(p, what="error_model", error=FitError)
     if not isinstance(data, Mapping):
-        raise FitError(f"--error-model: {str(p)!r} must map read-out names to error-model fields")
-    return table.with_overrides(data, origin=f"--error-model {p.name}")
+        raise FitError(
+            f"error_model: {str(p)!r} must map read-out names to error-model fields",
+            argument="error_model",
+        )
+    return table.with_overrides(data, origin=f"error_model {p.name}", argument="error_model")
 
 
 def sd_on_scale(pred, log, b, a, xp=np):

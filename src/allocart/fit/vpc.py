@@ -39,6 +39,7 @@ from allocart.fit.result import FitResult
 
 __all__ = [
     "vpc_table",
+    "MIN_REPLICATES",
     "time_bins",
     "VPC_COLUMNS",
     "PERCENTILES",
@@ -54,6 +55,9 @@ DEFAULT_REPLICATES = 200
 
 DEFAULT_MAX_BINS = 20
 """Most bins per read-out."""
+
+MIN_REPLICATES = 20
+"""Fewest simulated data sets accepted for the percentile bands of :func:`vpc_table`."""
 
 VPC_COLUMNS = (
     "observable",
@@ -152,10 +156,15 @@ def vpc_table(
     """
     import pandas as pd
 
-    if int(replicates) != replicates or replicates < 20:
-        raise FitError(f"--vpc-replicates: {replicates!r} must be a whole number of at least 20")
+    if int(replicates) != replicates or replicates < MIN_REPLICATES:
+        raise FitError(
+            f"replicates: {replicates!r} must be a whole number of at least {MIN_REPLICATES}",
+            argument="replicates",
+        )
     if int(max_bins) != max_bins or max_bins < 1:
-        raise FitError(f"--vpc-bins: {max_bins!r} must be a whole number of at least 1")
+        raise FitError(
+            f"max_bins: {max_bins!r} must be a whole number of at least 1", argument="max_bins"
+        )
     pb = result.problem
     rng = np.random.default_rng(seed)
     sims = _simulate(result, int(replicates), rng)

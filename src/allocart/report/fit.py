@@ -1,10 +1,12 @@
 """The HTML report of a fit: warnings, estimates, diagnostics, forecasts and embedded plots.
 
-One self-contained file (the PNGs are embedded as base64 data URIs), so it can be mailed or
-archived as is. The page is at most :data:`PAGE_WIDTH_PX` pixels wide (CSS ``max-width``; the
-figures are drawn at most :data:`allocart.fit.plots.MAX_WIDTH_PX` wide and declared with
-their pixel size), tables scroll inside the page rather than widen it, and every number a
-reader needs is in a table, not in raw JSON.
+Built on the report kit (:mod:`allocart.report.kit`): one self-contained file (the PNGs written
+by :mod:`allocart.fit.plots` embedded as data URIs, the kit's style sheet inline), so it can be
+mailed or archived as is. The page is as wide as the kit's (CSS ``max-width``; the figures are
+drawn at most :data:`allocart.fit.plots.MAX_WIDTH_PX` wide and scaled down to the page), tables
+scroll inside the page rather than widen it, and every number a reader needs is in a table,
+not in raw JSON. :func:`write_report` is what ``allocart fit`` passes to
+:func:`allocart.fit.api.run_fit` as its ``report``.
 
 A warning box at the top says what limits the intervals:
 
@@ -21,66 +23,47 @@ A warning box at the top says what limits the intervals:
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
-import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from allocart.fit.forecast import Forecast
 from allocart.fit.result import FitResult
+from allocart.report import kit
 
 __all__ = [
     "write_report",
     "report_warnings",
     "fixed_varying_parameters",
     "patient_diagnostics_frame",
-    "PAGE_WIDTH_PX",
 ]
 
-PAGE_WIDTH_PX = 1400
-
-_CSS = f"""
-body{{font-family:system-ui,sans-serif;margin:1.5em auto;padding:0 1em;max-width:{PAGE_WIDTH_PX - 60}px;color:#222;
-line-height:1.4;box-sizing:border-box}}
-h1{{font-size:24px}} h2{{font-size:18px;margin-top:1.6em;border-bottom:1px solid #ddd}}
-.wrap{{max-width:100%;overflow-x:auto}}
-table{{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.2em}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:top}}
-th{{background:#f3f3f3}}
-td:first-child,th:first-child{{text-align:left}}
-td.text{{text-align:left;max-width:420px}}
-tr.bad td{{background:#fdecea}}
-img{{max-width:100%;height:auto;border:1px solid #eee;margin:0.5em 0}}
-.note{{color:#555;font-size:13px;max-width:1100px}}
-.warning{{border:2px solid #b71c1c;background:#fdecea;color:#5f0d0d;padding:0.6em 1em;margin:1em 0;border-radius:4px}}
-.warning h2{{margin:0.2em 0 0.4em;border:none;color:#b71c1c}}
-.warning li{{margin:0.3em 0}}
-.ok{{border:2px solid #2e7d32;background:#edf7ee;padding:0.6em 1em;margin:1em 0;border-radius:4px}}
+#: Rules of this report on top of the kit's style sheet: tables that scroll inside the page,
+#: left-aligned first columns and text cells, rows of patients that did not converge, and the
+#: red warning and green all-clear boxes.
+_CSS = """
+.wrap{max-width:100%;overflow-x:auto}
+td:first-child,th:first-child{text-align:left}
+td.text{text-align:left;max-width:420px}
+tr.bad td{background:#fdecea}
+.warning{border:2px solid #b71c1c;background:#fdecea;color:#5f0d0d;border-radius:4px}
+.warning h2{margin:.2em 0 .4em;border:none;color:#b71c1c}
+.warning li{margin:.3em 0}
+.ok{border:2px solid #2e7d32;background:#edf7ee;padding:.6em 1em;margin:1em 0;border-radius:4px}
 """
 
 
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
-        return None
-    w, h = struct.unpack(">II", data[16:24])
-    return int(w), int(h)
-
-
-def _img(path: Path) -> str:
-    raw = Path(path).read_bytes()
-    size = _png_size(raw)
-    data = base64.b64encode(raw).decode()
-    dims = ""
-    if size is not None:
-        w, h = size
-        if w > PAGE_WIDTH_PX:  # shown scaled to the page: declare the size it is shown at
-            h, w = round(h * PAGE_WIDTH_PX / w), PAGE_WIDTH_PX
-        dims = f' width="{w}" height="{h}"'
-    return f'<img alt="{html.escape(Path(path).stem)}"{dims} src="data:image/png;base64,{data}">'
+def _figure(title: str, path: Path) -> str:
+    """A PNG written by :mod:`allocart.fit.plots`, embedded with the kit, under its title."""
+    path = Path(path)
+    return f"<h2>{html.escape(title)}</h2>" + kit.figure(
+        path.read_bytes(), alt=title, caption=f"{title} ({path.name}, written next to this report)"
+    )
 
 
 def _fmt(v: Any, floatfmt: str = "{:.4g}") -> str:
@@ -99,7 +82,11 @@ def _fmt(v: Any, floatfmt: str = "{:.4g}") -> str:
 
 
 def _table(
-    frame, floatfmt: str = "{:.4g}", text_cols: tuple[str, ...] = (), bad_rows=None, cls: str = ""
+    frame: pd.DataFrame,
+    floatfmt: str = "{:.4g}",
+    text_cols: tuple[str, ...] = (),
+    bad_rows: list[bool] | None = None,
+    cls: str = "",
 ) -> str:
     cols = list(frame.columns)
     attr = f' class="{cls}"' if cls else ""
@@ -183,11 +170,9 @@ def report_warnings(result: FitResult, coverage: dict[str, Any] | None = None) -
     return out
 
 
-def patient_diagnostics_frame(result: FitResult):
+def patient_diagnostics_frame(result: FitResult) -> pd.DataFrame:
     """One row per patient: converged, iterations, objective (or R-hat and ESS for NUTS) and
     shrinkage of each parameter."""
-    import pandas as pd
-
     d = result.diagnostics
     names = result.param_names
     if d.get("per_patient"):
@@ -229,9 +214,7 @@ def patient_diagnostics_frame(result: FitResult):
     return pd.DataFrame(rows)
 
 
-def _population_frame(result: FitResult):
-    import pandas as pd
-
+def _population_frame(result: FitResult) -> pd.DataFrame:
     units = {p.name: p.unit for p in result.problem.params}
     rows = []
     for name, v in result.population.items():
@@ -262,7 +245,7 @@ def _population_frame(result: FitResult):
     return pd.DataFrame(rows)
 
 
-def _estimates_frame(result: FitResult):
+def _estimates_frame(result: FitResult) -> pd.DataFrame:
     est = result.estimates_frame()
     est = est.assign(
         **{"90% interval": [f"{_fmt(a)} - {_fmt(b)}" for a, b in zip(est["q05"], est["q95"])]}
@@ -272,10 +255,8 @@ def _estimates_frame(result: FitResult):
     ].rename(columns={"id": "patient", "table_value": "table value"})
 
 
-def _forecast_frame(summary):
-    import pandas as pd
-
-    def trio(row, stem):
+def _forecast_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    def trio(row: pd.Series, stem: str) -> str:
         keys = (f"{stem}_median", f"{stem}_q05", f"{stem}_q95")
         if not all(k in row for k in keys):
             return "n/a"
@@ -296,9 +277,7 @@ def _forecast_frame(summary):
     return pd.DataFrame(rows)
 
 
-def _coverage_frame(coverage: dict[str, Any]):
-    import pandas as pd
-
+def _coverage_frame(coverage: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -312,9 +291,7 @@ def _coverage_frame(coverage: dict[str, Any]):
     )
 
 
-def _kv_frame(d: dict[str, Any]):
-    import pandas as pd
-
+def _kv_frame(d: dict[str, Any]) -> pd.DataFrame:
     def text(v: Any) -> str:
         return json.dumps(v, default=str) if isinstance(v, (list, tuple, dict)) else _fmt(v)
 
@@ -331,24 +308,37 @@ def write_report(
     result: FitResult,
     path: Path,
     *,
-    forecast=None,
+    forecast: Forecast | None = None,
     plots: dict[str, Path] | None = None,
     extra: dict[str, Any] | None = None,
     coverage: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``report.html``.
+    """Write the HTML report of a fit (``report.html`` of ``allocart fit``).
 
-    ``coverage``: the result of :func:`allocart.fit.coverage.individual_coverage`, when the true
-    values are known.
+    Parameters
+    ----------
+    result : FitResult
+        The fit.
+    path : Path
+        The file written.
+    forecast : Forecast, optional
+        Forecasts of the patients (:func:`allocart.fit.forecast.forecast`): their table.
+    plots : dict of str to Path, optional
+        Title -> PNG file (:mod:`allocart.fit.plots`), embedded in this order.
+    extra : dict, optional
+        Settings of the run (options, timings), shown as a table.
+    coverage : dict, optional
+        The result of :func:`allocart.fit.coverage.individual_coverage`, when the true values
+        are known: a table, and a warning if the check failed.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
-    import pandas as pd
-
     pb = result.problem
     d = result.diagnostics
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>allocart fit: {html.escape(pb.source)}</title><style>{_CSS}</style></head><body>",
         "<h1>Fit report</h1>",
         f"<p class='note'>Data: {html.escape(pb.source)} &middot; {pb.n} patient(s) &middot; "
         f"method {html.escape(result.method)} ({html.escape(result.level)}) &middot; "
@@ -459,9 +449,9 @@ def write_report(
             _table(_forecast_frame(forecast.summary), floatfmt="{:.2f}"),
         ]
     for title, p in (plots or {}).items():
-        parts += [f"<h2>{html.escape(title)}</h2>", _img(p)]
+        parts.append(_figure(title, p))
     if extra:
         parts += ["<h2>Run</h2>", _table(_kv_frame(extra), text_cols=("value",))]
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts))
+    path = Path(path)
+    path.write_text(kit.page(f"allocart fit: {pb.source}", parts, css=_CSS), encoding="utf-8")
     return path
