@@ -49,3 +49,31 @@ def test_option_errors_name_the_python_argument(fields, argument):
         FitOptions(**fields)
     assert info.value.argument == argument
     assert "--" not in str(info.value)
+
+
+def test_public_api_lists_the_fit_functions_and_loads_no_jax():
+    """``allocart.fit`` exports the fit, its standard outputs and diagnostics; importing it does
+    not load JAX (the optional extra that only NUTS and the ``jax`` backend need)."""
+    import subprocess
+    import sys
+
+    import allocart.fit as fit
+
+    wanted = {
+        "fit_dataset",
+        "run_fit",
+        "write_standard_outputs",
+        "OutputOptions",
+        "weighted_residuals",
+        "npde",
+        "vpc_table",
+        "write_inference_data",
+        "fit_population_its",
+        "FitError",
+    }
+    assert wanted <= set(fit.__all__)
+    assert all(getattr(fit, name, None) is not None for name in fit.__all__)
+    assert len(set(fit.__all__)) == len(fit.__all__)
+    code = "import sys, allocart.fit; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
