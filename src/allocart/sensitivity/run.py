@@ -310,11 +310,12 @@ def value_of_information(sobol: pd.DataFrame, outputs: tuple[str, ...]) -> pd.Da
     """Rank the parameters by how much they change the trial's answer.
 
     The answer is the probability that each dose is selected and DORIS remission at month 6
-    (those of ``outputs`` present). A parameter's score is its largest total Sobol index over
+    (those of ``outputs`` present; not the probability that no dose is selected, a rare event
+    whose indices are mostly estimator noise). A parameter's score is its largest total Sobol index over
     these outputs (the share of the answer's variance that would go if the parameter were known
     exactly, interactions included); ``output`` names where, with the bootstrap interval.
     """
-    answer = [o for o in outputs if o.startswith("p_select") or o == "doris_m6"]
+    answer = [o for o in outputs if o.startswith("p_select_level") or o == "doris_m6"]
     s = sobol[sobol["output"].isin(answer)].dropna(subset=["ST"])
     if s.empty:
         return pd.DataFrame(
