@@ -142,7 +142,10 @@ def sobol_indices(
         if np.ptp(yk) == 0:
             res = {f: np.full(len(names), np.nan) for f in ("S1", "S1_conf", "ST", "ST_conf")}
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                # SALib warns when part of the design gives identical values: a step-like
+                # output (few patients) does; the bootstrap intervals say what that costs.
+                warnings.filterwarnings("ignore", message="Constant values", category=UserWarning)
                 res = sobol_analyze.analyze(
                     unit_problem(names),
                     yk,
