@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Z95", "wilson_interval"]
+__all__ = ["Z95", "rate_interval", "wilson_interval"]
 
 Z95 = 1.959963984540054
 """Two-sided 95% standard normal quantile, ``Phi^-1(0.975)``."""
@@ -54,3 +54,16 @@ def wilson_interval(p: float, n: float, z: float = Z95) -> tuple[float, float]:
     lo = 0.0 if p <= 0 else max(centre - half, 0.0)
     hi = 1.0 if p >= 1 else min(centre + half, 1.0)
     return float(lo), float(hi)
+
+
+def rate_interval(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """:func:`wilson_interval` of ``k`` events in ``n`` patients (None when ``n`` is 0).
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in rate_interval(0, 145)]
+    [0.0, 0.026]
+    """
+    if n <= 0:
+        return None
+    return wilson_interval(k / n, n, z)

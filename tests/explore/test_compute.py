@@ -20,9 +20,10 @@ from allocart.explore.compute import (
 from allocart.model.codegen import observables_function
 from allocart.model.reference import solve_reference
 from allocart.model.scenario import build_batch, sample_parameters
-from allocart.population.cohort import simulate_cohort, wilson_interval
+from allocart.population.cohort import simulate_cohort
 from allocart.population.covariates import PopulationError
 from allocart.population.virtual import population_table
+from allocart.stats import rate_interval as wilson_interval
 
 #: A small cohort keeps each computation near a second.
 N = 30

@@ -10,7 +10,7 @@ import pytest
 from allocart.explore.compute import PANELS, RATES, Choice, Rate, explore
 from allocart.explore.figures import LOG_FLOOR, TRACE_NAMES, figures, log_range, panel_figure
 from allocart.explore.layout import IDS, format_rate, graph_id, layout, rates_table
-from allocart.population.cohort import wilson_interval
+from allocart.stats import rate_interval as wilson_interval
 
 #: Plotted values keep 4 significant digits: a relative error of at most half a unit of the
 #: fourth digit.

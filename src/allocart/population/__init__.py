@@ -19,7 +19,6 @@ from allocart.population.cohort import (
     cohort_frame,
     simulate_cohort,
     summarise,
-    wilson_interval,
 )
 from allocart.population.virtual import VirtualCohort, population_table, simulate_virtual
 
@@ -34,5 +33,4 @@ __all__ = [
     "simulate_cohort",
     "simulate_virtual",
     "summarise",
-    "wilson_interval",
 ]

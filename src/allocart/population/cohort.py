@@ -38,6 +38,7 @@ from allocart.population.schedule import schedule_for
 from allocart.population.scoring import Scorers, score_patient
 from allocart.population.virtual import VirtualCohort, kinetics, population_table, simulate_virtual
 from allocart.population.waiting import plan_waits, wait_outcome
+from allocart.stats import rate_interval
 
 __all__ = [
     "CohortResult",
@@ -47,7 +48,6 @@ __all__ = [
     "dlt_reason_flags",
     "summarise",
     "cohort_frame",
-    "wilson_interval",
 ]
 
 #: Keys of ``CohortResult.summary()`` (and ``allocart cohort --json``), in issue order: a rate
@@ -124,23 +124,6 @@ def distribution(x: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """95% Wilson score interval of a rate ``k / n`` (None when ``n`` is 0).
-
-    Examples
-    --------
-    >>> [round(x, 3) for x in wilson_interval(0, 145)]
-    [0.0, 0.026]
-    """
-    if n <= 0:
-        return None
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (float(max(c - h, 0.0)), float(min(c + h, 1.0)))
-
-
 def _rate(x: Any) -> float | None:
     v = np.asarray(x, dtype=float)
     return float(v.mean()) if v.size else None
@@ -192,7 +175,7 @@ def summarise(patients: pd.DataFrame) -> dict[str, Any]:
     n_ok = int(len(ok))
     for key in SUMMARY_KEYS:
         if key.endswith("_rate") and out[key] is not None:
-            out[key[: -len("_rate")] + "_ci95"] = wilson_interval(int(round(out[key] * n_ok)), n_ok)
+            out[key[: -len("_rate")] + "_ci95"] = rate_interval(int(round(out[key] * n_ok)), n_ok)
     out["n"] = int(len(patients))
     out["n_failed"] = int(patients["failed"].astype(bool).sum())
     return out
@@ -277,7 +260,7 @@ def cohort_html(res: CohortResult) -> str:
     if "infused" in p.columns and len(p):
         infused = p["infused"].to_numpy(dtype=bool)
         k, n = int(infused.sum()), len(p)
-        rows.append(("Infused", f"{k}/{n} = {100 * k / n:.0f}%{_pct_ci(wilson_interval(k, n))}"))
+        rows.append(("Infused", f"{k}/{n} = {100 * k / n:.0f}%{_pct_ci(rate_interval(k, n))}"))
         days = p.loc[infused, "enrol_to_infusion_days"].to_numpy(dtype=float)
         if days.size:
             q1, med, q3 = np.percentile(days, [25, 50, 75])

@@ -31,12 +31,11 @@ import numpy as np
 import pandas as pd
 
 from allocart.model.logistics import NOT_INFUSED_REASONS
-from allocart.population.cohort import wilson_interval
+from allocart.stats import rate_interval
 
 __all__ = ["itt_endpoint_rows", "itt_table", "ITT_COLUMNS"]
 
 #: Two-sided 95% normal quantile (the ``endpoints`` table's other intervals use the same).
-_Z95 = 1.959963984540054
 
 #: Columns of :func:`itt_table` besides the per-endpoint pairs.
 ITT_COLUMNS = (
@@ -61,7 +60,7 @@ ITT_COLUMNS = (
 def _rate_row(endpoint: str, hits: np.ndarray, n: int) -> dict[str, Any]:
     k = int(np.count_nonzero(hits))
     p = k / n if n else float("nan")
-    ci = wilson_interval(k, n, z=_Z95)
+    ci = rate_interval(k, n)
     lo, hi = ci if ci is not None else (float("nan"), float("nan"))
     se = float(np.sqrt(p * (1 - p) / n)) if n else float("nan")
     return {

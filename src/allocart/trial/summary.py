@@ -51,6 +51,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from allocart.stats import Z95 as _Z95
+from allocart.stats import wilson_interval
 from allocart.trial import replicates
 from allocart.trial.intention import itt_endpoint_rows
 from allocart.trial.pools import PoolKey, arms_of, score_columns, yes_no_columns
@@ -112,7 +114,6 @@ DLT_REASON_CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 #: Two-sided 95% normal quantile.
-_Z95 = 1.959963984540054
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,18 +133,6 @@ class TrialTables:
 
 def _binom_se(p: float, n: float) -> float:
     return float(np.sqrt(p * (1 - p) / n)) if n > 0 and np.isfinite(p) else float("nan")
-
-
-def wilson_interval(p: float, n: float, z: float = _Z95) -> tuple[float, float]:
-    """Wilson score interval (95% by default) of a proportion ``p`` observed in ``n`` patients."""
-    if not n > 0 or not np.isfinite(p):
-        return float("nan"), float("nan")
-    z2n = z * z / n
-    centre = (p + z2n / 2) / (1 + z2n)
-    half = z / (1 + z2n) * np.sqrt(p * (1 - p) / n + z2n / (4 * n))
-    lo = 0.0 if p <= 0 else max(centre - half, 0.0)
-    hi = 1.0 if p >= 1 else min(centre + half, 1.0)
-    return float(lo), float(hi)
 
 
 def _finite(v: NDArray) -> NDArray[np.float64]:
