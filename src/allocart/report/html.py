@@ -15,12 +15,12 @@ from typing import Any
 import pandas as pd
 
 from allocart.design import dose_transition_pathways
+from allocart.files import atomic_write_text
 from allocart.report import figures as F
 from allocart.report import kit
 from allocart.trial.intention import itt_table
 from allocart.trial.pools import arms_of, yes_no_columns
 from allocart.trial.protocol import ENDPOINTS, Protocol
-from allocart.trial.store import atomic_write_text
 
 __all__ = ["render_report", "write_report", "endpoint_label"]
 

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from allocart.trial.store import atomic_write_text  # noqa: E402
+from allocart.files import atomic_write_text  # noqa: E402
 
 __all__ = ["render_sensitivity_report", "write_sensitivity_report", "OUTPUT_LABELS"]
 

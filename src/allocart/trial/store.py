@@ -39,37 +39,19 @@ from typing import Any
 import pandas as pd
 
 from allocart.errors import DesignError
+from allocart.files import atomic_write_bytes, atomic_write_text
 from allocart.trial.pools import PoolKey
 from allocart.trial.protocol import Protocol
 from allocart.trial.replicates import ChunkResult
 
 __all__ = [
     "RunFolder",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "package_versions",
     "process_identity",
     "process_alive",
 ]
 
 _CHUNK_RE = re.compile(r"^trials_(\d+)_(\d+)\.npz$")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, :func:`os.replace`)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def package_versions() -> dict[str, str]:

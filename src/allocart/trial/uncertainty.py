@@ -48,6 +48,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from allocart.design.base import TRIAL_BLOCK
+from allocart.files import atomic_write_bytes
 from allocart.model.parameters import ParameterTable, typical_value_quantiles, uncertain_names
 from allocart.population import cohort as _cohort
 from allocart.population.virtual import population_table
@@ -63,7 +64,6 @@ from allocart.trial.pools import (
 )
 from allocart.trial.protocol import Protocol
 from allocart.trial.replicates import ChunkResult, simulate_chunk
-from allocart.trial.store import atomic_write_bytes
 from allocart.trial.uncertainty_tables import add_section, oc_table, scenario_table, study_section
 
 __all__ = [

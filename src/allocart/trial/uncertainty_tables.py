@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from allocart.files import atomic_write_text
 from allocart.stats import wilson_interval
 from allocart.trial.protocol import Protocol
-from allocart.trial.store import atomic_write_text
 
 __all__ = ["oc_table", "scenario_table", "study_section", "add_section"]
 
