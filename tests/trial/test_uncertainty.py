@@ -163,3 +163,21 @@ def test_nested_study_on_the_mechanistic_model(tmp_path):
     oc = t["uncertainty_oc"]
     assert set(oc["analysis"]) == {"without", "with"}
     assert t["parameter_draws"]["draw"].nunique() == NESTED_DRAWS
+
+
+def test_run_flag_turns_the_nested_study_on(tmp_path, fake_model):
+    import yaml
+    from typer.testing import CliRunner
+
+    from allocart.cli.app import app
+
+    d = small_dict(replicates=60, pool_size=20, chunk_size=60)
+    d["comparators"] = []
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(d))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app, ["run", str(f), "--out", str(out), "--workers", "1", "--quiet", "--uncertainty"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "uncertainty_oc" in tables(out / "results.duckdb")
