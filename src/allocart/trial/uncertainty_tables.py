@@ -20,7 +20,7 @@ from allocart.files import atomic_write_text
 from allocart.stats import wilson_interval
 from allocart.trial.protocol import Protocol
 
-__all__ = ["oc_table", "scenario_table", "study_section", "add_section"]
+__all__ = ["oc_table", "scenario_table", "study_section", "add_section", "study_summary_lines"]
 
 _MC = "95% Monte-Carlo (Wilson)"
 _SPREAD = "5-95% across parameter draws"
@@ -310,3 +310,34 @@ def add_section(report: Path, section: str) -> None:
     i = text.rfind("</body>")
     text = text[:i] + section + text[i:] if i >= 0 else text + section
     atomic_write_text(Path(report), text)
+
+
+def study_summary_lines(results: Path, dose_levels: Sequence[str]) -> list[str]:
+    """Terminal lines of the parameter study stored in ``results`` (none when there is none):
+    selection percentages per dose level without and with parameter uncertainty, and per
+    scenario."""
+    import duckdb
+
+    con = duckdb.connect(str(results), read_only=True)
+    try:
+        names = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        oc = con.execute("SELECT * FROM uncertainty_oc").df() if "uncertainty_oc" in names else None
+        sc = con.execute("SELECT * FROM scenario_oc").df() if "scenario_oc" in names else None
+    finally:
+        con.close()
+    lines = []
+    if oc is not None:
+        lines.append("  selected % without / with parameter uncertainty (5-95% across draws):")
+        for k, dose in enumerate(dose_levels, start=1):
+            a = _pick(oc, analysis="without", dose_level=k, metric="selected_pct")
+            b = _pick(oc, analysis="with", dose_level=k, metric="selected_pct")
+            lines.append(f"    level {k} ({dose}): {_cell(a)} / {_cell(b)}")
+    if sc is not None:
+        lines.append("  selected % per parameter scenario:")
+        for name in dict.fromkeys(sc["scenario"]):
+            cells = [
+                _f(_pick(sc, scenario=name, dose_level=k, metric="selected_pct")["value"])
+                for k in range(1, len(dose_levels) + 1)
+            ]
+            lines.append(f"    {name}: {' / '.join(cells)}")
+    return lines
