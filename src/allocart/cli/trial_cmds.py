@@ -193,6 +193,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             return
         if not quiet:
             _print_summary(result)
+            from allocart.trial.uncertainty_tables import study_summary_lines
+
+            for line in study_summary_lines(result.results, protocol.dose_levels):
+                typer.echo(line)  # with parameter uncertainty or scenarios
         typer.echo(f"results: {result.results.resolve()}")
         typer.echo(f"report:  {result.report.resolve()}")
 
