@@ -18,6 +18,7 @@ PUBLIC = {
     "AllocartError",
     "DataError",
     "DatasetError",
+    "DataValidationError",
     "DesignError",
     "FileError",
     "FitError",

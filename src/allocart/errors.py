@@ -7,6 +7,8 @@ one line, without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AllocartError",
     "ModelError",
@@ -59,6 +61,29 @@ class DatasetError(AllocartError):
 
 
 DataError = DatasetError  # the name ``allocart.data`` uses; one class, two spellings
+
+
+class DataValidationError(DatasetError):
+    """Problems found in a dataset; ``problems`` lists each with its file, row and column.
+
+    Parameters
+    ----------
+    problems : sequence
+        The problems (:class:`allocart.data.Problem`), each printable as one line.
+    limit : int
+        How many are shown in the message; the rest are counted.
+    """
+
+    def __init__(self, problems: Sequence[object], limit: int = 5) -> None:
+        self.problems = tuple(problems)
+        shown = "; ".join(str(p) for p in self.problems[:limit])
+        more = len(self.problems) - limit
+        if more > 0:
+            shown += (
+                f"; ... and {more} more problem(s) (all in the error's `problems`; "
+                "`allocart data check` lists them)"
+            )
+        super().__init__(shown)
 
 
 class ScoringError(AllocartError):

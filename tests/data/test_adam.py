@@ -95,7 +95,7 @@ def test_adam_xpt_files_are_read_by_pandas(tmp_path, hand):
     assert {"PARAM", "PARAMCD", "AVAL", "ADY", "ATPT"} <= set(adpc.columns)
     csv = write_adam(build_adam(adam_input_from_dataset(hand)), tmp_path / "csv", "csv")
     assert pd.read_csv(csv["ADSL"])["TRTSDT"].tolist() == ["2025-03-03", "2025-04-07"]
-    with pytest.raises(DataError, match="--format: 'sas7bdat' is not one of xpt, csv"):
+    with pytest.raises(DataError, match="^format: 'sas7bdat' is not one of xpt, csv"):
         write_adam({}, tmp_path / "x", "sas7bdat")
 
 
@@ -196,7 +196,7 @@ def test_replicates_can_be_chosen_and_bad_folders_are_refused(tmp_path):
     run = make_run(tmp_path / "run", timecourses=False)
     data = adam_input_from_run(run, replicates=[1])
     assert len(data.subjects) == 3 and data.samples.empty
-    with pytest.raises(DataError, match=r"--replicate: \[5\] not in"):
+    with pytest.raises(DataError, match=r"^replicate: \[5\] not in"):
         adam_input_from_run(run, replicates=[5])
     with pytest.raises(DataError, match="holds no results.duckdb"):
         adam_input_from_run(tmp_path)

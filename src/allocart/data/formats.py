@@ -44,7 +44,9 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     if fmt is not None:
         fmt = fmt.strip().lower()
         if fmt not in FORMATS:
-            raise DataError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+            raise DataError(
+                f"format: {fmt!r} is not one of {', '.join(FORMATS)}", argument="format"
+            )
         return fmt
     if path.is_dir():
         return "sdtm"
@@ -80,9 +82,13 @@ def write_dataset(ds: Dataset, path: str | Path, fmt: str | None = None, **kwarg
     kind = detect_format(path, fmt)
     if kind == "nonmem":
         if path.suffix.lower() != ".csv":
-            raise DataError(f"--out: {str(path)!r} must end in .csv for the NONMEM format")
+            raise DataError(
+                f"out: {str(path)!r} must end in .csv for the NONMEM format", argument="out"
+            )
         return write_nonmem(ds, path, kwargs.get("nonmem"))
     if path.suffix:
-        raise DataError(f"--out: {str(path)!r} must be a folder (no suffix) for the SDTM format")
+        raise DataError(
+            f"out: {str(path)!r} must be a folder (no suffix) for the SDTM format", argument="out"
+        )
     options = {k: v for k, v in kwargs.items() if k != "nonmem"}
     return write_sdtm(ds, path, table_format="xpt" if kind == "xpt" else "csv", **options)

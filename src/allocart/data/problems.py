@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from allocart.errors import DataError
+from allocart.errors import DataValidationError
 
 __all__ = ["DataValidationError", "Problem", "one_line", "raise_problems"]
 
@@ -46,20 +46,6 @@ class Problem:
         if self.column is not None:
             where.append(f"column {self.column}")
         return one_line(f"{', '.join(where)}: {self.message}")
-
-
-class DataValidationError(DataError):
-    """Problems found in a dataset; ``problems`` lists each with its file, row and column."""
-
-    def __init__(self, problems: Sequence[Problem], limit: int = 5) -> None:
-        self.problems = tuple(problems)
-        shown = "; ".join(str(p) for p in self.problems[:limit])
-        more = len(self.problems) - limit
-        if more > 0:
-            shown += (
-                f"; ... and {more} more problem(s) (run `allocart data check` to list them all)"
-            )
-        super().__init__(shown)
 
 
 def raise_problems(problems: Sequence[Problem]) -> None:

@@ -385,7 +385,7 @@ def load_covariate_model(path: str | Path | Mapping[str, Any] | None = None) -> 
         text = resources.files("allocart.population").joinpath("data/covariates.yaml").read_text()
         return CovariateModel.from_mapping(yaml.safe_load(text), origin="covariates.yaml")
     p = Path(path)
-    spec = load_yaml(p, what="--covariates", error=PopulationError)
+    spec = load_yaml(p, what="covariates", error=PopulationError)
     return CovariateModel.from_mapping(spec, origin=str(p))
 
 

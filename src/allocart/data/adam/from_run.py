@@ -69,11 +69,14 @@ _REQUIRED = {
 def _read_tables(folder: Path) -> dict[str, pd.DataFrame]:
     path = folder / RESULTS_FILE
     if not folder.is_dir():
-        raise DataError(f"--run: {str(folder)!r} is not a folder; give a run folder (runs/NAME)")
+        raise DataError(
+            f"run: {str(folder)!r} is not a folder; give a run folder (runs/NAME)", argument="run"
+        )
     if not path.is_file():
         raise DataError(
-            f"--run: {str(folder)!r} holds no {RESULTS_FILE}; give the folder of a finished "
-            "`allocart run`"
+            f"run: {str(folder)!r} holds no {RESULTS_FILE}; give the folder of a finished "
+            "`allocart run`",
+            argument="run",
         )
     try:
         with duckdb.connect(str(path), read_only=True) as con:
@@ -88,13 +91,17 @@ def _read_tables(folder: Path) -> dict[str, pd.DataFrame]:
             }
     except duckdb.Error as exc:
         why = " ".join(str(exc).split())[:200]
-        raise DataError(f"--run: cannot read {path}: {why}") from None
+        raise DataError(f"run: cannot read {path}: {why}", argument="run") from None
     for name, cols in _REQUIRED.items():
         if name not in tables:
-            raise DataError(f"--run: {path} has no table `{name}`; is it a run folder?")
+            raise DataError(
+                f"run: {path} has no table `{name}`; is it a run folder?", argument="run"
+            )
         missing = [c for c in cols if c not in tables[name].columns]
         if missing:
-            raise DataError(f"--run: table `{name}` of {path} lacks the column(s) {missing}")
+            raise DataError(
+                f"run: table `{name}` of {path} lacks the column(s) {missing}", argument="run"
+            )
     return tables
 
 
@@ -142,7 +149,10 @@ def adam_input_from_run(
         absent = sorted(set(wanted) - set(patients["replicate"].astype(int)))
         if absent:
             n = int(patients["replicate"].max()) + 1 if len(patients) else 0
-            raise DataError(f"--replicate: {absent} not in {folder} (replicates 0 to {n - 1})")
+            raise DataError(
+                f"replicate: {absent} not in {folder} (replicates 0 to {n - 1})",
+                argument="replicate",
+            )
         patients = patients[patients["replicate"].isin(wanted)]
     labels = dict(zip(tables["trials"]["arm"], tables["trials"]["arm_label"]))
     products: dict[int, str] = {}

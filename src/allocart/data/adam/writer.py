@@ -116,7 +116,9 @@ def write_adam(
         On an unknown ``table_format``, or a value the XPORT format cannot hold.
     """
     if table_format not in ADAM_FORMATS:
-        raise DataError(f"--format: {table_format!r} is not one of {', '.join(ADAM_FORMATS)}")
+        raise DataError(
+            f"format: {table_format!r} is not one of {', '.join(ADAM_FORMATS)}", argument="format"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = {}

@@ -68,7 +68,8 @@ class NonmemSpec:
     def __post_init__(self) -> None:
         if self.time_unit not in TIME_FACTORS:
             raise DataError(
-                f"--time-unit: {self.time_unit!r} is not one of {', '.join(TIME_FACTORS)}"
+                f"time_unit: {self.time_unit!r} is not one of {', '.join(TIME_FACTORS)}",
+                argument="time_unit",
             )
         for code, name in self.observable_codes.items():
             if name not in OBSERVABLES:

@@ -41,14 +41,18 @@ class SdtmOptions:
         for code, name in self.kinetic_codes.items():
             if name not in KINETIC_UNITS:
                 raise DataError(
-                    f"--pc-code {code}={name}: {name!r} is not a PC/CP read-out; use one of {', '.join(KINETIC_UNITS)}"
+                    f"pc_code {code}={name}: {name!r} is not a PC/CP read-out; use one of {', '.join(KINETIC_UNITS)}",
+                    argument="pc_code",
                 )
         for code, name in self.lab_aliases.items():
             if (name.upper(), "blood") not in units.ANALYTES and (
                 name.upper(),
                 "urine",
             ) not in units.ANALYTES:
-                raise DataError(f"--lab-code {code}={name}: {name!r} is not a known test code")
+                raise DataError(
+                    f"lab_code {code}={name}: {name!r} is not a known test code",
+                    argument="lab_code",
+                )
 
 
 @dataclass(frozen=True)

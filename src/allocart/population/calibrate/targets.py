@@ -121,7 +121,7 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
             raise PopulationError(f"{origin}: not valid YAML: {exc}") from None
     else:
         origin = str(path)
-        data = load_yaml(path, what="--targets", error=PopulationError) or {}
+        data = load_yaml(path, what="targets", error=PopulationError) or {}
     if not isinstance(data, dict):
         raise PopulationError(
             f"{origin}: must be a mapping with `cohorts` and `targets`, got {type(data).__name__}"
