@@ -432,7 +432,7 @@ def population_inverse_mass(start, omega: np.ndarray, centred: tuple[bool, ...])
     cov_u[i_om:, i_om:] = np.linalg.inv(
         np.linalg.inv(start.log_omega_cov) + np.eye(k) / HYPER_OMEGA_SD**2
     )
-    sites = {"mu": None, "omega": None}
+    sites: dict[str, int | None] = {"mu": None, "omega": None}
     sites.update(
         {f"{'theta' if c else 'eta'}_{p}": j for j, (p, c) in enumerate(zip(names, centred))}
     )
@@ -440,7 +440,7 @@ def population_inverse_mass(start, omega: np.ndarray, centred: tuple[bool, ...])
     o = 0
     for site in sorted(sites):
         j = sites[site]
-        if site in ("mu", "omega"):
+        if j is None:  # "mu" or "omega"
             base = i_mu if site == "mu" else i_om
             a[o : o + k, base : base + k] = np.eye(k)
             o += k

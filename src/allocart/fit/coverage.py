@@ -115,7 +115,7 @@ def individual_coverage(
             argument="truth",
         )
     n = len(rows)
-    covered = sum(r["covered"] for r in rows)
+    covered = sum(bool(r["covered"]) for r in rows)
     p_value = float(stats.binom.cdf(covered, n, level))
     return {
         "level": level,

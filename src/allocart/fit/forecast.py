@@ -19,8 +19,10 @@ Medians and 90% intervals are quantiles over the draws; probabilities are shares
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from allocart.fit.result import FitResult
 
@@ -126,8 +128,8 @@ class Forecast:
     """
 
     days: np.ndarray
-    summary: object
-    bands: object
+    summary: pd.DataFrame
+    bands: pd.DataFrame
     draws: int
     horizon: float
 
@@ -184,7 +186,11 @@ def forecast(
         win = days <= FLARE_BY_DAY
         rise = act[:, win] - np.minimum.accumulate(act[:, win], axis=1)
         flare = rise.max(axis=1) >= FLARE_RISE
-        row = {"id": sid, "draws": int(ok.sum()), "failed_draws": int((~ok).sum())}
+        row: dict[str, Any] = {
+            "id": sid,
+            "draws": int(ok.sum()),
+            "failed_draws": int((~ok).sum()),
+        }
         for name, x in (("car_t_persistence_day", persist_c), ("b_cell_return_day", ret_c)):
             q = np.quantile(x, _QUANTILES) if x.size else [np.nan] * 3
             row[f"{name}_q05"], row[f"{name}_median"], row[f"{name}_q95"] = (float(v) for v in q)
@@ -194,12 +200,11 @@ def forecast(
         )
         for m_, d in (("m1", 30), ("m3", 90), ("m6", 180), ("m12", 365)):
             if d <= horizon:
-                q = _q(ab[:, int(d)])
                 (
                     row[f"anti_dsdna_{m_}_q05"],
                     row[f"anti_dsdna_{m_}_median"],
                     row[f"anti_dsdna_{m_}_q95"],
-                ) = q
+                ) = _q(ab[:, int(d)])
         row["p_flare_by_month_12"] = float(flare.mean()) if flare.size else np.nan
         rows.append(row)
         for name in (

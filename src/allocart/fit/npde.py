@@ -174,7 +174,7 @@ def npde(
     for i in range(n):
         z = rng.standard_normal((2 * simulations, pb.k))
         eps = rng.standard_normal((2 * simulations, r))
-        u = rng.uniform(size=r)
+        u = np.asarray(rng.uniform(size=r))
         pred, ok = row_predictions(result, i, pb.to_natural(pop.mu + pop.omega * z))
         rows = pb.mask[i]
         ok_rank, ok_mom = ok[:simulations], ok[simulations:]
@@ -189,11 +189,12 @@ def npde(
         hy, _, _ = to_error_scale(pb.value[i], pb.value[i], e)
         yobs = hy[rows].copy()
         k_ok = ysim.shape[0]
-        pd = np.mean(ysim < yobs, axis=0)
+        pd = np.asarray((ysim < yobs).mean(axis=0), dtype=float)
         cens = pb.censored[i][rows]
         # LLOQ of each row on the error scale: its own for a censored row, else the read-out's.
         has = np.isfinite(lloq[pb.row_k[i]])
-        lim, _, _ = to_error_scale(np.where(has, lloq[pb.row_k[i]], 1.0), 0.0, e)
+        lloq_i = np.where(has, lloq[pb.row_k[i]], 1.0)
+        lim, _, _ = to_error_scale(lloq_i, np.zeros_like(lloq_i), e)
         lim = np.where(pb.censored[i], hy, np.where(has, lim, -np.inf))[rows]
         for j in np.flatnonzero(cens):
             # pd uniform on (0, P(y < LLOQ)); the value imputed at that quantile.

@@ -22,6 +22,8 @@ import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from allocart.errors import FitError
 from allocart.fit.netcdf import write_inference_data
 from allocart.fit.npde import DEFAULT_SIMULATIONS, MIN_SIMULATIONS, npde
@@ -73,10 +75,10 @@ class OutputOptions:
 class StandardOutputs:
     """The tables of :func:`standard_outputs` (pandas DataFrames)."""
 
-    sdtab: object
-    patab: object
-    parameters: object
-    vpc: object
+    sdtab: pd.DataFrame
+    patab: pd.DataFrame
+    parameters: pd.DataFrame
+    vpc: pd.DataFrame
 
 
 def standard_outputs(

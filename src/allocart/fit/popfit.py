@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class PopulationEstimate:
     log_omega_cov: np.ndarray
     omega_interval: OmegaIntervals
 
-    def intervals(self, level: float = LEVEL) -> dict[str, dict[str, float]]:
+    def intervals(self, level: float = LEVEL) -> dict[str, dict[str, Any]]:
         """Estimates and ``level`` intervals of typical values and omegas, natural units."""
         from scipy import stats
 
@@ -102,7 +103,7 @@ class PopulationEstimate:
         lo, hi = self.population_theta - zq * se, self.population_theta + zq * se
         nat = self.problem.to_natural
         se_log_om = np.sqrt(np.diag(self.log_omega_cov))
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for j, p in enumerate(self.problem.params):
             om = self.omega_hat[j]
             wald = float(om * np.exp(-zq * se_log_om[j])), float(om * np.exp(zq * se_log_om[j]))
@@ -182,7 +183,7 @@ def fit_population_its(
         if init_omega is None
         else np.asarray(init_omega, dtype=float).copy()
     )
-    state = {"theta": np.tile(mu0, (n, 1)), "evals": 0}
+    state: dict[str, Any] = {"theta": np.tile(mu0, (n, 1)), "evals": 0}
     log_floor = np.log(OMEGA_FLOOR)
 
     def em(x: np.ndarray) -> np.ndarray:

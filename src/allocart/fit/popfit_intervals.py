@@ -302,7 +302,7 @@ def _profiles(neg, x_max, l_max, k, bounds, lo_b, hi_b, crit):
     """
     from scipy import optimize
 
-    out = []
+    out: list[tuple[float | None, float | None, str, float]] = []
     if not np.isfinite(l_max):
         return [(None, None, "the REML likelihood is not finite at its maximum", np.nan)] * k
     for j in range(k):

@@ -186,11 +186,11 @@ def run_recovery(
     t_start = time.perf_counter()
     tab = truth_table(config.params)
     reps: list[dict[str, Any]] = []
-    truth = None
+    truth: dict[str, tuple[float, float]] = {}
     for r in range(config.first_replicate, config.first_replicate + config.replicates):
         ds, _ = simulate_trial_dataset(config, config.seed + 1000 * r, table=tab)
         pb = build_problem(ds, config.params, observables=config.observables, table=tab)
-        if truth is None:
+        if not truth:
             truth = {p.name: (p.typical, p.prior_sd) for p in pb.params}
         est = fit_population_its(
             pb, init_mu=pb.prior_mean + config.start_offset, init_omega=1.5 * pb.prior_sd
