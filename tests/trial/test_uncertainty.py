@@ -181,3 +181,6 @@ def test_run_flag_turns_the_nested_study_on(tmp_path, fake_model):
     )
     assert res.exit_code == 0, res.output
     assert "uncertainty_oc" in tables(out / "results.duckdb")
+    again = CliRunner().invoke(app, ["run", str(f), "--out", str(out), "--uncertainty"])
+    assert again.exit_code == 0, again.output
+    assert "selected % without / with parameter uncertainty" in again.output
