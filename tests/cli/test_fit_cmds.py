@@ -31,6 +31,33 @@ def test_fit_rejects_bad_options_in_one_line(tmp_path, capsys):
     assert "--backend" in err and "gpu-magic" in err and "sensitivity, jax" in err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "start"),
+    [
+        (
+            "--npde-simulations",
+            "5",
+            "error: --npde-simulations: 5 must be a whole number of at least 20",
+        ),
+        ("--vpc-bins", "0", "error: --vpc-bins: 0 must be a whole number of at least 1"),
+        ("--chains", "0", "error: --chains: 0 must be a whole number of at least 1"),
+        (
+            "--level",
+            "cohort",
+            "error: --level: 'cohort' is not one of auto, individual, population",
+        ),
+    ],
+)
+def test_fit_errors_name_the_flag_where_the_library_names_the_argument(
+    tmp_path, capsys, option, value, start
+):
+    """The library says ``npde_simulations: ...`` (``FitError.argument``); the command line shows
+    the flag the user typed, before any data are read."""
+    argv = ["fit", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"), option, value]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().startswith(start)
+
+
 def test_fit_names_a_missing_product(tmp_path, capsys):
     from allocart.data import Dataset, write_nonmem
 
