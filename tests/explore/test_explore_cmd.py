@@ -26,9 +26,7 @@ def test_a_port_in_use_is_refused_naming_the_flag(capsys):
         s.listen()
         port = s.getsockname()[1]
         err = _err(capsys, ["explore", "--no-browser", "--port", str(port)])
-    assert err == (
-        f"error: --port: {port} is in use on 127.0.0.1; choose another, e.g. {port + 1}"
-    )
+    assert err == (f"error: --port: {port} is in use on 127.0.0.1; choose another, e.g. {port + 1}")
 
 
 @pytest.mark.parametrize(

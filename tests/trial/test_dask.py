@@ -81,7 +81,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(
-        DesignError, match="--scheduler: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"
+        DesignError, match="^scheduler: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"
     ):
         run_trial(
             _protocol(), tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False, report=False

@@ -138,7 +138,7 @@ def test_a_folder_of_another_run_is_refused_unless_fresh(fake_cohort, small_prot
     root = tmp_path / "run"
     _run(small_protocol, root)
     other = protocol_from_dict(small_dict(seed=7))
-    with pytest.raises(DesignError, match="--out: .* holds a run of scenario 'default'"):
+    with pytest.raises(DesignError, match="^out: .* holds a run of scenario 'default'"):
         _run(other, root)
     res = _run(other, root, fresh=True)
     assert res.manifest["seed"] == 7 and not res.resumed
@@ -253,7 +253,7 @@ def test_two_runs_never_write_to_one_folder_at_once(small_protocol, tmp_path):
 
     first = RunFolder(tmp_path / "run")
     first.claim(small_protocol)
-    with pytest.raises(DesignError, match="another `allocart run` is writing to"):
+    with pytest.raises(DesignError, match="^out: another run is writing to"):
         RunFolder(tmp_path / "run").claim(small_protocol)
     first.release()
     RunFolder(tmp_path / "run").claim(small_protocol)

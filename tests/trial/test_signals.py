@@ -396,7 +396,7 @@ def test_a_script_calling_run_trial_without_the_main_guard_gets_one_clear_line(t
     last = proc.stderr.strip().splitlines()[-1]
     assert last == f"allocart.errors.DesignError: {MAIN_GUARD_MESSAGE}", proc.stderr
     assert 'if __name__ == "__main__":' in last
-    assert "another `allocart run`" not in proc.stderr
+    assert "another run is writing" not in proc.stderr
     man = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert man["status"] == "failed" and "__main__" in man["error"]
 
@@ -413,9 +413,7 @@ def test_the_same_script_with_the_main_guard_runs(tmp_path):
 def test_a_live_writer_is_named_and_a_dead_one_is_recognised(small_protocol, tmp_path):
     first = RunFolder(tmp_path / "run")
     first.claim(small_protocol)
-    with pytest.raises(
-        DesignError, match=rf"another `allocart run` is writing to .* \(pid {os.getpid()} "
-    ):
+    with pytest.raises(DesignError, match=rf"another run is writing to .* \(pid {os.getpid()} "):
         RunFolder(tmp_path / "run").claim(small_protocol)
     me = process_identity()
     assert process_alive(me) is True

@@ -367,7 +367,7 @@ def build_batch(
 
 
 def apply_overrides(
-    table: ParameterTable, overrides: Mapping[str, Any] | None, origin: str = "--params"
+    table: ParameterTable, overrides: Mapping[str, Any] | None, origin: str = "params"
 ) -> ParameterTable:
     """Return ``table`` with user overrides applied (validated, unit-converted)."""
     if not overrides:

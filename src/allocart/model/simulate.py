@@ -234,9 +234,7 @@ def simulate(
     tab = table or load_default_parameters()
     if params is not None:
         overrides = load_overrides(params) if isinstance(params, (str, Path)) else dict(params)
-        tab = tab.with_overrides(
-            overrides, origin="--params" if isinstance(params, (str, Path)) else "params"
-        )
+        tab = tab.with_overrides(overrides, origin="params")
     n_pat = 1 if typical else int(n)
     rng = np.random.default_rng(seed)
     primary = sample_parameters(tab, n_pat, rng, typical=typical)

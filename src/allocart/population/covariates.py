@@ -250,7 +250,9 @@ class CovariateModel:
         Covariates
         """
         if isinstance(n, bool) or int(n) != n or n < 1:
-            raise PopulationError(f"--n: {n!r} must be a positive whole number of patients")
+            raise PopulationError(
+                f"n: {n!r} must be a positive whole number of patients", argument="n"
+            )
         n = int(n)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         covs = self.spec["covariates"]

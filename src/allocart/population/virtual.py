@@ -145,9 +145,7 @@ def population_table(
         tab = tab.with_overrides(dict(model_overrides), origin="calibration")
     if params is not None:
         overrides = load_overrides(params) if isinstance(params, (str, Path)) else dict(params)
-        tab = tab.with_overrides(
-            overrides, origin="--params" if isinstance(params, (str, Path)) else "params"
-        )
+        tab = tab.with_overrides(overrides, origin="params")
     return tab
 
 

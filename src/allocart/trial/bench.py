@@ -41,7 +41,7 @@ def run_bench(
         repeat), ``best_s``, ``stages_s`` (of the best repeat), ``target_s`` and ``meets_target``.
     """
     if repeats < 1:
-        raise DesignError(f"--repeats: {repeats!r} must be at least 1")
+        raise DesignError(f"repeats: {repeats!r} must be at least 1", argument="repeats")
     walls: list[float] = []
     best: dict[str, Any] | None = None
     for _ in range(repeats):

@@ -168,8 +168,9 @@ def _died(proc: Any, key: PoolKey) -> DesignError:
         return DesignError(MAIN_GUARD_MESSAGE)
     how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
     return DesignError(
-        f"--workers: the process simulating pool {key.name} ended unexpectedly ({how}; out of "
-        "memory?); the pools finished are saved: run again, with fewer --workers"
+        f"workers: the process simulating pool {key.name} ended unexpectedly ({how}; out of "
+        "memory?); the pools finished are saved: run again, with fewer workers",
+        argument="workers",
     )
 
 

@@ -244,7 +244,7 @@ def run_trial(
     say = log or (lambda msg: None)
     n_workers = int(workers) if workers is not None else (os.cpu_count() or 1)
     if n_workers < 1:
-        raise DesignError(f"--workers: {workers!r} must be at least 1")
+        raise DesignError(f"workers: {workers!r} must be at least 1", argument="workers")
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     folder = RunFolder(Path(out))
@@ -421,12 +421,15 @@ def _connect(address: str) -> Any:
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover - dask is an optional extra
-        raise DesignError("--scheduler: needs dask.distributed; install allocart[dask]") from None
+        raise DesignError(
+            "scheduler: needs dask.distributed; install allocart[dask]", argument="scheduler"
+        ) from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise DesignError(
-            f"--scheduler: cannot reach the Dask scheduler at {address!r} ({exc})"
+            f"scheduler: cannot reach the Dask scheduler at {address!r} ({exc})",
+            argument="scheduler",
         ) from None
 
 

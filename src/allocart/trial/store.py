@@ -185,7 +185,7 @@ class RunFolder:
             If the folder holds another protocol's run and ``fresh`` is false, or is a file.
         """
         if self.root.exists() and not self.root.is_dir():
-            raise DesignError(f"--out: {str(self.root)!r} is a file, not a folder")
+            raise DesignError(f"out: {str(self.root)!r} is a file, not a folder", argument="out")
         self._lock()
         # We hold the lock, so whoever wrote a `running` manifest is no longer running.
         previous = self._read_manifest_quietly()
@@ -197,9 +197,10 @@ class RunFolder:
             if old.get("hash") != protocol.hash():
                 if not fresh:
                     raise DesignError(
-                        f"--out: {str(self.root)!r} holds a run of scenario {old.get('name')!r} with other "
+                        f"out: {str(self.root)!r} holds a run of scenario {old.get('name')!r} with other "
                         f"settings (hash {str(old.get('hash'))[:12]}, this one {protocol.hash()[:12]}); give "
-                        "another --out, or --fresh to replace it"
+                        "another folder, or start afresh (`fresh`; --fresh) to replace it",
+                        argument="out",
                     )
                 self.clear()
             elif fresh:
@@ -216,8 +217,9 @@ class RunFolder:
             ]
             if foreign:
                 raise DesignError(
-                    f"--out: {str(self.root)!r} is not empty and holds no run ({', '.join(sorted(foreign)[:3])}); "
-                    "give an empty or new folder"
+                    f"out: {str(self.root)!r} is not empty and holds no run ({', '.join(sorted(foreign)[:3])}); "
+                    "give an empty or new folder",
+                    argument="out",
                 )
             self.clear()
         self.pools_dir.mkdir(parents=True, exist_ok=True)
@@ -250,14 +252,14 @@ class RunFolder:
                 locked = True
             except BlockingIOError:  # held by a live process
                 fh.close()
-                raise DesignError(self._busy_message(self._holder())) from None
+                raise DesignError(self._busy_message(self._holder()), argument="out") from None
             except OSError:  # no locks on this file system: fall back to the recorded holder
                 pass
         if not locked:
             holder = self._holder()
             if holder and holder.get("pid") != os.getpid() and process_alive(holder) is not False:
                 fh.close()
-                raise DesignError(self._busy_message(holder))
+                raise DesignError(self._busy_message(holder), argument="out")
         fh.seek(0)
         fh.truncate()
         fh.write(json.dumps(process_identity()))
@@ -276,8 +278,8 @@ class RunFolder:
         if holder and holder.get("pid"):
             who = f" (pid {holder['pid']} on {holder.get('host', '?')})"
         return (
-            f"--out: another `allocart run` is writing to {str(self.root)!r}{who}; wait for it "
-            "or give another --out"
+            f"out: another run is writing to {str(self.root)!r}{who}; wait for it "
+            "or give another folder"
         )
 
     def _read_manifest_quietly(self) -> dict[str, Any] | None:
