@@ -27,6 +27,7 @@ PUBLIC = {
     "PopulationError",
     "ProductError",
     "ScoringError",
+    "SensitivityError",
     "SolverError",
     # simulate
     "simulate",

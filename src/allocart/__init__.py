@@ -56,6 +56,7 @@ from allocart.errors import (
     PopulationError,
     ProductError,
     ScoringError,
+    SensitivityError,
     SolverError,
 )
 
@@ -139,6 +140,7 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScoringError",
+    "SensitivityError",
     "Simulation",
     "SolverError",
     "TITEBOIN",

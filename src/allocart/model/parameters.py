@@ -577,13 +577,14 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
         problems are also :class:`~allocart.errors.FileError`).
     """
     path = Path(path)
-    data = load_yaml(path, what="--params", error=ParameterError)
+    data = load_yaml(path, what="params", error=ParameterError)
     if data is None:
         return {}
     if isinstance(data, Mapping) and set(data) == {"parameters"}:
         data = data["parameters"]
     if not isinstance(data, Mapping):
         raise ParameterError(
-            f"--params: {str(path)!r} must map parameter names to values, got {type(data).__name__}"
+            f"params: {str(path)!r} must map parameter names to values, got {type(data).__name__}",
+            argument="params",
         )
     return dict(data)

@@ -95,6 +95,6 @@ def write_posterior_overrides(
 ) -> Path:
     """Write :func:`posterior_overrides` as a ``--params`` YAML file (``parameters:`` mapping)."""
     path = Path(path)
-    check_output(path, what="--out")
+    check_output(path, what="out")
     path.write_text(yaml.safe_dump({"parameters": posterior_overrides(result, reason=reason)}))
     return path

@@ -195,8 +195,9 @@ def cohort_evaluator(settings: SensitivitySettings) -> CohortEvaluator:
     if missing:
         have = ", ".join(uncertain_names(table))
         raise SensitivityError(
-            f"--param: {missing[0]!r} has no stated range (uncertainty); give it one with --params "
-            f"or choose among {have}"
+            f"param: {missing[0]!r} has no stated range (uncertainty); give it one with --params "
+            f"or choose among {have}",
+            argument="param",
         )
     k = len(protocol.dose_levels)
     return CohortEvaluator(
@@ -350,13 +351,14 @@ def _connect(address: str) -> Any:
         from distributed import Client
     except ImportError:  # pragma: no cover - dask is an optional extra
         raise SensitivityError(
-            "--scheduler: needs dask.distributed; install allocart[dask]"
+            "scheduler: needs dask.distributed; install allocart[dask]", argument="scheduler"
         ) from None
     try:
         return Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise SensitivityError(
-            f"--scheduler: cannot reach the Dask scheduler at {address!r} ({exc})"
+            f"scheduler: cannot reach the Dask scheduler at {address!r} ({exc})",
+            argument="scheduler",
         ) from None
 
 
@@ -403,7 +405,7 @@ def run_sensitivity(
     t0 = time.perf_counter()
     n_workers = int(workers) if workers is not None else (os.cpu_count() or 1)
     if n_workers < 1:
-        raise SensitivityError(f"--workers: {workers!r} must be at least 1")
+        raise SensitivityError(f"workers: {workers!r} must be at least 1", argument="workers")
     ev = evaluator if evaluator is not None else cohort_evaluator(settings)
     say = progress or (lambda stage, done, total: None)
     names, outputs = tuple(ev.names), tuple(ev.outputs)

@@ -56,7 +56,9 @@ class SensitivityStore:
     ) -> None:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
-            raise SensitivityError(f"--out: {str(self.folder)!r} is a file, not a folder")
+            raise SensitivityError(
+                f"out: {str(self.folder)!r} is a file, not a folder", argument="out"
+            )
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / self.FILE
         self.outputs = tuple(outputs)
@@ -69,9 +71,10 @@ class SensitivityStore:
         if old and old[0][0] != self.hash:
             self.con.close()
             raise SensitivityError(
-                f"--out: {str(self.folder)!r} holds a sensitivity run with other settings (hash "
+                f"out: {str(self.folder)!r} holds a sensitivity run with other settings (hash "
                 f"{old[0][0][:12]}, this one {self.hash[:12]}); give another --out, or --fresh to "
-                "replace it"
+                "replace it",
+                argument="out",
             )
         if not old:
             self.con.execute(
