@@ -230,12 +230,12 @@ def _loaders():
 
     return [
         ("protocol", load_protocol, DesignError, ".yaml"),
-        ("--product", load_product, ProductError, ".yaml"),
-        ("--ld", load_regimen, ProductError, ".yaml"),
-        ("--params", load_overrides, AllocartError, ".yaml"),
+        ("product", load_product, ProductError, ".yaml"),
+        ("ld", load_regimen, ProductError, ".yaml"),
+        ("params", load_overrides, AllocartError, ".yaml"),
         ("input", load_patients, ScoringError, ".json"),
-        ("--covariates", load_covariate_model, PopulationError, ".yaml"),
-        ("--targets", load_targets, PopulationError, ".yaml"),
+        ("covariates", load_covariate_model, PopulationError, ".yaml"),
+        ("targets", load_targets, PopulationError, ".yaml"),
     ]
 
 
