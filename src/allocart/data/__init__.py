@@ -14,7 +14,7 @@ from allocart.data.adam import (
 from allocart.data.dataset import Dataset
 from allocart.data.formats import FORMATS, detect_format, read_dataset, write_dataset
 from allocart.data.nonmem import NonmemSpec, read_nonmem, write_nonmem
-from allocart.data.observables import OBSERVABLES, Observable
+from allocart.data.observables import OBSERVABLES, AssayReadout
 from allocart.data.problems import DataValidationError, Problem
 from allocart.data.records import records_from_observations
 from allocart.data.residual_errors import residual_error_cv, residual_error_rows
@@ -37,7 +37,7 @@ __all__ = [
     "build_adam",
     "Dataset",
     "NonmemSpec",
-    "Observable",
+    "AssayReadout",
     "Problem",
     "SdtmOptions",
     "SdtmStudy",

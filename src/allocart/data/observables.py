@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 
 from allocart.data.residual_errors import residual_error_cv
 
-__all__ = ["OBSERVABLES", "Observable"]
+__all__ = ["OBSERVABLES", "AssayReadout"]
 
 
 @dataclass(frozen=True)
-class Observable:
+class AssayReadout:
     """A model read-out that a dataset may observe, and how sites report it.
 
     Attributes
@@ -51,10 +51,10 @@ class Observable:
 
 
 #: The model read-outs, in the order of ``Simulation.to_frame``.
-OBSERVABLES: dict[str, Observable] = {
+OBSERVABLES: dict[str, AssayReadout] = {
     o.name: replace(o, error_cv=residual_error_cv(o.name))
     for o in [
-        Observable(
+        AssayReadout(
             "car_t_cells_per_ul",
             "cells/uL",
             "PC",
@@ -62,7 +62,7 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=0.1,
             source="assumption: flow cytometry of CAR+ T cells, CV ~25%, LLOQ ~0.1 cells/uL",
         ),
-        Observable(
+        AssayReadout(
             "car_pct_of_t",
             "%",
             "PC",
@@ -70,7 +70,7 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=0.01,
             source="assumption: flow cytometry, 0.01% of T cells is the usual event-count floor",
         ),
-        Observable(
+        AssayReadout(
             "transgene_copies_per_ug",
             "copies/ug",
             "PC",
@@ -78,7 +78,7 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=50.0,
             source="assumption: qPCR CV ~30%; LLOQ = model parameter LLOQ_transgene (50 copies/ug)",
         ),
-        Observable(
+        AssayReadout(
             "b_cells_per_ul",
             "cells/uL",
             "LB",
@@ -87,7 +87,7 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=1.0,
             source="assumption: CD19+ flow count, CV ~15%; aplasia reported below 1 cell/uL",
         ),
-        Observable(
+        AssayReadout(
             "anti_dsdna_iu_per_ml",
             "IU/mL",
             "LB",
@@ -95,8 +95,8 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=10.0,
             source="assumption: anti-dsDNA immunoassay CV ~15%, LLOQ 10 IU/mL",
         ),
-        Observable("c3_g_per_l", "g/L", "LB", "C3", source="assumption: nephelometry CV ~8%"),
-        Observable(
+        AssayReadout("c3_g_per_l", "g/L", "LB", "C3", source="assumption: nephelometry CV ~8%"),
+        AssayReadout(
             "c4_g_per_l",
             "g/L",
             "LB",
@@ -104,14 +104,14 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=0.02,
             source="assumption: nephelometry CV ~8%, LLOQ 0.02 g/L",
         ),
-        Observable(
+        AssayReadout(
             "igg_g_per_l",
             "g/L",
             "LB",
             "IGG",
             source="assumption: nephelometry CV ~8%",
         ),
-        Observable(
+        AssayReadout(
             "il6_pg_per_ml",
             "pg/mL",
             "LB",
@@ -119,21 +119,21 @@ OBSERVABLES: dict[str, Observable] = {
             lloq=1.5,
             source="assumption: IL-6 immunoassay CV ~20%, LLOQ 1.5 pg/mL",
         ),
-        Observable(
+        AssayReadout(
             "anc_1e9_per_l",
             "10^9/L",
             "LB",
             "NEUT",
             source="assumption: haematology analyser CV ~10%",
         ),
-        Observable(
+        AssayReadout(
             "lymphocytes_1e9_per_l",
             "10^9/L",
             "LB",
             "LYM",
             source="assumption: haematology analyser CV ~10%",
         ),
-        Observable(
+        AssayReadout(
             "platelets_1e9_per_l",
             "10^9/L",
             "LB",

@@ -80,9 +80,9 @@ def dataset_from_simulation(
     seed : int or Generator
         Seed of the residual error.
     error_cv : mapping, optional
-        Residual CV per read-out (default :attr:`Observable.error_cv`; 0 = no error).
+        Residual CV per read-out (default :attr:`AssayReadout.error_cv`; 0 = no error).
     lloq : mapping, optional
-        LLOQ per read-out in its unit, None for none (default :attr:`Observable.lloq`; the
+        LLOQ per read-out in its unit, None for none (default :attr:`AssayReadout.lloq`; the
         transgene default is each patient's ``LLOQ_transgene`` parameter).
     ids : sequence of str, optional
         Subject ids; default ``"SIM-001"``, ``"SIM-002"``, ...
