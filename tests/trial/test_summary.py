@@ -363,3 +363,23 @@ def test_trials_table_takes_the_runners_calendar_when_the_chunks_carry_it(monkey
     counts = summary._calendar_counts(per_arm, 1)
     assert set(counts) == {"n_enrolled", "n_infused"}
     np.testing.assert_array_equal(counts["n_infused"], [1, 1])
+
+
+def test_autologous_arm_infuses_fewer_and_answers_later(itt_run):
+    """Off the shelf vs autologous on the trial calendar: weeks of manufacture make the
+    autologous arm reach its answer later (the same design, calendar and outcome stand-in in
+    both arms)."""
+    cal = itt_run.calendar["calendar"]
+    per_arm = cal.groupby("arm")
+    duration = per_arm["duration_months"].mean()
+    # The autologous wait (median ~38 days against 7 off the shelf) delays every cohort's
+    # infusions and so every decision; 18 patients in cohorts of 3 is 6 decisions at least.
+    assert duration[1] > duration[0] + 0.5
+    trials = itt_run.tables.trials
+    assert (trials.loc[trials.arm == 0, "duration_months"] > 0).all()
+    # Share of the enrolled who are infused: all off the shelf, no more after manufacture
+    # (release failures are rare at the default rates: tests/trial/test_pools.py raises them).
+    ep = itt_run.tables.endpoints
+    infused = ep[ep.endpoint == "infused"].groupby("arm")["value"].mean()
+    assert infused[0] == 1.0
+    assert infused[1] <= infused[0]
