@@ -179,3 +179,40 @@ def test_a_bad_accrual_process_is_refused_naming_the_field():
 
     with pytest.raises(DesignError, match=r"accrual\.process"):
         _protocol(accrual={"per_month": 1.0, "process": "weekly"})
+
+
+def test_an_exhausted_lot_stock_delays_the_next_infusions():
+    """Off-the-shelf lot inventory: once the stock is used up, a candidate waits for the next
+    lot (replenishment), in arrival order; a stock larger than the trial changes nothing."""
+    from allocart.model.logistics import OffTheShelfSupply
+    from allocart.trial.calendar import Accrual, Calendar
+    from allocart.trial.protocol import DAYS_PER_MONTH
+    from allocart.trial.schedule import EVALUABLE, draw_candidates
+
+    accrual, calendar = Accrual(per_month=2.0), Calendar()
+    free = draw_candidates(7, 0, 20, 12, accrual, calendar)
+    plenty = draw_candidates(
+        7, 0, 20, 12, accrual, calendar, stock=OffTheShelfSupply(doses_per_lot=50, lots_in_stock=2)
+    )
+    np.testing.assert_array_equal(plenty.delay, free.delay)
+    tight = draw_candidates(
+        7,
+        0,
+        20,
+        12,
+        accrual,
+        calendar,
+        stock=OffTheShelfSupply(doses_per_lot=2, lots_in_stock=1, replenishment_days=60),
+    )
+    np.testing.assert_array_equal(tight.arrival, free.arrival)
+    extra = (tight.delay - free.delay) * DAYS_PER_MONTH
+    for row in range(extra.shape[0]):
+        takes = np.flatnonzero(tight.fate[row] == EVALUABLE)
+        order = takes[np.argsort(tight.arrival[row, takes], kind="stable")]
+        # The first two infused candidates take the two doses in stock; the third waits for
+        # the lot reordered when the first lot emptied (60 days after the second dose left).
+        assert extra[row, order[:2]].max() == 0.0
+        second = tight.arrival[row, order[1]] * DAYS_PER_MONTH
+        third = tight.arrival[row, order[2]] * DAYS_PER_MONTH
+        assert extra[row, order[2]] == pytest.approx(max(second + 60.0 - third, 0.0), abs=1e-9)
+        assert (extra[row] >= 0).all()

@@ -383,3 +383,36 @@ def test_autologous_arm_infuses_fewer_and_answers_later(itt_run):
     infused = ep[ep.endpoint == "infused"].groupby("arm")["value"].mean()
     assert infused[0] == 1.0
     assert infused[1] <= infused[0]
+
+
+def test_a_small_lot_stock_lengthens_the_trial(tmp_path):
+    """A product given as a YAML file with one lot of 3 doses and 90 days to replenish: after
+    each cohort the next waits for a lot, so the trial lasts longer than with the built-in stock
+    of 100 doses (the same design, calendar and outcome stand-in)."""
+    import allocart.population.cohort as cohort
+    from allocart.model import products
+
+    text = (
+        products._builtin_dir("products")
+        .joinpath("allogeneic-cd19cd20.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "doses_per_lot: 50, lots_in_stock: 2, replenishment_days: 60",
+            "doses_per_lot: 3, lots_in_stock: 1, replenishment_days: 90",
+        )
+    )
+    assert "doses_per_lot: 3" in text
+    path = tmp_path / "scarce.yaml"
+    path.write_text(text.replace("name: allogeneic-cd19cd20", "name: scarce"), encoding="utf-8")
+    runs = {}
+    for label, product in (("stock", "allogeneic-cd19cd20"), ("scarce", str(path))):
+        d = small_dict(replicates=60)
+        d["product"], d["comparators"] = product, []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cohort, "simulate_cohort", simulate_cohort_with_logistics)
+            runs[label] = run_trial(
+                protocol_from_dict(d), tmp_path / label, workers=1, progress=False, report=False
+            )
+    dur = {k: r.calendar["calendar"]["duration_months"].mean() for k, r in runs.items()}
+    # Six cohorts of three: every cohort after the first waits for a lot (up to 3 months).
+    assert dur["scarce"] > dur["stock"] + 3.0

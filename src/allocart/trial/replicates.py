@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from allocart.design import AbstractDesign, OutcomeSource, ScenarioOutcomes
 from allocart.design.base import TRIAL_BLOCK, PotentialOutcomes, potential_outcomes
+from allocart.model.logistics import OffTheShelfSupply
 from allocart.trial.paths import cohort_path
 from allocart.trial.protocol import DAYS_PER_MONTH, Protocol
 from allocart.trial.schedule import (
@@ -43,6 +44,7 @@ from allocart.trial.schedule import (
     SCREEN_FAILURE,
     Candidates,
     draw_candidates,
+    product_stock,
     schedule_cohorts,
 )
 from allocart.trial.timed import TIMED_DESIGNS, simulate_timed
@@ -174,6 +176,7 @@ def simulate_arm(
     stop: int,
     n_patients: int,
     product: Product | None = None,
+    stock: OffTheShelfSupply | None = None,
 ) -> ArmTrials:
     """Trials ``first .. stop - 1`` of one arm under ``design`` and the protocol's calendar.
 
@@ -191,6 +194,9 @@ def simulate_arm(
         Most patients a trial treats (columns of the outputs).
     product : (infused, enrol_to_infusion_days), optional
         Per person of the pools; default every person infused on the day of enrolment.
+    stock : OffTheShelfSupply, optional
+        The product's lot inventory (:func:`~allocart.trial.schedule.product_stock`); default
+        no limit.
     """
     window = protocol.dlt_window_months
     lag = decision_lag_months(protocol)
@@ -206,12 +212,13 @@ def simulate_arm(
         cal,
         product if person_of is not None else None,
         person_of,
+        stock,
     )
     po = _gather_outcomes(potential_outcomes(source, cand.uniforms, window), cand)
     k = int(source.n_doses)
     if isinstance(design, TIMED_DESIGNS):
         sel, _, _, duration, dose, start, who, c_enrol, c_inf, c_dose = simulate_timed(
-            design,  # type: ignore[arg-type]
+            design,
             po.dlt,
             po.response,
             po.dlt_time,
@@ -313,9 +320,10 @@ class ChunkResult:
     def to_bytes(self) -> bytes:
         """NumPy ``.npz`` serialisation (for checkpoints)."""
         buf = io.BytesIO()
-        np.savez(
-            buf, **{f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
-        )
+        arrays: dict[str, Any] = {
+            f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)
+        }
+        np.savez(buf, **arrays)
         return buf.getvalue()
 
     @classmethod
@@ -349,9 +357,18 @@ def simulate_chunk(
     design = protocol.make_design()
     n_pat = max(design.max_patients(int(s.n_doses)) for s in sources)
     prods = list(products) if products is not None else [None] * len(sources)
+    # Lot inventories per arm: only pools of virtual people (not fixed probabilities) carry the
+    # calendar's infusions, so the stock applies to those.
+    names = [protocol.product, *(c.product for c in protocol.comparators)]
+    stocks = [
+        product_stock(names[i] if i < len(names) else protocol.product)
+        if getattr(src, "person", None) is not None
+        else None
+        for i, src in enumerate(sources)
+    ]
     arms = [
-        simulate_arm(design, src, protocol, first, stop, n_pat, prod)
-        for src, prod in zip(sources, prods, strict=True)
+        simulate_arm(design, src, protocol, first, stop, n_pat, prod, stock)
+        for src, prod, stock in zip(sources, prods, stocks, strict=True)
     ]
 
     def stack(name: str) -> NDArray:

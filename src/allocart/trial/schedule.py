@@ -35,6 +35,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allocart.design.base import TRIAL_BLOCK, PatientUniforms, draw_patient_uniforms
+from allocart.model.logistics import OffTheShelfSupply, inventory_delays
+from allocart.model.products import load_product
 from allocart.trial.calendar import Accrual, Calendar
 from allocart.trial.protocol import DAYS_PER_MONTH
 
@@ -134,6 +136,7 @@ def draw_candidates(
     calendar: Calendar,
     product: tuple[NDArray[np.bool_], NDArray[np.float64]] | None = None,
     person: object = None,
+    stock: OffTheShelfSupply | None = None,
 ) -> Candidates:
     """Draw enough candidates that every trial has ``n_patients`` evaluable ones.
 
@@ -151,13 +154,19 @@ def draw_candidates(
     person : callable, optional
         Maps the uniforms to the persons of the pools (``PoolOutcomes.person``); needed with
         ``product``.
+    stock : OffTheShelfSupply, optional
+        The lot inventory of an off-the-shelf product: each candidate who is infused takes a
+        dose, first come first served, and one arriving while none is left waits for the next
+        lot (:func:`allocart.model.logistics.inventory_delays`). The wait is counted from the
+        candidate's arrival, so a candidate who also waits for a slot may wait a little longer
+        than the stock alone requires (conservative). Default: no stock limit.
     """
     q = calendar.evaluable_probability
     if product is not None:
         q *= max(float(np.mean(product[0])), 0.05)
     n = n_patients if q >= 1.0 else int(math.ceil(n_patients / q * 1.5)) + 10
     while True:
-        cand = _draw(seed, first, stop, n, n_patients, accrual, calendar, product, person)
+        cand = _draw(seed, first, stop, n, n_patients, accrual, calendar, product, person, stock)
         if cand is not None:
             return cand
         n *= 2
@@ -173,6 +182,7 @@ def _draw(
     calendar: Calendar,
     product: tuple[NDArray[np.bool_], NDArray[np.float64]] | None,
     person: object,
+    stock: OffTheShelfSupply | None = None,
 ) -> Candidates | None:
     block = first // TRIAL_BLOCK * TRIAL_BLOCK
     u = draw_patient_uniforms(seed, block, stop - block, n)
@@ -212,14 +222,34 @@ def _draw(
         return None
     # Stable order of the evaluable candidates: the j-th True of each row.
     position = np.argsort(~ok, axis=1, kind="stable")[:, :n_patients].astype(np.int64)
+    arrival = arrivals_from(u.arrival, accrual)
+    if stock is not None:
+        delay = delay + _stock_wait(arrival, fate, stock)
     return Candidates(
         uniforms=u,
-        arrival=arrivals_from(u.arrival, accrual),
+        arrival=arrival,
         fate=fate,
         delay=delay,
         when=when,
         position=position,
     )
+
+
+def _stock_wait(
+    arrival: NDArray[np.float64], fate: NDArray[np.int8], stock: OffTheShelfSupply
+) -> NDArray[np.float64]:
+    """Months each candidate waits for a dose of the stock (0 for those who take none)."""
+    takes = (fate == EVALUABLE) | (fate == DROPOUT_FOLLOWUP)
+    days = np.where(takes, arrival * DAYS_PER_MONTH, np.nan)
+    wait = np.stack([inventory_delays(row, stock) for row in days])
+    return np.nan_to_num(wait, nan=0.0) / DAYS_PER_MONTH
+
+
+def product_stock(product: str) -> OffTheShelfSupply | None:
+    """The lot inventory of a product (a built-in name or a YAML path); None when made per patient."""
+    logistics = load_product(product).logistics
+    supply = logistics.supply if logistics is not None else None
+    return supply if isinstance(supply, OffTheShelfSupply) else None
 
 
 # --------------------------------------------------------------------------- compiled calendar
