@@ -219,6 +219,7 @@ class AbstractDesign(abc.ABC):
     """
 
     name: str = "abstract"
+    cohort_size: int  # patients per cohort: a field of each concrete design (3 for the 3+3)
 
     @abc.abstractmethod
     def recommend(self, data: DoseData, current_dose: int) -> Recommendation:

@@ -210,7 +210,7 @@ def simulate_oc(
         arrivals = arrival_times(u.arrival, accrual.per_month) if accrual is not None else None
         sel, N, Y, dur = design.simulate_block(po, arrivals, accrual)  # type: ignore[attr-defined]
         if dur is None and arrivals is not None:
-            dur = sequential_duration(arrivals, N.sum(axis=1), design.cohort_size, window)  # type: ignore[attr-defined]
+            dur = sequential_duration(arrivals, N.sum(axis=1), design.cohort_size, window)
         sel_all.append(sel)
         n_all.append(N)
         y_all.append(Y)

@@ -79,7 +79,7 @@ def cohort_outcomes(design: AbstractDesign) -> tuple[CohortOutcome, ...]:
     response with DLT, DLT without response, neither) summing to the cohort size, ordered by
     DLTs, then responses, then responses with a DLT.
     """
-    cs = int(design.cohort_size)  # type: ignore[attr-defined]
+    cs = int(design.cohort_size)
     if not isinstance(design, BOIN12):
         return tuple(CohortOutcome(y) for y in range(cs + 1))
     out = []
@@ -96,7 +96,7 @@ def _outcome_probability(
     """Probability of cohort outcome ``o`` at ``dose``: binomial in DLTs, or multinomial in the
     four (response, DLT) cells with toxicity and response independent given the dose (as
     :class:`~allocart.design.base.ScenarioOutcomes` draws them)."""
-    cs = int(design.cohort_size)  # type: ignore[attr-defined]
+    cs = int(design.cohort_size)
     pt = scenario.p_tox[dose]
     if not isinstance(design, BOIN12):
         return math.comb(cs, o.dlts) * pt**o.dlts * (1 - pt) ** (cs - o.dlts)
@@ -210,7 +210,7 @@ def dose_transition_pathways(
         raise DesignError(
             f"`scenario` has {scenario.n_doses} doses but `n_doses` is {k}; give one probability per dose."
         )
-    cs = int(design.cohort_size)  # type: ignore[attr-defined]
+    cs = int(design.cohort_size)
     n0 = np.zeros(k, dtype=np.int64)
     y0, r0, b0 = n0.copy(), n0.copy(), n0.copy()
     done = 0

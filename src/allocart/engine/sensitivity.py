@@ -50,9 +50,9 @@ class SensitivityResult:
 
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(
-        max_workers=numba.config.NUMBA_NUM_THREADS, thread_name_prefix="allocart-sens"
-    )
+    # NUMBA_NUM_THREADS is set at import from the environment: numba.config declares no such name.
+    n_threads: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="allocart-sens")
 
 
 @functools.lru_cache(maxsize=16)
@@ -176,7 +176,7 @@ def solve_sensitivities(
     def run(sl: slice) -> None:
         kern.solve_sens_serial(*(a[sl] for a in arrays), *scalars, out[sl], status[sl], steps[sl])
 
-    n_threads = min(n, numba.config.NUMBA_NUM_THREADS)
+    n_threads = min(n, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import
     if n_threads <= 1:
         run(slice(0, n))
     else:

@@ -423,7 +423,7 @@ def draw_logistics(logistics: Logistics, n: int, seed: int) -> LogisticsDraws:
     wait = np.where(any_ok, done + s.shipping_days + s.conditioning_days, done)
     return LogisticsDraws(
         wait_days=wait.astype(float),
-        manufacturing_failed=~any_ok,
+        manufacturing_failed=np.asarray(~any_ok),  # .any(axis=1) of a 2-D array: an array
         attempts=(first + 1).astype(np.int64),
         flare_days=flares,
     )

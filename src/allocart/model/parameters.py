@@ -197,12 +197,14 @@ class Uncertainty:
             if field != "draws" and getattr(self, field) is None:
                 raise ParameterError(f"{where}: dist {self.dist} needs `{field}`")
         if self.dist == "lognormal":
-            if not (0 < self.cv <= MAX_IIV and value > 0):  # type: ignore[operator]
+            cv = self.cv
+            if cv is None or not (0 < cv <= MAX_IIV and value > 0):
                 raise ParameterError(
                     f"{where}.cv = {self.cv!r} must be in (0, {MAX_IIV:g}] on a positive value"
                 )
         elif self.dist == "normal":
-            if not (math.isfinite(self.sd) and self.sd > 0):  # type: ignore[arg-type]
+            sd = self.sd
+            if sd is None or not (math.isfinite(sd) and sd > 0):
                 raise ParameterError(f"{where}.sd = {self.sd!r} must be positive and finite")
         elif self.dist in ("uniform", "loguniform"):
             lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ Rejection rules (model-spec §4 and §8.5):
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -214,7 +215,7 @@ class Regimen(BaseModel):
         return min(days) if days else 0.0
 
 
-def _builtin_dir(kind: str):
+def _builtin_dir(kind: str) -> Traversable:
     return resources.files("allocart.model").joinpath(f"data/{kind}")
 
 

@@ -20,8 +20,10 @@ from allocart.model.codegen import model_hash, observables_function, rhs_source,
 from allocart.model.display import simulation_html
 from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters, load_overrides
+from allocart.model.products import Product, Regimen
 from allocart.model.scenario import (
     TYPICAL_WEIGHT_KG,
+    Dose,
     PatientBatch,
     Scenario,
     build_batch,
@@ -159,9 +161,9 @@ def solve(
 
 
 def simulate(
-    product: str = "allogeneic-cd19cd20",
-    dose: str | float = "1e6/kg",
-    ld: str = "flu-cy",
+    product: str | Product = "allogeneic-cd19cd20",
+    dose: str | float | Dose = "1e6/kg",
+    ld: str | Regimen = "flu-cy",
     *,
     days: float = 365.0,
     dt: float = 1.0,
@@ -169,8 +171,8 @@ def simulate(
     seed: int = 0,
     typical: bool = False,
     params: str | Path | Mapping[str, Any] | None = None,
-    redose: Sequence[tuple[float, str | float]] = (),
-    redose_ld: str | None = None,
+    redose: Sequence[tuple[float, str | float | Dose]] = (),
+    redose_ld: str | Regimen | None = None,
     weight_kg: float | None = None,
     rtol: float = DEFAULT_RTOL,
     table: ParameterTable | None = None,
@@ -181,12 +183,12 @@ def simulate(
 
     Parameters
     ----------
-    product : str
-        Built-in product name or path to a product YAML file.
-    dose : str or float
-        ``"1e6/kg"`` (cells per kg) or ``"3e8"`` (flat cells).
-    ld : str
-        Lymphodepletion regimen name or YAML path.
+    product : str or Product
+        Built-in product name, path to a product YAML file, or a loaded product.
+    dose : str, float or Dose
+        ``"1e6/kg"`` (cells per kg), ``"3e8"`` (flat cells), or a parsed dose.
+    ld : str or Regimen
+        Lymphodepletion regimen name, YAML path, or a loaded regimen.
     days : float
         Horizon in days after infusion; output on a uniform grid of step ``dt`` days.
     n : int
@@ -198,8 +200,8 @@ def simulate(
     params : path or mapping, optional
         Parameter overrides (see :func:`allocart.model.parameters.load_overrides`).
     redose : sequence of (day, dose)
-        Later infusions.
-    redose_ld : str, optional
+        Later infusions (day after the first infusion; dose as ``dose``).
+    redose_ld : str or Regimen, optional
         Lymphodepletion regimen repeated before each redose (same days relative to it).
     weight_kg : float, optional
         Body weight of every patient; default 60 kg for the typical patient and

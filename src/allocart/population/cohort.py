@@ -19,7 +19,7 @@ Example
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,7 @@ DLT_REASONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def dlt_reason_flags(reasons: Sequence[str], category: str) -> np.ndarray:
+def dlt_reason_flags(reasons: Iterable[object], category: str) -> np.ndarray:
     """Whether each patient's ``dlt_reason`` (rules joined by "; ") falls in a reason category."""
     rules = set(DLT_REASONS[category])
     return np.array(
