@@ -12,15 +12,6 @@ from typing import Annotated
 
 import typer
 
-from allocart.bench.fit import run_fit_bench
-from allocart.data.formats import read_dataset
-from allocart.fit.api import FitOptions, parse_observables, parse_params, run_fit
-from allocart.fit.coverage import read_truth
-from allocart.fit.recovery import RecoveryConfig, run_recovery
-from allocart.fit.residual import load_residual_models
-from allocart.model.parameters import load_default_parameters, load_overrides
-from allocart.report.fit import write_report
-
 __all__ = ["register"]
 
 
@@ -97,6 +88,15 @@ def fit_cmd(
     The default (--method map) needs no JAX; --method nuts and --backend jax need the optional
     extra: pip install 'allocart[jax]'.
     """
+    # The fit modules load NumPyro/JAX and compiled kernels: imported when the command runs, so
+    # that `allocart --help` stays fast.
+    from allocart.data.formats import read_dataset
+    from allocart.fit.api import FitOptions, parse_observables, parse_params, run_fit
+    from allocart.fit.coverage import read_truth
+    from allocart.fit.residual import load_residual_models
+    from allocart.model.parameters import load_default_parameters, load_overrides
+    from allocart.report.fit import write_report
+
     opts = FitOptions(
         params=parse_params(params),
         method=method.strip().lower(),
@@ -152,6 +152,9 @@ def recovery_cmd(
     ] = None,
 ) -> None:
     """Simulation-estimation study: relative bias and 90% coverage per population parameter."""
+    from allocart.fit.api import parse_params
+    from allocart.fit.recovery import RecoveryConfig, run_recovery
+
     cfg = RecoveryConfig(
         replicates=replicates,
         patients=patients,
@@ -193,6 +196,8 @@ def bench_fit_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Individual NUTS fit of one simulated patient (target: <= 60 s with 4 chains)."""
+    from allocart.bench.fit import run_fit_bench
+
     res = run_fit_bench(
         chains=chains, warmup=warmup, samples=samples, seed=seed, backend=backend.strip().lower()
     )

@@ -41,6 +41,7 @@ from allocart.clinical.sledai import (
     sorted_visits,
     variant_label,
 )
+from allocart.errors import ScoringError
 
 __all__ = [
     "ResponseOptions",
@@ -102,7 +103,6 @@ class BiclaOptions(ResponseOptions):
 
 def baseline_visit(patient: PatientRecords, visits: list[Visit], wanted: str | None) -> Visit:
     """The baseline visit: by id, else the one marked baseline, else the first."""
-    from allocart.errors import ScoringError
 
     if wanted is not None:
         for v in visits:

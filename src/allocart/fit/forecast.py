@@ -25,6 +25,15 @@ import numpy as np
 import pandas as pd
 
 from allocart.fit.result import FitResult
+from allocart.model.codegen import (
+    derived_function,
+    initial_function,
+    observables_function,
+    parameter_names,
+)
+from allocart.model.equations import MODEL
+from allocart.model.scenario import PatientBatch
+from allocart.model.simulate import solve
 
 __all__ = [
     "CAR_T_DETECTION",
@@ -59,9 +68,6 @@ def patient_batch(result: FitResult, i: int, theta_natural: np.ndarray):
 
     ``theta_natural`` has shape (S, k): natural values of the estimated parameters.
     """
-    from allocart.model.codegen import derived_function, initial_function, parameter_names
-    from allocart.model.equations import MODEL
-    from allocart.model.scenario import PatientBatch
 
     pb = result.problem
     s = theta_natural.shape[0]
@@ -103,8 +109,6 @@ def patient_batch(result: FitResult, i: int, theta_natural: np.ndarray):
 
 def simulate_draws(result: FitResult, i: int, theta_natural: np.ndarray, days: np.ndarray):
     """Read-outs of patient ``i`` under each draw: ``{observable: (S, n_days)}`` and solver status."""
-    from allocart.model.codegen import observables_function
-    from allocart.model.simulate import solve
 
     batch = patient_batch(result, i, theta_natural)
     res = solve(batch, np.asarray(days, dtype=float))

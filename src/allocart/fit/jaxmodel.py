@@ -21,6 +21,14 @@ from typing import Any
 
 import sympy as sp
 
+from allocart.model.codegen import (
+    inline_intermediates,
+    jax_rhs,
+    parameter_names,
+    primary_parameter_names,
+)
+from allocart.model.equations import MODEL
+
 __all__ = ["enable_jax", "require_jax", "JaxModel", "jax_model", "OBSERVABLE_NAMES", "JAX_EXTRA"]
 
 JAX_EXTRA = "pip install 'allocart[jax]'"
@@ -93,7 +101,6 @@ def enable_jax() -> None:
 
 @functools.lru_cache(maxsize=1)
 def _model():
-    from allocart.model.equations import MODEL
 
     return MODEL
 
@@ -113,13 +120,6 @@ class JaxModel:
 
     def __init__(self) -> None:
         import jax.numpy as jnp
-
-        from allocart.model.codegen import (
-            inline_intermediates,
-            jax_rhs,
-            parameter_names,
-            primary_parameter_names,
-        )
 
         model = _model()
         self.primary_names = primary_parameter_names()

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocart.fit.residual import FitError, ResidualTable, load_residual_models
+from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters
+from allocart.model.products import load_product
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -304,8 +306,6 @@ def build_problem(
         per-kg dose, or no observation of a fitted read-out.
     """
     from allocart.fit.jaxmodel import OBSERVABLE_NAMES
-    from allocart.model.equations import MODEL
-    from allocart.model.products import load_product
 
     tab = table or load_default_parameters()
     res = residual or load_residual_models()

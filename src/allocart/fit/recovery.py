@@ -23,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from allocart.data import dataset_from_simulation
 from allocart.fit.problem import DEFAULT_PARAMS, build_problem
 from allocart.fit.residual import FitError
+from allocart.model.parameters import load_default_parameters
+from allocart.model.simulate import simulate
 
 __all__ = [
     "RecoveryConfig",
@@ -134,7 +137,6 @@ class RecoveryReport:
 
 def truth_table(params: Sequence[str]):
     """The parameter table with between-patient variability only in ``params``."""
-    from allocart.model.parameters import load_default_parameters
 
     tab = load_default_parameters()
     off = {
@@ -147,8 +149,6 @@ def truth_table(params: Sequence[str]):
 
 def simulate_trial_dataset(config: RecoveryConfig, seed: int, table=None):
     """One simulated trial as a :class:`allocart.data.Dataset` (and the simulation behind it)."""
-    from allocart.data import dataset_from_simulation
-    from allocart.model.simulate import simulate
 
     tab = table or truth_table(config.params)
     sim = simulate(

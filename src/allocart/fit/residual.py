@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 
 from allocart.errors import FitError
+from allocart.files import load_yaml
 
 __all__ = [
     "FitError",
@@ -229,7 +230,6 @@ def load_residual_models(error_model: str | Path | None = None) -> ResidualTable
     table = ResidualTable(_rows(yaml.safe_load(text), "residual_error.yaml"))
     if error_model is None:
         return table
-    from allocart.files import load_yaml
 
     p = Path(error_model)
     # One place for file problems (missing, folder, encoding, size, nesting, invalid YAML).

@@ -19,7 +19,17 @@ import collections
 
 import numpy as np
 
+from allocart.engine.sensitivity import solve_sensitivities
 from allocart.fit.problem import FitProblem
+from allocart.model.codegen import derived_function, initial_function, parameter_names
+from allocart.model.equations import MODEL
+from allocart.model.sensitivity import (
+    initial_jacobian_function,
+    observable_jacobian_function,
+    parameter_closure,
+    parameter_jacobian_function,
+    sensitivity_kernel,
+)
 
 __all__ = ["SensitivityModel", "sensitivity_model", "jax_predictions", "ATOL_SCALE"]
 
@@ -38,15 +48,6 @@ class SensitivityModel:
     """
 
     def __init__(self, problem: FitProblem, rtol: float = 1e-6) -> None:
-        from allocart.model.codegen import derived_function, initial_function, parameter_names
-        from allocart.model.equations import MODEL
-        from allocart.model.sensitivity import (
-            initial_jacobian_function,
-            observable_jacobian_function,
-            parameter_closure,
-            parameter_jacobian_function,
-            sensitivity_kernel,
-        )
 
         self.problem = problem
         self.rtol = float(rtol)
@@ -130,7 +131,6 @@ class SensitivityModel:
             return self._solve_batch(theta, idx)
 
     def _solve_batch(self, theta: np.ndarray, idx: np.ndarray):
-        from allocart.engine.sensitivity import solve_sensitivities
 
         pb = self.problem
         m, k = theta.shape

@@ -22,8 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from allocart.model.codegen import observables_function
+from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters, load_overrides
 from allocart.model.scenario import PatientBatch, Scenario, build_batch, sample_parameters
+from allocart.model.simulate import solve
 from allocart.population.covariates import (
     CovariateModel,
     Covariates,
@@ -181,8 +184,6 @@ def simulate_virtual(
     ParameterError
         If sampled parameters give no baseline steady state (see :func:`build_batch`).
     """
-    from allocart.model.codegen import observables_function
-    from allocart.model.simulate import solve
 
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise PopulationError(f"n: {n!r} must be a positive whole number of patients", argument="n")
@@ -220,7 +221,6 @@ def simulate_virtual(
     obs = {k: np.where(failed[:, None], np.nan, full[k]) for k in _OBSERVABLES}
     base = obs_fn(batch.y0[:, None, :], pdict)
     baseline = {k: base[k][:, 0] for k in _OBSERVABLES}
-    from allocart.model.equations import MODEL
 
     c_tot = (
         y[:, :, MODEL.state_index("E")]

@@ -253,10 +253,8 @@ def build_design(
                 raise DesignError(f"cohort_size is {cohort_size}; the 3+3 treats cohorts of 3")
             if start_dose != 0:
                 raise DesignError("the 3+3 starts at dose level 1: set start_dose to 1")
-            return ThreePlusThree(
-                **({} if spec.target is None else {"target": spec.target}),
-                **opts,
-            )
+            target: dict[str, Any] = {} if spec.target is None else {"target": spec.target}
+            return ThreePlusThree(**target, **opts)
         if spec.name == "boin12":
             u = opts.pop("utility", None) or Utility()
             opts.pop("efficacy_endpoint", None)

@@ -106,7 +106,7 @@ def cohort_path(
         check_path(po.dlt, dose, N, Y)
         return sel, dose
     design = _memoised(design)
-    cs = design.cohort_size  # type: ignore[attr-defined]
+    cs = design.cohort_size
     n_coh = design.n_cohorts  # type: ignore[attr-defined]
     dose = np.full((m, n_pat), -1, dtype=np.int8)
     prev = np.zeros((m, po.dlt.shape[2]), dtype=np.int64)

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from allocart.design.base import PatientUniforms
 from allocart.errors import DesignError
 from allocart.model.products import load_product
+from allocart.population.cohort import simulate_cohort
 from allocart.trial.protocol import DAYS_PER_MONTH, SCORE_ENDPOINTS, Protocol
 
 __all__ = [
@@ -143,7 +144,6 @@ def simulate_pool(
         :data:`TIME_TO_TREATMENT_COLUMNS`) and the daily time courses of the first
         ``simulation.timecourse_patients`` people.
     """
-    from allocart.population.cohort import simulate_cohort
 
     arm = arms_of(protocol)[key.arm]
     sim = protocol.simulation

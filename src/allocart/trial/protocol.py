@@ -14,12 +14,15 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from allocart.clinical.dlt import DltOptions
+from allocart.design import AbstractDesign
 from allocart.errors import AllocartError, DesignError
 from allocart.files import is_file, load_yaml
+from allocart.model import list_products, list_regimens, load_product, load_regimen, parse_dose
 from allocart.trial.calendar import Accrual, Calendar
 from allocart.trial.designs import (
     SUPPORTED_DESIGNS,
@@ -29,6 +32,9 @@ from allocart.trial.designs import (
     check_design_options,
 )
 from allocart.trial.parameter_scenarios import load_parameter_scenario
+
+if TYPE_CHECKING:
+    from allocart.model import Dose
 
 __all__ = [
     "Protocol",
@@ -104,7 +110,6 @@ class DltSpec(_Frozen):
     @field_validator("rules")
     @classmethod
     def _rules(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from allocart.clinical.dlt import DltOptions
 
         try:
             DltOptions(**v)
@@ -154,12 +159,11 @@ class Endpoint(_Frozen):
 
 def _check_doses(v: Any) -> Any:
     """Dose levels: readable, all flat or all per kg, plausible, strictly increasing."""
-    from allocart.model import parse_dose
 
     if not isinstance(v, (list, tuple)):
         raise ValueError(f"must be a list of doses such as ['3e8', '4.5e8'], got {v!r}")
     out = []
-    parsed = []
+    parsed: list[tuple[str | int | float, Dose]] = []
     for x in v:
         if isinstance(x, bool) or not isinstance(x, (str, int, float)):
             raise ValueError(f"dose {x!r} must be a number of cells such as '3e8' or '1e6/kg'")
@@ -201,7 +205,6 @@ def _short(v: Any, limit: int = 80) -> str:
 
 
 def _check_product(v: str) -> str:
-    from allocart.model import list_products, load_product
 
     if v in list_products():
         return v
@@ -218,7 +221,6 @@ def _check_product(v: str) -> str:
 
 
 def _check_regimen(v: str) -> str:
-    from allocart.model import list_regimens, load_regimen
 
     if v in list_regimens():
         return v
@@ -457,7 +459,7 @@ class Protocol(_Frozen):
         """Months of follow-up of each patient (the last endpoint)."""
         return max((m for ep in self.endpoints for m in ep.months), default=0)
 
-    def make_design(self):  # noqa: ANN201 - returns an AbstractDesign
+    def make_design(self) -> AbstractDesign:
         """The design object of :mod:`allocart.design` this protocol describes."""
         return build_design(
             self.design,

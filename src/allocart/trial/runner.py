@@ -311,11 +311,15 @@ def _run(
     }
     if previous is not None:
         # The status the earlier run left ('interrupted' also for a stale 'running'), and its pid.
-        stale = folder.stale is not None
+        stale_manifest = folder.stale
         base["previous_run"] = {
             "status": previous,
-            "stale": stale,
-            "pid": (folder.stale.get("writer") or {}).get("pid") if stale else None,
+            "stale": stale_manifest is not None,
+            "pid": (
+                (stale_manifest.get("writer") or {}).get("pid")
+                if stale_manifest is not None
+                else None
+            ),
         }
     folder.write_manifest({**base, "status": "running", "writer": process_identity()})
     timings: dict[str, float] = {}

@@ -113,7 +113,7 @@ class NestedPlan:
 
     def ranges(self) -> list[tuple[int, int, int]]:
         """``(draw, first, stop)`` of every piece of trials, never crossing a trial block."""
-        out = []
+        out: list[tuple[int, int, int]] = []
         for d in range(self.draws):
             first = d * self.trials_per_draw
             stop = min(first + self.trials_per_draw, self.replicates)

@@ -209,6 +209,14 @@ def _pick(df: pd.DataFrame, **eq: Any) -> pd.Series | None:
     return None if hit.empty else hit.iloc[0]
 
 
+def _need(df: pd.DataFrame, **eq: Any) -> pd.Series:
+    """The row that :func:`_pick` finds, for rows every study table holds."""
+    r = _pick(df, **eq)
+    if r is None:
+        raise KeyError(f"no row with {eq} in the parameter-study table")
+    return r
+
+
 def study_section(protocol: Protocol, study: Any) -> str:
     """HTML of the parameter study: a separate section with its own heading and notes."""
     oc, sc = study.get("uncertainty_oc"), study.get("scenario_oc")
@@ -250,7 +258,7 @@ def study_section(protocol: Protocol, study: Any) -> str:
                 ("SD of the DLT rate per trial %", "dlt_rate_per_trial_sd", 100, 1),
             )
         ]
-        draws = int(_pick(oc, analysis="with", dose_level=1, metric="true_dlt_prob")["n"])
+        draws = int(_need(oc, analysis="with", dose_level=1, metric="true_dlt_prob")["n"])
         out += [
             "<h3>Operating characteristics without and with parameter uncertainty</h3>",
             f"<p>With uncertainty, each of {draws} draws of the uncertain typical values "
@@ -285,11 +293,11 @@ def study_section(protocol: Protocol, study: Any) -> str:
                 + "</tr>"
             )
         none = "".join(
-            f"<td>{_f(_pick(sc, scenario=n, dose_level=None, metric='no_selection_pct')['value'])}</td>"
+            f"<td>{_f(_need(sc, scenario=n, dose_level=None, metric='no_selection_pct')['value'])}</td>"
             for n in names
         )
         at_sel = "".join(
-            f"<td>{_f(_pick(sc, scenario=n, dose_level=None, metric='response_at_selected')['value'], 100)}</td>"
+            f"<td>{_f(_need(sc, scenario=n, dose_level=None, metric='response_at_selected')['value'], 100)}</td>"
             for n in names
         )
         out += [
@@ -336,7 +344,7 @@ def study_summary_lines(results: Path, dose_levels: Sequence[str]) -> list[str]:
         lines.append("  selected % per parameter scenario:")
         for name in dict.fromkeys(sc["scenario"]):
             cells = [
-                _f(_pick(sc, scenario=name, dose_level=k, metric="selected_pct")["value"])
+                _f(_need(sc, scenario=name, dose_level=k, metric="selected_pct")["value"])
                 for k in range(1, len(dose_levels) + 1)
             ]
             lines.append(f"    {name}: {' / '.join(cells)}")
