@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from allocart.data import dataset_from_simulation
+from allocart.data.simulated import DEFAULT_SAMPLE_DAYS
 from allocart.fit.problem import DEFAULT_PARAMS, build_problem
 from allocart.fit.residual import FitError
 from allocart.model.parameters import load_default_parameters
@@ -43,23 +44,8 @@ __all__ = [
 RECOVERY_OBSERVABLES = ("car_t_cells_per_ul", "b_cells_per_ul", "anti_dsdna_iu_per_ml")
 """Read-outs of the simulated trials: CAR-T by flow, B cells, anti-dsDNA."""
 
-RECOVERY_DAYS = (
-    0.0,
-    1.0,
-    3.0,
-    7.0,
-    10.0,
-    14.0,
-    21.0,
-    28.0,
-    42.0,
-    56.0,
-    90.0,
-    120.0,
-    180.0,
-    270.0,
-    365.0,
-)
+# The recovery study samples the simulated trials on the default schedule of simulated datasets.
+RECOVERY_DAYS = DEFAULT_SAMPLE_DAYS
 """Sampling days (the data module's default CAR-T schedule)."""
 
 
