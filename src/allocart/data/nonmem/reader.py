@@ -437,18 +437,18 @@ def _covariates(
     if "female" in out:
         return
     if "FEMALE" in cols and r.get("FEMALE", "") not in MISSING:
-        v = code_text(r["FEMALE"])
-        if v not in ("0", "1"):
+        flag = code_text(r["FEMALE"])
+        if flag not in ("0", "1"):
             probs.append(Problem(file, row, "FEMALE", f"{r['FEMALE']!r} must be 0 or 1"))
         else:
-            out["female"] = v == "1"
+            out["female"] = flag == "1"
     elif "SEX" in cols and r.get("SEX", "") not in MISSING:
-        v = code_text(r["SEX"]).upper()
+        sex = code_text(r["SEX"]).upper()
         if spec.sex_female_code is not None:
-            out["female"] = v == code_text(spec.sex_female_code).upper()
-        elif v in ("F", "FEMALE"):
+            out["female"] = sex == code_text(spec.sex_female_code).upper()
+        elif sex in ("F", "FEMALE"):
             out["female"] = True
-        elif v in ("M", "MALE"):
+        elif sex in ("M", "MALE"):
             out["female"] = False
         else:
             probs.append(

@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def parse_dtc(text: str) -> datetime | None | str:
+def parse_dtc(text: str) -> datetime | None | Literal["partial"]:
     """Parse an SDTM ``--DTC``: a datetime, None when empty, or ``"partial"`` for a partial date.
 
     Raises

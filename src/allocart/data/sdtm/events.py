@@ -44,7 +44,7 @@ def read_ae(reader: StudyReader) -> None:
             except ValueError as exc:
                 reader.probs.append(Problem(ae.file, row, "AEENDTC", date_problem(end_text, exc)))
                 continue
-            if end == "partial":
+            if isinstance(end, str):  # "partial"
                 reader.partial.setdefault(f"{ae.file} AEENDTC", []).append(row)
                 end = None
                 reader.notes.append(
@@ -59,13 +59,16 @@ def read_ae(reader: StudyReader) -> None:
             cat = (r.get("AECAT", "") or "").strip().lower()
             if cat not in AE_KNOWN:
                 text = term.upper() + " " + upper_cell(r, "AETERM")
-                cat = next((c for c, words in AE_CATEGORIES if any(w in text for w in words)), None)
-                if cat is None:
-                    cat = (
+                guess = next(
+                    (c for c, words in AE_CATEGORIES if any(w in text for w in words)), None
+                )
+                if guess is None:
+                    guess = (
                         "infection"
                         if "INFECTIONS AND INFESTATIONS" in upper_cell(r, "AESOC")
                         else "other"
                     )
+                cat = guess
             grade_text = r.get("AETOXGR", "")
             if grade_text not in MISSING:
                 g = number(grade_text, ae.file, row, "AETOXGR", reader.probs)

@@ -89,15 +89,14 @@ def read_ex(reader: StudyReader) -> None:
                 )
             for row, r in car_rows:
                 sid = r["USUBJID"]
-                when = ex_start(
-                    reader,
-                    row,
-                    r,
-                    lambda w, raw=r.get("EXSTDTC"): (
+
+                def incomplete(w: str | None, raw: str | None = r.get("EXSTDTC")) -> str:
+                    return (
                         f"the CAR-T infusion date {raw!r} is {'missing' if w is None else 'partial'}; "
                         "day 0 needs a complete date"
-                    ),
-                )
+                    )
+
+                when = ex_start(reader, row, r, incomplete)
                 if when is None:
                     continue
                 ex_dose(reader, row, r, "car_t", when=when)
@@ -144,7 +143,7 @@ def ex_start(
     except ValueError as exc:
         reader.probs.append(Problem(ex.file, row, "EXSTDTC", date_problem(r.get("EXSTDTC"), exc)))
         return None
-    if when is None or when == "partial":
+    if when is None or isinstance(when, str):  # the only string is "partial"
         reader.probs.append(Problem(ex.file, row, "EXSTDTC", incomplete(when)))
         return None
     return when

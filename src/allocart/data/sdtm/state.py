@@ -108,7 +108,7 @@ class StudyReader:
         except ValueError as exc:
             self.probs.append(Problem(dom.file, row, col, date_problem(r.get(col), exc)))
             return None
-        if when is None or when == "partial":
+        if when is None or isinstance(when, str):  # the only string is "partial"
             self.partial.setdefault(f"{dom.file} {col}", []).append(row)
             return None
         return when
