@@ -13,7 +13,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -29,6 +29,10 @@ from allocart.cli import (
     trial_cmds,
 )
 from allocart.errors import AllocartError
+
+if TYPE_CHECKING:
+    import click
+    from typer._click.exceptions import ClickException as _VendoredClickException
 
 app = typer.Typer(
     name="allocart",
@@ -93,7 +97,7 @@ def _install_option_checks(group: typer.Typer) -> None:
 _install_option_checks(app)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())
 
 
@@ -169,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _usage_errors() -> tuple[type[BaseException], ...]:
+def _usage_errors() -> tuple[type[click.ClickException] | type[_VendoredClickException], ...]:
     """Click's exception class, and the copy of it that newer Typer releases ship and raise."""
     import click
 
-    classes: list[type[BaseException]] = [click.ClickException]
+    classes: list[type[click.ClickException] | type[_VendoredClickException]] = [
+        click.ClickException
+    ]
     try:
         from typer._click.exceptions import ClickException as vendored
     except ImportError:  # Typer releases that use click itself

@@ -28,7 +28,7 @@ def create_app(initial: Choice | None = None) -> dash.Dash:
         __name__,
         title="allocart explorer",
         serve_locally=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None (no "Updating..." title) is documented
     )
     app.layout = layout(initial or Choice())
     register(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def _img(png: bytes, alt: str, caption: str, fig_id: str) -> str:
     return kit.figure(png, alt, caption, fig_id)
 
 
-def _dose_table(oc: pd.DataFrame, arm: int, extra: list[tuple[str, str, float, int]]) -> str:
+def _dose_table(oc: pd.DataFrame, arm: int, extra: Sequence[tuple[str, str, float, int]]) -> str:
     d = oc[(oc["arm"] == arm) & oc["dose_level"].notna()]
     cols = [*_DOSE_COLUMNS, *extra]
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in cols)
@@ -209,7 +210,7 @@ def _safety_table(ep: pd.DataFrame, arm: int) -> str:
         "<th rowspan='2'>level</th><th rowspan='2' class='l'>dose</th>",
         "<th rowspan='2'>patients in pool (n)</th>",
     ]
-    sub = []
+    sub: list[str] = []
     for group, cols in _SAFETY_GROUPS:
         if group:
             top.append(f"<th colspan='{len(cols)}'>{html.escape(group)}</th>")
@@ -363,14 +364,16 @@ def _itt_section(protocol: Protocol, tables: Any, labels: dict[int, str]) -> str
         f"{protocol.simulation.replicates} simulated trials.</p>"
     )
     first = outcomes[0] if outcomes else None
-    shown = f" and {endpoint_label(first)} among the enrolled and among the infused (95% CI)"
+    shown = (
+        f" and {endpoint_label(first)} among the enrolled and among the infused (95% CI)"
+        if first
+        else ""
+    )
     fig = _img(
         F.time_to_treatment(itt, first, endpoint_label(first) if first else ""),
         "Time to treatment and intention to treat",
         "Per arm, at the dose level its trials select most often: share of enrolled patients "
-        "infused (95% CI), days from enrolment to infusion (median, IQR)"
-        + (shown if first else "")
-        + ".",
+        "infused (95% CI), days from enrolment to infusion (median, IQR)" + shown + ".",
         "fig-time_to_treatment",
     )
     return head + text + table + fig

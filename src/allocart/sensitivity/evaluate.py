@@ -66,8 +66,12 @@ class Evaluator(TypingProtocol):
         What each evaluation returns, one column each.
     """
 
-    names: tuple[str, ...]
-    outputs: tuple[str, ...]
+    # Read-only: frozen dataclasses implement the protocol.
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    @property
+    def outputs(self) -> tuple[str, ...]: ...
 
     def values(self, u: NDArray[np.float64]) -> NDArray[np.float64]:
         """Input values at the points ``u`` (shape ``(m, len(names))``), for the record."""

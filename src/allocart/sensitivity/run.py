@@ -432,6 +432,7 @@ def run_sensitivity(
                 seed=settings.seed,
             )
             top = names if settings.sobol_top >= len(names) else _screen(morris, settings.sobol_top)
+            # restrict: offered by CohortEvaluator, needed only when screening drops inputs
             ev_s = ev if top == names else ev.restrict(top)  # type: ignore[attr-defined]
             u_s = sobol_design(top, settings.sobol_n, settings.seed)
             now += _evaluate_stage(
