@@ -114,6 +114,10 @@ def model_units(
     return units
 
 
+#: CAR-T cells below which a clone counts as extinct in the SBML export (a billionth of a cell).
+EXTINCT_CELLS = 1e-9
+
+
 def to_sbml(
     scenario: Scenario,
     batch: PatientBatch,
@@ -275,6 +279,36 @@ def to_sbml(
             ea = ev.createEventAssignment()
             ea.setVariable(name)
             ea.setMath(_math(formula, f"event assignment to {name}"))
+
+    # A rejected graft decays to ~1e-47 cells. SBML tools scale their default absolute
+    # tolerance by each species' initial amount (0 for CAR-T), so CVODE then controls the
+    # relative error of those meaningless amounts and stops (libRoadRunner: error-test failures
+    # near day 357). Below a billionth of a cell the clone is extinct: set it to 0, which leaves
+    # every read-out unchanged within the solver's tolerance and lets default settings run.
+    # Only the infused states (E, M): a clone fed by another (exhausted cells, from effectors)
+    # is left to the model, whose tail the extinction of its source already ends.
+    infused = {
+        model.states[int(s_idx)].name
+        for s_idx in np.unique(batch.event_state[patient][np.isfinite(batch.event_time[patient])])
+    }
+    for state in model.states:
+        if state.group != "car_t" or state.unit != "cells" or state.name not in infused:
+            continue
+        unit = add_unit_definition(m, units[state.name])
+        ev = m.createEvent()
+        ev.setId(f"extinct_{state.name}")
+        ev.setUseValuesFromTriggerTime(True)
+        trig = ev.createTrigger()
+        # initialValue=true: the state starts below the threshold (0 before the infusion)
+        # without firing; the event fires when a graft falls below it.
+        trig.setInitialValue(True)
+        trig.setPersistent(True)
+        trig.setMath(
+            _math(f"{state.name} < {_number(EXTINCT_CELLS, unit)}", f"extinction of {state.name}")
+        )
+        ea = ev.createEventAssignment()
+        ea.setVariable(state.name)
+        ea.setMath(_math(_number(0.0, unit), f"extinction of {state.name}"))
 
     return libsbml.writeSBMLToString(doc)
 
