@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from allocart.design.base import PatientUniforms
 from allocart.errors import DesignError
 from allocart.model.products import load_product
-from allocart.population.cohort import simulate_cohort
+from allocart.population import cohort as _cohort
 from allocart.trial.protocol import DAYS_PER_MONTH, SCORE_ENDPOINTS, Protocol
 
 __all__ = [
@@ -147,7 +147,7 @@ def simulate_pool(
 
     arm = arms_of(protocol)[key.arm]
     sim = protocol.simulation
-    res = simulate_cohort(
+    res = _cohort.simulate_cohort(  # through the module: test stand-ins replace it
         arm.product,
         arm.dose_levels[key.level],
         arm.lymphodepletion,
