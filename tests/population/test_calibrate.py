@@ -222,7 +222,9 @@ def test_report_counts_uninformative_met_targets_in_json_and_html(tmp_path):
     report = cal.CalibrationReport((pooled, tiny, miss), (), {}, {}, 1000, 1)
     assert pooled.informative and not tiny.informative and tiny.passed and not miss.passed
     assert report.headline() == "2 of 3 targets met (of which 1 uninformative)"
-    jpath, hpath = cal.write_report(report, tmp_path)
+    from allocart.report.calibration import write_report
+
+    jpath, hpath = write_report(report, tmp_path)
     doc = json.loads(jpath.read_text())
     assert (
         doc["passed"] == 2 and doc["passed_uninformative"] == 1 and doc["passed_informative"] == 1

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from allocart.cli.app import app
 from allocart.errors import SensitivityError
+from allocart.report.sensitivity import write_sensitivity_report
 from allocart.sensitivity import SensitivitySettings, cohort_outputs, run_sensitivity
 from allocart.sensitivity.run import cohort_evaluator, default_parameters
 from tests.sensitivity.fake_model import fake_uncertain_cohort
@@ -62,7 +63,9 @@ def test_evaluations_use_common_random_numbers(fake_model):
 
 
 def test_an_inert_parameter_gets_no_total_index(fake_model, tmp_path):
-    res = run_sensitivity(SensitivitySettings(**SMALL), tmp_path / "s", workers=1)
+    res = run_sensitivity(
+        SensitivitySettings(**SMALL), tmp_path / "s", workers=1, report=write_sensitivity_report
+    )
     s = res.sobol.set_index(["output", "parameter"])
     # k_NKrej never reaches the stand-in's outcomes: its total index is zero up to the
     # estimator's noise, which the bootstrap interval covers

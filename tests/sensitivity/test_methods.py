@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from allocart.errors import SensitivityError
+from allocart.report.sensitivity import write_sensitivity_report
 from allocart.sensitivity import (
     Ishigami,
     SensitivitySettings,
@@ -22,7 +23,7 @@ ISHIGAMI = SensitivitySettings(
 
 
 def test_ishigami_indices_within_their_bootstrap_intervals(tmp_path):
-    res = run_sensitivity(ISHIGAMI, tmp_path / "i", evaluator=Ishigami(), workers=1, report=False)
+    res = run_sensitivity(ISHIGAMI, tmp_path / "i", evaluator=Ishigami(), workers=1, report=None)
     exact = Ishigami().analytic()
     np.testing.assert_allclose(exact["S1"], (0.314, 0.442, 0.0), atol=5e-4)  # the literature's
     np.testing.assert_allclose(exact["ST"], (0.558, 0.442, 0.244), atol=5e-4)
@@ -40,7 +41,7 @@ def test_ishigami_indices_within_their_bootstrap_intervals(tmp_path):
 def test_an_interrupted_run_resumes_to_the_same_indices(tmp_path, monkeypatch):
     settings = SensitivitySettings(sobol_n=64, morris_trajectories=10, resamples=50, batch=8)
     full = run_sensitivity(
-        settings, tmp_path / "full", evaluator=Ishigami(), workers=1, report=False
+        settings, tmp_path / "full", evaluator=Ishigami(), workers=1, report=None
     )
     calls = [0]
     real = Ishigami.__call__
@@ -53,7 +54,7 @@ def test_an_interrupted_run_resumes_to_the_same_indices(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Ishigami, "__call__", interrupting)
     with pytest.raises(KeyboardInterrupt):
-        run_sensitivity(settings, tmp_path / "cut", evaluator=Ishigami(), workers=1, report=False)
+        run_sensitivity(settings, tmp_path / "cut", evaluator=Ishigami(), workers=1, report=None)
     monkeypatch.setattr(Ishigami, "__call__", real)
     key = {
         **settings.to_dict(),
@@ -64,7 +65,7 @@ def test_an_interrupted_run_resumes_to_the_same_indices(tmp_path, monkeypatch):
     with SensitivityStore(tmp_path / "cut", key, ("y",), fresh=False) as store:
         assert store.done("morris") == set(range(16))  # two whole batches of 8, nothing else
     again = run_sensitivity(
-        settings, tmp_path / "cut", evaluator=Ishigami(), workers=1, report=False
+        settings, tmp_path / "cut", evaluator=Ishigami(), workers=1, report=None
     )
     assert again.evaluated_now == full.evaluations - 16
     pd.testing.assert_frame_equal(again.sobol, full.sobol)
@@ -73,11 +74,18 @@ def test_an_interrupted_run_resumes_to_the_same_indices(tmp_path, monkeypatch):
 
 def test_other_settings_in_the_folder_are_refused(tmp_path):
     s = SensitivitySettings(sobol_n=16, morris_trajectories=4, resamples=20)
-    run_sensitivity(s, tmp_path / "r", evaluator=Ishigami(), workers=1, report=False)
+    run_sensitivity(s, tmp_path / "r", evaluator=Ishigami(), workers=1, report=None)
     other = SensitivitySettings(sobol_n=32, morris_trajectories=4, resamples=20)
     with pytest.raises(SensitivityError, match="other settings"):
-        run_sensitivity(other, tmp_path / "r", evaluator=Ishigami(), workers=1, report=False)
-    res = run_sensitivity(other, tmp_path / "r", evaluator=Ishigami(), workers=1, fresh=True)
+        run_sensitivity(other, tmp_path / "r", evaluator=Ishigami(), workers=1, report=None)
+    res = run_sensitivity(
+        other,
+        tmp_path / "r",
+        evaluator=Ishigami(),
+        workers=1,
+        fresh=True,
+        report=write_sensitivity_report,
+    )
     assert (tmp_path / "r" / "report.html").read_text().count("<img") == 2
     assert res.evaluated_now == res.evaluations
 

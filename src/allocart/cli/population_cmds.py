@@ -183,7 +183,9 @@ def calibrate_cmd(
         )
     if fitted is not None and bar.enabled:
         console.print("fitted: " + ", ".join(f"{k}={v:g}" for k, v in fitted.items()))
-    jpath, hpath = cal.write_report(report, out)
+    from allocart.report.calibration import write_report
+
+    jpath, hpath = write_report(report, out)
     for line in report_lines(report):
         typer.echo(line)
     typer.echo(f"{report.headline()}; report: {hpath} and {jpath}")

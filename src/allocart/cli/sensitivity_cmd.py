@@ -88,6 +88,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         import sys
 
         from allocart.cli.progress import ProgressBar
+        from allocart.report.sensitivity import write_sensitivity_report
         from allocart.sensitivity import SensitivitySettings, run_sensitivity
         from allocart.sensitivity.run import cohort_evaluator, default_parameters
 
@@ -131,6 +132,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 res = run_sensitivity(
                     settings,
                     out,
+                    report=write_sensitivity_report,
                     scheduler=scheduler,
                     fresh=fresh,
                     workers=workers,

@@ -38,7 +38,6 @@ from allocart.sensitivity.methods import (
     sobol_design,
     sobol_indices,
 )
-from allocart.sensitivity.report import write_sensitivity_report
 from allocart.sensitivity.store import SensitivityStore
 from allocart.trial.builtin import resolve_protocol
 
@@ -370,7 +369,7 @@ def run_sensitivity(
     scheduler: str | None = None,
     fresh: bool = False,
     workers: int | None = None,
-    report: bool = True,
+    report: Callable[[Any, dict[str, Any], Path], Path] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SensitivityResult:
     """Run (or resume) the sensitivity analysis ``settings`` into the folder ``out``.
@@ -391,8 +390,10 @@ def run_sensitivity(
     workers : int, optional
         Without ``scheduler``: processes evaluating batches at once (default: the number of
         CPUs; 1 keeps everything in this process).
-    report : bool
-        Write ``report.html`` (tornado plots, Morris screening, value of information).
+    report : callable, optional
+        Writes ``report.html`` from the result, its settings and the path (the report layer's
+        :func:`allocart.report.sensitivity.write_sensitivity_report`, which ``allocart
+        sensitivity`` passes); default: no report.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -464,6 +465,6 @@ def run_sensitivity(
         seconds=time.perf_counter() - t0,
         patients_per_evaluation=int(per),
     )
-    if report:
-        write_sensitivity_report(result, settings.to_dict(), Path(out) / "report.html")
+    if report is not None:
+        report(result, settings.to_dict(), Path(out) / "report.html")
     return result

@@ -35,7 +35,6 @@ from allocart.population.calibrate.evaluation import (
     informativeness,
 )
 from allocart.population.calibrate.fitting import fit, load_calibrated_model, write_calibrated
-from allocart.population.calibrate.report import write_report
 from allocart.population.calibrate.targets import (
     DEFAULT_N,
     DEFAULT_SEED,
@@ -62,7 +61,6 @@ __all__ = [
     "evaluate",
     "fit",
     "write_calibrated",
-    "write_report",
     "TargetResult",
     "CalibrationReport",
     "DEFAULT_N",

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from allocart.files import atomic_write_text  # noqa: E402
+from allocart.report import kit  # noqa: E402
 
 __all__ = ["render_sensitivity_report", "write_sensitivity_report", "OUTPUT_LABELS"]
 
@@ -29,12 +30,8 @@ OUTPUT_LABELS = {
     "p_select_none": "P(no dose selected)",
 }
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-    "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
-    "img{max-width:100%}.note{color:#555}"
-)
+# The sensitivity tables put their labels in the first column.
+_CSS = "td:first-child,th:first-child{text-align:left}"
 
 
 def _label(output: str) -> str:
@@ -120,8 +117,7 @@ def render_sensitivity_report(result: Any, settings: dict[str, Any]) -> str:
     sob["output"] = sob["output"].map(_label)
     screened = [p for p in result.parameters if p not in result.sobol_parameters]
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Sensitivity analysis</title>",
-        f"<style>{_CSS}</style></head><body><h1>Global sensitivity analysis</h1>",
+        "<h1>Global sensitivity analysis</h1>",
         f"<p class='note'>Scenario <code>{html.escape(str(settings.get('scenario')))}</code>; "
         f"{len(result.parameters)} parameters screened by Morris "
         f"({settings.get('morris_trajectories')} trajectories), Sobol indices of the "
@@ -164,9 +160,8 @@ def render_sensitivity_report(result: Any, settings: dict[str, Any]) -> str:
         f"<p>Not carried to the Sobol stage (held at their typical values): "
         f"{html.escape(', '.join(screened)) or 'none'}.</p>",
         f"<img alt='Morris mu*' src='data:image/png;base64,{_png(morris_figure(result.morris, outs))}'>",
-        "</body></html>",
     ]
-    return "".join(parts)
+    return kit.page("Sensitivity analysis", parts, css=_CSS)
 
 
 def write_sensitivity_report(result: Any, settings: dict[str, Any], path: str | Path) -> Path:

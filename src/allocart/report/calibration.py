@@ -1,4 +1,4 @@
-"""The calibration report: ``calibration.json`` and ``calibration.html``."""
+"""The calibration report: ``calibration.json`` and ``calibration.html`` (built on :mod:`allocart.report.kit`)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,23 @@ import html
 import json
 from pathlib import Path
 
+from allocart.files import atomic_write_text
 from allocart.population.calibrate.evaluation import (
     UNINFORMATIVE_RATE_SPAN,
     CalibrationReport,
     _fmt,
 )
+from allocart.report import kit
 
 __all__ = ["write_report"]
+
+# The result column (the ninth) is green when a target is met, red when not, grey when met but
+# uninformative; the other cells read left to right.
+_CSS = (
+    "td,th{text-align:left}tr.pass td:nth-child(9){background:#d8f5d8}"
+    "tr.fail td:nth-child(9){background:#f8d0d0}"
+    "tr.pass.uninformative td:nth-child(9){background:#eeeeee}"
+)
 
 
 def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, Path]:
@@ -20,7 +30,7 @@ def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jpath = out / "calibration.json"
-    jpath.write_text(json.dumps(report.to_dict(), indent=2, default=float))
+    atomic_write_text(jpath, json.dumps(report.to_dict(), indent=2, default=float))
     rows = []
     for r in report.results:
         t = r.target
@@ -54,11 +64,7 @@ def write_report(report: CalibrationReport, out_dir: str | Path) -> tuple[Path, 
         f"<li><code>{html.escape(k)}</code> = {v:g}</li>"
         for k, v in {**report.links, **report.model}.items()
     )
-    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>allocart calibration report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}tr.pass td:nth-child(9){{background:#d8f5d8}}
-tr.fail td:nth-child(9){{background:#f8d0d0}}tr.pass.uninformative td:nth-child(9){{background:#eeeeee}}</style></head><body>
-<h1>Calibration report</h1>
+    body = f"""<h1>Calibration report</h1>
 <p><b>{html.escape(report.headline())}</b>; {report.passed - report.passed_uninformative} met targets can discriminate.
 {report.n} virtual patients per cohort (before selection), seed {report.seed}. A target passes when the published
 value or range lies inside its acceptance interval: the 95% interval of the statistic in simulated studies of the
@@ -72,8 +78,8 @@ narrower than the spread of single patients. MC interval: 95% bootstrap interval
 {"".join(rows)}</table>
 <h2>Calibrated values</h2><ul>{params}</ul>
 <h2>Reference rows not simulated</h2><ul>{ns}</ul>
-</body></html>
 """
-    hpath = out / "calibration.html"
-    hpath.write_text(doc)
+    hpath = atomic_write_text(
+        out / "calibration.html", kit.page("allocart calibration report", [body], css=_CSS)
+    )
     return jpath, hpath
