@@ -11,7 +11,7 @@ import typer
 
 from allocart.cli.checks import check_seed
 from allocart.errors import ModelError
-from allocart.files import check_output
+from allocart.files import atomic_write_text, check_output
 
 if TYPE_CHECKING:  # the commands import the model on demand (fast --help)
     from allocart.model.parameters import ParameterTable
@@ -125,9 +125,7 @@ def _export_inputs(
 
 def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)
 
 
 _PRODUCT = Annotated[str, typer.Option(help="Built-in product or a product YAML file.")]
@@ -139,12 +137,8 @@ _DAYS = Annotated[float, typer.Option(help="Horizon in days after the infusion."
 
 
 def export_sbml_cmd(
-    product: Annotated[
-        str, typer.Option(help="Built-in product or a product YAML file.")
-    ] = "allogeneic-cd19cd20",
-    dose: Annotated[
-        str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")
-    ] = "1e6/kg",
+    product: _PRODUCT = "allogeneic-cd19cd20",
+    dose: _DOSE = "1e6/kg",
     ld: _LD = "flu-cy",
     params: _PARAMS = None,
     redose: _REDOSE = None,
@@ -153,15 +147,11 @@ def export_sbml_cmd(
     """Write the typical patient's complete scenario (events included) as SBML Level 3."""
     import numpy as np
 
-    from allocart.model.parameters import load_default_parameters, load_overrides
     from allocart.model.sbml import to_sbml
-    from allocart.model.scenario import TYPICAL_WEIGHT_KG, Scenario, build_batch, sample_parameters
+    from allocart.model.scenario import TYPICAL_WEIGHT_KG, build_batch, sample_parameters
 
     check_output(out, what="--out", error=ModelError)
-    scenario = Scenario.create(product, dose, ld, redose=_parse_redose(redose or []))
-    table = load_default_parameters()
-    if params is not None:
-        table = table.with_overrides(load_overrides(params), origin="--params")
+    scenario, table = _export_inputs(product, dose, ld, params, redose, 365.0)
     batch = build_batch(
         scenario, sample_parameters(table, 1, 0, typical=True), np.array([TYPICAL_WEIGHT_KG])
     )

@@ -35,6 +35,7 @@ import sympy as sp
 
 from allocart.engine.compile import kernel_cache_dir
 from allocart.engine.sensitivity import sensitivity_kernel as _compile_sensitivity_kernel
+from allocart.files import atomic_write_text
 from allocart.model.codegen import (
     _inlined_odes,
     _printer,
@@ -327,9 +328,7 @@ def _cached_source(wrt: tuple[str, ...], kp: int) -> str:
     src = sensitivity_source(wrt, kp)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{np.random.default_rng().integers(1 << 30)}.tmp")
-        tmp.write_text(src, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, src)
     except OSError:  # read-only cache: regenerate next time
         pass
     return src

@@ -28,6 +28,7 @@ next cohort's slots open then.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numba
@@ -245,6 +246,7 @@ def _stock_wait(
     return np.nan_to_num(wait, nan=0.0) / DAYS_PER_MONTH
 
 
+@functools.lru_cache(maxsize=32)  # read once per process, not once per chunk of trials
 def product_stock(product: str) -> OffTheShelfSupply | None:
     """The lot inventory of a product (a built-in name or a YAML path); None when made per patient."""
     logistics = load_product(product).logistics
