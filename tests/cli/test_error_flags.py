@@ -54,3 +54,11 @@ def test_error_keeps_its_argument_across_processes():
     err = pickle.loads(pickle.dumps(ac.ProductError("dose: bad", argument="dose")))
     assert err.argument == "dose"
     assert str(err) == "dose: bad"
+
+
+def test_an_exact_option_wins_over_a_shorter_prefix():
+    # `allocart cohort` has --n; `allocart design pathways` has --n-doses and --n-cohorts.
+    assert _in_flags("n_doses: 0 must be >= 1", "n_doses", ["design", "pathways"]).startswith(
+        "--n-doses:"
+    )
+    assert _in_flags("n: 0 must be >= 1", "n", ["cohort"]).startswith("--n:")

@@ -127,16 +127,17 @@ def _in_flags(message: str, argument: str | None, argv: list[str]) -> str:
     """
     if not argument:
         return message
-    for param in _command_params(argv):
-        # The option of that name, or of the name the library spells with its unit
-        # (``weight_kg`` for ``--weight``).
-        same = param.name == argument or argument.startswith(f"{param.name}_")
-        if same and getattr(param, "opts", None):
-            flags = [o for o in param.opts if o.startswith("--")] or list(param.opts)
-            flag = max(flags, key=len)
-            pattern = rf"(?<![\w-]){re.escape(argument)}(?![\w])"
-            return re.sub(pattern, flag, message, count=1)
-    return message
+    options = [p for p in _command_params(argv) if getattr(p, "opts", None)]
+    # The option of that name, else the longest whose name the library extends with a unit
+    # (``weight_kg`` for ``--weight``; ``n_doses`` is ``--n-doses``, never ``--n``).
+    exact = [p for p in options if p.name == argument]
+    prefix = [p for p in options if argument.startswith(f"{p.name}_")]
+    chosen = exact or sorted(prefix, key=lambda p: len(p.name), reverse=True)
+    if not chosen:
+        return message
+    flags = [o for o in chosen[0].opts if o.startswith("--")] or list(chosen[0].opts)
+    pattern = rf"(?<![\w-]){re.escape(argument)}(?![\w])"
+    return re.sub(pattern, max(flags, key=len), message, count=1)
 
 
 def main(argv: list[str] | None = None) -> int:
