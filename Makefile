@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Compiled numba kernels are cached here so repeated runs skip compilation.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: install demo test test-all lint docs bench clean
+.PHONY: install demo test test-acceptance test-all lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest -m "not slow and not gpu" -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty"; exit 1; fi; \
 	exit $$rc
+
+# The slow acceptance checks CI runs besides the default suite: parameter recovery of the
+# population fit over 100 replicates, the 3+3 simulator against its exact operating
+# characteristics at 1e5 trials.
+test-acceptance: $(STAMP)
+	$(BIN)/python -m pytest -m "acceptance and not gpu" -q
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -35,6 +35,7 @@ def test_exact_vs_simulated_small(expand):
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 @pytest.mark.parametrize("expand", [True, False])
 def test_exact_vs_simulated_1e5(expand):
     _check_agreement(100_000, 4, expand)

@@ -45,6 +45,7 @@ def test_config_rejects_a_one_patient_trial():
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 def test_recovery_targets_over_100_replicates():
     """The acceptance check: |bias| <= 15% and 90% coverage in [80%, 97%] for every typical value
     and omega, over 100 replicates (Monte-Carlo SE of a coverage 3 points; ~4 min)."""
