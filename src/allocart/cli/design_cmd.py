@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from allocart.cli.checks import check_seed
+from allocart.cli.shared import JSON, echo_json
 from allocart.errors import DesignError
 
 _DESIGN_HELP = "One of 3+3, boin, bf-boin, boin12, tite-boin, crm."
@@ -44,6 +45,29 @@ def _options(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+def _trial_design(design: str, no_expansion: bool, **kw: Any) -> Any:
+    """The design a simulating command names, from its options that were given.
+
+    ``no_expansion`` (``--no-expansion``) applies to the 3+3 only: it does not expand the MTD to
+    six patients.
+    """
+    from allocart.design import make_design
+
+    opts = _options(**kw)
+    if design == "3+3":
+        opts["expand_mtd"] = not no_expansion
+    return make_design(design, **opts)
+
+
+def _scenario(p_tox: str, p_eff: str | None) -> Any:
+    """True DLT (``--p-tox``) and response (``--p-eff``) probabilities per dose."""
+    from allocart.design import ScenarioOutcomes
+
+    return ScenarioOutcomes(
+        p_tox=tuple(_floats("p-tox", p_tox) or ()), p_eff=tuple(_floats("p-eff", p_eff) or ())
+    )
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the ``design`` commands to ``app`` and ``design`` to ``bench_app``."""
     design_app = typer.Typer(
@@ -58,7 +82,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         target: float = typer.Option(0.25, help="Target DLT probability."),
         cohort_size: int = typer.Option(3, help="Patients per cohort."),
         n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: JSON = False,
     ) -> None:
         """Print the escalate / stay / de-escalate / eliminate table by number treated."""
         from allocart.design import decision_table, make_design
@@ -66,7 +90,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         d = make_design(design, target=target, cohort_size=cohort_size, n_cohorts=n_cohorts)
         rows = decision_table(d)
         if as_json:
-            typer.echo(json.dumps({"design": d.name, "target": target, "rows": rows}, indent=2))
+            echo_json({"design": d.name, "target": target, "rows": rows}, indent=2)
             return
         from rich.console import Console
         from rich.table import Table
@@ -111,7 +135,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         n_earlystop: int | None = typer.Option(
             None, help="Stop at this many patients on the current dose."
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: JSON = False,
     ) -> None:
         """Advise the dose for the next cohort from the data so far."""
         from allocart.design import DoseData, make_design
@@ -136,7 +160,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise DesignError(f"`--current-dose` is a dose level from 1, got {current_dose}.")
         rec = d.recommend(data, current_dose - 1)
         if as_json:
-            typer.echo(json.dumps(rec.to_dict(), indent=2))
+            echo_json(rec.to_dict(), indent=2)
             return
         nxt = "stop" if rec.next_dose is None else f"dose {rec.next_dose + 1}"
         typer.echo(f"{rec.action.value}: next cohort at {nxt}. {rec.reason}")
@@ -166,16 +190,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         trials: int = typer.Option(10000, help="Number of simulated trials."),
         seed: int = typer.Option(1, help="Seed of the common random numbers."),
         exact: bool = typer.Option(False, "--exact", help="Exact enumeration (3+3 only)."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: JSON = False,
     ) -> None:
         """Operating characteristics of a design under a scenario."""
-        from allocart.design import (
-            Accrual,
-            ScenarioOutcomes,
-            exact_oc_3plus3,
-            make_design,
-            simulate_oc,
-        )
+        from allocart.design import Accrual, exact_oc_3plus3, simulate_oc
 
         if design.strip().lower() in _RESPONSE_DESIGNS and not p_eff:
             raise DesignError(
@@ -184,7 +202,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 "no patient responds)."
             )
         check_seed(seed, "--seed", DesignError)
-        opts = _options(
+        d = _trial_design(
+            design,
+            no_expansion,
             target=target,
             cohort_size=cohort_size,
             n_cohorts=n_cohorts,
@@ -192,12 +212,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             backfill_cap=backfill_cap,
             eff_lower=eff_lower,
         )
-        if design == "3+3":
-            opts["expand_mtd"] = not no_expansion
-        d = make_design(design, **opts)
-        sc = ScenarioOutcomes(
-            p_tox=tuple(_floats("p-tox", p_tox) or ()), p_eff=tuple(_floats("p-eff", p_eff) or ())
-        )
+        sc = _scenario(p_tox, p_eff)
         if exact:
             if design != "3+3":
                 raise DesignError(
@@ -215,7 +230,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 res = simulate_oc(d, sc, trials, seed, accrual=acc, progress=bar.callback())
         out = res.to_dict()
         if as_json:
-            typer.echo(json.dumps(out, indent=2))
+            echo_json(out, indent=2)
             return
         from rich.console import Console
         from rich.table import Table
@@ -278,10 +293,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             None, help="Trial under way: responses per dose so far (BOIN12)."
         ),
         csv: str | None = typer.Option(None, "--csv", help="Write the table to this CSV file."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: JSON = False,
     ) -> None:
         """Dose transition pathways: the decision for every outcome of the next cohorts."""
-        from allocart.design import DoseData, ScenarioOutcomes, make_design
+        from allocart.design import DoseData
         from allocart.design.pathways import dose_transition_pathways
         from allocart.files import atomic_write_text, check_output
 
@@ -296,22 +311,16 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 f"`--p-eff`: {design} pathways have response outcomes; give the true response "
                 "probability per dose with --p-tox, e.g. --p-eff 0.2,0.4,0.5."
             )
-        opts = _options(
+        d = _trial_design(
+            design,
+            no_expansion,
             target=target,
             cohort_size=cohort_size,
             n_cohorts=n_cohorts,
             n_earlystop=n_earlystop,
             eff_lower=eff_lower,
         )
-        if design == "3+3":
-            opts["expand_mtd"] = not no_expansion
-        d = make_design(design, **opts)
-        sc = None
-        if p_tox:
-            sc = ScenarioOutcomes(
-                p_tox=tuple(_floats("p-tox", p_tox) or ()),
-                p_eff=tuple(_floats("p-eff", p_eff) or ()),
-            )
+        sc = _scenario(p_tox, p_eff) if p_tox else None
         data = None
         if treated is not None or dlts is not None or responses is not None:
             if treated is None or dlts is None:
@@ -356,7 +365,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 "start_dose": start_dose,
                 "rows": json.loads(frame.to_json(orient="records")),
             }
-            typer.echo(json.dumps(out, indent=2))
+            echo_json(out, indent=2)
             return
         _print_pathways(frame, d.name, cohorts, start_dose, csv)
 
@@ -364,14 +373,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_design(
         trials: int = typer.Option(10000, help="Trials per scenario and design."),
         seed: int = typer.Option(1, help="Seed."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: JSON = False,
     ) -> None:
         """Time allocart's designs and the Python peers on the same scenarios, in one run."""
         from allocart.bench.design import format_bench, run_design_bench
 
         res = run_design_bench(trials=trials, seed=seed)
         if as_json:
-            typer.echo(json.dumps(res, indent=2))
+            echo_json(res, indent=2)
         else:
             format_bench(res)
 

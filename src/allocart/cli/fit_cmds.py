@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from allocart.cli.shared import JSON, echo_json, echo_measurements, parameter_table
+
 __all__ = ["register"]
 
 
@@ -94,7 +96,6 @@ def fit_cmd(
     from allocart.fit.api import FitOptions, parse_observables, parse_params, run_fit
     from allocart.fit.coverage import read_truth
     from allocart.fit.residual import load_residual_models
-    from allocart.model.parameters import load_default_parameters, load_overrides
     from allocart.report.fit import write_report
 
     opts = FitOptions(
@@ -114,9 +115,7 @@ def fit_cmd(
     )
     opts.check_dependencies()  # NUTS without JAX: one line, before the data are read
     ds = read_dataset(data, fmt)
-    table = load_default_parameters()
-    if model_params is not None:
-        table = table.with_overrides(load_overrides(model_params), origin="--model-params")
+    table = parameter_table(model_params, "--model-params")
     residual = load_residual_models(error_model)
     truth_frame = None
     if truth is not None:
@@ -146,7 +145,7 @@ def recovery_cmd(
         str, typer.Option(help="CAR-T product of the simulated trials.")
     ] = "allogeneic-cd19",
     seed: Annotated[int, typer.Option(help="Seed of the first trial.")] = 2024,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JSON = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report here.")
     ] = None,
@@ -168,11 +167,7 @@ def recovery_cmd(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=1, default=str))
     if as_json:
-        typer.echo(
-            json.dumps(
-                {k: v for k, v in doc.items() if k != "per_replicate"}, indent=1, default=str
-            )
-        )
+        echo_json({k: v for k, v in doc.items() if k != "per_replicate"}, default=str)
         return
     typer.echo(
         f"{replicates} trials of {patients} patients ({product}); 90% intervals "
@@ -193,7 +188,7 @@ def bench_fit_cmd(
     samples: Annotated[int, typer.Option(help="Draws per chain.")] = 150,
     seed: Annotated[int, typer.Option(help="Seed of the simulated patient.")] = 7,
     backend: Annotated[str, typer.Option(help="sensitivity or jax.")] = "sensitivity",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JSON = False,
 ) -> None:
     """Individual NUTS fit of one simulated patient (target: <= 60 s with 4 chains)."""
     from allocart.bench.fit import run_fit_bench
@@ -202,10 +197,9 @@ def bench_fit_cmd(
         chains=chains, warmup=warmup, samples=samples, seed=seed, backend=backend.strip().lower()
     )
     if as_json:
-        typer.echo(json.dumps(res, indent=1, default=str))
+        echo_json(res, default=str)
         return
-    for k, v in res.items():
-        typer.echo(f"{k:28s} {v:,.4g}" if isinstance(v, float) else f"{k:28s} {v}")
+    echo_measurements(res)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,6 +9,16 @@ import numpy as np
 import typer
 
 from allocart.cli.checks import check_seed
+from allocart.cli.shared import (
+    DOSE,
+    JSON,
+    PARAMS,
+    PRODUCT,
+    check_table_output,
+    echo_json,
+    echo_measurements,
+    parameter_table,
+)
 from allocart.errors import ModelError
 from allocart.files import atomic_write_text, check_output
 
@@ -38,18 +47,14 @@ def _parse_redose(items: list[str]) -> list[tuple[float, str]]:
 
 
 def simulate_cmd(
-    product: Annotated[
-        str, typer.Option(help="Built-in product or a product YAML file.")
-    ] = "allogeneic-cd19cd20",
-    dose: Annotated[
-        str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")
-    ] = "1e6/kg",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "1e6/kg",
     ld: Annotated[
         str, typer.Option(help="Lymphodepletion regimen or a regimen YAML file.")
     ] = "flu-cy",
     days: Annotated[float, typer.Option(help="Horizon in days after infusion.")] = 365.0,
     dt: Annotated[float, typer.Option(help="Output grid step in days.")] = 1.0,
-    params: Annotated[Path | None, typer.Option(help="YAML file of parameter overrides.")] = None,
+    params: PARAMS = None,
     n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of between-patient variability.")] = 0,
     typical: Annotated[
@@ -75,10 +80,7 @@ def simulate_cmd(
     from allocart.cli.progress import ProgressBar
     from allocart.model.simulate import simulate, write_table
 
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
-        raise ModelError(f"--out: {str(out)!r} must end in .csv or .parquet")
-    if out is not None:
-        check_output(out, what="--out", error=ModelError)
+    check_table_output(out, ModelError)
     check_seed(seed, "--seed", ModelError)
     console = Console(stderr=True)
     with ProgressBar(
@@ -110,17 +112,21 @@ def simulate_cmd(
 
 
 def _export_inputs(
-    product: str, dose: str, ld: str, params: Path | None, redose: list[str] | None, days: float
+    out: Path,
+    product: str,
+    dose: str,
+    ld: str,
+    params: Path | None,
+    redose: list[str] | None,
+    days: float,
 ) -> tuple[Scenario, ParameterTable]:
-    """Scenario and parameter table of an export command (overrides applied)."""
-    from allocart.model.parameters import load_default_parameters, load_overrides
+    """Scenario and parameter table of an export command (overrides applied), once its
+    ``--out`` is known to be writable."""
     from allocart.model.scenario import Scenario
 
+    check_output(out, what="--out", error=ModelError)
     scenario = Scenario.create(product, dose, ld, days=days, redose=_parse_redose(redose or []))
-    table = load_default_parameters()
-    if params is not None:
-        table = table.with_overrides(load_overrides(params), origin="--params")
-    return scenario, table
+    return scenario, parameter_table(params, "--params")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -128,19 +134,16 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
-_PRODUCT = Annotated[str, typer.Option(help="Built-in product or a product YAML file.")]
-_DOSE = Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")]
 _LD = Annotated[str, typer.Option("--ld", "--regimen", help="Lymphodepletion regimen.")]
-_PARAMS = Annotated[Path | None, typer.Option(help="YAML file of parameter overrides.")]
 _REDOSE = Annotated[list[str] | None, typer.Option(help="Later infusion DAY:DOSE (repeatable).")]
 _DAYS = Annotated[float, typer.Option(help="Horizon in days after the infusion.")]
 
 
 def export_sbml_cmd(
-    product: _PRODUCT = "allogeneic-cd19cd20",
-    dose: _DOSE = "1e6/kg",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "1e6/kg",
     ld: _LD = "flu-cy",
-    params: _PARAMS = None,
+    params: PARAMS = None,
     redose: _REDOSE = None,
     out: Annotated[Path, typer.Option(help="Output SBML file.")] = Path("model.xml"),
 ) -> None:
@@ -150,8 +153,7 @@ def export_sbml_cmd(
     from allocart.model.sbml import to_sbml
     from allocart.model.scenario import TYPICAL_WEIGHT_KG, build_batch, sample_parameters
 
-    check_output(out, what="--out", error=ModelError)
-    scenario, table = _export_inputs(product, dose, ld, params, redose, 365.0)
+    scenario, table = _export_inputs(out, product, dose, ld, params, redose, 365.0)
     batch = build_batch(
         scenario, sample_parameters(table, 1, 0, typical=True), np.array([TYPICAL_WEIGHT_KG])
     )
@@ -160,10 +162,10 @@ def export_sbml_cmd(
 
 
 def export_mrgsolve_cmd(
-    product: _PRODUCT = "allogeneic-cd19cd20",
-    dose: _DOSE = "1e6/kg",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "1e6/kg",
     ld: _LD = "flu-cy",
-    params: _PARAMS = None,
+    params: PARAMS = None,
     redose: _REDOSE = None,
     days: _DAYS = 365.0,
     out: Annotated[
@@ -177,8 +179,7 @@ def export_mrgsolve_cmd(
         raise ModelError(
             f"--out: {str(out)!r} must end in .cpp (mrgsolve's mread reads <stem>.cpp)"
         )
-    check_output(out, what="--out", error=ModelError)
-    export = build_export(*_export_inputs(product, dose, ld, params, redose, days))
+    export = build_export(*_export_inputs(out, product, dose, ld, params, redose, days))
     doses = out.with_name(out.stem + "_doses.csv")
     _write_text(out, to_mrgsolve(export, doses_file=doses.name, stem=out.stem))
     _write_text(doses, mrgsolve_doses_csv(export))
@@ -186,10 +187,10 @@ def export_mrgsolve_cmd(
 
 
 def export_rxode2_cmd(
-    product: _PRODUCT = "allogeneic-cd19cd20",
-    dose: _DOSE = "1e6/kg",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "1e6/kg",
     ld: _LD = "flu-cy",
-    params: _PARAMS = None,
+    params: PARAMS = None,
     redose: _REDOSE = None,
     days: _DAYS = 365.0,
     out: Annotated[Path, typer.Option(help="R file with the model and its event table.")] = Path(
@@ -199,17 +200,16 @@ def export_rxode2_cmd(
     """Write the scenario as an rxode2 model function and event table (R)."""
     from allocart.model.export import build_export, to_rxode2
 
-    check_output(out, what="--out", error=ModelError)
-    export = build_export(*_export_inputs(product, dose, ld, params, redose, days))
+    export = build_export(*_export_inputs(out, product, dose, ld, params, redose, days))
     _write_text(out, to_rxode2(export, file_name=out.name))
     typer.echo(f"wrote {out} (time 0 is day {export.t_offset_days:g})")
 
 
 def export_nonmem_cmd(
-    product: _PRODUCT = "allogeneic-cd19cd20",
-    dose: _DOSE = "1e6/kg",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "1e6/kg",
     ld: _LD = "flu-cy",
-    params: _PARAMS = None,
+    params: PARAMS = None,
     redose: _REDOSE = None,
     days: _DAYS = 365.0,
     out: Annotated[
@@ -221,8 +221,7 @@ def export_nonmem_cmd(
 
     if out.suffix.lower() == ".csv":
         raise ModelError(f"--out: {str(out)!r} is the control stream; the data set is <stem>.csv")
-    check_output(out, what="--out", error=ModelError)
-    export = build_export(*_export_inputs(product, dose, ld, params, redose, days))
+    export = build_export(*_export_inputs(out, product, dose, ld, params, redose, days))
     data = out.with_suffix(".csv")
     _write_text(out, to_nonmem(export, data_file=data.name))
     _write_text(data, nonmem_data_csv(export))
@@ -242,7 +241,7 @@ def export_equations_cmd(
 
 
 def params_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JSON = False,
 ) -> None:
     """Print the parameter table: name, value, unit, variability, range, source."""
     from dataclasses import asdict
@@ -251,7 +250,7 @@ def params_cmd(
 
     rows = load_default_parameters().rows
     if as_json:
-        typer.echo(json.dumps([asdict(r) for r in rows], indent=1))
+        echo_json([asdict(r) for r in rows])
         return
     from rich.console import Console
     from rich.table import Table
@@ -317,7 +316,7 @@ def bench_engine_cmd(
     n: Annotated[int, typer.Option(help="Virtual patients.")] = 2000,
     days: Annotated[float, typer.Option(help="Horizon in days.")] = 365.0,
     seed: Annotated[int, typer.Option(help="Seed of the virtual patients.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JSON = False,
 ) -> None:
     """allocart vs libRoadRunner (exported SBML) vs SciPy LSODA on the same patients."""
     import sys
@@ -332,10 +331,9 @@ def bench_engine_cmd(
         progress=lambda msg: print(msg, file=sys.stderr),
     )
     if as_json:
-        typer.echo(json.dumps(res, indent=1))
+        echo_json(res)
         return
-    for k, v in res.items():
-        typer.echo(f"{k:28s} {v:,.4g}" if isinstance(v, float) else f"{k:28s} {v}")
+    echo_measurements(res)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

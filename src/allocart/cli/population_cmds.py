@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from allocart.cli.checks import check_seed
+from allocart.cli.shared import DOSE, PARAMS, PRODUCT, check_table_output, echo_json
 from allocart.errors import AllocartError
 from allocart.files import check_output
 
@@ -24,16 +24,14 @@ def _clean(x: Any) -> Any:
 
 
 def cohort_cmd(
-    product: Annotated[
-        str, typer.Option(help="Built-in product or a product YAML file.")
-    ] = "allogeneic-cd19cd20",
-    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "3e8",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "3e8",
     ld: Annotated[
         str, typer.Option(help="Lymphodepletion: flu-cy, cy-only, reduced, none or a YAML file.")
     ] = "flu-cy",
     n: Annotated[int, typer.Option(help="Number of virtual patients.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the virtual patients.")] = 0,
-    params: Annotated[Path | None, typer.Option(help="YAML file of parameter overrides.")] = None,
+    params: PARAMS = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Also write the patient table (.csv or .parquet).")
@@ -53,10 +51,7 @@ def cohort_cmd(
     from allocart.model.simulate import write_table
     from allocart.population.cohort import SUMMARY_KEYS, simulate_cohort
 
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
-        raise AllocartError(f"--out: {str(out)!r} must end in .csv or .parquet")
-    if out is not None:
-        check_output(out, what="--out")
+    check_table_output(out)
     check_seed(seed, "--seed")
     if gcsf_from_day is not None and not (gcsf_from_day >= 0):
         raise AllocartError(
@@ -98,7 +93,7 @@ def cohort_cmd(
         }
         doc.update({k: v for k, v in summary.items() if k.endswith("_ci95")})
         doc.update(n=summary["n"], n_failed=summary["n_failed"])
-        typer.echo(json.dumps(_clean(doc), indent=2))
+        echo_json(_clean(doc), indent=2)
         return
     from rich.console import Console
     from rich.table import Table
@@ -225,10 +220,8 @@ def report_lines(report: Any) -> list[str]:
 
 
 def bench_cohort_cmd(
-    product: Annotated[
-        str, typer.Option(help="Built-in product or a product YAML file.")
-    ] = "allogeneic-cd19cd20",
-    dose: Annotated[str, typer.Option(help="Cells per kg (1e6/kg) or flat cells (3e8).")] = "3e8",
+    product: PRODUCT = "allogeneic-cd19cd20",
+    dose: DOSE = "3e8",
     ld: Annotated[str, typer.Option(help="Lymphodepletion regimen.")] = "flu-cy",
     n: Annotated[
         int, typer.Option(help="Virtual patients (a trial's pool per dose level is about 400).")
@@ -262,7 +255,7 @@ def bench_cohort_cmd(
         "cpus": os.cpu_count(),
     }
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        echo_json(result, indent=2)
     else:
         typer.echo(
             f"simulate_cohort {product} {dose} {ld}, n={n}: best {best:.2f} s of {repeats} "

@@ -5,13 +5,13 @@ Parsing and printing only; the logic lives in :mod:`allocart.sensitivity`.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from allocart.cli.shared import JSON, QUIET, echo_json
 from allocart.errors import SensitivityError
 
 
@@ -76,9 +76,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             bool,
             typer.Option("--list", help="List the parameters with a stated range and the outputs."),
         ] = False,
-        quiet: Annotated[
-            bool, typer.Option("--quiet", help="Print only where the results are.")
-        ] = False,
+        quiet: QUIET = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the indices as JSON.")] = False,
     ) -> None:
         """Morris screening and Sobol indices of the trial's outputs over the virtual population.
@@ -148,7 +146,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 )
                 raise SystemExit(130) from None
         if as_json:
-            typer.echo(json.dumps(res.to_json(), indent=1, default=str))
+            echo_json(res.to_json(), default=str)
             return
         if not quiet:
             typer.echo(
@@ -168,7 +166,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_sensitivity_cmd(
         evaluations: Annotated[int, typer.Option(help="Timed model evaluations.")] = 6,
         patients: Annotated[int, typer.Option(help="Virtual patients per dose level.")] = 12,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JSON = False,
     ) -> None:
         """Time model evaluations of `allocart sensitivity` (target: the default run in 10 minutes)."""
         from allocart.bench.sensitivity import bench_sensitivity
@@ -180,7 +178,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             evaluations=evaluations, settings=SensitivitySettings(patients=patients)
         )
         if as_json:
-            typer.echo(json.dumps(res, indent=1))
+            echo_json(res)
             return
         typer.echo(
             f"allocart sensitivity {res['scenario']}: {res['parameters']} parameters, "

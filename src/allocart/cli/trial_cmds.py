@@ -5,13 +5,13 @@ Parsing and printing only; the logic lives in :mod:`allocart.trial`.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from allocart.cli.shared import JSON, QUIET, echo_json
 from allocart.errors import DesignError
 
 
@@ -139,9 +139,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         no_progress: Annotated[
             bool, typer.Option("--no-progress", help="Hide the progress bars.")
         ] = False,
-        quiet: Annotated[
-            bool, typer.Option("--quiet", help="Print only where the results are.")
-        ] = False,
+        quiet: QUIET = False,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the manifest as JSON.")
         ] = False,
@@ -189,7 +187,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             print(f"{what}; run the same command again to resume", file=sys.stderr)
             raise SystemExit(130) from None
         if as_json:
-            typer.echo(json.dumps(result.manifest, indent=1, default=str))
+            echo_json(result.manifest, default=str)
             return
         if not quiet:
             _print_summary(result)
@@ -202,14 +200,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("scenarios")
     def scenarios_cmd(
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JSON = False,
     ) -> None:
         """List the built-in trial scenarios (`allocart run NAME`)."""
         from allocart.trial import list_scenarios
 
         items = list_scenarios()
         if as_json:
-            typer.echo(json.dumps(items, indent=1))
+            echo_json(items)
             return
         width = max(len(k) for k in items)
         for name, title in items.items():
@@ -222,7 +220,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         replicates: Annotated[
             int | None, typer.Option(help="Replicate trials (default: the protocol's).")
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JSON = False,
         uncertainty: Annotated[
             bool,
             typer.Option(
@@ -240,7 +238,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 for u in (False, True)
             ]
             if as_json:
-                typer.echo(json.dumps({"without": pair[0], "with": pair[1]}, indent=1))
+                echo_json({"without": pair[0], "with": pair[1]})
                 return
             for name, r in zip(("without", "with"), pair, strict=True):
                 typer.echo(
@@ -250,7 +248,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             return
         res = run_bench(scenario, repeats=repeats, replicates=replicates)
         if as_json:
-            typer.echo(json.dumps(res, indent=1))
+            echo_json(res)
             return
         typer.echo(
             f"allocart run {res['scenario']}: {res['replicates']} replicate trials, {res['pools']} pools of "
