@@ -218,7 +218,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 raise DesignError(
                     f"`--exact` is available for the 3+3 only, got design {design!r}."
                 )
-            res = exact_oc_3plus3(d, sc)  # type: ignore[arg-type]
+            res = exact_oc_3plus3(d, sc)
         else:
             from allocart.cli.progress import ProgressBar
 

@@ -29,6 +29,19 @@ __all__ = ["View", "choice_from_controls", "update", "register"]
 # tabs send updates (the server answers each request on a thread of its own).
 _LOCK = threading.Lock()
 
+#: The controls whose values make a :class:`Choice`, in the order of the arguments of
+#: :func:`choice_from_controls` (and of :func:`update`).
+CONTROLS: tuple[str, ...] = (
+    "product",
+    "dose",
+    "ld",
+    "redose_day",
+    "redose_dose",
+    "redose_ld",
+    "n",
+    "seed",
+)
+
 
 def _whole(value: Any, name: str) -> int | None:
     """A number input's value as a whole number (None when empty)."""
@@ -93,21 +106,17 @@ class View:
     seconds: float = 0.0  #: wall time of this update (s; near 0 for a choice seen before)
 
 
-def update(
-    product: str,
-    dose: str,
-    ld: str,
-    redose_day: Any,
-    redose_dose: str | None,
-    redose_ld: Sequence[str] | None,
-    n: Any,
-    seed: Any,
-) -> View:
-    """Compute what the page shows for the controls' values (see :func:`choice_from_controls`)."""
+def update(*controls: Any) -> View:
+    """Compute what the page shows for the controls' values.
+
+    Parameters
+    ----------
+    *controls
+        The values of the controls named by :data:`CONTROLS`, in that order, as the page sends
+        them (the arguments of :func:`choice_from_controls`).
+    """
     try:
-        choice = choice_from_controls(
-            product, dose, ld, redose_day, redose_dose, redose_ld, n, seed
-        )
+        choice = choice_from_controls(*controls)
         t0 = time.perf_counter()
         with _LOCK:
             ex = explore(choice)
@@ -138,10 +147,7 @@ def register(app: dash.Dash) -> None:
     """Connect the controls of ``app``'s page to :func:`update`."""
     outputs = [Output(graph_id(p.key), "figure") for p in PANELS]
     outputs += [Output(IDS["rates"], "children"), Output(IDS["status"], "children")]
-    inputs = [
-        Input(IDS[k], "value")
-        for k in ("product", "dose", "ld", "redose_day", "redose_dose", "redose_ld", "n", "seed")
-    ]
+    inputs = [Input(IDS[k], "value") for k in CONTROLS]
 
     @app.callback(outputs, inputs)
     def _update(*values: Any) -> list[Any]:

@@ -28,6 +28,23 @@ _BAND = "rgba(31, 119, 180, 0.18)"
 _LINE = "rgb(31, 119, 180)"
 _TYPICAL = "rgb(214, 39, 40)"
 
+#: The traces of :data:`TRACE_NAMES`: the statistic of the :class:`Exploration` each draws and
+#: its style (the 5th percentile an invisible edge, the 95th filled down to it).
+_TRACES: tuple[tuple[str, dict], ...] = (
+    ("p05", {"line": {"width": 0, "color": _LINE}, "showlegend": False, "hoverinfo": "skip"}),
+    (
+        "p95",
+        {
+            "line": {"width": 0, "color": _LINE},
+            "fill": "tonexty",
+            "fillcolor": _BAND,
+            "hoverinfo": "skip",
+        },
+    ),
+    ("median", {"line": {"width": 1.5, "color": _LINE, "dash": "dash"}}),
+    ("typical", {"line": {"width": 2, "color": _TYPICAL}}),
+)
+
 
 def _values(y: np.ndarray) -> list[float | None]:
     """Finite values rounded to 4 significant digits; None (a gap) for the others."""
@@ -62,47 +79,9 @@ def panel_figure(ex: Exploration, panel: Panel) -> go.Figure:
     t = [float(x) for x in ex.time]
     k = panel.key
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=_values(ex.p05[k]),
-            name=TRACE_NAMES[0],
-            mode="lines",
-            line={"width": 0, "color": _LINE},
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=_values(ex.p95[k]),
-            name=TRACE_NAMES[1],
-            mode="lines",
-            line={"width": 0, "color": _LINE},
-            fill="tonexty",
-            fillcolor=_BAND,
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=_values(ex.median[k]),
-            name=TRACE_NAMES[2],
-            mode="lines",
-            line={"width": 1.5, "color": _LINE, "dash": "dash"},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=_values(ex.typical[k]),
-            name=TRACE_NAMES[3],
-            mode="lines",
-            line={"width": 2, "color": _TYPICAL},
-        )
-    )
+    for name, (statistic, style) in zip(TRACE_NAMES, _TRACES, strict=True):
+        y = _values(getattr(ex, statistic)[k])
+        fig.add_trace(go.Scatter(x=t, y=y, name=name, mode="lines", **style))
     yaxis: dict = {"title": {"text": panel.unit}}
     if panel.log:
         yaxis.update(type="log", range=log_range(ex, panel))

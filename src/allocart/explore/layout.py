@@ -8,6 +8,7 @@ scripts from the installed package).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dash import dcc, html
 
@@ -76,49 +77,49 @@ def _field(label: str, control) -> html.Div:
     return html.Div([html.Label(label, style=_LABEL), control], style=_FIELD)
 
 
+def _dropdown(key: str, names: list[str], chosen: str, width: str) -> dcc.Dropdown:
+    """A choice among built-in ``names`` (and the user's YAML file ``chosen``), set to it."""
+    return dcc.Dropdown(
+        id=IDS[key],
+        options=_with(names, chosen),
+        value=chosen,
+        clearable=False,
+        style={"width": width},
+    )
+
+
+def _whole_number(
+    key: str, value: int | None, width: str, low: int, high: int | None = None
+) -> dcc.Input:
+    """A whole-number input from ``low`` (to ``high`` when given), sent when left."""
+    bounds: dict[str, Any] = {"min": low} if high is None else {"min": low, "max": high}
+    return dcc.Input(
+        id=IDS[key],
+        type="number",
+        **bounds,
+        step=1,
+        value=value,
+        debounce=True,
+        style={"width": width},
+    )
+
+
 def layout(initial: Choice) -> html.Div:
     """The page, with the controls set to ``initial``."""
     h = horizon_days()
     controls = html.Div(
         [
-            _field(
-                "Product",
-                dcc.Dropdown(
-                    id=IDS["product"],
-                    options=_with(list_products(), initial.product),
-                    value=initial.product,
-                    clearable=False,
-                    style={"width": "260px"},
-                ),
-            ),
+            _field("Product", _dropdown("product", list_products(), initial.product, "260px")),
             _field(
                 "Dose (cells/kg as 1e6/kg, or flat cells as 3e8)",
                 dcc.Input(
                     id=IDS["dose"], type="text", value=initial.dose, debounce=True, size="14"
                 ),
             ),
-            _field(
-                "Lymphodepletion",
-                dcc.Dropdown(
-                    id=IDS["ld"],
-                    options=_with(list_regimens(), initial.ld),
-                    value=initial.ld,
-                    clearable=False,
-                    style={"width": "160px"},
-                ),
-            ),
+            _field("Lymphodepletion", _dropdown("ld", list_regimens(), initial.ld, "160px")),
             _field(
                 f"Redose on day (1-{h - 1}; empty: none)",
-                dcc.Input(
-                    id=IDS["redose_day"],
-                    type="number",
-                    min=1,
-                    max=h - 1,
-                    step=1,
-                    value=initial.redose_day,
-                    debounce=True,
-                    style={"width": "90px"},
-                ),
+                _whole_number("redose_day", initial.redose_day, "90px", 1, h - 1),
             ),
             _field(
                 "Redose dose (empty: same)",
@@ -140,29 +141,9 @@ def layout(initial: Choice) -> html.Div:
             ),
             _field(
                 f"Virtual patients (1-{MAX_N})",
-                dcc.Input(
-                    id=IDS["n"],
-                    type="number",
-                    min=1,
-                    max=MAX_N,
-                    step=1,
-                    value=initial.n,
-                    debounce=True,
-                    style={"width": "80px"},
-                ),
+                _whole_number("n", initial.n, "80px", 1, MAX_N),
             ),
-            _field(
-                "Seed",
-                dcc.Input(
-                    id=IDS["seed"],
-                    type="number",
-                    min=0,
-                    step=1,
-                    value=initial.seed,
-                    debounce=True,
-                    style={"width": "80px"},
-                ),
-            ),
+            _field("Seed", _whole_number("seed", initial.seed, "80px", 0)),
         ],
         style={"marginBottom": "10px"},
     )
