@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -190,33 +191,46 @@ def _timecourse_panel(
     ax.set_xlabel("days after infusion")
 
 
-def car_t_expansion(tables: Any) -> bytes:
-    """CAR-T cells in blood over time, by dose level."""
+def _cell_count_figure(
+    tables: Any, column: str, ylabel: str, title: str, mark: Callable[[Any], object]
+) -> bytes:
+    """A cell count in blood (cells/µL, log axis) over time, by dose level, of arm 0.
+
+    ``mark`` draws what the figure adds on its axes (a window, a threshold).
+    """
     plt = _plt()
     tc = tables.timecourses[tables.timecourses["arm"] == 0]
     fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
-    _timecourse_panel(ax, tc, "car_t_cells_per_ul", _levels(tables), log=True)
-    ax.set_xlim(0, 90)
+    _timecourse_panel(ax, tc, column, _levels(tables), log=True)
+    mark(ax)
     # Below 0.01 cells/µL is far under any assay's detection limit: keep the axis on what is measurable.
     ax.set_ylim(bottom=1e-2)
-    ax.set_ylabel("CAR-T cells (cells/µL)")
-    ax.set_title("CAR-T expansion and contraction (sampled virtual patients)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def car_t_expansion(tables: Any) -> bytes:
+    """CAR-T cells in blood over time, by dose level."""
+    return _cell_count_figure(
+        tables,
+        "car_t_cells_per_ul",
+        "CAR-T cells (cells/µL)",
+        "CAR-T expansion and contraction (sampled virtual patients)",
+        lambda ax: ax.set_xlim(0, 90),
+    )
 
 
 def b_cells(tables: Any, aplasia_below: float = 1.0) -> bytes:
     """B cells in blood over time: depletion and return."""
-    plt = _plt()
-    tc = tables.timecourses[tables.timecourses["arm"] == 0]
-    fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
-    _timecourse_panel(ax, tc, "b_cells_per_ul", _levels(tables), log=True)
-    ax.axhline(aplasia_below, color="k", ls=":", lw=1, label="aplasia threshold")
-    ax.set_ylim(bottom=1e-2)
-    ax.set_ylabel("CD19+ B cells (cells/µL)")
-    ax.set_title("B-cell depletion and return")
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _cell_count_figure(
+        tables,
+        "b_cells_per_ul",
+        "CD19+ B cells (cells/µL)",
+        "B-cell depletion and return",
+        lambda ax: ax.axhline(aplasia_below, color="k", ls=":", lw=1, label="aplasia threshold"),
+    )
 
 
 def serology_and_activity(tables: Any) -> bytes:
