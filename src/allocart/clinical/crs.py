@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from allocart.clinical.records import PatientRecords
-from allocart.clinical.results import Context, Options, ScoreResult
+from allocart.clinical.results import Context, Options, ScoreResult, died_of, grade_label
 from allocart.clinical.timing import covers, overlaps_day
 
 __all__ = ["CrsOptions", "score_crs"]
@@ -230,30 +230,16 @@ def score_crs(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                 item=f"day {int(unit)}" if opts.resolution == "day" else "assessment",
                 time=unit,
                 value=grade,
-                label="no CRS" if grade == 0 else f"grade {grade}",
+                label=grade_label(grade, "CRS"),
                 components=u,
                 flags=flags,
             )
         )
-    if patient.death is not None and patient.death.cause == "crs":
-        worst = 5
-        out.append(
-            ctx.result(
-                patient,
-                item="death",
-                time=patient.death.time,
-                value=5,
-                label="grade 5 (death due to CRS)",
-            )
-        )
-    out.append(
-        ctx.result(
-            patient,
-            item="worst",
-            value=worst,
-            label="no CRS" if worst == 0 else f"grade {worst}",
-            components={"onset_day": onset, "units_graded": len(out)},
-            flags=flags_all,
-        )
+    return out + ctx.worst_rows(
+        patient,
+        worst,
+        cause="crs",
+        syndrome="CRS",
+        components={"onset_day": onset, "units_graded": len(out) + died_of(patient, "crs")},
+        flags=flags_all,
     )
-    return out

@@ -153,6 +153,28 @@ def _related(event: AdverseEvent | Infection, opts: DltOptions) -> bool:
     return _RELATEDNESS[event.relatedness] >= _RELATEDNESS[opts.min_relatedness]
 
 
+def _counted(
+    patient: PatientRecords,
+    field: str,
+    i: int,
+    event: AdverseEvent | Infection,
+    opts: DltOptions,
+    considered: list[dict[str, Any]],
+) -> bool:
+    """Whether ``patient.<field>[i]`` counts (:func:`_related`); one that does not is noted in
+    ``considered`` under the attribution rule."""
+    if _related(event, opts):
+        return True
+    considered.append(
+        {
+            "rule": "attribution",
+            "day": patient.calendar_day(event.start),
+            "detail": f"{field}[{i}] ({event.term}) {event.relatedness}",
+        }
+    )
+    return False
+
+
 def _episodes(
     patient: PatientRecords, events: list[tuple[int, AdverseEvent]], min_grade: int
 ) -> list[dict[str, Any]]:
@@ -204,16 +226,8 @@ def score_dlt(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
 
     by_cat: dict[str, list[tuple[int, AdverseEvent]]] = {}
     for i, ae in enumerate(patient.adverse_events):
-        if not _related(ae, opts):
-            considered.append(
-                {
-                    "rule": "attribution",
-                    "day": patient.calendar_day(ae.start),
-                    "detail": f"adverse_events[{i}] ({ae.term}) {ae.relatedness}",
-                }
-            )
-            continue
-        by_cat.setdefault(ae.category, []).append((i, ae))
+        if _counted(patient, "adverse_events", i, ae, opts, considered):
+            by_cat.setdefault(ae.category, []).append((i, ae))
 
     if opts.crs:
         for ep in _episodes(patient, by_cat.get("crs", []), 3):
@@ -426,14 +440,7 @@ def _infection(
         note("infection", day, detail, grade >= 4 or long)
 
     for i, inf in enumerate(patient.infections):
-        if not _related(inf, opts):
-            considered.append(
-                {
-                    "rule": "attribution",
-                    "day": patient.calendar_day(inf.start),
-                    "detail": f"infections[{i}] ({inf.term}) {inf.relatedness}",
-                }
-            )
+        if not _counted(patient, "infections", i, inf, opts, considered):
             continue
         hours = duration_hours(patient, inf.start, inf.end)
         judge(

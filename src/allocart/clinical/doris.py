@@ -149,19 +149,31 @@ _NO_SEROLOGY = "no complement or anti-dsDNA result in the window"
 
 
 def _visits_with_pga(
-    patient: PatientRecords, ctx: Context, variant: str, out: list[ScoreResult]
+    patient: PatientRecords,
+    ctx: Context,
+    variant: str,
+    out: list[ScoreResult],
+    *,
+    serology: bool = False,
 ) -> Iterator[tuple[Any, dict[str, Any]]]:
     """Every visit with its :func:`_core` values, in visit order.
 
-    A visit without a PGA cannot be judged: it is appended to ``out`` as not evaluable, in its
-    place among the visits, and skipped.
+    With ``serology``, the values also hold ``"serology"``: (no serological activity?,
+    serology items scored) of :func:`_serology`. A visit without a PGA (or, with
+    ``serology``, without a complement or anti-dsDNA result in the window) cannot be judged:
+    it is appended to ``out`` as not evaluable, in its place among the visits, and skipped.
     """
     for visit in sorted_visits(patient, ctx.standard):
         core = _core(patient, ctx, visit, ctx.options)
-        if core["pga"] is None:
+        reason = "PGA missing" if core["pga"] is None else None
+        if reason is None and serology:
+            core["serology"] = _serology(patient, core["day"], ctx.options)
+            if core["serology"][0] is None:
+                reason = _NO_SEROLOGY
+        if reason is not None:
             out.append(
                 ctx.not_evaluable(
-                    patient, item="visit", time=visit.time, reason="PGA missing", variant=variant
+                    patient, item="visit", time=visit.time, reason=reason, variant=variant
                 )
             )
             continue
@@ -179,7 +191,6 @@ def _row(
     yes: str,
     no: str,
 ) -> ScoreResult:
-    ok = all(criteria.values())
     components = {
         "visit_id": visit.visit_id,
         "criteria": criteria,
@@ -193,12 +204,11 @@ def _row(
         "unstable_maintenance": core["unstable"],
         **extra,
     }
-    return ctx.result(
+    return ctx.verdict(
         patient,
-        item="visit",
         time=visit.time,
-        value=ok,
-        label=yes if ok else no,
+        criteria=criteria,
+        labels=(yes, no),
         components=components,
         flags=core["flags"],
         variant=variant,
@@ -232,15 +242,8 @@ def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreRes
         f"DORIS framework complete remission (2017) with {variant_label('clinical-sledai', opts)}"
     )
     out: list[ScoreResult] = []
-    for visit, core in _visits_with_pga(patient, ctx, variant, out):
-        serology_ok, active = _serology(patient, core["day"], opts)
-        if serology_ok is None:
-            out.append(
-                ctx.not_evaluable(
-                    patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant
-                )
-            )
-            continue
+    for visit, core in _visits_with_pga(patient, ctx, variant, out, serology=True):
+        serology_ok, active = core["serology"]
         non_antimalarial = [name for _, name, cat in core["maintenance"] if cat != "antimalarial"]
         criteria = {
             "clinical_sledai_zero": core["csledai"] == 0,
@@ -273,7 +276,9 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         f"{', serology negative' if opts.require_serology_negative else ''})"
     )
     out: list[ScoreResult] = []
-    for visit, core in _visits_with_pga(patient, ctx, variant, out):
+    for visit, core in _visits_with_pga(
+        patient, ctx, variant, out, serology=opts.require_serology_negative
+    ):
         drugs = [
             name
             for _, name, cat in core["maintenance"]
@@ -287,16 +292,7 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         }
         extra: dict[str, Any] = {"drugs_on": drugs}
         if opts.require_serology_negative:
-            serology_ok, active = _serology(patient, core["day"], opts)
-            if serology_ok is None:
-                out.append(
-                    ctx.not_evaluable(
-                        patient, item="visit", time=visit.time, reason=_NO_SEROLOGY, variant=variant
-                    )
-                )
-                continue
-            criteria["no_serological_activity"] = serology_ok
-            extra["active_serology"] = active
+            criteria["no_serological_activity"], extra["active_serology"] = core["serology"]
         out.append(
             _row(
                 ctx,

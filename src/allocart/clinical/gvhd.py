@@ -34,6 +34,16 @@ __all__ = ["GvhdOptions", "stage_organs", "overall_grade", "score_gvhd", "ROMAN"
 
 ROMAN = ("0", "I", "II", "III", "IV")
 
+#: MAGIC lower-GI stages 0-3 by stool volume (adult mL/day, child mL/kg/day) and by episodes
+#: per day (table above): for stages 0, 1 and 2 in turn, the limit of the stage and whether a
+#: value equal to it belongs to the stage; above the last limit, stage 3.
+_LOWER_GI_LIMITS: dict[tuple[str, str], tuple[tuple[float, bool], ...]] = {
+    ("adult", "volume"): ((500.0, False), (1000.0, False), (1500.0, True)),
+    ("adult", "episodes"): ((3.0, False), (4.0, True), (7.0, True)),
+    ("child", "volume"): ((10.0, False), (20.0, False), (30.0, True)),
+    ("child", "episodes"): ((4.0, False), (6.0, True), (10.0, True)),
+}
+
 
 class GvhdOptions(Options):
     """Options of MAGIC acute GvHD staging."""
@@ -64,6 +74,16 @@ def _liver_stage(lab: Any) -> int:
     return 1 if (lab.value if own else lab.std_value) >= limit else 0
 
 
+def _lower_gi_stage(value: float | None, limits: tuple[tuple[float, bool], ...]) -> int:
+    """Lower-GI stage 0-3 of a stool volume or episode count by one row of the MAGIC limits."""
+    if value is None:
+        return 0
+    for stage, (limit, inclusive) in enumerate(limits):
+        if value < limit or (inclusive and value == limit):
+            return stage
+    return len(limits)
+
+
 def stage_organs(patient: PatientRecords, a: GvhdAssessment, opts: GvhdOptions) -> dict[str, Any]:
     """Organ stages of one assessment (skin, liver, upper GI, lower GI) with the data used."""
     bsa = a.skin_bsa_percent
@@ -92,43 +112,16 @@ def stage_organs(patient: PatientRecords, a: GvhdAssessment, opts: GvhdOptions) 
     if volume is not None and a.stool_mixed_with_urine:
         volume = volume / 2.0
     episodes = a.stool_episodes_per_day
+    amount = volume  # adult: mL/day
+    if scale == "child":  # mL/kg/day
+        amount = None if volume is None or patient.weight_kg is None else volume / patient.weight_kg
     if a.severe_abdominal_pain or a.ileus or a.grossly_bloody_stool:
         lower = 4
-    elif scale == "adult":
-        by_volume = (
-            0
-            if volume is None or volume < 500
-            else 1
-            if volume < 1000
-            else 2
-            if volume <= 1500
-            else 3
-        )
-        by_count = (
-            0
-            if episodes is None or episodes < 3
-            else 1
-            if episodes <= 4
-            else 2
-            if episodes <= 7
-            else 3
-        )
-        lower = max(by_volume, by_count)
     else:
-        per_kg = None if volume is None or patient.weight_kg is None else volume / patient.weight_kg
-        by_volume = (
-            0 if per_kg is None or per_kg < 10 else 1 if per_kg < 20 else 2 if per_kg <= 30 else 3
+        lower = max(
+            _lower_gi_stage(amount, _LOWER_GI_LIMITS[scale, "volume"]),
+            _lower_gi_stage(episodes, _LOWER_GI_LIMITS[scale, "episodes"]),
         )
-        by_count = (
-            0
-            if episodes is None or episodes < 4
-            else 1
-            if episodes <= 6
-            else 2
-            if episodes <= 10
-            else 3
-        )
-        lower = max(by_volume, by_count)
     return {
         "skin": skin,
         "liver": liver,

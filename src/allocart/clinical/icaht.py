@@ -39,7 +39,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from allocart.clinical.records import PatientRecords
-from allocart.clinical.results import Context, Options, ScoreResult
+from allocart.clinical.results import Context, Options, ScoreResult, grade_label
 from allocart.clinical.timing import require_day_zero
 
 __all__ = ["IcahtOptions", "score_icaht", "daily_series", "episodes", "early_grade"]
@@ -218,7 +218,7 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                 patient,
                 item="early",
                 value=grade,
-                label="no early ICAHT" if grade == 0 else f"early grade {grade}",
+                label=grade_label(grade, "ICAHT", "early"),
                 components={
                     "days_anc_le_500": d500,
                     "days_anc_le_100": d100,
@@ -272,7 +272,7 @@ def score_icaht(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             patient,
             item="late",
             value=late,
-            label="no late ICAHT" if late == 0 else f"late grade {late}",
+            label=grade_label(late, "ICAHT", "late"),
             evaluable=bool(late_values),
             components={
                 "values": late_values,

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from allocart.clinical.records import NeuroAssessment, PatientRecords
-from allocart.clinical.results import Context, Options, ScoreResult
+from allocart.clinical.results import Context, Options, ScoreResult, grade_label
 from allocart.errors import ScoringError
 
 __all__ = ["IcansOptions", "score_icans", "ice_grade", "capd_grade"]
@@ -138,33 +138,15 @@ def score_icans(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
                 item="assessment",
                 time=a.time,
                 value=grade,
-                label="no ICANS" if grade == 0 else f"grade {grade}",
+                label=grade_label(grade, "ICANS"),
                 components=comp,
                 flags=flags,
                 variant="ASTCT 2019 ICANS (CAPD)" if use_capd else "ASTCT 2019 ICANS (ICE)",
             )
         )
-    if patient.death is not None and patient.death.cause == "icans":
-        worst = 5
-        out.append(
-            ctx.result(
-                patient,
-                item="death",
-                time=patient.death.time,
-                value=5,
-                label="grade 5 (death due to ICANS)",
-            )
-        )
-    out.append(
-        ctx.result(
-            patient,
-            item="worst",
-            value=worst,
-            label="no ICANS" if worst == 0 else f"grade {worst}",
-            flags=baseline_flags,
-        )
+    return out + ctx.worst_rows(
+        patient, worst, cause="icans", syndrome="ICANS", flags=baseline_flags
     )
-    return out
 
 
 def _grade(

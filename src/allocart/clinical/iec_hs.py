@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import Field
 
 from allocart.clinical.records import HlhAssessment, LabResult, PatientRecords
-from allocart.clinical.results import Context, Options, ScoreResult
+from allocart.clinical.results import Context, Options, ScoreResult, grade_label
 from allocart.clinical.units import threshold_in_unit
 
 __all__ = ["HlhOptions", "score_hscore", "score_hlh2004", "score_iec_hs", "hscore", "hlh2004"]
@@ -261,7 +261,7 @@ def score_iec_hs(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             patient,
             item="worst",
             value=worst,
-            label="no IEC-HS" if worst == 0 else f"grade {worst}",
+            label=grade_label(worst, "IEC-HS"),
             components={
                 "events": [
                     f"adverse_events[{i}] ({ae.term}, grade {ae.grade})" for i, ae in reported

@@ -27,29 +27,16 @@ from pydantic import Field
 from allocart.clinical.maintenance import maintenance_on
 from allocart.clinical.medications import active_on, daily_dose_mg, prednisone_equivalent_mg_per_day
 from allocart.clinical.pga import PgaOptions, pga_at
-from allocart.clinical.records import PatientRecords
+from allocart.clinical.records import SLEDAI_DESCRIPTORS, PatientRecords
 from allocart.clinical.results import Context, ScoreResult, decimal1
 from allocart.clinical.sledai import SledaiOptions, compute_sledai, sorted_visits, variant_label
 
 __all__ = ["LldasOptions", "MAJOR_ORGAN_ITEMS", "score_lldas"]
 
-#: SLEDAI-2K items that mean major-organ activity for criterion 1.
-MAJOR_ORGAN_ITEMS = (
-    "seizure",
-    "psychosis",
-    "organic_brain_syndrome",
-    "visual_disturbance",
-    "cranial_nerve_disorder",
-    "lupus_headache",
-    "cva",
-    "vasculitis",
-    "urinary_casts",
-    "haematuria",
-    "proteinuria",
-    "pyuria",
-    "pleurisy",
-    "pericarditis",
-    "fever",
+#: SLEDAI-2K items that mean major-organ activity for criterion 1: items 1-8 (CNS and
+#: vasculitis), 11-14 (renal), 18-19 (serositis) and 22 (fever).
+MAJOR_ORGAN_ITEMS = tuple(
+    tuple(SLEDAI_DESCRIPTORS)[item - 1] for item in (*range(1, 9), *range(11, 15), 18, 19, 22)
 )
 
 

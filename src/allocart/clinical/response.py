@@ -211,17 +211,29 @@ def _responder_row(
     c: _Comparison,
     criteria: dict[str, bool],
     components: dict[str, Any],
+    failures: list[str],
     variant: str,
 ) -> ScoreResult:
-    """The row of one compared visit: a responder when every criterion holds."""
-    responder = all(criteria.values())
-    return ctx.result(
+    """The row of one compared visit: a responder when every criterion holds.
+
+    ``components`` are the index's own, between the visits compared with the criteria and
+    the PGA change with the treatment failures that every index reports.
+    """
+    return ctx.verdict(
         patient,
-        item="visit",
         time=c.visit.time,
-        value=responder,
-        label="responder" if responder else "non-responder",
-        components=components,
+        criteria=criteria,
+        labels=("responder", "non-responder"),
+        components={
+            "visit_id": c.visit.visit_id,
+            "baseline_visit_id": c.base.visit_id,
+            "criteria": criteria,
+            **components,
+            "pga_baseline": float(c.pga0),
+            "pga_visit": float(c.pga1),
+            "pga_change": float(c.pga1 - c.pga0),
+            "treatment_failures": failures,
+        },
         flags=c.sledai0.flags + c.sledai1.flags,
         variant=variant,
     )
@@ -244,20 +256,13 @@ def score_sri(patient: PatientRecords, ctx: Context, k: int) -> list[ScoreResult
             "no_treatment_failure": not failures,
         }
         components = {
-            "visit_id": c.visit.visit_id,
-            "baseline_visit_id": c.base.visit_id,
-            "criteria": criteria,
             "sledai_baseline": c.sledai0.total,
             "sledai_visit": c.sledai1.total,
             "sledai_reduction": reduction,
             "new_bilag_a": new_a,
             "new_bilag_b": new_b,
-            "pga_baseline": float(c.pga0),
-            "pga_visit": float(c.pga1),
-            "pga_change": float(pga_change),
-            "treatment_failures": failures,
         }
-        out.append(_responder_row(ctx, patient, c, criteria, components, variant))
+        out.append(_responder_row(ctx, patient, c, criteria, components, failures, variant))
     return out
 
 
@@ -291,18 +296,11 @@ def score_bicla(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
             "no_treatment_failure": not failures,
         }
         components = {
-            "visit_id": c.visit.visit_id,
-            "baseline_visit_id": c.base.visit_id,
-            "criteria": criteria,
             "domains_not_improved": sorted(not_improved),
             "new_bilag_a": new_a,
             "new_bilag_b": new_b,
             "sledai_baseline": c.sledai0.total,
             "sledai_visit": c.sledai1.total,
-            "pga_baseline": float(c.pga0),
-            "pga_visit": float(c.pga1),
-            "pga_change": float(pga_change),
-            "treatment_failures": failures,
         }
-        out.append(_responder_row(ctx, patient, c, criteria, components, variant))
+        out.append(_responder_row(ctx, patient, c, criteria, components, failures, variant))
     return out

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from allocart.clinical.records import PatientRecords, Time
 
-__all__ = ["Options", "ScoreResult", "Context", "decimal1"]
+__all__ = ["Options", "ScoreResult", "Context", "decimal1", "died_of", "grade_label"]
 
 
 class Options(BaseModel):
@@ -108,6 +108,73 @@ class Context:
             source=self.source,
         )
 
+    def verdict(
+        self,
+        patient: PatientRecords,
+        *,
+        time: Any,
+        criteria: dict[str, bool],
+        labels: tuple[str, str],
+        components: dict[str, Any],
+        flags: list[str] | tuple[str, ...],
+        variant: str,
+    ) -> ScoreResult:
+        """A ``"visit"`` row met when every one of ``criteria`` holds.
+
+        ``labels`` are the label when met and when not (``("responder", "non-responder")``).
+        """
+        met = all(criteria.values())
+        return self.result(
+            patient,
+            item="visit",
+            time=time,
+            value=met,
+            label=labels[0] if met else labels[1],
+            components=components,
+            flags=flags,
+            variant=variant,
+        )
+
+    def worst_rows(
+        self,
+        patient: PatientRecords,
+        worst: int,
+        *,
+        cause: str,
+        syndrome: str,
+        components: dict[str, Any] | None = None,
+        flags: list[str] | tuple[str, ...] = (),
+    ) -> list[ScoreResult]:
+        """The closing rows of an ASTCT-graded syndrome: death from it, then the worst grade.
+
+        A death from ``cause`` is grade 5 (Lee 2019) and adds a ``"death"`` row at its time;
+        the ``"worst"`` row carries the worst grade, ``components`` and ``flags``.
+        """
+        rows = []
+        death = patient.death if died_of(patient, cause) else None
+        if death is not None:
+            worst = 5
+            rows.append(
+                self.result(
+                    patient,
+                    item="death",
+                    time=death.time,
+                    value=5,
+                    label=f"grade 5 (death due to {syndrome})",
+                )
+            )
+        rows.append(
+            self.result(
+                patient,
+                item="worst",
+                value=worst,
+                label=grade_label(worst, syndrome),
+                components=components,
+                flags=flags,
+            )
+        )
+        return rows
+
     def not_evaluable(
         self, patient: PatientRecords, *, item: str, time: Any, reason: str, **kw: Any
     ) -> ScoreResult:
@@ -121,6 +188,21 @@ class Context:
             evaluable=False,
             **kw,
         )
+
+
+def died_of(patient: PatientRecords, cause: str) -> bool:
+    """Whether the patient's recorded death is attributed to ``cause`` (``"crs"``, ``"icans"``)."""
+    return patient.death is not None and patient.death.cause == cause
+
+
+def grade_label(grade: int, syndrome: str, phase: str = "") -> str:
+    """Label of a grade: ``"no CRS"`` for grade 0, else ``"grade 2"``.
+
+    With ``phase`` (e.g. ``"early"``), ``"no early ICAHT"`` and ``"early grade 2"``.
+    """
+    if grade == 0:
+        return " ".join(w for w in ("no", phase, syndrome) if w)
+    return f"{phase} grade {grade}" if phase else f"grade {grade}"
 
 
 def decimal1(value: float) -> Decimal:

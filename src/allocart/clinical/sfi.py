@@ -29,32 +29,13 @@ from allocart.clinical.maintenance import canonical_drug
 from allocart.clinical.medications import prednisone_equivalent_mg_per_day
 from allocart.clinical.pga import PgaOptions, pga_at
 from allocart.clinical.records import PatientRecords
+from allocart.clinical.records.sle import MILD_MANIFESTATIONS, SEVERE_MANIFESTATIONS
 from allocart.clinical.results import Context, ScoreResult
 from allocart.clinical.sledai import SledaiOptions, compute_sledai, sorted_visits, variant_label
 from allocart.errors import ScoringError
 
 __all__ = ["SfiOptions", "score_sfi", "MILD_MANIFESTATIONS", "SEVERE_MANIFESTATIONS"]
 
-MILD_MANIFESTATIONS = (
-    "discoid_rash",
-    "photosensitive_rash",
-    "lupus_profundus",
-    "cutaneous_vasculitis",
-    "bullous_lupus",
-    "nasopharyngeal_ulcers",
-    "pleuritis",
-    "pericarditis",
-    "arthritis",
-    "sle_fever",
-)
-SEVERE_MANIFESTATIONS = (
-    "cns_sle",
-    "vasculitis",
-    "nephritis",
-    "myositis",
-    "thrombocytopenia",
-    "haemolytic_anaemia",
-)
 _SEVERE_DRUGS = (
     "cyclophosphamide",
     "azathioprine",

@@ -15,11 +15,14 @@ __all__ = [
     "SLEDAI_DESCRIPTORS",
     "BilagAssessment",
     "FlareFinding",
+    "MILD_MANIFESTATIONS",
     "PgaAssessment",
+    "SEVERE_MANIFESTATIONS",
     "SledaiFinding",
 ]
 
 
+#: SLEDAI-2K descriptors and their weights, in the instrument's item order (items 1-24).
 SLEDAI_DESCRIPTORS: dict[str, int] = {
     "seizure": 8,
     "psychosis": 8,
@@ -156,8 +159,7 @@ class BilagAssessment(_Record):
         return self
 
 
-FlareManifestation = Literal[
-    # mild/moderate
+MildFlareManifestation = Literal[
     "discoid_rash",
     "photosensitive_rash",
     "lupus_profundus",
@@ -168,7 +170,9 @@ FlareManifestation = Literal[
     "pericarditis",
     "arthritis",
     "sle_fever",
-    # severe (count when they require more treatment or hospitalisation)
+]
+# Severe manifestations count when they require more treatment or hospitalisation.
+SevereFlareManifestation = Literal[
     "cns_sle",
     "vasculitis",
     "nephritis",
@@ -176,6 +180,12 @@ FlareManifestation = Literal[
     "thrombocytopenia",
     "haemolytic_anaemia",
 ]
+FlareManifestation = Literal[MildFlareManifestation, SevereFlareManifestation]
+
+#: Mild/moderate manifestations of the SELENA flare index (Petri 2005).
+MILD_MANIFESTATIONS: tuple[str, ...] = get_args(MildFlareManifestation)
+#: Severe manifestations of the SELENA flare index (Petri 2005).
+SEVERE_MANIFESTATIONS: tuple[str, ...] = get_args(SevereFlareManifestation)
 
 
 class FlareFinding(_Record):
