@@ -24,14 +24,17 @@ from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import NDArray
 
 from allocart.design.base import check_int, kernel_outputs
-from allocart.design.boin import (
-    BOIN,
-    boin_selection,
-    boin_step,
+from allocart.design.boin import BOIN, BOINRules, boin_rules, boin_selection, boin_step
+from allocart.design.enrolment import (
+    Enrolment,
     enrol_cohort,
-    kernel_boundaries,
+    enrolment_records,
+    fill_slot,
+    plain_accrual,
+    treat_patient,
     trial_end,
 )
 from allocart.errors import DesignError
@@ -74,91 +77,88 @@ class BFBOIN(BOIN):
 
 
 @numba.njit(cache=True)
-def _bf_kernel(
+def bf_kernel(
     dlt: np.ndarray,
     resp: np.ndarray,
-    arrivals: np.ndarray,
+    cal: Enrolment,
     window: float,
-    start: int,
-    n_cohorts: int,
-    cs: int,
-    n_earlystop: int,
-    b_e: np.ndarray,
-    b_d: np.ndarray,
-    b_elim: np.ndarray,
-    stop_b: np.ndarray,
-    extrasafe: bool,
-    target: float,
+    rules: BOINRules,
     cap: int,
     need_resp: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+) -> tuple[Any, ...]:  # pragma: no cover - jitted
+    """BF-BOIN trials on the calendar ``cal``.
+
+    Returns ``(selected, N, Y, duration)`` and the records of :func:`enrolment_records` (each
+    patient's dose, infusion and candidate; each candidate's enrolment, infusion and dose).
+    """
     n_trials, n_pat, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
     dur = np.zeros(n_trials)
+    rec = enrolment_records(n_trials, n_pat, cal.arrival.shape[1])
+    pdose, pstart = rec[0], rec[1]
     elimi = np.zeros(k, dtype=np.bool_)
     closed = np.zeros(k, dtype=np.bool_)
     cleared = np.zeros(k, dtype=np.bool_)
-    pdose = np.zeros(n_pat, dtype=np.int64)
-    pstart = np.zeros(n_pat)
+    seen = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         elimi[:] = False
         closed[:] = False
         cleared[:] = False
-        d = start
+        seen[:] = False
+        d = rules.start
         p = 0
+        i = 0
         status = 0
         gate = 0.0
-        for c in range(n_cohorts):
-            p, last_start = enrol_cohort(dlt, arrivals, t, p, d, cs, gate, pdose, pstart, N, Y)
-            cohort_end = last_start + window
+        for c in range(rules.n_cohorts):
+            i, p, last = enrol_cohort(dlt, cal, rec, t, i, p, gate, d, rules.cs, seen, window, N, Y)
+            cohort_end = last + cal.lag
             # Patients arriving during the window are backfilled while a dose is open.
-            while p < n_pat and arrivals[t, p] < cohort_end:
+            while p < n_pat and cal.arrival[t, cal.position[t, p]] < cohort_end:
+                now = cal.arrival[t, cal.position[t, p]]
                 b = -1
                 for j in range(d - 1, -1, -1):
                     if cleared[j] and not closed[j] and not elimi[j] and N[t, j] < cap:
                         if need_resp:
                             r = 0
-                            for i in range(p):
-                                if pdose[i] == j and pstart[i] + window <= arrivals[t, p]:
-                                    r += resp[t, i, j]
+                            for q in range(p):
+                                if pdose[t, q] == j and pstart[t, q] + window <= now:
+                                    r += resp[t, q, j]
                             if r == 0:
                                 continue
                         b = j
                         break
                 if b < 0:
                     break
-                pdose[p] = b
-                pstart[p] = arrivals[t, p]
-                N[t, b] += 1
-                Y[t, b] += dlt[t, p, b]
-                p += 1
+                i, _ = fill_slot(cal, rec, t, i, p, 0.0, 0.0, 0.0, b, window)
+                p = treat_patient(dlt, rec, t, p, b, N, Y)
             gate = cohort_end
-            if c == n_cohorts - 1:
+            if c == rules.n_cohorts - 1:
                 break
             # Pooled complete data at the decision time.
             ceiling = k
+            n_d = 0
+            y_d = 0
             for j in range(k):
                 n_c = 0
                 y_c = 0
-                for i in range(p):
-                    if pdose[i] == j and pstart[i] + window <= cohort_end + 1e-12:
+                for q in range(p):
+                    if pdose[t, q] == j and pstart[t, q] + window <= cohort_end + 1e-12:
                         n_c += 1
-                        y_c += dlt[t, i, j]
+                        y_c += dlt[t, q, j]
                 if j == d:
                     n_d, y_d = n_c, y_c
-                elif j < d and n_c > 0 and y_c >= b_d[n_c] and not closed[j]:
+                elif j < d and n_c > 0 and y_c >= rules.b_d[n_c] and not closed[j]:
                     for m in range(j, k):
                         closed[m] = True
-                    if b_elim[n_c] >= 0 and y_c >= b_elim[n_c]:
+                    if rules.b_elim[n_c] >= 0 and y_c >= rules.b_elim[n_c]:
                         for m in range(j, k):
                             elimi[m] = True
                     ceiling = min(ceiling, j - 1)
             if n_d == 0:
                 continue
             d_old = d
-            d, status = boin_step(
-                y_d, n_d, d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop
-            )
+            d, status = boin_step(y_d, n_d, d, k, elimi, rules)
             if status != 0:
                 break
             if d > d_old:
@@ -170,9 +170,31 @@ def _bf_kernel(
                         break
                     ceiling = 0
                 d = min(d, ceiling)
-        dur[t] = trial_end(gate, pstart, p, window)
-        sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
-    return sel, N, Y, dur
+        dur[t] = trial_end(gate, pstart[t], p, window)
+        sel[t] = boin_selection(status, N[t], Y[t], rules)
+    return (sel, N, Y, dur) + rec
+
+
+def simulate_bf(
+    design: BFBOIN,
+    dlt: NDArray[np.bool_],
+    resp: NDArray[np.bool_],
+    cal: Enrolment,
+    window: float,
+) -> tuple[Any, ...]:
+    """BF-BOIN trials of ``design`` on the calendar ``cal`` (see :func:`bf_kernel`).
+
+    ``dlt`` and ``resp`` have shape (m, n_patients, n_doses); ``window`` is the DLT window, months.
+    """
+    return bf_kernel(
+        dlt,
+        resp,
+        cal,
+        float(window),
+        boin_rules(design, design.max_patients(dlt.shape[2])),
+        design.backfill_cap,
+        design.backfill_requires_response,
+    )
 
 
 def _simulate_block(
@@ -180,21 +202,8 @@ def _simulate_block(
 ) -> tuple[Any, Any, Any, Any]:
     if accrual is None:
         raise DesignError("BF-BOIN needs `accrual_per_month` and `dlt_window_months`.")
-    return _bf_kernel(
-        po.dlt,
-        po.response,
-        arrivals,
-        float(accrual.dlt_window_months),
-        self.start_dose,
-        self.n_cohorts,
-        self.cohort_size,
-        self.n_earlystop,
-        *kernel_boundaries(self, self.max_patients(po.dlt.shape[2])),
-        self.extrasafe,
-        self.target,
-        self.backfill_cap,
-        self.backfill_requires_response,
-    )
+    window = float(accrual.dlt_window_months)
+    return simulate_bf(self, po.dlt, po.response, plain_accrual(arrivals, window), window)[:4]
 
 
 BFBOIN.simulate_block = _simulate_block  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -308,6 +308,52 @@ def design_posterior_exceeds(target: float, y: float, n: float, cutoff: float) -
 # ---------------------------------------------------------------------------- simulation kernel
 # The kernels of BOIN, BF-BOIN and TITE-BOIN share the pieces below, so the three designs apply
 # one set of safety, movement, early-stopping and selection rules.
+class BOINRules(NamedTuple):
+    """A BOIN design's settings as the simulation kernels take them.
+
+    Attributes
+    ----------
+    start, n_cohorts, cs, n_earlystop : int
+        Starting dose (0-based), cohorts, patients per cohort and the early-stopping sample size.
+    b_e, b_d, b_elim, stop_b : ndarray of int64, shape (n_max + 1,)
+        Escalation, de-escalation, elimination and extra-safe stopping DLT counts for ``0..n_max``
+        patients (-1 where no count applies; ``stop_b`` is all -1 without ``extrasafe``).
+    extrasafe : bool
+        Whether the extra-safe rule applies at the lowest dose.
+    target : float
+        Target DLT probability.
+    """
+
+    start: int
+    n_cohorts: int
+    cs: int
+    n_earlystop: int
+    b_e: NDArray[np.int64]
+    b_d: NDArray[np.int64]
+    b_elim: NDArray[np.int64]
+    stop_b: NDArray[np.int64]
+    extrasafe: bool
+    target: float
+
+
+def boin_rules(design: BOIN, n_max: int) -> BOINRules:
+    """The kernels' settings of ``design``, with count boundaries for ``0..n_max`` patients."""
+    b = design.boundaries(n_max)
+    stop_b = b.get("stop", np.full(b["n"].size, -1, dtype=np.int64))
+    return BOINRules(
+        int(design.start_dose),
+        int(design.n_cohorts),
+        int(design.cohort_size),
+        int(design.n_earlystop),
+        b["escalate"],
+        b["deescalate"],
+        b["eliminate"],
+        stop_b,
+        bool(design.extrasafe),
+        float(design.target),
+    )
+
+
 @numba.njit(cache=True)
 def extrasafe_stop(y_1: int, n_1: int, stop_b: np.ndarray) -> bool:  # pragma: no cover - jitted
     """Whether the extra-safe rule stops the trial with ``y_1`` DLTs out of ``n_1`` at the lowest dose."""
@@ -316,26 +362,19 @@ def extrasafe_stop(y_1: int, n_1: int, stop_b: np.ndarray) -> bool:  # pragma: n
 
 @numba.njit(cache=True)
 def boin_safety(
-    y_d: int,
-    n_d: int,
-    d: int,
-    k: int,
-    elimi: np.ndarray,
-    b_elim: np.ndarray,
-    stop_b: np.ndarray,
-    extrasafe: bool,
+    y_d: int, n_d: int, d: int, k: int, elimi: np.ndarray, rules: BOINRules
 ) -> bool:  # pragma: no cover - jitted
     """Elimination and extra-safe rules at dose ``d`` with ``y_d`` DLTs out of ``n_d``.
 
     Marks ``d`` and every higher dose in ``elimi`` when the elimination boundary is met; returns
     whether the trial stops without selection (the lowest dose eliminated, or the extra-safe rule).
     """
-    if b_elim[n_d] >= 0 and y_d >= b_elim[n_d]:
+    if rules.b_elim[n_d] >= 0 and y_d >= rules.b_elim[n_d]:
         for j in range(d, k):
             elimi[j] = True
         if d == 0:
             return True
-    return extrasafe and d == 0 and extrasafe_stop(y_d, n_d, stop_b)
+    return rules.extrasafe and d == 0 and extrasafe_stop(y_d, n_d, rules.stop_b)
 
 
 @numba.njit(cache=True)
@@ -367,144 +406,56 @@ def boin_move(
 
 @numba.njit(cache=True)
 def boin_step(
-    y_d: int,
-    n_d: int,
-    d: int,
-    k: int,
-    elimi: np.ndarray,
-    b_e: np.ndarray,
-    b_d: np.ndarray,
-    b_elim: np.ndarray,
-    stop_b: np.ndarray,
-    extrasafe: bool,
-    n_earlystop: int,
+    y_d: int, n_d: int, d: int, k: int, elimi: np.ndarray, rules: BOINRules
 ) -> tuple[int, int]:  # pragma: no cover - jitted
     """One BOIN decision. Returns ``(next_dose, status)``; status 0 go on, 1 stop without
     selection, 2 stop and select."""
-    if boin_safety(y_d, n_d, d, k, elimi, b_elim, stop_b, extrasafe):
+    if boin_safety(y_d, n_d, d, k, elimi, rules):
         return d, 1
-    up = y_d <= b_e[n_d]
-    down = y_d >= b_d[n_d]
-    if n_d >= n_earlystop and boin_stays(up, down, d, k, elimi):
+    up = y_d <= rules.b_e[n_d]
+    down = y_d >= rules.b_d[n_d]
+    if n_d >= rules.n_earlystop and boin_stays(up, down, d, k, elimi):
         return d, 2
     return boin_move(up, down, d, k, elimi), 0
 
 
 @numba.njit(cache=True)
-def enrol_cohort(
-    dlt: np.ndarray,
-    arrivals: np.ndarray,
-    t: int,
-    p: int,
-    d: int,
-    cs: int,
-    earliest: float,
-    pdose: np.ndarray,
-    pstart: np.ndarray,
-    N: np.ndarray,
-    Y: np.ndarray,
-) -> tuple[int, float]:  # pragma: no cover - jitted
-    """Enrol patients ``p .. p + cs - 1`` of trial ``t`` at dose ``d`` in calendar time.
-
-    Each patient starts on arrival (``arrivals`` are non-decreasing), but not before ``earliest``;
-    ``pdose`` and ``pstart`` record each patient's dose and start. Returns the next patient and
-    the start of the last one enrolled.
-    """
-    s = earliest
-    for _ in range(cs):
-        s = max(arrivals[t, p], s)
-        pdose[p] = d
-        pstart[p] = s
-        N[t, d] += 1
-        Y[t, d] += dlt[t, p, d]
-        p += 1
-    return p, s
-
-
-@numba.njit(cache=True)
-def trial_end(
-    end: float, pstart: np.ndarray, p: int, window: float
-) -> float:  # pragma: no cover - jitted
-    """Calendar end of a trial: ``end``, or the close of a later DLT window of patients ``0 .. p - 1``."""
-    for i in range(p):
-        end = max(end, pstart[i] + window)
-    return end
-
-
-@numba.njit(cache=True)
 def boin_selection(
-    status: int,
-    n: np.ndarray,
-    y: np.ndarray,
-    target: float,
-    b_elim: np.ndarray,
-    stop_b: np.ndarray,
-    extrasafe: bool,
+    status: int, n: np.ndarray, y: np.ndarray, rules: BOINRules
 ) -> int:  # pragma: no cover - jitted
     """Dose selected at the end of a simulated trial (-1 for none) from its counts ``n``, ``y``."""
-    if status == 1 or (extrasafe and extrasafe_stop(y[0], n[0], stop_b)):
+    if status == 1 or (rules.extrasafe and extrasafe_stop(y[0], n[0], rules.stop_b)):
         return -1
-    return _select_mtd(target, n, y, b_elim)
+    return _select_mtd(rules.target, n, y, rules.b_elim)
 
 
 @numba.njit(cache=True)
 def simulate_boin_kernel(
-    dlt: np.ndarray,
-    start: int,
-    n_cohorts: int,
-    cs: int,
-    n_earlystop: int,
-    b_e: np.ndarray,
-    b_d: np.ndarray,
-    b_elim: np.ndarray,
-    stop_b: np.ndarray,
-    extrasafe: bool,
-    target: float,
+    dlt: np.ndarray, rules: BOINRules
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
     elimi = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         elimi[:] = False
-        d = start
+        d = rules.start
         p = 0
         status = 0
-        for c in range(n_cohorts):
-            p = treat_cohort(dlt, t, p, d, cs, N, Y)
-            if c == n_cohorts - 1:
+        for c in range(rules.n_cohorts):
+            p = treat_cohort(dlt, t, p, d, rules.cs, N, Y)
+            if c == rules.n_cohorts - 1:
                 break
-            d, status = boin_step(
-                Y[t, d], N[t, d], d, k, elimi, b_e, b_d, b_elim, stop_b, extrasafe, n_earlystop
-            )
+            d, status = boin_step(Y[t, d], N[t, d], d, k, elimi, rules)
             if status != 0:
                 break
-        sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
+        sel[t] = boin_selection(status, N[t], Y[t], rules)
     return sel, N, Y
-
-
-def kernel_boundaries(
-    design: BOIN, n_max: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """``(escalate, deescalate, eliminate, stop)`` count boundaries for ``0..n_max`` patients, as
-    the simulation kernels take them (``stop`` is all -1 without ``extrasafe``)."""
-    b = design.boundaries(n_max)
-    stop_b = b.get("stop", np.full(b["n"].size, -1, dtype=np.int64))
-    return b["escalate"], b["deescalate"], b["eliminate"], stop_b
 
 
 def _boin_simulate_block(
     self: BOIN, po: Any, arrivals: Any, accrual: Any
 ) -> tuple[Any, Any, Any, None]:
-    sel, N, Y = simulate_boin_kernel(
-        po.dlt,
-        self.start_dose,
-        self.n_cohorts,
-        self.cohort_size,
-        self.n_earlystop,
-        *kernel_boundaries(self, self.max_patients(0)),
-        self.extrasafe,
-        self.target,
-    )
+    sel, N, Y = simulate_boin_kernel(po.dlt, boin_rules(self, self.max_patients(0)))
     return sel, N, Y, None
 
 

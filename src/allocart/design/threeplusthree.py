@@ -155,15 +155,18 @@ def step_3plus3(
 @numba.njit(cache=True)
 def simulate_3plus3_kernel(
     dlt: np.ndarray, expand: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    n_trials, _, k = dlt.shape
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """3+3 trials: selected dose, patients and DLTs per dose, and each patient's dose (-1: none)."""
+    n_trials, n_pat, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
+    dose = np.full((n_trials, n_pat), -1, dtype=np.int8)
     closed = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         closed[:] = False
         d = 0
         p = 0
         while True:
+            dose[t, p : p + 3] = d
             p = treat_cohort(dlt, t, p, d, 3, N, Y)
             nxt, status = step_3plus3(Y[t, d], N[t, d], d, k, N[t], closed, expand)
             if status == 1:
@@ -173,13 +176,13 @@ def simulate_3plus3_kernel(
                 sel[t] = -1
                 break
             d = nxt
-    return sel, N, Y
+    return sel, N, Y, dose
 
 
 def _simulate_block(
     self: ThreePlusThree, po: Any, arrivals: Any, accrual: Any
 ) -> tuple[Any, Any, Any, None]:
-    sel, N, Y = simulate_3plus3_kernel(po.dlt, self.expand_mtd)
+    sel, N, Y, _ = simulate_3plus3_kernel(po.dlt, self.expand_mtd)
     return sel, N, Y, None
 
 

@@ -33,17 +33,25 @@ from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import NDArray
 
 from allocart.design.base import Action, DoseData, Recommendation, check_probability, kernel_outputs
 from allocart.design.boin import (
     BOIN,
+    BOINRules,
     _recommend_boin,
     boin_move,
+    boin_rules,
     boin_safety,
     boin_selection,
     boin_stays,
+)
+from allocart.design.enrolment import (
+    Enrolment,
     enrol_cohort,
-    kernel_boundaries,
+    enrolment_records,
+    next_arrival,
+    plain_accrual,
     trial_end,
 )
 from allocart.errors import DesignError
@@ -102,59 +110,58 @@ class TITEBOIN(BOIN):
 
 
 @numba.njit(cache=True)
-def _tite_kernel(
+def tite_kernel(
     dlt: np.ndarray,
     dlt_time: np.ndarray,
-    arrivals: np.ndarray,
+    cal: Enrolment,
     window: float,
-    start: int,
-    n_cohorts: int,
-    cs: int,
-    n_earlystop: int,
-    b_e: np.ndarray,
-    b_d: np.ndarray,
-    b_elim: np.ndarray,
-    stop_b: np.ndarray,
-    extrasafe: bool,
-    target: float,
+    rules: BOINRules,
     lam_e: float,
     lam_d: float,
     max_pend: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+) -> tuple[Any, ...]:  # pragma: no cover - jitted
+    """TITE-BOIN trials on the calendar ``cal``.
+
+    Returns ``(selected, N, Y, duration)`` and the records of :func:`enrolment_records` (each
+    patient's dose, infusion and candidate; each candidate's enrolment, infusion and dose).
+    """
     n_trials, n_pat, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
     dur = np.zeros(n_trials)
+    rec = enrolment_records(n_trials, n_pat, cal.arrival.shape[1])
+    pdose, pstart = rec[0], rec[1]
     elimi = np.zeros(k, dtype=np.bool_)
-    pdose = np.zeros(n_pat, dtype=np.int64)
-    pstart = np.zeros(n_pat)
+    seen = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         elimi[:] = False
-        d = start
+        seen[:] = False
+        d = rules.start
         p = 0
+        i = 0
         status = 0
         now = 0.0
-        for c in range(n_cohorts):
-            p, now = enrol_cohort(dlt, arrivals, t, p, d, cs, now, pdose, pstart, N, Y)
-            if c == n_cohorts - 1:
+        for c in range(rules.n_cohorts):
+            i, p, now = enrol_cohort(dlt, cal, rec, t, i, p, now, d, rules.cs, seen, window, N, Y)
+            if c == rules.n_cohorts - 1:
                 break
-            tau = max(arrivals[t, p], now)
+            tau = max(next_arrival(cal, t, i), now)
             while True:
                 n_c = 0
                 y_c = 0
                 fu = 0.0
                 n_pend = 0
                 next_event = np.inf
-                for i in range(p):
-                    if pdose[i] != d:
+                for j in range(p):
+                    if pdose[t, j] != d:
                         continue
-                    dl = dlt[t, i, d]
-                    ev = pstart[i] + (dlt_time[t, i, d] if dl else window)
+                    dl = dlt[t, j, d]
+                    ev = pstart[t, j] + (dlt_time[t, j, d] if dl else window)
                     if ev <= tau:
                         n_c += 1
                         y_c += dl
                     else:
                         n_pend += 1
-                        fu += (tau - pstart[i]) / window
+                        fu += (tau - pstart[t, j]) / window
                         next_event = min(next_event, ev)
                 if n_pend > max_pend * (n_c + n_pend):
                     tau = next_event
@@ -164,7 +171,7 @@ def _tite_kernel(
             ess = n_c + fu
             n_floor = int(math.floor(ess + 1e-9))
             # Elimination and early stopping on integer counts; movement on the ESS-based rate.
-            if boin_safety(y_c, n_floor, d, k, elimi, b_elim, stop_b, extrasafe):
+            if boin_safety(y_c, n_floor, d, k, elimi, rules):
                 status = 1
                 break
             rate = y_c / ess if ess > 0 else 0.0
@@ -174,15 +181,39 @@ def _tite_kernel(
                 # BOIN caps the de-escalation boundary at the elimination boundary.
                 up = False
                 down = True
-            if N[t, d] >= n_earlystop and boin_stays(up, down, d, k, elimi):
+            if N[t, d] >= rules.n_earlystop and boin_stays(up, down, d, k, elimi):
                 status = 2
                 break
             # A rate on both boundaries (possible only when lambda_e and lambda_d nearly meet)
             # moves as an escalation.
             d = boin_move(up, down and not up, d, k, elimi)
-        dur[t] = trial_end(now + window, pstart, p, window)
-        sel[t] = boin_selection(status, N[t], Y[t], target, b_elim, stop_b, extrasafe)
-    return sel, N, Y, dur
+        dur[t] = trial_end(now + window, pstart[t], p, window)
+        sel[t] = boin_selection(status, N[t], Y[t], rules)
+    return (sel, N, Y, dur) + rec
+
+
+def simulate_tite(
+    design: TITEBOIN,
+    dlt: NDArray[np.bool_],
+    dlt_time: NDArray[np.float64],
+    cal: Enrolment,
+    window: float,
+) -> tuple[Any, ...]:
+    """TITE-BOIN trials of ``design`` on the calendar ``cal`` (see :func:`tite_kernel`).
+
+    ``dlt`` and ``dlt_time`` (months after the infusion) have shape (m, n_patients, n_doses);
+    ``window`` is the DLT window, months.
+    """
+    return tite_kernel(
+        dlt,
+        dlt_time,
+        cal,
+        float(window),
+        boin_rules(design, design.max_patients(0)),
+        design.lambda_e,
+        design.lambda_d,
+        design.max_pending_fraction,
+    )
 
 
 def _simulate_block(
@@ -190,22 +221,8 @@ def _simulate_block(
 ) -> tuple[Any, Any, Any, Any]:
     if accrual is None:
         raise DesignError("TITE-BOIN needs `accrual_per_month` and `dlt_window_months`.")
-    return _tite_kernel(
-        po.dlt,
-        po.dlt_time,
-        arrivals,
-        float(accrual.dlt_window_months),
-        self.start_dose,
-        self.n_cohorts,
-        self.cohort_size,
-        self.n_earlystop,
-        *kernel_boundaries(self, self.max_patients(0)),
-        self.extrasafe,
-        self.target,
-        self.lambda_e,
-        self.lambda_d,
-        self.max_pending_fraction,
-    )
+    window = float(accrual.dlt_window_months)
+    return simulate_tite(self, po.dlt, po.dlt_time, plain_accrual(arrivals, window), window)[:4]
 
 
 TITEBOIN.simulate_block = _simulate_block  # type: ignore[attr-defined]

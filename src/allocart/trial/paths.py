@@ -1,14 +1,14 @@
 """Dose paths of the designs whose decisions do not depend on time: 3+3, BOIN, BOIN12, CRM.
 
-The design library's simulation kernels are the authority on every decision; they return counts
-per dose (patients, DLTs) and the selected dose, not which patient went to which dose. The path
-is recovered without re-implementing any rule:
+The design library's simulation kernels are the authority on every decision. Those of BOIN,
+BOIN12 and CRM return counts per dose (patients, DLTs) and the selected dose, not which patient
+went to which dose; the path is recovered without re-implementing any rule:
 
 * BOIN, BOIN12, CRM: the trial is run with its first ``c`` cohorts for ``c = 1 .. n_cohorts``;
   cohort ``c`` went to the dose whose count grew (each design's decisions on the first cohorts do
   not depend on how many cohorts follow);
-* 3+3: the library's step function (:func:`~allocart.design.threeplusthree.step_3plus3`, shared by
-  its kernel, its exact enumeration and its advice) is applied cohort by cohort.
+* 3+3: the library's kernel (:func:`~allocart.design.threeplusthree.simulate_3plus3_kernel`)
+  records each patient's dose.
 
 Either way the counts so reconstructed are checked against the design's own result
 (:func:`check_path`).
@@ -20,13 +20,12 @@ import dataclasses
 import functools
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from allocart.design import BOIN12, AbstractDesign, ThreePlusThree
-from allocart.design.base import PotentialOutcomes, treat_cohort
-from allocart.design.threeplusthree import step_3plus3
+from allocart.design.base import PotentialOutcomes
+from allocart.design.threeplusthree import simulate_3plus3_kernel
 
 __all__ = ["cohort_path", "check_path"]
 
@@ -55,36 +54,6 @@ def _memoised(design: AbstractDesign) -> AbstractDesign:
     return design
 
 
-@numba.njit(cache=True)
-def _path_3plus3(
-    dlt: np.ndarray, expand: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
-    """The 3+3 trials of the library's kernel, recording each patient's dose."""
-    n_trials, n_pat, k = dlt.shape
-    sel = np.empty(n_trials, dtype=np.int64)
-    N = np.zeros((n_trials, k), dtype=np.int64)
-    Y = np.zeros((n_trials, k), dtype=np.int64)
-    dose = np.full((n_trials, n_pat), -1, dtype=np.int8)
-    closed = np.zeros(k, dtype=np.bool_)
-    for t in range(n_trials):
-        closed[:] = False
-        d = 0
-        p = 0
-        while True:
-            for j in range(p, p + 3):
-                dose[t, j] = d
-            p = treat_cohort(dlt, t, p, d, 3, N, Y)
-            nxt, status = step_3plus3(Y[t, d], N[t, d], d, k, N[t], closed, expand)
-            if status == 1:
-                sel[t] = nxt
-                break
-            if status == 2:
-                sel[t] = -1
-                break
-            d = nxt
-    return sel, N, Y, dose
-
-
 def cohort_path(
     design: AbstractDesign, po: PotentialOutcomes
 ) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
@@ -99,10 +68,7 @@ def cohort_path(
     """
     m, n_pat, _ = po.dlt.shape
     if isinstance(design, ThreePlusThree):
-        sel, N, Y, dose = _path_3plus3(po.dlt, design.expand_mtd)
-        lib = design.simulate_block(po, None, None)  # type: ignore[attr-defined]
-        if not (np.array_equal(lib[0], sel) and np.array_equal(lib[1], N)):  # pragma: no cover
-            raise RuntimeError("the 3+3 path does not reproduce the design library's kernel")
+        sel, N, Y, dose = simulate_3plus3_kernel(po.dlt, design.expand_mtd)
         check_path(po.dlt, dose, N, Y)
         return sel, dose
     design = _memoised(design)

@@ -16,7 +16,8 @@ The design sees only evaluable patients, in order: its patient ``j`` is the ``j`
 candidate. With every probability 0 and every product infused, candidate ``j`` is patient ``j``,
 and the trials are those of the design library's own simulation.
 
-Slots. A cohort's patients are taken one slot at a time (:func:`fill_slot`): the next candidate is
+Slots. A cohort's patients are taken one slot at a time
+(:func:`~allocart.design.enrolment.fill_slot`, compiled with the designs' kernels): the next candidate is
 enrolled at the later of their arrival and the slot's opening, infused ``enrol_to_infusion`` later
 (0 for a product in stock) but not before the earliest infusion the calendar allows (stagger,
 sentinel). A candidate who leaves frees the slot at the time they leave (uniformly within the wait
@@ -36,6 +37,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from allocart.design.base import TRIAL_BLOCK, PatientUniforms, draw_patient_uniforms
+from allocart.design.enrolment import (
+    DROPOUT_BEFORE,
+    DROPOUT_FOLLOWUP,
+    EVALUABLE,
+    FATES,
+    NOT_INFUSED,
+    SCREEN_FAILURE,
+    Enrolment,
+    enrolment_records,
+    fill_cohort,
+)
+from allocart.design.oc import arrival_times
 from allocart.model.logistics import OffTheShelfSupply, inventory_delays
 from allocart.model.products import load_product
 from allocart.trial.calendar import Accrual, Calendar
@@ -50,20 +63,8 @@ __all__ = [
     "FATES",
     "Candidates",
     "draw_candidates",
-    "fill_slot",
     "schedule_cohorts",
 ]
-
-EVALUABLE, SCREEN_FAILURE, DROPOUT_BEFORE, NOT_INFUSED, DROPOUT_FOLLOWUP = 0, 1, 2, 3, 4
-
-#: Names of the fates, by code.
-FATES = (
-    "evaluable",
-    "screen_failure",
-    "dropout_before_infusion",
-    "not_infused",
-    "dropout_followup",
-)
 
 #: Stream numbers of the calendar's own uniforms (the design library uses 0-3).
 _STREAMS = {"screen": 100, "before": 101, "followup": 102, "when": 103}
@@ -72,15 +73,16 @@ _STREAMS = {"screen": 100, "before": 101, "followup": 102, "when": 103}
 def arrivals_from(u_arrival: NDArray[np.float64], accrual: Accrual) -> NDArray[np.float64]:
     """Arrival times (months) of the candidates, shape kept.
 
-    Poisson: cumulative exponential gaps of mean ``1 / per_month`` from the uniforms (as
-    :func:`allocart.design.oc.arrival_times`); fixed: candidate ``i`` arrives at ``(i + 1) / per_month``.
+    Poisson: cumulative exponential gaps of mean ``1 / per_month`` from the uniforms
+    (:func:`allocart.design.oc.arrival_times`); fixed: candidate ``i`` arrives at
+    ``(i + 1) / per_month``.
     """
     if accrual.process == "fixed":
         n = u_arrival.shape[1]
         return np.broadcast_to(np.arange(1, n + 1) / accrual.per_month, u_arrival.shape).astype(
             float
         )
-    return np.cumsum(-np.log1p(-u_arrival) / accrual.per_month, axis=1)
+    return arrival_times(u_arrival, accrual.per_month)
 
 
 def _own_uniforms(seed: int, first: int, stop: int, n: int, stream: int) -> NDArray[np.float64]:
@@ -121,6 +123,20 @@ class Candidates:
     delay: NDArray[np.float64]
     when: NDArray[np.float64]
     position: NDArray[np.int64]
+
+    def enrolment(self, lag: float, sentinel: float, stagger: float) -> Enrolment:
+        """The candidates with the calendar's decision lag, sentinel wait and stagger (months),
+        as the compiled enrolment takes them."""
+        return Enrolment(
+            self.arrival,
+            self.fate,
+            self.delay,
+            self.when,
+            self.position,
+            float(lag),
+            float(sentinel),
+            float(stagger),
+        )
 
     def gather(self, values: NDArray) -> NDArray:
         """``values`` of the candidates, shape (m, n_candidates, ...), at the design's patients."""
@@ -255,140 +271,42 @@ def product_stock(product: str) -> OffTheShelfSupply | None:
 
 
 # --------------------------------------------------------------------------- compiled calendar
-@numba.njit(cache=True)
-def fill_slot(
-    arrival: np.ndarray,
-    fate: np.ndarray,
-    delay: np.ndarray,
-    when: np.ndarray,
-    i: int,
-    opens: float,
-    earliest_infusion: float,
-    gap: float,
-    dose: int,
-    window: float,
-    c_enrol: np.ndarray,
-    c_infusion: np.ndarray,
-    c_dose: np.ndarray,
-) -> tuple[int, float, int]:  # pragma: no cover - jitted
-    """Fill one slot of a cohort, from candidate ``i`` on, in one trial (1-D candidate rows).
-
-    The slot opens at ``opens``; an infusion comes no earlier than ``earliest_infusion``, and
-    after an infused candidate who leaves, no earlier than their infusion plus ``gap``. Screening
-    failures are skipped; every candidate enrolled is recorded in ``c_enrol``, ``c_infusion``
-    (NaN if never infused) and ``c_dose``. Returns ``(next candidate, infusion, candidate)`` of the
-    evaluable candidate who takes the slot (candidate -1 if none is left).
-    """
-    n = arrival.size
-    while i < n:
-        f = fate[i]
-        if f == 1:  # screening failure
-            i += 1
-            continue
-        e = max(arrival[i], opens)
-        inf = max(e + delay[i], earliest_infusion)
-        c_enrol[i] = e
-        c_dose[i] = dose
-        if f == 2:  # leaves before the infusion (uniformly in the wait): the slot opens then
-            opens = max(opens, e + when[i] * (inf - e))
-            i += 1
-            continue
-        if f == 3:  # not infused by the product: leaves ``delay`` after enrolment
-            opens = max(opens, e + delay[i])
-            i += 1
-            continue
-        c_infusion[i] = inf
-        if f == 4:  # infused, leaves the DLT window: not evaluable
-            opens = max(opens, inf + when[i] * window)
-            earliest_infusion = max(earliest_infusion, inf + gap)
-            i += 1
-            continue
-        return i + 1, inf, i
-    return i, np.inf, -1
-
-
-@numba.njit(cache=True)
-def fill_cohort(
-    arrival: np.ndarray,
-    fate: np.ndarray,
-    delay: np.ndarray,
-    when: np.ndarray,
-    i: int,
-    opens: float,
-    dose: int,
-    cs: int,
-    first_at_dose: bool,
-    sentinel: float,
-    stagger: float,
-    window: float,
-    c_enrol: np.ndarray,
-    c_infusion: np.ndarray,
-    c_dose: np.ndarray,
-    out_start: np.ndarray,
-    out_cand: np.ndarray,
-    p: int,
-) -> tuple[int, float]:  # pragma: no cover - jitted
-    """Fill the ``cs`` slots of a cohort at ``dose`` (patients ``p ..``); returns the next
-    candidate and the last infusion.
-
-    Consecutive infusions are ``stagger`` apart; at a dose given to nobody before
-    (``first_at_dose``) the second patient waits ``max(sentinel, stagger)`` after the first.
-    """
-    earliest = opens
-    last = opens
-    for s in range(cs):
-        gap = stagger
-        if first_at_dose and s == 0:
-            gap = max(sentinel, stagger)
-        i, inf, cand = fill_slot(
-            arrival,
-            fate,
-            delay,
-            when,
-            i,
-            opens,
-            earliest,
-            gap,
-            dose,
-            window,
-            c_enrol,
-            c_infusion,
-            c_dose,
-        )
-        out_start[p + s] = inf
-        out_cand[p + s] = cand
-        earliest = inf + gap
-        last = inf
-    return i, last
-
-
-@numba.njit(cache=True)
 def schedule_cohorts(
-    dose: np.ndarray,
+    dose: NDArray[np.int8],
     cs: int,
     k: int,
-    arrival: np.ndarray,
-    fate: np.ndarray,
-    delay: np.ndarray,
-    when: np.ndarray,
+    arrival: NDArray[np.float64],
+    fate: NDArray[np.int8],
+    delay: NDArray[np.float64],
+    when: NDArray[np.float64],
     lag: float,
     window: float,
     sentinel: float,
     stagger: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
+) -> tuple[NDArray[np.float64], ...]:
     """Calendar of trials whose dose path does not depend on time (3+3, BOIN, BOIN12, CRM).
 
     ``dose`` (shape (m, n_patients), -1 after the trial stopped) is the design's path over its
-    evaluable patients. Returns each patient's infusion (months), each candidate's enrolment,
-    infusion (NaN when not) and dose (-1 when not enrolled), and the candidate of each patient.
+    evaluable patients; ``cs`` patients per cohort, ``k`` doses; the candidates' ``arrival``,
+    ``fate``, ``delay`` and ``when`` as in :class:`Candidates`; ``lag``, ``window``, ``sentinel``
+    and ``stagger`` in months. Returns each patient's infusion (months), each candidate's
+    enrolment, infusion (NaN when not) and dose (-1 when not enrolled), and the candidate of each
+    patient.
     """
+    position = np.zeros((0, 0), dtype=np.int64)  # not read: the path gives each cohort's dose
+    cal = Enrolment(
+        arrival, fate, delay, when, position, float(lag), float(sentinel), float(stagger)
+    )
+    rec = _schedule(dose, cs, k, cal, float(window))
+    return rec[1], rec[3], rec[4], rec[5], rec[2]
+
+
+@numba.njit(cache=True)
+def _schedule(
+    dose: np.ndarray, cs: int, k: int, cal: Enrolment, window: float
+) -> tuple[np.ndarray, ...]:  # pragma: no cover - jitted
     m, n_pat = dose.shape
-    n_cand = arrival.shape[1]
-    start = np.full((m, n_pat), np.nan)
-    cand = np.full((m, n_pat), -1, dtype=np.int64)
-    c_enrol = np.full((m, n_cand), np.nan)
-    c_inf = np.full((m, n_cand), np.nan)
-    c_dose = np.full((m, n_cand), -1, dtype=np.int64)
+    rec = enrolment_records(m, n_pat, cal.arrival.shape[1])
     seen = np.zeros(k, dtype=np.bool_)
     for t in range(m):
         seen[:] = False
@@ -398,26 +316,7 @@ def schedule_cohorts(
             d = dose[t, p]
             if d < 0:
                 break
-            i, last = fill_cohort(
-                arrival[t],
-                fate[t],
-                delay[t],
-                when[t],
-                i,
-                opens,
-                d,
-                cs,
-                not seen[d],
-                sentinel,
-                stagger,
-                window,
-                c_enrol[t],
-                c_inf[t],
-                c_dose[t],
-                start[t],
-                cand[t],
-                p,
-            )
+            i, last = fill_cohort(cal, rec, t, i, p, opens, d, cs, not seen[d], window)
             seen[d] = True
-            opens = last + lag
-    return start, c_enrol, c_inf, c_dose, cand
+            opens = last + cal.lag
+    return rec

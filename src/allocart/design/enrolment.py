@@ -1,0 +1,275 @@
+"""Enrolment in calendar time: candidates, slots and cohorts, as the simulation kernels take them.
+
+The designs that decide in calendar time (TITE-BOIN, BF-BOIN) depend on when their patients
+start. Their kernels enrol patients through the functions below, from an :class:`Enrolment`: the
+candidates who arrive one after another, each with one fate, and the calendar's rules (decision
+lag, sentinel wait, stagger). Each candidate ``i`` of trial ``t`` has one fate code:
+
+* ``EVALUABLE``: infused and followed: the design sees this patient;
+* ``SCREEN_FAILURE``: never enrolled;
+* ``DROPOUT_BEFORE``: enrolled, leaves before the infusion (uniformly within the wait);
+* ``NOT_INFUSED``: enrolled, not infused by the product; leaves ``delay`` after enrolment;
+* ``DROPOUT_FOLLOWUP``: infused, leaves the DLT window without a DLT; not evaluable.
+
+The design's patient ``j`` is the ``j``-th evaluable candidate. :func:`plain_accrual` is the
+design library's own calendar (every candidate evaluable and treated on arrival, decisions one
+DLT window after a cohort's last patient); the virtual-trial runner builds the protocol's.
+
+Slots. A cohort's patients are taken one slot at a time (:func:`fill_slot`): the next candidate is
+enrolled at the later of their arrival and the slot's opening, infused ``delay`` later but not
+before the earliest infusion the calendar allows (stagger, sentinel). A candidate who leaves frees
+the slot at the time they leave and the next candidate takes it. Times are in months.
+
+References
+----------
+Yuan Y., Lin R., Li D., Nie L. and Warren K.E. (2018). Time-to-event Bayesian optimal interval
+design to accelerate phase I trials. *Clin Cancer Res* 24:4921-4930 (accrual in calendar time).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "EVALUABLE",
+    "SCREEN_FAILURE",
+    "DROPOUT_BEFORE",
+    "NOT_INFUSED",
+    "DROPOUT_FOLLOWUP",
+    "FATES",
+    "Enrolment",
+    "plain_accrual",
+    "enrolment_records",
+    "fill_slot",
+    "fill_cohort",
+    "enrol_cohort",
+    "next_arrival",
+    "treat_patient",
+    "trial_end",
+]
+
+EVALUABLE, SCREEN_FAILURE, DROPOUT_BEFORE, NOT_INFUSED, DROPOUT_FOLLOWUP = 0, 1, 2, 3, 4
+
+#: Names of the fates, by code.
+FATES = (
+    "evaluable",
+    "screen_failure",
+    "dropout_before_infusion",
+    "not_infused",
+    "dropout_followup",
+)
+
+
+class Enrolment(NamedTuple):
+    """The candidates of a block of trials and the calendar's rules, as the kernels take them.
+
+    Attributes
+    ----------
+    arrival : ndarray of float, shape (m, n_candidates)
+        Arrival, months after the trial opened (non-decreasing along a row).
+    fate : ndarray of int8, shape (m, n_candidates)
+        One of the fate codes (``EVALUABLE`` ...).
+    delay : ndarray of float, shape (m, n_candidates)
+        Enrolment to infusion, months.
+    when : ndarray of float, shape (m, n_candidates)
+        Uniform placing a dropout within the wait or the DLT window.
+    position : ndarray of int64, shape (m, n_patients)
+        Candidate of the design's patient ``j`` (the ``j``-th evaluable candidate).
+    lag : float
+        Minimum follow-up of a cohort's last patient before the decision on it, months.
+    sentinel, stagger : float
+        Wait after the first patient at a new dose, and between consecutive infusions, months.
+    """
+
+    arrival: NDArray[np.float64]
+    fate: NDArray[np.int8]
+    delay: NDArray[np.float64]
+    when: NDArray[np.float64]
+    position: NDArray[np.int64]
+    lag: float
+    sentinel: float
+    stagger: float
+
+
+def plain_accrual(arrivals: NDArray[np.float64], window: float) -> Enrolment:
+    """The design library's calendar: patient ``j`` is candidate ``j``, treated on arrival.
+
+    Every candidate is evaluable and infused on enrolment, without sentinel or stagger, and a
+    decision comes one DLT ``window`` (months) after a cohort's last patient started.
+    """
+    arrival = np.ascontiguousarray(arrivals, dtype=np.float64)
+    m, n = arrival.shape
+    zeros = np.zeros((m, n))
+    position = np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.int64), (m, n)))
+    return Enrolment(
+        arrival, np.zeros((m, n), dtype=np.int8), zeros, zeros, position, float(window), 0.0, 0.0
+    )
+
+
+@numba.njit(cache=True)
+def enrolment_records(m: int, n_pat: int, n_cand: int) -> tuple[Any, ...]:  # pragma: no cover
+    """Empty records of ``m`` trials: per patient their dose (-1: not treated), infusion (NaN) and
+    candidate (-1); per candidate their enrolment (NaN), infusion (NaN) and dose (-1)."""
+    pdose = np.full((m, n_pat), -1, dtype=np.int8)
+    pstart = np.full((m, n_pat), np.nan)
+    cand = np.full((m, n_pat), -1, dtype=np.int64)
+    c_enrol = np.full((m, n_cand), np.nan)
+    c_inf = np.full((m, n_cand), np.nan)
+    c_dose = np.full((m, n_cand), -1, dtype=np.int64)
+    return pdose, pstart, cand, c_enrol, c_inf, c_dose
+
+
+@numba.njit(cache=True)
+def next_arrival(cal: Enrolment, t: int, i: int) -> float:  # pragma: no cover - jitted
+    """Arrival of the next candidate of trial ``t`` from ``i`` on who passes screening (inf if none)."""
+    arrival = cal.arrival[t]
+    fate = cal.fate[t]
+    while i < arrival.size:
+        if fate[i] != SCREEN_FAILURE:
+            return arrival[i]
+        i += 1
+    return np.inf
+
+
+@numba.njit(cache=True)
+def fill_slot(
+    cal: Enrolment,
+    rec: tuple[Any, ...],
+    t: int,
+    i: int,
+    p: int,
+    opens: float,
+    earliest_infusion: float,
+    gap: float,
+    dose: int,
+    window: float,
+) -> tuple[int, float]:  # pragma: no cover - jitted
+    """Fill the slot of patient ``p`` of trial ``t``, from candidate ``i`` on.
+
+    The slot opens at ``opens``; an infusion comes no earlier than ``earliest_infusion``, and
+    after an infused candidate who leaves, no earlier than their infusion plus ``gap``. Screening
+    failures are skipped; every candidate enrolled is recorded in ``rec`` (enrolment, infusion,
+    NaN if never infused, and ``dose``), and so are the infusion and the candidate of the evaluable
+    one who takes the slot (candidate -1 and infusion inf if none is left). Returns the next
+    candidate and the infusion.
+    """
+    arrival, fate, delay, when = cal.arrival[t], cal.fate[t], cal.delay[t], cal.when[t]
+    c_enrol, c_infusion, c_dose = rec[3][t], rec[4][t], rec[5][t]
+    n = arrival.size
+    inf = np.inf
+    who = -1
+    while i < n:
+        f = fate[i]
+        if f == SCREEN_FAILURE:
+            i += 1
+            continue
+        e = max(arrival[i], opens)
+        inf = max(e + delay[i], earliest_infusion)
+        c_enrol[i] = e
+        c_dose[i] = dose
+        if f == DROPOUT_BEFORE:  # leaves uniformly in the wait: the slot opens then
+            opens = max(opens, e + when[i] * (inf - e))
+            i += 1
+            continue
+        if f == NOT_INFUSED:  # leaves ``delay`` after enrolment
+            opens = max(opens, e + delay[i])
+            i += 1
+            continue
+        c_infusion[i] = inf
+        if f == DROPOUT_FOLLOWUP:  # infused, leaves the DLT window: not evaluable
+            opens = max(opens, inf + when[i] * window)
+            earliest_infusion = max(earliest_infusion, inf + gap)
+            i += 1
+            continue
+        who = i
+        i += 1
+        break
+    if who < 0:
+        inf = np.inf
+    rec[1][t, p] = inf
+    rec[2][t, p] = who
+    return i, inf
+
+
+@numba.njit(cache=True)
+def fill_cohort(
+    cal: Enrolment,
+    rec: tuple[Any, ...],
+    t: int,
+    i: int,
+    p: int,
+    opens: float,
+    dose: int,
+    cs: int,
+    first_at_dose: bool,
+    window: float,
+) -> tuple[int, float]:  # pragma: no cover - jitted
+    """Fill the ``cs`` slots of a cohort at ``dose`` (patients ``p ..`` of trial ``t``).
+
+    Consecutive infusions are ``cal.stagger`` apart; at a dose given to nobody before
+    (``first_at_dose``) the second patient waits ``max(cal.sentinel, cal.stagger)`` after the
+    first. Returns the next candidate and the last infusion.
+    """
+    earliest = opens
+    last = opens
+    for s in range(cs):
+        gap = cal.stagger
+        if first_at_dose and s == 0:
+            gap = max(cal.sentinel, cal.stagger)
+        i, inf = fill_slot(cal, rec, t, i, p + s, opens, earliest, gap, dose, window)
+        earliest = inf + gap
+        last = inf
+    return i, last
+
+
+@numba.njit(cache=True)
+def treat_patient(
+    dlt: np.ndarray, rec: tuple[Any, ...], t: int, p: int, d: int, N: np.ndarray, Y: np.ndarray
+) -> int:  # pragma: no cover - jitted
+    """Record patient ``p`` of trial ``t`` at dose ``d`` with their outcome; returns ``p + 1``."""
+    rec[0][t, p] = d
+    N[t, d] += 1
+    Y[t, d] += dlt[t, p, d]
+    return p + 1
+
+
+@numba.njit(cache=True)
+def enrol_cohort(
+    dlt: np.ndarray,
+    cal: Enrolment,
+    rec: tuple[Any, ...],
+    t: int,
+    i: int,
+    p: int,
+    opens: float,
+    d: int,
+    cs: int,
+    seen: np.ndarray,
+    window: float,
+    N: np.ndarray,
+    Y: np.ndarray,
+) -> tuple[int, int, float]:  # pragma: no cover - jitted
+    """Enrol and treat a cohort of ``cs`` patients at dose ``d`` whose slots open at ``opens``.
+
+    ``seen`` marks the doses given before (the sentinel rule); ``N`` and ``Y`` count patients and
+    DLTs. Returns the next candidate, the next patient and the last infusion.
+    """
+    i, last = fill_cohort(cal, rec, t, i, p, opens, d, cs, not seen[d], window)
+    seen[d] = True
+    for _ in range(cs):
+        p = treat_patient(dlt, rec, t, p, d, N, Y)
+    return i, p, last
+
+
+@numba.njit(cache=True)
+def trial_end(
+    end: float, pstart: np.ndarray, p: int, window: float
+) -> float:  # pragma: no cover - jitted
+    """Calendar end of a trial: ``end``, or the close of a later DLT window of patients ``0 .. p - 1``."""
+    for i in range(p):
+        end = max(end, pstart[i] + window)
+    return end
