@@ -88,6 +88,28 @@ def _used_symbols(exprs: Sequence[sp.Expr]) -> set[str]:
     return out
 
 
+def _cse(exprs: Sequence[sp.Expr], prefix: str = "_c") -> tuple[list, list, set[str]]:
+    """Common subexpressions of ``exprs``: (replacements, reduced expressions, symbols used).
+
+    The replacements are named ``<prefix>0``, ``<prefix>1`` ...; the names used are those of
+    the free symbols of both, which the generated source must load.
+    """
+    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix), optimizations="basic")
+    return repl, reduced, _used_symbols([e for _, e in repl] + list(reduced))
+
+
+def _loads(
+    names: Sequence[str], used: set[str], slot: Callable[[int], str], indent: str = "    "
+) -> list[str]:
+    """Source lines ``name = <slot(i)>`` for each name (the ``i``-th) that ``used`` holds."""
+    return [f"{indent}{n} = {slot(i)}" for i, n in enumerate(names) if n in used]
+
+
+def _source_header(n_states: int, n_params: int, *constants: str) -> list[str]:
+    """First lines of a generated kernel module: ``import math``, sizes and ``constants``."""
+    return ["import math", "", f"N_STATES = {n_states}", f"N_PARAMS = {n_params}", *constants]
+
+
 def inline_intermediates(expr: sp.Expr, model: ModelDefinition = MODEL) -> sp.Expr:
     """``expr`` with every intermediate quantity replaced by its definition."""
     return expr.xreplace(_intermediate_map(model))
@@ -118,25 +140,10 @@ def rhs_source(model: ModelDefinition = MODEL) -> str:
     pr = _printer()
     pnames = parameter_names(model)
     snames = model.state_names
-    repl, reduced = sp.cse(
-        _inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic"
-    )
-    used = _used_symbols([e for _, e in repl] + list(reduced))
-    lines = [
-        "import math",
-        "",
-        f"N_STATES = {len(snames)}",
-        f"N_PARAMS = {len(pnames)}",
-        "",
-        "",
-        "def rhs(t, y, p, dydt):",
-    ]
-    for i, n in enumerate(snames):
-        if n in used:
-            lines.append(f"    {n} = y[{i}]")
-    for i, n in enumerate(pnames):
-        if n in used:
-            lines.append(f"    {n} = p[{i}]")
+    repl, reduced, used = _cse(_inlined_odes(model))
+    lines = [*_source_header(len(snames), len(pnames)), "", "", "def rhs(t, y, p, dydt):"]
+    lines += _loads(snames, used, lambda i: f"y[{i}]")
+    lines += _loads(pnames, used, lambda i: f"p[{i}]")
     for sym, e in repl:
         lines.append(f"    {sym} = {pr.doprint(e)}")
     for i, e in enumerate(reduced):
@@ -294,18 +301,13 @@ def rhs_source_lanes(
         if with_states and "t" in used:
             body.append(f"t = w[{off_t} + l]")
         if with_states:
-            for i, n in enumerate(snames):
-                if n in used:
-                    body.append(f"{n} = w[{off_y + i * lanes} + l]")
-        for i, n in enumerate(pnames):
-            if n in used:
-                body.append(f"{n} = w[{off_p + i * lanes} + l]")
-        return body
+            body += _loads(snames, used, lambda i: f"w[{off_y + i * lanes} + l]", "")
+        return body + _loads(pnames, used, lambda i: f"w[{off_p + i * lanes} + l]", "")
 
     # Once per patient: the parameter-only terms.
     cexprs = [_vectorisable(e) for _, e in consts]
-    crepl, creduced = sp.cse(cexprs, symbols=sp.numbered_symbols("_q"), optimizations="basic")
-    pre = loads(_used_symbols([e for _, e in crepl] + list(creduced)), False)
+    crepl, creduced, cused = _cse(cexprs, "_q")
+    pre = loads(cused, False)
     pre += [f"{sym} = {pr.doprint(e)}" for sym, e in crepl]
     pre += [f"w[{off_c + c * lanes} + l] = {pr.doprint(e)}" for c, e in enumerate(creduced)]
     pre_names = {b.split(" = ")[0] for b in pre}
@@ -315,8 +317,7 @@ def rhs_source_lanes(
     pre.append(f"w[{off_lam} + l] = {pr.doprint(_vectorisable(lam_expr))}")
     # Every evaluation.
     odes = [_vectorisable(e) for e in odes]
-    repl, reduced = sp.cse(odes, symbols=sp.numbered_symbols("_c"), optimizations="basic")
-    used = _used_symbols([e for _, e in repl] + list(reduced))
+    repl, reduced, used = _cse(odes)
     body = loads(used, True)
     for c, (sym, _) in enumerate(consts):
         if sym.name in used:
@@ -379,13 +380,10 @@ def jax_rhs(model: ModelDefinition = MODEL) -> Callable:
     pr = JaxPrinter({"fully_qualified_modules": True})
     pnames = parameter_names(model)
     snames = model.state_names
-    repl, reduced = sp.cse(
-        _inlined_odes(model), symbols=sp.numbered_symbols("_c"), optimizations="basic"
-    )
-    used = _used_symbols([e for _, e in repl] + list(reduced))
+    repl, reduced, used = _cse(_inlined_odes(model))
     lines = ["import jax", "import jax.numpy", "", "def rhs(t, y, p):"]
-    lines += [f"    {n} = y[{i}]" for i, n in enumerate(snames) if n in used]
-    lines += [f"    {n} = p[{i}]" for i, n in enumerate(pnames) if n in used]
+    lines += _loads(snames, used, lambda i: f"y[{i}]")
+    lines += _loads(pnames, used, lambda i: f"p[{i}]")
     lines += [f"    {s} = {pr.doprint(e)}" for s, e in repl]
     outs = [pr.doprint(e) for e in reduced]
     lines.append("    return jax.numpy.stack([" + ", ".join(outs) + "]).astype(y.dtype)")

@@ -37,8 +37,11 @@ from allocart.engine.compile import kernel_cache_dir
 from allocart.engine.sensitivity import sensitivity_kernel as _compile_sensitivity_kernel
 from allocart.files import atomic_write_text
 from allocart.model.codegen import (
+    _cse,
     _inlined_odes,
+    _loads,
     _printer,
+    _source_header,
     _used_symbols,
     inline_intermediates,
     parameter_names,
@@ -111,38 +114,29 @@ def sensitivity_source(wrt: tuple[str, ...], kp: int = 8, model: ModelDefinition
     qs = [sp.Symbol(q) for q in wrt]
     odes = _inlined_odes(model)
     exprs: list[sp.Expr] = list(odes)
-    jac_terms: list[list[tuple[str, int]]] = [[] for _ in range(n)]
-    par_terms: list[list[tuple[str, int]]] = [[] for _ in range(n)]
+    # Per state i, (index l, position in exprs) of each nonzero df_i/dy_l (Jacobian) and of
+    # each nonzero df_i/dp_q (parameter derivative, q the index in wrt).
+    jac_terms: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    par_terms: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for i, f in enumerate(odes):
         free = f.free_symbols
-        for l, y in enumerate(ys):
-            if y in free:
-                d = sp.diff(f, y)
-                if d != 0:
-                    jac_terms[i].append((f"S{l}", len(exprs)))
-                    exprs.append(d)
-        for q_i, q in enumerate(qs):
-            if q in free:
-                d = sp.diff(f, q)
-                if d != 0:
-                    par_terms[i].append((f"D{q_i}", len(exprs)))
-                    exprs.append(d)
-    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_c"), optimizations="basic")
+        for terms, symbols in ((jac_terms[i], ys), (par_terms[i], qs)):
+            for k, x in enumerate(symbols):
+                if x in free:
+                    d = sp.diff(f, x)
+                    if d != 0:
+                        terms.append((k, len(exprs)))
+                        exprs.append(d)
+    repl, reduced, used = _cse(exprs)
     pr = _printer()
-    used = _used_symbols([e for _, e in repl] + list(reduced))
     lines = [
-        "import math",
-        "",
-        f"N_STATES = {n}",
-        f"N_PARAMS = {len(pnames)}",
-        f"N_Q = {len(wrt)}",
-        f"KP = {kp}",
+        *_source_header(n, len(pnames), f"N_Q = {len(wrt)}", f"KP = {kp}"),
         "",
         "",
         "def rhs_sens(t, z, p, D, dz):",
     ]
-    lines += [f"    {s} = z[{i}]" for i, s in enumerate(snames) if s in used]
-    lines += [f"    {q} = p[{i}]" for i, q in enumerate(pnames) if q in used]
+    lines += _loads(snames, used, lambda i: f"z[{i}]")
+    lines += _loads(pnames, used, lambda i: f"p[{i}]")
     lines += [f"    {sym} = {pr.doprint(e)}" for sym, e in repl]
     for i in range(n):
         lines.append(f"    dz[{i}] = {pr.doprint(reduced[i])}")
@@ -161,8 +155,8 @@ def sensitivity_source(wrt: tuple[str, ...], kp: int = 8, model: ModelDefinition
     # LLVM turns it into SIMD instructions.
     lines.append("    for j in range(KP):")
     for i in range(n):
-        terms = [f"{names[idx]} * z[{n} + {int(v[1:])} * KP + j]" for v, idx in jac_terms[i]]
-        terms += [f"{names[idx]} * D[{int(v[1:])}, j]" for v, idx in par_terms[i]]
+        terms = [f"{names[idx]} * z[{n} + {l} * KP + j]" for l, idx in jac_terms[i]]
+        terms += [f"{names[idx]} * D[{q}, j]" for q, idx in par_terms[i]]
         lines.append(f"        dz[{n} + {i} * KP + j] = " + (" + ".join(terms) if terms else "0.0"))
     # The model's stiff state (ModelDefinition.exact_decay) decays at a parameter-only rate;
     # its sensitivities obey the same linear decay, so the solver can integrate all of them in
@@ -174,7 +168,7 @@ def sensitivity_source(wrt: tuple[str, ...], kp: int = 8, model: ModelDefinition
         if lam_expr.free_symbols & (set(ys) | {sp.Symbol("t")}):
             raise ValueError(f"{model.exact_decay}: decay rate depends on the state")
     lines += ["", "", f"IF_STATE = {if_state}", "", "", "def decay_rate(p):"]
-    lines += [f"    {q} = p[{i}]" for i, q in enumerate(pnames) if q in _used_symbols([lam_expr])]
+    lines += _loads(pnames, _used_symbols([lam_expr]), lambda i: f"p[{i}]")
     lines.append(f"    return {pr.doprint(lam_expr)}")
     lines.append("")
     return "\n".join(lines)
