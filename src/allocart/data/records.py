@@ -57,25 +57,14 @@ def records_from_observations(
                     time=record_day(origin, r.time),
                 )
             )
-        vitals = []
-        if not math.isnan(info.weight_kg):
-            vitals.append(
-                VitalSign(
-                    test="WEIGHT",
-                    value=float(info.weight_kg),
-                    unit="kg",
-                    time=record_day(origin, 0.0),
-                )
+        vitals = [
+            VitalSign(test=test, value=float(value), unit=unit, time=record_day(origin, 0.0))
+            for test, value, unit in (
+                ("WEIGHT", info.weight_kg, "kg"),
+                ("HEIGHT", info.height_cm, "cm"),
             )
-        if not math.isnan(info.height_cm):
-            vitals.append(
-                VitalSign(
-                    test="HEIGHT",
-                    value=float(info.height_cm),
-                    unit="cm",
-                    time=record_day(origin, 0.0),
-                )
-            )
+            if not math.isnan(value)
+        ]
         out[sid] = make_patient_records(
             sid, origin, info.age_years, info.weight_kg, labs=labs, vitals=vitals
         )

@@ -18,7 +18,7 @@ and the canonical form every table is put in (column order and types, rows sorte
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,20 +41,6 @@ __all__ = [
     "canonical_subjects",
     "nan_none",
 ]
-
-SUBJECT_COLUMNS = (
-    "id",
-    "product",
-    "ld",
-    "weight_kg",
-    "height_cm",
-    "bsa_m2",
-    "age_years",
-    "female",
-    "infusion_date",
-)
-DOSE_COLUMNS = ("id", "time", "kind", "amount", "unit")
-OBSERVATION_COLUMNS = ("id", "time", "observable", "value", "lloq", "censored")
 
 #: What a dose row may give: the CAR-T cells and the lymphodepleting drugs of the model.
 DOSE_KINDS = ("car_t", "fludarabine", "cyclophosphamide")
@@ -118,15 +104,55 @@ def _float(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 
+def _nullable_bool(column: pd.Series) -> pd.Series:
+    """A column of nullable booleans, ``pd.NA`` where missing or not a truth value."""
+    return column.map(_to_bool).astype("boolean")
+
+
+def _flag(column: pd.Series) -> pd.Series:
+    """A column of bool, False unless the value reads as true."""
+    return column.map(lambda v: bool(_to_bool(v) is True)).astype(bool)
+
+
+#: Each table's columns, in order, with the conversion that gives them their canonical type.
+_SUBJECT_TYPES = {
+    "id": _text,
+    "product": _text,
+    "ld": _text,
+    "weight_kg": _float,
+    "height_cm": _float,
+    "bsa_m2": _float,
+    "age_years": _float,
+    "female": _nullable_bool,
+    "infusion_date": _text,
+}
+_DOSE_TYPES = {"id": _text, "time": _float, "kind": _text, "amount": _float, "unit": _text}
+_OBSERVATION_TYPES = {
+    "id": _text,
+    "time": _float,
+    "observable": _text,
+    "value": _float,
+    "lloq": _float,
+    "censored": _flag,
+}
+SUBJECT_COLUMNS = tuple(_SUBJECT_TYPES)
+DOSE_COLUMNS = tuple(_DOSE_TYPES)
+OBSERVATION_COLUMNS = tuple(_OBSERVATION_TYPES)
+
+
+def _canonical(
+    frame: pd.DataFrame | None,
+    types: Mapping[str, Callable[[pd.Series], pd.Series]],
+    fill: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """``frame`` (an empty table if None) with exactly the columns of ``types``, converted."""
+    frame = _with_columns(frame, tuple(types), fill)
+    return pd.DataFrame({col: convert(frame[col]) for col, convert in types.items()})
+
+
 def canonical_subjects(frame: pd.DataFrame | None) -> pd.DataFrame:
     """The ``subjects`` table in canonical form (an empty one for None)."""
-    frame = _with_columns(frame, SUBJECT_COLUMNS)
-    out = pd.DataFrame({col: _text(frame[col]) for col in ("id", "product", "ld")})
-    for col in ("weight_kg", "height_cm", "bsa_m2", "age_years"):
-        out[col] = _float(frame[col])
-    out["female"] = frame["female"].map(_to_bool).astype("boolean")
-    out["infusion_date"] = _text(frame["infusion_date"])
-    return out.reset_index(drop=True)
+    return _canonical(frame, _SUBJECT_TYPES).reset_index(drop=True)
 
 
 def _to_bool(value: Any) -> Any:
@@ -147,32 +173,13 @@ def _to_bool(value: Any) -> Any:
 
 def canonical_doses(frame: pd.DataFrame | None) -> pd.DataFrame:
     """The ``doses`` table in canonical form (an empty one for None)."""
-    frame = _with_columns(frame, DOSE_COLUMNS)
-    out = pd.DataFrame(
-        {
-            "id": _text(frame["id"]),
-            "time": _float(frame["time"]),
-            "kind": _text(frame["kind"]),
-            "amount": _float(frame["amount"]),
-            "unit": _text(frame["unit"]),
-        }
-    )
+    out = _canonical(frame, _DOSE_TYPES)
     return out.sort_values(["id", "time", "kind"], kind="stable").reset_index(drop=True)
 
 
 def canonical_observations(frame: pd.DataFrame | None) -> pd.DataFrame:
     """The ``observations`` table in canonical form (an empty one for None)."""
-    frame = _with_columns(frame, OBSERVATION_COLUMNS, fill={"censored": False})
-    out = pd.DataFrame(
-        {
-            "id": _text(frame["id"]),
-            "time": _float(frame["time"]),
-            "observable": _text(frame["observable"]),
-            "value": _float(frame["value"]),
-            "lloq": _float(frame["lloq"]),
-            "censored": frame["censored"].map(lambda v: bool(_to_bool(v) is True)).astype(bool),
-        }
-    )
+    out = _canonical(frame, _OBSERVATION_TYPES, fill={"censored": False})
     order = {name: i for i, name in enumerate(OBSERVABLES)}
     out["_o"] = out["observable"].map(lambda v: order.get(v, len(order)))
     out = out.sort_values(["id", "time", "_o", "observable"], kind="stable").drop(columns="_o")

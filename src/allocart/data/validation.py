@@ -120,17 +120,19 @@ def dataset_problems(ds: DatasetTables) -> list[Problem]:
                 "check the unit of the times",
             )
 
+    def one_of(table: str, i: int, column: str, value: Any, names: Any, what: str) -> bool:
+        """Whether ``value`` is one of ``names``; a problem naming them if not."""
+        if value in names:
+            return True
+        p(table, i, column, f"{value!r} is not {what}; use one of {', '.join(names)}")
+        return False
+
     doses = ds.doses
     for i, row in enumerate(doses.itertuples(index=False)):
         subject_and_time("doses", i, row)
-        if row.kind not in DOSE_KINDS:
-            p(
-                "doses",
-                i,
-                "kind",
-                f"{row.kind!r} is not a dose kind; use one of {', '.join(DOSE_KINDS)}",
-            )
-        elif row.unit not in DOSE_UNITS[row.kind]:
+        if one_of("doses", i, "kind", row.kind, DOSE_KINDS, "a dose kind") and (
+            row.unit not in DOSE_UNITS[row.kind]
+        ):
             p(
                 "doses",
                 i,
@@ -153,13 +155,7 @@ def dataset_problems(ds: DatasetTables) -> list[Problem]:
     obs = ds.observations
     for i, row in enumerate(obs.itertuples(index=False)):
         subject_and_time("observations", i, row)
-        if row.observable not in OBSERVABLES:
-            p(
-                "observations",
-                i,
-                "observable",
-                f"{row.observable!r} is not a model read-out; use one of {', '.join(OBSERVABLES)}",
-            )
+        one_of("observations", i, "observable", row.observable, OBSERVABLES, "a model read-out")
         if not (math.isfinite(row.value) and row.value >= 0):
             p("observations", i, "value", f"{row.value!r} must be a non-negative number")
         if not math.isnan(row.lloq) and not row.lloq > 0:

@@ -16,6 +16,7 @@ from allocart.data.adam.adae import build_adae
 from allocart.data.adam.adpc import build_adpc
 from allocart.data.adam.adsl import build_adsl
 from allocart.data.adam.inputs import AdamInput
+from allocart.data.sdtm.variables import variable_label
 from allocart.data.xpt import write_xpt
 from allocart.errors import DataError
 
@@ -34,16 +35,16 @@ ADAM_FORMATS = ("xpt", "csv")
 #: SAS dates count days from this date.
 SAS_EPOCH = date(1960, 1, 1)
 
+#: Variables copied from SDTM (DM into every table, AE into ADAE), which keep their SDTM labels.
+_FROM_SDTM = {
+    "DM": ("STUDYID", "USUBJID", "SUBJID", "AGE", "AGEU", "SEX", "ARM", "ARMCD", "ACTARM"),
+    "AE": ("AESEQ", "AETERM", "AEDECOD", "AETOXGR", "AESEV", "AESER", "AEREL"),
+}
+
 _LABELS = {
-    "STUDYID": "Study Identifier",
-    "USUBJID": "Unique Subject Identifier",
-    "SUBJID": "Subject Identifier for the Study",
-    "AGE": "Age",
-    "AGEU": "Age Units",
-    "SEX": "Sex",
-    "ARM": "Description of Planned Arm",
-    "ARMCD": "Planned Arm Code",
-    "ACTARM": "Description of Actual Arm",
+    **{
+        name: variable_label(domain, name) for domain, names in _FROM_SDTM.items() for name in names
+    },
     "TRT01P": "Planned Treatment for Period 01",
     "TRT01A": "Actual Treatment for Period 01",
     "TRTSDT": "Date of First Exposure to Treatment",
@@ -55,16 +56,9 @@ _LABELS = {
     "REPLICAT": "Virtual Trial Replicate",
     "DOSELVL": "Dose Level",
     "DLTFL": "Dose-Limiting Toxicity Flag",
-    "AESEQ": "Sequence Number",
-    "AETERM": "Reported Term for the Adverse Event",
-    "AEDECOD": "Dictionary-Derived Term",
     "AECAT": "Category for Adverse Event",
-    "AETOXGR": "Standard Toxicity Grade",
     "ATOXGRN": "Analysis Toxicity Grade (N)",
-    "AESEV": "Severity/Intensity",
     "AETOXSC": "Toxicity Grading Scale",
-    "AESER": "Serious Event",
-    "AEREL": "Causality",
     "ASTDT": "Analysis Start Date",
     "ASTDY": "Analysis Start Relative Day",
     "AENDT": "Analysis End Date",

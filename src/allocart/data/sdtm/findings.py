@@ -4,6 +4,7 @@ baseline weight, height and BSA)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -20,26 +21,53 @@ from allocart.data.tables import MISSING, number
 __all__ = ["kinetic_row", "lb_row", "read_kinetics", "read_lb", "read_vs"]
 
 
+def _rows_to_read(
+    reader: StudyReader,
+    dom: Domain,
+    known: Callable[[str, dict[str, str]], bool],
+    unused: set[str],
+    aliases: Mapping[str, str] | None = None,
+) -> Iterator[tuple[int, dict[str, str], str, str, datetime]]:
+    """The rows of a findings domain to read: (row, cells, test code, USUBJID, time).
+
+    Rows marked NOT DONE are skipped, and so are rows without a usable time
+    (:meth:`StudyReader.when_of` says why); a test code (after ``aliases``) that ``known``
+    refuses for its row is added to ``unused``.
+    """
+    name = dom.name
+    for row, r in dom.rows():
+        if upper_cell(r, f"{name}STAT") == "NOT DONE":
+            continue
+        code = upper_cell(r, f"{name}TESTCD")
+        if aliases is not None:
+            code = aliases.get(code, code)
+        if not known(code, r):
+            unused.add(code)
+            continue
+        sid = r.get("USUBJID", "")
+        when = reader.when_of(dom, row, r, f"{name}DTC", sid)
+        if when is None:
+            continue
+        yield row, r, code, sid, when
+
+
+def _lb_spec(r: dict[str, str]) -> str | None:
+    return r.get("LBSPEC", "") or None
+
+
 def read_lb(reader: StudyReader) -> None:
     """LB: lab records and lab read-outs."""
     unused_tests: set[str] = set()
     if "LB" in reader.doms:
         lb = reader.doms["LB"]
-        for row, r in lb.rows():
-            if upper_cell(r, "LBSTAT") == "NOT DONE":
-                continue
-            code = upper_cell(r, "LBTESTCD")
-            code = reader.lab_alias.get(code, code)
-            spec = r.get("LBSPEC", "") or None
-            key = units.analyte_key(code, spec)
-            if key not in units.ANALYTES:
-                unused_tests.add(code)
-                continue
-            sid = r.get("USUBJID", "")
-            when = reader.when_of(lb, row, r, "LBDTC", sid)
-            if when is None:
-                continue
-            lb_row(reader, row, r, sid, code, spec, when)
+        for row, r, code, sid, when in _rows_to_read(
+            reader,
+            lb,
+            lambda code, r: units.analyte_key(code, _lb_spec(r)) in units.ANALYTES,
+            unused_tests,
+            reader.lab_alias,
+        ):
+            lb_row(reader, row, r, sid, code, _lb_spec(r), when)
         if unused_tests:
             reader.notes.append(
                 f"{lb.file}: tests without an allocart analyte are not used: {', '.join(sorted(unused_tests))}"
@@ -171,19 +199,11 @@ def read_kinetics(reader: StudyReader) -> None:
             continue
         dom = reader.doms[dname]
         unused: set[str] = set()
-        for row, r in dom.rows():
-            if upper_cell(r, f"{dname}STAT") == "NOT DONE":
-                continue
-            code = upper_cell(r, f"{dname}TESTCD")
-            observable = reader.kinetic.get(code)
-            if observable is None:
-                unused.add(code)
-                continue
-            sid = r.get("USUBJID", "")
-            when = reader.when_of(dom, row, r, f"{dname}DTC", sid)
-            if when is None or sid not in reader.reference:
-                continue
-            kinetic_row(reader, dom, row, r, sid, observable, when)
+        for row, r, code, sid, when in _rows_to_read(
+            reader, dom, lambda code, _: code in reader.kinetic, unused
+        ):
+            if sid in reader.reference:
+                kinetic_row(reader, dom, row, r, sid, reader.kinetic[code], when)
         if unused:
             reader.notes.append(
                 f"{dom.file}: test codes not mapped to a read-out: {', '.join(sorted(unused))} "
@@ -267,18 +287,10 @@ def read_vs(reader: StudyReader) -> None:
     """VS: vital signs and baseline weight, height and BSA."""
     if "VS" in reader.doms:
         vs = reader.doms["VS"]
-        unused = set()
-        for row, r in vs.rows():
-            if upper_cell(r, "VSSTAT") == "NOT DONE":
-                continue
-            code = upper_cell(r, "VSTESTCD")
-            if code not in units.VITALS and code != "BSA":
-                unused.add(code)
-                continue
-            sid = r.get("USUBJID", "")
-            when = reader.when_of(vs, row, r, "VSDTC", sid)
-            if when is None:
-                continue
+        unused: set[str] = set()
+        for row, r, code, sid, when in _rows_to_read(
+            reader, vs, lambda code, _: code in units.VITALS or code == "BSA", unused
+        ):
             use_std = r.get("VSSTRESN", "") not in MISSING
             vcol, ucol = ("VSSTRESN", "VSSTRESU") if use_std else ("VSORRES", "VSORRESU")
             value = number(r.get(vcol, ""), vs.file, row, vcol, reader.probs)
