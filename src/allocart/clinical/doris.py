@@ -21,7 +21,7 @@ Mackensen A, et al. Nat Med 2022;28:2124-32.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -148,21 +148,28 @@ def _core(patient: PatientRecords, ctx: Context, visit: Any, opts: Any) -> dict[
 _NO_SEROLOGY = "no complement or anti-dsDNA result in the window"
 
 
-def _visits_with_pga(
+#: What a DORIS-family definition makes of one visit's :func:`_core` values: its criteria
+#: and the components it adds to the row.
+Judge = Callable[[dict[str, Any]], tuple[dict[str, bool], dict[str, Any]]]
+
+
+def _score_visits(
     patient: PatientRecords,
     ctx: Context,
     variant: str,
-    out: list[ScoreResult],
+    judge: Judge,
+    labels: tuple[str, str],
     *,
     serology: bool = False,
-) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """Every visit with its :func:`_core` values, in visit order.
+) -> list[ScoreResult]:
+    """One row per visit, in visit order: met when every criterion of ``judge`` holds.
 
-    With ``serology``, the values also hold ``"serology"``: (no serological activity?,
-    serology items scored) of :func:`_serology`. A visit without a PGA (or, with
-    ``serology``, without a complement or anti-dsDNA result in the window) cannot be judged:
-    it is appended to ``out`` as not evaluable, in its place among the visits, and skipped.
+    With ``serology``, the values ``judge`` receives also hold ``"serology"``: (no serological
+    activity?, serology items scored) of :func:`_serology`. A visit without a PGA (or, with
+    ``serology``, without a complement or anti-dsDNA result in the window) cannot be judged
+    and gets a not-evaluable row. ``labels`` are the labels when met and when not.
     """
+    out: list[ScoreResult] = []
     for visit in sorted_visits(patient, ctx.standard):
         core = _core(patient, ctx, visit, ctx.options)
         reason = "PGA missing" if core["pga"] is None else None
@@ -177,42 +184,32 @@ def _visits_with_pga(
                 )
             )
             continue
-        yield visit, core
-
-
-def _row(
-    ctx: Context,
-    patient: PatientRecords,
-    visit: Any,
-    core: dict[str, Any],
-    criteria: dict[str, bool],
-    variant: str,
-    extra: dict[str, Any],
-    yes: str,
-    no: str,
-) -> ScoreResult:
-    components = {
-        "visit_id": visit.visit_id,
-        "criteria": criteria,
-        "clinical_sledai": core["csledai"],
-        "clinical_sledai_items": core["csledai_items"],
-        "sledai2k": core["sledai2k"],
-        "pga": float(core["pga"]),
-        "prednisolone_mg_per_day": core["prednisolone_mg_per_day"],
-        "glucocorticoids": core["glucocorticoids"],
-        "maintenance": [f"{name} ({cat})" for _, name, cat in core["maintenance"]],
-        "unstable_maintenance": core["unstable"],
-        **extra,
-    }
-    return ctx.verdict(
-        patient,
-        time=visit.time,
-        criteria=criteria,
-        labels=(yes, no),
-        components=components,
-        flags=core["flags"],
-        variant=variant,
-    )
+        criteria, extra = judge(core)
+        components = {
+            "visit_id": visit.visit_id,
+            "criteria": criteria,
+            "clinical_sledai": core["csledai"],
+            "clinical_sledai_items": core["csledai_items"],
+            "sledai2k": core["sledai2k"],
+            "pga": float(core["pga"]),
+            "prednisolone_mg_per_day": core["prednisolone_mg_per_day"],
+            "glucocorticoids": core["glucocorticoids"],
+            "maintenance": [f"{name} ({cat})" for _, name, cat in core["maintenance"]],
+            "unstable_maintenance": core["unstable"],
+            **extra,
+        }
+        out.append(
+            ctx.verdict(
+                patient,
+                time=visit.time,
+                criteria=criteria,
+                labels=labels,
+                components=components,
+                flags=core["flags"],
+                variant=variant,
+            )
+        )
+    return out
 
 
 def score_doris(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
@@ -221,18 +218,17 @@ def score_doris(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
     gc = f"prednisolone {'<=' if opts.prednisolone_inclusive else '<'} {opts.prednisolone_max_mg:g} mg/day"
     pga = f"PGA {'<=' if opts.pga_inclusive else '<'} {opts.pga_max:g}"
     variant = f"DORIS 2021 ({pga}, {gc}) with {variant_label('clinical-sledai', opts)}"
-    out: list[ScoreResult] = []
-    for visit, core in _visits_with_pga(patient, ctx, variant, out):
+
+    def judge(core: dict[str, Any]) -> tuple[dict[str, bool], dict[str, Any]]:
         criteria = {
             "clinical_sledai_zero": core["csledai"] == 0,
             "pga": core["pga_ok"],
             "glucocorticoid": core["gc_ok"],
             "stable_maintenance": not core["unstable"],
         }
-        out.append(
-            _row(ctx, patient, visit, core, criteria, variant, {}, "remission", "not in remission")
-        )
-    return out
+        return criteria, {}
+
+    return _score_visits(patient, ctx, variant, judge, ("remission", "not in remission"))
 
 
 def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
@@ -241,8 +237,8 @@ def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreRes
     variant = (
         f"DORIS framework complete remission (2017) with {variant_label('clinical-sledai', opts)}"
     )
-    out: list[ScoreResult] = []
-    for visit, core in _visits_with_pga(patient, ctx, variant, out, serology=True):
+
+    def judge(core: dict[str, Any]) -> tuple[dict[str, bool], dict[str, Any]]:
         serology_ok, active = core["serology"]
         non_antimalarial = [name for _, name, cat in core["maintenance"] if cat != "antimalarial"]
         criteria = {
@@ -252,20 +248,16 @@ def score_doris_complete(patient: PatientRecords, ctx: Context) -> list[ScoreRes
             "no_glucocorticoids": core["prednisolone_mg_per_day"] == 0,
             "no_immunosuppressives_or_biologics": not non_antimalarial,
         }
-        out.append(
-            _row(
-                ctx,
-                patient,
-                visit,
-                core,
-                criteria,
-                variant,
-                {"active_serology": active},
-                "complete remission",
-                "not in complete remission",
-            )
-        )
-    return out
+        return criteria, {"active_serology": active}
+
+    return _score_visits(
+        patient,
+        ctx,
+        variant,
+        judge,
+        ("complete remission", "not in complete remission"),
+        serology=True,
+    )
 
 
 def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
@@ -275,10 +267,8 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         f"drug-free DORIS 2021 remission (antimalarials {'allowed' if opts.antimalarials_allowed else 'not allowed'}"
         f"{', serology negative' if opts.require_serology_negative else ''})"
     )
-    out: list[ScoreResult] = []
-    for visit, core in _visits_with_pga(
-        patient, ctx, variant, out, serology=opts.require_serology_negative
-    ):
+
+    def judge(core: dict[str, Any]) -> tuple[dict[str, bool], dict[str, Any]]:
         drugs = [
             name
             for _, name, cat in core["maintenance"]
@@ -293,17 +283,13 @@ def score_drug_free(patient: PatientRecords, ctx: Context) -> list[ScoreResult]:
         extra: dict[str, Any] = {"drugs_on": drugs}
         if opts.require_serology_negative:
             criteria["no_serological_activity"], extra["active_serology"] = core["serology"]
-        out.append(
-            _row(
-                ctx,
-                patient,
-                visit,
-                core,
-                criteria,
-                variant,
-                extra,
-                "drug-free remission",
-                "not in drug-free remission",
-            )
-        )
-    return out
+        return criteria, extra
+
+    return _score_visits(
+        patient,
+        ctx,
+        variant,
+        judge,
+        ("drug-free remission", "not in drug-free remission"),
+        serology=opts.require_serology_negative,
+    )
