@@ -10,8 +10,9 @@ def sledai_records(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """SLEDAI findings and laboratory results at ``day`` that give the listed SLEDAI-2K items.
 
-    Complement and anti-dsDNA come from laboratory results below and above their limits; every
-    other item is a finding attributed to lupus (an arthritis with four inflamed joints).
+    Complement and anti-dsDNA come from laboratory results below and above their limits,
+    proteinuria from a urine protein of 0.9 g/24h (above the SLEDAI-2K 0.5 g/24h); every other
+    item is a finding attributed to lupus (an arthritis with four inflamed joints).
     """
     findings: list[dict[str, Any]] = []
     labs: list[dict[str, Any]] = []
@@ -38,6 +39,17 @@ def sledai_records(
                     "attribution": "sle",
                 }
             )
+        elif item == "proteinuria":
+            labs.append(
+                {
+                    "test": "PROT",
+                    "value": 0.9,
+                    "unit": "g/24h",
+                    "specimen": "urine",
+                    "time": day,
+                    "attribution": "sle",
+                }
+            )
         else:
             findings.append(
                 {
@@ -48,3 +60,22 @@ def sledai_records(
                 }
             )
     return findings, labs
+
+
+def medication(
+    name: str, category: str, start: float, dose: float, dose_unit: str = "mg", **fields: Any
+) -> dict[str, Any]:
+    """A medication record: ``dose`` in ``dose_unit`` from day ``start``, and any other field
+    of the record (``end``, ``frequency``, ``indication``) as given."""
+    return {
+        "name": name,
+        "category": category,
+        "start": start,
+        "dose": dose,
+        "dose_unit": dose_unit,
+        **fields,
+    }
+
+
+#: A complete ICE score (10 points), item by item (Lee et al. 2019, ASTCT consensus).
+FULL_ICE_ITEMS = {"orientation": 4, "naming": 3, "command": 1, "writing": 1, "attention": 1}

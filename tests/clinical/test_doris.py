@@ -4,7 +4,7 @@ import pytest
 
 from allocart import clinical
 
-from .helpers import sledai_records
+from .helpers import medication, sledai_records
 
 
 def patient(items=(), pga=0.0, pred=0.0, hcq=False, other=(), serology_normal=False):
@@ -13,25 +13,9 @@ def patient(items=(), pga=0.0, pred=0.0, hcq=False, other=(), serology_normal=Fa
         labs.append({"test": "C3", "value": 1.1, "unit": "g/L", "ref_low": 0.9, "time": 0})
     meds = list(other)
     if pred:
-        meds.append(
-            {
-                "name": "prednisolone",
-                "category": "glucocorticoid",
-                "start": -100,
-                "dose": pred,
-                "dose_unit": "mg",
-            }
-        )
+        meds.append(medication("prednisolone", "glucocorticoid", -100, pred))
     if hcq:
-        meds.append(
-            {
-                "name": "hydroxychloroquine",
-                "category": "antimalarial",
-                "start": -400,
-                "dose": 400,
-                "dose_unit": "mg",
-            }
-        )
+        meds.append(medication("hydroxychloroquine", "antimalarial", -400, 400))
     return {
         "patient_id": "P",
         "visits": [{"time": 0}],
@@ -99,32 +83,14 @@ def test_drug_free_serology_option():
 
 
 def test_toxicity_steroids_option():
-    dex = [
-        {
-            "name": "dexamethasone",
-            "category": "glucocorticoid",
-            "start": -1,
-            "end": 1,
-            "dose": 10,
-            "dose_unit": "mg",
-            "indication": "toxicity",
-        }
-    ]
+    dex = [medication("dexamethasone", "glucocorticoid", -1, 10, end=1, indication="toxicity")]
     p = patient(pga=0.0, other=dex)
     assert value("doris", p) is False
     assert value("doris", p, exclude_toxicity_steroids=True) is True
 
 
 def test_stability_window():
-    aza = [
-        {
-            "name": "azathioprine",
-            "category": "immunosuppressant",
-            "start": -10,
-            "dose": 100,
-            "dose_unit": "mg",
-        }
-    ]
+    aza = [medication("azathioprine", "immunosuppressant", -10, 100)]
     p = patient(pga=0.0, other=aza)
     assert value("doris", p) is True
     assert value("doris", p, stable_days=90) is False

@@ -5,6 +5,8 @@ import pytest
 from allocart import clinical
 from allocart.errors import ScoringError
 
+from .helpers import FULL_ICE_ITEMS
+
 
 def grade(assessment, age=40, **patient_kw):
     p = {"patient_id": "P", "age_years": age, "neuro": [{"time": 3, **assessment}], **patient_kw}
@@ -99,13 +101,7 @@ def test_missing_ice_and_inconsistent_items_are_errors():
         grade(
             {
                 "ice_score": 9,
-                "ice_items": {
-                    "orientation": 4,
-                    "naming": 3,
-                    "command": 1,
-                    "writing": 1,
-                    "attention": 1,
-                },
+                "ice_items": FULL_ICE_ITEMS,
             }
         )
 

@@ -4,59 +4,18 @@ import pytest
 
 from allocart import clinical
 
+from .helpers import medication, sledai_records
+
 
 def visit_patient(prev_items, items, pga=0.8, pred=7.5, meds=(), **visit):
     findings, labs = [], []
     for day, its in ((-90, prev_items), (0, items)):
-        for it in its:
-            if it == "low_complement":
-                labs.append(
-                    {
-                        "test": "C3",
-                        "value": 0.5,
-                        "unit": "g/L",
-                        "ref_low": 0.9,
-                        "time": day,
-                        "attribution": "sle",
-                    }
-                )
-            elif it == "increased_dna_binding":
-                labs.append(
-                    {
-                        "test": "DSDNAAB",
-                        "value": 90,
-                        "unit": "IU/mL",
-                        "ref_high": 30,
-                        "time": day,
-                        "attribution": "sle",
-                    }
-                )
-            elif it == "proteinuria":
-                labs.append(
-                    {
-                        "test": "PROT",
-                        "value": 0.9,
-                        "unit": "g/24h",
-                        "specimen": "urine",
-                        "time": day,
-                        "attribution": "sle",
-                    }
-                )
-            elif it == "fever":
-                findings.append({"descriptor": "fever", "start": day, "attribution": "sle"})
-            else:
-                findings.append({"descriptor": it, "start": day, "attribution": "sle"})
+        f, lab = sledai_records(day, its)
+        findings += f
+        labs += lab
     medications = list(meds)
     if pred:
-        medications.append(
-            {
-                "name": "prednisolone",
-                "category": "glucocorticoid",
-                "start": -200,
-                "dose": pred,
-                "dose_unit": "mg",
-            }
-        )
+        medications.append(medication("prednisolone", "glucocorticoid", -200, pred))
     flags = {"haemolytic_anaemia": False, "gi_activity": False, **visit}
     return {
         "patient_id": "P",
@@ -69,21 +28,8 @@ def visit_patient(prev_items, items, pga=0.8, pred=7.5, meds=(), **visit):
 
 
 HCQ_MMF = [
-    {
-        "name": "hydroxychloroquine",
-        "category": "antimalarial",
-        "start": -400,
-        "dose": 400,
-        "dose_unit": "mg",
-    },
-    {
-        "name": "MMF",
-        "category": "immunosuppressant",
-        "start": -400,
-        "dose": 1,
-        "dose_unit": "g",
-        "frequency": "bid",
-    },
+    medication("hydroxychloroquine", "antimalarial", -400, 400),
+    medication("MMF", "immunosuppressant", -400, 1, "g", frequency="bid"),
 ]
 SEROLOGY = ["low_complement", "increased_dna_binding"]
 
@@ -125,16 +71,7 @@ def test_pga_and_steroid_boundaries(pga, pred, expected):
     "dose, expected", [(25, True), (35, False)], ids=["mtx-25-weekly", "mtx-35-weekly"]
 )
 def test_methotrexate_cap_is_weekly(dose, expected):
-    mtx = [
-        {
-            "name": "methotrexate",
-            "category": "immunosuppressant",
-            "start": -300,
-            "dose": dose,
-            "dose_unit": "mg",
-            "frequency": "weekly",
-        }
-    ]
+    mtx = [medication("methotrexate", "immunosuppressant", -300, dose, frequency="weekly")]
     assert lldas(visit_patient([], [], meds=mtx)).value is expected
 
 

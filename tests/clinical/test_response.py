@@ -3,25 +3,15 @@
 import pytest
 
 from allocart import clinical
+from allocart.clinical.records import BILAG_DOMAINS
 
 from .helpers import sledai_records
 
-DOMAINS = (
-    "constitutional",
-    "mucocutaneous",
-    "neuropsychiatric",
-    "musculoskeletal",
-    "cardiorespiratory",
-    "gastrointestinal",
-    "ophthalmic",
-    "renal",
-    "haematological",
-)
 WEEK52 = 364
 
 
 def bilag(time, **grades):
-    return {"time": time, "domains": {d: grades.get(d, "E") for d in DOMAINS}}
+    return {"time": time, "domains": {d: grades.get(d, "E") for d in BILAG_DOMAINS}}
 
 
 def patient(base_items, visit_items, base_bilag, visit_bilag, pga0, pga1, meds=()):
