@@ -176,7 +176,10 @@ def _to_python(expr: str, pidx: dict) -> str:
 
 
 def _build_sbml(state_ids, params, odes, y0, dose_times) -> str:
-    import libsbml  # optional (test extra): loaded only when the SBML form is built
+    # libsbml (and the SBML writer on it) loaded only when the SBML form is built
+    import libsbml
+
+    from allocart.model.sbml import add_event
 
     doc = libsbml.SBMLDocument(3, 2)
     model = doc.createModel()
@@ -206,16 +209,13 @@ def _build_sbml(state_ids, params, odes, y0, dose_times) -> str:
             raise ValueError(f"cannot parse {expr!r}: {libsbml.getLastParseL3Error()}")
         rule.setMath(ast)
     for k, td in enumerate(dose_times):
-        ev = model.createEvent()
-        ev.setId(f"dose{k}")
-        ev.setUseValuesFromTriggerTime(True)
-        trig = ev.createTrigger()
-        trig.setInitialValue(False)
-        trig.setPersistent(True)
-        trig.setMath(libsbml.parseL3Formula(f"time >= {float(td)!r}"))
-        ea = ev.createEventAssignment()
-        ea.setVariable(state_ids[0])
-        ea.setMath(libsbml.parseL3Formula(f"{state_ids[0]} + dose"))
+        add_event(
+            model,
+            f"dose{k}",
+            libsbml.parseL3Formula(f"time >= {float(td)!r}"),
+            [(state_ids[0], libsbml.parseL3Formula(f"{state_ids[0]} + dose"))],
+            fires_at_start=True,
+        )
     return libsbml.writeSBMLToString(doc)
 
 

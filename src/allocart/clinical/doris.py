@@ -169,12 +169,13 @@ def _score_visits(
     ``serology``, without a complement or anti-dsDNA result in the window) cannot be judged
     and gets a not-evaluable row. ``labels`` are the labels when met and when not.
     """
+    opts: Any = ctx.options
     out: list[ScoreResult] = []
     for visit in sorted_visits(patient, ctx.standard):
-        core = _core(patient, ctx, visit, ctx.options)
+        core = _core(patient, ctx, visit, opts)
         reason = "PGA missing" if core["pga"] is None else None
         if reason is None and serology:
-            core["serology"] = _serology(patient, core["day"], ctx.options)
+            core["serology"] = _serology(patient, core["day"], opts)
             if core["serology"][0] is None:
                 reason = _NO_SEROLOGY
         if reason is not None:

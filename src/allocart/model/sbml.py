@@ -41,7 +41,7 @@ from allocart.model.export.units import (
 from allocart.model.parameters import ParameterTable, load_default_parameters
 from allocart.model.scenario import PatientBatch, Scenario
 
-__all__ = ["to_sbml", "sbml_formula", "model_units"]
+__all__ = ["to_sbml", "sbml_formula", "model_units", "add_event"]
 
 
 class _L3Printer(StrPrinter):
@@ -95,6 +95,41 @@ def _math(formula: str, what: str) -> libsbml.ASTNode:
             f"SBML export: cannot parse the formula of {what}: {libsbml.getLastParseL3Error()}"
         )
     return ast
+
+
+def add_event(
+    m: libsbml.Model,
+    event_id: str,
+    trigger: libsbml.ASTNode,
+    assignments: list[tuple[str, libsbml.ASTNode]],
+    *,
+    fires_at_start: bool,
+) -> None:
+    """Add a persistent event to ``m`` that assigns with the values at its trigger time.
+
+    Parameters
+    ----------
+    m : libsbml.Model
+    event_id : str
+    trigger : libsbml.ASTNode
+        Condition that fires the event when it turns true.
+    assignments : list of (str, libsbml.ASTNode)
+        Variable and new value of each event assignment.
+    fires_at_start : bool
+        Whether a trigger already true at time 0 fires then (SBML ``initialValue`` false, as
+        for a dose at time 0) or only once it has been false (``initialValue`` true).
+    """
+    ev = m.createEvent()
+    ev.setId(event_id)
+    ev.setUseValuesFromTriggerTime(True)
+    trig = ev.createTrigger()
+    trig.setInitialValue(not fires_at_start)
+    trig.setPersistent(True)
+    trig.setMath(trigger)
+    for variable, value in assignments:
+        ea = ev.createEventAssignment()
+        ea.setVariable(variable)
+        ea.setMath(value)
 
 
 def model_units(
@@ -255,17 +290,10 @@ def to_sbml(
                 f"SBML export: a dose at day {t_ev + t0:g} lies before the scenario's start "
                 f"(day {t0:g})"
             )
-        ev = m.createEvent()
-        ev.setId(f"dose_{k}")
-        ev.setUseValuesFromTriggerTime(True)
-        trig = ev.createTrigger()
-        # initialValue=false: a dose at time 0 itself fires at the start.
-        trig.setInitialValue(False)
-        trig.setPersistent(True)
-        trig.setMath(_math(f"time >= {_number(t_ev, day)}", f"event at time {t_ev:g}"))
         totals: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for s_idx, op, value in items:
             totals[s_idx].append((op, value))
+        assignments = []
         for s_idx, ops in totals.items():
             name = model.states[s_idx].name
             unit = add_unit_definition(m, units[name])
@@ -276,9 +304,15 @@ def to_sbml(
                     1: f"({formula}) * {_number(value)}",
                     2: f"{_number(value, unit)}",
                 }[op]
-            ea = ev.createEventAssignment()
-            ea.setVariable(name)
-            ea.setMath(_math(formula, f"event assignment to {name}"))
+            assignments.append((name, _math(formula, f"event assignment to {name}")))
+        # A dose at time 0 itself fires at the start.
+        add_event(
+            m,
+            f"dose_{k}",
+            _math(f"time >= {_number(t_ev, day)}", f"event at time {t_ev:g}"),
+            assignments,
+            fires_at_start=True,
+        )
 
     # A rejected graft decays to ~1e-47 cells. SBML tools scale their default absolute
     # tolerance by each species' initial amount (0 for CAR-T), so CVODE then controls the
@@ -295,20 +329,15 @@ def to_sbml(
         if state.group != "car_t" or state.unit != "cells" or state.name not in infused:
             continue
         unit = add_unit_definition(m, units[state.name])
-        ev = m.createEvent()
-        ev.setId(f"extinct_{state.name}")
-        ev.setUseValuesFromTriggerTime(True)
-        trig = ev.createTrigger()
-        # initialValue=true: the state starts below the threshold (0 before the infusion)
-        # without firing; the event fires when a graft falls below it.
-        trig.setInitialValue(True)
-        trig.setPersistent(True)
-        trig.setMath(
-            _math(f"{state.name} < {_number(EXTINCT_CELLS, unit)}", f"extinction of {state.name}")
+        # The state starts below the threshold (0 before the infusion) without firing; the
+        # event fires when a graft falls below it.
+        add_event(
+            m,
+            f"extinct_{state.name}",
+            _math(f"{state.name} < {_number(EXTINCT_CELLS, unit)}", f"extinction of {state.name}"),
+            [(state.name, _math(_number(0.0, unit), f"extinction of {state.name}"))],
+            fires_at_start=False,
         )
-        ea = ev.createEventAssignment()
-        ea.setVariable(state.name)
-        ea.setMath(_math(_number(0.0, unit), f"extinction of {state.name}"))
 
     return libsbml.writeSBMLToString(doc)
 

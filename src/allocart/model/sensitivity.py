@@ -120,12 +120,12 @@ def sensitivity_source(wrt: tuple[str, ...], kp: int = 8, model: ModelDefinition
     par_terms: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for i, f in enumerate(odes):
         free = f.free_symbols
-        for terms, symbols in ((jac_terms[i], ys), (par_terms[i], qs)):
+        for found, symbols in ((jac_terms[i], ys), (par_terms[i], qs)):
             for k, x in enumerate(symbols):
                 if x in free:
                     d = sp.diff(f, x)
                     if d != 0:
-                        terms.append((k, len(exprs)))
+                        found.append((k, len(exprs)))
                         exprs.append(d)
     repl, reduced, used = _cse(exprs)
     pr = _printer()

@@ -25,8 +25,9 @@ variability of body weight (the exports dose the typical 60 kg patient).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -36,6 +37,10 @@ from allocart.model.parameters import ParameterTable, load_default_parameters
 from allocart.model.scenario import TYPICAL_WEIGHT_KG, Scenario
 
 __all__ = [
+    "SECTIONS",
+    "eta_name",
+    "model_sections",
+    "typical_name",
     "ExportParameter",
     "DoseRecord",
     "ExportModel",
@@ -281,3 +286,74 @@ def header_lines(export: ExportModel) -> list[str]:
         "blood counts 1e9/L.",
         "Baseline states are the pre-treatment steady state, derived from the parameters.",
     ]
+
+
+def typical_name(name: str) -> str:
+    """Name of the typical value of a parameter with variability (``tv_<name>``)."""
+    return f"tv_{name}"
+
+
+def eta_name(name: str) -> str:
+    """Name of a parameter's random effect (``eta_<name>``)."""
+    return f"eta_{name}"
+
+
+#: The parts of the model every model file writes, each with the comment that opens it.
+SECTIONS = {
+    "individual": "individual parameters",
+    "derived": "derived parameters (baseline steady state and normalisers)",
+    "bioavailability": "CAR-T dose split between effector and memory states",
+    "initial": "baseline states (pre-treatment steady state)",
+    "intermediates": "intermediate quantities",
+    "odes": "ODEs (per day)",
+    "observables": "read-outs",
+}
+
+
+def _section_items(export: ExportModel, part: str) -> list[tuple[str, sp.Expr, object]]:
+    """(name, expression, the state, read-out or parameter, or None) of each item of a part of
+    the model; the individual parameters are those with variability, from their typical value
+    and random effect (:func:`typical_name`, :func:`eta_name`)."""
+    m = export.model
+    if part == "individual":
+        return [
+            (
+                p.name,
+                individual_expression(
+                    p, sp.Symbol(typical_name(p.name)), sp.Symbol(eta_name(p.name))
+                ),
+                p,
+            )
+            for p in export.varying
+        ]
+    if part == "derived":
+        return [(name, expr, None) for name, expr in m.derived.items()]
+    if part == "bioavailability":
+        return [(state, expr, None) for state, expr in export.bioavailability.items()]
+    if part == "initial":
+        return [(st.name, m.initial[st.name], st) for st in m.states]
+    if part == "intermediates":
+        return [(name, expr, None) for name, expr in m.intermediates.items()]
+    if part == "odes":
+        return [(st.name, m.odes[st.name], st) for st in m.states]
+    return [(ob.name, ob.expr, ob) for ob in m.observables]
+
+
+def model_sections(
+    export: ExportModel,
+    comment: str,
+    writers: Mapping[str, Callable[[str, sp.Expr, Any], str | list[str]]],
+) -> list[str]:
+    """The parts of the model named by ``writers`` (keys of :data:`SECTIONS`), in their order.
+
+    Each part opens with ``comment`` and its :data:`SECTIONS` text; its writer turns every
+    item (name, expression, and the :class:`State` or :class:`Observable` it belongs to, or
+    None) into the tool's line or lines.
+    """
+    lines = []
+    for part, write in writers.items():
+        lines.append(f"{comment}{SECTIONS[part]}")
+        for name, expr, item in _section_items(export, part):
+            written = write(name, expr, item)
+            lines += [written] if isinstance(written, str) else written
+    return lines

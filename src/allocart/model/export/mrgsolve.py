@@ -23,7 +23,13 @@ from __future__ import annotations
 import sympy as sp
 
 from allocart.model.codegen import inline_intermediates
-from allocart.model.export.common import ExportModel, header_lines, individual_expression
+from allocart.model.export.common import (
+    ExportModel,
+    eta_name,
+    header_lines,
+    model_sections,
+    typical_name,
+)
 from allocart.model.export.printers import cpp_code, number
 
 __all__ = ["to_mrgsolve", "mrgsolve_doses_csv", "mrgsolve_names"]
@@ -103,7 +109,7 @@ def to_mrgsolve(
         )
     lines += ["", "$PARAM @annotated"]
     for p in export.parameters:
-        name = f"tv_{p.name}" if p.transform != "fixed" else names[p.name]
+        name = typical_name(p.name) if p.transform != "fixed" else names[p.name]
         lines.append(
             f"{name} : {number(p.value)} : {_annotation(p.description or p.name)} ({p.unit})"
         )
@@ -114,28 +120,29 @@ def to_mrgsolve(
         lines += ["", "$OMEGA @annotated"]
         for p in export.varying:
             lines.append(
-                f"eta_{p.name} : {number(p.omega2)} : {p.transform}-normal variability of "
+                f"{eta_name(p.name)} : {number(p.omega2)} : {p.transform}-normal variability of "
                 f"{p.name}, CV {p.iiv:g}"
             )
-    lines += ["", "$MAIN", "// individual parameters"]
-    for p in export.varying:
-        expr = individual_expression(p, sp.Symbol(f"tv_{p.name}"), sp.Symbol(f"eta_{p.name}"))
-        lines.append(f"double {names[p.name]} = {code(expr)};")
-    lines.append("// derived parameters (baseline steady state and normalisers)")
-    for name, expr in m.derived.items():
-        lines.append(f"double {names[name]} = {code(expr)};")
-    lines.append("// CAR-T dose split between effector and memory states")
-    for state, expr in export.bioavailability.items():
-        lines.append(f"F_{state} = {code(expr)};")
-    lines.append("// baseline states (pre-treatment steady state)")
-    for st in m.states:
-        lines.append(f"{st.name}_0 = {code(m.initial[st.name])};")
-    lines += ["", "$ODE", "// intermediate quantities"]
-    for name, expr in m.intermediates.items():
-        lines.append(f"double {names[name]} = {code(expr)};")
-    lines.append("// ODEs (per day)")
-    for st in m.states:
-        lines.append(f"dxdt_{st.name} = {code(m.odes[st.name])};")
+    lines += ["", "$MAIN"]
+    lines += model_sections(
+        export,
+        "// ",
+        {
+            "individual": lambda name, expr, _: f"double {names[name]} = {code(expr)};",
+            "derived": lambda name, expr, _: f"double {names[name]} = {code(expr)};",
+            "bioavailability": lambda state, expr, _: f"F_{state} = {code(expr)};",
+            "initial": lambda name, expr, _: f"{name}_0 = {code(expr)};",
+        },
+    )
+    lines += ["", "$ODE"]
+    lines += model_sections(
+        export,
+        "// ",
+        {
+            "intermediates": lambda name, expr, _: f"double {names[name]} = {code(expr)};",
+            "odes": lambda name, expr, _: f"dxdt_{name} = {code(expr)};",
+        },
+    )
     lines += ["", "$TABLE"]
     for ob in m.observables:
         lines.append(

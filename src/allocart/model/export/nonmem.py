@@ -25,9 +25,12 @@ import sympy as sp
 
 from allocart.model.codegen import inline_intermediates
 from allocart.model.export.common import (
+    SECTIONS,
     ExportModel,
+    eta_name,
     header_lines,
     individual_expression,
+    model_sections,
     observation_times,
 )
 from allocart.model.export.printers import nonmem_code, number
@@ -182,7 +185,7 @@ def to_nonmem(export: ExportModel, *, data_file: str = "model.csv") -> str:
     for st in m.states:
         dflt = " DEFDOSE" if st.name == "E" else ""
         lines.append(f"  COMP=({st.name}{dflt}) ; A({state_index[st.name]}): {st.description}")
-    lines += ["", "$PK", "; individual parameters"]
+    lines += ["", "$PK", f"; {SECTIONS['individual']}"]
     for p in export.parameters:
         typical = sp.Symbol(f"THETA({theta[p.name]})")
         if p.name in eta:
@@ -190,24 +193,30 @@ def to_nonmem(export: ExportModel, *, data_file: str = "model.csv") -> str:
         else:
             expr = typical
         lines += _split(names[p.name], expr, temps)
-    lines.append("; derived parameters (baseline steady state and normalisers)")
-    for name, expr in m.derived.items():
-        lines += assign(names[name], expr)
-    lines.append("; CAR-T dose split between effector and memory states")
-    for state, expr in export.bioavailability.items():
-        lines += assign(f"F{state_index[state]}", expr)
-    lines.append("; baseline states (pre-treatment steady state)")
-    for st in m.states:
-        lines += assign(f"A_0({state_index[st.name]})", m.initial[st.name])
-    lines += ["", "$DES", "; intermediate quantities"]
-    for name, expr in m.intermediates.items():
-        lines += assign(names[name], expr)
-    lines.append("; ODEs (per day)")
-    for st in m.states:
-        lines += assign(f"DADT({state_index[st.name]})", m.odes[st.name])
-    lines += ["", "$ERROR", "; read-outs"]
-    for ob in m.observables:
-        lines += assign(names[ob.name], inline_intermediates(ob.expr, m))
+    lines += model_sections(
+        export,
+        "; ",
+        {
+            "derived": lambda name, expr, _: assign(names[name], expr),
+            "bioavailability": lambda state, expr, _: assign(f"F{state_index[state]}", expr),
+            "initial": lambda name, expr, _: assign(f"A_0({state_index[name]})", expr),
+        },
+    )
+    lines += ["", "$DES"]
+    lines += model_sections(
+        export,
+        "; ",
+        {
+            "intermediates": lambda name, expr, _: assign(names[name], expr),
+            "odes": lambda name, expr, _: assign(f"DADT({state_index[name]})", expr),
+        },
+    )
+    lines += ["", "$ERROR"]
+    lines += model_sections(
+        export,
+        "; ",
+        {"observables": lambda name, expr, _: assign(names[name], inline_intermediates(expr, m))},
+    )
     lines += [f"IPRED = {names[Y_READOUT]}", "Y = IPRED*(1 + EPS(1))", "", "$THETA"]
     for p in export.parameters:
         label = f"TV_{p.name}"  # not the $PK variable's name, so pharmpy takes it
@@ -217,7 +226,7 @@ def to_nonmem(export: ExportModel, *, data_file: str = "model.csv") -> str:
         lines.append("")
         for p in export.varying:  # one record each, so that pharmpy names every ETA
             lines += _comment(f"{p.transform}-normal variability of {p.name}, CV {p.iiv:g}")
-            lines.append(f"$OMEGA {number(p.omega2).upper()} ; eta_{p.name}")
+            lines.append(f"$OMEGA {number(p.omega2).upper()} ; {eta_name(p.name)}")
     lines += [
         "",
         "$SIGMA 0 FIX ; proportional residual error of Y (set to the assay's)",

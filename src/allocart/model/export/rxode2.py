@@ -15,22 +15,16 @@ Typical patient::
 
 from __future__ import annotations
 
-import sympy as sp
-
-from allocart.model.export.common import ExportModel, header_lines, individual_expression
+from allocart.model.export.common import (
+    ExportModel,
+    eta_name,
+    header_lines,
+    model_sections,
+    typical_name,
+)
 from allocart.model.export.printers import number, r_code
 
 __all__ = ["to_rxode2", "typical_name", "eta_name"]
-
-
-def typical_name(name: str) -> str:
-    """Name of the typical value of a parameter with variability (``tv_<name>``)."""
-    return f"tv_{name}"
-
-
-def eta_name(name: str) -> str:
-    """Name of a parameter's random effect (``eta_<name>``)."""
-    return f"eta_{name}"
 
 
 def _label(text: str) -> str:
@@ -60,7 +54,6 @@ def to_rxode2(
     str
         R source defining ``allocart_model`` and ``allocart_events``.
     """
-    m = export.model
     lines = [f"# {h}" for h in header_lines(export)]
     lines += [
         "#",
@@ -85,30 +78,22 @@ def to_rxode2(
             f"    {eta_name(p.name)} ~ {number(p.omega2)}  "
             f"# {p.transform}-normal, CV {p.iiv:g}, omega^2 = log(1 + CV^2)"
         )
-    lines += ["  })", "  model({", "    # individual parameters"]
-    for p in export.varying:
-        expr = individual_expression(
-            p, sp.Symbol(typical_name(p.name)), sp.Symbol(eta_name(p.name))
-        )
-        lines.append(f"    {p.name} <- {r_code(expr)}")
-    lines.append("    # derived parameters (baseline steady state and normalisers)")
-    for name, expr in m.derived.items():
-        lines.append(f"    {name} <- {r_code(expr)}")
-    lines.append("    # baseline states (pre-treatment steady state)")
-    for st in m.states:
-        lines.append(f"    {st.name}(0) <- {r_code(m.initial[st.name])}  # {st.unit}")
-    lines.append("    # intermediate quantities")
-    for name, expr in m.intermediates.items():
-        lines.append(f"    {name} <- {r_code(expr)}")
-    lines.append("    # ODEs (per day)")
-    for st in m.states:
-        lines.append(f"    d/dt({st.name}) <- {r_code(m.odes[st.name])}  # {st.description}")
-    lines.append("    # CAR-T dose split between effector and memory states")
-    for state, expr in export.bioavailability.items():
-        lines.append(f"    f({state}) <- {r_code(expr)}")
-    lines.append("    # read-outs")
-    for ob in m.observables:
-        lines.append(f"    {ob.name} <- {r_code(ob.expr)}  # {ob.unit}")
+    lines += ["  })", "  model({"]
+    lines += model_sections(
+        export,
+        "    # ",
+        {
+            "individual": lambda name, expr, _: f"    {name} <- {r_code(expr)}",
+            "derived": lambda name, expr, _: f"    {name} <- {r_code(expr)}",
+            "initial": lambda name, expr, st: f"    {name}(0) <- {r_code(expr)}  # {st.unit}",
+            "intermediates": lambda name, expr, _: f"    {name} <- {r_code(expr)}",
+            "odes": lambda name, expr, st: (
+                f"    d/dt({name}) <- {r_code(expr)}  # {st.description}"
+            ),
+            "bioavailability": lambda state, expr, _: f"    f({state}) <- {r_code(expr)}",
+            "observables": lambda name, expr, ob: f"    {name} <- {r_code(expr)}  # {ob.unit}",
+        },
+    )
     lines += ["  })", "}", "", "# Dosing and lymphodepletion, then sampling times (days)."]
     lines.append("allocart_events <- et()")
     for d in export.doses:
