@@ -123,13 +123,17 @@ def to_mrgsolve(
                 f"{eta_name(p.name)} : {number(p.omega2)} : {p.transform}-normal variability of "
                 f"{p.name}, CV {p.iiv:g}"
             )
+
+    def declare(name: str, expr: sp.Expr, _: object) -> str:
+        return f"double {names[name]} = {code(expr)};"
+
     lines += ["", "$MAIN"]
     lines += model_sections(
         export,
         "// ",
         {
-            "individual": lambda name, expr, _: f"double {names[name]} = {code(expr)};",
-            "derived": lambda name, expr, _: f"double {names[name]} = {code(expr)};",
+            "individual": declare,
+            "derived": declare,
             "bioavailability": lambda state, expr, _: f"F_{state} = {code(expr)};",
             "initial": lambda name, expr, _: f"{name}_0 = {code(expr)};",
         },
@@ -139,7 +143,7 @@ def to_mrgsolve(
         export,
         "// ",
         {
-            "intermediates": lambda name, expr, _: f"double {names[name]} = {code(expr)};",
+            "intermediates": declare,
             "odes": lambda name, expr, _: f"dxdt_{name} = {code(expr)};",
         },
     )

@@ -15,6 +15,8 @@ Typical patient::
 
 from __future__ import annotations
 
+import sympy as sp
+
 from allocart.model.export.common import (
     ExportModel,
     eta_name,
@@ -78,15 +80,19 @@ def to_rxode2(
             f"    {eta_name(p.name)} ~ {number(p.omega2)}  "
             f"# {p.transform}-normal, CV {p.iiv:g}, omega^2 = log(1 + CV^2)"
         )
+
+    def assign(name: str, expr: sp.Expr, _: object) -> str:
+        return f"    {name} <- {r_code(expr)}"
+
     lines += ["  })", "  model({"]
     lines += model_sections(
         export,
         "    # ",
         {
-            "individual": lambda name, expr, _: f"    {name} <- {r_code(expr)}",
-            "derived": lambda name, expr, _: f"    {name} <- {r_code(expr)}",
+            "individual": assign,
+            "derived": assign,
             "initial": lambda name, expr, st: f"    {name}(0) <- {r_code(expr)}  # {st.unit}",
-            "intermediates": lambda name, expr, _: f"    {name} <- {r_code(expr)}",
+            "intermediates": assign,
             "odes": lambda name, expr, st: (
                 f"    d/dt({name}) <- {r_code(expr)}  # {st.description}"
             ),
