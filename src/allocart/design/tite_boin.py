@@ -136,8 +136,9 @@ def tite_kernel(
         elimi[:] = False
         seen[:] = False
         d = rules.start
-        p = 0
-        i = 0
+        # int64 rather than the literal 0: the enrolment functions compile for one type only
+        p = np.int64(0)
+        i = np.int64(0)
         status = 0
         now = 0.0
         for c in range(rules.n_cohorts):

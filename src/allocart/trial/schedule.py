@@ -311,7 +311,7 @@ def _schedule(
     for t in range(m):
         seen[:] = False
         opens = 0.0
-        i = 0
+        i = np.int64(0)  # not the literal 0: fill_cohort compiles for one type only
         for p in range(0, n_pat, cs):
             d = dose[t, p]
             if d < 0:
