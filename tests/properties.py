@@ -9,26 +9,32 @@ one line naming the offending field, column or file, never another exception.
 
 Here: the two Hypothesis settings (:data:`FAST` for the default suite, :data:`SLOW` for the
 ``slow`` suite), values a user may type by mistake (:func:`weird_values`), mutations of a valid
-document (:func:`mutated`) and of a table (:func:`mutated_table`), and the check of a refusal
-(:func:`check_refusal`).
+document (:func:`mutated`) and of a table (:func:`mutated_table`), an input written to a
+temporary file or folder (:func:`written`), and the checks of a refusal (:func:`check_refusal`),
+of the problems a reader lists (:func:`check_problems`) and of the command line
+(:func:`run_main`, :func:`check_cli_refusal`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
 import math
 import os
 import re
+import tempfile
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from allocart.cli.app import main
 from allocart.errors import AllocartError
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
@@ -40,25 +46,25 @@ def _examples(default: int) -> int:
     return max(1, int(default * float(scale) / 100)) if scale else default
 
 
-def fast(max_examples: int) -> settings:
-    """Settings of a default-suite property: bounded, derandomised (the same inputs every run)."""
+def _settings(max_examples: int, *, derandomize: bool) -> settings:
+    """Settings of a property: ``max_examples`` (scaled), no deadline, the failing blob printed."""
     return settings(
         max_examples=_examples(max_examples),
         deadline=None,
-        derandomize=True,
+        derandomize=derandomize,
         suppress_health_check=_HEALTH,
         print_blob=True,
     )
+
+
+def fast(max_examples: int) -> settings:
+    """Settings of a default-suite property: bounded, derandomised (the same inputs every run)."""
+    return _settings(max_examples, derandomize=True)
 
 
 def slow(max_examples: int) -> settings:
     """Settings of a ``slow``-suite property: thousands of random inputs, new ones every run."""
-    return settings(
-        max_examples=_examples(max_examples),
-        deadline=None,
-        suppress_health_check=_HEALTH,
-        print_blob=True,
-    )
+    return _settings(max_examples, derandomize=False)
 
 
 # ----------------------------------------------------------------------------- values
@@ -636,6 +642,26 @@ def read_csv_rows(text: str) -> list[list[str]]:
     return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
+@contextlib.contextmanager
+def written(name: str, content: str | bytes | Mapping[str, bytes]) -> Iterator[Path]:
+    """The path of ``name`` in a new temporary folder (removed on exit), holding ``content``.
+
+    Text is written as UTF-8, bytes as they are; a mapping makes ``name`` a folder of files
+    (file name -> bytes).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.mkdir()
+            for fname, data in content.items():
+                (path / fname).write_bytes(data)
+        yield path
+
+
 # ----------------------------------------------------------------------------- the property
 
 
@@ -680,6 +706,37 @@ def check_message(msg: str, identifiers: Iterable[str] | Callable[[str], bool]) 
         assert any(n in msg for n in names) or any(
             re.search(rf"(?<!\w){re.escape(n)}(?!\w)", msg) for n in short
         ), f"message names none of {sorted(names)[:30]}: {msg!r}"
+
+
+def check_problems(problems: Iterable[Any], place: str) -> None:
+    """Each problem a reader lists is one line naming ``place`` (its file or folder) and, for a
+    problem of a row, its column."""
+    for p in problems:
+        text = str(p)
+        assert len(text.splitlines()) == 1, text
+        assert place in p.file, text
+        assert p.row is None or p.column is not None, (
+            f"a problem of row {p.row} names no column: {text}"
+        )
+
+
+def run_main(argv: list[str]) -> tuple[int, str]:
+    """``allocart <argv>`` run in this process: its exit code and what it wrote on stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def check_cli_refusal(
+    code: int, err: str, identifiers: Iterable[str] | Callable[[str], bool]
+) -> None:
+    """A command either succeeded (exit 0) or refused (exit 2) in one ``error:`` line that
+    names one of ``identifiers`` (see :func:`check_message`)."""
+    assert code in (0, 2), err
+    if code == 2:
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        check_message(err.rstrip("\n"), identifiers)
 
 
 def names_in(doc: Any) -> set[str]:

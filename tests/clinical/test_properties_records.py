@@ -10,12 +10,9 @@ accept them or raise a :class:`ScoringError` of one line naming a field.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,7 +24,9 @@ from allocart.clinical import units
 from allocart.clinical.records import BILAG_DOMAINS, PatientRecords
 from allocart.clinical.registry import STANDARDS
 from allocart.errors import ScoringError
+from tests.clinical.helpers import FULL_ICE_ITEMS
 from tests.properties import (
+    check_cli_refusal,
     check_message,
     check_refusal,
     fast,
@@ -35,10 +34,12 @@ from tests.properties import (
     mutated,
     names_in,
     numbers,
+    run_main,
     scalars,
     slow,
     times,
     weird_values,
+    written,
 )
 
 NAMES = field_names(PatientRecords) | {
@@ -180,13 +181,7 @@ CALENDAR = {
         {"time": "2024-01-09", "ice_score": 6},
         {
             "time": "2024-01-10",
-            "ice_items": {
-                "orientation": 4,
-                "naming": 3,
-                "command": 1,
-                "writing": 1,
-                "attention": 1,
-            },
+            "ice_items": {**FULL_ICE_ITEMS},
         },
     ],
     "hlh": [{"time": "2024-01-10", "hepatomegaly": False, "splenomegaly": True}],
@@ -303,28 +298,16 @@ def _check(case, standard):
 
 def _check_file(case, standard):
     doc, touched = case
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "records.json"
-        path.write_text(json.dumps(doc), encoding="utf-8")
+    with written("records.json", json.dumps(doc)) as path:
         ids = _identifiers(doc, touched) | {"records.json"}
         check_refusal(lambda: clinical.score(standard, path), ids, ScoringError)
 
 
 def _check_cli(case, standard):
-    from allocart.cli.app import main
-
     doc, touched = case
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "records.json"
-        path.write_text(json.dumps(doc), encoding="utf-8")
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(["score", standard, str(path), "--json"])
-        err = err.getvalue()
-        assert code in (0, 2), err
-        if code == 2:
-            assert err.startswith("error: ") and err.count("\n") == 1, err
-            check_message(err.rstrip("\n"), _identifiers(doc, touched) | {"records.json"})
+    with written("records.json", json.dumps(doc)) as path:
+        code, err = run_main(["score", standard, str(path), "--json"])
+    check_cli_refusal(code, err, _identifiers(doc, touched) | {"records.json"})
 
 
 STANDARD = st.sampled_from(sorted(STANDARDS))
@@ -358,9 +341,7 @@ def record_texts(draw):
 
 
 def _check_text(text, standard):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "records.json"
-        path.write_text(text, encoding="utf-8")
+    with written("records.json", text) as path:
         check_refusal(
             lambda: clinical.score(standard, path), NAMES | {"records.json"}, ScoringError
         )

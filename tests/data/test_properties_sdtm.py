@@ -12,8 +12,6 @@ naming the file; every problem they list is one line naming its file and, for a 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from pathlib import Path
 
@@ -27,16 +25,19 @@ from allocart.data.sdtm import DOMAINS, KINETIC_CODES, LAB_ALIASES
 from allocart.errors import DataError
 from tests.data.conftest import PILOT, hand_dataset
 from tests.properties import (
-    check_message,
+    check_cli_refusal,
+    check_problems,
     check_refusal,
     csv_text,
     fast,
     mutated_table,
     number_cells,
     read_csv_rows,
+    run_main,
     slow,
     table_cells,
     time_cells,
+    written,
 )
 
 
@@ -216,60 +217,31 @@ def random_studies(draw):
     return tables, set()
 
 
-def _write(folder: Path, tables: dict[str, bytes]) -> None:
-    folder.mkdir()
-    for fname, data in tables.items():
-        (folder / fname).write_bytes(data)
-
-
-def _check_problems(problems, folder: str) -> None:
-    for p in problems:
-        text = str(p)
-        assert len(text.splitlines()) == 1, text
-        assert folder in p.file, text
-        assert p.row is None or p.column is not None, (
-            f"a problem of row {p.row} names no column: {text}"
-        )
-
-
 def _check(case) -> None:
     tables, _ = case
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "study"
-        _write(folder, tables)
+    with written("study", tables) as folder:
         names = lambda m: "study" in m  # noqa: E731 - every message names the folder or a file in it
         study, exc = check_refusal(lambda: load_sdtm(folder), names, DataError)
         if study is not None:
-            _check_problems(study.problems, "study")
+            check_problems(study.problems, "study")
             for note in study.notes:
                 assert len(note.splitlines()) == 1, note
             assert (study.dataset is None) == bool(study.problems)
         _, exc = check_refusal(lambda: read_sdtm(folder), names, DataError)
         if isinstance(exc, DataValidationError):
-            _check_problems(exc.problems, "study")
+            check_problems(exc.problems, "study")
 
 
 def _check_cli(case) -> None:
-    from allocart.cli.app import main
-
     tables, _ = case
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "study"
-        _write(folder, tables)
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(["data", "check", str(folder), "--json"])
-        err = err.getvalue()
-        assert code in (0, 2), err
-        if code == 2:
-            assert err.startswith("error: ") and err.count("\n") == 1, err
-            check_message(err.rstrip("\n"), lambda m: "study" in m)
+    with written("study", tables) as folder:
+        code, err = run_main(["data", "check", str(folder), "--json"])
+    check_cli_refusal(code, err, lambda m: "study" in m)
 
 
 def test_the_seed_reads_back():
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "study"
-        _write(folder, {f"{k.lower()}.csv": csv_text(v).encode() for k, v in SEED.items()})
+    tables = {f"{k.lower()}.csv": csv_text(v).encode() for k, v in SEED.items()}
+    with written("study", tables) as folder:
         assert read_sdtm(folder) == hand_dataset()
 
 
@@ -399,21 +371,16 @@ def _study(table: str, changes: dict[str, str], row: int = 1) -> dict[str, bytes
     ],
 )
 def test_inputs_that_gave_tracebacks_or_nameless_lines(tables, says):
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "study"
-        _write(folder, tables)
+    with written("study", tables) as folder:
         with pytest.raises(DataValidationError) as exc:
             read_sdtm(folder)
-    _check_problems(exc.value.problems, "study")
+    check_problems(exc.value.problems, "study")
     for word in says:
         assert word in str(exc.value), (word, str(exc.value))
 
 
 def test_a_note_on_a_code_with_a_line_break_is_one_line():
-    tables = _study("LB", {"LBTESTCD": "X\nY"})
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "study"
-        _write(folder, tables)
+    with written("study", _study("LB", {"LBTESTCD": "X\nY"})) as folder:
         study = load_sdtm(folder)
     note = next(n for n in study.notes if "not used" in n)
     assert "X\\nY" in note and len(note.splitlines()) == 1, note

@@ -12,9 +12,6 @@ of one line naming a parameter or the file.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 import yaml
@@ -35,6 +32,7 @@ from tests.properties import (
     scalars,
     slow,
     weird_values,
+    written,
     yaml_text,
 )
 
@@ -95,14 +93,12 @@ def random_overrides(draw):
 def _check(doc, touched, what: str = "--params") -> None:
     # a refusal names an override, the file, or a derived parameter the overrides make impossible
     ids = set(parameter_names()) | touched | names_in(doc) | {"params.yaml"}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "params.yaml"
-        try:
-            text = yaml.safe_dump(doc, allow_unicode=True)
-        except yaml.YAMLError:
-            return
-        path.write_text(text, encoding="utf-8")
-        ids |= names_in(yaml.safe_load(text))  # YAML may read a key otherwise (U+0085 as a space)
+    try:
+        text = yaml.safe_dump(doc, allow_unicode=True)
+    except yaml.YAMLError:
+        return
+    ids |= names_in(yaml.safe_load(text))  # YAML may read a key otherwise (U+0085 as a space)
+    with written("params.yaml", text) as path:
         overrides, _ = check_refusal(lambda: load_overrides(path), ids, ParameterError)
         if overrides is None:
             return
@@ -128,9 +124,7 @@ def override_texts(draw):
 
 def _check_text(text: str) -> None:
     ids = set(parameter_names()) | NAMES | {"params.yaml"}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "params.yaml"
-        path.write_text(text, encoding="utf-8")
+    with written("params.yaml", text) as path:
         overrides, _ = check_refusal(lambda: load_overrides(path), ids, ParameterError)
         if overrides is not None:
             check_refusal(
@@ -200,9 +194,7 @@ def test_random_overrides_long(case):
     ],
 )
 def test_inputs_that_gave_tracebacks_or_nameless_lines(text, says):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "params.yaml"
-        path.write_text(text)
+    with written("params.yaml", text) as path:
         with pytest.raises(ParameterError) as exc:
             TABLE.with_overrides(load_overrides(path), origin="--params")
     check_message(str(exc.value), [says])
