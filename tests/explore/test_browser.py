@@ -13,7 +13,6 @@ page (how ``docs/img/explore.png`` is made).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +28,7 @@ import pytest
 from allocart.explore.compute import PANELS, RATES
 from allocart.explore.figures import TRACE_NAMES
 from allocart.explore.layout import IDS, graph_id
-from tests.trial.test_report_browser import ARGS, CHROMIUM, _browser_available
+from tests.helpers_browser import open_page
 
 #: The server's first answer may wait for the solver to compile (a cold numba cache).
 START_TIMEOUT_S = 300.0
@@ -123,68 +122,42 @@ def _wait_status(page, needle: str) -> str:
 
 
 def test_explorer_renders_and_a_new_dose_changes_the_plots(server):
-    _browser_available()
-    from playwright.sync_api import sync_playwright
+    with open_page(server, lambda url: url.startswith(server), 1400, 1100) as page:
+        assert page.title() == "allocart explorer"
+        status = _wait_status(page, FIRST_DOSE)
+        assert f"{N} virtual patients" in status
+        page.wait_for_selector(f"#{graph_id(PANELS[-1].key)} .js-plotly-plot .main-svg")
+        before = {}
+        for p in PANELS:
+            traces = _traces(page, p.key)
+            assert [t["name"] for t in traces] == list(TRACE_NAMES), p.key
+            assert all(len(t["y"]) > 300 for t in traces), p.key
+            box = page.locator(f"#{graph_id(p.key)}").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 200, p.key
+            before[p.key] = traces
+        rows = page.locator("table.rates tbody tr")
+        assert rows.count() == len(RATES)
+        assert all(f"/{N}" in rows.nth(i).inner_text() for i in range(len(RATES)))
+        if shot := os.environ.get("ALLOCART_EXPLORE_SCREENSHOT"):
+            Path(shot).parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=shot, full_page=True)
 
-    errors, failed, external = [], [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-            args=ARGS,
-            headless=True,
+        page.fill(f"#{IDS['dose']}", SECOND_DOSE)
+        page.press(f"#{IDS['dose']}", "Enter")
+        _wait_status(page, SECOND_DOSE)
+        car = PANELS[0].key
+        peak0 = max(v for v in before[car][3]["y"] if v is not None)
+        # the graph redraws after the status line: wait for the typical peak to move
+        page.wait_for_function(
+            """([id, old]) => { const d = document.getElementById(id)
+                    .querySelector('.js-plotly-plot').data;
+                 return Math.max(...d[3].y.filter(v => v !== null)) !== old; }""",
+            arg=[graph_id(car), peak0],
+            timeout=UPDATE_TIMEOUT_MS,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on(
-                "request",
-                lambda r: external.append(r.url) if not r.url.startswith(server) else None,
-            )
-            page.goto(server, wait_until="load")
-            assert page.title() == "allocart explorer"
-            status = _wait_status(page, FIRST_DOSE)
-            assert f"{N} virtual patients" in status
-            page.wait_for_selector(f"#{graph_id(PANELS[-1].key)} .js-plotly-plot .main-svg")
-            before = {}
-            for p in PANELS:
-                traces = _traces(page, p.key)
-                assert [t["name"] for t in traces] == list(TRACE_NAMES), p.key
-                assert all(len(t["y"]) > 300 for t in traces), p.key
-                box = page.locator(f"#{graph_id(p.key)}").bounding_box()
-                assert box is not None and box["width"] > 300 and box["height"] > 200, p.key
-                before[p.key] = traces
-            rows = page.locator("table.rates tbody tr")
-            assert rows.count() == len(RATES)
-            assert all(f"/{N}" in rows.nth(i).inner_text() for i in range(len(RATES)))
-            if shot := os.environ.get("ALLOCART_EXPLORE_SCREENSHOT"):
-                Path(shot).parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=shot, full_page=True)
-
-            page.fill(f"#{IDS['dose']}", SECOND_DOSE)
-            page.press(f"#{IDS['dose']}", "Enter")
-            _wait_status(page, SECOND_DOSE)
-            car = PANELS[0].key
-            peak0 = max(v for v in before[car][3]["y"] if v is not None)
-            # the graph redraws after the status line: wait for the typical peak to move
-            page.wait_for_function(
-                """([id, old]) => { const d = document.getElementById(id)
-                        .querySelector('.js-plotly-plot').data;
-                     return Math.max(...d[3].y.filter(v => v !== null)) !== old; }""",
-                arg=[graph_id(car), peak0],
-                timeout=UPDATE_TIMEOUT_MS,
-            )
-            after = _traces(page, car)
-            typical = [t for t in after if t["name"] == "typical patient"][0]["y"]
-            typical0 = [t for t in before[car] if t["name"] == "typical patient"][0]["y"]
-            # five times the cells: a higher CAR-T peak in the typical patient
-            assert max(v for v in typical if v is not None) > max(
-                v for v in typical0 if v is not None
-            )
-            assert _traces(page, car)[2]["y"] != before[car][2]["y"]  # the cohort median moved
-        finally:
-            browser.close()
-    assert errors == [], errors
-    assert failed == [], failed
-    assert external == [], external
+        after = _traces(page, car)
+        typical = [t for t in after if t["name"] == "typical patient"][0]["y"]
+        typical0 = [t for t in before[car] if t["name"] == "typical patient"][0]["y"]
+        # five times the cells: a higher CAR-T peak in the typical patient
+        assert max(v for v in typical if v is not None) > max(v for v in typical0 if v is not None)
+        assert _traces(page, car)[2]["y"] != before[car][2]["y"]  # the cohort median moved

@@ -2,13 +2,10 @@
 
 It must render, log no console error, load nothing from outside, and show every figure with a
 non-zero size. Where chromium is missing the test is skipped, except on CI (``CI=true``), where it
-fails: CI installs chromium in ``.ci/run``.
+fails: CI installs chromium in ``.ci/run`` (see :mod:`tests.helpers_browser`).
 """
 
 from __future__ import annotations
-
-import os
-import shutil
 
 import pytest
 
@@ -17,41 +14,13 @@ from allocart.report.html import write_report
 from allocart.trial.pools import arms_of
 from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
+from tests.helpers_browser import open_page
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 #: Arms of ``small_dict()`` and every figure of its report (the run figures and one per arm).
 N_ARMS = len(arms_of(protocol_from_dict(small_dict())))
 FIGURE_IDS = figure_ids(N_ARMS)
-
-
-def _browser_available() -> None:
-    missing = []
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        missing.append("chromium (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright (pip install allocart[test])")
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(
-                f"the browser test needs {' and '.join(missing)}; .ci/run installs chromium"
-            )
-        pytest.skip(f"needs {' and '.join(missing)}")
 
 
 @pytest.fixture(scope="module")
@@ -71,52 +40,25 @@ def report(tmp_path_factory):
 
 
 def test_report_renders_without_errors_and_every_figure_is_visible(report):
-    _browser_available()
-    from playwright.sync_api import sync_playwright
-
-    errors, failed, external = [], [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-            args=ARGS,
-            headless=True,
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on(
-                "request",
-                lambda r: (
-                    external.append(r.url) if not r.url.startswith(("file:", "data:")) else None
-                ),
-            )
-            page.goto(report.as_uri(), wait_until="load")
-            assert page.title().startswith("Allogeneic CD19/CD20")
-            assert page.locator("h1").inner_text().strip()
-            assert page.locator("table").count() >= 3
-            imgs = page.locator("img.figure")
-            assert imgs.count() == len(FIGURE_IDS)
-            safety = page.locator("#safety")
-            safety.scroll_into_view_if_needed()
-            assert safety.is_visible() and safety.inner_text().strip() == "Safety per dose"
-            assert page.locator("table.safety").count() == N_ARMS
-            for fid in FIGURE_IDS:
-                img = page.locator(f"#fig-{fid} img")
-                img.scroll_into_view_if_needed()
-                assert img.is_visible(), fid
-                loaded = img.evaluate(
-                    "e => e.complete && e.naturalWidth > 0 && e.naturalHeight > 0"
-                )
-                assert loaded, f"figure {fid} did not load"
-                box = img.bounding_box()
-                assert box is not None and box["width"] > 100 and box["height"] > 100, (fid, box)
-        finally:
-            browser.close()
-    assert errors == [], errors
-    assert failed == [], failed
-    assert external == [], external
+    local = ("file:", "data:")
+    with open_page(report.as_uri(), lambda url: url.startswith(local), 1280, 900) as page:
+        assert page.title().startswith("Allogeneic CD19/CD20")
+        assert page.locator("h1").inner_text().strip()
+        assert page.locator("table").count() >= 3
+        imgs = page.locator("img.figure")
+        assert imgs.count() == len(FIGURE_IDS)
+        safety = page.locator("#safety")
+        safety.scroll_into_view_if_needed()
+        assert safety.is_visible() and safety.inner_text().strip() == "Safety per dose"
+        assert page.locator("table.safety").count() == N_ARMS
+        for fid in FIGURE_IDS:
+            img = page.locator(f"#fig-{fid} img")
+            img.scroll_into_view_if_needed()
+            assert img.is_visible(), fid
+            loaded = img.evaluate("e => e.complete && e.naturalWidth > 0 && e.naturalHeight > 0")
+            assert loaded, f"figure {fid} did not load"
+            box = img.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 100, (fid, box)
 
 
 def test_report_is_one_self_contained_file(report):
