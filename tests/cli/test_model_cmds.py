@@ -1,13 +1,11 @@
 """The model's command line: simulate, export, params, products."""
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 
 from allocart.cli.app import main
 from allocart.model.equations import MODEL
+from tests.helpers_cli import run_cli
 
 
 def test_simulate_typical_states_to_csv(tmp_path, capsys):
@@ -40,43 +38,13 @@ def test_simulate_typical_states_to_csv(tmp_path, capsys):
 
 
 def test_simulate_population_to_parquet(tmp_path):
+    args = ["simulate", "--n", "5", "--seed", "3", "--days", "10", "--dose", "3e8", "--out"]
     out = tmp_path / "sim.parquet"
-    assert (
-        main(
-            [
-                "simulate",
-                "--n",
-                "5",
-                "--seed",
-                "3",
-                "--days",
-                "10",
-                "--dose",
-                "3e8",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main([*args, str(out)]) == 0
     df = pd.read_parquet(out)
     assert sorted(df["id"].unique()) == [1, 2, 3, 4, 5]
     again = tmp_path / "again.parquet"
-    main(
-        [
-            "simulate",
-            "--n",
-            "5",
-            "--seed",
-            "3",
-            "--days",
-            "10",
-            "--dose",
-            "3e8",
-            "--out",
-            str(again),
-        ]
-    )
+    main([*args, str(again)])
     pd.testing.assert_frame_equal(df, pd.read_parquet(again))
 
 
@@ -91,11 +59,7 @@ def test_simulate_population_to_parquet(tmp_path):
     ],
 )
 def test_bad_input_gives_one_clear_line(args, needle):
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocart.cli.app", "simulate", "--days", "5", *args],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_cli(["simulate", "--days", "5", *args])
     assert proc.returncode == 2
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -105,11 +69,7 @@ def test_bad_input_gives_one_clear_line(args, needle):
 def test_bad_params_file_gives_one_line(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("k_Trej: 20\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocart.cli.app", "simulate", "--params", str(f)],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_cli(["simulate", "--params", str(f)])
     assert (
         proc.returncode == 2 and "`k_Trej` = 20" in proc.stderr and "Traceback" not in proc.stderr
     )
@@ -118,11 +78,7 @@ def test_bad_params_file_gives_one_line(tmp_path):
 def test_malformed_product_yaml(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("name: x\norigin: allogeneic\ntargets: [CD22]\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocart.cli.app", "simulate", "--product", str(f)],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_cli(["simulate", "--product", str(f)])
     assert proc.returncode == 2 and "targets" in proc.stderr and "CD22" in proc.stderr
 
 

@@ -1,12 +1,11 @@
 """The ``allocart score`` command."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from allocart.cli.app import main
+from tests.helpers_cli import run_cli
 
 PATIENT = {
     "patient_id": "P1",
@@ -107,11 +106,7 @@ def test_unknown_standard_and_missing_file(capsys, input_file):
 def test_subprocess_has_no_traceback(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("{not json")
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocart.cli.app", "score", "crs", str(path)],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_cli(["score", "crs", str(path)])
     assert (
         proc.returncode == 2 and "Traceback" not in proc.stderr and "not valid JSON" in proc.stderr
     )
