@@ -25,6 +25,7 @@ from allocart.model.logistics import (
     parse_logistics,
 )
 from allocart.model.products import list_products, load_product
+from tests.helpers_logistics import zero_autologous
 
 
 #: Monte-Carlo tolerance of a proportion estimated from n draws: 4 binomial standard errors.
@@ -33,18 +34,7 @@ def _mc_tol(p: float, n: int) -> float:
 
 
 def _zero() -> Logistics:
-    return parse_logistics(
-        {
-            "supply": {
-                "apheresis_days": 0,
-                "manufacturing_median_days": 0,
-                "shipping_days": 0,
-                "conditioning_days": 0,
-                "release_failure_probability": 0,
-            }
-        },
-        origin="autologous",
-    )
+    return parse_logistics(zero_autologous(), origin="autologous")
 
 
 def test_every_default_is_a_row_with_unit_and_source():

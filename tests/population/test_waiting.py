@@ -12,6 +12,7 @@ from allocart.model.parameters import load_default_parameters
 from allocart.model.scenario import Scenario, build_batch, sample_parameters
 from allocart.population.cohort import simulate_cohort
 from allocart.population.waiting import plan_waits, wait_outcome
+from tests.helpers_logistics import zero_autologous
 
 N = 16
 SEED = 5
@@ -34,18 +35,7 @@ def _cohort(logistics: Logistics | None):
 
 
 def test_zero_logistics_gives_todays_cohort_exactly():
-    zero = parse_logistics(
-        {
-            "supply": {
-                "apheresis_days": 0,
-                "manufacturing_median_days": 0,
-                "shipping_days": 0,
-                "conditioning_days": 0,
-                "release_failure_probability": 0,
-            }
-        },
-        origin="autologous",
-    )
+    zero = parse_logistics(zero_autologous(), origin="autologous")
     today = _cohort(None).patients
     waited = _cohort(zero).patients
     pd.testing.assert_frame_equal(waited[today.columns], today)

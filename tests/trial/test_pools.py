@@ -22,6 +22,7 @@ from allocart.trial.pools import (
     simulate_pool,
 )
 from allocart.trial.protocol import DAYS_PER_MONTH, protocol_from_dict
+from tests.helpers_logistics import zero_autologous
 from tests.trial.conftest import small_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -111,17 +112,6 @@ def _product_file(folder, name: str, base: str, logistics: dict) -> str:
     return str(path)
 
 
-_ZERO_AUTOLOGOUS = {
-    "supply": {
-        "apheresis_days": 0,
-        "manufacturing_median_days": 0,
-        "shipping_days": 0,
-        "conditioning_days": 0,
-        "release_failure_probability": 0,
-    }
-}
-
-
 def _two_arm_protocol(tmp_path, autologous_logistics: dict, pool_size: int = 30):
     d = small_dict(pool_size=pool_size, timecourse_patients=0)
     d["dose_levels"] = ["3.0e8"]
@@ -139,7 +129,7 @@ def _two_arm_protocol(tmp_path, autologous_logistics: dict, pool_size: int = 30)
 
 
 def test_pools_carry_time_to_treatment_and_zero_logistics_change_nothing(tmp_path):
-    p = _two_arm_protocol(tmp_path, _ZERO_AUTOLOGOUS, pool_size=20)
+    p = _two_arm_protocol(tmp_path, zero_autologous(), pool_size=20)
     pool = simulate_pool(p, PoolKey(1, 0))[0]
     today = simulate_cohort(
         "autologous-cd19",
