@@ -6,15 +6,14 @@ import csv
 import io
 import re
 
-import numpy as np
-
 from allocart.model.equations import MODEL
 from allocart.model.export import mrgsolve_doses_csv, to_mrgsolve
 from allocart.model.export.mrgsolve import mrgsolve_names
 from allocart.model.parameters import load_default_parameters
 from tests.model.export.agreement import MAX_REL_DIFF, worst_relative_difference
+from tests.model.export.r_agreement import check_r_solution
 from tests.model.export.reader import read_mrgsolve
-from tests.model.export.rscript import run_r, skip_without, states_at
+from tests.model.export.rscript import run_r, skip_without
 
 BLOCKS = ("$PROB", "$PARAM", "$CMT", "$OMEGA", "$MAIN", "$ODE", "$TABLE", "$CAPTURE")
 
@@ -60,8 +59,4 @@ def test_mrgsolve_reproduces_simulate(typical, export, export_times, tmp_path):
         'write.csv(as.data.frame(out), "out.csv", row.names = FALSE)\n',
         tmp_path,
     )
-    dose_times = {d.time for d in export.doses}
-    keep = np.array([t not in dose_times for t in export_times[1:]])
-    res = states_at(frame, "time", export_times[1:][keep], MODEL.state_names)
-    rel, name = worst_relative_difference(res, typical.states[0][keep])
-    assert rel <= MAX_REL_DIFF, (name, rel)
+    check_r_solution(frame, typical, export, export_times)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from allocart.model.equations import MODEL
 from allocart.model.export import to_rxode2
 from allocart.model.parameters import load_default_parameters
 from tests.model.export.agreement import MAX_REL_DIFF, worst_relative_difference
+from tests.model.export.r_agreement import check_r_solution
 from tests.model.export.reader import read_rxode2
-from tests.model.export.rscript import run_r, skip_without, states_at
+from tests.model.export.rscript import run_r, skip_without
 
 
 def test_structure(export):
@@ -50,9 +49,4 @@ def test_rxode2_reproduces_simulate(typical, export, export_times, tmp_path):
         'write.csv(sim, "out.csv", row.names = FALSE)\n',
         tmp_path,
     )
-    # outputs at dose times may be taken before the dose: compare the other days
-    dose_times = {d.time for d in export.doses}
-    keep = np.array([t not in dose_times for t in export_times[1:]])
-    res = states_at(frame, "time", export_times[1:][keep], MODEL.state_names)
-    rel, name = worst_relative_difference(res, typical.states[0][keep])
-    assert rel <= MAX_REL_DIFF, (name, rel)
+    check_r_solution(frame, typical, export, export_times)
