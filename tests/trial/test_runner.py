@@ -19,21 +19,12 @@ from allocart.trial.protocol import protocol_from_dict
 from allocart.trial.runner import run_trial
 from allocart.trial.summary import TABLES, oc_wide
 from tests.trial.conftest import small_dict
+from tests.trial.run_results import operating_characteristics as _oc
 
 
 def _run(protocol, out, **kw):
     kw.setdefault("report", False)  # the report has its own tests; matplotlib costs seconds
     return run_trial(protocol, out, workers=1, progress=False, **kw)
-
-
-def _oc(path):
-    con = duckdb.connect(str(path / "results.duckdb"), read_only=True)
-    try:
-        return con.execute(
-            "SELECT * FROM operating_characteristics ORDER BY arm, dose_level NULLS LAST, metric"
-        ).df()
-    finally:
-        con.close()
 
 
 def test_run_folder_holds_every_table_the_manifest_and_the_report(
