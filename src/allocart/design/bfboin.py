@@ -26,13 +26,14 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from allocart.design.base import check_int, kernel_outputs
+from allocart.design.base import check_int
 from allocart.design.boin import BOIN, BOINRules, boin_rules, boin_selection, boin_step
 from allocart.design.enrolment import (
     Enrolment,
+    calendar_outputs,
     enrol_cohort,
-    enrolment_records,
     fill_slot,
+    open_trial,
     plain_accrual,
     treat_patient,
     trial_end,
@@ -86,15 +87,9 @@ def bf_kernel(
     cap: int,
     need_resp: bool,
 ) -> tuple[Any, ...]:  # pragma: no cover - jitted
-    """BF-BOIN trials on the calendar ``cal``.
-
-    Returns ``(selected, N, Y, duration)`` and the records of :func:`enrolment_records` (each
-    patient's dose, infusion and candidate; each candidate's enrolment, infusion and dose).
-    """
+    """BF-BOIN trials on the calendar ``cal``; returns the arrays of :func:`calendar_outputs`."""
     n_trials, n_pat, k = dlt.shape
-    sel, N, Y = kernel_outputs(n_trials, k)
-    dur = np.zeros(n_trials)
-    rec = enrolment_records(n_trials, n_pat, cal.arrival.shape[1])
+    sel, N, Y, dur, rec = calendar_outputs(dlt, cal)
     pdose, pstart = rec[0], rec[1]
     elimi = np.zeros(k, dtype=np.bool_)
     closed = np.zeros(k, dtype=np.bool_)
@@ -104,13 +99,9 @@ def bf_kernel(
         elimi[:] = False
         closed[:] = False
         cleared[:] = False
-        seen[:] = False
+        i, p, gate = open_trial(seen)
         d = rules.start
-        # int64 rather than the literal 0: the enrolment functions compile for one type only
-        p = np.int64(0)
-        i = np.int64(0)
         status = 0
-        gate = 0.0
         for c in range(rules.n_cohorts):
             i, p, last = enrol_cohort(dlt, cal, rec, t, i, p, gate, d, rules.cs, seen, window, N, Y)
             cohort_end = last + cal.lag
@@ -201,10 +192,8 @@ def simulate_bf(
 def _simulate_block(
     self: BFBOIN, po: Any, arrivals: Any, accrual: Any
 ) -> tuple[Any, Any, Any, Any]:
-    if accrual is None:
-        raise DesignError("BF-BOIN needs `accrual_per_month` and `dlt_window_months`.")
-    window = float(accrual.dlt_window_months)
-    return simulate_bf(self, po.dlt, po.response, plain_accrual(arrivals, window), window)[:4]
+    cal, window = plain_accrual(arrivals, accrual, "BF-BOIN")
+    return simulate_bf(self, po.dlt, po.response, cal, window)[:4]
 
 
 BFBOIN.simulate_block = _simulate_block  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -219,21 +219,7 @@ class BOIN12(AbstractDesign):
         resp_only = r - both
         neither = n - y - r + both
         xk = resp_only * _GRID + both * self.u_resp_tox + neither * self.u_none
-        nxt, status, adm = _boin12_step(
-            d,
-            k,
-            n,
-            y,
-            r,
-            xk,
-            tb["lambda"][0],
-            tb["lambda"][1],
-            tb["tox_bad"],
-            tb["eff_bad"],
-            tb["ds"],
-            self.n_star,
-            self.n_explore,
-        )
+        nxt, status, adm = _boin12_step(d, k, n, y, r, xk, boin12_rules(self, tb))
         inadm = tuple(int(j) for j in range(k) if not adm[j])
         if status == 1:
             return Recommendation(Action.STOP, None, inadm, "No admissible dose: stop the trial.")
@@ -255,6 +241,104 @@ def _cached_tables(design: BOIN12, n_max: int) -> dict[str, np.ndarray]:
     return design.tables(n_max)
 
 
+class BOIN12Rules(NamedTuple):
+    """A BOIN12 design's settings and rule tables as the simulation kernel takes them.
+
+    Attributes
+    ----------
+    start, n_cohorts, cs, n_earlystop : int
+        Starting dose (0-based), cohorts, patients per cohort and the early-stopping sample size.
+    le, ld : float
+        BOIN escalation and de-escalation boundaries on the DLT rate.
+    tox_bad, eff_bad : ndarray of bool, shape (n_max + 1, n_max + 1)
+        Inadmissibility for toxicity (by patients, DLTs) and for efficacy (by patients, responses).
+    ds : ndarray of float, shape (n_max + 1, 100 n_max + 1)
+        Desirability by patients and pseudo-count (utility sum on the 1/100 grid).
+    n_star, n_explore : int
+        See :class:`BOIN12`.
+    u3, u2 : int
+        Utilities (0-100) of response with DLT and of neither.
+    target : float
+        Highest acceptable DLT probability.
+    """
+
+    start: int
+    n_cohorts: int
+    cs: int
+    n_earlystop: int
+    le: float
+    ld: float
+    tox_bad: NDArray[np.bool_]
+    eff_bad: NDArray[np.bool_]
+    ds: NDArray[np.float64]
+    n_star: int
+    n_explore: int
+    u3: int
+    u2: int
+    target: float
+
+
+def boin12_rules(design: BOIN12, tb: dict[str, np.ndarray]) -> BOIN12Rules:
+    """The kernels' settings of ``design`` with its rule tables ``tb`` (:meth:`BOIN12.tables`)."""
+    return BOIN12Rules(
+        int(design.start_dose),
+        int(design.n_cohorts),
+        int(design.cohort_size),
+        int(design.n_earlystop),
+        float(tb["lambda"][0]),
+        float(tb["lambda"][1]),
+        tb["tox_bad"],
+        tb["eff_bad"],
+        tb["ds"],
+        int(design.n_star),
+        int(design.n_explore),
+        int(design.u_resp_tox),
+        int(design.u_none),
+        float(design.target),
+    )
+
+
+@numba.njit(cache=True)
+def _admissible(
+    n: np.ndarray, y: np.ndarray, r: np.ndarray, rules: BOIN12Rules
+) -> np.ndarray:  # pragma: no cover - jitted
+    """Admissible doses: below the first one unsafe for toxicity, and not futile for efficacy."""
+    k = n.size
+    adm = np.ones(k, dtype=np.bool_)
+    for j in range(k):
+        if n[j] >= 3 and rules.tox_bad[n[j], y[j]]:
+            for m in range(j, k):
+                adm[m] = False
+            break
+    for j in range(k):
+        if n[j] >= 3 and rules.eff_bad[n[j], r[j]]:
+            adm[j] = False
+    return adm
+
+
+@numba.njit(cache=True)
+def _most_desirable(
+    lo: int,
+    hi: int,
+    adm: np.ndarray,
+    n: np.ndarray,
+    xk: np.ndarray,
+    ds: np.ndarray,
+    ties_up: bool,
+) -> int:  # pragma: no cover - jitted
+    """The admissible dose of ``lo .. hi - 1`` with the highest desirability (-1 if none).
+
+    Ties go to the higher dose with ``ties_up``, to the lower one otherwise.
+    """
+    best = -1
+    bv = -1.0
+    for j in range(lo, hi):
+        if adm[j] and (ds[n[j], xk[j]] > bv or (ties_up and ds[n[j], xk[j]] == bv)):
+            bv = ds[n[j], xk[j]]
+            best = j
+    return best
+
+
 @numba.njit(cache=True)
 def _boin12_step(
     d: int,
@@ -263,48 +347,23 @@ def _boin12_step(
     y: np.ndarray,
     r: np.ndarray,
     xk: np.ndarray,
-    le: float,
-    ld: float,
-    tox_bad: np.ndarray,
-    eff_bad: np.ndarray,
-    ds: np.ndarray,
-    n_star: int,
-    n_explore: int,
+    rules: BOIN12Rules,
 ) -> tuple[int, int, np.ndarray]:  # pragma: no cover - jitted
-    adm = np.ones(k, dtype=np.bool_)
-    for j in range(k):
-        if n[j] >= 3 and tox_bad[n[j], y[j]]:
-            for m in range(j, k):
-                adm[m] = False
-            break
-    for j in range(k):
-        if n[j] >= 3 and eff_bad[n[j], r[j]]:
-            adm[j] = False
+    adm = _admissible(n, y, r, rules)
     rate = y[d] / n[d] if n[d] > 0 else 0.0
     lo = max(d - 1, 0)
-    if not adm[0] and n[0] >= 3 and tox_bad[n[0], y[0]]:
+    if not adm[0] and n[0] >= 3 and rules.tox_bad[n[0], y[0]]:
         return -1, 1, adm
-    if n[d] > n_explore and rate < ld and d != k - 1 and n[d + 1] == 0 and adm[d + 1]:
+    if n[d] > rules.n_explore and rate < rules.ld and d != k - 1 and n[d + 1] == 0 and adm[d + 1]:
         return d + 1, 0, adm
-    if rate >= ld - 1e-9:
+    if rate >= rules.ld - 1e-9:
         return lo, 0, adm
-    if rate > le + 1e-9 and n[d] >= n_star:
-        best = -1
-        bv = -1.0
-        for j in range(lo, d + 1):
-            if adm[j] and ds[n[j], xk[j]] > bv:
-                bv = ds[n[j], xk[j]]
-                best = j
+    if rate > rules.le + 1e-9 and n[d] >= rules.n_star:
+        best = _most_desirable(lo, d + 1, adm, n, xk, rules.ds, False)
         if best < 0:
             return lo, 0, adm
         return best, 0, adm
-    best = -1
-    bv = -1.0
-    for j in range(lo, min(d + 2, k)):
-        # >= sends ties to the higher dose.
-        if adm[j] and ds[n[j], xk[j]] >= bv:
-            bv = ds[n[j], xk[j]]
-            best = j
+    best = _most_desirable(lo, min(d + 2, k), adm, n, xk, rules.ds, True)
     if best < 0:
         any_adm = False
         for j in range(k):
@@ -317,68 +376,45 @@ def _boin12_step(
 
 @numba.njit(cache=True)
 def _boin12_kernel(
-    dlt: np.ndarray,
-    resp: np.ndarray,
-    start: int,
-    n_cohorts: int,
-    cs: int,
-    n_earlystop: int,
-    le: float,
-    ld: float,
-    tox_bad: np.ndarray,
-    eff_bad: np.ndarray,
-    ds: np.ndarray,
-    n_star: int,
-    n_explore: int,
-    u3: int,
-    u2: int,
-    target: float,
+    dlt: np.ndarray, resp: np.ndarray, rules: BOIN12Rules
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - jitted
     n_trials, _, k = dlt.shape
     sel, N, Y = kernel_outputs(n_trials, k)
     R = np.zeros(k, dtype=np.int64)
     X = np.zeros(k, dtype=np.int64)
+    u3, u2 = rules.u3, rules.u2
     for t in range(n_trials):
         R[:] = 0
         X[:] = 0
-        d = start
+        d = rules.start
         p = 0
         status = 0
-        for c in range(n_cohorts):
-            for _ in range(cs):
+        for c in range(rules.n_cohorts):
+            for _ in range(rules.cs):
                 a = dlt[t, p, d]
                 b = resp[t, p, d]
                 Y[t, d] += a
                 R[d] += b
                 X[d] += (100 if b else u2) if not a else (u3 if b else 0)
                 p += 1
-            N[t, d] += cs
-            if N[t, d] >= n_earlystop:
+            N[t, d] += rules.cs
+            if N[t, d] >= rules.n_earlystop:
                 break
-            if c == n_cohorts - 1:
+            if c == rules.n_cohorts - 1:
                 break
-            d, status, adm = _boin12_step(
-                d, k, N[t], Y[t], R, X, le, ld, tox_bad, eff_bad, ds, n_star, n_explore
-            )
+            d, status, adm = _boin12_step(d, k, N[t], Y[t], R, X, rules)
             if status != 0:
                 break
         if status == 1:
             sel[t] = -1
             continue
-        # OBD selection.
-        adm = np.ones(k, dtype=np.bool_)
+        # OBD selection among the admissible doses tried.
+        adm = _admissible(N[t], Y[t], R, rules)
         for j in range(k):
-            if N[t, j] >= 3 and tox_bad[N[t, j], Y[t, j]]:
-                for m in range(j, k):
-                    adm[m] = False
-                break
-        for j in range(k):
-            if N[t, j] >= 3 and eff_bad[N[t, j], R[j]]:
-                adm[j] = False
             if N[t, j] == 0:
                 adm[j] = False
         idx, fit = _isotonic_rates(N[t], Y[t], k, False)
-        mtd_i = _closest_to_target(fit, target)
+        mtd_i = _closest_to_target(fit, rules.target)
         best = -1
         bu = -np.inf
         for i in range(mtd_i + 1):
@@ -398,25 +434,8 @@ def _boin12_kernel(
 def _simulate_block(
     self: BOIN12, po: Any, arrivals: Any, accrual: Any
 ) -> tuple[Any, Any, Any, None]:
-    tb = self.tables(self.max_patients(0))
-    sel, N, Y = _boin12_kernel(
-        po.dlt,
-        po.response,
-        self.start_dose,
-        self.n_cohorts,
-        self.cohort_size,
-        self.n_earlystop,
-        float(tb["lambda"][0]),
-        float(tb["lambda"][1]),
-        tb["tox_bad"],
-        tb["eff_bad"],
-        tb["ds"],
-        self.n_star,
-        self.n_explore,
-        self.u_resp_tox,
-        self.u_none,
-        self.target,
-    )
+    rules = boin12_rules(self, self.tables(self.max_patients(0)))
+    sel, N, Y = _boin12_kernel(po.dlt, po.response, rules)
     return sel, N, Y, None
 
 

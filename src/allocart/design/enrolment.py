@@ -34,6 +34,10 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from allocart.design.base import kernel_outputs
+from allocart.design.oc import Accrual
+from allocart.errors import DesignError
+
 __all__ = [
     "EVALUABLE",
     "SCREEN_FAILURE",
@@ -43,7 +47,9 @@ __all__ = [
     "FATES",
     "Enrolment",
     "plain_accrual",
+    "calendar_outputs",
     "enrolment_records",
+    "open_trial",
     "fill_slot",
     "fill_cohort",
     "enrol_cohort",
@@ -95,19 +101,56 @@ class Enrolment(NamedTuple):
     stagger: float
 
 
-def plain_accrual(arrivals: NDArray[np.float64], window: float) -> Enrolment:
-    """The design library's calendar: patient ``j`` is candidate ``j``, treated on arrival.
+def plain_accrual(
+    arrivals: NDArray[np.float64] | None, accrual: Accrual | None, design: str
+) -> tuple[Enrolment, float]:
+    """The design library's calendar and DLT window (months) for the calendar design ``design``.
 
-    Every candidate is evaluable and infused on enrolment, without sentinel or stagger, and a
-    decision comes one DLT ``window`` (months) after a cohort's last patient started.
+    Patient ``j`` is candidate ``j``, arriving at ``arrivals[:, j]`` (months) and treated on
+    arrival: every candidate is evaluable and infused on enrolment, without sentinel or stagger,
+    and a decision comes one DLT window of ``accrual`` after a cohort's last patient started.
+
+    Raises
+    ------
+    DesignError
+        Without ``accrual`` (or ``arrivals``), naming ``design``.
     """
+    if accrual is None or arrivals is None:
+        raise DesignError(f"{design} needs `accrual_per_month` and `dlt_window_months`.")
+    window = float(accrual.dlt_window_months)
     arrival = np.ascontiguousarray(arrivals, dtype=np.float64)
     m, n = arrival.shape
     zeros = np.zeros((m, n))
     position = np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.int64), (m, n)))
-    return Enrolment(
-        arrival, np.zeros((m, n), dtype=np.int8), zeros, zeros, position, float(window), 0.0, 0.0
+    cal = Enrolment(
+        arrival, np.zeros((m, n), dtype=np.int8), zeros, zeros, position, window, 0.0, 0.0
     )
+    return cal, window
+
+
+@numba.njit(cache=True)
+def calendar_outputs(dlt: np.ndarray, cal: Enrolment) -> tuple[Any, ...]:  # pragma: no cover
+    """The arrays a calendar kernel returns, before its trials are run.
+
+    ``(selected, N, Y)`` of :func:`~allocart.design.base.kernel_outputs`, each trial's duration
+    (months, zeros) and the records of :func:`enrolment_records`, for the ``dlt`` outcomes (shape
+    (m, n_patients, n_doses)) of the candidates of ``cal``.
+    """
+    n_trials, n_pat, k = dlt.shape
+    sel, N, Y = kernel_outputs(n_trials, k)
+    return sel, N, Y, np.zeros(n_trials), enrolment_records(n_trials, n_pat, cal.arrival.shape[1])
+
+
+@numba.njit(cache=True)
+def open_trial(seen: np.ndarray) -> tuple[int, int, float]:  # pragma: no cover - jitted
+    """Open a trial: no dose given yet (``seen`` cleared); returns the first candidate, the first
+    patient and the time (0 months).
+
+    The counters come back typed int64 rather than as the literal 0, so that the enrolment
+    functions compile for one signature only.
+    """
+    seen[:] = False
+    return np.int64(0), np.int64(0), 0.0
 
 
 @numba.njit(cache=True)

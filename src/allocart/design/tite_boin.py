@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from allocart.design.base import Action, DoseData, Recommendation, check_probability, kernel_outputs
+from allocart.design.base import Action, DoseData, Recommendation, check_probability
 from allocart.design.boin import (
     BOIN,
     BOINRules,
@@ -48,13 +48,13 @@ from allocart.design.boin import (
 )
 from allocart.design.enrolment import (
     Enrolment,
+    calendar_outputs,
     enrol_cohort,
-    enrolment_records,
     next_arrival,
+    open_trial,
     plain_accrual,
     trial_end,
 )
-from allocart.errors import DesignError
 
 __all__ = ["TITEBOIN"]
 
@@ -120,27 +120,17 @@ def tite_kernel(
     lam_d: float,
     max_pend: float,
 ) -> tuple[Any, ...]:  # pragma: no cover - jitted
-    """TITE-BOIN trials on the calendar ``cal``.
-
-    Returns ``(selected, N, Y, duration)`` and the records of :func:`enrolment_records` (each
-    patient's dose, infusion and candidate; each candidate's enrolment, infusion and dose).
-    """
-    n_trials, n_pat, k = dlt.shape
-    sel, N, Y = kernel_outputs(n_trials, k)
-    dur = np.zeros(n_trials)
-    rec = enrolment_records(n_trials, n_pat, cal.arrival.shape[1])
+    """TITE-BOIN trials on the calendar ``cal``; returns the arrays of :func:`calendar_outputs`."""
+    n_trials, _, k = dlt.shape
+    sel, N, Y, dur, rec = calendar_outputs(dlt, cal)
     pdose, pstart = rec[0], rec[1]
     elimi = np.zeros(k, dtype=np.bool_)
     seen = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         elimi[:] = False
-        seen[:] = False
+        i, p, now = open_trial(seen)
         d = rules.start
-        # int64 rather than the literal 0: the enrolment functions compile for one type only
-        p = np.int64(0)
-        i = np.int64(0)
         status = 0
-        now = 0.0
         for c in range(rules.n_cohorts):
             i, p, now = enrol_cohort(dlt, cal, rec, t, i, p, now, d, rules.cs, seen, window, N, Y)
             if c == rules.n_cohorts - 1:
@@ -220,10 +210,8 @@ def simulate_tite(
 def _simulate_block(
     self: TITEBOIN, po: Any, arrivals: Any, accrual: Any
 ) -> tuple[Any, Any, Any, Any]:
-    if accrual is None:
-        raise DesignError("TITE-BOIN needs `accrual_per_month` and `dlt_window_months`.")
-    window = float(accrual.dlt_window_months)
-    return simulate_tite(self, po.dlt, po.dlt_time, plain_accrual(arrivals, window), window)[:4]
+    cal, window = plain_accrual(arrivals, accrual, "TITE-BOIN")
+    return simulate_tite(self, po.dlt, po.dlt_time, cal, window)[:4]
 
 
 TITEBOIN.simulate_block = _simulate_block  # type: ignore[attr-defined]

@@ -47,6 +47,7 @@ from allocart.design.enrolment import (
     Enrolment,
     enrolment_records,
     fill_cohort,
+    open_trial,
 )
 from allocart.design.oc import arrival_times
 from allocart.model.logistics import OffTheShelfSupply, inventory_delays
@@ -309,9 +310,7 @@ def _schedule(
     rec = enrolment_records(m, n_pat, cal.arrival.shape[1])
     seen = np.zeros(k, dtype=np.bool_)
     for t in range(m):
-        seen[:] = False
-        opens = 0.0
-        i = np.int64(0)  # not the literal 0: fill_cohort compiles for one type only
+        i, _, opens = open_trial(seen)
         for p in range(0, n_pat, cs):
             d = dose[t, p]
             if d < 0:
