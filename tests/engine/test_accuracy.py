@@ -13,6 +13,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 
 from allocart.engine import OP_ADD, EventTable, solve_batch
+from tests.engine.helpers import lotka_patients
 
 #: "auto" resolves to "dopri5"; both spellings are checked.
 METHODS = ["dopri5", "auto"]
@@ -85,15 +86,7 @@ def _scipy_ref(f, y0, t_out, t0):
 def test_lotka_volterra_per_patient_parameters(lotka_kernel, method):
     rng = np.random.default_rng(2)
     n = 8
-    params = np.column_stack(
-        [
-            rng.uniform(0.8, 1.2, n),
-            rng.uniform(0.015, 0.025, n),
-            rng.uniform(0.4, 0.6, n),
-            rng.uniform(0.008, 0.012, n),
-        ]
-    )
-    y0 = np.column_stack([rng.uniform(30, 50, n), rng.uniform(5, 15, n)])
+    y0, params = lotka_patients(n, rng)
     t_out = np.linspace(0.0, 30.0, 61)
     rtol = 1e-8
     res = solve_batch(lotka_kernel, y0, params, t_out, t0=0.0, rtol=rtol, atol=1e-10, method=method)

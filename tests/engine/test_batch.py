@@ -14,6 +14,7 @@ from allocart.engine import (
     solve_batch,
 )
 from allocart.errors import SolverError
+from tests.engine.helpers import lotka_patients
 
 
 def test_failing_patient_is_isolated(growth_kernel):
@@ -53,15 +54,7 @@ def test_max_steps_status(vdp_kernel):
 
 def _lv_problem(n, seed=3):
     rng = np.random.default_rng(seed)
-    params = np.column_stack(
-        [
-            rng.uniform(0.8, 1.2, n),
-            rng.uniform(0.015, 0.025, n),
-            rng.uniform(0.4, 0.6, n),
-            rng.uniform(0.008, 0.012, n),
-        ]
-    )
-    y0 = np.column_stack([rng.uniform(30, 50, n), rng.uniform(5, 15, n)])
+    y0, params = lotka_patients(n, rng)
     times = rng.uniform(1.0, 19.0, (n, 3))
     times.sort(axis=1)
     ev = EventTable(

@@ -9,6 +9,7 @@ import pytest
 import sympy as sp
 
 from allocart.engine import EventTable, solve_batch
+from allocart.engine._exact_decay import IF_ON_STEPS, exact_decay_switch
 from allocart.model.codegen import _inlined_odes, parameter_names, rhs_source_lanes
 from allocart.model.equations import MODEL
 
@@ -107,3 +108,16 @@ def test_exact_decay_bitwise_independent_of_batching_and_threads():
     assert np.array_equal(full.y[perm], shuffled.y)
     assert np.array_equal(full.y[7:8], single.y)
     assert np.array_equal(full.n_steps[perm], shuffled.n_steps)
+
+
+def test_switch_turns_on_after_a_run_at_the_stability_limit_and_off_well_inside_it():
+    on, count = False, 0
+    for _ in range(IF_ON_STEPS - 1):
+        on, count = exact_decay_switch(3.0, on, count)
+    assert not on and count == IF_ON_STEPS - 1
+    # A step between the thresholds breaks the run without switching.
+    assert exact_decay_switch(2.5, on, count) == (False, 0)
+    on, count = exact_decay_switch(4.0, on, count)
+    assert on and count == IF_ON_STEPS
+    assert exact_decay_switch(2.5, on, count) == (True, 0)
+    assert exact_decay_switch(1.9, on, count) == (False, 0)

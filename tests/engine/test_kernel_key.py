@@ -1,7 +1,7 @@
 """The kernel cache key covers every source the compiled code depends on.
 
 numba freezes the globals of the modules a kernel imports (the step-size controller's
-constants in ``engine/_dopri5.py``, the status codes in ``engine/solve.py``) into the machine
+constants in ``engine/_dopri5.py``, the status codes in ``engine/status.py``) into the machine
 code it caches. A key that hashed only the generated file would keep a stale kernel after such
 a constant changed.
 """
@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 import allocart.engine.compile as compile_mod
-from allocart.engine.compile import kernel_key
+from allocart.engine.compile import KERNEL_TEMPLATES, LANE_TEMPLATES, kernel_key
+from allocart.engine.sensitivity import SENS_TEMPLATES
 
 ENGINE = Path(compile_mod.__file__).parent
-KERNEL_SOURCES = ("_kernel_src.py", "_lanes_src.py", "_sens_src.py")
+KERNEL_SOURCES = KERNEL_TEMPLATES + LANE_TEMPLATES + SENS_TEMPLATES
 
 
 def _with_changed(monkeypatch: pytest.MonkeyPatch, module: str, edit) -> None:
@@ -30,9 +31,9 @@ def _with_changed(monkeypatch: pytest.MonkeyPatch, module: str, edit) -> None:
     monkeypatch.setattr(compile_mod, "_module_source", fake)
 
 
-# The kernels as build_kernel and sensitivity_kernel join them (the lanes template follows
-# the kernel template and uses the names that one imports).
-KERNELS = (("_kernel_src.py",), ("_kernel_src.py", "_lanes_src.py"), ("_sens_src.py",))
+# The kernels as build_kernel and sensitivity_kernel join them (the lane templates follow
+# the kernel template).
+KERNELS = (KERNEL_TEMPLATES, KERNEL_TEMPLATES + LANE_TEMPLATES, SENS_TEMPLATES)
 
 
 @pytest.mark.parametrize("templates", KERNELS, ids=lambda t: "+".join(t))
@@ -50,8 +51,22 @@ def test_key_changes_with_a_solver_constant(monkeypatch, templates):
     assert kernel_key(source) != before
 
 
+@pytest.mark.parametrize("templates", KERNELS, ids=lambda t: "+".join(t))
+def test_key_changes_with_every_module_the_templates_import(monkeypatch, templates):
+    # The tableau, the controller, the stops, the vector exp/log, exact decay and the status
+    # codes live in modules the templates import: an edit to any of them is a new kernel.
+    source = "\n".join((ENGINE / t).read_text(encoding="utf-8") for t in templates)
+    modules = sorted(compile_mod._imported_allocart_modules(source))
+    assert "allocart.engine._dopri5" in modules
+    before = kernel_key(source)
+    for module in modules:
+        with monkeypatch.context() as m:
+            _with_changed(m, module, lambda t: t + "\n# changed\n")
+            assert kernel_key(source) != before, module
+
+
 def test_key_follows_imports_transitively(monkeypatch):
-    # _sens_src imports engine.solve, which imports engine.events: a change two levels down
+    # _sens_src imports engine._stops, which imports engine.events: a change two levels down
     # must still give a new kernel.
     source = (ENGINE / "_sens_src.py").read_text(encoding="utf-8")
     before = kernel_key(source)

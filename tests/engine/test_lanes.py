@@ -209,17 +209,8 @@ def test_failures_isolated_within_a_lane_group(lanes3_kernel):
     y0[5, 0] = 0.0  # log(K / 0) = inf: non-finite derivative at the start
     params[6, 4] = -1e6  # stiff: the explicit step is stability-limited, runs out of steps
     t_out = np.linspace(0.0, 10.0, 21)
-    res = solve_batch(
-        lanes3_kernel,
-        y0,
-        params,
-        t_out,
-        t0=0.0,
-        rtol=1e-6,
-        atol=1e-12,
-        max_steps=20_000,
-        lanes=True,
-    )
+    kw = dict(t0=0.0, rtol=1e-6, atol=1e-12, max_steps=20_000, lanes=True)
+    res = solve_batch(lanes3_kernel, y0, params, t_out, **kw)
     expected = [STATUS_OK] * 8
     expected[2] = STATUS_NON_FINITE
     expected[5] = STATUS_NON_FINITE
@@ -235,17 +226,7 @@ def test_failures_isolated_within_a_lane_group(lanes3_kernel):
         res.y[ok], _analytic(y0[ok], params[ok], t_out), rtol=1e-4, atol=1e-8
     )
     # The healthy patients are exactly what they are without the failing company.
-    alone = solve_batch(
-        lanes3_kernel,
-        y0[ok],
-        params[ok],
-        t_out,
-        t0=0.0,
-        rtol=1e-6,
-        atol=1e-12,
-        max_steps=20_000,
-        lanes=True,
-    )
+    alone = solve_batch(lanes3_kernel, y0[ok], params[ok], t_out, **kw)
     np.testing.assert_array_equal(alone.y, res.y[ok])
 
 

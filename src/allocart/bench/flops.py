@@ -32,39 +32,17 @@ def _flop_kernel():
             c = 0.999999
             d = 1e-7
             for _ in range(n_iter):
-                # 7 multiply-adds (2 flops each) and one divide per chain and iteration.
-                a0 = a0 * c + d
-                a1 = a1 * c + d
-                a2 = a2 * c + d
-                a3 = a3 * c + d
-                a4 = a4 * c + d
-                a5 = a5 * c + d
-                a6 = a6 * c + d
-                a7 = a7 * c + d
-                a0 = a0 * c + d
-                a1 = a1 * c + d
-                a2 = a2 * c + d
-                a3 = a3 * c + d
-                a4 = a4 * c + d
-                a5 = a5 * c + d
-                a6 = a6 * c + d
-                a7 = a7 * c + d
-                a0 = a0 * c + d
-                a1 = a1 * c + d
-                a2 = a2 * c + d
-                a3 = a3 * c + d
-                a4 = a4 * c + d
-                a5 = a5 * c + d
-                a6 = a6 * c + d
-                a7 = a7 * c + d
-                a0 = a0 * c + d
-                a1 = a1 * c + d
-                a2 = a2 * c + d
-                a3 = a3 * c + d
-                a4 = a4 * c + d
-                a5 = a5 * c + d
-                a6 = a6 * c + d
-                a7 = a7 * c + d
+                # 4 multiply-adds (2 flops each) per chain and iteration, in a loop of constant
+                # trip count that LLVM unrolls, then two divides.
+                for _rep in range(4):
+                    a0 = a0 * c + d
+                    a1 = a1 * c + d
+                    a2 = a2 * c + d
+                    a3 = a3 * c + d
+                    a4 = a4 * c + d
+                    a5 = a5 * c + d
+                    a6 = a6 * c + d
+                    a7 = a7 * c + d
                 s = a0 + a1 + a2 + a3  # 3 adds
                 a0 = a0 / (s + 3.0)  # 1 add + 1 divide
                 a0 = a0 * 4.0
@@ -96,22 +74,8 @@ def _simd_flop_kernel():
                 for q in range(64):
                     v = a[q]
                     # 16 multiply-adds (32 flops) and one divide (+ add) per element.
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
-                    v = v * c + d
+                    for _rep in range(16):
+                        v = v * c + d
                     v = v / (1.0 + v * 1e-9)
                     a[q] = v
             s = 0.0

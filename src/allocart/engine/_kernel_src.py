@@ -30,58 +30,33 @@ import numpy as np
 _RHS_FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 _rhs = numba.njit(cache=True, error_model="numpy", fastmath=_RHS_FASTMATH)(rhs)
 
-# Status codes; kept in sync with allocart.engine.solve.
-_OK = 0
-_MAX_STEPS = 1
-_NON_FINITE = 2
-_STEP_UNDERFLOW = 3
-
-# ---------------------------------------------------------------------------------------------
 from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
-    _C2,
-    _C3,
-    _C4,
-    _C5,
-    _A21,
-    _A31,
-    _A32,
-    _A41,
-    _A42,
-    _A43,
-    _A51,
-    _A52,
-    _A53,
-    _A54,
-    _A61,
-    _A62,
-    _A63,
-    _A64,
-    _A65,
-    _A71,
-    _A73,
-    _A74,
-    _A75,
-    _A76,
-    _E1,
-    _E3,
-    _E4,
-    _E5,
-    _E6,
-    _E7,
-    _D1,
-    _D3,
-    _D4,
-    _D5,
-    _D6,
-    _D7,
     _BETA,
     _EXPO1,
-    _SAFE,
-    _FAC_MIN,
-    _FAC_MAX,
     DOPRI_A,
     DOPRI_C,
-    DOPRI_E,
+    accepted_factor,
+    dense_term,
+    error_estimate,
+    first_guess,
+    rejected_step,
+    second_guess,
+    solution,
+    stage_3,
+    stage_4,
+    stage_5,
+    stage_6,
+)
+from allocart.engine._stops import (  # noqa: E402  (events, outputs and failures at stops)
+    apply_events,
+    fail_outputs,
+    record_outputs,
+)
+from allocart.engine.status import (  # noqa: E402
+    STATUS_MAX_STEPS as _MAX_STEPS,
+    STATUS_NON_FINITE as _NON_FINITE,
+    STATUS_OK as _OK,
+    STATUS_STEP_UNDERFLOW as _STEP_UNDERFLOW,
 )
 
 
@@ -109,7 +84,7 @@ def _all_finite(v):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _initial_step(t, y, f0, p, rtol, atol, order, h_max, y1, f1):
+def _initial_step(t, y, f0, p, rtol, atol, h_max, y1, f1):
     """Starting step size of Hairer-Norsett-Wanner I, Sec. II.4 (their routine HINIT).
 
     Costs one right-hand side evaluation, which is counted by the caller.
@@ -120,11 +95,7 @@ def _initial_step(t, y, f0, p, rtol, atol, order, h_max, y1, f1):
         sk = atol[i] + rtol * abs(y[i])
         dnf += (f0[i] / sk) ** 2
         dny += (y[i] / sk) ** 2
-    if dnf <= 1e-10 or dny <= 1e-10:
-        h = 1e-6
-    else:
-        h = 0.01 * math.sqrt(dny / dnf)
-    h = min(h, h_max)
+    h = min(first_guess(dnf, dny), h_max)
     for i in range(N_STATES):
         y1[i] = y[i] + h * f0[i]
     _rhs(t + h, y1, p, f1)
@@ -132,25 +103,7 @@ def _initial_step(t, y, f0, p, rtol, atol, order, h_max, y1, f1):
     for i in range(N_STATES):
         sk = atol[i] + rtol * abs(y[i])
         der2 += ((f1[i] - f0[i]) / sk) ** 2
-    der2 = math.sqrt(der2) / h
-    der12 = max(abs(der2), math.sqrt(dnf))
-    if not math.isfinite(der12):
-        return 1e-6 * h
-    if der12 <= 1e-15:
-        h1 = max(1e-6, h * 1e-3)
-    else:
-        h1 = (0.01 / der12) ** (1.0 / order)
-    return min(100.0 * h, h1, h_max)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _apply_event(y, state, op, value):
-    if op == 0:
-        y[state] += value
-    elif op == 1:
-        y[state] *= value
-    else:
-        y[state] = value
+    return second_guess(der2, dnf, h, h_max)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -163,31 +116,25 @@ def _dopri_step(t, h, t_new, y, p, k1, k2, k3, k4, k5, k6, k7, ytmp, ynew, err):
     """
     n = N_STATES
     for i in range(n):
-        ytmp[i] = y[i] + h * _A21 * k1[i]
-    _rhs(t + _C2 * h, ytmp, p, k2)
+        ytmp[i] = y[i] + h * DOPRI_A[1, 0] * k1[i]
+    _rhs(t + DOPRI_C[1] * h, ytmp, p, k2)
     for i in range(n):
-        ytmp[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-    _rhs(t + _C3 * h, ytmp, p, k3)
+        ytmp[i] = y[i] + h * stage_3(k1[i], k2[i])
+    _rhs(t + DOPRI_C[2] * h, ytmp, p, k3)
     for i in range(n):
-        ytmp[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-    _rhs(t + _C4 * h, ytmp, p, k4)
+        ytmp[i] = y[i] + h * stage_4(k1[i], k2[i], k3[i])
+    _rhs(t + DOPRI_C[3] * h, ytmp, p, k4)
     for i in range(n):
-        ytmp[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-    _rhs(t + _C5 * h, ytmp, p, k5)
+        ytmp[i] = y[i] + h * stage_5(k1[i], k2[i], k3[i], k4[i])
+    _rhs(t + DOPRI_C[4] * h, ytmp, p, k5)
     for i in range(n):
-        ytmp[i] = y[i] + h * (
-            _A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i]
-        )
+        ytmp[i] = y[i] + h * stage_6(k1[i], k2[i], k3[i], k4[i], k5[i])
     _rhs(t_new, ytmp, p, k6)
     for i in range(n):
-        ynew[i] = y[i] + h * (
-            _A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i]
-        )
+        ynew[i] = y[i] + h * solution(k1[i], k3[i], k4[i], k5[i], k6[i])
     _rhs(t_new, ynew, p, k7)
     for i in range(n):
-        err[i] = h * (
-            _E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i]
-        )
+        err[i] = error_estimate(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -203,9 +150,7 @@ def _dense_output(t, h, t_new, y, ynew, k1, k3, k4, k5, k6, k7, c1, c3, c2, t_ou
         ydiff = ynew[i] - y[i]
         bspl = h * k1[i] - ydiff
         c1[i] = bspl
-        c3[i] = h * (
-            _D1 * k1[i] + _D3 * k3[i] + _D4 * k4[i] + _D5 * k5[i] + _D6 * k6[i] + _D7 * k7[i]
-        )
+        c3[i] = dense_term(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
         c2[i] = ydiff - h * k7[i] - bspl
     while j < n_out and t_out[j] < t_new:
         s = (t_out[j] - t) / h
@@ -243,23 +188,15 @@ def _integrate_patient(y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max
     for i in range(n):
         y[i] = y0[i]
     t = t0
-    e = 0
     # Events at or before t0 act at t0, in table order.
-    while e < n_ev and ev_t[e] <= t0:
-        _apply_event(y, ev_s[e], ev_o[e], ev_v[e])
-        e += 1
-    j = 0
-    while j < n_out and t_out[j] <= t:
-        for i in range(n):
-            out[j, i] = y[i]
-        j += 1
+    e = apply_events(y, t, ev_t, ev_s, ev_o, ev_v, 0)
+    j = record_outputs(y, t, t_out, out, 0)
 
     n_acc = 0
     n_rej = 0
     n_rhs = 0
     status = _OK
     h_prop = -1.0  # step size proposal carried across segments; <0 means "estimate one"
-    order = 5.0
     eps = 2.220446049250313e-16
 
     while j < n_out and status == _OK:
@@ -277,7 +214,7 @@ def _integrate_patient(y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max
             status = _NON_FINITE
             break
         if h_prop <= 0.0:
-            h = _initial_step(t, y, k1, p, rtol, atol, order, h_max, ynew, k2)
+            h = _initial_step(t, y, k1, p, rtol, atol, h_max, ynew, k2)
             n_rhs += 1
         else:
             h = h_prop
@@ -320,9 +257,7 @@ def _integrate_patient(y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max
                 n_acc += 1
                 nonfinite_reject = False
                 fac11 = en**_EXPO1
-                fac = fac11 / fac_old**_BETA
-                fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
-                h_next = h / fac
+                h_next = h / accepted_factor(fac11, fac_old**_BETA)
                 fac_old = max(en, 1e-4)
                 if reject:
                     h_next = min(h_next, h)
@@ -351,20 +286,15 @@ def _integrate_patient(y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max
                 n_rej += 1
                 nonfinite_reject = False
                 fac11 = en**_EXPO1
-                h = h / min(1.0 / _FAC_MIN, fac11 / _SAFE)
+                h = rejected_step(h, fac11)
                 reject = True
 
         if status != _OK:
             break
         # Segment end reached exactly: apply the events at this time, in table order,
         # then record outputs at this time (right-continuous convention).
-        while e < n_ev and ev_t[e] <= t:
-            _apply_event(y, ev_s[e], ev_o[e], ev_v[e])
-            e += 1
-        while j < n_out and t_out[j] <= t:
-            for i in range(n):
-                out[j, i] = y[i]
-            j += 1
+        e = apply_events(y, t, ev_t, ev_s, ev_o, ev_v, e)
+        j = record_outputs(y, t, t_out, out, j)
         # After a discontinuity the old step size may be far too large; only reuse it if
         # nothing changed the state here.
         if e > 0 and ev_t[e - 1] == t:
@@ -373,57 +303,47 @@ def _integrate_patient(y0, p, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max
     t_fail = math.nan
     if status != _OK:
         t_fail = t
-        while j < n_out:
-            for i in range(n):
-                out[j, i] = math.nan
-            j += 1
+        fail_outputs(out, j)
     return status, n_acc, n_rej, n_rhs, t_fail
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _solve_patient(problem, k, results):
+    """Integrate patient ``k`` of ``problem`` and write row ``k`` of ``results``."""
+    y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps, h_max = problem
+    out, status, n_acc, n_rej, n_rhs, t_fail = results
+    st, na, nr, nf, tf = _integrate_patient(
+        y0[k],
+        params[k],
+        t0[k],
+        t_out,
+        ev_t[k],
+        ev_s[k],
+        ev_o[k],
+        ev_v[k],
+        rtol,
+        atol,
+        max_steps,
+        h_max,
+        out[k],
+    )
+    status[k] = st
+    n_acc[k] = na
+    n_rej[k] = nr
+    n_rhs[k] = nf
+    t_fail[k] = tf
+
+
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def solve_all(
-    y0,
-    params,
-    t0,
-    t_out,
-    ev_t,
-    ev_s,
-    ev_o,
-    ev_v,
-    rtol,
-    atol,
-    max_steps,
-    h_max,
-    out,
-    status,
-    n_acc,
-    n_rej,
-    n_rhs,
-    t_fail,
-):
-    """Integrate every patient (rows of ``y0``/``params``) in parallel over patients."""
-    n_pat = y0.shape[0]
-    for k in numba.prange(n_pat):
-        st, na, nr, nf, tf = _integrate_patient(
-            y0[k],
-            params[k],
-            t0[k],
-            t_out,
-            ev_t[k],
-            ev_s[k],
-            ev_o[k],
-            ev_v[k],
-            rtol,
-            atol,
-            max_steps,
-            h_max,
-            out[k],
-        )
-        status[k] = st
-        n_acc[k] = na
-        n_rej[k] = nr
-        n_rhs[k] = nf
-        t_fail[k] = tf
+def solve_all(problem, results):
+    """Integrate every patient of ``problem`` in parallel over patients into ``results``.
+
+    ``problem`` is ``(y0, params, t0, t_out, ev_t, ev_s, ev_o, ev_v, rtol, atol, max_steps,
+    h_max)``, one row per patient in all arrays but ``t_out`` and ``atol``; ``results`` is
+    ``(out, status, n_acc, n_rej, n_rhs, t_fail)``, filled in place (see ``solve_batch``).
+    """
+    for k in numba.prange(problem[0].shape[0]):
+        _solve_patient(problem, k, results)
 
 
 @numba.njit(cache=True, error_model="numpy")

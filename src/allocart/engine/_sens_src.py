@@ -27,79 +27,38 @@ _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 _rhs_s = numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)(rhs_sens)
 _decay_rate = numba.njit(cache=True, error_model="numpy")(decay_rate)
 
-from allocart.engine.solve import (  # noqa: E402
+from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
+    _BETA,
+    _EXPO1,
+    DOPRI_A,
+    DOPRI_C,
+    DOPRI_E,
+    accepted_factor,
+    error_estimate,
+    first_guess,
+    rejected_step,
+    solution,
+    stage_3,
+    stage_4,
+    stage_5,
+    stage_6,
+)
+from allocart.engine._exact_decay import MAX_DECAY_EXPONENT, exact_decay_switch  # noqa: E402
+from allocart.engine._stops import all_finite, record_outputs  # noqa: E402
+from allocart.engine.status import (  # noqa: E402
     STATUS_MAX_STEPS as _MAX_STEPS,
     STATUS_NON_FINITE as _NON_FINITE,
     STATUS_OK as _OK,
     STATUS_STEP_UNDERFLOW as _STEP_UNDERFLOW,
 )
 
-from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)
-    _C2,
-    _C3,
-    _C4,
-    _C5,
-    _A21,
-    _A31,
-    _A32,
-    _A41,
-    _A42,
-    _A43,
-    _A51,
-    _A52,
-    _A53,
-    _A54,
-    _A61,
-    _A62,
-    _A63,
-    _A64,
-    _A65,
-    _A71,
-    _A73,
-    _A74,
-    _A75,
-    _A76,
-    _E1,
-    _E3,
-    _E4,
-    _E5,
-    _E6,
-    _E7,
-    _D1,
-    _D3,
-    _D4,
-    _D5,
-    _D6,
-    _D7,
-    _BETA,
-    _EXPO1,
-    _SAFE,
-    _FAC_MIN,
-    _FAC_MAX,
-    DOPRI_A,
-    DOPRI_C,
-    DOPRI_E,
-)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _finite(v, m):
-    for i in range(m):
-        if not math.isfinite(v[i]):
-            return False
-    return True
-
-
-# Exact decay (docs/engine.md, "Exact decay of the stiff state"): the model's stiff state
-# IF_STATE and its sensitivities share the parameter-only decay rate lam. Once 15 accepted
-# steps in a row have had lam*h >= 3 (the explicit stability limit of that mode), these
-# components take the shifted integrating-factor form of the same tableau, exact for decay
-# towards a constant; plain DOPRI5 again when lam*h < 2.
+# Exact decay (docs/engine.md, "Exact decay of the stiff state"; when: engine/_exact_decay.py):
+# the model's stiff state IF_STATE and its sensitivities share the parameter-only decay rate
+# lam, and these components take the shifted integrating-factor form of the same tableau.
 if IF_STATE >= 0:
     _DC = np.array([IF_STATE] + [N_STATES + IF_STATE * KP + j for j in range(KP)], dtype=np.int64)
 else:
     _DC = np.zeros(0, dtype=np.int64)
-_IF_ON = 15
 
 # Sensitivities' error tolerance relative to the states'. Where the states' control chooses
 # the steps, sensitivities come out within 3e-5 of a tight solve (tests/engine/test_sensitivity.py);
@@ -118,11 +77,7 @@ def _stop(t, z, ev_t, ev_add, obs_t, out, e, j):
         for i in range(z.shape[0]):
             z[i] += ev_add[e, i]
         e += 1
-    while j < obs_t.shape[0] and obs_t[j] <= t:
-        for i in range(z.shape[0]):
-            out[j, i] = z[i]
-        j += 1
-    return e, j
+    return e, record_outputs(z, t, obs_t, out, j)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -140,6 +95,15 @@ def _decay_stage(i, z, zt, kk, ify, g, n0, sh, lam, h):
         v = g[i] * (z[q] - sh[c]) + sh[c] + h * acc
         zt[q] = v
         ify[i, c] = v
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _decay_error(q, c, znew, kk, ify, g, n0, lam, h):
+    """Error estimate of component ``q`` (exact-decay column ``c``) in the exact-decay form."""
+    er = DOPRI_E[6] * (kk[6, q] + lam * znew[q] - n0[c])
+    for jj in range(6):
+        er += DOPRI_E[jj] * (g[6] / g[jj]) * (kk[jj, q] + lam * ify[jj, c] - n0[c])
+    return er * h
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -173,7 +137,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
         if e < n_ev and ev_t[e] < t_seg:
             t_seg = ev_t[e]
         _rhs_s(t, z, p, D, kk[0])
-        if not _finite(kk[0], nz):
+        if not all_finite(kk[0], nz):
             return _NON_FINITE, n_acc
         if h <= 0.0:
             # Hairer's HINIT, first part: step from the ratio of state to derivative norms.
@@ -183,7 +147,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 sk = atol[i] + rtol * abs(z[i])
                 dnf += (kk[0, i] / sk) ** 2
                 dny += (z[i] / sk) ** 2
-            h = 1e-6 if (dnf <= 1e-10 or dny <= 1e-10) else 0.01 * math.sqrt(dny / dnf)
+            h = first_guess(dnf, dny)
         reject = False
         while t < t_seg:
             if n_try >= max_steps:
@@ -192,7 +156,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 return _STEP_UNDERFLOW, n_acc
             on = if_on and lam > 0.0
             if on:
-                h = min(h, 500.0 / lam)  # keeps exp(-lam c h) far from underflow
+                h = min(h, MAX_DECAY_EXPONENT / lam)
             last = False
             h_before = h
             if t + 1.01 * h >= t_seg:
@@ -215,36 +179,32 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             k5 = kk[4]
             k6 = kk[5]
             for q in range(nz):
-                ztmp[q] = z[q] + h * _A21 * k1[q]
+                ztmp[q] = z[q] + h * DOPRI_A[1, 0] * k1[q]
             if on:
                 _decay_stage(1, z, ztmp, kk, ify, g, n0, sh, lam, h)
-            _rhs_s(t + _C2 * h, ztmp, p, D, k2)
+            _rhs_s(t + DOPRI_C[1] * h, ztmp, p, D, k2)
             for q in range(nz):
-                ztmp[q] = z[q] + h * (_A31 * k1[q] + _A32 * k2[q])
+                ztmp[q] = z[q] + h * stage_3(k1[q], k2[q])
             if on:
                 _decay_stage(2, z, ztmp, kk, ify, g, n0, sh, lam, h)
-            _rhs_s(t + _C3 * h, ztmp, p, D, k3)
+            _rhs_s(t + DOPRI_C[2] * h, ztmp, p, D, k3)
             for q in range(nz):
-                ztmp[q] = z[q] + h * (_A41 * k1[q] + _A42 * k2[q] + _A43 * k3[q])
+                ztmp[q] = z[q] + h * stage_4(k1[q], k2[q], k3[q])
             if on:
                 _decay_stage(3, z, ztmp, kk, ify, g, n0, sh, lam, h)
-            _rhs_s(t + _C4 * h, ztmp, p, D, k4)
+            _rhs_s(t + DOPRI_C[3] * h, ztmp, p, D, k4)
             for q in range(nz):
-                ztmp[q] = z[q] + h * (_A51 * k1[q] + _A52 * k2[q] + _A53 * k3[q] + _A54 * k4[q])
+                ztmp[q] = z[q] + h * stage_5(k1[q], k2[q], k3[q], k4[q])
             if on:
                 _decay_stage(4, z, ztmp, kk, ify, g, n0, sh, lam, h)
-            _rhs_s(t + _C5 * h, ztmp, p, D, k5)
+            _rhs_s(t + DOPRI_C[4] * h, ztmp, p, D, k5)
             for q in range(nz):
-                ztmp[q] = z[q] + h * (
-                    _A61 * k1[q] + _A62 * k2[q] + _A63 * k3[q] + _A64 * k4[q] + _A65 * k5[q]
-                )
+                ztmp[q] = z[q] + h * stage_6(k1[q], k2[q], k3[q], k4[q], k5[q])
             if on:
                 _decay_stage(5, z, ztmp, kk, ify, g, n0, sh, lam, h)
             _rhs_s(t_new, ztmp, p, D, k6)
             for q in range(nz):
-                znew[q] = z[q] + h * (
-                    _A71 * k1[q] + _A73 * k3[q] + _A74 * k4[q] + _A75 * k5[q] + _A76 * k6[q]
-                )
+                znew[q] = z[q] + h * solution(k1[q], k3[q], k4[q], k5[q], k6[q])
             if on:
                 _decay_stage(6, z, znew, kk, ify, g, n0, sh, lam, h)
             _rhs_s(t_new, znew, p, D, kk[6])
@@ -252,19 +212,9 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
             poison = 0.0
             k7 = kk[6]
             for i in range(ns):
-                er = h * (
-                    _E1 * k1[i]
-                    + _E3 * k3[i]
-                    + _E4 * k4[i]
-                    + _E5 * k5[i]
-                    + _E6 * k6[i]
-                    + _E7 * k7[i]
-                )
+                er = error_estimate(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
                 if on and i == IF_STATE:
-                    er = DOPRI_E[6] * (kk[6, i] + lam * znew[i] - n0[0])
-                    for jj in range(6):
-                        er += DOPRI_E[jj] * (g[6] / g[jj]) * (kk[jj, i] + lam * ify[jj, 0] - n0[0])
-                    er *= h
+                    er = _decay_error(i, 0, znew, kk, ify, g, n0, lam, h)
                 sk = atol[i] + rtol * max(abs(z[i]), abs(znew[i]))
                 acc += (er / sk) ** 2
                 poison += znew[i] * 0.0
@@ -278,24 +228,9 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 acs = 0.0
                 for i in range(ns):
                     q = ns + i * KP + jd
-                    er = h * (
-                        _E1 * k1[q]
-                        + _E3 * k3[q]
-                        + _E4 * k4[q]
-                        + _E5 * k5[q]
-                        + _E6 * k6[q]
-                        + _E7 * k7[q]
-                    )
+                    er = error_estimate(h, k1[q], k3[q], k4[q], k5[q], k6[q], k7[q])
                     if on and i == IF_STATE:
-                        c = 1 + jd
-                        er = DOPRI_E[6] * (kk[6, q] + lam * znew[q] - n0[c])
-                        for jj in range(6):
-                            er += (
-                                DOPRI_E[jj]
-                                * (g[6] / g[jj])
-                                * (kk[jj, q] + lam * ify[jj, c] - n0[c])
-                            )
-                        er *= h
+                        er = _decay_error(q, 1 + jd, znew, kk, ify, g, n0, lam, h)
                     sk = _SENS_TOL * (atol[i] + rtol * max(abs(z[q]), abs(znew[q])))
                     acs += (er / sk) ** 2
                     poison += znew[q] * 0.0 + kk[6, q] * 0.0
@@ -306,23 +241,12 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 reject = True
                 continue
             fac11 = err**_EXPO1
-            fac = fac11 / (fac_old**_BETA)
-            fac = max(1.0 / _FAC_MAX, min(1.0 / _FAC_MIN, fac / _SAFE))
-            h_new = h / fac
+            h_new = h / accepted_factor(fac11, fac_old**_BETA)
             if err <= 1.0:
                 fac_old = max(err, 1e-4)
                 n_acc += 1
                 if nd > 0:
-                    x = lam * h
-                    if x >= 3.0:
-                        if_cnt += 1
-                        if if_cnt >= _IF_ON:
-                            if_on = True
-                    elif x < 2.0:
-                        if_on = False
-                        if_cnt = 0
-                    else:
-                        if_cnt = 0
+                    if_on, if_cnt = exact_decay_switch(lam * h, if_on, if_cnt)
                 for i in range(nz):
                     z[i] = znew[i]
                     kk[0, i] = kk[6, i]
@@ -334,7 +258,7 @@ def _integrate(z0, p, D, t0, ev_t, ev_add, obs_t, rtol, atol, max_steps, out):
                 # shortened, not one inferred from the short step.
                 h = h_before if last else h_new
             else:
-                h = h / min(1.0 / _FAC_MIN, fac11 / _SAFE)
+                h = rejected_step(h, fac11)
                 reject = True
         t = t_seg
         e, j = _stop(t, z, ev_t, ev_add, obs_t, out, e, j)

@@ -1,7 +1,7 @@
 """Build a compiled solver kernel for one model right-hand side.
 
-The generated model source and the solver kernel source (``_kernel_src.py``) are joined into
-one Python file that lives in a cache directory, so numba's on-disk cache
+The generated model source and the solver kernel templates (``_kernel_src.py``, and the lane
+kernel's ``_lanes*_src.py`` after the lane right-hand side) are joined into one Python file that lives in a cache directory, so numba's on-disk cache
 (``@njit(cache=True)``) keys on a stable file: a second process that builds the same kernel
 imports the file and loads machine code from the cache instead of compiling again.
 """
@@ -23,12 +23,38 @@ import numba
 
 from allocart.errors import SolverError
 
-__all__ = ["build_kernel", "kernel_cache_dir", "kernel_key", "load_generated"]
+__all__ = [
+    "KERNEL_TEMPLATES",
+    "LANE_TEMPLATES",
+    "build_kernel",
+    "kernel_cache_dir",
+    "kernel_key",
+    "load_generated",
+    "template_source",
+]
 
-_KERNEL_SRC = Path(__file__).with_name("_kernel_src.py")
-_LANES_SRC = Path(__file__).with_name("_lanes_src.py")
+KERNEL_TEMPLATES = ("_kernel_src.py",)
+"""The per-patient kernel's templates (files of this package), in the order they are joined."""
+LANE_TEMPLATES = (
+    "_lanes_src.py",
+    "_lanes_step_src.py",
+    "_lanes_dense_src.py",
+    "_lanes_group_src.py",
+)
+"""The lane kernel's templates, joined after the lane right-hand side: the right-hand side and
+workspace, the step, dense output, the lanes' bookkeeping."""
 _LOCK = threading.Lock()
 _REQUIRED = ("rhs", "N_STATES", "N_PARAMS")
+_LANES_REQUIRED = (
+    "rhs_lanes",
+    "pre_lanes",
+    "LANES",
+    "LANE_P",
+    "LANE_T",
+    "LANE_Y",
+    "LANE_D",
+    "LANE_END",
+)
 
 
 def kernel_cache_dir() -> Path:
@@ -45,13 +71,38 @@ def kernel_cache_dir() -> Path:
     return Path.home() / ".cache" / "allocart" / "kernels"
 
 
-def _check_rhs_source(rhs_source: str, name: str) -> None:
-    """Reject sources that lack the names the kernel relies on, before writing anything."""
+def template_source(templates: tuple[str, ...], title: str = "solver kernel") -> str:
+    """The text of kernel templates of this package, each under a heading naming its file.
+
+    Parameters
+    ----------
+    templates : tuple of str
+        File names in ``allocart/engine``, e.g. :data:`KERNEL_TEMPLATES`.
+    title : str
+        What the headings call the templates.
+
+    Returns
+    -------
+    str
+        The templates joined in order.
+    """
+    here = Path(__file__).parent
+    return "\n\n".join(
+        f"# ---- {title} (allocart/engine/{t}) ----\n{(here / t).read_text(encoding='utf-8')}"
+        for t in templates
+    )
+
+
+def _module_names(source: str, label: str, name: str) -> dict[str, ast.AST]:
+    """Names a source defines at module level (functions, assignments), to their statements.
+
+    ``label`` names the argument in the error raised when ``source`` is not valid Python.
+    """
     try:
-        tree = ast.parse(rhs_source)
+        tree = ast.parse(source)
     except SyntaxError as exc:
         raise SolverError(
-            f"rhs_source for kernel {name!r} is not valid Python: {exc.msg} (line {exc.lineno})"
+            f"{label} for kernel {name!r} is not valid Python: {exc.msg} (line {exc.lineno})"
         ) from exc
     found: dict[str, ast.AST] = {}
     for node in tree.body:
@@ -63,53 +114,22 @@ def _check_rhs_source(rhs_source: str, name: str) -> None:
                     found[target.id] = node
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             found[node.target.id] = node
-    missing = [k for k in _REQUIRED if k not in found]
-    if missing:
-        raise SolverError(
-            f"rhs_source for kernel {name!r} must define {', '.join(_REQUIRED)} at module "
-            f"level; missing: {', '.join(missing)}"
-        )
-    fn = found["rhs"]
-    if not isinstance(fn, ast.FunctionDef) or [a.arg for a in fn.args.args] != [
-        "t",
-        "y",
-        "p",
-        "dydt",
-    ]:
-        raise SolverError(f"rhs_source for kernel {name!r}: rhs must be 'def rhs(t, y, p, dydt):'")
+    return found
 
 
-def _check_lanes_source(lanes_source: str, name: str) -> None:
-    try:
-        tree = ast.parse(lanes_source)
-    except SyntaxError as exc:
-        raise SolverError(
-            f"lanes_source for kernel {name!r} is not valid Python: {exc.msg} (line {exc.lineno})"
-        ) from exc
-    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    names |= {
-        t.id
-        for n in tree.body
-        if isinstance(n, ast.Assign)
-        for t in n.targets
-        if isinstance(t, ast.Name)
-    }
-    required = (
-        "rhs_lanes",
-        "pre_lanes",
-        "LANES",
-        "LANE_P",
-        "LANE_T",
-        "LANE_Y",
-        "LANE_D",
-        "LANE_END",
-    )
-    missing = [k for k in required if k not in names]
+def _check_source(
+    source: str, label: str, name: str, required: tuple[str, ...]
+) -> dict[str, ast.AST]:
+    """Reject a source (argument ``label``) that lacks the names the kernel relies on, before
+    writing anything; returns its module-level names (see :func:`_module_names`)."""
+    found = _module_names(source, label, name)
+    missing = [k for k in required if k not in found]
     if missing:
         raise SolverError(
-            f"lanes_source for kernel {name!r} must define {', '.join(required)} at module "
+            f"{label} for kernel {name!r} must define {', '.join(required)} at module "
             f"level; missing: {', '.join(missing)}"
         )
+    return found
 
 
 def build_kernel(rhs_source: str, name: str, lanes_source: str | None = None) -> types.ModuleType:
@@ -159,25 +179,30 @@ def build_kernel(rhs_source: str, name: str, lanes_source: str | None = None) ->
         raise SolverError(f"rhs_source must be a str, got {type(rhs_source).__name__}")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,64}", name):
         raise SolverError(f"kernel name must match [A-Za-z0-9_]{{1,64}}, got {name!r}")
-    _check_rhs_source(rhs_source, name)
+    fn = _check_source(rhs_source, "rhs_source", name, _REQUIRED)["rhs"]
+    if not isinstance(fn, ast.FunctionDef) or [a.arg for a in fn.args.args] != [
+        "t",
+        "y",
+        "p",
+        "dydt",
+    ]:
+        raise SolverError(f"rhs_source for kernel {name!r}: rhs must be 'def rhs(t, y, p, dydt):'")
     if lanes_source is not None:
         if not isinstance(lanes_source, str):
             raise SolverError(f"lanes_source must be a str, got {type(lanes_source).__name__}")
-        _check_lanes_source(lanes_source, name)
+        _check_source(lanes_source, "lanes_source", name, _LANES_REQUIRED)
 
     combined = (
         f"# Generated by allocart.engine.compile.build_kernel for {name!r}; do not edit.\n"
         "# ---- model right-hand side ----\n"
         f"{rhs_source.rstrip()}\n\n\n"
-        "# ---- solver kernel (allocart/engine/_kernel_src.py) ----\n"
-        f"{_KERNEL_SRC.read_text(encoding='utf-8')}"
+        f"{template_source(KERNEL_TEMPLATES)}"
     )
     if lanes_source is not None:
         combined += (
             "\n\n# ---- model right-hand side, SIMD lanes ----\n"
             f"{lanes_source.rstrip()}\n\n\n"
-            "# ---- lane solver kernel (allocart/engine/_lanes_src.py) ----\n"
-            f"{_LANES_SRC.read_text(encoding='utf-8')}"
+            f"{template_source(LANE_TEMPLATES, 'lane solver kernel')}"
         )
     return load_generated(combined, name)
 

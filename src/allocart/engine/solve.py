@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
 
 from allocart.engine.events import EventTable
+from allocart.engine.status import (
+    STATUS_MAX_STEPS,
+    STATUS_NON_FINITE,
+    STATUS_OK,
+    STATUS_STEP_UNDERFLOW,
+    STATUS_TEXT,
+)
 from allocart.errors import SolverError
 
 __all__ = [
@@ -27,21 +34,6 @@ __all__ = [
     "STATUS_TEXT",
     "METHODS",
 ]
-
-STATUS_OK = 0
-"""Patient integrated to the last output time."""
-STATUS_MAX_STEPS = 1
-"""``max_steps`` attempted steps were used before the last output time."""
-STATUS_NON_FINITE = 2
-"""The state or its derivative became NaN or infinite."""
-STATUS_STEP_UNDERFLOW = 3
-"""The step size fell below 16 machine epsilons of the current time."""
-STATUS_TEXT = {
-    STATUS_OK: "ok",
-    STATUS_MAX_STEPS: "maximum number of steps reached",
-    STATUS_NON_FINITE: "state or derivative became non-finite (NaN or inf)",
-    STATUS_STEP_UNDERFLOW: "step size underflow (solution too stiff or singular)",
-}
 
 METHODS: tuple[str, ...] = ("dopri5",)
 """Integration methods by name; ``"auto"`` resolves to ``"dopri5"`` (see docs/engine.md)."""
@@ -118,7 +110,56 @@ def _as_2d(name: str, arr, n_cols: int, col_label: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max):
+@dataclass(frozen=True)
+class _Problem:
+    """Validated input of a batch in the kernels' dtypes (see :func:`solve_batch`)."""
+
+    y0: np.ndarray
+    params: np.ndarray
+    t_out: np.ndarray
+    t0: np.ndarray
+    events: EventTable
+    rtol: float
+    atol: np.ndarray
+    max_steps: int
+    h_max: float
+
+    @property
+    def n_pat(self) -> int:
+        return int(self.y0.shape[0])
+
+    def rows(self, start: int, stop: int) -> _Problem:
+        """The problem of patients ``start:stop``."""
+        return replace(
+            self,
+            y0=self.y0[start:stop],
+            params=self.params[start:stop],
+            t0=self.t0[start:stop],
+            events=self.events.rows(start, stop),
+        )
+
+    def kernel_args(self, start: int, stop: int) -> tuple:
+        """The kernels' ``problem`` tuple for patients ``start:stop`` (views, no copies)."""
+        ev = self.events
+        return (
+            self.y0[start:stop],
+            self.params[start:stop],
+            self.t0[start:stop],
+            self.t_out,
+            ev.time[start:stop],
+            ev.state[start:stop],
+            ev.op[start:stop],
+            ev.value[start:stop],
+            self.rtol,
+            self.atol,
+            self.max_steps,
+            self.h_max,
+        )
+
+
+def _prepare(
+    kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max
+) -> _Problem:
     """Validate user input and convert it to the kernel's dtypes; raises early."""
     if not isinstance(kernel, types.ModuleType) or not hasattr(kernel, "solve_all"):
         raise SolverError("kernel must be a module returned by allocart.engine.build_kernel")
@@ -194,7 +235,7 @@ def _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, metho
             f"events.state[{r}, {c}] = {events.state[r, c]} is not a state index "
             f"(0..{n_states - 1})"
         )
-    return (y0, params, t_out, t0a, events, rtol, atol_a, int(max_steps), h_max)
+    return _Problem(y0, params, t_out, t0a, events, rtol, atol_a, int(max_steps), h_max)
 
 
 def _lane_groups(kernel, n_pat: int) -> int:
@@ -220,24 +261,15 @@ def _use_lanes(kernel, lanes) -> bool:
 
 def _run_kernel(
     kernel,
-    y0,
-    params,
-    t_out,
-    t0a,
-    events,
-    rtol,
-    atol,
-    max_steps,
-    h_max,
-    n_threads,
-    chunk_size,
-    progress=None,
-    done_offset=0,
-    total=None,
-    lanes=False,
-):
-    n_pat, n_states = y0.shape
-    n_times = t_out.shape[0]
+    problem: _Problem,
+    n_threads: int | None,
+    chunk_size: int | None,
+    progress: Callable[[int, int], None] | None = None,
+    lanes: bool = False,
+) -> BatchResult:
+    """Run the per-patient or lane kernel over ``problem`` in chunks of ``chunk_size``."""
+    n_pat, n_states = problem.y0.shape
+    n_times = problem.t_out.shape[0]
     y = np.empty((n_pat, n_times, n_states))
     status = np.zeros(n_pat, np.int64)
     n_acc = np.zeros(n_pat, np.int64)
@@ -256,55 +288,18 @@ def _run_kernel(
         numba.set_parallel_chunksize(1 if lanes else 4)
         for a in range(0, n_pat, chunk_size):
             b = min(n_pat, a + chunk_size)
+            args = problem.kernel_args(a, b)
+            results = (y[a:b], status[a:b], n_acc[a:b], n_rej[a:b], n_rhs[a:b], t_fail[a:b])
             if lanes:
-                kernel.solve_all_lanes(
-                    y0[a:b],
-                    params[a:b],
-                    t0a[a:b],
-                    t_out,
-                    events.time[a:b],
-                    events.state[a:b],
-                    events.op[a:b],
-                    events.value[a:b],
-                    rtol,
-                    atol,
-                    max_steps,
-                    h_max,
-                    _lane_groups(kernel, b - a),
-                    y[a:b],
-                    status[a:b],
-                    n_acc[a:b],
-                    n_rej[a:b],
-                    n_rhs[a:b],
-                    t_fail[a:b],
-                )
+                kernel.solve_all_lanes(args, _lane_groups(kernel, b - a), results)
             else:
-                kernel.solve_all(
-                    y0[a:b],
-                    params[a:b],
-                    t0a[a:b],
-                    t_out,
-                    events.time[a:b],
-                    events.state[a:b],
-                    events.op[a:b],
-                    events.value[a:b],
-                    rtol,
-                    atol,
-                    max_steps,
-                    h_max,
-                    y[a:b],
-                    status[a:b],
-                    n_acc[a:b],
-                    n_rej[a:b],
-                    n_rhs[a:b],
-                    t_fail[a:b],
-                )
+                kernel.solve_all(args, results)
             if progress is not None:
-                progress(done_offset + b, n_pat if total is None else total)
+                progress(b, n_pat)
     finally:
         numba.set_parallel_chunksize(old_chunk)
         numba.set_num_threads(old_threads)
-    return BatchResult(t_out.copy(), y, status, n_acc, n_rej, n_rhs, t_fail)
+    return BatchResult(problem.t_out.copy(), y, status, n_acc, n_rej, n_rhs, t_fail)
 
 
 def solve_batch(
@@ -381,30 +376,13 @@ def solve_batch(
     batch size, chunk size or number of threads (for a given ``lanes`` setting: the lane and
     per-patient kernels round differently and agree to about 1e-9 relative).
     """
-    (y0, params, t_out, t0a, events, rtol, atol, max_steps, h_max) = _prepare(
-        kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max
-    )
+    problem = _prepare(kernel, y0, params, t_out, t0, events, rtol, atol, max_steps, method, h_max)
     use_lanes = _use_lanes(kernel, lanes)
     # numba.config sets its settings from the environment at import, out of sight of mypy.
     most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     if n_threads is not None and (int(n_threads) < 1 or int(n_threads) > most):
         raise SolverError(f"n_threads must be between 1 and {most}, got {n_threads}")
-    return _run_kernel(
-        kernel,
-        y0,
-        params,
-        t_out,
-        t0a,
-        events,
-        rtol,
-        atol,
-        max_steps,
-        h_max,
-        n_threads,
-        chunk_size,
-        progress,
-        lanes=use_lanes,
-    )
+    return _run_kernel(kernel, problem, n_threads, chunk_size, progress, lanes=use_lanes)
 
 
 def reduce_batch(
@@ -455,7 +433,7 @@ def reduce_batch(
     unknown = set(solve_kwargs) - {"rtol", "atol", "max_steps", "method", "h_max"}
     if unknown:
         raise SolverError(f"reduce_batch got unexpected arguments: {sorted(unknown)}")
-    (y0, params, t_out, t0a, events, rtol, atol, max_steps, h_max) = _prepare(
+    problem = _prepare(
         kernel,
         y0,
         params,
@@ -469,25 +447,11 @@ def reduce_batch(
         solve_kwargs.get("h_max"),
     )
     use_lanes = _use_lanes(kernel, lanes)
-    n_pat = y0.shape[0]
+    n_pat = problem.n_pat
     rows = []
     for a in range(0, n_pat, chunk_size):
         b = min(n_pat, a + chunk_size)
-        res = _run_kernel(
-            kernel,
-            y0[a:b],
-            params[a:b],
-            t_out,
-            t0a[a:b],
-            events.rows(a, b),
-            rtol,
-            atol,
-            max_steps,
-            h_max,
-            n_threads,
-            None,
-            lanes=use_lanes,
-        )
+        res = _run_kernel(kernel, problem.rows(a, b), n_threads, None, lanes=use_lanes)
         r = np.asarray(reducer(res))
         if r.ndim == 0 or r.shape[0] != b - a:
             raise SolverError(
