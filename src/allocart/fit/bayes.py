@@ -29,6 +29,7 @@ programming in NumPyro. 2019, arXiv:1912.11554.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -141,16 +142,11 @@ def fit_individual_nuts(
     trees deeper than ``max_tree_depth`` (2^6 = 64 leapfrog steps) only occur early in warm-up,
     where they cost the most (each step is a forward-mode ODE solve).
     """
-    from allocart.fit.jaxmodel import require_jax
-
-    require_jax("NUTS", ("numpyro", "arviz"))
+    numpyro, dist = _numpyro(chains, num_warmup, num_samples)
     import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
 
     from allocart.fit.optimize import posterior_modes
 
-    _check(chains, num_warmup, num_samples)
     t_start = time.perf_counter()
     modes = posterior_modes(problem, rtol=rtol, backend=backend)
     ll = _loglik_fn(problem, rtol, backend)
@@ -247,23 +243,13 @@ def fit_population_nuts(
     Returns draws of every patient's parameters, of the population typical values
     (``exp(mu)`` or ``logistic(mu)``) and of the between-patient SDs ``omega``.
     """
-    from allocart.fit.jaxmodel import require_jax
-
-    require_jax("NUTS", ("numpyro", "arviz"))
+    numpyro, dist = _numpyro(chains, num_warmup, num_samples)
     import jax
     import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
 
-    from allocart.fit.popfit import fit_population_its
+    from allocart.fit.popfit import fit_population_its, require_population
 
-    _check(chains, num_warmup, num_samples)
-    if problem.n < 2:
-        raise FitError(
-            f"problem: a population fit needs at least 2 patients, not {problem.n}; "
-            "fit one patient with fit_individual_nuts",
-            argument="problem",
-        )
+    require_population(problem, "fit one patient with fit_individual_nuts")
     t_start = time.perf_counter()
     start = fit_population_its(problem, rtol=rtol, backend=backend)
     ll = jax.vmap(_loglik_fn(problem, rtol, backend))
@@ -456,6 +442,26 @@ def population_inverse_mass(start, omega: np.ndarray, centred: tuple[bool, ...])
         o += n
     out = a @ cov_u @ a.T
     return 0.5 * (out + out.T)
+
+
+def _numpyro(chains: int, num_warmup: int, num_samples: int) -> tuple[Any, Any]:
+    """NumPyro and its distributions module, once the sampler's sizes are checked.
+
+    NumPyro and JAX are loaded here, on demand: they come with the optional ``jax`` extra.
+
+    Raises
+    ------
+    FitError
+        Without the extra (one line saying what to install), or on a size below 1.
+    """
+    from allocart.fit.jaxmodel import require_jax
+
+    require_jax("NUTS", ("numpyro", "arviz"))
+    import numpyro
+    import numpyro.distributions as dist
+
+    _check(chains, num_warmup, num_samples)
+    return numpyro, dist
 
 
 def _check(chains: int, num_warmup: int, num_samples: int) -> None:

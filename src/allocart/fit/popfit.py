@@ -62,6 +62,7 @@ __all__ = [
     "PopulationEstimate",
     "fit_population_its",
     "population_result",
+    "require_population",
 ]
 
 
@@ -138,6 +139,28 @@ class PopulationEstimate:
         return out
 
 
+def require_population(problem: FitProblem, fix: str) -> None:
+    """Refuse a population fit of fewer than two patients.
+
+    Parameters
+    ----------
+    problem : FitProblem
+        The patients to fit.
+    fix : str
+        What to do instead, the end of the one-line message.
+
+    Raises
+    ------
+    FitError
+        Naming ``problem`` and its number of patients.
+    """
+    if problem.n < 2:
+        raise FitError(
+            f"problem: a population fit needs at least 2 patients, not {problem.n}; {fix}",
+            argument="problem",
+        )
+
+
 def fit_population_its(
     problem: FitProblem,
     *,
@@ -169,12 +192,9 @@ def fit_population_its(
     Varadhan R, Roland C. Simple and globally convergent methods for accelerating the
     convergence of any EM algorithm. Scand J Stat 2008;35:335-353.
     """
-    if problem.n < 2:
-        raise FitError(
-            f"problem: a population fit needs at least 2 patients, not {problem.n}; "
-            "fit one patient at the individual level (fit_problem with level='individual')",
-            argument="problem",
-        )
+    require_population(
+        problem, "fit one patient at the individual level (fit_problem with level='individual')"
+    )
     t_start = time.perf_counter()
     n, k = problem.n, problem.k
     mu0 = problem.prior_mean.copy() if init_mu is None else np.asarray(init_mu, dtype=float).copy()
