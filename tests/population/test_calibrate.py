@@ -235,3 +235,16 @@ def test_report_counts_uninformative_met_targets_in_json_and_html(tmp_path):
     assert "2 of 3 targets met (of which 1 uninformative)" in html
     assert f"<b>uninformative</b>: {tiny.uninformative_reason}" in html
     assert "<th>acceptance (study 95%)</th>" in html and "<th>n</th>" in html
+
+
+def test_targeted_cohorts_keep_file_order_and_seed_offsets():
+    ts = cal.load_targets()
+    got = ts.targeted_cohorts()
+    names = list(ts.cohorts)
+    assert [name for _, name, _, _ in got] == [
+        c for c in names if any(t.cohort == c for t in ts.targets)
+    ]
+    for k, name, spec, mine in got:
+        assert names[k] == name and ts.cohorts[name] is spec
+        assert mine == [t for t in ts.targets if t.cohort == name]
+    assert sum(len(m) for *_, m in got) == len(ts.targets)

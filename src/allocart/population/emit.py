@@ -72,6 +72,25 @@ def _r(x: float, nd: int = 3) -> float:
     return float(round(float(x), nd))
 
 
+# Vasopressors of CRS from the lowest grade that needs them: one at grade 3, more at grade 4
+# (ASTCT 2019).
+_CRS_VASOPRESSORS = ((3, "norepinephrine"), (4, "phenylephrine"))
+
+
+def _crs_event(grade: int, start: float, end: float) -> dict[str, Any]:
+    """The adverse-event record of CRS at ``grade`` (ASTCT 2019) from ``start`` to ``end`` (days)."""
+    return {
+        "term": "cytokine release syndrome",
+        "category": "crs",
+        "grade": grade,
+        "scale": "astct-2019",
+        "start": start,
+        "end": end,
+        "relatedness": "definite",
+        "attribution": "crs",
+    }
+
+
 def patient_records(
     vc: VirtualCohort,
     ev: ClinicalEvents,
@@ -359,28 +378,19 @@ def patient_records(
                     "indication": "toxicity",
                 }
             )
-        if g >= 3:
-            meds.append(
-                {
-                    "name": "norepinephrine",
-                    "category": "vasopressor",
-                    "start": peak_start,
-                    "end": peak_start + peak - 1,
-                    "frequency": "continuous",
-                    "indication": "toxicity",
-                }
-            )
+        for lowest, drug in _CRS_VASOPRESSORS:
+            if g >= lowest:
+                meds.append(
+                    {
+                        "name": drug,
+                        "category": "vasopressor",
+                        "start": peak_start,
+                        "end": peak_start + peak - 1,
+                        "frequency": "continuous",
+                        "indication": "toxicity",
+                    }
+                )
         if g >= 4:
-            meds.append(
-                {
-                    "name": "phenylephrine",
-                    "category": "vasopressor",
-                    "start": peak_start,
-                    "end": peak_start + peak - 1,
-                    "frequency": "continuous",
-                    "indication": "toxicity",
-                }
-            )
             oxygen.append(
                 {
                     "device": "bipap",
@@ -390,44 +400,11 @@ def patient_records(
                 }
             )
         if g >= 2 and peak_start > on:
-            aes.append(
-                {
-                    "term": "cytokine release syndrome",
-                    "category": "crs",
-                    "grade": 1,
-                    "scale": "astct-2019",
-                    "start": on,
-                    "end": peak_start,
-                    "relatedness": "definite",
-                    "attribution": "crs",
-                }
-            )
+            aes.append(_crs_event(1, on, peak_start))
         end_peak = min(peak_start + peak, on + length)
-        aes.append(
-            {
-                "term": "cytokine release syndrome",
-                "category": "crs",
-                "grade": g,
-                "scale": "astct-2019",
-                "start": peak_start,
-                "end": end_peak,
-                "relatedness": "definite",
-                "attribution": "crs",
-            }
-        )
+        aes.append(_crs_event(g, peak_start, end_peak))
         if g >= 2 and on + length > end_peak:
-            aes.append(
-                {
-                    "term": "cytokine release syndrome",
-                    "category": "crs",
-                    "grade": 1,
-                    "scale": "astct-2019",
-                    "start": end_peak,
-                    "end": on + length,
-                    "relatedness": "definite",
-                    "attribution": "crs",
-                }
-            )
+            aes.append(_crs_event(1, end_peak, on + length))
     neuro: list[dict[str, Any]] = []
     gi = int(ev.icans_grade[i])
     if gi > 0:

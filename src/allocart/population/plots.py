@@ -11,17 +11,33 @@ import numpy as np
 __all__ = ["plot_cohorts", "plot_calibration"]
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (matplotlib is loaded on demand)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (folders created, 110 dpi) and close it."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
 def plot_cohorts(cohorts: Mapping[str, Any], path: str | Path) -> Path:
     """Compare cohorts (``label -> CohortResult`` with time courses of every patient).
 
     Panels: median and 10-90% band of CAR-T and B cells in blood and of anti-dsDNA relative to
     baseline over the first year, and the distribution of CAR-T persistence.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
     for k, (label, res) in enumerate(cohorts.items()):
         colour = f"C{k}"
@@ -67,23 +83,14 @@ def plot_cohorts(cohorts: Mapping[str, Any], path: str | Path) -> Path:
             "days after infusion" if ax is not axes[3] else "last day above the qPCR LLOQ"
         )
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_calibration(
     report: Mapping[str, Any], path: str | Path, ids: Sequence[str] | None = None
 ) -> Path:
     """Published value or range against the simulated study interval, one row per target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = [t for t in report["targets"] if ids is None or t["id"] in ids]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 1))
     for y, t in enumerate(rows):
@@ -105,9 +112,4 @@ def plot_calibration(
     ax.invert_yaxis()
     ax.set_xlabel("rate, or value / largest of study bound, published bound and simulated value")
     ax.set_title("published (black) vs simulated study interval (bar) and value (dot)", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

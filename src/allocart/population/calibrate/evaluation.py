@@ -335,15 +335,12 @@ def evaluate(
     rng = np.random.default_rng(seed)
     results: list[TargetResult] = []
     summaries: dict[str, dict[str, Any]] = {}
-    todo = [name for name in ts.cohorts if any(t.cohort == name for t in ts.targets)]
-    for k, (name, spec) in enumerate(ts.cohorts.items()):
-        mine = [t for t in ts.targets if t.cohort == name]
-        if not mine:
-            continue
+    todo = ts.targeted_cohorts()
+    for i, (k, name, spec, mine) in enumerate(todo):
         if progress:
             progress(f"{name}: {spec.product} {spec.dose} {spec.ld}")
         if steps:
-            steps(f"evaluating {name}", todo.index(name), len(todo))
+            steps(f"evaluating {name}", i, len(todo))
         res = simulate_cohort(
             spec.product,
             spec.dose,

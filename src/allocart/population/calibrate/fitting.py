@@ -108,15 +108,12 @@ def fit(
     start = load_links().values()
     fixed = base.values()
     sims = []
-    todo = [name for name in ts.cohorts if any(t.cohort == name for t in ts.targets)]
-    for k, (name, spec) in enumerate(ts.cohorts.items()):
-        mine = [t for t in ts.targets if t.cohort == name]
-        if not mine:
-            continue
+    todo = ts.targeted_cohorts()
+    for i, (k, name, spec, mine) in enumerate(todo):
         if progress:
             progress(f"simulating {name}")
         if steps:
-            steps(f"simulating {name}", todo.index(name), len(todo))
+            steps(f"simulating {name}", i, len(todo))
         sched = schedule_for(spec.months)
         sc = Scenario.create(spec.product, spec.dose, spec.ld, days=float(sched.horizon_days))
         vc = simulate_virtual(

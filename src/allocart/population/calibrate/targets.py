@@ -101,6 +101,23 @@ class TargetSet:
     targets: tuple[Target, ...]
     not_simulated: tuple[dict[str, str], ...]
 
+    def targeted_cohorts(self) -> list[tuple[int, str, CohortSpec, list[Target]]]:
+        """The cohorts that have targets, in file order, each with its targets.
+
+        Returns
+        -------
+        list of (int, str, CohortSpec, list of Target)
+            The cohort's index among all cohorts (its seed offset, so that adding a cohort
+            without targets leaves no other's patients changed), name, specification and
+            targets.
+        """
+        out = []
+        for k, (name, spec) in enumerate(self.cohorts.items()):
+            mine = [t for t in self.targets if t.cohort == name]
+            if mine:
+                out.append((k, name, spec, mine))
+        return out
+
 
 def load_targets(path: str | Path | None = None) -> TargetSet:
     """Read and validate a target file (default: the package's ``data/targets.yaml``).
