@@ -46,6 +46,25 @@ def _pct(x: pd.Series, k: int) -> float:
     return float((x == k).mean() * 100)
 
 
+def _selected_row(analysis: str, level: int, dose: Any, selected: pd.Series) -> dict:
+    """Percent of trials that selected ``level``, with its Monte-Carlo (Wilson 95%) interval
+    over the ``len(selected)`` replicate trials."""
+    n_r = len(selected)
+    p = _pct(selected, level)
+    lo, hi = wilson_interval(p / 100, n_r)
+    return _row(
+        analysis,
+        level,
+        dose,
+        "selected_pct",
+        p,
+        lower=lo * 100,
+        upper=hi * 100,
+        interval=_MC,
+        n=n_r,
+    )
+
+
 def oc_table(
     protocol: Protocol,
     without: pd.DataFrame,
@@ -62,23 +81,8 @@ def oc_table(
     (mean, 5-95% of the replicate trials' DLT rates) and ``dlt_rate_per_trial_sd``.
     """
     rows: list[dict] = []
-    n_r = len(without)
     for k, dose in enumerate(protocol.dose_levels, start=1):
-        p = _pct(without["selected_level"], k)
-        lo, hi = wilson_interval(p / 100, n_r)
-        rows.append(
-            _row(
-                "without",
-                k,
-                dose,
-                "selected_pct",
-                p,
-                lower=lo * 100,
-                upper=hi * 100,
-                interval=_MC,
-                n=n_r,
-            )
-        )
+        rows.append(_selected_row("without", k, dose, without["selected_level"]))
         per_draw = with_u.groupby("draw")["selected_level"].apply(lambda s, k=k: _pct(s, k))
         rows.append(
             _row(
@@ -142,27 +146,9 @@ def scenario_table(
     response probability at the selected dose, over trials that selected one)."""
     rows = []
     for scen, st, rates in frames:
-        n_r = len(st)
         base = {"scenario": scen.name, "label": scen.label}
         for k, dose in enumerate(protocol.dose_levels, start=1):
-            p = _pct(st["selected_level"], k)
-            lo, hi = wilson_interval(p / 100, n_r)
-            rows.append(
-                {
-                    **base,
-                    **_row(
-                        "",
-                        k,
-                        dose,
-                        "selected_pct",
-                        p,
-                        lower=lo * 100,
-                        upper=hi * 100,
-                        interval=_MC,
-                        n=n_r,
-                    ),
-                }
-            )
+            rows.append({**base, **_selected_row("", k, dose, st["selected_level"])})
             r = rates.iloc[k - 1]
             for m in ("true_dlt_prob", "true_response_prob", *_READOUTS):
                 if m in rates.columns:
@@ -170,7 +156,9 @@ def scenario_table(
         rows.append(
             {
                 **base,
-                **_row("", None, None, "no_selection_pct", _pct(st["selected_level"], 0), n=n_r),
+                **_row(
+                    "", None, None, "no_selection_pct", _pct(st["selected_level"], 0), n=len(st)
+                ),
             }
         )
         sel = st["selected_level"].to_numpy()
