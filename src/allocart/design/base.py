@@ -21,7 +21,7 @@ import abc
 import dataclasses
 import enum
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numba
 import numpy as np
@@ -245,6 +245,38 @@ class AbstractDesign(abc.ABC):
 
 
 # --------------------------------------------------------------------------- simulation kernels
+class CohortPlan(NamedTuple):
+    """How a cohort design treats its patients, as the simulation kernels take it.
+
+    Attributes
+    ----------
+    start : int
+        Starting dose (0-based).
+    n_cohorts : int
+        Maximum number of cohorts.
+    cs : int
+        Patients per cohort.
+    n_earlystop : int
+        Patients at the current dose from which the design may stop early.
+    """
+
+    start: int
+    n_cohorts: int
+    cs: int
+    n_earlystop: int
+
+
+def cohort_plan(design: Any) -> CohortPlan:
+    """The :class:`CohortPlan` of a design with ``start_dose``, ``n_cohorts``, ``cohort_size`` and
+    ``n_earlystop`` fields."""
+    return CohortPlan(
+        int(design.start_dose),
+        int(design.n_cohorts),
+        int(design.cohort_size),
+        int(design.n_earlystop),
+    )
+
+
 @numba.njit(cache=True)
 def kernel_outputs(
     n_trials: int, k: int

@@ -100,10 +100,12 @@ def bf_kernel(
         closed[:] = False
         cleared[:] = False
         i, p, gate = open_trial(seen)
-        d = rules.start
+        d = rules.plan.start
         status = 0
-        for c in range(rules.n_cohorts):
-            i, p, last = enrol_cohort(dlt, cal, rec, t, i, p, gate, d, rules.cs, seen, window, N, Y)
+        for c in range(rules.plan.n_cohorts):
+            i, p, last = enrol_cohort(
+                dlt, cal, rec, t, i, p, gate, d, rules.plan.cs, seen, window, N, Y
+            )
             cohort_end = last + cal.lag
             # Patients arriving during the window are backfilled while a dose is open.
             while p < n_pat and cal.arrival[t, cal.position[t, p]] < cohort_end:
@@ -125,7 +127,7 @@ def bf_kernel(
                 i, _ = fill_slot(cal, rec, t, i, p, 0.0, 0.0, 0.0, b, window)
                 p = treat_patient(dlt, rec, t, p, b, N, Y)
             gate = cohort_end
-            if c == rules.n_cohorts - 1:
+            if c == rules.plan.n_cohorts - 1:
                 break
             # Pooled complete data at the decision time.
             ceiling = k

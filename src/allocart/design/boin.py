@@ -46,10 +46,12 @@ from scipy import stats
 from allocart.design.base import (
     AbstractDesign,
     Action,
+    CohortPlan,
     DoseData,
     Recommendation,
     check_int,
     check_probability,
+    cohort_plan,
     kernel_outputs,
     treat_cohort,
 )
@@ -313,8 +315,8 @@ class BOINRules(NamedTuple):
 
     Attributes
     ----------
-    start, n_cohorts, cs, n_earlystop : int
-        Starting dose (0-based), cohorts, patients per cohort and the early-stopping sample size.
+    plan : CohortPlan
+        Starting dose, cohorts, patients per cohort and the early-stopping sample size.
     b_e, b_d, b_elim, stop_b : ndarray of int64, shape (n_max + 1,)
         Escalation, de-escalation, elimination and extra-safe stopping DLT counts for ``0..n_max``
         patients (-1 where no count applies; ``stop_b`` is all -1 without ``extrasafe``).
@@ -324,10 +326,7 @@ class BOINRules(NamedTuple):
         Target DLT probability.
     """
 
-    start: int
-    n_cohorts: int
-    cs: int
-    n_earlystop: int
+    plan: CohortPlan
     b_e: NDArray[np.int64]
     b_d: NDArray[np.int64]
     b_elim: NDArray[np.int64]
@@ -341,10 +340,7 @@ def boin_rules(design: BOIN, n_max: int) -> BOINRules:
     b = design.boundaries(n_max)
     stop_b = b.get("stop", np.full(b["n"].size, -1, dtype=np.int64))
     return BOINRules(
-        int(design.start_dose),
-        int(design.n_cohorts),
-        int(design.cohort_size),
-        int(design.n_earlystop),
+        cohort_plan(design),
         b["escalate"],
         b["deescalate"],
         b["eliminate"],
@@ -414,7 +410,7 @@ def boin_step(
         return d, 1
     up = y_d <= rules.b_e[n_d]
     down = y_d >= rules.b_d[n_d]
-    if n_d >= rules.n_earlystop and boin_stays(up, down, d, k, elimi):
+    if n_d >= rules.plan.n_earlystop and boin_stays(up, down, d, k, elimi):
         return d, 2
     return boin_move(up, down, d, k, elimi), 0
 
@@ -438,12 +434,12 @@ def simulate_boin_kernel(
     elimi = np.zeros(k, dtype=np.bool_)
     for t in range(n_trials):
         elimi[:] = False
-        d = rules.start
+        d = rules.plan.start
         p = 0
         status = 0
-        for c in range(rules.n_cohorts):
-            p = treat_cohort(dlt, t, p, d, rules.cs, N, Y)
-            if c == rules.n_cohorts - 1:
+        for c in range(rules.plan.n_cohorts):
+            p = treat_cohort(dlt, t, p, d, rules.plan.cs, N, Y)
+            if c == rules.plan.n_cohorts - 1:
                 break
             d, status = boin_step(Y[t, d], N[t, d], d, k, elimi, rules)
             if status != 0:

@@ -41,10 +41,12 @@ from scipy import stats
 from allocart.design.base import (
     AbstractDesign,
     Action,
+    CohortPlan,
     DoseData,
     Recommendation,
     check_int,
     check_probability,
+    cohort_plan,
     kernel_outputs,
 )
 from allocart.design.boin import boin_lambdas
@@ -246,8 +248,8 @@ class BOIN12Rules(NamedTuple):
 
     Attributes
     ----------
-    start, n_cohorts, cs, n_earlystop : int
-        Starting dose (0-based), cohorts, patients per cohort and the early-stopping sample size.
+    plan : CohortPlan
+        Starting dose, cohorts, patients per cohort and the early-stopping sample size.
     le, ld : float
         BOIN escalation and de-escalation boundaries on the DLT rate.
     tox_bad, eff_bad : ndarray of bool, shape (n_max + 1, n_max + 1)
@@ -262,10 +264,7 @@ class BOIN12Rules(NamedTuple):
         Highest acceptable DLT probability.
     """
 
-    start: int
-    n_cohorts: int
-    cs: int
-    n_earlystop: int
+    plan: CohortPlan
     le: float
     ld: float
     tox_bad: NDArray[np.bool_]
@@ -281,10 +280,7 @@ class BOIN12Rules(NamedTuple):
 def boin12_rules(design: BOIN12, tb: dict[str, np.ndarray]) -> BOIN12Rules:
     """The kernels' settings of ``design`` with its rule tables ``tb`` (:meth:`BOIN12.tables`)."""
     return BOIN12Rules(
-        int(design.start_dose),
-        int(design.n_cohorts),
-        int(design.cohort_size),
-        int(design.n_earlystop),
+        cohort_plan(design),
         float(tb["lambda"][0]),
         float(tb["lambda"][1]),
         tb["tox_bad"],
@@ -386,21 +382,21 @@ def _boin12_kernel(
     for t in range(n_trials):
         R[:] = 0
         X[:] = 0
-        d = rules.start
+        d = rules.plan.start
         p = 0
         status = 0
-        for c in range(rules.n_cohorts):
-            for _ in range(rules.cs):
+        for c in range(rules.plan.n_cohorts):
+            for _ in range(rules.plan.cs):
                 a = dlt[t, p, d]
                 b = resp[t, p, d]
                 Y[t, d] += a
                 R[d] += b
                 X[d] += (100 if b else u2) if not a else (u3 if b else 0)
                 p += 1
-            N[t, d] += rules.cs
-            if N[t, d] >= rules.n_earlystop:
+            N[t, d] += rules.plan.cs
+            if N[t, d] >= rules.plan.n_earlystop:
                 break
-            if c == rules.n_cohorts - 1:
+            if c == rules.plan.n_cohorts - 1:
                 break
             d, status, adm = _boin12_step(d, k, N[t], Y[t], R, X, rules)
             if status != 0:

@@ -129,11 +129,13 @@ def tite_kernel(
     for t in range(n_trials):
         elimi[:] = False
         i, p, now = open_trial(seen)
-        d = rules.start
+        d = rules.plan.start
         status = 0
-        for c in range(rules.n_cohorts):
-            i, p, now = enrol_cohort(dlt, cal, rec, t, i, p, now, d, rules.cs, seen, window, N, Y)
-            if c == rules.n_cohorts - 1:
+        for c in range(rules.plan.n_cohorts):
+            i, p, now = enrol_cohort(
+                dlt, cal, rec, t, i, p, now, d, rules.plan.cs, seen, window, N, Y
+            )
+            if c == rules.plan.n_cohorts - 1:
                 break
             tau = max(next_arrival(cal, t, i), now)
             while True:
@@ -172,7 +174,7 @@ def tite_kernel(
                 # BOIN caps the de-escalation boundary at the elimination boundary.
                 up = False
                 down = True
-            if N[t, d] >= rules.n_earlystop and boin_stays(up, down, d, k, elimi):
+            if N[t, d] >= rules.plan.n_earlystop and boin_stays(up, down, d, k, elimi):
                 status = 2
                 break
             # A rate on both boundaries (possible only when lambda_e and lambda_d nearly meet)
