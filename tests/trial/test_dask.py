@@ -31,6 +31,12 @@ def _cluster():
     )
 
 
+def _run(protocol, out, **where):
+    """The run of ``protocol`` into ``out`` in this process (``workers``) or on a cluster
+    (``scheduler``), without progress bar or report."""
+    return run_trial(protocol, out, progress=False, report=False, **where)
+
+
 def _same(local, remote) -> None:
     for name, frame in local.tables.items():
         pd.testing.assert_frame_equal(frame, getattr(remote.tables, name), obj=name)
@@ -39,15 +45,9 @@ def _same(local, remote) -> None:
 @pytest.mark.slow
 def test_local_cluster_of_two_processes_gives_identical_results(tmp_path):
     protocol = _protocol()
-    local = run_trial(protocol, tmp_path / "local", workers=1, progress=False, report=False)
+    local = _run(protocol, tmp_path / "local", workers=1)
     with _cluster() as cluster:
-        remote = run_trial(
-            protocol,
-            tmp_path / "dask",
-            scheduler=cluster.scheduler_address,
-            progress=False,
-            report=False,
-        )
+        remote = _run(protocol, tmp_path / "dask", scheduler=cluster.scheduler_address)
     assert remote.manifest["scheduler"] == cluster.scheduler_address
     _same(local, remote)
 
@@ -55,7 +55,7 @@ def test_local_cluster_of_two_processes_gives_identical_results(tmp_path):
 def test_replicate_chunks_on_a_local_cluster_give_identical_results(tmp_path):
     """The fast variant: pools from the in-process run (copied checkpoints), trials on 2 workers."""
     protocol = _protocol()
-    local = run_trial(protocol, tmp_path / "local", workers=1, progress=False, report=False)
+    local = _run(protocol, tmp_path / "local", workers=1)
     pools = tmp_path / "dask" / "checkpoint" / "pools"
     shutil.copytree(tmp_path / "local" / "checkpoint" / "pools", pools)
     (tmp_path / "dask" / "checkpoint" / "protocol.json").write_bytes(
@@ -63,13 +63,7 @@ def test_replicate_chunks_on_a_local_cluster_give_identical_results(tmp_path):
     )
     with _cluster() as cluster:
         client = distributed.Client(cluster)
-        remote = run_trial(
-            protocol,
-            tmp_path / "dask",
-            scheduler=cluster.scheduler_address,
-            progress=False,
-            report=False,
-        )
+        remote = _run(protocol, tmp_path / "dask", scheduler=cluster.scheduler_address)
         # Every chunk ran on the workers, none in this process.
         assert remote.manifest["resumed_from"] == {"pools": 3 * 2, "chunks": 0}
         client.close()
@@ -86,3 +80,15 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
         run_trial(
             _protocol(), tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False, report=False
         )
+
+
+def test_connect_scheduler_raises_the_callers_error_naming_scheduler(monkeypatch):
+    import allocart.trial.runner as runner
+    from allocart.errors import SensitivityError
+
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(
+        SensitivityError, match="^scheduler: cannot reach .*'tcp://127.0.0.1:9'"
+    ) as e:
+        runner.connect_scheduler("tcp://127.0.0.1:9", SensitivityError)
+    assert e.value.argument == "scheduler"

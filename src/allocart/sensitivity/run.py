@@ -40,6 +40,7 @@ from allocart.sensitivity.methods import (
 )
 from allocart.sensitivity.store import SensitivityStore
 from allocart.trial.builtin import resolve_protocol
+from allocart.trial.runner import connect_scheduler
 
 __all__ = [
     "REJECTION_PARAMETERS",
@@ -345,22 +346,6 @@ def patients_per_evaluation(ev: Any) -> int:
     return ev.patients * (len(ev.protocol.dose_levels) if trials else 1)
 
 
-def _connect(address: str) -> Any:
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - dask is an optional extra
-        raise SensitivityError(
-            "scheduler: needs dask.distributed; install allocart[dask]", argument="scheduler"
-        ) from None
-    try:
-        return Client(address, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise SensitivityError(
-            f"scheduler: cannot reach the Dask scheduler at {address!r} ({exc})",
-            argument="scheduler",
-        ) from None
-
-
 def run_sensitivity(
     settings: SensitivitySettings,
     out: str | Path,
@@ -416,7 +401,7 @@ def run_sensitivity(
         "names": names,
         "outputs": outputs,
     }
-    client = _connect(scheduler) if scheduler else None
+    client = connect_scheduler(scheduler, SensitivityError) if scheduler else None
     try:
         with SensitivityStore(Path(out), key, outputs, fresh=fresh) as store:
             u_m = morris_design(

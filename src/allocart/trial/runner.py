@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from allocart.errors import DesignError
+from allocart.errors import AllocartError, DesignError
 from allocart.trial.calendar_tables import CALENDAR_TABLES, calendar_tables
 from allocart.trial.display import run_html
 from allocart.trial.pools import (
@@ -75,6 +75,7 @@ __all__ = [
     "chunk_task",
     "MAIN_GUARD_MESSAGE",
     "ReportWriter",
+    "connect_scheduler",
 ]
 
 #: Writes the report of a finished run: ``writer(protocol, tables, path, manifest=...)``. The
@@ -324,7 +325,7 @@ def _run(
     folder.write_manifest({**base, "status": "running", "writer": process_identity()})
     timings: dict[str, float] = {}
     try:
-        client = _connect(scheduler) if scheduler else None
+        client = connect_scheduler(scheduler) if scheduler else None
         try:
             with _progress(progress) as prog:
                 t0 = time.perf_counter()
@@ -421,17 +422,32 @@ def _record_stop(
     return pools, len(keys), chunks, len(ranges)
 
 
-def _connect(address: str) -> Any:
+def connect_scheduler(address: str, error: type[AllocartError] = DesignError) -> Any:
+    """A Dask client of the scheduler at ``address`` (waiting :data:`CONNECT_TIMEOUT`).
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address (``tcp://127.0.0.1:8786``).
+    error : type of AllocartError
+        The error class of the caller's layer (trials: ``DesignError``).
+
+    Raises
+    ------
+    AllocartError
+        Of class ``error``, naming ``scheduler``: without the ``dask`` extra, or when the
+        scheduler does not answer.
+    """
     try:
-        from distributed import Client
+        from distributed import Client  # loaded on demand: dask is an optional extra
     except ImportError:  # pragma: no cover - dask is an optional extra
-        raise DesignError(
+        raise error(
             "scheduler: needs dask.distributed; install allocart[dask]", argument="scheduler"
         ) from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise DesignError(
+        raise error(
             f"scheduler: cannot reach the Dask scheduler at {address!r} ({exc})",
             argument="scheduler",
         ) from None
