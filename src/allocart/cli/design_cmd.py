@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,16 @@ from allocart.cli.checks import check_seed
 from allocart.cli.shared import JSON, echo_json
 from allocart.errors import DesignError
 
-_DESIGN_HELP = "One of 3+3, boin, bf-boin, boin12, tite-boin, crm."
+# Options of several design commands, declared once (defaults in each signature).
+_DESIGN = Annotated[str, typer.Option(help="One of 3+3, boin, bf-boin, boin12, tite-boin, crm.")]
+_TARGET = Annotated[float, typer.Option(help="Target DLT probability.")]
+_COHORT_SIZE = Annotated[int, typer.Option(help="Patients per cohort.")]
+_N_COHORTS = Annotated[int, typer.Option(help="Maximum number of cohorts.")]
+_N_EARLYSTOP = Annotated[
+    int | None, typer.Option(help="Stop at this many patients on the current dose.")
+]
+_EFF_LOWER = Annotated[float | None, typer.Option(help="Lowest acceptable response rate (BOIN12).")]
+_NO_EXPANSION = Annotated[bool, typer.Option(help="3+3 without expanding the MTD to 6.")]
 
 #: Designs that decide by response as well as DLT: they need the responses (``next``) or the
 #: true response probabilities (``oc``); without them every patient would count as a non-responder.
@@ -78,10 +87,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @design_app.command("table")
     def table(
-        design: str = typer.Option("boin", help=_DESIGN_HELP),
-        target: float = typer.Option(0.25, help="Target DLT probability."),
-        cohort_size: int = typer.Option(3, help="Patients per cohort."),
-        n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
+        design: _DESIGN = "boin",
+        target: _TARGET = 0.25,
+        cohort_size: _COHORT_SIZE = 3,
+        n_cohorts: _N_COHORTS = 10,
         as_json: JSON = False,
     ) -> None:
         """Print the escalate / stay / de-escalate / eliminate table by number treated."""
@@ -117,8 +126,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @design_app.command("next")
     def next_dose(
-        design: str = typer.Option("boin", help=_DESIGN_HELP),
-        target: float = typer.Option(0.25, help="Target DLT probability."),
+        design: _DESIGN = "boin",
+        target: _TARGET = 0.25,
         current_dose: int = typer.Option(..., help="Current dose level (1-based)."),
         treated: str = typer.Option(..., help="Patients treated per dose, comma-separated."),
         dlts: str = typer.Option(..., help="DLTs per dose, comma-separated."),
@@ -129,12 +138,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         followup: str | None = typer.Option(
             None, help="Standardised follow-up of pending patients per dose (TITE-BOIN)."
         ),
-        eff_lower: float | None = typer.Option(
-            None, help="Lowest acceptable response rate (BOIN12)."
-        ),
-        n_earlystop: int | None = typer.Option(
-            None, help="Stop at this many patients on the current dose."
-        ),
+        eff_lower: _EFF_LOWER = None,
+        n_earlystop: _N_EARLYSTOP = None,
         as_json: JSON = False,
     ) -> None:
         """Advise the dose for the next cohort from the data so far."""
@@ -167,22 +172,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @design_app.command("oc")
     def oc(
-        design: str = typer.Option("boin", help=_DESIGN_HELP),
-        target: float = typer.Option(0.25, help="Target DLT probability."),
+        design: _DESIGN = "boin",
+        target: _TARGET = 0.25,
         p_tox: str = typer.Option(..., help="True DLT probability per dose, comma-separated."),
         p_eff: str | None = typer.Option(
             None, help="True response probability per dose (BOIN12: required)."
         ),
-        cohort_size: int = typer.Option(3, help="Patients per cohort."),
-        n_cohorts: int = typer.Option(10, help="Maximum number of cohorts."),
-        n_earlystop: int | None = typer.Option(
-            None, help="Stop at this many patients on the current dose."
-        ),
+        cohort_size: _COHORT_SIZE = 3,
+        n_cohorts: _N_COHORTS = 10,
+        n_earlystop: _N_EARLYSTOP = None,
         backfill_cap: int | None = typer.Option(None, help="BF-BOIN cap per dose."),
-        eff_lower: float | None = typer.Option(
-            None, help="Lowest acceptable response rate (BOIN12)."
-        ),
-        no_expansion: bool = typer.Option(False, help="3+3 without expanding the MTD to 6."),
+        eff_lower: _EFF_LOWER = None,
+        no_expansion: _NO_EXPANSION = False,
         accrual_per_month: float | None = typer.Option(
             None, help="Accrual rate, patients per month."
         ),
@@ -263,8 +264,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @design_app.command("pathways")
     def pathways(
-        design: str = typer.Option("boin", help=_DESIGN_HELP),
-        target: float = typer.Option(0.25, help="Target DLT probability."),
+        design: _DESIGN = "boin",
+        target: _TARGET = 0.25,
         n_doses: int | None = typer.Option(
             None, help="Number of dose levels (default: the length of --p-tox, else 5)."
         ),
@@ -272,13 +273,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         start_dose: int = typer.Option(1, help="Dose level of the first cohort (1-based)."),
         cohort_size: int = typer.Option(3, help="Patients per cohort (not the 3+3)."),
         n_cohorts: int = typer.Option(10, help="Maximum number of cohorts of the trial."),
-        n_earlystop: int | None = typer.Option(
-            None, help="Stop at this many patients on the current dose."
-        ),
-        eff_lower: float | None = typer.Option(
-            None, help="Lowest acceptable response rate (BOIN12)."
-        ),
-        no_expansion: bool = typer.Option(False, help="3+3 without expanding the MTD to 6."),
+        n_earlystop: _N_EARLYSTOP = None,
+        eff_lower: _EFF_LOWER = None,
+        no_expansion: _NO_EXPANSION = False,
         p_tox: str | None = typer.Option(
             None, help="True DLT probability per dose: adds each pathway's probability."
         ),

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "FIGURES",
+#: Figure identifiers, in report order.
+FIGURES = (
     "operating_characteristics",
     "escalation_paths",
     "car_t_expansion",
@@ -25,11 +25,19 @@ __all__ = [
     "serology_and_activity",
     "swimmer",
     "product_comparison",
-    "dlt_by_reason",
     "time_to_treatment",
+)
+
+#: Figures drawn once per arm; their identifiers are ``<name>-arm<index>``.
+ARM_FIGURES = ("dlt_by_reason",)
+
+__all__ = [
+    "FIGURES",
     "ARM_FIGURES",
     "DLT_REASON_LABELS",
     "figure_ids",
+    *FIGURES,
+    *ARM_FIGURES,
 ]
 
 #: Days in one month, for time axes in months.
@@ -481,22 +489,6 @@ def time_to_treatment(itt: pd.DataFrame, outcome: str | None, outcome_label: str
     for ax in axes[: 3 if outcome else 2]:
         ax.set_xticks(x, names, fontsize=7)
     return _png(fig)
-
-
-#: Figure identifiers, in report order.
-FIGURES = (
-    "operating_characteristics",
-    "escalation_paths",
-    "car_t_expansion",
-    "b_cells",
-    "serology_and_activity",
-    "swimmer",
-    "product_comparison",
-    "time_to_treatment",
-)
-
-#: Figures drawn once per arm; their identifiers are ``<name>-arm<index>``.
-ARM_FIGURES = ("dlt_by_reason",)
 
 
 def figure_ids(n_arms: int) -> list[str]:
