@@ -14,6 +14,14 @@ import pytest
 from allocart.cli.app import main
 from tests.fit.conftest import one_patient  # noqa: F401 (fixture)
 
+#: What the quick fits fit: CAR-T cells, B cells and anti-dsDNA.
+OBSERVABLES = "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml"
+
+
+def _fit_args(data: Path, out: Path, *options: str) -> list[str]:
+    """``allocart fit <data> --out <out> <options>``."""
+    return ["fit", str(data), "--out", str(out), *options]
+
 
 def test_fit_rejects_bad_options_in_one_line(tmp_path, capsys):
     missing = tmp_path / "nope.csv"
@@ -95,19 +103,7 @@ def test_fit_map_end_to_end(tmp_path, capsys, one_patient):  # noqa: F811 (fixtu
     ds, _, _, _ = one_patient
     path = write_nonmem(ds, tmp_path / "one.csv")
     out = tmp_path / "fit"
-    assert (
-        main(
-            [
-                "fit",
-                str(path),
-                "--out",
-                str(out),
-                "--observables",
-                "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml",
-            ]
-        )
-        == 0
-    )
+    assert main(_fit_args(path, out, "--observables", OBSERVABLES)) == 0
     for name in (
         "posterior.parquet",
         "estimates.csv",
@@ -168,14 +164,7 @@ def _run_without_jax(args: list[str]) -> subprocess.CompletedProcess:
 
 def test_nuts_without_jax_names_the_extra_in_one_line(tmp_path):
     proc = _run_without_jax(
-        [
-            "fit",
-            str(EXAMPLES / "example_nonmem.csv"),
-            "--out",
-            str(tmp_path / "o"),
-            "--method",
-            "nuts",
-        ]
+        _fit_args(EXAMPLES / "example_nonmem.csv", tmp_path / "o", "--method", "nuts")
     )
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
@@ -194,16 +183,7 @@ def test_map_fit_runs_without_jax(tmp_path):
     ds = read_nonmem(EXAMPLES / "example_nonmem.csv")
     path = write_nonmem(ds.subset(list(ds.ids[:2])), tmp_path / "two.csv")
     out = tmp_path / "fit"
-    proc = _run_without_jax(
-        [
-            "fit",
-            str(path),
-            "--out",
-            str(out),
-            "--observables",
-            "car_t_cells_per_ul,b_cells_per_ul,anti_dsdna_iu_per_ml",
-        ]
-    )
+    proc = _run_without_jax(_fit_args(path, out, "--observables", OBSERVABLES))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LOADED []" in proc.stdout
     diag = json.loads((out / "diagnostics.json").read_text())
@@ -215,17 +195,7 @@ def test_truth_file_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "truth.csv"
     bad.write_text("patient,rho_E\nSIM-001,1.0\n")
     assert (
-        main(
-            [
-                "fit",
-                str(EXAMPLES / "example_nonmem.csv"),
-                "--out",
-                str(tmp_path / "o"),
-                "--truth",
-                str(bad),
-            ]
-        )
-        == 2
+        main(_fit_args(EXAMPLES / "example_nonmem.csv", tmp_path / "o", "--truth", str(bad))) == 2
     )
     err = capsys.readouterr().err
     assert "--truth" in err and "`id`" in err
@@ -238,17 +208,7 @@ def test_documented_fit_command_on_the_shipped_data(tmp_path, capsys, data):
     how it was made, and the report warns that the intervals miss the truth."""
     out = tmp_path / "fit"
     assert (
-        main(
-            [
-                "fit",
-                str(EXAMPLES / data),
-                "--out",
-                str(out),
-                "--truth",
-                str(EXAMPLES / "example_truth.csv"),
-            ]
-        )
-        == 0
+        main(_fit_args(EXAMPLES / data, out, "--truth", str(EXAMPLES / "example_truth.csv"))) == 0
     )
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["method"] == "its" and len(diag["patients"]) == 6

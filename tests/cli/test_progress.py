@@ -30,23 +30,17 @@ def _allocart(args, env_extra, cwd):
     )
 
 
+def _crm_oc(trials: int) -> list[str]:
+    """``allocart design oc`` of a CRM over ``trials`` simulated trials, as JSON: long enough
+    (seconds) for its progress bar to be drawn."""
+    p_tox = "0.05,0.12,0.25,0.4,0.55"
+    return ["design", "oc", "--design", "crm", "--p-tox", p_tox, "--trials", str(trials), "--json"]
+
+
 @pytest.mark.parametrize(
     "args, drawn",
     [
-        (
-            [
-                "design",
-                "oc",
-                "--design",
-                "crm",
-                "--p-tox",
-                "0.05,0.12,0.25,0.4,0.55",
-                "--trials",
-                "4000",
-                "--json",
-            ],
-            "crm: simulating trials",
-        ),
+        (_crm_oc(4000), "crm: simulating trials"),
         (
             ["cohort", "--product", "autologous-cd19", "--dose", "1e6/kg", "--n", "30", "--json"],
             "virtual patients",
@@ -62,21 +56,7 @@ def test_json_output_stays_valid_json_with_the_progress_bar_drawn(args, drawn, t
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(tmp_path):
-    res = _allocart(
-        [
-            "design",
-            "oc",
-            "--design",
-            "crm",
-            "--p-tox",
-            "0.05,0.12,0.25,0.4,0.55",
-            "--trials",
-            "2000",
-            "--json",
-        ],
-        {"TTY_INTERACTIVE": "0"},
-        tmp_path,
-    )
+    res = _allocart(_crm_oc(2000), {"TTY_INTERACTIVE": "0"}, tmp_path)
     assert res.returncode == 0, res.stderr
     json.loads(res.stdout)
     assert res.stderr == ""
