@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import errno
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import yaml
 
 from allocart import files
 from allocart.cli.app import main
+from tests.helpers_cli import run_cli
 from tests.trial.conftest import default_dict
 from tests.trial.fake_cohort import fake_simulate_cohort
 
@@ -432,14 +431,7 @@ def test_case_ids_are_unique():
 )
 def test_no_traceback_in_a_fresh_process(build, tmp_path):
     argv = build(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocart.cli.app", *argv],
-        capture_output=True,
-        check=False,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    proc = run_cli(argv, check=False, cwd=tmp_path, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")

@@ -13,16 +13,16 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 import yaml
 
+from tests.helpers_cli import CLI
 from tests.trial.conftest import small_dict
+from tests.trial.run_results import operating_characteristics as _oc
 
 
 def _protocol_file(tmp: Path) -> Path:
@@ -34,29 +34,8 @@ def _protocol_file(tmp: Path) -> Path:
 
 
 def _cmd(protocol: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "allocart.cli.app",
-        "run",
-        str(protocol),
-        "--out",
-        str(out),
-        "--no-progress",
-        "--quiet",
-        "--workers",
-        "1",
-    ]
-
-
-def _oc(out: Path) -> pd.DataFrame:
-    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
-    try:
-        return con.execute(
-            "SELECT * FROM operating_characteristics ORDER BY arm, dose_level NULLS LAST, metric"
-        ).df()
-    finally:
-        con.close()
+    args = ["run", str(protocol), "--out", str(out), "--no-progress", "--quiet", "--workers", "1"]
+    return [*CLI, *args]
 
 
 @pytest.fixture(scope="module")
