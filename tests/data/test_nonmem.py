@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from allocart.data import DataValidationError, NonmemSpec, read_nonmem, write_nonmem
+from allocart.data import OBSERVABLES, DataValidationError, NonmemSpec, read_nonmem, write_nonmem
 from allocart.errors import DataError
 
 from .conftest import hand_dataset
@@ -38,25 +38,7 @@ def test_round_trip_simulated(tmp_path, simulated):
         NonmemSpec(log_dv=True),
         NonmemSpec(
             obs_column="CMT",
-            observable_codes={
-                str(10 + i): o
-                for i, o in enumerate(
-                    [
-                        "car_t_cells_per_ul",
-                        "car_pct_of_t",
-                        "transgene_copies_per_ug",
-                        "b_cells_per_ul",
-                        "anti_dsdna_iu_per_ml",
-                        "c3_g_per_l",
-                        "c4_g_per_l",
-                        "igg_g_per_l",
-                        "il6_pg_per_ml",
-                        "anc_1e9_per_l",
-                        "lymphocytes_1e9_per_l",
-                        "platelets_1e9_per_l",
-                    ]
-                )
-            },
+            observable_codes={str(10 + i): o for i, o in enumerate(OBSERVABLES)},
         ),
     ],
 )

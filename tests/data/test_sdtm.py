@@ -89,6 +89,13 @@ def _study(tmp_path, **tables: list[dict]) -> str:
     return folder
 
 
+def _loaded(folder):
+    """The study of a folder that must load without a problem."""
+    study = load_sdtm(folder)
+    assert not study.problems, study.problems
+    return study
+
+
 def test_site_units_are_normalised(tmp_path):
     folder = _study(
         tmp_path,
@@ -142,8 +149,7 @@ def test_site_units_are_normalised(tmp_path):
             },
         ],
     )
-    study = load_sdtm(folder)
-    assert not study.problems, study.problems
+    study = _loaded(folder)
     ds = study.dataset
     obs = ds.observations.set_index("observable")
     assert obs.loc["anc_1e9_per_l", "value"] == pytest.approx(0.4) and obs.loc[
@@ -215,8 +221,7 @@ def test_ae_grades_dates_and_partial_dates(tmp_path):
             },
         ],
     )
-    study = load_sdtm(folder)
-    assert not study.problems
+    study = _loaded(folder)
     crs, pneu = study.dataset.records["S1"].adverse_events
     assert (
         crs.category,
@@ -408,8 +413,7 @@ def test_cp_domain_urine_tests_and_lloq_column(tmp_path):
             },
         ],
     )
-    study = load_sdtm(folder)
-    assert not study.problems, study.problems
+    study = _loaded(folder)
     obs = study.dataset.observations.set_index("observable")
     assert obs.loc["b_cells_per_ul", "value"] == pytest.approx(4.0)  # 0.004 x 10^9/L = 4 cells/uL
     assert (

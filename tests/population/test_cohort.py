@@ -24,6 +24,8 @@ def cohort():
 
 def test_patient_table_has_the_interface_columns(cohort):
     p = cohort.patients
+    # The interface, written out here on purpose: an independent statement of what the trial
+    # reads, not the package's own column lists (allocart.trial.summary), which it checks.
     required = [
         "id",
         "age_years",
@@ -118,6 +120,7 @@ def test_records_rescore_to_the_reported_values(cohort):
 def test_timecourses_of_the_first_patients(cohort):
     tc = cohort.timecourses
     assert set(tc["id"]) == {0, 1}
+    # The read-outs written out here on purpose, independent of the cohort's own column list.
     assert {
         "time",
         "car_t_cells_per_ul",
