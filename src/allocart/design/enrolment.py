@@ -150,7 +150,7 @@ def open_trial(seen: np.ndarray) -> tuple[int, int, float]:  # pragma: no cover 
     functions compile for one signature only.
     """
     seen[:] = False
-    return np.int64(0), np.int64(0), 0.0
+    return np.int64(0), np.int64(0), 0.0  # type: ignore[return-value]  # int64 counters
 
 
 @numba.njit(cache=True)
