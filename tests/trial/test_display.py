@@ -69,3 +69,16 @@ def test_selection_rows_of_an_empty_table():
     import pandas as pd
 
     assert selection_rows(pd.DataFrame()) == []
+
+
+def test_dose_columns_give_each_metrics_format_in_the_order_asked():
+    from allocart.trial.display import DOSE_METRICS, dose_columns
+
+    assert dose_columns("dlt_rate", "selected_pct") == (
+        ("dlt_rate", "DLT %", 100, 1),
+        ("selected_pct", "selected %", 1, 1),
+    )
+    for m, (_, scale, _) in DOSE_METRICS.items():  # rates in percent, the rest as they are
+        assert scale == (100 if m.endswith("_rate") else 1)
+    with pytest.raises(KeyError):
+        dose_columns("no_such_metric")

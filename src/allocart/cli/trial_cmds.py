@@ -25,27 +25,26 @@ def _fmt(v: Any, scale: float = 1.0, dec: int = 1) -> str:
     return "-" if not math.isfinite(x) else f"{x:.{dec}f}"
 
 
-#: Columns of the per-dose table printed after a run: (metric, header, scale, decimals).
-_COLUMNS = (
-    ("selected_pct", "selected %", 1, 1),
-    ("patients_mean", "patients", 1, 2),
-    ("dlts_mean", "DLTs", 1, 2),
-    ("dlt_rate", "DLT %", 100, 1),
-    ("crs_rate", "CRS %", 100, 1),
-    ("icans_rate", "ICANS %", 100, 1),
-    ("sri4_m3_rate", "SRI-4 m3 %", 100, 1),
-    ("sri4_m6_rate", "SRI-4 m6 %", 100, 1),
-    ("doris_m3_rate", "DORIS m3 %", 100, 1),
-    ("doris_m6_rate", "DORIS m6 %", 100, 1),
+#: Metrics of the per-dose table printed after a run (formats: allocart.trial.display).
+_METRICS = (
+    "selected_pct",
+    "patients_mean",
+    "dlts_mean",
+    "dlt_rate",
+    "crs_rate",
+    "icans_rate",
+    "sri4_m3_rate",
+    "sri4_m6_rate",
+    "doris_m3_rate",
+    "doris_m6_rate",
 )
 
 
-#: Rates over fewer patients than this are not printed ("–"), their n is: see the report.
-MIN_RATE_N = 10
-
-
 def _rate_text(row: Any, scale: float, dec: int) -> str:
-    """A rate with its 95% interval for the DLT column, "–" when fewer than MIN_RATE_N patients."""
+    """A rate for the table, "–" when over fewer than MIN_RATE_N patients (their n: see the
+    report)."""
+    from allocart.trial.display import MIN_RATE_N
+
     try:
         n = float(row.get("n")) if row is not None else math.nan
     except (TypeError, ValueError):
@@ -59,6 +58,8 @@ def _print_summary(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from allocart.trial.display import MIN_RATE_N, dose_columns
+
     oc = result.tables.operating_characteristics
     console = Console(width=max(Console().width, 160))
     for arm, g in oc.groupby("arm", sort=True):
@@ -68,7 +69,7 @@ def _print_summary(result: Any) -> None:
         table.add_column("level", justify="right")
         table.add_column("dose")
         table.add_column("treated (n)", justify="right")
-        cols = [c for c in _COLUMNS if c[0] in set(per["metric"])]
+        cols = [c for c in dose_columns(*_METRICS) if c[0] in set(per["metric"])]
         for _, head, _, _ in cols:
             table.add_column(head, justify="right")
         for (lv, dose), d in per.groupby(["dose_level", "dose"], sort=True):

@@ -19,6 +19,7 @@ from allocart.design import dose_transition_pathways
 from allocart.files import atomic_write_text
 from allocart.report import figures as F
 from allocart.report import kit
+from allocart.trial.display import MIN_RATE_N, dose_columns
 from allocart.trial.intention import itt_table
 from allocart.trial.pools import arms_of, yes_no_columns
 from allocart.trial.protocol import ENDPOINTS, Protocol
@@ -26,15 +27,15 @@ from allocart.trial.protocol import ENDPOINTS, Protocol
 __all__ = ["render_report", "write_report", "endpoint_label"]
 
 #: Per-dose metrics shown in the main table: (metric, header, scale, decimals).
-_DOSE_COLUMNS = (
-    ("selected_pct", "selected %", 1, 1),
-    ("patients_mean", "patients", 1, 2),
-    ("dlts_mean", "DLTs", 1, 2),
-    ("dlt_rate", "DLT %", 100, 1),
-    ("crs_rate", "CRS %", 100, 1),
-    ("crs_grade3_rate", "CRS ≥3 %", 100, 1),
-    ("icans_rate", "ICANS %", 100, 1),
-    ("icans_grade3_rate", "ICANS ≥3 %", 100, 1),
+_DOSE_COLUMNS = dose_columns(
+    "selected_pct",
+    "patients_mean",
+    "dlts_mean",
+    "dlt_rate",
+    "crs_rate",
+    "crs_grade3_rate",
+    "icans_rate",
+    "icans_grade3_rate",
 )
 
 _TRIAL_COLUMNS = (
@@ -53,11 +54,6 @@ def _fmt(v: Any, scale: float = 1.0, dec: int = 2) -> str:
     except (TypeError, ValueError):
         return html.escape(str(v))
     return "–" if not math.isfinite(x) else f"{x:.{dec}f}"
-
-
-#: A rate over fewer patients than this is greyed, with its n: its interval is too wide to read
-#: a value from it (e.g. one DLT in 3 patients of a dose reached once in 2000 trials).
-MIN_RATE_N = 10
 
 
 def _cell_text(row: Any, scale: float = 1.0, dec: int = 1, *, ci: bool = True) -> str:

@@ -16,7 +16,33 @@ import pandas as pd
 
 from allocart.model.display import html_table
 
-__all__ = ["run_html", "selection_rows"]
+__all__ = ["run_html", "selection_rows", "DOSE_METRICS", "MIN_RATE_N", "dose_columns"]
+
+#: How a per-dose operating characteristic is shown, on the command line and in the report:
+#: column header, scale (100: a rate shown in percent) and decimals, by metric.
+DOSE_METRICS: dict[str, tuple[str, int, int]] = {
+    "selected_pct": ("selected %", 1, 1),
+    "patients_mean": ("patients", 1, 2),
+    "dlts_mean": ("DLTs", 1, 2),
+    "dlt_rate": ("DLT %", 100, 1),
+    "crs_rate": ("CRS %", 100, 1),
+    "crs_grade3_rate": ("CRS ≥3 %", 100, 1),
+    "icans_rate": ("ICANS %", 100, 1),
+    "icans_grade3_rate": ("ICANS ≥3 %", 100, 1),
+    "sri4_m3_rate": ("SRI-4 m3 %", 100, 1),
+    "sri4_m6_rate": ("SRI-4 m6 %", 100, 1),
+    "doris_m3_rate": ("DORIS m3 %", 100, 1),
+    "doris_m6_rate": ("DORIS m6 %", 100, 1),
+}
+
+#: A rate over fewer patients than this is not shown as a number alone: its interval is too
+#: wide to read a value from (e.g. one DLT in 3 patients of a dose reached once in 2000 trials).
+MIN_RATE_N = 10
+
+
+def dose_columns(*metrics: str) -> tuple[tuple[str, str, int, int], ...]:
+    """``(metric, header, scale, decimals)`` of each of ``metrics`` (:data:`DOSE_METRICS`)."""
+    return tuple((m, *DOSE_METRICS[m]) for m in metrics)
 
 
 def _pct(v: Any) -> str:
