@@ -283,34 +283,30 @@ def run_per_core_comparison(
     times = np.concatenate([[batch.t0], t_out]) - batch.t0  # the SBML starts at time 0
     _rr_worker((xml, batch.params[:2], batch.y0[:2], times, BENCH_RTOL, atol, True))  # load
     best = {"lanes": np.inf, "per_patient": np.inf, "roadrunner": np.inf}
-    for lanes in (True, False):  # compile / load
+
+    def solve(
+        y0: np.ndarray, params: np.ndarray, t: np.ndarray, events: EventTable, lanes: bool
+    ) -> None:
+        """One solve by the engine on one thread, with or without SIMD lanes."""
         solve_batch(
             kernel,
-            batch.y0[:2],
-            batch.params[:2],
-            t_out[:2],
+            y0,
+            params,
+            t,
             t0=batch.t0,
-            events=ev.rows(0, 2),
+            events=events,
             rtol=BENCH_RTOL,
             atol=atol,
             n_threads=1,
             lanes=lanes,
         )
+
+    for lanes in (True, False):  # compile / load
+        solve(batch.y0[:2], batch.params[:2], t_out[:2], ev.rows(0, 2), lanes)
     for r in range(repeats):
         for lanes in (True, False):
             tic = time.perf_counter()
-            solve_batch(
-                kernel,
-                batch.y0,
-                batch.params,
-                t_out,
-                t0=batch.t0,
-                events=ev,
-                rtol=BENCH_RTOL,
-                atol=atol,
-                n_threads=1,
-                lanes=lanes,
-            )
+            solve(batch.y0, batch.params, t_out, ev, lanes)
             key = "lanes" if lanes else "per_patient"
             best[key] = min(best[key], time.perf_counter() - tic)
         el, _ = _rr_worker((xml, batch.params, batch.y0, times, BENCH_RTOL, atol, True))
