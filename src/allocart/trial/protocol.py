@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,36 +205,30 @@ def _short(v: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 4]}...' ({len(str(v))} characters)"
 
 
-def _check_product(v: str) -> str:
-
-    if v in list_products():
+def _check_named_or_file(
+    v: str, kind: str, names: Sequence[str], load: Callable[[str], object]
+) -> str:
+    """``v`` if it is the name of a built-in ``kind`` or a ``kind`` YAML file that ``load``
+    reads and validates (now, not in the middle of the run); else ValueError (one line)."""
+    if v in names:
         return v
     if not is_file(v):
         raise ValueError(
-            f"must be a built-in product ({', '.join(list_products())}) or a product YAML "
-            f"file, got {_short(v)}"
+            f"must be a built-in {kind} ({', '.join(names)}) or a {kind} YAML file, got {_short(v)}"
         )
     try:
-        load_product(v)  # read and validate the file now, not in the middle of the run
+        load(v)
     except AllocartError as exc:
         raise ValueError(" ".join(str(exc).split())) from None
     return v
+
+
+def _check_product(v: str) -> str:
+    return _check_named_or_file(v, "product", list_products(), load_product)
 
 
 def _check_regimen(v: str) -> str:
-
-    if v in list_regimens():
-        return v
-    if not is_file(v):
-        raise ValueError(
-            f"must be a built-in regimen ({', '.join(list_regimens())}) or a regimen YAML "
-            f"file, got {_short(v)}"
-        )
-    try:
-        load_regimen(v)
-    except AllocartError as exc:
-        raise ValueError(" ".join(str(exc).split())) from None
-    return v
+    return _check_named_or_file(v, "regimen", list_regimens(), load_regimen)
 
 
 class Comparator(_Frozen):
