@@ -94,7 +94,8 @@ def test_bench_run_times_a_scenario_in_a_fresh_folder(tmp_path, capsys):
 
 
 def test_run_summary_hides_rates_over_too_few_patients():
-    from allocart.cli.trial_cmds import MIN_RATE_N, _rate_text
+    from allocart.cli.trial_cmds import _rate_text
+    from allocart.trial.display import MIN_RATE_N
 
     assert _rate_text({"value": 1 / 3, "n": 3}, 100, 1) == "–"
     assert _rate_text({"value": 0.25, "n": MIN_RATE_N}, 100, 1) == "25.0"
