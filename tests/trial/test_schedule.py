@@ -184,10 +184,11 @@ def test_a_bad_accrual_process_is_refused_naming_the_field():
 def test_an_exhausted_lot_stock_delays_the_next_infusions():
     """Off-the-shelf lot inventory: once the stock is used up, a candidate waits for the next
     lot (replenishment), in arrival order; a stock larger than the trial changes nothing."""
+    from allocart.design.enrolment import EVALUABLE
     from allocart.model.logistics import OffTheShelfSupply
     from allocart.trial.calendar import Accrual, Calendar
     from allocart.trial.protocol import DAYS_PER_MONTH
-    from allocart.trial.schedule import EVALUABLE, draw_candidates
+    from allocart.trial.schedule import draw_candidates
 
     accrual, calendar = Accrual(per_month=2.0), Calendar()
     free = draw_candidates(7, 0, 20, 12, accrual, calendar)

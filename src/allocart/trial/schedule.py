@@ -41,7 +41,6 @@ from allocart.design.enrolment import (
     DROPOUT_BEFORE,
     DROPOUT_FOLLOWUP,
     EVALUABLE,
-    FATES,
     NOT_INFUSED,
     SCREEN_FAILURE,
     Enrolment,
@@ -56,12 +55,6 @@ from allocart.trial.calendar import Accrual, Calendar
 from allocart.trial.protocol import DAYS_PER_MONTH
 
 __all__ = [
-    "EVALUABLE",
-    "SCREEN_FAILURE",
-    "DROPOUT_BEFORE",
-    "NOT_INFUSED",
-    "DROPOUT_FOLLOWUP",
-    "FATES",
     "Candidates",
     "draw_candidates",
     "schedule_cohorts",
@@ -106,16 +99,10 @@ class Candidates:
     ----------
     uniforms : PatientUniforms
         The design library's common random numbers, one column per candidate.
-    arrival : ndarray of float, shape (m, n_candidates)
-        Arrival, months after the trial opened.
-    fate : ndarray of int8, shape (m, n_candidates)
-        One of the fate codes (``EVALUABLE`` ...).
-    delay : ndarray of float, shape (m, n_candidates)
-        Enrolment to infusion, months.
-    when : ndarray of float, shape (m, n_candidates)
-        Uniform placing a dropout within the wait or the DLT window.
-    position : ndarray of int, shape (m, n_patients)
-        Candidate of the design's patient ``j`` (the ``j``-th evaluable candidate).
+    arrival, fate, delay, when, position : ndarray
+        Arrival (months), fate code, enrolment to infusion (months), dropout uniform, and the
+        candidate of each of the design's patients: the fields of the same names of
+        :class:`~allocart.design.enrolment.Enrolment` (:meth:`enrolment`).
     """
 
     uniforms: PatientUniforms
