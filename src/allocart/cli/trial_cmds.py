@@ -231,7 +231,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Time `allocart run` on the default scenario (target: 60 s on 2 cores)."""
-        from allocart.trial.bench import run_bench
+        from allocart.bench.run import run_bench
 
         if uncertainty:  # without, then with parameter uncertainty, side by side
             pair = [

@@ -1,4 +1,4 @@
-"""Benchmark of ``allocart run``: the default scenario, timed as a user runs it.
+"""Benchmark of ``allocart run`` (``allocart bench run``): a scenario timed as a user runs it.
 
 Each repeat runs ``allocart run`` on a scenario in a new, empty run folder, in a separate Python
 process, so the time includes start-up, imports, loading the compiled kernels, simulating and
