@@ -128,7 +128,9 @@ def plain_accrual(
     return cal, window
 
 
-@numba.njit(cache=True)
+# The small helpers below are inlined where they are called (numba's inline="always"): fewer
+# functions to compile on a kernel's first call.
+@numba.njit(cache=True, inline="always")
 def calendar_outputs(dlt: np.ndarray, cal: Enrolment) -> tuple[Any, ...]:  # pragma: no cover
     """The arrays a calendar kernel returns, before its trials are run.
 
@@ -141,7 +143,7 @@ def calendar_outputs(dlt: np.ndarray, cal: Enrolment) -> tuple[Any, ...]:  # pra
     return sel, N, Y, np.zeros(n_trials), enrolment_records(n_trials, n_pat, cal.arrival.shape[1])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def open_trial(seen: np.ndarray) -> tuple[int, int, float]:  # pragma: no cover - jitted
     """Open a trial: no dose given yet (``seen`` cleared); returns the first candidate, the first
     patient and the time (0 months).
@@ -166,7 +168,7 @@ def enrolment_records(m: int, n_pat: int, n_cand: int) -> tuple[Any, ...]:  # pr
     return pdose, pstart, cand, c_enrol, c_inf, c_dose
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def next_arrival(cal: Enrolment, t: int, i: int) -> float:  # pragma: no cover - jitted
     """Arrival of the next candidate of trial ``t`` from ``i`` on who passes screening (inf if none)."""
     arrival = cal.arrival[t]
@@ -269,7 +271,7 @@ def fill_cohort(
     return i, last
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def treat_patient(
     dlt: np.ndarray, rec: tuple[Any, ...], t: int, p: int, d: int, N: np.ndarray, Y: np.ndarray
 ) -> int:  # pragma: no cover - jitted
@@ -308,7 +310,7 @@ def enrol_cohort(
     return i, p, last
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def trial_end(
     end: float, pstart: np.ndarray, p: int, window: float
 ) -> float:  # pragma: no cover - jitted
