@@ -2,7 +2,6 @@
 ``allocart fit``.
 
 Methods and levels:
-
 ======================  ===============================================================
 ``map``, individual     posterior mode of each patient under the table's population prior,
                         Laplace approximation for intervals
@@ -27,11 +26,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from allocart.fit.bayes import fit_individual_nuts, fit_population_nuts
 from allocart.fit.coverage import individual_coverage
 from allocart.fit.forecast import forecast
+from allocart.fit.jaxmodel import require_jax
 from allocart.fit.npde import DEFAULT_SIMULATIONS
+from allocart.fit.optimize import check_backend, mode_diagnostics, posterior_modes
 from allocart.fit.outputs import OutputOptions, write_standard_outputs
 from allocart.fit.plots import plot_gof, plot_individual, plot_vpc
+from allocart.fit.popfit import fit_population_its, population_result
 from allocart.fit.problem import DEFAULT_PARAMS, FitProblem, build_problem
 from allocart.fit.residual import FitError, load_residual_models
 from allocart.fit.result import FitResult, write_posterior
@@ -73,8 +76,6 @@ class FitOptions:
     vpc_bins: int = DEFAULT_MAX_BINS
 
     def __post_init__(self) -> None:
-        from allocart.fit.optimize import check_backend
-
         check_backend(self.backend)
         if self.method not in METHODS:
             raise FitError(
@@ -113,7 +114,6 @@ class FitOptions:
         need it and it is not installed: ``method="nuts"`` (NumPyro, ArviZ) or
         ``backend="jax"`` (diffrax). The default (``map`` on the ``sensitivity`` backend) runs
         on NumPy, SciPy and numba alone."""
-        from allocart.fit.jaxmodel import require_jax
 
         if self.method == "nuts":
             require_jax("method='nuts'", ("numpyro", "arviz"), argument="method")
@@ -125,7 +125,6 @@ def individual_map_result(
     problem: FitProblem, *, draws: int = 400, seed: int = 0, backend: str = "sensitivity"
 ) -> FitResult:
     """Posterior modes under the table's prior, with Laplace draws."""
-    from allocart.fit.optimize import mode_diagnostics, posterior_modes
 
     t0 = time.perf_counter()
     modes = posterior_modes(problem, backend=backend)
@@ -177,12 +176,10 @@ def fit_problem(
     if options.method == "map":
         if level == "individual":
             return individual_map_result(problem, seed=options.seed, backend=options.backend)
-        from allocart.fit.popfit import fit_population_its, population_result
 
         return population_result(
             fit_population_its(problem, backend=options.backend), seed=options.seed
         )
-    from allocart.fit.bayes import fit_individual_nuts, fit_population_nuts
 
     fn = fit_individual_nuts if level == "individual" else fit_population_nuts
     return fn(

@@ -33,9 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from allocart.fit.problem import FitProblem, patient_loglik, value_and_grad_fwd
+from allocart.fit.jaxmodel import require_jax
+from allocart.fit.optimize import check_backend, posterior_modes
+from allocart.fit.popfit import fit_population_its, require_population
+from allocart.fit.problem import FitProblem, patient_loglik, row_loglik, value_and_grad_fwd
 from allocart.fit.residual import FitError
 from allocart.fit.result import FitResult, mcmc_diagnostics
+from allocart.fit.sensmodel import jax_predictions, sensitivity_model
 
 __all__ = [
     "fit_individual_nuts",
@@ -60,10 +64,6 @@ def _loglik_fn(problem: FitProblem, rtol: float, backend: str = "sensitivity"):
     """``ll(theta, arr)`` of one patient (``arr`` its slice of ``problem.arrays()``), whose
     gradient NUTS takes: sensitivity Jacobians (numba) or forward-mode JAX (``backend``)."""
     import jax.numpy as jnp
-
-    from allocart.fit.optimize import check_backend
-    from allocart.fit.problem import row_loglik
-    from allocart.fit.sensmodel import jax_predictions, sensitivity_model
 
     if check_backend(backend) == "jax":
         return value_and_grad_fwd(lambda th, a: patient_loglik(th, a, problem, rtol=rtol))
@@ -144,8 +144,6 @@ def fit_individual_nuts(
     """
     numpyro, dist = _numpyro(chains, num_warmup, num_samples)
     import jax.numpy as jnp
-
-    from allocart.fit.optimize import posterior_modes
 
     t_start = time.perf_counter()
     modes = posterior_modes(problem, rtol=rtol, backend=backend)
@@ -246,8 +244,6 @@ def fit_population_nuts(
     numpyro, dist = _numpyro(chains, num_warmup, num_samples)
     import jax
     import jax.numpy as jnp
-
-    from allocart.fit.popfit import fit_population_its, require_population
 
     require_population(problem, "fit one patient with fit_individual_nuts")
     t_start = time.perf_counter()
@@ -454,7 +450,6 @@ def _numpyro(chains: int, num_warmup: int, num_samples: int) -> tuple[Any, Any]:
     FitError
         Without the extra (one line saying what to install), or on a size below 1.
     """
-    from allocart.fit.jaxmodel import require_jax
 
     require_jax("NUTS", ("numpyro", "arviz"))
     import numpyro

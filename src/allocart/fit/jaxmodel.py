@@ -21,6 +21,7 @@ from typing import Any
 
 import sympy as sp
 
+from allocart.fit.residual import FitError
 from allocart.model.codegen import (
     inline_intermediates,
     jax_rhs,
@@ -49,8 +50,6 @@ def require_jax(what: str, modules: tuple[str, ...] = (), *, argument: str | Non
         ``jax``.
     """
     import importlib
-
-    from allocart.fit.residual import FitError
 
     for name in ("jax", *modules):
         try:
@@ -101,7 +100,6 @@ def enable_jax() -> None:
 
 @functools.lru_cache(maxsize=1)
 def _model():
-
     return MODEL
 
 

@@ -31,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocart.fit.jaxmodel import require_jax
 from allocart.fit.problem import FitProblem, patient_predictions, row_loglik
 from allocart.fit.residual import FitError, observation_loglik_derivatives
+from allocart.fit.sensmodel import sensitivity_model
 
 __all__ = ["ModeResult", "posterior_modes", "derivative_function", "mode_diagnostics", "BACKENDS"]
 
@@ -44,7 +46,6 @@ solved by numba, :mod:`allocart.fit.sensmodel`; the default, ~10-50 times faster
 
 def check_backend(backend: str) -> str:
     """Return ``backend`` if known, else raise :class:`~allocart.fit.residual.FitError`."""
-    from allocart.fit.residual import FitError
 
     if backend not in BACKENDS:
         raise FitError(
@@ -135,7 +136,6 @@ def _sensitivity_derivatives(problem: FitProblem, rtol: float):
     """Same outputs as :func:`derivative_function`, with predictions and Jacobians from the
     numba sensitivity solve and the observation log-likelihood's derivatives in closed form
     (NumPy): nothing here needs JAX."""
-    from allocart.fit.sensmodel import sensitivity_model
 
     sm = sensitivity_model(problem, rtol)
 
@@ -210,8 +210,6 @@ def posterior_modes(
     prec = 1.0 / s**2
     check_backend(backend)
     if backend == "jax":
-        from allocart.fit.jaxmodel import require_jax
-
         jnp = require_jax("backend='jax'", ("diffrax",), argument="backend").numpy
         f = derivative_function(problem, rtol)
         arr = {key: jnp.asarray(v) for key, v in problem.arrays().items()}

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from allocart.fit.result import FitResult
+from allocart.fit.sensmodel import sensitivity_model
+from allocart.fit.vpc import vpc_table
 
 __all__ = [
     "plot_gof",
@@ -208,7 +210,6 @@ def point_predictions(result: FitResult) -> tuple[np.ndarray, np.ndarray]:
 
     Solved by the numba sensitivity model (no JAX needed).
     """
-    from allocart.fit.sensmodel import sensitivity_model
 
     pb = result.problem
     theta = pb.to_theta(result.mode)
@@ -415,7 +416,5 @@ def plot_vpc(result: FitResult, path: Path, *, table=None, n_sim: int = 200, see
     """:func:`vpc_figure` of ``table`` (default: :func:`allocart.fit.vpc.vpc_table` with
     ``n_sim`` replicates), saved as PNG."""
     if table is None:
-        from allocart.fit.vpc import vpc_table
-
         table = vpc_table(result, replicates=n_sim, seed=seed)
     return _save(vpc_figure(result, table), path)

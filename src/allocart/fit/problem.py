@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocart.fit.residual import FitError, ResidualTable, load_residual_models
+from allocart.fit.jaxmodel import OBSERVABLE_NAMES, jax_model
+from allocart.fit.residual import FitError, ResidualTable, load_residual_models, observation_loglik
 from allocart.model.equations import MODEL
 from allocart.model.parameters import ParameterTable, load_default_parameters
 from allocart.model.products import load_product
@@ -305,7 +306,6 @@ def build_problem(
         If a subject has no product, an unknown product, no CAR-T dose, no weight for a
         per-kg dose, or no observation of a fitted read-out.
     """
-    from allocart.fit.jaxmodel import OBSERVABLE_NAMES
 
     tab = table or load_default_parameters()
     res = residual or load_residual_models()
@@ -476,8 +476,6 @@ def patient_predictions(theta, arr: Mapping, problem: FitProblem, *, rtol: float
     """
     import jax.numpy as jnp
 
-    from allocart.fit.jaxmodel import jax_model
-
     m = jax_model()
     idx = jnp.asarray([m.primary_names.index(p.name) for p in problem.params])
     i_fe0 = m.primary_names.index("f_E0")
@@ -503,8 +501,6 @@ def patient_predictions(theta, arr: Mapping, problem: FitProblem, *, rtol: float
 def row_loglik(pred, arr: Mapping):
     """Masked log-likelihood of each observation row given predictions."""
     import jax.numpy as jnp
-
-    from allocart.fit.residual import observation_loglik
 
     ll = observation_loglik(
         arr["value"],

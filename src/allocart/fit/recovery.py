@@ -25,6 +25,7 @@ import numpy as np
 
 from allocart.data import dataset_from_simulation
 from allocart.data.simulated import DEFAULT_SAMPLE_DAYS
+from allocart.fit.popfit import fit_population_its
 from allocart.fit.problem import DEFAULT_PARAMS, build_problem
 from allocart.fit.residual import FitError
 from allocart.model.parameters import load_default_parameters
@@ -167,7 +168,6 @@ def run_recovery(
     ``on_replicate`` receives each replicate's record (estimates and intervals) as it finishes,
     so a long study can be followed or resumed from its records (:func:`summarise`).
     """
-    from allocart.fit.popfit import fit_population_its
 
     t_start = time.perf_counter()
     tab = truth_table(config.params)
