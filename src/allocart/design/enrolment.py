@@ -171,16 +171,14 @@ def enrolment_records(m: int, n_pat: int, n_cand: int) -> tuple[Any, ...]:  # pr
 @numba.njit(cache=True, inline="always")
 def next_arrival(cal: Enrolment, t: int, i: int) -> float:  # pragma: no cover - jitted
     """Arrival of the next candidate of trial ``t`` from ``i`` on who passes screening (inf if none)."""
-    arrival = cal.arrival[t]
-    fate = cal.fate[t]
-    while i < arrival.size:
-        if fate[i] != SCREEN_FAILURE:
-            return arrival[i]
+    while i < cal.arrival.shape[1]:
+        if cal.fate[t, i] != SCREEN_FAILURE:
+            return cal.arrival[t, i]
         i += 1
     return np.inf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def fill_slot(
     cal: Enrolment,
     rec: tuple[Any, ...],
@@ -202,31 +200,30 @@ def fill_slot(
     one who takes the slot (candidate -1 and infusion inf if none is left). Returns the next
     candidate and the infusion.
     """
-    arrival, fate, delay, when = cal.arrival[t], cal.fate[t], cal.delay[t], cal.when[t]
-    c_enrol, c_infusion, c_dose = rec[3][t], rec[4][t], rec[5][t]
-    n = arrival.size
+    # The arrays are read through ``cal`` and ``rec`` where they are used, not bound to local
+    # names: a local name would hold a reference counted across the loop, at every call.
     inf = np.inf
     who = -1
-    while i < n:
-        f = fate[i]
+    while i < cal.arrival.shape[1]:
+        f = cal.fate[t, i]
         if f == SCREEN_FAILURE:
             i += 1
             continue
-        e = max(arrival[i], opens)
-        inf = max(e + delay[i], earliest_infusion)
-        c_enrol[i] = e
-        c_dose[i] = dose
+        e = max(cal.arrival[t, i], opens)
+        inf = max(e + cal.delay[t, i], earliest_infusion)
+        rec[3][t, i] = e
+        rec[5][t, i] = dose
         if f == DROPOUT_BEFORE:  # leaves uniformly in the wait: the slot opens then
-            opens = max(opens, e + when[i] * (inf - e))
+            opens = max(opens, e + cal.when[t, i] * (inf - e))
             i += 1
             continue
         if f == NOT_INFUSED:  # leaves ``delay`` after enrolment
-            opens = max(opens, e + delay[i])
+            opens = max(opens, e + cal.delay[t, i])
             i += 1
             continue
-        c_infusion[i] = inf
+        rec[4][t, i] = inf
         if f == DROPOUT_FOLLOWUP:  # infused, leaves the DLT window: not evaluable
-            opens = max(opens, inf + when[i] * window)
+            opens = max(opens, inf + cal.when[t, i] * window)
             earliest_infusion = max(earliest_infusion, inf + gap)
             i += 1
             continue
@@ -240,7 +237,7 @@ def fill_slot(
     return i, inf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def fill_cohort(
     cal: Enrolment,
     rec: tuple[Any, ...],
@@ -282,7 +279,7 @@ def treat_patient(
     return p + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def enrol_cohort(
     dlt: np.ndarray,
     cal: Enrolment,
