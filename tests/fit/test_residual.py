@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from allocart.data.residual_errors import residual_error_rows
 from allocart.fit.residual import FitError, ResidualModel, load_residual_models, observation_loglik
 
 #: Agreement of two evaluations of the same closed form (round-off only).
@@ -199,3 +200,22 @@ def test_error_model_file_problems_are_one_line(tmp_path, content, match):
     msg = str(info.value)
     assert msg.startswith("error_model: file") and len(msg.splitlines()) == 1
     assert info.value.argument == "error_model"
+
+
+def test_default_table_is_the_data_layers_table_of_assay_errors():
+    # One source of the read-outs' errors: the fit's default models are the rows that also give
+    # simulated datasets their error (allocart.data.residual_errors), field for field.
+    table = load_residual_models()
+    rows = residual_error_rows()
+    assert set(table.observables) == set(rows)
+    for name, row in rows.items():
+        m = table[name]
+        assert (m.model, m.scale, m.cv, m.sd, m.floor, m.unit, m.source) == (
+            row["model"],
+            row["scale"],
+            row["cv"],
+            row["sd"],
+            row["floor"],
+            row["unit"],
+            row["source"],
+        )

@@ -1,10 +1,11 @@
 """Residual-error models of the assays and the likelihood of one observation.
 
-Each model read-out has a row (``data/residual_error.yaml``): the error model
-(``proportional``, ``additive`` or ``combined``), the scale it acts on (``log``: error on
-``log(y)``; ``linear``: on ``y``), its proportional part as a CV, its additive part in the
-read-out's unit, a prediction floor for the log scale, and a source. Users replace rows from a
-YAML file of the same form (:func:`load_residual_models`).
+Each model read-out has a row of the assays' error table (``allocart/data/residual_error.yaml``,
+:mod:`allocart.data.residual_errors`): the error model (``proportional``, ``additive`` or
+``combined``), the scale it acts on (``log``: error on ``log(y)``; ``linear``: on ``y``), its
+proportional part as a CV, its additive part in the read-out's unit, a prediction floor for the
+log scale, and a source. Users replace rows from a YAML file of the same form
+(:func:`load_residual_models`).
 
 Observations below the lower limit of quantification are censored, not dropped or imputed:
 their likelihood is the probability that the measurement would fall below the LLOQ (Beal's
@@ -24,13 +25,12 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from allocart.data.residual_errors import RESIDUAL_ERROR_FILE, residual_error_rows
 from allocart.errors import FitError
 from allocart.files import load_yaml
 
@@ -226,8 +226,9 @@ def load_residual_models(error_model: str | Path | None = None) -> ResidualTable
     FitError
         One line naming ``error_model`` if the file cannot be read or its rows are not valid.
     """
-    text = resources.files("allocart.fit").joinpath("data/residual_error.yaml").read_text()
-    table = ResidualTable(_rows(yaml.safe_load(text), "residual_error.yaml"))
+    # The packaged rows are the data layer's table of the assays' errors, the one source of the
+    # read-outs' CVs (simulated datasets take their default error from the same rows).
+    table = ResidualTable(_rows(residual_error_rows(), RESIDUAL_ERROR_FILE))
     if error_model is None:
         return table
 
