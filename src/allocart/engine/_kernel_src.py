@@ -24,10 +24,14 @@ import math
 import numba
 import numpy as np
 
-# The right-hand side may be reassociated and use reciprocals (about 10% faster on the test
-# model). "nnan"/"ninf" stay off: the stepper relies on NaN and inf propagating to detect
-# failures. The flags are fixed at compile time, so results stay reproducible.
-_RHS_FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
+# The right-hand side may contract into FMAs and use reciprocals, the lane right-hand side's
+# flags. Never "reassoc": numba optimises every compiled function once on its own and again as
+# linked into each caller, and loads only the entry point's copy from its on-disk cache, so a
+# reassociating right-hand side gave a process that compiled the kernel other numbers than one
+# that loaded it (3 of 50 patients by +-6 evaluations, states 5e-8 apart); without it both are
+# bit-identical (tests/engine/test_cache_reproducible.py), at 3% of speed. "nnan"/"ninf" stay
+# off: the stepper relies on NaN and inf propagating to detect failures.
+_RHS_FASTMATH = {"contract", "nsz", "arcp"}
 _rhs = numba.njit(cache=True, error_model="numpy", fastmath=_RHS_FASTMATH)(rhs)
 
 from allocart.engine._dopri5 import (  # noqa: E402  (Dormand-Prince 5(4) and its controller)

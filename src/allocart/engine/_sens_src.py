@@ -23,7 +23,9 @@ import math
 import numba
 import numpy as np
 
-_FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
+# The right-hand side's flags of the per-patient kernel, without "reassoc" for the same reason
+# (a compiled and a cached kernel must give the same numbers; see _RHS_FASTMATH there).
+_FASTMATH = {"contract", "nsz", "arcp"}
 _rhs_s = numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)(rhs_sens)
 _decay_rate = numba.njit(cache=True, error_model="numpy")(decay_rate)
 
