@@ -59,7 +59,7 @@ SLOW = {
 
 #: Documented commands not run here, by their text (comments stripped), with the reason.
 SKIPPED = {
-    "allocart calibrate": "refits the calibration and rewrites the package's data/calibrated.yaml; "
+    "allocart calibrate": "refits the calibration and rewrites the package's resources/calibrated.yaml; "
     "`allocart calibrate --check` is run instead",
     "allocart run no-ld --scheduler tcp://HOST:8786": "needs a running Dask scheduler (HOST stands for its "
     "address); tests/trial/test_dask.py runs replicates on one",

@@ -62,7 +62,7 @@ def test_builtin_products_state_the_defaults_of_their_origin():
 
 
 def _product_file(tmp_path, logistics):
-    builtin = resources.files("allocart.model") / "data/products/autologous-cd19.yaml"
+    builtin = resources.files("allocart.model") / "resources/products/autologous-cd19.yaml"
     data = yaml.safe_load(builtin.read_text(encoding="utf-8"))
     data["logistics"] = logistics
     path = tmp_path / "p.yaml"

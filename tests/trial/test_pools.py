@@ -103,7 +103,7 @@ def _product_file(folder, name: str, base: str, logistics: dict) -> str:
     import yaml
 
     data = yaml.safe_load(
-        (resources.files("allocart.model") / f"data/products/{base}.yaml").read_text("utf-8")
+        (resources.files("allocart.model") / f"resources/products/{base}.yaml").read_text("utf-8")
     )
     data["name"] = name
     data["logistics"] = logistics

@@ -1,7 +1,7 @@
 """Parameters as table rows: name, value, unit, between-patient variability, range, source,
 and the uncertainty of the typical value.
 
-The default table lives in ``data/parameters.yaml`` next to this module. Users override rows
+The default table lives in ``resources/parameters.yaml`` next to this module. Users override rows
 from a YAML file or a mapping; every override is validated (known parameter, known unit
 convertible to the internal one, finite value inside the allowed range) and converted to the
 internal unit here, at the boundary.
@@ -553,10 +553,10 @@ def typical_value_quantiles(
 
 
 def load_default_parameters() -> ParameterTable:
-    """The built-in parameter table (``data/parameters.yaml``)."""
+    """The built-in parameter table (``resources/parameters.yaml``)."""
     global _DEFAULT
     if _DEFAULT is None:
-        text = resources.files("allocart.model").joinpath("data/parameters.yaml").read_text()
+        text = resources.files("allocart.model").joinpath("resources/parameters.yaml").read_text()
         _DEFAULT = ParameterTable(_rows_from_mapping(yaml.safe_load(text)))
     return _DEFAULT
 

@@ -216,7 +216,7 @@ class Regimen(BaseModel):
 
 
 def _builtin_dir(kind: str) -> Traversable:
-    return resources.files("allocart.model").joinpath(f"data/{kind}")
+    return resources.files("allocart.model").joinpath(f"resources/{kind}")
 
 
 def _list(kind: str) -> list[str]:

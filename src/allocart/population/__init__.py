@@ -8,7 +8,7 @@ Public API::
     res.records(0)           # clinical records of patient 0, scored by allocart.clinical
 
 ``allocart calibrate`` fits the population-level link parameters to the published summary
-targets (``population/data/targets.yaml``) and writes ``data/calibrated.yaml`` and a report.
+targets (``population/resources/targets.yaml``) and writes ``resources/calibrated.yaml`` and a report.
 """
 
 from allocart.population.calibrate import load_targets

@@ -1,11 +1,11 @@
 """Covariates of a virtual SLE population and their joint distribution.
 
-The default population (``data/covariates.yaml``) describes adults with refractory systemic
+The default population (``resources/covariates.yaml``) describes adults with refractory systemic
 lupus erythematosus as enrolled in CAR-T series. Each covariate has a marginal distribution
 with a source; known associations enter as correlations of normal scores (a Gaussian copula).
 Covariates that are also model quantities (anti-dsDNA, C3, C4, B- and T-cell counts) replace
 the log-normal between-patient variability of the model parameter they map onto; every other
-parameter keeps its variability from ``model/data/parameters.yaml``.
+parameter keeps its variability from ``model/resources/parameters.yaml``.
 
 Everything is drawn from one :class:`numpy.random.Generator`, in a fixed order, so a seed
 gives the same patients on every machine.
@@ -146,7 +146,7 @@ def _spec_float(spec: Mapping[str, Any], key: str, where: str) -> float:
 
 @dataclass(frozen=True)
 class CovariateModel:
-    """The joint covariate distribution read from a YAML file (see ``data/covariates.yaml``).
+    """The joint covariate distribution read from a YAML file (see ``resources/covariates.yaml``).
 
     Attributes
     ----------
@@ -384,7 +384,9 @@ def load_covariate_model(path: str | Path | Mapping[str, Any] | None = None) -> 
     if isinstance(path, Mapping):
         return CovariateModel.from_mapping(path, origin="covariates")
     if path is None:
-        text = resources.files("allocart.population").joinpath("data/covariates.yaml").read_text()
+        text = (
+            resources.files("allocart.population").joinpath("resources/covariates.yaml").read_text()
+        )
         return CovariateModel.from_mapping(yaml.safe_load(text), origin="covariates.yaml")
     p = Path(path)
     spec = load_yaml(p, what="covariates", error=PopulationError)

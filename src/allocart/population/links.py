@@ -1,7 +1,7 @@
 """Link parameters and link functions: model trajectories to clinical events.
 
-The table (``data/links.yaml``) holds one row per link parameter with its unit and source;
-``data/calibrated.yaml`` overlays the values fitted by :mod:`allocart.population.calibrate`
+The table (``resources/links.yaml``) holds one row per link parameter with its unit and source;
+``resources/calibrated.yaml`` overlays the values fitted by :mod:`allocart.population.calibrate`
 (and the model parameters it fits). Link functions are vectorised over patients and take
 their randomness as uniform numbers drawn once per patient, so re-evaluating them with other
 parameter values reuses the same random numbers (common random numbers, needed for a smooth
@@ -117,7 +117,7 @@ class LinkTable:
 
 @lru_cache(maxsize=1)
 def _base_links() -> LinkTable:
-    text = resources.files("allocart.population").joinpath("data/links.yaml").read_text()
+    text = resources.files("allocart.population").joinpath("resources/links.yaml").read_text()
     data = yaml.safe_load(text)
     rows = []
     for group, entries in data.items():
@@ -140,11 +140,11 @@ def _base_links() -> LinkTable:
 
 @lru_cache(maxsize=1)
 def load_calibrated() -> dict[str, Any]:
-    """The calibrated overlay (``data/calibrated.yaml``): ``{"model": {...}, "links": {...}, ...}``.
+    """The calibrated overlay (``resources/calibrated.yaml``): ``{"model": {...}, "links": {...}, ...}``.
 
     Each entry maps a parameter name to ``{value, source}``. An absent file means no overlay.
     """
-    res = resources.files("allocart.population").joinpath("data/calibrated.yaml")
+    res = resources.files("allocart.population").joinpath("resources/calibrated.yaml")
     if not res.is_file():
         return {"model": {}, "links": {}}
     data = yaml.safe_load(res.read_text()) or {}

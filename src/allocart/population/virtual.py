@@ -135,7 +135,7 @@ def population_table(
     params : path or mapping, optional
         User parameter overrides (as ``allocart simulate --params``).
     calibrated : bool
-        Apply the model values of ``population/data/calibrated.yaml``.
+        Apply the model values of ``population/resources/calibrated.yaml``.
     model_overrides : mapping, optional
         Values set by the calibration while it searches (applied before ``params``).
     """

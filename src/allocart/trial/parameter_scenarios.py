@@ -1,6 +1,6 @@
 """Named parameter scenarios: user-editable sets of typical values for what no data pins down.
 
-The built-in set (``data/parameter_scenarios.yaml``) holds ``typical``, ``fast-rejection``,
+The built-in set (``resources/parameter_scenarios.yaml``) holds ``typical``, ``fast-rejection``,
 ``slow-rejection``, ``short-persistence`` and ``long-persistence``: how fast a host rejects donor
 CAR-T cells and how long they persist, the two things an allogeneic product's trial in SLE cannot
 take from data. A protocol runs them as arms of one run (``parameter_scenarios: [typical,
@@ -109,7 +109,9 @@ def _scenario(name: str, data: Any, origin: str) -> ParameterScenario:
 
 @lru_cache(maxsize=1)
 def _builtin() -> tuple[ParameterScenario, ...]:
-    text = resources.files("allocart.trial").joinpath("data/parameter_scenarios.yaml").read_text()
+    text = (
+        resources.files("allocart.trial").joinpath("resources/parameter_scenarios.yaml").read_text()
+    )
     data = yaml.safe_load(text)
     return tuple(_scenario(k, v, "parameter_scenarios.yaml") for k, v in data.items())
 

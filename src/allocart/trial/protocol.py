@@ -77,7 +77,7 @@ ENDPOINTS: dict[str, str] = {
 #: Endpoints that are scores rather than yes/no outcomes (reported as means, never as rates).
 SCORE_ENDPOINTS = ("sledai2k",)
 
-#: Plausible dose levels, cells. The calibration targets (population/data/targets.yaml) span
+#: Plausible dose levels, cells. The calibration targets (population/resources/targets.yaml) span
 #: 7.5e7 flat (relma-cel, Wang 2025; the KYSA-1 middle level) to 3.6e8 flat (FT819 dose level
 #: 1), and 1e6/kg (Erlangen, the pooled review, TyU19) to 3e6/kg (the CD19/BCMA cCAR series).
 #: The ranges allow four orders of magnitude below and above those doses, so that dose-finding

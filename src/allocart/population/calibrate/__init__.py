@@ -1,15 +1,15 @@
 """Calibration of the population to published summary targets, and its report.
 
-The targets (``data/targets.yaml``) are the numbers of the reference's developer set
+The targets (``resources/targets.yaml``) are the numbers of the reference's developer set
 (``shared/reference/calibration-targets.md``), each tied to the cohort of its series: product,
 dose, lymphodepletion and a selection of virtual patients that matches the series' enrolment.
 
-:func:`fit` adjusts the link parameters marked ``calibrate: true`` in ``data/links.yaml`` (CRS
+:func:`fit` adjusts the link parameters marked ``calibrate: true`` in ``resources/links.yaml`` (CRS
 and ICANS intercepts, the SLEDAI-2K remission threshold) so that the simulated statistics
 approach the targets. Each cohort is simulated once; the search re-derives events from the
 stored trajectories with common random numbers (the same uniforms for every trial value), so
 the objective changes smoothly and costs no ODE solves. The fitted values are written to
-``data/calibrated.yaml``, which every cohort applies by default.
+``resources/calibrated.yaml``, which every cohort applies by default.
 
 :func:`evaluate` (``allocart calibrate --check``) simulates every target cohort through the
 full path (records scored by the clinical library) and compares each statistic with its

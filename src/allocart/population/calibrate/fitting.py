@@ -228,12 +228,12 @@ def write_calibrated(
     n: int = DEFAULT_N,
     seed: int = DEFAULT_SEED,
 ) -> Path:
-    """Write ``calibrated.yaml`` (default: the package's ``data/calibrated.yaml``)."""
+    """Write ``calibrated.yaml`` (default: the package's ``resources/calibrated.yaml``)."""
 
     p = (
         Path(path)
         if path is not None
-        else Path(str(resources.files("allocart.population").joinpath("data/calibrated.yaml")))
+        else Path(str(resources.files("allocart.population").joinpath("resources/calibrated.yaml")))
     )
 
     def source(name: str) -> str:
@@ -250,7 +250,7 @@ def write_calibrated(
 
     doc = {
         "description": "Population-level values fitted by allocart calibrate; applied on top of links.yaml and "
-        "model/data/parameters.yaml by every cohort.",
+        "model/resources/parameters.yaml by every cohort.",
         "links": {k: {"value": float(v), "source": source(k)} for k, v in fitted.items()},
         "model": {k: dict(v) for k, v in (model or {}).items()},
     }

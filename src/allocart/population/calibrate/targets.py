@@ -1,5 +1,5 @@
 """Calibration targets: the published series as cohorts, their summary numbers, and the
-per-patient quantities and weights each target is computed from (``data/targets.yaml``)."""
+per-patient quantities and weights each target is computed from (``resources/targets.yaml``)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class CohortSpec:
 
 @dataclass(frozen=True)
 class Target:
-    """One published summary number (see ``data/targets.yaml``)."""
+    """One published summary number (see ``resources/targets.yaml``)."""
 
     id: str
     cohort: str
@@ -120,7 +120,7 @@ class TargetSet:
 
 
 def load_targets(path: str | Path | None = None) -> TargetSet:
-    """Read and validate a target file (default: the package's ``data/targets.yaml``).
+    """Read and validate a target file (default: the package's ``resources/targets.yaml``).
 
     Raises
     ------
@@ -130,7 +130,7 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
     """
 
     if path is None:
-        text = resources.files("allocart.population").joinpath("data/targets.yaml").read_text()
+        text = resources.files("allocart.population").joinpath("resources/targets.yaml").read_text()
         origin = "targets.yaml"
         try:
             data = yaml.safe_load(text) or {}
