@@ -15,7 +15,7 @@ from allocart.engine._dopri5 import DOPRI_C
 from allocart.engine._vmath import vexp as _vexp
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _lane_dense_output(W, pid, j, t, t_new, t_out, out, any_if):
     """Outputs strictly inside ``(t, t_new)`` of the accepted lanes from the dense output
     (Hairer's CONTD5; exact decay plus a quadratic for the exact-decay state), one output time
@@ -110,7 +110,7 @@ def _lane_dense_output(W, pid, j, t, t_new, t_out, out, any_if):
                 j[l] = jj + 1
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _lane_advance(W):
     """Accepted lanes move on: ``y <- y_new``, ``k1 <- k7`` (FSAL), as vector selects."""
     L = LANES

@@ -67,7 +67,7 @@ def _lane_finish(l, k, st, t_l, j_l, pid, counts, results):
     pid[l] = -1
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, error_model="numpy")
 def _lane_group(counter, problem, results):
     """Integrate patients with one group of ``LANES`` lanes until none is left.
 

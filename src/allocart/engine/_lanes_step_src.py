@@ -76,11 +76,13 @@ def _lane_stage(W, i, t, h, any_if):
     _rhs_lanes(W)
 
 
-# The solver's arithmetic may fuse a multiply and an add into one FMA (fewer instructions,
-# shorter chains in the stage combinations; rounding changes by an ulp, results stay
-# independent of batching since the flags are fixed at compile time). No other fastmath
-# flag: reassociation would break the exp/log inlined here, nnan/ninf the failure checks.
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+# The solver's arithmetic is compiled without fastmath flags, so LLVM keeps every rounding:
+# with "contract" (FMAs, 2% faster) a kernel that a process compiled and the same kernel
+# loaded from numba's cache by a later process rounded differently (numba optimises
+# _lane_group on its own and again inside solve_all_lanes, and which copy runs depends on
+# which of the two happened; tests/engine/test_cache_reproducible.py). Never reassociation
+# either: it would break the exp/log inlined here, nnan/ninf the failure checks.
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _lane_dopri_step(W, t, h, t_seg, last, t_new, any_if, rtol):
     """One Dormand-Prince 5(4) step of every lane at once (vector arithmetic over ``W``).
 
