@@ -20,7 +20,8 @@ import pytest
 
 from tests.engine.conftest import LANES3_LANES_SRC, LANES3_SRC
 
-ENGINE = Path(__file__).resolve().parents[2] / "src" / "allocart" / "engine"
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = ROOT / "src" / "allocart" / "engine"
 #: Wall-clock limit of one child process (s): a fresh compile of the model's three kernels
 #: takes about 100 s on one core.
 CHILD_TIMEOUT_S = 900
@@ -49,18 +50,14 @@ np.savez(out, **res)
 """
 
 #: The model: the per-patient and lane paths of ``simulate``'s kernel on a cohort, and the
-#: forward-sensitivity kernel of the fit on part of it.
+#: forward-sensitivity kernel of the fit on the inputs of its own tests (test_sensitivity.py).
 MODEL_CHILD = """
 import sys
 import numpy as np
 import allocart
 from allocart.engine import EventTable, solve_batch
-from allocart.engine.sensitivity import solve_sensitivities
-from allocart.model.codegen import derived_function, initial_function, parameter_names
-from allocart.model.equations import MODEL
-from allocart.model.sensitivity import (initial_jacobian_function, parameter_closure,
-                                        parameter_jacobian_function, sensitivity_kernel)
 from allocart.model.simulate import DEFAULT_RTOL, get_kernel, state_atol
+from tests.engine.test_sensitivity import _inputs, _solve
 
 b = allocart.simulate(n=20, seed=7, days=1.0).batch
 ev = EventTable(time=b.event_time, state=b.event_state, op=b.event_op, value=b.event_value)
@@ -69,31 +66,8 @@ for name, lanes in (("single", False), ("lanes", True)):
     r = solve_batch(get_kernel(), b.y0, b.params, np.arange(0.0, 366.0), t0=b.t0, events=ev,
                     rtol=DEFAULT_RTOL, atol=state_atol(), lanes=lanes)
     res.update({f"{name}_y": r.y, f"{name}_steps": r.n_steps, f"{name}_rhs": r.n_rhs})
-
-n = 6
-names = parameter_names()
-primary = names[: len(names) - len(MODEL.derived)]
-env = {k: b.params[:n, i] for i, k in enumerate(primary)}
-env.update(derived_function()(env))
-full = np.stack([np.broadcast_to(env[k], (n,)) for k in names], axis=1)
-env = {k: full[:, i] for i, k in enumerate(names)}
-wrt_primary = ("rho_E", "k_Ab", "B_ss")
-wrt = parameter_closure(wrt_primary)
-dq = parameter_jacobian_function(wrt_primary, wrt)(env)
-s0 = np.einsum("mkq,mqs->mks", dq, initial_jacobian_function(wrt)(env))
-ns = len(MODEL.state_names)
-n_ev = b.event_time.shape[1]
-add = np.zeros((n, n_ev, ns))
-for p in range(n):
-    for j in range(n_ev):
-        if np.isfinite(b.event_time[p, j]) and b.event_op[p, j] == 0:
-            add[p, j, b.event_state[p, j]] += b.event_value[p, j]
-r = solve_sensitivities(
-    sensitivity_kernel(wrt, s0.shape[1]), initial_function()(env), s0, full, dq,
-    np.full(n, b.t0), np.where(np.isfinite(b.event_time[:n]), b.event_time[:n], 1e9), add,
-    np.zeros((n, n_ev, s0.shape[1], ns)),
-    np.tile(np.array([0.0, 3.0, 10.0, 28.0, 90.0, 200.0, 365.0]), (n, 1)),
-    rtol=1e-6, atol=state_atol() * 1e-3)
+typical = allocart.simulate("allogeneic-cd19", typical=True, days=10.0).batch.params[0]
+r = _solve(_inputs(typical, n=2), 1e-6)
 res.update(sens_y=np.asarray(r.y), sens_s=np.asarray(r.s), sens_steps=np.asarray(r.n_steps))
 np.savez(sys.argv[1], **res)
 """
@@ -113,6 +87,7 @@ def _twice(script: str, args: list[str], tmp_path: Path) -> tuple[dict, dict]:
         argv = [a.replace("{out}", str(out)) for a in args]
         proc = subprocess.run(
             [sys.executable, "-c", script, *argv],
+            cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
