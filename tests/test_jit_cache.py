@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -73,6 +74,27 @@ def test_a_changed_callee_recompiles_its_caller(tmp_path, mode, after_change):
     assert _run(tmp_path, mode) == 2.0  # from the cache
     (pkg / "callee.py").write_text(CALLEE.format(inc=2))
     assert _run(tmp_path, mode) == after_change
+
+
+def _jitted_modules() -> list[Path]:
+    out = []
+    for path in sorted(jit_cache.PACKAGE_DIR.rglob("*.py")):
+        # Kernel templates are compiled from the cache folder under their own key.
+        if path.name.endswith("_src.py") or path.name == "jit_cache.py":
+            continue
+        if re.search(r"^@(numba\.)?(njit|jit)\b", path.read_text(encoding="utf-8"), re.M):
+            out.append(path)
+    return out
+
+
+def test_every_jitted_module_installs_the_locators_before_its_decorators():
+    modules = _jitted_modules()
+    assert len(modules) >= 10
+    for path in modules:
+        text = path.read_text(encoding="utf-8")
+        first = re.search(r"^@(numba\.)?(njit|jit)\b", text, re.M)
+        imp = re.search(r"^import allocart\.jit_cache\b", text, re.M)
+        assert imp and imp.start() < first.start(), path.relative_to(jit_cache.PACKAGE_DIR)
 
 
 def test_allocart_functions_take_the_package_locators():

@@ -59,11 +59,6 @@ from allocart.errors import (
     SensitivityError,
     SolverError,
 )
-from allocart.jit_cache import install as _install_jit_cache
-
-# Before any submodule defines a jitted function: numba picks a function's cache locator when it
-# is decorated, and allocart's make any change to jitted allocart code invalidate the cache.
-_install_jit_cache()
 
 try:  # one version source: pyproject.toml, read from the installed package's metadata
     __version__ = importlib.metadata.version("allocart")

@@ -15,8 +15,11 @@ that uses numba, so any change to jitted allocart code recompiles every allocart
 Functions of other packages, and the solver kernels generated into the cache folder (keyed on
 their own sources, :func:`allocart.engine.compile.kernel_key`), keep numba's locators.
 
-:func:`install` runs when :mod:`allocart` is imported, before any allocart function is
-decorated, which is when numba picks a function's locator.
+:func:`install` runs when this module is imported. Numba picks a function's locator when the
+function is decorated, so every allocart module that defines a jitted function imports this
+module before its first decorator (``tests/test_jit_cache.py`` checks that each does)::
+
+    import allocart.jit_cache  # noqa: F401  (numba cache locators, before the decorators)
 """
 
 from __future__ import annotations
@@ -131,3 +134,6 @@ def install() -> None:
     for cls in reversed(LOCATORS):
         if cls not in classes:
             classes.insert(0, cls)
+
+
+install()

@@ -10,6 +10,8 @@ import time
 import numba
 import numpy as np
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
+
 __all__ = ["measure_flop_peak", "rhs_flops"]
 
 

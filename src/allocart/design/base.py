@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.errors import DesignError
 
 __all__ = [

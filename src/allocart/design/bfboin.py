@@ -26,6 +26,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import check_int
 from allocart.design.boin import BOIN, BOINRules, boin_rules, boin_selection, boin_step
 from allocart.design.enrolment import (

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import (
     AbstractDesign,
     Action,

@@ -32,6 +32,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import (
     AbstractDesign,
     Action,

@@ -34,6 +34,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import kernel_outputs
 from allocart.design.oc import Accrual
 from allocart.errors import DesignError

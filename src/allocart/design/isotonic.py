@@ -19,6 +19,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
+
 __all__ = ["pava", "select_mtd"]
 
 

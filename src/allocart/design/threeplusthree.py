@@ -28,6 +28,7 @@ from typing import Any
 import numba
 import numpy as np
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import (
     AbstractDesign,
     Action,

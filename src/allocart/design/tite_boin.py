@@ -35,6 +35,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import Action, DoseData, Recommendation, check_probability
 from allocart.design.boin import (
     BOIN,

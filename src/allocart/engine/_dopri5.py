@@ -20,6 +20,8 @@ import math
 import numba
 import numpy as np
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
+
 # Dormand-Prince 5(4) tableau (Hairer-Norsett-Wanner I, Table II.5.5): row i (1..5) of A gives
 # the input of stage i + 1, row 6 the new value (the 5th-order weights, FSAL).
 DOPRI_A = np.array(

@@ -10,6 +10,8 @@ the stiff state").
 
 import numba
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
+
 __all__ = ["IF_ON_STEPS", "MAX_DECAY_EXPONENT", "exact_decay_switch"]
 
 IF_ON_STEPS = 15

@@ -11,6 +11,7 @@ import math
 
 import numba
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.engine.events import OP_ADD, OP_MULTIPLY
 
 __all__ = ["all_finite", "apply_event", "apply_events", "fail_outputs", "record_outputs"]

@@ -11,6 +11,8 @@ from llvmlite import ir
 from numba.core import types as _nbt
 from numba.extending import intrinsic
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
+
 __all__ = ["vexp", "vlog"]
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numba
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.errors import SolverError
 
 __all__ = [

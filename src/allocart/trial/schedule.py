@@ -36,6 +36,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import allocart.jit_cache  # noqa: F401 - numba cache locators, before the decorators
 from allocart.design.base import TRIAL_BLOCK, PatientUniforms, draw_patient_uniforms
 from allocart.design.enrolment import (
     DROPOUT_BEFORE,
