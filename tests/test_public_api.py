@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import allocart as ac
+import allocart.report as report
 
 PUBLIC = {
     "__version__",
@@ -72,7 +73,19 @@ PUBLIC = {
     "Forecast",
 }
 
-SUBPACKAGES = ("model", "population", "trial", "design", "clinical", "data", "fit", "engine")
+SUBPACKAGES = (
+    "model",
+    "population",
+    "trial",
+    "design",
+    "clinical",
+    "data",
+    "fit",
+    "engine",
+    "report",
+    "sensitivity",
+    "explore",
+)
 
 
 def test_all_is_pinned():
@@ -130,3 +143,9 @@ def test_subpackages_declare_their_api(sub):
 
 def test_package_is_typed():
     assert (Path(ac.__file__).parent / "py.typed").is_file()
+
+
+def test_report_writers_resolve_to_their_modules():
+    assert sorted(report._LAZY) == report.__all__
+    for name, (module, attr) in report._LAZY.items():
+        assert getattr(report, name) is getattr(importlib.import_module(module), attr), name

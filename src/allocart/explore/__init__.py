@@ -12,3 +12,5 @@ web app (:mod:`allocart.explore.app`, ``allocart explore``) needs the optional `
 from allocart.explore.compute import Choice as Choice
 from allocart.explore.compute import Exploration as Exploration
 from allocart.explore.compute import explore as explore
+
+__all__ = ["Choice", "Exploration", "explore"]
