@@ -56,7 +56,7 @@ from allocart.design.base import (
     kernel_outputs,
     treat_cohort,
 )
-from allocart.design.isotonic import _select_mtd
+from allocart.design.isotonic import _select_mtd, select_mtd
 from allocart.errors import DesignError
 
 __all__ = ["BOIN", "boin_lambdas", "elimination_boundary"]
@@ -229,8 +229,6 @@ class BOIN(AbstractDesign):
 
     def select(self, data: DoseData) -> int | None:
         """MTD selected at the end of the trial (0-based), or ``None``."""
-        from allocart.design.isotonic import select_mtd
-
         n = np.asarray(data.treated) - np.asarray(data.pending)
         b = self.boundaries(max(int(n.max()), 3))
         if (

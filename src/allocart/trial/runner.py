@@ -64,7 +64,7 @@ from allocart.trial.replicates import (
     simulate_chunk,
 )
 from allocart.trial.store import RunFolder, package_versions, process_identity
-from allocart.trial.summary import TrialTables, build_tables
+from allocart.trial.summary import TABLES, TrialTables, build_tables
 from allocart.trial.uncertainty import parameter_study
 
 __all__ = [
@@ -554,8 +554,6 @@ def _collect_dask(client: Any, futures: list[Any], save: Callable[[Any], None]) 
 
 def _read_tables(folder: RunFolder) -> tuple[TrialTables, dict[str, pd.DataFrame]]:
     import duckdb
-
-    from allocart.trial.summary import TABLES
 
     con = duckdb.connect(str(folder.results_path), read_only=True)
     try:
