@@ -39,10 +39,10 @@ own, larger public APIs. See ``docs/ARCHITECTURE.md`` for the layers.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from allocart._lazy import lazy_exports
 from allocart.errors import (
     AllocartError,
     DataError,
@@ -167,17 +167,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'allocart' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    "allocart", globals(), {name: (module, name) for name, module in _LAZY.items()}
+)
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs

@@ -18,8 +18,9 @@ the trial, fit and sensitivity layers never import this one. The writers load on
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from allocart._lazy import lazy_exports
 
 # Public name -> (module, name there).
 _LAZY: dict[str, tuple[str, str]] = {
@@ -41,17 +42,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'allocart.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(target[0]), target[1])
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("allocart.report", globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
